@@ -1,0 +1,82 @@
+import type { EventDraft, EventKey, EventRecord } from './event.js'
+import type { AbortOptions, Startable } from './lifecycle.js'
+import type { Logger } from './logger.js'
+import type { Taps } from './taps.js'
+import type { Clock } from './clock.js'
+import type { VersionVector } from './version-vector.js'
+
+/** The log of events: the part of a store that replication and the runtime read and write. */
+export interface EventLog {
+  /**
+   * Gives each draft the next `seq` of its origin and makes them durable; resolves only
+   * once they are (persist before reply). Returns the stored records in draft order.
+   */
+  append(drafts: readonly EventDraft[], options?: AbortOptions): Promise<EventRecord[]>
+  /**
+   * Stores replicated events. An event already held is ignored (idempotent); an event
+   * that would leave a gap in its origin's seqs is not stored. Returns the events newly stored.
+   */
+  ingest(events: readonly EventRecord[], options?: AbortOptions): Promise<EventRecord[]>
+  /** The events of one actor in merge order, only those after `after` when given. */
+  readActor(actorType: string, actorId: string, options?: ReadActorOptions): Promise<EventRecord[]>
+  /** Up to `limit` events of one origin from `fromSeq` on, in seq order. */
+  readOrigin(
+    origin: string,
+    fromSeq: number,
+    limit: number,
+    options?: AbortOptions,
+  ): Promise<EventRecord[]>
+  /** For each origin, the highest seq held with no gap below it. */
+  versionVector(options?: AbortOptions): Promise<VersionVector>
+}
+
+export interface ReadActorOptions extends AbortOptions {
+  /** Only events that sort after this key. */
+  after?: EventKey
+}
+
+/** A folded actor state and the last event it covers. */
+export interface Snapshot {
+  readonly actorType: string
+  readonly actorId: string
+  readonly state: unknown
+  /** The key of the last event folded into `state`. */
+  readonly at: EventKey
+  /** How many events were folded into `state`. */
+  readonly eventCount: number
+  /** Per origin, the highest seq folded into `state`. */
+  readonly seen: Readonly<Record<string, number>>
+}
+
+/**
+ * Persisted actor snapshots. A loaded snapshot plus the events after its `at` is always
+ * the actor's complete history, because a store (1) drops an actor's snapshot when it
+ * ingests an event of that actor that sorts before the snapshot's `at`, and (2) ignores a
+ * snapshot whose `eventCount` differs from the number of the actor's stored events up to
+ * its `at` (it was folded before an event that has since arrived).
+ */
+export interface SnapshotStore {
+  /** Replaces the actor's snapshot. */
+  saveSnapshot(snapshot: Snapshot, options?: AbortOptions): Promise<void>
+  /** The actor's snapshot, if one is held and still valid. */
+  loadSnapshot(
+    actorType: string,
+    actorId: string,
+    options?: AbortOptions,
+  ): Promise<Snapshot | undefined>
+}
+
+/** The store port: one interface, implemented by the memory, file and Redis stores. */
+export interface EventStore extends EventLog, SnapshotStore, Startable {}
+
+/** What the node injects into a store. */
+export interface EventStoreComponents {
+  clock: Clock
+  logger: Logger
+  taps: Taps
+  /** This node's id (its origin for local writes). */
+  nodeId: string
+}
+
+/** How backends are wired: `fileStore(init)` returns this, the node calls it with its components. */
+export type EventStoreFactory = (components: EventStoreComponents) => EventStore

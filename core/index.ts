@@ -1,0 +1,49 @@
+// The public surface of Anywhere's core: everything a deployment needs, no backend.
+export { defineActor } from './actor.js'
+export type {
+  ActorContext,
+  ActorDefinition,
+  AnyActorDefinition,
+  AppliedEvent,
+  CommandDefinition,
+  CommandInput,
+  CommandName,
+  CommandReply,
+  EventSchemas,
+  StateOf,
+} from './actor.js'
+export { systemClock, simulatedClock } from './clock.js'
+export type { Clock, SimulatedClock } from './clock.js'
+export * from './errors.js'
+export {
+  actorAddress,
+  compareEventKeys,
+  eventKey,
+  eventRecordSchema,
+  hlcSchema,
+  MAX_NAME_LENGTH,
+} from './event.js'
+export type { EventDraft, EventKey, EventRecord } from './event.js'
+export type {
+  EventLog,
+  EventStore,
+  EventStoreComponents,
+  EventStoreFactory,
+  ReadActorOptions,
+  Snapshot,
+  SnapshotStore,
+} from './event-store.js'
+export { compareHlc, HybridLogicalClock, MAX_HLC_DRIFT_MS } from './hlc.js'
+export type { Hlc } from './hlc.js'
+export type { AbortOptions, Startable } from './lifecycle.js'
+export { LOG_LEVELS, silentLogger, streamLogger } from './logger.js'
+export type { LogFields, Logger, LogLevel } from './logger.js'
+export { Mailbox } from './mailbox.js'
+export { memoryStore, MemoryEventStore } from './memory-store.js'
+export { ActorRuntime, RUNTIME_DEFAULTS } from './runtime.js'
+export type { ActorRef, ActorView, AskOptions, RuntimeComponents, RuntimeInit } from './runtime.js'
+export { insertSorted, upperBound } from './sorted.js'
+export { Taps, tapConcernsActor } from './taps.js'
+export type { TapActor, TapEvent, TapKind, TapOf } from './taps.js'
+export { countMissing, dominates, mergeVectors, missingRanges } from './version-vector.js'
+export type { SeqRange, VersionVector } from './version-vector.js'

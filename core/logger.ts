@@ -1,0 +1,56 @@
+/** Log levels, most verbose first. */
+export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const
+export type LogLevel = (typeof LOG_LEVELS)[number]
+
+export type LogFields = Record<string, unknown>
+
+/** The injected logger: every component logs through it, never through `console`. */
+export interface Logger {
+  debug(message: string, fields?: LogFields): void
+  info(message: string, fields?: LogFields): void
+  warn(message: string, fields?: LogFields): void
+  error(message: string, fields?: LogFields): void
+  /** A logger that adds `fields` to every line. */
+  child(fields: LogFields): Logger
+}
+
+/** Writes one line per entry: `time level message key=value ...` (or JSON when `json`). */
+export function streamLogger(init: {
+  level?: LogLevel
+  json?: boolean
+  write?: (line: string) => void
+  fields?: LogFields
+}): Logger {
+  const threshold = LOG_LEVELS.indexOf(init.level ?? 'info')
+  const write = init.write ?? ((line: string) => process.stderr.write(line))
+  const base = init.fields ?? {}
+  const log = (level: LogLevel, message: string, fields?: LogFields) => {
+    if (LOG_LEVELS.indexOf(level) < threshold) return
+    const all = { ...base, ...fields }
+    const time = new Date().toISOString()
+    if (init.json) {
+      write(JSON.stringify({ time, level, message, ...all }, errorReplacer) + '\n')
+      return
+    }
+    const rest = Object.entries(all)
+      .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v, errorReplacer)}`)
+      .join(' ')
+    write(`${time} ${level.padEnd(5)} ${message}${rest ? ' ' + rest : ''}\n`)
+  }
+  return {
+    debug: (m, f) => log('debug', m, f),
+    info: (m, f) => log('info', m, f),
+    warn: (m, f) => log('warn', m, f),
+    error: (m, f) => log('error', m, f),
+    child: (fields) => streamLogger({ ...init, fields: { ...base, ...fields } }),
+  }
+}
+
+/** A logger that drops everything (tests, benchmarks). */
+export function silentLogger(): Logger {
+  return streamLogger({ level: 'silent' })
+}
+
+function errorReplacer(_key: string, value: unknown): unknown {
+  return value instanceof Error ? { name: value.name, message: value.message } : value
+}

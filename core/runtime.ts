@@ -1,0 +1,749 @@
+import type { z } from 'zod'
+import type {
+  ActorContext,
+  AnyActorDefinition,
+  AppliedEvent,
+  CommandInput,
+  CommandName,
+  CommandReply,
+  StateOf,
+} from './actor.js'
+import type { Clock } from './clock.js'
+import {
+  AbortedError,
+  AnywhereError,
+  AskCycleError,
+  AskTimeoutError,
+  HandlerError,
+  NotRunningError,
+  OverloadedError,
+  UnknownActorTypeError,
+  UnknownCommandError,
+  ValidationError,
+} from './errors.js'
+import {
+  actorAddress,
+  compareEventKeys,
+  eventKey,
+  type EventDraft,
+  type EventKey,
+  type EventRecord,
+} from './event.js'
+import type { EventStore } from './event-store.js'
+import type { HybridLogicalClock } from './hlc.js'
+import type { AbortOptions, Startable } from './lifecycle.js'
+import type { Logger } from './logger.js'
+import { Mailbox } from './mailbox.js'
+import type { Taps } from './taps.js'
+
+/** What a user tunes about the runtime. */
+export interface RuntimeInit {
+  /** The actor types this node serves. */
+  actors: readonly AnyActorDefinition[]
+  /** Most actors held in memory; the least recently used idle ones are evicted past it. */
+  maxActorsInMemory?: number
+  /** An actor unused this long is evicted (it is rehydrated from the store on its next message). */
+  idleEvictMs?: number
+  /** Persist a snapshot of an actor after this many events since its last one. */
+  snapshotEvery?: number
+  /** Most messages waiting in one actor's mailbox; more are refused with OverloadedError. */
+  mailboxCapacity?: number
+  /** Default deadline of an ask. */
+  askTimeoutMs?: number
+  /** How long `stop()` waits for queued messages to finish. */
+  stopTimeoutMs?: number
+}
+
+/** What the node injects. */
+export interface RuntimeComponents {
+  store: EventStore
+  clock: Clock
+  hlc: HybridLogicalClock
+  taps: Taps
+  logger: Logger
+  /** The origin of events written here (this node's id). */
+  origin: string
+}
+
+export const RUNTIME_DEFAULTS = {
+  maxActorsInMemory: 100_000,
+  idleEvictMs: 5 * 60_000,
+  snapshotEvery: 256,
+  mailboxCapacity: 10_000,
+  askTimeoutMs: 30_000,
+  stopTimeoutMs: 10_000,
+} as const
+
+/** How many events apart the in-memory checkpoints used for re-folds are, and how many are kept. */
+const CHECKPOINT_EVERY = 64
+const MAX_CHECKPOINTS = 8
+
+export interface AskOptions extends AbortOptions {
+  /** Overrides the runtime's default ask deadline. */
+  timeoutMs?: number
+}
+
+/** An actor's state as read, with where it stands in its history. */
+export interface ActorView<S = unknown> {
+  readonly state: S
+  /** How many events have been folded into `state`. */
+  readonly eventCount: number
+  /** The key of the last event folded, if any. */
+  readonly last?: EventKey
+}
+
+/** A typed handle on one actor. */
+export interface ActorRef<D extends AnyActorDefinition> {
+  readonly type: D['type']
+  readonly id: string
+  /** Sends a command and waits for its reply (sent once its events are durable). */
+  ask<K extends CommandName<D>>(
+    command: K,
+    input: CommandInput<D, K>,
+    options?: AskOptions,
+  ): Promise<CommandReply<D, K>>
+  /** Sends a command without waiting; failures show on the taps as `message.failed`. */
+  tell<K extends CommandName<D>>(command: K, input: CommandInput<D, K>): void
+  /** The actor's current state in this geo. */
+  state(options?: AbortOptions): Promise<StateOf<D>>
+}
+
+type Message =
+  | {
+      kind: 'command'
+      command: string
+      input: unknown
+      chain: readonly string[] | undefined
+      resolve?: (reply: unknown) => void
+      reject?: (error: unknown) => void
+    }
+  | { kind: 'read'; resolve: (view: ActorView) => void; reject: (error: unknown) => void }
+  | { kind: 'ingest'; events: EventRecord[] }
+
+interface Checkpoint {
+  at: EventKey
+  state: unknown
+  count: number
+  seen: Map<string, number>
+}
+
+/** One live actor: its state, its mailbox and what it needs to re-fold. */
+class ActorCell {
+  state: unknown
+  last: EventKey | undefined
+  count = 0
+  sinceSnapshot = 0
+  checkpoints: Checkpoint[] = []
+  /** Per origin, the highest seq folded into this actor: a replayed event is recognised and skipped. */
+  seen = new Map<string, number>()
+  lastUsed: number
+  /** Set once the actor has been rehydrated from the store. */
+  ready = false
+  loading: Promise<void> | undefined
+  readonly mailbox: Mailbox<Message>
+
+  constructor(
+    readonly definition: AnyActorDefinition,
+    readonly id: string,
+    readonly address: string,
+    now: number,
+    capacity: number,
+    process: (cell: ActorCell, message: Message) => void | Promise<void>,
+    onError: (error: unknown) => void,
+  ) {
+    this.state = definition.initialState
+    this.lastUsed = now
+    this.mailbox = new Mailbox<Message>((message) => process(this, message), capacity, onError)
+  }
+}
+
+/**
+ * The mailbox runtime: actors addressed by `(type, id)`, one message at a time per actor,
+ * persist before reply, eviction and rehydration, and re-folds when replicated events
+ * sort before events already applied.
+ */
+export class ActorRuntime implements Startable {
+  private readonly definitions = new Map<string, AnyActorDefinition>()
+  private readonly cells = new Map<string, ActorCell>()
+  private readonly settings: Required<Omit<RuntimeInit, 'actors'>>
+  private running = false
+  private cancelSweep: (() => void) | undefined
+
+  constructor(
+    init: RuntimeInit,
+    private readonly components: RuntimeComponents,
+  ) {
+    const { actors, ...rest } = init
+    this.settings = { ...RUNTIME_DEFAULTS, ...stripUndefined(rest) }
+    for (const definition of actors) {
+      if (this.definitions.has(definition.type))
+        throw new TypeError(`actor type '${definition.type}' is registered twice`)
+      this.definitions.set(definition.type, definition)
+    }
+  }
+
+  /** The registered actor types. */
+  get actorTypes(): readonly AnyActorDefinition[] {
+    return [...this.definitions.values()]
+  }
+
+  /** How many actors are in memory now. */
+  get actorsInMemory(): number {
+    return this.cells.size
+  }
+
+  async start(): Promise<void> {
+    if (this.running) return
+    this.running = true
+    this.scheduleSweep()
+  }
+
+  /** Stops taking messages, lets queued ones finish (up to `stopTimeoutMs`), then persists snapshots. */
+  async stop(): Promise<void> {
+    if (!this.running) return
+    this.running = false
+    this.cancelSweep?.()
+    const drained = Promise.all([...this.cells.values()].map((cell) => cell.mailbox.whenIdle()))
+    let cancel: (() => void) | undefined
+    const timedOut = new Promise<void>((resolve) => {
+      cancel = this.components.clock.setTimer(this.settings.stopTimeoutMs, resolve)
+    })
+    await Promise.race([drained, timedOut])
+    cancel?.()
+    await Promise.allSettled([...this.cells.values()].map((cell) => this.persistSnapshot(cell)))
+    this.cells.clear()
+  }
+
+  /** A typed handle on the actor `(definition.type, id)`. */
+  actor<D extends AnyActorDefinition>(definition: D, id: string): ActorRef<D> {
+    return {
+      type: definition.type,
+      id,
+      ask: (command, input, options) =>
+        this.ask(definition.type, id, command, input, options) as never,
+      tell: (command, input) => this.tell(definition.type, id, command, input),
+      state: async (options) => (await this.read(definition.type, id, options)).state as never,
+    }
+  }
+
+  /** Sends a command to `type/id` and waits for the reply. Untyped: the gateway's entry point. */
+  ask(
+    type: string,
+    id: string,
+    command: string,
+    input: unknown,
+    options?: AskOptions,
+  ): Promise<unknown> {
+    return this.askWithChain(type, id, command, input, undefined, options)
+  }
+
+  /** Sends a command to `type/id` without waiting for a reply. */
+  tell(type: string, id: string, command: string, input: unknown): void {
+    const cell = this.cellFor(type, id)
+    const message: Message = { kind: 'command', command, input, chain: undefined }
+    if (!cell.mailbox.enqueue(message)) this.reportTellFailure(cell, command, overloaded(cell))
+  }
+
+  /** The actor's state and position in its history, read through its mailbox. */
+  read(type: string, id: string, options?: AbortOptions): Promise<ActorView> {
+    const cell = this.cellFor(type, id)
+    return withAbort(
+      new Promise<ActorView>((resolve, reject) => {
+        if (!cell.mailbox.enqueue({ kind: 'read', resolve, reject })) reject(overloaded(cell))
+      }),
+      options?.signal,
+      `read of ${cell.address}`,
+    )
+  }
+
+  /**
+   * Stores replicated events and brings the in-memory replicas of their actors up to date,
+   * re-folding an actor when an event sorts before events it has applied.
+   * Returns the events that were new to this geo.
+   */
+  async ingest(
+    events: readonly EventRecord[],
+    options?: AbortOptions & { from?: string },
+  ): Promise<EventRecord[]> {
+    if (events.length === 0) return []
+    for (const event of events) this.components.hlc.observe(event.hlc)
+    const accepted = await this.components.store.ingest(events, options)
+    if (accepted.length === 0) return accepted
+    const { taps } = this.components
+    if (taps.observed)
+      taps.publish({
+        kind: 'event.ingested',
+        at: this.now(),
+        events: accepted,
+        from: options?.from,
+      })
+    const byActor = new Map<string, EventRecord[]>()
+    for (const event of accepted) {
+      const address = actorAddress(event.actorType, event.actorId)
+      if (!this.cells.has(address)) continue
+      const list = byActor.get(address)
+      if (list) list.push(event)
+      else byActor.set(address, [event])
+    }
+    for (const [address, list] of byActor) {
+      const cell = this.cells.get(address)
+      // A full mailbox must not lose a replicated event: drop the replica instead; it rehydrates from the store.
+      if (cell && !cell.mailbox.enqueue({ kind: 'ingest', events: list }))
+        this.evict(cell, 'capacity', true)
+    }
+    return accepted
+  }
+
+  private askWithChain(
+    type: string,
+    id: string,
+    command: string,
+    input: unknown,
+    chain: readonly string[] | undefined,
+    options: AskOptions | undefined,
+  ): Promise<unknown> {
+    let cell: ActorCell
+    try {
+      cell = this.cellFor(type, id)
+    } catch (error) {
+      return Promise.reject(error)
+    }
+    if (chain?.includes(cell.address))
+      return Promise.reject(new AskCycleError([...chain, cell.address]))
+    const timeoutMs = options?.timeoutMs ?? this.settings.askTimeoutMs
+    return new Promise<unknown>((resolve, reject) => {
+      let settled = false
+      const cancelTimer = this.components.clock.setTimer(timeoutMs, () =>
+        finish(() => reject(new AskTimeoutError(`${cell.address}.${command}`, timeoutMs))),
+      )
+      const signal = options?.signal
+      const onAbort = () =>
+        finish(() =>
+          reject(new AbortedError(`ask of ${cell.address}.${command}`, { cause: signal?.reason })),
+        )
+      const finish = (settle: () => void) => {
+        if (settled) return
+        settled = true
+        cancelTimer()
+        signal?.removeEventListener('abort', onAbort)
+        settle()
+      }
+      if (signal?.aborted) return onAbort()
+      signal?.addEventListener('abort', onAbort, { once: true })
+      const message: Message = {
+        kind: 'command',
+        command,
+        input,
+        chain,
+        resolve: (reply) => finish(() => resolve(reply)),
+        reject: (error) => finish(() => reject(error)),
+      }
+      if (!cell.mailbox.enqueue(message)) finish(() => reject(overloaded(cell)))
+    })
+  }
+
+  private cellFor(type: string, id: string): ActorCell {
+    if (!this.running) throw new NotRunningError('the actor runtime')
+    const address = actorAddress(type, id)
+    let cell = this.cells.get(address)
+    if (cell) {
+      cell.lastUsed = this.now()
+      return cell
+    }
+    const definition = this.definitions.get(type)
+    if (!definition) throw new UnknownActorTypeError(type)
+    cell = new ActorCell(
+      definition,
+      id,
+      address,
+      this.now(),
+      this.settings.mailboxCapacity,
+      (c, m) => this.process(c, m),
+      (error) =>
+        this.components.logger.error('mailbox processing failed', { actor: address, error }),
+    )
+    this.cells.set(address, cell)
+    if (this.cells.size > this.settings.maxActorsInMemory) this.evictOverCapacity()
+    return cell
+  }
+
+  private process(cell: ActorCell, message: Message): void | Promise<void> {
+    if (cell.ready) return this.processLoaded(cell, message)
+    // The first message waits for the rehydration; after it the path stays synchronous where it can.
+    cell.loading ??= this.rehydrate(cell)
+    return cell.loading.then(
+      () => {
+        cell.ready = true
+        return this.processLoaded(cell, message)
+      },
+      (error: unknown) => {
+        cell.loading = undefined
+        failMessage(message, error)
+      },
+    )
+  }
+
+  private processLoaded(cell: ActorCell, message: Message): void | Promise<void> {
+    cell.lastUsed = this.now()
+    switch (message.kind) {
+      case 'read':
+        message.resolve({ state: cell.state, eventCount: cell.count, last: cell.last })
+        return
+      case 'ingest':
+        return this.applyIngested(cell, message.events)
+      case 'command':
+        return this.handleCommand(cell, message)
+    }
+  }
+
+  private handleCommand(
+    cell: ActorCell,
+    message: Extract<Message, { kind: 'command' }>,
+  ): void | Promise<void> {
+    const { taps } = this.components
+    const { definition } = cell
+    const actor = taps.observed ? { type: definition.type, id: cell.id } : undefined
+    const started = this.now()
+    if (actor)
+      taps.publish({ kind: 'message.received', at: started, actor, command: message.command })
+    const fail = (error: unknown) => {
+      if (actor) {
+        const e = error instanceof Error ? error : new Error(String(error))
+        taps.publish({
+          kind: 'message.failed',
+          at: this.now(),
+          actor,
+          command: message.command,
+          error: e.name,
+          message: e.message,
+        })
+      }
+      if (message.reject) message.reject(error)
+    }
+    const command = definition.commands[message.command] as
+      | { input: z.ZodType; handle: (ctx: ActorContext<unknown, never>, input: unknown) => unknown }
+      | undefined
+    if (!command)
+      return fail(
+        new UnknownCommandError(definition.type, message.command, Object.keys(definition.commands)),
+      )
+    const parsed = command.input.safeParse(message.input)
+    if (!parsed.success)
+      return fail(
+        new ValidationError(
+          `invalid input for ${definition.type}.${message.command}: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`,
+          parsed.error.issues,
+        ),
+      )
+    const drafts: EventDraft[] = []
+    const ctx = this.contextFor(cell, message.chain, drafts)
+    let result: unknown
+    try {
+      result = command.handle(ctx.context, parsed.data)
+    } catch (error) {
+      return fail(handlerError(cell, message.command, error))
+    }
+    const finish = (reply: unknown): void | Promise<void> => {
+      ctx.close()
+      if (drafts.length === 0) {
+        if (actor)
+          taps.publish({
+            kind: 'message.handled',
+            at: this.now(),
+            actor,
+            command: message.command,
+            durationMs: this.now() - started,
+            emitted: 0,
+          })
+        message.resolve?.(reply)
+        return
+      }
+      return this.persist(cell, drafts).then(() => {
+        if (actor)
+          taps.publish({
+            kind: 'message.handled',
+            at: this.now(),
+            actor,
+            command: message.command,
+            durationMs: this.now() - started,
+            emitted: drafts.length,
+          })
+        message.resolve?.(reply)
+      }, fail)
+    }
+    if (isPromiseLike(result))
+      return Promise.resolve(result).then(finish, (error: unknown) => {
+        ctx.close()
+        fail(handlerError(cell, message.command, error))
+      })
+    return finish(result)
+  }
+
+  /** Appends the drafts, then folds the stored records (with their seqs) into the actor. */
+  private async persist(cell: ActorCell, drafts: EventDraft[]): Promise<void> {
+    const records = await this.components.store.append(drafts)
+    const { taps } = this.components
+    if (taps.observed) taps.publish({ kind: 'event.appended', at: this.now(), events: records })
+    this.fold(cell, records)
+  }
+
+  /** Folds events that are known to be new to this actor, re-folding if any sorts before its last. */
+  private fold(cell: ActorCell, events: EventRecord[]): void | Promise<void> {
+    const first = events.reduce((min, e) => (compareEventKeys(e, min) < 0 ? e : min))
+    if (cell.last && compareEventKeys(first, cell.last) < 0) return this.refold(cell, first)
+    if (events.length > 1) events = [...events].sort(compareEventKeys)
+    for (const event of events) this.applyOne(cell, event)
+  }
+
+  private applyIngested(cell: ActorCell, events: EventRecord[]): void | Promise<void> {
+    // A rehydration that ran after the store took these events has folded them already.
+    const fresh = events.filter((e) => e.seq > (cell.seen.get(e.origin) ?? 0))
+    if (fresh.length > 0) return this.fold(cell, fresh)
+  }
+
+  private applyOne(cell: ActorCell, event: EventRecord): void {
+    cell.state = cell.definition.apply(cell.state, event as unknown as AppliedEvent<never>)
+    cell.last = eventKey(event)
+    cell.count++
+    cell.sinceSnapshot++
+    if ((cell.seen.get(event.origin) ?? 0) < event.seq) cell.seen.set(event.origin, event.seq)
+    if (cell.count % CHECKPOINT_EVERY === 0) {
+      cell.checkpoints.push({
+        at: cell.last,
+        state: cell.state,
+        count: cell.count,
+        seen: new Map(cell.seen),
+      })
+      if (cell.checkpoints.length > MAX_CHECKPOINTS) cell.checkpoints.shift()
+    }
+    if (cell.sinceSnapshot >= this.settings.snapshotEvery) void this.persistSnapshot(cell)
+  }
+
+  /** Re-folds the actor from the newest checkpoint before `late` (or from scratch). */
+  private async refold(cell: ActorCell, late: EventRecord): Promise<void> {
+    while (cell.checkpoints.length > 0 && compareEventKeys(cell.checkpoints.at(-1)!.at, late) >= 0)
+      cell.checkpoints.pop()
+    const base = cell.checkpoints.at(-1)
+    const events = await this.components.store.readActor(
+      cell.definition.type,
+      cell.id,
+      base ? { after: base.at } : {},
+    )
+    cell.state = base ? base.state : cell.definition.initialState
+    cell.count = base ? base.count : 0
+    cell.last = base?.at
+    cell.seen = new Map(base?.seen)
+    for (const event of events) this.applyOne(cell, event)
+    const { taps } = this.components
+    if (taps.observed)
+      taps.publish({
+        kind: 'event.reordered',
+        at: this.now(),
+        actor: { type: cell.definition.type, id: cell.id },
+        event: late,
+        refolded: events.length,
+      })
+  }
+
+  private async rehydrate(cell: ActorCell): Promise<void> {
+    const { store, taps } = this.components
+    const { type } = cell.definition
+    const snapshot = await store.loadSnapshot(type, cell.id)
+    const events = await store.readActor(type, cell.id, snapshot ? { after: snapshot.at } : {})
+    if (snapshot) {
+      cell.state = snapshot.state
+      cell.count = snapshot.eventCount
+      cell.last = snapshot.at
+      cell.seen = new Map(Object.entries(snapshot.seen))
+      cell.checkpoints.push({
+        at: snapshot.at,
+        state: snapshot.state,
+        count: snapshot.eventCount,
+        seen: new Map(cell.seen),
+      })
+    }
+    for (const event of events) this.applyOne(cell, event)
+    cell.sinceSnapshot = events.length
+    if (taps.observed && (snapshot || events.length > 0))
+      taps.publish({
+        kind: 'actor.rehydrated',
+        at: this.now(),
+        actor: { type, id: cell.id },
+        events: events.length,
+        fromSnapshot: snapshot !== undefined,
+      })
+  }
+
+  private async persistSnapshot(cell: ActorCell): Promise<void> {
+    if (cell.sinceSnapshot === 0 || !cell.last) return
+    const pending = cell.sinceSnapshot
+    cell.sinceSnapshot = 0
+    try {
+      await this.components.store.saveSnapshot({
+        actorType: cell.definition.type,
+        actorId: cell.id,
+        state: cell.state,
+        at: cell.last,
+        eventCount: cell.count,
+        seen: Object.fromEntries(cell.seen),
+      })
+    } catch (error) {
+      cell.sinceSnapshot += pending
+      this.components.logger.warn(
+        'could not persist a snapshot; the actor will re-fold from older events',
+        { actor: cell.address, error },
+      )
+    }
+  }
+
+  private contextFor(cell: ActorCell, chain: readonly string[] | undefined, drafts: EventDraft[]) {
+    const runtime = this
+    const { definition } = cell
+    let state = cell.state
+    let open = true
+    const callChain = chain ? [...chain, cell.address] : [cell.address]
+    const context: ActorContext<unknown, never> = {
+      actorType: definition.type,
+      actorId: cell.id,
+      get state() {
+        return state
+      },
+      emit(type: string, payload: unknown) {
+        if (!open)
+          throw new AnywhereError(
+            `emit after ${cell.address}'s handler returned: emit before returning`,
+          )
+        const schema = definition.events[type] as z.ZodType | undefined
+        if (!schema)
+          throw new ValidationError(
+            `actor type '${definition.type}' declares no event '${type}'`,
+            [],
+          )
+        const parsed = schema.safeParse(payload)
+        if (!parsed.success)
+          throw new ValidationError(
+            `invalid payload for event '${type}' of ${definition.type}: ${parsed.error.message}`,
+            parsed.error.issues,
+          )
+        const draft: EventDraft = {
+          actorType: definition.type,
+          actorId: cell.id,
+          origin: runtime.components.origin,
+          hlc: runtime.components.hlc.now(),
+          type,
+          payload: parsed.data,
+        }
+        drafts.push(draft)
+        state = definition.apply(state, { ...draft, seq: 0 } as unknown as AppliedEvent<never>)
+      },
+      ask(target, id, command, input) {
+        return runtime.askWithChain(target.type, id, command, input, callChain, undefined) as never
+      },
+      tell(target, id, command, input) {
+        runtime.tell(target.type, id, command, input)
+      },
+      now: () => runtime.now(),
+    }
+    return { context, close: () => (open = false) }
+  }
+
+  private scheduleSweep(): void {
+    const every = Math.max(1_000, Math.floor(this.settings.idleEvictMs / 2))
+    this.cancelSweep = this.components.clock.setTimer(every, () => {
+      this.sweepIdle()
+      if (this.running) this.scheduleSweep()
+    })
+  }
+
+  private sweepIdle(): void {
+    const cutoff = this.now() - this.settings.idleEvictMs
+    for (const cell of this.cells.values())
+      if (cell.lastUsed <= cutoff && cell.mailbox.idle) this.evict(cell, 'idle')
+  }
+
+  private evictOverCapacity(): void {
+    // Map iteration is insertion order: the oldest-loaded cells come first.
+    for (const cell of this.cells.values()) {
+      if (this.cells.size <= this.settings.maxActorsInMemory) return
+      if (cell.mailbox.idle) this.evict(cell, 'capacity')
+    }
+  }
+
+  private evict(cell: ActorCell, reason: 'idle' | 'capacity', force = false): void {
+    if (!force && !cell.mailbox.idle) return
+    this.cells.delete(cell.address)
+    void this.persistSnapshot(cell)
+    const { taps } = this.components
+    if (taps.observed)
+      taps.publish({
+        kind: 'actor.evicted',
+        at: this.now(),
+        actor: { type: cell.definition.type, id: cell.id },
+        reason,
+      })
+  }
+
+  private reportTellFailure(cell: ActorCell, command: string, error: Error): void {
+    const { taps } = this.components
+    if (taps.observed)
+      taps.publish({
+        kind: 'message.failed',
+        at: this.now(),
+        actor: { type: cell.definition.type, id: cell.id },
+        command,
+        error: error.name,
+        message: error.message,
+      })
+  }
+
+  private now(): number {
+    return this.components.clock.now()
+  }
+}
+
+function handlerError(cell: ActorCell, command: string, error: unknown): Error {
+  // Typed runtime errors (a cycle, a timeout, a bad emit) keep their class; anything else is the handler's.
+  if (error instanceof AskCycleError || error instanceof AskTimeoutError) return error
+  return new HandlerError(cell.definition.type, cell.id, command, error)
+}
+
+function overloaded(cell: ActorCell): OverloadedError {
+  return new OverloadedError(
+    `the mailbox of ${cell.address} is full (${cell.mailbox.capacity} messages): retry later`,
+  )
+}
+
+function failMessage(message: Message, error: unknown): void {
+  if (message.kind !== 'ingest') message.reject?.(error)
+}
+
+function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as PromiseLike<unknown> | undefined)?.then === 'function'
+}
+
+function stripUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>
+}
+
+function withAbort<T>(
+  promise: Promise<T>,
+  signal: AbortSignal | undefined,
+  what: string,
+): Promise<T> {
+  if (!signal) return promise
+  if (signal.aborted) return Promise.reject(new AbortedError(what, { cause: signal.reason }))
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new AbortedError(what, { cause: signal.reason }))
+    signal.addEventListener('abort', onAbort, { once: true })
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort)
+        resolve(value)
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort)
+        reject(error)
+      },
+    )
+  })
+}

@@ -1,0 +1,95 @@
+import { Subject, filter, type Observable } from 'rxjs'
+import type { EventRecord } from './event.js'
+
+/** An actor's address on the taps. */
+export interface TapActor {
+  readonly type: string
+  readonly id: string
+}
+
+/**
+ * Every significant step of a node, as one discriminated union. `at` is the node
+ * clock's time in ms. New kinds may be added; existing fields never change meaning.
+ */
+export type TapEvent = { readonly at: number } & (
+  | { kind: 'message.received'; actor: TapActor; command: string }
+  | {
+      kind: 'message.handled'
+      actor: TapActor
+      command: string
+      durationMs: number
+      emitted: number
+    }
+  | { kind: 'message.failed'; actor: TapActor; command: string; error: string; message: string }
+  | { kind: 'event.appended'; events: readonly EventRecord[] }
+  | { kind: 'event.ingested'; events: readonly EventRecord[]; from?: string }
+  | { kind: 'event.reordered'; actor: TapActor; event: EventRecord; refolded: number }
+  | { kind: 'actor.evicted'; actor: TapActor; reason: 'idle' | 'capacity' }
+  | { kind: 'actor.rehydrated'; actor: TapActor; events: number; fromSnapshot: boolean }
+  | { kind: 'store.recovered'; file: string; truncatedBytes: number }
+  | { kind: 'store.unavailable'; message: string }
+  | { kind: 'store.available' }
+  | { kind: 'peer.connected'; peer: string; geo: string }
+  | { kind: 'peer.lost'; peer: string; geo: string; reason: string }
+  | { kind: 'peer.refused'; peer: string; reason: string }
+  | {
+      kind: 'partition.healed'
+      peer: string
+      geo: string
+      durationMs: number
+      eventsIn: number
+      eventsOut: number
+      convergeMs: number
+    }
+  | { kind: 'replication.out'; peer: string; geo: string; events: number }
+  | { kind: 'replication.in'; peer: string; geo: string; events: number }
+  | { kind: 'frame.rejected'; peer: string; reason: string }
+  | { kind: 'request.routed'; toGeo: string; reason: string }
+  | { kind: 'node.started'; nodeId: string; geo: string }
+  | { kind: 'node.stopping'; nodeId: string; geo: string }
+)
+
+export type TapKind = TapEvent['kind']
+export type TapOf<K extends TapKind> = Extract<TapEvent, { kind: K }>
+
+/** A node's tap stream. Publishing costs nothing measurable when nobody listens. */
+export class Taps {
+  private readonly subject = new Subject<TapEvent>()
+
+  /** Every tap event of this node. */
+  readonly events$: Observable<TapEvent> = this.subject.asObservable()
+
+  /** True when at least one subscriber listens (lets hot paths skip building tap objects). */
+  get observed(): boolean {
+    return this.subject.observed
+  }
+
+  /** Publishes a tap event. */
+  publish(event: TapEvent): void {
+    if (this.subject.observed) this.subject.next(event)
+  }
+
+  /** Only the tap events of the given kinds. */
+  of<K extends TapKind>(...kinds: K[]): Observable<TapOf<K>> {
+    const wanted = new Set<string>(kinds)
+    return this.events$.pipe(filter((e): e is TapOf<K> => wanted.has(e.kind)))
+  }
+
+  /** Only the tap events about one actor (messages, reorderings, eviction, and its events). */
+  forActor(type: string, id: string): Observable<TapEvent> {
+    return this.events$.pipe(filter((e) => tapConcernsActor(e, type, id)))
+  }
+
+  /** Ends the stream: subscribers complete. */
+  complete(): void {
+    this.subject.complete()
+  }
+}
+
+/** True when a tap event is about the actor `type/id`. */
+export function tapConcernsActor(e: TapEvent, type: string, id: string): boolean {
+  if ('actor' in e) return e.actor.type === type && e.actor.id === id
+  if ('events' in e && Array.isArray(e.events))
+    return e.events.some((ev: EventRecord) => ev.actorType === type && ev.actorId === id)
+  return false
+}

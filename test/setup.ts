@@ -1,0 +1,3 @@
+// Loaded before every spec (see .mocharc.json).
+// libp2p 3.x calls Promise.withResolvers, which Node only has from 22.
+import '../transports/libp2p/polyfill.js'
