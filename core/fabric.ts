@@ -1,0 +1,60 @@
+import type { Clock } from './clock.js'
+import type { EventRecord } from './event.js'
+import type { EventLog } from './event-store.js'
+import type { AbortOptions, Startable } from './lifecycle.js'
+import type { Logger } from './logger.js'
+import type { Taps } from './taps.js'
+
+/** One peer geo as the fabric sees it (`GET /v1/fabric`). */
+export interface PeerStatus {
+  readonly geo: string
+  readonly peerId: string
+  readonly connected: boolean
+  /** Events this geo holds that the peer is not known to hold. */
+  readonly lagEvents: number
+  /** Age of the oldest event not yet acknowledged by the peer, in ms (0 when caught up). */
+  readonly lagMs: number
+  /** Last measured round trip, in ms. */
+  readonly rttMs?: number
+  /** When the current connection (or the current partition) began. */
+  readonly since: number
+}
+
+export interface FabricStatus {
+  readonly peerId: string
+  readonly listen: readonly string[]
+  readonly peers: readonly PeerStatus[]
+}
+
+/** The inter-geo fabric: replicates this geo's events to the other geos and theirs here. */
+export interface Fabric extends Startable {
+  /** This node's fabric identity (its libp2p PeerId). */
+  readonly peerId: string
+  /** The addresses the fabric listens on (known after start). */
+  listenAddresses(): string[]
+  /** Connection and replication state per peer. */
+  status(): FabricStatus
+}
+
+/** Where replicated events go in: store them and update the local replicas. */
+export interface EventIngest {
+  /** Stores replicated events and updates their actors; returns the ones new to this geo. */
+  ingest(events: readonly EventRecord[], options?: AbortOptions & { from?: string }): Promise<EventRecord[]>
+}
+
+/** What the node injects into the fabric. */
+export interface FabricComponents {
+  /** The app name: peers of another app are refused. */
+  appName: string
+  geo: string
+  nodeId: string
+  /** The node's data directory (identity key lives there unless configured elsewhere). */
+  dataDir: string
+  log: EventLog
+  ingest: EventIngest
+  taps: Taps
+  logger: Logger
+  clock: Clock
+}
+
+export type FabricFactory = (components: FabricComponents) => Fabric
