@@ -1,0 +1,64 @@
+import { chmod, link, mkdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { dirname } from 'node:path'
+import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
+import type { PrivateKey } from '@libp2p/interface'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { ConfigError } from '../../core/errors.js'
+
+/** A node's fabric identity: its Ed25519 key and the PeerId derived from it. */
+export interface NodeIdentity {
+  /** The PeerId as a string (`12D3KooW...`). */
+  readonly peerId: string
+  readonly privateKey: PrivateKey
+}
+
+/** File mode of the identity key: readable and writable by the owner only. */
+const KEY_FILE_MODE = 0o600
+
+/**
+ * Loads the node's Ed25519 identity from `keyFile`, or generates one and writes it there
+ * (protobuf-marshalled, mode 0600) on first use. The same file gives the same PeerId after
+ * every restart.
+ */
+export async function loadOrCreateIdentity(keyFile: string): Promise<NodeIdentity> {
+  let bytes: Buffer | undefined
+  try {
+    bytes = await readFile(keyFile)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT')
+      throw new ConfigError(
+        `cannot read the fabric identity key ${keyFile}: check its permissions`,
+        {
+          cause: error,
+        },
+      )
+  }
+  if (bytes) {
+    let privateKey: PrivateKey
+    try {
+      privateKey = privateKeyFromProtobuf(bytes)
+    } catch (error) {
+      throw new ConfigError(
+        `the fabric identity key ${keyFile} is not a protobuf-marshalled private key: restore it, or delete it to create a new identity (peers must then allowlist the new PeerId)`,
+        { cause: error },
+      )
+    }
+    return { peerId: peerIdFromPrivateKey(privateKey).toString(), privateKey }
+  }
+  const privateKey = await generateKeyPair('Ed25519')
+  await mkdir(dirname(keyFile), { recursive: true })
+  // Write a temporary file, then hard-link it into place: the key appears complete or not at
+  // all, and a concurrent first start of another process keeps whichever key won.
+  const temporary = `${keyFile}.${process.pid}.${Date.now()}.tmp`
+  await writeFile(temporary, privateKeyToProtobuf(privateKey), { mode: KEY_FILE_MODE, flag: 'wx' })
+  await chmod(temporary, KEY_FILE_MODE)
+  try {
+    await link(temporary, keyFile)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return loadOrCreateIdentity(keyFile)
+    throw new ConfigError(`cannot write the fabric identity key ${keyFile}`, { cause: error })
+  } finally {
+    await rm(temporary, { force: true })
+  }
+  return { peerId: peerIdFromPrivateKey(privateKey).toString(), privateKey }
+}
