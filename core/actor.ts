@@ -59,6 +59,8 @@ export interface ActorDefinition<
   readonly initialState: S
   readonly events: E
   readonly apply: (state: S, event: AppliedEvent<E>) => S
+  /** What readers see of the state (`GET /v1/actors/:type/:id`); the state itself when omitted. */
+  readonly view?: (state: S) => unknown
   readonly commands: C
 }
 
@@ -112,6 +114,7 @@ export function defineActor<
   initialState: S
   events: E
   apply: (state: S, event: AppliedEvent<E>) => S
+  view?: (state: S) => unknown
   commands: (command: CommandBuilder<S, E>) => C
 }): ActorDefinition<T, S, E, C> {
   if (!/^[a-z][a-z0-9-]*$/.test(definition.type))

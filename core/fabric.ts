@@ -39,7 +39,10 @@ export interface Fabric extends Startable {
 /** Where replicated events go in: store them and update the local replicas. */
 export interface EventIngest {
   /** Stores replicated events and updates their actors; returns the ones new to this geo. */
-  ingest(events: readonly EventRecord[], options?: AbortOptions & { from?: string }): Promise<EventRecord[]>
+  ingest(
+    events: readonly EventRecord[],
+    options?: AbortOptions & { from?: string },
+  ): Promise<EventRecord[]>
 }
 
 /** What the node injects into the fabric. */

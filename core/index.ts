@@ -47,4 +47,11 @@ export { Taps, tapConcernsActor } from './taps.js'
 export type { TapActor, TapEvent, TapKind, TapOf } from './taps.js'
 export { countMissing, dominates, mergeVectors, missingRanges } from './version-vector.js'
 export type { SeqRange, VersionVector } from './version-vector.js'
-export type { EventIngest, Fabric, FabricComponents, FabricFactory, FabricStatus, PeerStatus } from './fabric.js'
+export type {
+  EventIngest,
+  Fabric,
+  FabricComponents,
+  FabricFactory,
+  FabricStatus,
+  PeerStatus,
+} from './fabric.js'

@@ -1,0 +1,60 @@
+import { z } from 'zod'
+import { defineActor } from '../core/actor.js'
+
+/** Longest element accepted by the set. */
+export const MAX_SET_ELEMENT_LENGTH = 1024
+
+interface OrSetState {
+  /** Per element, the tags (`origin:seq` of the adding event) that keep it in the set. */
+  readonly tags: Readonly<Record<string, readonly string[]>>
+}
+
+const element = z.object({ element: z.string().min(1).max(MAX_SET_ELEMENT_LENGTH) })
+
+/**
+ * An observed-remove set of strings. Each add is tagged with its event's `origin:seq`;
+ * a remove deletes only the tags its geo had observed, so an add made concurrently in
+ * another geo survives the remove (add wins), and every geo converges.
+ */
+export const orSet = defineActor({
+  type: 'set',
+  initialState: { tags: {} } as OrSetState,
+  events: {
+    added: z.object({ element: z.string() }),
+    removed: z.object({ element: z.string(), tags: z.array(z.string()) }),
+  },
+  apply: (state, event): OrSetState => {
+    const current = state.tags[event.payload.element] ?? []
+    if (event.type === 'added') {
+      return {
+        tags: {
+          ...state.tags,
+          [event.payload.element]: [...current, `${event.origin}:${event.seq}`],
+        },
+      }
+    }
+    const removed = new Set(event.payload.tags)
+    const left = current.filter((tag) => !removed.has(tag))
+    const tags = { ...state.tags }
+    if (left.length > 0) tags[event.payload.element] = left
+    else delete tags[event.payload.element]
+    return { tags }
+  },
+  view: (state) => ({ elements: setElements(state) }),
+  commands: (command) => ({
+    add: command(element, (ctx, input) => {
+      ctx.emit('added', { element: input.element })
+      return { elements: setElements(ctx.state) }
+    }),
+    remove: command(element, (ctx, input) => {
+      const observed = ctx.state.tags[input.element]
+      if (observed) ctx.emit('removed', { element: input.element, tags: [...observed] })
+      return { elements: setElements(ctx.state) }
+    }),
+  }),
+})
+
+/** The elements of the set, sorted. */
+export function setElements(state: OrSetState): string[] {
+  return Object.keys(state.tags).sort()
+}

@@ -1,0 +1,233 @@
+/* eslint-disable no-console -- the CLI talks to its user on stdout and stderr */
+import { join, resolve } from 'node:path'
+import { Command, InvalidArgumentError, Option } from 'commander'
+import { AnywhereError, ConfigError, LOG_LEVELS } from '../core/index.js'
+import { loadOrCreateIdentity } from '../transports/libp2p/index.js'
+import { loadConfigFile, mergeConfig, parseNodeConfig, type NodeConfig } from './config.js'
+import { createNode } from './node.js'
+import { streamTaps } from './tap-client.js'
+
+interface StartFlags {
+  config?: string
+  host?: string
+  port?: number
+  dataDir?: string
+  geo?: string
+  app?: string
+  store?: 'memory' | 'file' | 'redis'
+  redisUrl?: string
+  redisPrefix?: string
+  fabricListen?: string[]
+  peer?: string[]
+  logLevel?: (typeof LOG_LEVELS)[number]
+  logJson?: boolean
+}
+
+/** Runs the CLI; resolves to the process exit code. */
+export async function main(argv: readonly string[]): Promise<number> {
+  let exitCode = 0
+  const program = new Command('anywhere-node')
+    .description(
+      'Runs an Anywhere node: actors, event store, HTTP gateway and (with --fabric-listen) the inter-geo fabric.',
+    )
+    .showHelpAfterError()
+    .exitOverride()
+
+  program
+    .command('start', { isDefault: true })
+    .description(
+      'start a node (the default command). With no config: geo "local", file store in ./.anywhere, gateway on 127.0.0.1:8080',
+    )
+    .option(
+      '-c, --config <file>',
+      'config file: JSON, or a JS/TS module whose default export is the config',
+    )
+    .option('--host <host>', 'gateway host (default 127.0.0.1)')
+    .option('-p, --port <port>', 'gateway port, 0 for any free port (default 8080)', parsePort)
+    .option('-d, --data-dir <dir>', 'data directory (default ./.anywhere)')
+    .option('--geo <name>', 'this node\'s geo (default "local")')
+    .option(
+      '--app <name>',
+      'app name; fabric peers of another app are refused (default "anywhere")',
+    )
+    .addOption(
+      new Option('--store <kind>', 'event store (default file)').choices([
+        'memory',
+        'file',
+        'redis',
+      ]),
+    )
+    .option('--redis-url <url>', 'Redis URL for --store redis (implies it)')
+    .option('--redis-prefix <prefix>', 'key prefix in Redis')
+    .option(
+      '--fabric-listen <multiaddr>',
+      'fabric listen address, e.g. /ip4/127.0.0.1/tcp/7401 (repeatable)',
+      collect,
+    )
+    .option(
+      '--peer <multiaddr>',
+      'an allowlisted peer, a multiaddr ending in /p2p/<PeerId> (repeatable)',
+      collect,
+    )
+    .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS))
+    .option('--log-json', 'log JSON lines')
+    .action(async (flags: StartFlags) => {
+      exitCode = await start(flags)
+    })
+
+  program
+    .command('id')
+    .description("print this node's fabric PeerId, creating its key in the data dir if needed")
+    .option('-d, --data-dir <dir>', 'data directory', './.anywhere')
+    .option('--key-file <file>', 'key file (default <data-dir>/peer-key)')
+    .action(async (flags: { dataDir: string; keyFile?: string }) => {
+      const identity = await loadOrCreateIdentity(
+        resolve(flags.keyFile ?? join(flags.dataDir, 'peer-key')),
+      )
+      console.log(identity.peerId)
+    })
+
+  program
+    .command('tap')
+    .description(
+      "stream a running node's tap events (server-sent events from its gateway) as JSON lines",
+    )
+    .option('-u, --url <url>', "the node's gateway", 'http://127.0.0.1:8080')
+    .option(
+      '-k, --kind <kinds>',
+      'only these kinds, comma-separated (e.g. event.appended,peer.lost)',
+    )
+    .option('-a, --actor <type/id>', 'only tap events about this actor')
+    .action(async (flags: { url: string; kind?: string; actor?: string }) => {
+      exitCode = await streamTaps(flags, (line) => console.log(line))
+    })
+
+  try {
+    await program.parseAsync(argv as string[])
+  } catch (error) {
+    const code = (error as { code?: string }).code
+    if (code === 'commander.helpDisplayed' || code === 'commander.version') return 0
+    if (code?.startsWith('commander.')) return 2
+    return reportFatal(error)
+  }
+  return exitCode
+}
+
+async function start(flags: StartFlags): Promise<number> {
+  let config: NodeConfig
+  let actors: Awaited<ReturnType<typeof loadConfigFile>>['actors'] = []
+  try {
+    const fromFile = flags.config ? await loadConfigFile(flags.config) : { config: {}, actors: [] }
+    actors = fromFile.actors
+    config = parseNodeConfig(
+      mergeConfig(
+        fromFile.config as Record<string, unknown>,
+        flagsToConfig(flags, fromFile.config),
+      ),
+      flags.config ? `config (${flags.config} and flags)` : 'flags',
+    )
+  } catch (error) {
+    return reportFatal(error)
+  }
+  const node = await createNode(config, { actors })
+  let stopping: Promise<void> | undefined
+  let stopped!: () => void
+  const whenStopped = new Promise<void>((resolveStopped) => (stopped = resolveStopped))
+  const shutdown = (signal: string) => {
+    if (stopping) {
+      console.error(`${signal} again: exiting without waiting`)
+      process.exit(1)
+    }
+    node.logger.info('shutting down', { signal })
+    stopping = node.stop().finally(stopped)
+  }
+  process.on('SIGINT', () => shutdown('SIGINT'))
+  process.on('SIGTERM', () => shutdown('SIGTERM'))
+  try {
+    await node.start()
+  } catch (error) {
+    return reportFatal(error)
+  }
+  const ready = {
+    event: 'ready',
+    http: node.gateway.url,
+    geo: config.geo,
+    nodeId: node.nodeId,
+    store: config.store.kind,
+    ...(node.fabric ? { peerId: node.fabric.peerId, fabric: node.fabric.listenAddresses() } : {}),
+  }
+  console.log(JSON.stringify(ready))
+  await whenStopped
+  return 0
+}
+
+/** Turns flags into a partial config that overlays the file's. */
+function flagsToConfig(flags: StartFlags, fileConfig: unknown): Record<string, unknown> {
+  const overlay: Record<string, unknown> = {
+    app: flags.app,
+    geo: flags.geo,
+    dataDir: flags.dataDir,
+    http: { host: flags.host, port: flags.port },
+    log: { level: flags.logLevel, json: flags.logJson },
+  }
+  const storeKind = flags.store ?? (flags.redisUrl ? 'redis' : undefined)
+  if (storeKind === 'redis') {
+    const fileStore = (fileConfig as { store?: Record<string, unknown> }).store
+    overlay.store = {
+      ...(fileStore?.kind === 'redis' ? fileStore : {}),
+      kind: 'redis',
+      url: flags.redisUrl ?? fileStore?.url,
+      prefix: flags.redisPrefix ?? fileStore?.prefix,
+    }
+  } else if (storeKind) {
+    overlay.store = { kind: storeKind }
+  }
+  if (flags.fabricListen || flags.peer) {
+    const fileFabric = (fileConfig as { fabric?: Record<string, unknown> }).fabric ?? {}
+    overlay.fabric = {
+      ...fileFabric,
+      ...(flags.fabricListen ? { listen: flags.fabricListen } : {}),
+      ...(flags.peer ? { peers: parsePeers(flags.peer) } : {}),
+    }
+  }
+  return overlay
+}
+
+/** `/ip4/127.0.0.1/tcp/7401/p2p/12D3...` → `{ peerId, addrs: ['/ip4/127.0.0.1/tcp/7401'] }`, merged per PeerId. */
+export function parsePeers(values: readonly string[]): Array<{ peerId: string; addrs: string[] }> {
+  const peers = new Map<string, string[]>()
+  for (const value of values) {
+    const match = /^(\/.+)\/p2p\/([A-Za-z0-9]+)$/.exec(value)
+    if (!match)
+      throw new ConfigError(
+        `--peer ${value}: must be a multiaddr ending in /p2p/<PeerId>; get a node's PeerId with 'anywhere-node id'`,
+      )
+    const [, addr, peerId] = match as unknown as [string, string, string]
+    peers.set(peerId, [...(peers.get(peerId) ?? []), addr])
+  }
+  return [...peers].map(([peerId, addrs]) => ({ peerId, addrs }))
+}
+
+function parsePort(value: string): number {
+  const port = Number(value)
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new InvalidArgumentError('must be a port number from 0 to 65535')
+  return port
+}
+
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value]
+}
+
+function reportFatal(error: unknown): number {
+  if (error instanceof ConfigError) {
+    console.error(`anywhere-node: ${error.message}`)
+    return 2
+  }
+  if (error instanceof AnywhereError) {
+    console.error(`anywhere-node: ${error.name}: ${error.message}`)
+    return 1
+  }
+  console.error('anywhere-node: unexpected failure', error)
+  return 1
+}

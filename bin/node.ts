@@ -1,0 +1,208 @@
+// The composition root: the one place that wires backends (stores, fabric, gateway) into the core.
+import { randomBytes } from 'node:crypto'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
+import { builtInActors } from '../actors/index.js'
+import {
+  ActorRuntime,
+  ConfigError,
+  HybridLogicalClock,
+  memoryStore,
+  streamLogger,
+  systemClock,
+  Taps,
+  type AnyActorDefinition,
+  type Clock,
+  type EventStore,
+  type EventStoreFactory,
+  type Fabric,
+  type Logger,
+  type Startable,
+} from '../core/index.js'
+import { sampleActors } from '../samples/index.js'
+import { gateway as httpGateway, type Gateway } from '../transports/http/index.js'
+import { libp2pFabric } from '../transports/libp2p/index.js'
+import {
+  parseNodeConfig,
+  type NodeConfig,
+  type NodeConfigInput,
+  type StoreConfig,
+} from './config.js'
+
+/** Everything a node is made of, started and stopped as one. */
+export interface AnywhereNode extends Startable {
+  readonly config: NodeConfig
+  readonly nodeId: string
+  readonly runtime: ActorRuntime
+  readonly store: EventStore
+  readonly taps: Taps
+  readonly gateway: Gateway
+  readonly fabric?: Fabric
+  readonly logger: Logger
+}
+
+export interface CreateNodeOptions {
+  /** Actor types served besides the built-in and sample ones. */
+  actors?: readonly AnyActorDefinition[]
+  logger?: Logger
+  clock?: Clock
+}
+
+/** The store a config names. */
+export function storeFactory(store: StoreConfig, dataDir: string): EventStoreFactory {
+  switch (store.kind) {
+    case 'memory':
+      return memoryStore()
+    case 'file':
+      throw new ConfigError(
+        `the file store is not available in this build (dir ${store.dir ?? join(dataDir, 'events')})`,
+      )
+    case 'redis':
+      throw new ConfigError(`the redis store is not available in this build (${store.url})`)
+  }
+}
+
+/**
+ * Builds a node from a config (parsed here if it is not already). Nothing runs until
+ * `start()`: the store opens, the runtime starts, the fabric connects, the gateway listens.
+ */
+export async function createNode(
+  input: NodeConfigInput | NodeConfig,
+  options: CreateNodeOptions = {},
+): Promise<AnywhereNode> {
+  const config = parseNodeConfig(input)
+  const dataDir = resolve(config.dataDir)
+  await mkdir(dataDir, { recursive: true })
+  const nodeId =
+    config.store.kind === 'memory'
+      ? ephemeralNodeId(config.geo)
+      : await persistentNodeId(dataDir, config.geo)
+  const clock = options.clock ?? systemClock()
+  const logger = (
+    options.logger ?? streamLogger({ level: config.log.level, json: config.log.json })
+  ).child({ geo: config.geo })
+  const taps = new Taps()
+  const hlc = new HybridLogicalClock(clock)
+  const store = storeFactory(
+    config.store,
+    dataDir,
+  )({ clock, logger: logger.child({ component: 'store' }), taps, nodeId })
+  const actors = [
+    ...(config.builtInActors ? builtInActors : []),
+    ...(config.sampleActors ? sampleActors : []),
+    ...(options.actors ?? []),
+  ]
+  const runtime = new ActorRuntime(
+    { actors, ...config.runtime },
+    { store, clock, hlc, taps, logger: logger.child({ component: 'runtime' }), origin: nodeId },
+  )
+  const fabric = config.fabric
+    ? libp2pFabric(config.fabric)({
+        appName: config.app,
+        geo: config.geo,
+        nodeId,
+        dataDir,
+        log: store,
+        ingest: runtime,
+        taps,
+        logger: logger.child({ component: 'fabric' }),
+        clock,
+      })
+    : undefined
+  const gateway = httpGateway({
+    host: config.http.host,
+    port: config.http.port,
+    bodyLimitBytes: config.http.bodyLimitBytes,
+  })({
+    runtime,
+    taps,
+    logger: logger.child({ component: 'gateway' }),
+    geo: config.geo,
+    nodeId,
+    fabric,
+  })
+
+  let state: 'new' | 'started' | 'stopped' = 'new'
+  const node: AnywhereNode = {
+    config,
+    nodeId,
+    runtime,
+    store,
+    taps,
+    gateway,
+    fabric,
+    logger,
+    async start() {
+      if (state !== 'new') return
+      state = 'started'
+      try {
+        await store.start()
+        await observeOwnClock(store, hlc, nodeId)
+        await runtime.start()
+        await fabric?.start()
+        await gateway.start()
+      } catch (error) {
+        await node.stop()
+        throw error
+      }
+      taps.publish({ kind: 'node.started', at: clock.now(), nodeId, geo: config.geo })
+      logger.info('node started', { nodeId, store: config.store.kind, http: gateway.url })
+    },
+    async stop() {
+      if (state === 'stopped') return
+      state = 'stopped'
+      taps.publish({ kind: 'node.stopping', at: clock.now(), nodeId, geo: config.geo })
+      // Front to back: stop taking requests, let in-flight ones finish, then release the store.
+      await settle(logger, 'gateway', gateway.stop())
+      await settle(logger, 'fabric', fabric?.stop())
+      await settle(logger, 'runtime', runtime.stop())
+      await settle(logger, 'store', store.stop())
+      taps.complete()
+      logger.info('node stopped', { nodeId })
+    },
+  }
+  return node
+}
+
+/** After a restart the wall clock may lag the stamps this node already issued: move the HLC past them. */
+async function observeOwnClock(
+  store: EventStore,
+  hlc: HybridLogicalClock,
+  nodeId: string,
+): Promise<void> {
+  const held = (await store.versionVector())[nodeId] ?? 0
+  if (held === 0) return
+  const [last] = await store.readOrigin(nodeId, held, 1)
+  if (last) hlc.observe(last.hlc)
+}
+
+/** A node id kept in the data dir, so a restarted node continues its own seqs. */
+async function persistentNodeId(dataDir: string, geo: string): Promise<string> {
+  const file = join(dataDir, 'node-id')
+  try {
+    const id = (await readFile(file, 'utf8')).trim()
+    if (id) return id
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
+  }
+  const id = `${geo}-${randomBytes(4).toString('hex')}`
+  await writeFile(file, id + '\n', { flag: 'wx' })
+  return id
+}
+
+/** A memory store forgets its events: a fresh origin per start keeps seqs from ever being reused. */
+function ephemeralNodeId(geo: string): string {
+  return `${geo}-mem-${randomBytes(4).toString('hex')}`
+}
+
+async function settle(
+  logger: Logger,
+  what: string,
+  stopping: Promise<void> | undefined,
+): Promise<void> {
+  try {
+    await stopping
+  } catch (error) {
+    logger.warn(`stopping the ${what} failed`, { error })
+  }
+}

@@ -1,0 +1,294 @@
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify'
+import {
+  AbortedError,
+  AnywhereError,
+  AskCycleError,
+  AskTimeoutError,
+  ConfigError,
+  EventRejectedError,
+  HandlerError,
+  NotRunningError,
+  OverloadedError,
+  PayloadTooLargeError,
+  StoreCorruptError,
+  StoreLockedError,
+  StoreUnavailableError,
+  UnknownActorTypeError,
+  UnknownCommandError,
+  ValidationError,
+  tapConcernsActor,
+  type ActorRuntime,
+  type Fabric,
+  type Logger,
+  type Startable,
+  type TapEvent,
+  type Taps,
+} from '../../core/index.js'
+import { IdempotencyCache, IDEMPOTENCY_KEY_MAX_LENGTH } from './idempotency-cache.js'
+
+/** Largest request body accepted, unless configured otherwise. */
+export const DEFAULT_BODY_LIMIT_BYTES = 1024 * 1024
+
+/** The one table from error class to HTTP status. Anything else is a 500. */
+const STATUS_BY_ERROR: ReadonlyArray<readonly [new (...args: never[]) => Error, number]> = [
+  [ValidationError, 400],
+  [UnknownActorTypeError, 404],
+  [UnknownCommandError, 404],
+  [PayloadTooLargeError, 413],
+  [HandlerError, 500],
+  [AskCycleError, 500],
+  [StoreCorruptError, 500],
+  [ConfigError, 500],
+  [EventRejectedError, 500],
+  [StoreLockedError, 500],
+  [AbortedError, 503],
+  [NotRunningError, 503],
+  [StoreUnavailableError, 503],
+  [OverloadedError, 503],
+  [AskTimeoutError, 504],
+]
+
+/** The HTTP status for an error, from the table above. */
+export function statusForError(error: unknown): number {
+  for (const [type, status] of STATUS_BY_ERROR) if (error instanceof type) return status
+  return 500
+}
+
+export interface GatewayInit {
+  host: string
+  port: number
+  bodyLimitBytes?: number
+  /** How many idempotency keys are remembered (least recently used are forgotten first). */
+  idempotencyKeys?: number
+}
+
+export interface GatewayComponents {
+  runtime: ActorRuntime
+  taps: Taps
+  logger: Logger
+  geo: string
+  nodeId: string
+  /** Present when the node runs a fabric: serves `GET /v1/fabric`. */
+  fabric?: Fabric
+}
+
+const actorParams = {
+  type: 'object',
+  properties: {
+    type: { type: 'string', maxLength: 256 },
+    id: { type: 'string', maxLength: 256 },
+    command: { type: 'string', maxLength: 256 },
+  },
+} as const
+
+/**
+ * The HTTP face of a node: commands and reads of actors, health, fabric status and taps
+ * as server-sent events. Errors are JSON `{ error, message, issues? }` with the error
+ * class name as `error`.
+ */
+export class Gateway implements Startable {
+  private readonly app: FastifyInstance
+  private readonly idempotency: IdempotencyCache
+  private address: string | undefined
+  private started = false
+  private readonly closeStreams = new Set<() => void>()
+
+  constructor(
+    private readonly init: GatewayInit,
+    private readonly components: GatewayComponents,
+  ) {
+    this.idempotency = new IdempotencyCache(init.idempotencyKeys)
+    this.app = Fastify({
+      bodyLimit: init.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES,
+      logger: false,
+      return503OnClosing: true,
+      forceCloseConnections: 'idle',
+    })
+    this.routes()
+  }
+
+  /** The base URL the gateway listens on (after start). */
+  get url(): string {
+    if (!this.address) throw new NotRunningError('the gateway')
+    return this.address
+  }
+
+  async start(): Promise<void> {
+    if (this.started) return
+    this.started = true
+    const address = await this.app.listen({ host: this.init.host, port: this.init.port })
+    this.address = address
+    this.components.logger.info('gateway listening', { url: this.address })
+  }
+
+  /** Stops accepting requests and waits for in-flight ones to finish. */
+  async stop(): Promise<void> {
+    if (!this.started) return
+    this.started = false
+    for (const close of this.closeStreams) close()
+    await this.app.close()
+  }
+
+  private routes(): void {
+    const { app } = this
+    const { runtime, geo, nodeId } = this.components
+
+    // Every body is JSON whatever its content type (so `curl -d '{...}'` works); an empty body is `{}`.
+    app.removeAllContentTypeParsers()
+    app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => {
+      const text = typeof body === 'string' ? body : body.toString('utf8')
+      if (text.trim() === '') return done(null, {})
+      try {
+        done(null, JSON.parse(text))
+      } catch (error) {
+        done(
+          new ValidationError(
+            `the request body is not valid JSON: ${(error as Error).message}`,
+            [],
+            { cause: error },
+          ),
+          undefined,
+        )
+      }
+    })
+
+    app.setErrorHandler((error: FastifyError | Error, _request, reply) =>
+      this.sendError(reply, error),
+    )
+    app.setNotFoundHandler((request, reply) =>
+      reply
+        .code(404)
+        .send({
+          error: 'NotFound',
+          message: `no route ${request.method} ${request.url}; see GET /v1/actors`,
+        }),
+    )
+
+    app.addHook('onSend', async (_request, reply) => {
+      reply.header('x-anywhere-geo', geo)
+    })
+
+    app.get('/healthz', async () => ({
+      status: 'ok',
+      geo,
+      nodeId,
+      actorsInMemory: runtime.actorsInMemory,
+    }))
+
+    app.get('/v1/actors', async () => ({
+      actors: runtime.actorTypes.map((d) => ({
+        type: d.type,
+        commands: Object.keys(d.commands),
+        events: Object.keys(d.events),
+      })),
+    }))
+
+    app.post<{ Params: { type: string; id: string; command: string }; Body: unknown }>(
+      '/v1/actors/:type/:id/:command',
+      { schema: { params: actorParams } },
+      async (request, reply) => {
+        const { type, id, command } = request.params
+        const key = request.headers['idempotency-key']
+        const run = () => runtime.ask(type, id, command, request.body ?? {})
+        if (typeof key !== 'string') return reply.send(await run())
+        if (key.length === 0 || key.length > IDEMPOTENCY_KEY_MAX_LENGTH)
+          throw new ValidationError(
+            `Idempotency-Key must be 1 to ${IDEMPOTENCY_KEY_MAX_LENGTH} characters`,
+            [],
+          )
+        const { result, replayed } = this.idempotency.run(`${type}/${id}/${command}/${key}`, run)
+        const value = await result
+        if (replayed) reply.header('idempotent-replayed', 'true')
+        return reply.send(value)
+      },
+    )
+
+    app.get<{ Params: { type: string; id: string } }>(
+      '/v1/actors/:type/:id',
+      { schema: { params: actorParams } },
+      async (request, reply) => {
+        const { type, id } = request.params
+        const view = await runtime.read(type, id)
+        const definition = runtime.actorTypes.find((d) => d.type === type)
+        reply.header('x-anywhere-event-count', String(view.eventCount))
+        if (view.last) reply.header('x-anywhere-last-event', `${view.last.origin}:${view.last.seq}`)
+        return reply.send(definition?.view ? definition.view(view.state) : view.state)
+      },
+    )
+
+    app.get('/v1/fabric', async (_request, reply) => {
+      const { fabric } = this.components
+      if (!fabric)
+        return reply
+          .code(404)
+          .send({
+            error: 'NotFound',
+            message: 'this node runs no fabric: start it with --fabric-listen and --peer',
+          })
+      return reply.send(fabric.status())
+    })
+
+    app.get<{ Querystring: { kind?: string; actor?: string } }>('/v1/taps', (request, reply) => {
+      const kinds = request.query.kind ? new Set(request.query.kind.split(',')) : undefined
+      const [actorType, actorId] = request.query.actor?.split('/') ?? []
+      const wanted = (e: TapEvent) =>
+        (!kinds || kinds.has(e.kind)) &&
+        (!actorType || !actorId || tapConcernsActor(e, actorType, actorId))
+      reply.raw.writeHead(200, {
+        'content-type': 'text/event-stream',
+        'cache-control': 'no-cache',
+        connection: 'keep-alive',
+        'x-anywhere-geo': geo,
+      })
+      reply.raw.write(': anywhere taps\n\n')
+      const subscription = this.components.taps.events$.subscribe((event) => {
+        if (wanted(event))
+          reply.raw.write(`event: ${event.kind}\ndata: ${JSON.stringify(event)}\n\n`)
+      })
+      const close = () => {
+        subscription.unsubscribe()
+        this.closeStreams.delete(close)
+        reply.raw.end()
+      }
+      this.closeStreams.add(close)
+      request.raw.on('close', close)
+      return reply.hijack()
+    })
+  }
+
+  private sendError(reply: FastifyReply, error: FastifyError | Error): FastifyReply {
+    const fastifyError = error as FastifyError
+    if (fastifyError.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || fastifyError.statusCode === 413) {
+      return reply.code(413).send({
+        error: 'PayloadTooLargeError',
+        message: `the request body is over the limit of ${this.init.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES} bytes`,
+      })
+    }
+    if (fastifyError.validation) {
+      return reply
+        .code(400)
+        .send({ error: 'ValidationError', message: error.message, issues: fastifyError.validation })
+    }
+    const status =
+      error instanceof AnywhereError ? statusForError(error) : (fastifyError.statusCode ?? 500)
+    if (status >= 500 && !(error instanceof HandlerError))
+      this.components.logger.warn('request failed', { error: error.name, message: error.message })
+    const body: Record<string, unknown> = {
+      error:
+        error instanceof AnywhereError ? error.name : status < 500 ? 'BadRequest' : 'InternalError',
+      message: error.message,
+    }
+    if (error instanceof ValidationError && error.issues.length > 0)
+      body.issues = error.issues.map((i) => ({
+        path: i.path.map(String),
+        message: i.message,
+        code: i.code,
+      }))
+    return reply.code(status).send(body)
+  }
+}
+
+/** Creates a node's HTTP gateway. */
+export function gateway(init: GatewayInit): (components: GatewayComponents) => Gateway {
+  return (components) => new Gateway(init, components)
+}
