@@ -1,0 +1,117 @@
+import assert from 'node:assert/strict'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { runNodeCommand, startNodeProcess } from '../support/node-process.js'
+
+describe('anywhere-node CLI', function () {
+  this.timeout(60_000)
+  let dir: string
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'anywhere-cli-'))
+  })
+
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  it('prints its help', async () => {
+    const { code, stdout } = await runNodeCommand(['--help'])
+    assert.equal(code, 0)
+    assert.match(stdout, /Usage: anywhere-node/)
+    assert.match(stdout, /\bid\b/)
+    assert.match(stdout, /\btap\b/)
+  })
+
+  it('names the bad field of an invalid config file and exits 2', async () => {
+    const config = join(dir, 'bad.json')
+    await writeFile(config, JSON.stringify({ geo: 'Not A Geo', http: { port: 'eighty' } }))
+    const { code, stderr } = await runNodeCommand(['--config', config])
+    assert.equal(code, 2)
+    assert.match(stderr, /geo: geo must be lower-case/)
+    assert.match(stderr, /http\.port/)
+  })
+
+  it('refuses unknown config fields', async () => {
+    const config = join(dir, 'typo.json')
+    await writeFile(config, JSON.stringify({ gep: 'eu' }))
+    const { code, stderr } = await runNodeCommand(['--config', config])
+    assert.equal(code, 2)
+    assert.match(stderr, /gep/)
+  })
+
+  it('serves with a config file whose values flags override, and stops cleanly on SIGTERM', async () => {
+    const config = join(dir, 'node.json')
+    await writeFile(
+      config,
+      JSON.stringify({
+        geo: 'eu-west',
+        http: { port: 1 },
+        store: { kind: 'memory' },
+        log: { level: 'warn' },
+      }),
+    )
+    const node = await startNodeProcess({
+      args: ['--config', config, '--port', '0', '--data-dir', dir],
+    })
+    assert.equal(node.ready.geo, 'eu-west')
+    const reply = await fetch(`${node.url}/v1/actors/counter/a/increment`, {
+      method: 'POST',
+      body: '{"by":3}',
+    })
+    assert.equal(reply.status, 200)
+    assert.deepEqual(await reply.json(), { value: 3 })
+    assert.equal((await fetch(`${node.url}/healthz`)).headers.get('x-anywhere-geo'), 'eu-west')
+    await node.stop()
+    assert.equal(node.exitCode(), 0)
+  })
+
+  it('loads a TypeScript config module that adds its own actors', async () => {
+    // Inside the repo, so the module resolves zod from its node_modules as a user's project would.
+    const moduleDir = await mkdtemp(fileURLToPath(new URL('../../tmp-config-', import.meta.url)))
+    try {
+      const config = join(moduleDir, 'node.config.mts')
+      const core = new URL('../../core/index.ts', import.meta.url).href
+      await writeFile(
+        config,
+        `import { z } from 'zod'
+import { defineActor } from '${core}'
+const greeter = defineActor({
+  type: 'greeter',
+  initialState: { greeted: 0 },
+  events: { greeted: z.object({ name: z.string() }) },
+  apply: (state) => ({ greeted: state.greeted + 1 }),
+  commands: (command) => ({
+    greet: command(z.object({ name: z.string() }), (ctx, input) => {
+      ctx.emit('greeted', input)
+      return { message: 'hello ' + input.name, greeted: ctx.state.greeted }
+    }),
+  }),
+})
+export default { geo: 'lab', store: { kind: 'memory' }, actors: [greeter] }
+`,
+      )
+      const node = await startNodeProcess({
+        args: ['--config', config, '--port', '0', '--data-dir', dir, '--log-level', 'warn'],
+      })
+      const reply = await fetch(`${node.url}/v1/actors/greeter/g1/greet`, {
+        method: 'POST',
+        body: '{"name":"ada"}',
+      })
+      assert.deepEqual(await reply.json(), { message: 'hello ada', greeted: 1 })
+      await node.stop()
+    } finally {
+      await rm(moduleDir, { recursive: true, force: true })
+    }
+  })
+
+  it('prints the same PeerId for a data dir every time', async () => {
+    const first = await runNodeCommand(['id', '--data-dir', dir])
+    const second = await runNodeCommand(['id', '--data-dir', dir])
+    assert.equal(first.code, 0)
+    assert.match(first.stdout.trim(), /^12D3Koo[A-Za-z0-9]+$/)
+    assert.equal(first.stdout, second.stdout)
+  })
+})
