@@ -1,0 +1,403 @@
+import { decode, encode } from '@msgpack/msgpack'
+import { endianness } from 'node:os'
+import { actorAddress, type EventKey } from '../../core/event.js'
+import type { VersionVector } from '../../core/version-vector.js'
+import type { RecordLocation } from './segment-format.js'
+
+// What the file store keeps in memory: for every event its merge key and where its record
+// is (never its payload), in columns of typed arrays indexed by a store-local event number
+// (`gid`, the order in which events became durable). Per origin, the gids in seq order;
+// per actor, the gids in merge order and the location of its snapshot. About 40 bytes an
+// event plus one small entry per actor.
+
+const INITIAL_CAPACITY = 1024
+const CHECKPOINT_VERSION = 1
+
+/** The persisted snapshot of an actor: where it is and what it claims to cover. */
+export interface SnapshotRef extends RecordLocation {
+  readonly at: EventKey
+  readonly eventCount: number
+}
+
+/** One actor: its events in merge order (as gids) and its current snapshot, if any. */
+export interface ActorEntry {
+  readonly actorType: string
+  readonly actorId: string
+  readonly gids: number[]
+  snapshot?: SnapshotRef
+}
+
+/** Where the index stops: the end of the last commit it covers. */
+export interface LogPosition {
+  readonly segment: number
+  readonly offset: number
+}
+
+/** The identity and merge key of an event being indexed. */
+export interface IndexedEvent extends EventKey {
+  readonly actorType: string
+  readonly actorId: string
+}
+
+export class EventIndex {
+  /** How many events are indexed (the next gid). */
+  count = 0
+  private capacity = 0
+  private segments = new Uint32Array(0)
+  private offsets = new Uint32Array(0)
+  private lengths = new Uint32Array(0)
+  private walls = new Float64Array(0)
+  private logicals = new Uint32Array(0)
+  private originNos = new Uint32Array(0)
+  private seqs = new Uint32Array(0)
+  private readonly origins: string[] = []
+  private readonly originNoByName = new Map<string, number>()
+  private readonly originGids: Uint32Array[] = []
+  private readonly originCounts: number[] = []
+  private readonly actors = new Map<string, ActorEntry>()
+  private readonly actorTypes = new Map<string, string>()
+
+  constructor() {
+    this.grow(INITIAL_CAPACITY)
+  }
+
+  /** How many events of `origin` are indexed (its highest seq: seqs have no gaps). */
+  originCount(origin: string): number {
+    const no = this.originNoByName.get(origin)
+    return no === undefined ? 0 : this.originCounts[no]!
+  }
+
+  /** Indexes an event whose seq is `originCount(origin) + 1`; returns its gid. */
+  add(event: IndexedEvent, location: RecordLocation): number {
+    const gid = this.count
+    if (gid === this.capacity) this.grow(this.capacity * 2)
+    const originNo = this.originNo(event.origin)
+    this.segments[gid] = location.segment
+    this.offsets[gid] = location.offset
+    this.lengths[gid] = location.length
+    this.walls[gid] = event.hlc.wall
+    this.logicals[gid] = event.hlc.logical
+    this.originNos[gid] = originNo
+    this.seqs[gid] = event.seq
+    this.count++
+    this.pushOriginGid(originNo, gid)
+    const entry = this.entry(event.actorType, event.actorId, true)
+    insertGid(entry.gids, gid, this)
+    if (entry.snapshot && this.compareToKey(gid, entry.snapshot.at) < 0) delete entry.snapshot
+    return gid
+  }
+
+  /**
+   * Points the actor at a new snapshot if it counts exactly the actor's events up to its
+   * key (otherwise it was folded before an event that has since arrived). Returns whether it did.
+   */
+  setSnapshot(actorType: string, actorId: string, ref: SnapshotRef): boolean {
+    const entry = this.entry(actorType, actorId, false)
+    if (this.countUpTo(entry, ref.at) !== ref.eventCount) return false
+    ;(entry ?? this.entry(actorType, actorId, true)).snapshot = ref
+    return true
+  }
+
+  /** The actor's entry, if it has events or a snapshot. */
+  actor(actorType: string, actorId: string): ActorEntry | undefined {
+    return this.actors.get(actorAddress(actorType, actorId))
+  }
+
+  /** How many of the actor's events sort at or before `key`. */
+  countUpTo(entry: ActorEntry | undefined, key: EventKey): number {
+    if (!entry) return 0
+    const { gids } = entry
+    let lo = 0
+    let hi = gids.length
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      if (this.compareToKey(gids[mid]!, key) <= 0) lo = mid + 1
+      else hi = mid
+    }
+    return lo
+  }
+
+  /** The gids of one origin's events `fromSeq` on, at most `limit`. */
+  originRange(origin: string, fromSeq: number, limit: number): number[] {
+    const no = this.originNoByName.get(origin)
+    if (no === undefined || limit <= 0) return []
+    const start = Math.max(0, fromSeq - 1)
+    const end = Math.min(this.originCounts[no]!, start + limit)
+    return start < end ? Array.from(this.originGids[no]!.subarray(start, end)) : []
+  }
+
+  /** Where an event's record is. */
+  location(gid: number): RecordLocation {
+    return { segment: this.segments[gid]!, offset: this.offsets[gid]!, length: this.lengths[gid]! }
+  }
+
+  /** The origin and seq of an event (to check a record read back is the one expected). */
+  identity(gid: number): { origin: string; seq: number } {
+    return { origin: this.origins[this.originNos[gid]!]!, seq: this.seqs[gid]! }
+  }
+
+  /** For each origin with events, its highest seq. */
+  versionVector(): VersionVector {
+    const vector: VersionVector = {}
+    this.origins.forEach((origin, no) => {
+      if (this.originCounts[no]! > 0) vector[origin] = this.originCounts[no]!
+    })
+    return vector
+  }
+
+  /** Merge order of two indexed events. */
+  compare(a: number, b: number): number {
+    return (
+      this.walls[a]! - this.walls[b]! ||
+      this.logicals[a]! - this.logicals[b]! ||
+      compareStrings(this.origins[this.originNos[a]!]!, this.origins[this.originNos[b]!]!) ||
+      this.seqs[a]! - this.seqs[b]!
+    )
+  }
+
+  /** Merge order of an indexed event against a key. */
+  compareToKey(gid: number, key: EventKey): number {
+    return (
+      this.walls[gid]! - key.hlc.wall ||
+      this.logicals[gid]! - key.hlc.logical ||
+      compareStrings(this.origins[this.originNos[gid]!]!, key.origin) ||
+      this.seqs[gid]! - key.seq
+    )
+  }
+
+  /** The whole index as bytes, to be written as a checkpoint that covers up to `position`. */
+  serialize(position: LogPosition): Uint8Array {
+    const n = this.count
+    const types = [...new Set([...this.actors.values()].map((a) => a.actorType))]
+    const typeNo = new Map(types.map((t, i) => [t, i]))
+    const actorTypeNos = new Uint32Array(this.actors.size)
+    const actorIds: string[] = []
+    const gidCounts = new Uint32Array(this.actors.size)
+    const allGids = new Uint32Array(n)
+    const snapshots: unknown[] = []
+    let i = 0
+    let at = 0
+    for (const entry of this.actors.values()) {
+      actorTypeNos[i] = typeNo.get(entry.actorType)!
+      actorIds.push(entry.actorId)
+      gidCounts[i] = entry.gids.length
+      allGids.set(entry.gids, at)
+      at += entry.gids.length
+      const s = entry.snapshot
+      if (s)
+        snapshots.push([
+          i,
+          s.segment,
+          s.offset,
+          s.length,
+          s.at.hlc.wall,
+          s.at.hlc.logical,
+          s.at.origin,
+          s.at.seq,
+          s.eventCount,
+        ])
+      i++
+    }
+    return encode({
+      version: CHECKPOINT_VERSION,
+      endianness: endianness(),
+      segment: position.segment,
+      offset: position.offset,
+      count: n,
+      columns: [
+        this.segments,
+        this.offsets,
+        this.lengths,
+        this.walls,
+        this.logicals,
+        this.originNos,
+        this.seqs,
+      ].map((column) => bytesOf(column, n)),
+      origins: this.origins,
+      types,
+      actorTypeNos: bytesOf(actorTypeNos, actorTypeNos.length),
+      actorIds,
+      gidCounts: bytesOf(gidCounts, gidCounts.length),
+      allGids: bytesOf(allGids, n),
+      snapshots,
+    })
+  }
+
+  /**
+   * Rebuilds an index from `serialize`'s bytes. Throws when they are not a consistent
+   * index (the caller then ignores the checkpoint and replays the segments instead).
+   */
+  static deserialize(bytes: Uint8Array): { index: EventIndex; position: LogPosition } {
+    const data = decode(bytes) as Record<string, unknown>
+    if (data.version !== CHECKPOINT_VERSION)
+      throw new Error(`unknown version ${String(data.version)}`)
+    if (data.endianness !== endianness())
+      throw new Error('written on a machine of other endianness')
+    const n = data.count
+    const segment = data.segment
+    const offset = data.offset
+    if (!isCount(n) || !isCount(segment) || !isCount(offset)) throw new Error('bad header fields')
+    const columns = data.columns
+    if (!Array.isArray(columns) || columns.length !== 7) throw new Error('bad columns')
+    const index = new EventIndex()
+    index.grow(Math.max(INITIAL_CAPACITY, n))
+    const u32 = (value: unknown, length: number) => fromBytes(value, Uint32Array, length)
+    index.segments.set(u32(columns[0], n))
+    index.offsets.set(u32(columns[1], n))
+    index.lengths.set(u32(columns[2], n))
+    index.walls.set(fromBytes(columns[3], Float64Array, n))
+    index.logicals.set(u32(columns[4], n))
+    index.originNos.set(u32(columns[5], n))
+    index.seqs.set(u32(columns[6], n))
+    const origins = data.origins
+    if (!Array.isArray(origins) || !origins.every((o) => typeof o === 'string'))
+      throw new Error('bad origins')
+    for (const origin of origins) index.originNo(origin)
+    for (let gid = 0; gid < n; gid++) {
+      const no = index.originNos[gid]!
+      if (no >= origins.length || index.seqs[gid] !== index.originCounts[no]! + 1)
+        throw new Error(`event ${gid} breaks its origin's seq order`)
+      index.pushOriginGid(no, gid)
+    }
+    index.count = n
+    const types = data.types
+    const actorIds = data.actorIds
+    if (!Array.isArray(types) || !Array.isArray(actorIds)) throw new Error('bad actors')
+    const actorTypeNos = u32(data.actorTypeNos, actorIds.length)
+    const gidCounts = u32(data.gidCounts, actorIds.length)
+    const allGids = u32(data.allGids, n)
+    const entries: ActorEntry[] = []
+    let at = 0
+    actorIds.forEach((actorId, i) => {
+      const actorType = types[actorTypeNos[i]!]
+      const count = gidCounts[i]!
+      if (typeof actorType !== 'string' || typeof actorId !== 'string' || at + count > n)
+        throw new Error(`bad actor ${i}`)
+      const entry = index.entry(actorType, actorId, true)
+      for (const gid of allGids.subarray(at, at + count)) {
+        if (gid >= n) throw new Error(`actor ${i} names an unknown event`)
+        entry.gids.push(gid)
+      }
+      at += count
+      entries.push(entry)
+    })
+    if (at !== n) throw new Error('events and actors do not add up')
+    if (!Array.isArray(data.snapshots)) throw new Error('bad snapshots')
+    for (const s of data.snapshots as unknown[]) {
+      if (!Array.isArray(s) || s.length !== 9) throw new Error('bad snapshot')
+      const [i, seg, off, len, wall, logical, origin, seq, eventCount] = s as unknown[]
+      const entry = typeof i === 'number' ? entries[i] : undefined
+      if (!entry || typeof origin !== 'string') throw new Error('bad snapshot')
+      if (![seg, off, len, wall, logical, seq, eventCount].every(isCount))
+        throw new Error('bad snapshot')
+      entry.snapshot = {
+        segment: seg as number,
+        offset: off as number,
+        length: len as number,
+        at: {
+          hlc: { wall: wall as number, logical: logical as number },
+          origin,
+          seq: seq as number,
+        },
+        eventCount: eventCount as number,
+      }
+    }
+    return { index, position: { segment, offset } }
+  }
+
+  private entry(actorType: string, actorId: string, create: true): ActorEntry
+  private entry(actorType: string, actorId: string, create: false): ActorEntry | undefined
+  private entry(actorType: string, actorId: string, create: boolean): ActorEntry | undefined {
+    const address = actorAddress(actorType, actorId)
+    let entry = this.actors.get(address)
+    if (!entry && create) {
+      let type = this.actorTypes.get(actorType)
+      if (type === undefined) this.actorTypes.set(actorType, (type = actorType))
+      this.actors.set(address, (entry = { actorType: type, actorId, gids: [] }))
+    }
+    return entry
+  }
+
+  private originNo(origin: string): number {
+    let no = this.originNoByName.get(origin)
+    if (no === undefined) {
+      no = this.origins.length
+      this.origins.push(origin)
+      this.originNoByName.set(origin, no)
+      this.originGids.push(new Uint32Array(INITIAL_CAPACITY))
+      this.originCounts.push(0)
+    }
+    return no
+  }
+
+  private pushOriginGid(no: number, gid: number): void {
+    const count = this.originCounts[no]!
+    let gids = this.originGids[no]!
+    if (count === gids.length) {
+      const bigger = new Uint32Array(gids.length * 2)
+      bigger.set(gids)
+      this.originGids[no] = gids = bigger
+    }
+    gids[count] = gid
+    this.originCounts[no] = count + 1
+  }
+
+  private grow(capacity: number): void {
+    const n = this.count
+    const resize = <T extends Uint32Array | Float64Array>(old: T, make: (size: number) => T): T => {
+      const next = make(capacity)
+      next.set(old.subarray(0, n))
+      return next
+    }
+    this.segments = resize(this.segments, (s) => new Uint32Array(s))
+    this.offsets = resize(this.offsets, (s) => new Uint32Array(s))
+    this.lengths = resize(this.lengths, (s) => new Uint32Array(s))
+    this.walls = resize(this.walls, (s) => new Float64Array(s))
+    this.logicals = resize(this.logicals, (s) => new Uint32Array(s))
+    this.originNos = resize(this.originNos, (s) => new Uint32Array(s))
+    this.seqs = resize(this.seqs, (s) => new Uint32Array(s))
+    this.capacity = capacity
+  }
+}
+
+/** Inserts `gid` into an actor's merge-ordered gids (appends are the common case). */
+function insertGid(gids: number[], gid: number, index: EventIndex): void {
+  const last = gids.at(-1)
+  if (last === undefined || index.compare(last, gid) < 0) {
+    gids.push(gid)
+    return
+  }
+  let lo = 0
+  let hi = gids.length
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    if (index.compare(gids[mid]!, gid) <= 0) lo = mid + 1
+    else hi = mid
+  }
+  gids.splice(lo, 0, gid)
+}
+
+function compareStrings(a: string, b: string): number {
+  return a === b ? 0 : a < b ? -1 : 1
+}
+
+function isCount(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0
+}
+
+function bytesOf(column: Uint32Array | Float64Array, length: number): Uint8Array {
+  return new Uint8Array(column.buffer, column.byteOffset, length * column.BYTES_PER_ELEMENT)
+}
+
+function fromBytes<T extends Uint32Array | Float64Array>(
+  value: unknown,
+  type: { new (buffer: ArrayBuffer): T; BYTES_PER_ELEMENT: number },
+  length: number,
+): T {
+  if (!(value instanceof Uint8Array) || value.length !== length * type.BYTES_PER_ELEMENT)
+    throw new Error('a column has the wrong size')
+  // Copy into a fresh, aligned buffer: the decoded bytes are a view at any offset.
+  const aligned = new Uint8Array(value.length)
+  aligned.set(value)
+  return new type(aligned.buffer)
+}

@@ -1,0 +1,961 @@
+// The file store: the embedded default event store, in one data dir on local disk.
+//
+// Format. Events and snapshots are records (msgpack) appended to numbered segment files
+// (`segment-000000000001.log`, ...). Records are written in commits: one commit is one
+// write of many records behind a header holding its length and checksums (see
+// segment-format.ts), followed by one fsync. A segment rolls to the next number when the
+// next commit would take it past `segmentBytes`.
+//
+// Group commit. `append`, `ingest` and `saveSnapshot` encode their records and join a
+// queue; one writer loop takes everything queued (up to `maxCommitBytes`), writes it as
+// one commit, fsyncs once, then indexes the records and resolves every caller in it.
+// While that fsync runs the next callers queue up, so the batch grows with the load.
+// Seqs are given when a call joins the queue, so concurrent appends never collide; reads
+// and the version vector only ever see records whose fsync has completed.
+//
+// Index. Memory holds, per event, its merge key and record location (never its payload:
+// payloads are read back from disk, through a small cache), per origin the events in seq
+// order, per actor the events in merge order and its snapshot's location (event-index.ts).
+// Every `checkpointEvery` events and on stop, the whole index is written to `index.ckpt`
+// (temp file, fsync, rename) together with the log position it covers. A start loads the
+// checkpoint and replays only the segments after that position, so a restart reads the
+// tail, not the whole log. A missing or damaged checkpoint only costs a full replay.
+//
+// Recovery. The replay checks every commit it reads. Only the final commit of the newest
+// segment can be unsynced at a crash, so damage there that has the shape of a torn write is
+// truncated and published as a `store.recovered` tap; any other damage (a bad checksum in
+// an earlier commit or segment, an undecodable record, a seq out of order) rejects start()
+// with StoreCorruptError naming the file and byte offset. Data covered by the checkpoint
+// is not re-read at start (`verify: 'all'` does that); every record read later is checked
+// against its own checksum. A lock file holding the pid refuses a second store on the dir.
+
+import { mkdir, open, readdir, readFile, rename, type FileHandle } from 'node:fs/promises'
+import { join } from 'node:path'
+import { z } from 'zod'
+import {
+  AbortedError,
+  ConfigError,
+  NotRunningError,
+  PayloadTooLargeError,
+  StoreCorruptError,
+  StoreUnavailableError,
+} from '../../core/errors.js'
+import { actorAddress, eventKey, type EventDraft, type EventRecord } from '../../core/event.js'
+import type {
+  EventStore,
+  EventStoreComponents,
+  ReadActorOptions,
+  Snapshot,
+} from '../../core/event-store.js'
+import type { AbortOptions } from '../../core/lifecycle.js'
+import type { Logger } from '../../core/logger.js'
+import type { VersionVector } from '../../core/version-vector.js'
+import { crc32 } from './crc32.js'
+import { acquireDataDirLock, type DataDirLock } from './data-dir-lock.js'
+import { EventIndex, type LogPosition, type SnapshotRef } from './event-index.js'
+import { decodeRecordBody, encodeEventBody, encodeSnapshotBody } from './record-codec.js'
+import {
+  COMMIT_HEADER_BYTES,
+  commitHeader,
+  corrupt,
+  frameRecord,
+  MAX_RECORD_BYTES,
+  scanSegment,
+  unframeRecord,
+  type RecordLocation,
+} from './segment-format.js'
+
+/** Smallest accepted `segmentBytes` (tiny segments are for tests of rolling). */
+export const MIN_SEGMENT_BYTES = 1024
+/** Largest accepted `segmentBytes`: record offsets are 32-bit. */
+export const MAX_SEGMENT_BYTES = 1024 * 1024 * 1024
+/** Largest accepted `maxCommitBytes`. */
+export const MAX_COMMIT_BYTES = 64 * 1024 * 1024
+
+/** The defaults of every optional `FileStoreInit` field. */
+export const FILE_STORE_DEFAULTS = {
+  segmentBytes: 64 * 1024 * 1024,
+  maxCommitBytes: 4 * 1024 * 1024,
+  checkpointEvery: 50_000,
+  cacheEvents: 4096,
+  verify: 'tail',
+} as const
+
+/** Name of the index checkpoint in the data dir. */
+export const CHECKPOINT_FILE = 'index.ckpt'
+
+const CHECKPOINT_MAGIC = Buffer.from('AWI1', 'latin1')
+const CHECKPOINT_HEADER_BYTES = 12
+const SEGMENT_PATTERN = /^segment-(\d{12})\.log$/
+/** Snapshots kept decoded in memory (the most recently saved or loaded). */
+const SNAPSHOT_CACHE_ENTRIES = 256
+/** Records closer than this on disk are read with one read call. */
+const READ_GAP_BYTES = 64 * 1024
+/** Largest single read when reading many records at once. */
+const MAX_READ_BYTES = 4 * 1024 * 1024
+/** How many reads one `readActor`/`readOrigin` call has in flight at a time. */
+const READ_PARALLELISM = 8
+/** Segment files kept open for reading. */
+const MAX_OPEN_SEGMENTS = 32
+
+/** How the file store is configured. */
+export interface FileStoreInit {
+  /** The data dir: segments, index checkpoint and lock file live here (created if missing). */
+  dir: string
+  /** A segment rolls to the next file when a commit would take it past this size. */
+  segmentBytes?: number
+  /** Most bytes of records one group commit writes before its fsync. */
+  maxCommitBytes?: number
+  /** Events between two index checkpoints (a restart replays at most this many). */
+  checkpointEvery?: number
+  /** Recently written or read events kept decoded in memory (0 turns the cache off). */
+  cacheEvents?: number
+  /**
+   * What start() checks: `tail` re-reads the segments after the index checkpoint; `all`
+   * also re-reads and checks every older commit (slower: reads the whole log).
+   */
+  verify?: 'tail' | 'all'
+}
+
+const fileStoreInitSchema = z.object({
+  dir: z.string().min(1),
+  segmentBytes: z.number().int().min(MIN_SEGMENT_BYTES).max(MAX_SEGMENT_BYTES).optional(),
+  maxCommitBytes: z.number().int().min(1).max(MAX_COMMIT_BYTES).optional(),
+  checkpointEvery: z.number().int().min(1).optional(),
+  cacheEvents: z.number().int().min(0).optional(),
+  verify: z.enum(['tail', 'all']).optional(),
+})
+
+type FileStoreOptions = Required<FileStoreInit>
+
+/** Checks `init` once and fills in the defaults; throws `ConfigError` naming the bad field. */
+export function parseFileStoreInit(init: FileStoreInit): FileStoreOptions {
+  const parsed = fileStoreInitSchema.safeParse(init)
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!
+    throw new ConfigError(`file store: ${issue.path.join('.') || 'init'}: ${issue.message}`, {
+      cause: parsed.error,
+    })
+  }
+  return { ...FILE_STORE_DEFAULTS, ...parsed.data }
+}
+
+/**
+ * The file store, the embedded default: append-only checksummed segments in `init.dir`,
+ * group commit (an append resolves after the fsync that covers it), an index checkpoint
+ * so a restart replays only the tail, crash recovery and a lock against a second process.
+ */
+export function fileStore(
+  init: FileStoreInit,
+): (components: EventStoreComponents) => FileEventStore {
+  const options = parseFileStoreInit(init)
+  return (components) => new FileEventStore(options, components)
+}
+
+/** Counters of the writer, for metrics and tests. */
+export interface FileStoreStats {
+  /** Group commits written (each is one write and one fsync of the segment). */
+  readonly commits: number
+  /** fsync/fdatasync calls on segment files. */
+  readonly fsyncs: number
+  /** Records written (events and snapshots). */
+  readonly records: number
+  /** Bytes written to segments. */
+  readonly bytes: number
+  /** The number of the segment being written. */
+  readonly segment: number
+  /** Events held (durable). */
+  readonly events: number
+  /** Index checkpoints written. */
+  readonly checkpoints: number
+}
+
+interface PendingWrite {
+  readonly frames: Buffer[]
+  readonly bytes: number
+  /** Indexes the records once durable, at these locations (one per frame). */
+  readonly onDurable: (locations: RecordLocation[]) => void
+  readonly resolve: () => void
+  readonly reject: (error: unknown) => void
+}
+
+type State = 'stopped' | 'running' | 'stopping'
+
+/** The file store (see the top of this file for its design). Create it with `fileStore(init)`. */
+export class FileEventStore implements EventStore {
+  private readonly logger: Logger
+  private state: State = 'stopped'
+  private starting?: Promise<void>
+  private stopping?: Promise<void>
+  private failure?: StoreUnavailableError
+  private lock?: DataDirLock
+  private index = new EventIndex()
+  /** Highest seq given per origin, counting queued (not yet durable) records. */
+  private readonly assigned = new Map<string, number>()
+  private writer?: FileHandle
+  private segment = 1
+  private segmentSize = 0
+  private queue: PendingWrite[] = []
+  private flushing?: Promise<void>
+  private checkpointing?: Promise<void>
+  private sinceCheckpoint = 0
+  private readonly readers: SegmentReaders
+  private readonly reads = new Set<Promise<unknown>>()
+  private readonly cache: Lru<number, EventRecord>
+  private readonly snapshots = new Lru<string, { ref: SnapshotRef; snapshot: Snapshot }>(
+    SNAPSHOT_CACHE_ENTRIES,
+  )
+  private readonly counters = { commits: 0, fsyncs: 0, records: 0, bytes: 0, checkpoints: 0 }
+
+  constructor(
+    private readonly options: FileStoreOptions,
+    private readonly components: EventStoreComponents,
+  ) {
+    this.logger = components.logger.child({ component: 'file-store', dir: options.dir })
+    this.readers = new SegmentReaders(options.dir)
+    this.cache = new Lru(options.cacheEvents)
+  }
+
+  /** The writer's counters. */
+  stats(): FileStoreStats {
+    return {
+      ...this.counters,
+      segment: this.segment,
+      events: this.index.count,
+    }
+  }
+
+  async start(): Promise<void> {
+    if (this.stopping) await this.stopping
+    if (this.state === 'running') return
+    this.starting ??= this.open().finally(() => {
+      this.starting = undefined
+    })
+    return this.starting
+  }
+
+  async stop(): Promise<void> {
+    if (this.starting) await this.starting.catch(() => {})
+    if (this.state === 'running') {
+      this.state = 'stopping'
+      this.stopping = this.close().finally(() => {
+        this.state = 'stopped'
+        this.stopping = undefined
+      })
+    }
+    return this.stopping
+  }
+
+  async append(drafts: readonly EventDraft[], options?: AbortOptions): Promise<EventRecord[]> {
+    this.assertWritable('append', options)
+    if (drafts.length === 0) return []
+    const next = new Map<string, number>()
+    const records = drafts.map((draft): EventRecord => {
+      const seq = (next.get(draft.origin) ?? this.highestSeq(draft.origin)) + 1
+      next.set(draft.origin, seq)
+      return {
+        actorType: draft.actorType,
+        actorId: draft.actorId,
+        origin: draft.origin,
+        seq,
+        hlc: draft.hlc,
+        type: draft.type,
+        payload: draft.payload,
+      }
+    })
+    // Encode before taking the seqs: an event that cannot be encoded must not leave a gap.
+    const frames = records.map((record) => frameEvent(record))
+    for (const [origin, seq] of next) this.assigned.set(origin, seq)
+    await this.enqueue(frames, (locations) =>
+      records.forEach((record, i) => this.indexEvent(record, locations[i]!)),
+    )
+    return records
+  }
+
+  async ingest(events: readonly EventRecord[], options?: AbortOptions): Promise<EventRecord[]> {
+    this.assertWritable('ingest', options)
+    const next = new Map<string, number>()
+    const accepted: EventRecord[] = []
+    for (const event of [...events].sort(byOriginSeq)) {
+      const held = next.get(event.origin) ?? this.highestSeq(event.origin)
+      if (event.seq !== held + 1) continue // held already, or a gap
+      next.set(event.origin, event.seq)
+      accepted.push(event)
+    }
+    if (accepted.length === 0) return []
+    const frames = accepted.map((event) => frameEvent(event))
+    for (const [origin, seq] of next) this.assigned.set(origin, seq)
+    await this.enqueue(frames, (locations) =>
+      accepted.forEach((event, i) => this.indexEvent(event, locations[i]!)),
+    )
+    return accepted
+  }
+
+  async readActor(
+    actorType: string,
+    actorId: string,
+    options?: ReadActorOptions,
+  ): Promise<EventRecord[]> {
+    this.assertRunning('readActor', options)
+    const entry = this.index.actor(actorType, actorId)
+    if (!entry) return []
+    const from = options?.after ? this.index.countUpTo(entry, options.after) : 0
+    return this.readEvents(entry.gids.slice(from))
+  }
+
+  async readOrigin(
+    origin: string,
+    fromSeq: number,
+    limit: number,
+    options?: AbortOptions,
+  ): Promise<EventRecord[]> {
+    this.assertRunning('readOrigin', options)
+    return this.readEvents(this.index.originRange(origin, fromSeq, limit))
+  }
+
+  async versionVector(options?: AbortOptions): Promise<VersionVector> {
+    this.assertRunning('versionVector', options)
+    return this.index.versionVector()
+  }
+
+  async saveSnapshot(snapshot: Snapshot, options?: AbortOptions): Promise<void> {
+    this.assertWritable('saveSnapshot', options)
+    const { actorType, actorId } = snapshot
+    const counted = this.index.countUpTo(this.index.actor(actorType, actorId), snapshot.at)
+    if (counted !== snapshot.eventCount) return // folded before an event that has since arrived
+    const body = encodeSnapshotBody(snapshot)
+    if (body.length > MAX_RECORD_BYTES)
+      throw new PayloadTooLargeError('a snapshot record', body.length, MAX_RECORD_BYTES)
+    await this.enqueue([frameRecord(body)], ([location]) => {
+      const ref: SnapshotRef = {
+        ...location!,
+        at: eventKey(snapshot.at),
+        eventCount: snapshot.eventCount,
+      }
+      // Checked again now: an event ingested while this commit ran may have made it stale.
+      if (this.index.setSnapshot(actorType, actorId, ref))
+        this.snapshots.set(actorAddress(actorType, actorId), { ref, snapshot })
+    })
+  }
+
+  async loadSnapshot(
+    actorType: string,
+    actorId: string,
+    options?: AbortOptions,
+  ): Promise<Snapshot | undefined> {
+    this.assertRunning('loadSnapshot', options)
+    const entry = this.index.actor(actorType, actorId)
+    const ref = entry?.snapshot
+    if (!entry || !ref) return undefined
+    if (this.index.countUpTo(entry, ref.at) !== ref.eventCount) {
+      delete entry.snapshot
+      return undefined
+    }
+    const address = actorAddress(actorType, actorId)
+    const cached = this.snapshots.get(address)
+    if (cached?.ref === ref) return cached.snapshot
+    const frame = await this.track(this.readers.read(ref.segment, ref.offset, ref.length))
+    const record = this.decodeFrame(frame, ref)
+    if (
+      record.kind !== 'snapshot' ||
+      record.snapshot.actorType !== actorType ||
+      record.snapshot.actorId !== actorId
+    )
+      throw corrupt(this.segmentPath(ref.segment), ref.offset, 'not the snapshot the index names')
+    this.snapshots.set(address, { ref, snapshot: record.snapshot })
+    return record.snapshot
+  }
+
+  // ---- start and stop ----
+
+  private async open(): Promise<void> {
+    const { dir } = this.options
+    await mkdir(dir, { recursive: true })
+    this.lock = await acquireDataDirLock(dir, this.logger)
+    try {
+      this.failure = undefined
+      this.assigned.clear()
+      this.cache.clear()
+      this.snapshots.clear()
+      await this.recover()
+      this.state = 'running'
+      this.logger.info('file store started', {
+        events: this.index.count,
+        segment: this.segment,
+        segmentSize: this.segmentSize,
+      })
+    } catch (error) {
+      await this.releaseHandles()
+      throw error
+    }
+  }
+
+  /** Loads the checkpoint, replays and checks the segments after it, opens the writer. */
+  private async recover(): Promise<void> {
+    const segments = await this.listSegments()
+    const checkpoint = await this.loadCheckpoint(segments)
+    this.index = checkpoint?.index ?? new EventIndex()
+    const from: LogPosition = checkpoint?.position ?? { segment: 1, offset: 0 }
+    const last = segments.at(-1)
+    if (this.options.verify === 'all') await this.verifyBefore(from, segments)
+    let replayed = 0
+    for (const segment of segments) {
+      if (segment < from.segment) continue
+      const file = this.segmentPath(segment)
+      const isLast = segment === last
+      const handle = await open(file, isLast ? 'r+' : 'r')
+      let keep = false
+      try {
+        const { size } = await handle.stat()
+        const start = segment === from.segment ? from.offset : 0
+        if (size < start)
+          throw corrupt(
+            file,
+            size,
+            `the segment ends before the index checkpoint's position ${start}`,
+          )
+        const result = await scanSegment({
+          handle,
+          file,
+          size,
+          from: start,
+          isLast,
+          onRecord: (body, offset, length) => {
+            if (this.replayRecord(body, { segment, offset, length }, file)) replayed++
+          },
+        })
+        if (result.tornBytes !== undefined)
+          await this.truncateTorn(handle, file, result.end, result.tornBytes)
+        if (isLast) {
+          this.writer = handle
+          this.segment = segment
+          this.segmentSize = result.end
+          keep = true
+        }
+      } finally {
+        if (!keep) await handle.close()
+      }
+    }
+    if (last === undefined) {
+      this.segment = 1
+      this.segmentSize = 0
+      this.writer = await open(this.segmentPath(1), 'wx')
+      await fsyncDir(this.options.dir)
+    }
+    this.sinceCheckpoint = replayed
+    if (replayed > 0) this.logger.info('replayed the log after the index checkpoint', { replayed })
+  }
+
+  /** Indexes one record met by the replay; returns true for an event. */
+  private replayRecord(body: Uint8Array, location: RecordLocation, file: string): boolean {
+    let record
+    try {
+      record = decodeRecordBody(body)
+    } catch (error) {
+      throw corrupt(
+        file,
+        location.offset,
+        `an undecodable record (${(error as Error).message})`,
+        error,
+      )
+    }
+    if (record.kind === 'snapshot') {
+      const { snapshot } = record
+      this.index.setSnapshot(snapshot.actorType, snapshot.actorId, {
+        ...location,
+        at: snapshot.at,
+        eventCount: snapshot.eventCount,
+      })
+      return false
+    }
+    const { event } = record
+    const expected = this.index.originCount(event.origin) + 1
+    if (event.seq !== expected)
+      throw corrupt(
+        file,
+        location.offset,
+        `event ${event.origin}:${event.seq} out of order (expected seq ${expected})`,
+      )
+    this.index.add(event, location)
+    return true
+  }
+
+  private async truncateTorn(handle: FileHandle, file: string, end: number, bytes: number) {
+    await handle.truncate(end)
+    await handle.datasync()
+    this.logger.warn('truncated a torn commit at the end of the log (a crash during a write)', {
+      file,
+      offset: end,
+      truncatedBytes: bytes,
+    })
+    this.components.taps.publish({
+      kind: 'store.recovered',
+      at: this.components.clock.now(),
+      file,
+      truncatedBytes: bytes,
+    })
+  }
+
+  /** With `verify: 'all'`: checks the commits the checkpoint covers (they are not replayed). */
+  private async verifyBefore(from: LogPosition, segments: number[]): Promise<void> {
+    for (const segment of segments) {
+      if (segment > from.segment) break
+      const file = this.segmentPath(segment)
+      const handle = await open(file, 'r')
+      try {
+        const { size } = await handle.stat()
+        const end = segment === from.segment ? Math.min(size, from.offset) : size
+        await scanSegment({ handle, file, size: end, from: 0, isLast: false })
+      } finally {
+        await handle.close()
+      }
+    }
+  }
+
+  /** The segment numbers in the data dir, which must run 1, 2, 3, ... with none missing. */
+  private async listSegments(): Promise<number[]> {
+    const numbers = (await readdir(this.options.dir))
+      .map((name) => SEGMENT_PATTERN.exec(name)?.[1])
+      .filter((n): n is string => n !== undefined)
+      .map(Number)
+      .sort((a, b) => a - b)
+    numbers.forEach((n, i) => {
+      if (n !== i + 1)
+        throw new StoreCorruptError(
+          `store data dir ${this.options.dir} is missing segment ${i + 1} (${this.segmentPath(i + 1)}): ` +
+            `events in it are lost. Restore the data dir from a backup or replace it with an empty one.`,
+          this.segmentPath(i + 1),
+          0,
+        )
+    })
+    return numbers
+  }
+
+  /** The index checkpoint, when one is there and checks out; otherwise undefined (full replay). */
+  private async loadCheckpoint(
+    segments: number[],
+  ): Promise<{ index: EventIndex; position: LogPosition } | undefined> {
+    const file = join(this.options.dir, CHECKPOINT_FILE)
+    let bytes: Buffer
+    try {
+      bytes = await readFile(file)
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+      throw error
+    }
+    let checkpoint
+    try {
+      if (bytes.length < CHECKPOINT_HEADER_BYTES || !bytes.subarray(0, 4).equals(CHECKPOINT_MAGIC))
+        throw new Error('not a checkpoint file')
+      const body = bytes.subarray(CHECKPOINT_HEADER_BYTES)
+      if (bytes.readUInt32LE(4) !== body.length || bytes.readUInt32LE(8) !== crc32(body))
+        throw new Error('checksum mismatch')
+      checkpoint = EventIndex.deserialize(body)
+    } catch (error) {
+      // The checkpoint is derived data: the segments hold everything it says.
+      this.logger.warn('ignoring a damaged index checkpoint; replaying every segment instead', {
+        file,
+        error,
+      })
+      return undefined
+    }
+    const { segment } = checkpoint.position
+    if (!segments.includes(segment))
+      throw new StoreCorruptError(
+        `store data dir ${this.options.dir} has no segment ${segment}, but its index checkpoint ` +
+          `covers events in it: they are lost. Restore the data dir from a backup.`,
+        this.segmentPath(segment),
+        checkpoint.position.offset,
+      )
+    return checkpoint
+  }
+
+  private async close(): Promise<void> {
+    while (this.flushing) await this.flushing
+    await Promise.allSettled([...this.reads])
+    if (this.checkpointing) await this.checkpointing
+    if (this.sinceCheckpoint > 0 && !this.failure) await this.checkpoint()
+    await this.releaseHandles()
+    this.logger.info('file store stopped', { events: this.index.count })
+  }
+
+  private async releaseHandles(): Promise<void> {
+    await this.writer?.close().catch(() => {})
+    this.writer = undefined
+    await this.readers.closeAll()
+    await this.lock?.release()
+    this.lock = undefined
+  }
+
+  // ---- group commit ----
+
+  private enqueue(
+    frames: Buffer[],
+    onDurable: (locations: RecordLocation[]) => void,
+  ): Promise<void> {
+    return new Promise((resolve, reject) => {
+      let bytes = 0
+      for (const frame of frames) bytes += frame.length
+      this.queue.push({ frames, bytes, onDurable, resolve, reject })
+      this.flushing ??= this.flush()
+    })
+  }
+
+  /** Writes commits until the queue is empty; the next caller starts it again. */
+  private async flush(): Promise<void> {
+    // Let the callers of this turn of the event loop join the first commit.
+    await new Promise((resolve) => setImmediate(resolve))
+    try {
+      while (this.queue.length > 0) await this.commitNext()
+    } catch (error) {
+      this.fail(error)
+    } finally {
+      this.flushing = undefined
+    }
+  }
+
+  private async commitNext(): Promise<void> {
+    const { maxCommitBytes, segmentBytes } = this.options
+    let take = 0
+    let bytes = 0
+    while (
+      take < this.queue.length &&
+      (take === 0 || bytes + this.queue[take]!.bytes <= maxCommitBytes)
+    )
+      bytes += this.queue[take++]!.bytes
+    const batch = this.queue.splice(0, take)
+    const total = COMMIT_HEADER_BYTES + bytes
+    let start: number
+    try {
+      if (this.segmentSize > 0 && this.segmentSize + total > segmentBytes) await this.roll()
+      const frames = batch.flatMap((write) => write.frames)
+      const commit = Buffer.concat([commitHeader(frames, bytes), ...frames], total)
+      start = this.segmentSize
+      await writeFully(this.writer!, commit, start)
+      await this.writer!.datasync()
+      this.counters.fsyncs++
+      this.segmentSize += total
+    } catch (error) {
+      const failure = this.fail(error)
+      for (const write of batch) write.reject(failure)
+      throw failure
+    }
+    this.counters.commits++
+    this.counters.bytes += total
+    const before = this.index.count
+    let offset = start + COMMIT_HEADER_BYTES
+    for (const write of batch) {
+      const locations = write.frames.map((frame) => {
+        const location = { segment: this.segment, offset, length: frame.length }
+        offset += frame.length
+        return location
+      })
+      this.counters.records += locations.length
+      write.onDurable(locations)
+      write.resolve()
+    }
+    this.sinceCheckpoint += this.index.count - before
+    if (this.sinceCheckpoint >= this.options.checkpointEvery && !this.checkpointing)
+      this.checkpointing = this.checkpoint()
+        .catch((error: unknown) =>
+          this.logger.warn('could not write the index checkpoint', { error }),
+        )
+        .finally(() => {
+          this.checkpointing = undefined
+        })
+  }
+
+  private async roll(): Promise<void> {
+    await this.writer!.close()
+    this.writer = undefined
+    const next = this.segment + 1
+    this.writer = await open(this.segmentPath(next), 'wx')
+    this.segment = next
+    this.segmentSize = 0
+    await fsyncDir(this.options.dir)
+    this.logger.debug('rolled to a new segment', { segment: next })
+  }
+
+  /** Puts the store in the failed state: every queued and later write is refused. */
+  private fail(error: unknown): StoreUnavailableError {
+    if (!this.failure) {
+      const reason = error instanceof Error ? error.message : String(error)
+      this.failure = new StoreUnavailableError(
+        `the file store in ${this.options.dir} could not write its log (${reason}) and accepts ` +
+          `no more writes. Fix the disk and restart the node: recovery keeps every acknowledged event.`,
+        { cause: error },
+      )
+      this.logger.error('file store write failed; refusing further writes', { error })
+    }
+    for (const write of this.queue.splice(0)) write.reject(this.failure)
+    return this.failure
+  }
+
+  /** Writes the index and the position it covers to the checkpoint file (atomically). */
+  private async checkpoint(): Promise<void> {
+    // Serialize now, synchronously: the index and the position must match.
+    const body = this.index.serialize({ segment: this.segment, offset: this.segmentSize })
+    this.sinceCheckpoint = 0
+    const header = Buffer.alloc(CHECKPOINT_HEADER_BYTES)
+    CHECKPOINT_MAGIC.copy(header, 0)
+    header.writeUInt32LE(body.length, 4)
+    header.writeUInt32LE(crc32(body), 8)
+    const file = join(this.options.dir, CHECKPOINT_FILE)
+    const temp = `${file}.tmp`
+    const handle = await open(temp, 'w')
+    try {
+      await writeFully(handle, Buffer.concat([header, body]), 0)
+      await handle.datasync()
+    } finally {
+      await handle.close()
+    }
+    await rename(temp, file)
+    await fsyncDir(this.options.dir)
+    this.counters.checkpoints++
+  }
+
+  // ---- reads ----
+
+  private indexEvent(event: EventRecord, location: RecordLocation): void {
+    const gid = this.index.add(event, location)
+    this.cache.set(gid, event)
+  }
+
+  /** The events of these gids, from the cache or read back from their segments. */
+  private async readEvents(gids: number[]): Promise<EventRecord[]> {
+    const events = new Array<EventRecord>(gids.length)
+    const missing: Array<{ slot: number; gid: number; location: RecordLocation }> = []
+    gids.forEach((gid, slot) => {
+      const hit = this.cache.get(gid)
+      if (hit) events[slot] = hit
+      else missing.push({ slot, gid, location: this.index.location(gid) })
+    })
+    const runs = planReads(missing)
+    for (let i = 0; i < runs.length; i += READ_PARALLELISM) {
+      await Promise.all(
+        runs.slice(i, i + READ_PARALLELISM).map(async (run) => {
+          const bytes = await this.track(
+            this.readers.read(run.segment, run.start, run.end - run.start),
+          )
+          for (const item of run.items) {
+            const at = item.location.offset - run.start
+            const record = this.decodeFrame(
+              bytes.subarray(at, at + item.location.length),
+              item.location,
+            )
+            const expected = this.index.identity(item.gid)
+            if (
+              record.kind !== 'event' ||
+              record.event.origin !== expected.origin ||
+              record.event.seq !== expected.seq
+            )
+              throw corrupt(
+                this.segmentPath(item.location.segment),
+                item.location.offset,
+                `not the event the index names (${expected.origin}:${expected.seq})`,
+              )
+            events[item.slot] = record.event
+            this.cache.set(item.gid, record.event)
+          }
+        }),
+      )
+    }
+    return events
+  }
+
+  private decodeFrame(frame: Uint8Array, location: RecordLocation) {
+    const file = this.segmentPath(location.segment)
+    const body = frame.length === location.length ? unframeRecord(frame) : 'a short read'
+    if (typeof body === 'string') throw corrupt(file, location.offset, body)
+    try {
+      return decodeRecordBody(body)
+    } catch (error) {
+      throw corrupt(
+        file,
+        location.offset,
+        `an undecodable record (${(error as Error).message})`,
+        error,
+      )
+    }
+  }
+
+  /** Keeps a read in `reads` until it settles, so stop() can wait for it before closing files. */
+  private track<T>(read: Promise<T>): Promise<T> {
+    this.reads.add(read)
+    void read.finally(() => this.reads.delete(read)).catch(() => {})
+    return read
+  }
+
+  private highestSeq(origin: string): number {
+    return this.assigned.get(origin) ?? this.index.originCount(origin)
+  }
+
+  private segmentPath(segment: number): string {
+    return join(this.options.dir, segmentName(segment))
+  }
+
+  private assertRunning(what: string, options?: AbortOptions): void {
+    if (this.state !== 'running') throw new NotRunningError('the file store')
+    if (options?.signal?.aborted)
+      throw new AbortedError(`file store ${what}`, { cause: options.signal.reason })
+  }
+
+  private assertWritable(what: string, options?: AbortOptions): void {
+    this.assertRunning(what, options)
+    if (this.failure) throw this.failure
+  }
+}
+
+/** The file name of segment number `n`. */
+export function segmentName(n: number): string {
+  return `segment-${String(n).padStart(12, '0')}.log`
+}
+
+function frameEvent(event: EventRecord): Buffer {
+  const body = encodeEventBody(event)
+  if (body.length > MAX_RECORD_BYTES)
+    throw new PayloadTooLargeError('an event record', body.length, MAX_RECORD_BYTES)
+  return frameRecord(body)
+}
+
+interface ReadRun {
+  segment: number
+  start: number
+  end: number
+  items: Array<{ slot: number; gid: number; location: RecordLocation }>
+}
+
+/** Groups record reads that sit close together in one segment into single reads. */
+function planReads(items: ReadRun['items']): ReadRun[] {
+  const sorted = [...items].sort(
+    (a, b) => a.location.segment - b.location.segment || a.location.offset - b.location.offset,
+  )
+  const runs: ReadRun[] = []
+  let run: ReadRun | undefined
+  for (const item of sorted) {
+    const { segment, offset, length } = item.location
+    if (
+      run &&
+      run.segment === segment &&
+      offset - run.end <= READ_GAP_BYTES &&
+      offset + length - run.start <= MAX_READ_BYTES
+    ) {
+      run.end = Math.max(run.end, offset + length)
+      run.items.push(item)
+    } else {
+      runs.push((run = { segment, start: offset, end: offset + length, items: [item] }))
+    }
+  }
+  return runs
+}
+
+async function writeFully(handle: FileHandle, buffer: Buffer, position: number): Promise<void> {
+  let written = 0
+  while (written < buffer.length) {
+    const { bytesWritten } = await handle.write(
+      buffer,
+      written,
+      buffer.length - written,
+      position + written,
+    )
+    written += bytesWritten
+  }
+}
+
+/** Makes a created, renamed or removed file name durable. */
+async function fsyncDir(dir: string): Promise<void> {
+  const handle = await open(dir, 'r')
+  try {
+    await handle.sync()
+  } finally {
+    await handle.close()
+  }
+}
+
+function byOriginSeq(a: EventRecord, b: EventRecord): number {
+  return a.origin === b.origin ? a.seq - b.seq : a.origin < b.origin ? -1 : 1
+}
+
+/** Segment files open for reading; past a limit, the least recently used idle one is closed. */
+class SegmentReaders {
+  private readonly open = new Map<number, { handle: Promise<FileHandle>; users: number }>()
+
+  constructor(private readonly dir: string) {}
+
+  /** `length` bytes at `position` of a segment (fewer only if the file is shorter). */
+  async read(segment: number, position: number, length: number): Promise<Buffer> {
+    const entry = this.acquire(segment)
+    try {
+      const handle = await entry.handle
+      const buffer = Buffer.allocUnsafe(length)
+      let filled = 0
+      while (filled < length) {
+        const { bytesRead } = await handle.read(buffer, filled, length - filled, position + filled)
+        if (bytesRead === 0) break
+        filled += bytesRead
+      }
+      return buffer.subarray(0, filled)
+    } finally {
+      entry.users--
+      this.evict()
+    }
+  }
+
+  async closeAll(): Promise<void> {
+    const entries = [...this.open.values()]
+    this.open.clear()
+    await Promise.allSettled(entries.map(async (entry) => (await entry.handle).close()))
+  }
+
+  private acquire(segment: number): { handle: Promise<FileHandle>; users: number } {
+    let entry = this.open.get(segment)
+    if (entry) {
+      this.open.delete(segment) // re-inserted below: most recently used last
+    } else {
+      const handle = open(join(this.dir, segmentName(segment)), 'r')
+      handle.catch(() => this.open.delete(segment))
+      entry = { handle, users: 0 }
+    }
+    entry.users++
+    this.open.set(segment, entry)
+    this.evict()
+    return entry
+  }
+
+  private evict(): void {
+    if (this.open.size <= MAX_OPEN_SEGMENTS) return
+    for (const [segment, entry] of this.open) {
+      if (this.open.size <= MAX_OPEN_SEGMENTS) break
+      if (entry.users > 0) continue
+      this.open.delete(segment)
+      void entry.handle.then((h) => h.close()).catch(() => {})
+    }
+  }
+}
+
+/** A map that forgets its least recently used entries past `capacity`. */
+class Lru<K, V> {
+  private readonly map = new Map<K, V>()
+
+  constructor(private readonly capacity: number) {}
+
+  get(key: K): V | undefined {
+    const value = this.map.get(key)
+    if (value !== undefined) {
+      this.map.delete(key)
+      this.map.set(key, value)
+    }
+    return value
+  }
+
+  set(key: K, value: V): void {
+    if (this.capacity === 0) return
+    this.map.delete(key)
+    this.map.set(key, value)
+    if (this.map.size > this.capacity) this.map.delete(this.map.keys().next().value as K)
+  }
+
+  clear(): void {
+    this.map.clear()
+  }
+}
