@@ -1,0 +1,46 @@
+// Where the Redis store keeps what. Every key starts with the configured prefix; names
+// inside keys are `encodeName` bytes, and an actor type is length-prefixed so that no two
+// (type, id) pairs share a key whatever characters they contain.
+import { encodeName } from './encoding.js'
+
+/** The keys of one store, all under `prefix`. */
+export class RedisKeys {
+  private readonly vectorKey: Buffer
+  private readonly originPrefix: Buffer
+  private readonly actorPrefix: Buffer
+  private readonly snapshotPrefix: Buffer
+
+  constructor(readonly prefix: string) {
+    this.vectorKey = Buffer.from(`${prefix}vv`)
+    this.originPrefix = Buffer.from(`${prefix}origin:`)
+    this.actorPrefix = Buffer.from(`${prefix}actor:`)
+    this.snapshotPrefix = Buffer.from(`${prefix}snapshot:`)
+  }
+
+  /** Hash: origin → highest seq held (the version vector; also allocates local seqs). */
+  vector(): Buffer {
+    return this.vectorKey
+  }
+
+  /** Stream of one origin's events, entry id `<seq>-0`, one field `e` holding the member. */
+  origin(origin: Buffer): Buffer {
+    return Buffer.concat([this.originPrefix, origin])
+  }
+
+  /** Sorted set of one actor's events: score 0, member `sort key ‖ body`, so lex order is merge order. */
+  actor(actorType: string, actorId: string): Buffer {
+    return this.actorKey(this.actorPrefix, actorType, actorId)
+  }
+
+  /** Hash of one actor's snapshot: `state` (msgpack), `upto` (lex bound), `count`. */
+  snapshot(actorType: string, actorId: string): Buffer {
+    return this.actorKey(this.snapshotPrefix, actorType, actorId)
+  }
+
+  private actorKey(prefix: Buffer, actorType: string, actorId: string): Buffer {
+    const type = encodeName(actorType)
+    return Buffer.concat([prefix, Buffer.from(`${type.length}:`), type, COLON, encodeName(actorId)])
+  }
+}
+
+const COLON = Buffer.from(':')
