@@ -12,9 +12,11 @@ const key = z.string().min(1).max(MAX_MAP_KEY_LENGTH)
  * A map of last-writer-wins registers: per key, the `put` or `deleted` event that sorts
  * last in the merge order wins.
  */
+const emptyMap: { entries: Readonly<Record<string, Json>> } = { entries: {} }
+
 export const lwwMap = defineActor({
   type: 'map',
-  initialState: { entries: {} as Readonly<Record<string, Json>> },
+  initialState: emptyMap,
   events: {
     put: z.object({ key: z.string(), value: z.json() }),
     deleted: z.object({ key: z.string() }),

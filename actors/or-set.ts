@@ -16,9 +16,11 @@ const element = z.object({ element: z.string().min(1).max(MAX_SET_ELEMENT_LENGTH
  * a remove deletes only the tags its geo had observed, so an add made concurrently in
  * another geo survives the remove (add wins), and every geo converges.
  */
+const emptySet: OrSetState = { tags: {} }
+
 export const orSet = defineActor({
   type: 'set',
-  initialState: { tags: {} } as OrSetState,
+  initialState: emptySet,
   events: {
     added: z.object({ element: z.string() }),
     removed: z.object({ element: z.string(), tags: z.array(z.string()) }),

@@ -1,4 +1,3 @@
-/* eslint-disable no-console -- the CLI talks to its user on stdout and stderr */
 import { join, resolve } from 'node:path'
 import { Command, InvalidArgumentError, Option } from 'commander'
 import { AnywhereError, ConfigError, LOG_LEVELS } from '../core/index.js'
@@ -103,7 +102,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     })
 
   try {
-    await program.parseAsync(argv as string[])
+    await program.parseAsync(argv)
   } catch (error) {
     const code = (error as { code?: string }).code
     if (code === 'commander.helpDisplayed' || code === 'commander.version') return 0

@@ -20,7 +20,9 @@ export async function streamTaps(
     return 1
   }
   if (!response.ok || !response.body) {
-    print(JSON.stringify({ error: 'BadResponse', message: `${url} answered ${response.status}` }))
+    print(
+      JSON.stringify({ error: 'BadResponse', message: `${url.href} answered ${response.status}` }),
+    )
     return 1
   }
   const decoder = new TextDecoder()

@@ -64,6 +64,32 @@ export interface ActorDefinition<
   readonly commands: C
 }
 
+/** An actor type with its types erased: how the runtime holds every registered type. */
+export interface ErasedActorDefinition {
+  readonly type: string
+  readonly initialState: unknown
+  readonly events: Readonly<Record<string, z.ZodType>>
+  readonly apply: (
+    state: unknown,
+    event: Omit<AppliedEvent<EventSchemas>, 'payload'> & { payload: unknown },
+  ) => unknown
+  readonly view?: (state: unknown) => unknown
+  readonly commands: Readonly<
+    Record<
+      string,
+      {
+        readonly input: z.ZodType
+        readonly handle: (ctx: ActorContext<unknown, never>, input: unknown) => unknown
+      }
+    >
+  >
+}
+
+/** Erases an actor type's types (they were checked where it was defined). */
+export function eraseActorTypes(definition: AnyActorDefinition): ErasedActorDefinition {
+  return definition as ErasedActorDefinition
+}
+
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type AnyActorDefinition = ActorDefinition<string, any, any, any>
 

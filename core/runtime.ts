@@ -1,12 +1,12 @@
-import type { z } from 'zod'
-import type {
-  ActorContext,
-  AnyActorDefinition,
-  AppliedEvent,
-  CommandInput,
-  CommandName,
-  CommandReply,
-  StateOf,
+import {
+  eraseActorTypes,
+  type ActorContext,
+  type AnyActorDefinition,
+  type ErasedActorDefinition,
+  type CommandInput,
+  type CommandName,
+  type CommandReply,
+  type StateOf,
 } from './actor.js'
 import type { Clock } from './clock.js'
 import {
@@ -143,7 +143,7 @@ class ActorCell {
   readonly mailbox: Mailbox<Message>
 
   constructor(
-    readonly definition: AnyActorDefinition,
+    readonly definition: ErasedActorDefinition,
     readonly id: string,
     readonly address: string,
     now: number,
@@ -163,7 +163,7 @@ class ActorCell {
  * sort before events already applied.
  */
 export class ActorRuntime implements Startable {
-  private readonly definitions = new Map<string, AnyActorDefinition>()
+  private readonly definitions = new Map<string, ErasedActorDefinition>()
   private readonly cells = new Map<string, ActorCell>()
   private readonly settings: Required<Omit<RuntimeInit, 'actors'>>
   private running = false
@@ -178,12 +178,12 @@ export class ActorRuntime implements Startable {
     for (const definition of actors) {
       if (this.definitions.has(definition.type))
         throw new TypeError(`actor type '${definition.type}' is registered twice`)
-      this.definitions.set(definition.type, definition)
+      this.definitions.set(definition.type, eraseActorTypes(definition))
     }
   }
 
   /** The registered actor types. */
-  get actorTypes(): readonly AnyActorDefinition[] {
+  get actorTypes(): readonly ErasedActorDefinition[] {
     return [...this.definitions.values()]
   }
 
@@ -222,7 +222,7 @@ export class ActorRuntime implements Startable {
       ask: (command, input, options) =>
         this.ask(definition.type, id, command, input, options) as never,
       tell: (command, input) => this.tell(definition.type, id, command, input),
-      state: async (options) => (await this.read(definition.type, id, options)).state as never,
+      state: async (options) => (await this.read(definition.type, id, options)).state,
     }
   }
 
@@ -420,9 +420,7 @@ export class ActorRuntime implements Startable {
       }
       if (message.reject) message.reject(error)
     }
-    const command = definition.commands[message.command] as
-      | { input: z.ZodType; handle: (ctx: ActorContext<unknown, never>, input: unknown) => unknown }
-      | undefined
+    const command = definition.commands[message.command]
     if (!command)
       return fail(
         new UnknownCommandError(definition.type, message.command, Object.keys(definition.commands)),
@@ -484,7 +482,7 @@ export class ActorRuntime implements Startable {
     const records = await this.components.store.append(drafts)
     const { taps } = this.components
     if (taps.observed) taps.publish({ kind: 'event.appended', at: this.now(), events: records })
-    this.fold(cell, records)
+    await this.fold(cell, records)
   }
 
   /** Folds events that are known to be new to this actor, re-folding if any sorts before its last. */
@@ -502,7 +500,7 @@ export class ActorRuntime implements Startable {
   }
 
   private applyOne(cell: ActorCell, event: EventRecord): void {
-    cell.state = cell.definition.apply(cell.state, event as unknown as AppliedEvent<never>)
+    cell.state = cell.definition.apply(cell.state, event)
     cell.last = eventKey(event)
     cell.count++
     cell.sinceSnapshot++
@@ -597,7 +595,6 @@ export class ActorRuntime implements Startable {
   }
 
   private contextFor(cell: ActorCell, chain: readonly string[] | undefined, drafts: EventDraft[]) {
-    const runtime = this
     const { definition } = cell
     let state = cell.state
     let open = true
@@ -608,12 +605,12 @@ export class ActorRuntime implements Startable {
       get state() {
         return state
       },
-      emit(type: string, payload: unknown) {
+      emit: (type: string, payload: unknown) => {
         if (!open)
           throw new AnywhereError(
             `emit after ${cell.address}'s handler returned: emit before returning`,
           )
-        const schema = definition.events[type] as z.ZodType | undefined
+        const schema = definition.events[type]
         if (!schema)
           throw new ValidationError(
             `actor type '${definition.type}' declares no event '${type}'`,
@@ -628,21 +625,21 @@ export class ActorRuntime implements Startable {
         const draft: EventDraft = {
           actorType: definition.type,
           actorId: cell.id,
-          origin: runtime.components.origin,
-          hlc: runtime.components.hlc.now(),
+          origin: this.components.origin,
+          hlc: this.components.hlc.now(),
           type,
           payload: parsed.data,
         }
         drafts.push(draft)
-        state = definition.apply(state, { ...draft, seq: 0 } as unknown as AppliedEvent<never>)
+        state = definition.apply(state, { ...draft, seq: 0 })
       },
-      ask(target, id, command, input) {
-        return runtime.askWithChain(target.type, id, command, input, callChain, undefined) as never
+      ask: (target, id, command, input) => {
+        return this.askWithChain(target.type, id, command, input, callChain, undefined) as never
       },
-      tell(target, id, command, input) {
-        runtime.tell(target.type, id, command, input)
+      tell: (target, id, command, input) => {
+        this.tell(target.type, id, command, input)
       },
-      now: () => runtime.now(),
+      now: () => this.now(),
     }
     return { context, close: () => (open = false) }
   }

@@ -19,9 +19,11 @@ const sku = z.string().min(1).max(64)
  * before an `itemAdded`, that add is left out of the order and recorded as late. Every
  * geo folds the same events in the same order, so all geos agree on what was late.
  */
+const emptyCart: CartState = { items: {}, checkedOut: false, late: [] }
+
 export const cart = defineActor({
   type: 'cart',
-  initialState: { items: {}, checkedOut: false, late: [] } as CartState,
+  initialState: emptyCart,
   events: {
     itemAdded: z.object({ sku, quantity: z.number().int().positive() }),
     itemRemoved: z.object({ sku }),

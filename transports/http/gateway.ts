@@ -156,12 +156,10 @@ export class Gateway implements Startable {
       this.sendError(reply, error),
     )
     app.setNotFoundHandler((request, reply) =>
-      reply
-        .code(404)
-        .send({
-          error: 'NotFound',
-          message: `no route ${request.method} ${request.url}; see GET /v1/actors`,
-        }),
+      reply.code(404).send({
+        error: 'NotFound',
+        message: `no route ${request.method} ${request.url}; see GET /v1/actors`,
+      }),
     )
 
     app.addHook('onSend', async (_request, reply) => {
@@ -219,12 +217,10 @@ export class Gateway implements Startable {
     app.get('/v1/fabric', async (_request, reply) => {
       const { fabric } = this.components
       if (!fabric)
-        return reply
-          .code(404)
-          .send({
-            error: 'NotFound',
-            message: 'this node runs no fabric: start it with --fabric-listen and --peer',
-          })
+        return reply.code(404).send({
+          error: 'NotFound',
+          message: 'this node runs no fabric: start it with --fabric-listen and --peer',
+        })
       return reply.send(fabric.status())
     })
 
