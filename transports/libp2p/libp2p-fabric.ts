@@ -1,53 +1,398 @@
+import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import type { Connection, Libp2p, PeerId, Stream } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { ping } from '@libp2p/ping'
+import { preSharedKey } from '@libp2p/pnet'
+import { tcp } from '@libp2p/tcp'
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import { createLibp2p } from 'libp2p'
+import type { Subscription } from 'rxjs'
+import { z } from 'zod'
+import { ConfigError, NotRunningError } from '../../core/errors.js'
 import type { Fabric, FabricComponents, FabricFactory, FabricStatus } from '../../core/fabric.js'
 import { loadOrCreateIdentity } from './identity.js'
+import { LocalFeed } from './local-feed.js'
+import { PeerLink, type LinkSettings } from './peer-link.js'
+import { REPLICATION_PROTOCOL } from './frames.js'
+import type { ReplicationSettings, SessionComponents } from './sessions.js'
 
 /** One allowlisted peer geo. */
 export interface FabricPeerInit {
-  /** The peer's geo name (learned from the handshake when omitted). */
+  /** The peer's geo name (learned from its hello when omitted). */
   geo?: string
-  /** The peer's PeerId: only this key may connect as this peer. */
+  /** The peer's PeerId: only the holder of this key may connect as this peer. */
   peerId: string
-  /** Where to dial it (multiaddrs, with or without the trailing `/p2p/<PeerId>`). */
+  /** Where to dial it: multiaddrs, with or without the trailing `/p2p/<PeerId>`. May be empty (it dials us). */
   addrs: string[]
 }
 
-/** What a user configures about the fabric. */
-export interface Libp2pFabricInit {
+/** What a user configures about the fabric; every tuning field is optional. */
+export interface Libp2pFabricInit extends Partial<FabricTuning> {
   /** Multiaddrs to listen on, e.g. `/ip4/0.0.0.0/tcp/7400`. */
   listen: string[]
-  /** The allowlist: every other PeerId is refused. */
+  /** The allowlist: every other PeerId is refused before any application frame. */
   peers: FabricPeerInit[]
   /** The identity key file; default `<dataDir>/peer-key`. */
   keyFile?: string
-  /** A pre-shared key file (libp2p private network): peers without it cannot even handshake. */
+  /** A pre-shared key file (libp2p private network, `/key/swarm/psk/1.0.0/` format): peers without it cannot connect at all. */
   psk?: string
+  /** Jitter source, uniform in [0, 1) (default `Math.random`). */
+  random?: () => number
 }
 
-export const LIBP2P_FABRIC_DEFAULTS = {} as const
+/** Tuning of the fabric; see `LIBP2P_FABRIC_DEFAULTS`. */
+export interface FabricTuning extends ReplicationSettings, Omit<LinkSettings, 'random'> {
+  /** How often the connection monitor pings each connection (a frozen peer is found within about this plus `pingTimeoutMs`). */
+  pingIntervalMs: number
+  /** Ping deadline before the connection is aborted. */
+  pingTimeoutMs: number
+  /** How often the store's vector is re-read (events that reached it by other paths, lag markers pruned). */
+  refreshMs: number
+  /** Inbound connections accepted per second per remote IP (libp2p's default of 5 resets fast redials, trap 5). */
+  inboundConnectionThreshold: number
+}
 
-/** The fabric factory: `libp2pFabric(init)` returns what the node calls with its components. */
+/** The defaults of every tuning field. */
+export const LIBP2P_FABRIC_DEFAULTS: Readonly<FabricTuning> = Object.freeze({
+  eventsPerFrame: 256,
+  maxUnackedBytes: 8 * 1024 * 1024,
+  liveQueueEvents: 8_192,
+  ingestBatchEvents: 4_096,
+  maxQueuedBytes: 64 * 1024 * 1024,
+  heartbeatMs: 1_000,
+  silenceTimeoutMs: 6_000,
+  handshakeTimeoutMs: 10_000,
+  dialTimeoutMs: 5_000,
+  backoffBaseMs: 200,
+  backoffMaxMs: 5_000,
+  pingIntervalMs: 1_000,
+  pingTimeoutMs: 2_000,
+  refreshMs: 2_000,
+  inboundConnectionThreshold: 1_000,
+})
+
+const positiveInt = z.number().int().positive()
+
+/** Validates `Libp2pFabricInit` at the boundary (once, in `start`). */
+const initSchema = z.object({
+  listen: z.array(z.string().min(1)),
+  peers: z.array(
+    z.object({
+      geo: z.string().min(1).optional(),
+      peerId: z.string().min(1),
+      addrs: z.array(z.string().min(1)),
+    }),
+  ),
+  keyFile: z.string().min(1).optional(),
+  psk: z.string().min(1).optional(),
+  random: z.custom<() => number>((v) => typeof v === 'function').optional(),
+  eventsPerFrame: positiveInt.max(1024).optional(),
+  maxUnackedBytes: positiveInt.optional(),
+  liveQueueEvents: positiveInt.optional(),
+  ingestBatchEvents: positiveInt.optional(),
+  maxQueuedBytes: positiveInt.optional(),
+  heartbeatMs: positiveInt.optional(),
+  silenceTimeoutMs: positiveInt.optional(),
+  handshakeTimeoutMs: positiveInt.optional(),
+  dialTimeoutMs: positiveInt.optional(),
+  backoffBaseMs: positiveInt.optional(),
+  backoffMaxMs: positiveInt.optional(),
+  pingIntervalMs: positiveInt.optional(),
+  pingTimeoutMs: positiveInt.optional(),
+  refreshMs: positiveInt.optional(),
+  inboundConnectionThreshold: positiveInt.optional(),
+})
+
+interface ParsedPeer {
+  geo: string | undefined
+  peerId: PeerId
+  addrs: Multiaddr[]
+}
+
+/**
+ * The inter-geo fabric over libp2p: TCP, Noise, yamux, an allowlist enforced by the
+ * connection gater, and `/anywhere/replicate/1` to every allowlisted peer.
+ *
+ * ```ts
+ * const fabric = libp2pFabric({
+ *   listen: ['/ip4/0.0.0.0/tcp/7400'],
+ *   peers: [{ geo: 'eu', peerId: '12D3KooW...', addrs: ['/dns4/eu.example/tcp/7400'] }],
+ * })(components)
+ * await fabric.start()
+ * ```
+ */
 export function libp2pFabric(init: Libp2pFabricInit): FabricFactory {
   return (components) => new Libp2pFabric(init, components)
 }
 
 class Libp2pFabric implements Fabric {
-  peerId = ''
+  private id = ''
+  private node: Libp2p | undefined
+  private readonly links = new Map<string, PeerLink>()
+  private subscriptions: Subscription[] = []
+  private cancelRefresh: (() => void) | undefined
+  private state: 'new' | 'starting' | 'running' | 'stopped' = 'new'
+  private readonly logger
+
   constructor(
     private readonly init: Libp2pFabricInit,
     private readonly components: FabricComponents,
-  ) {}
+  ) {
+    this.logger = components.logger.child({ component: 'fabric' })
+  }
+
+  get peerId(): string {
+    return this.id
+  }
+
   async start(): Promise<void> {
-    const identity = await loadOrCreateIdentity(
-      this.init.keyFile ?? join(this.components.dataDir, 'peer-key'),
-    )
-    this.peerId = identity.peerId
+    if (this.state !== 'new') return
+    this.state = 'starting'
+    try {
+      await this.startNode()
+    } catch (error) {
+      await this.stop()
+      throw error
+    }
   }
-  async stop(): Promise<void> {}
+
+  async stop(): Promise<void> {
+    if (this.state === 'stopped') return
+    this.state = 'stopped'
+    this.cancelRefresh?.()
+    for (const subscription of this.subscriptions) subscription.unsubscribe()
+    this.subscriptions = []
+    await Promise.allSettled([...this.links.values()].map((link) => link.stop()))
+    const node = this.node
+    this.node = undefined
+    if (node) await node.stop()
+  }
+
   listenAddresses(): string[] {
-    return []
+    return this.node?.getMultiaddrs().map((a) => a.toString()) ?? []
   }
+
   status(): FabricStatus {
-    return { peerId: this.peerId, listen: [], peers: [] }
+    return {
+      peerId: this.id,
+      listen: this.listenAddresses(),
+      peers: [...this.links.values()].map((link) => link.status()),
+    }
   }
+
+  private async startNode(): Promise<void> {
+    const { dataDir, log, taps, clock, nodeId } = this.components
+    const parsed = initSchema.safeParse(this.init)
+    if (!parsed.success)
+      throw new ConfigError(
+        `invalid fabric configuration: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+        { cause: parsed.error },
+      )
+    const init = parsed.data
+    const tuning: FabricTuning = { ...LIBP2P_FABRIC_DEFAULTS, ...stripUndefined(init) }
+    const identity = await loadOrCreateIdentity(init.keyFile ?? join(dataDir, 'peer-key'))
+    this.id = identity.peerId
+    const peers = parsePeers(init.peers, this.id, this.logger)
+    const listen = init.listen.map((address) => parseMultiaddr(address, 'listen'))
+    const psk = init.psk ? await readPsk(init.psk) : undefined
+
+    const feed = new LocalFeed(log, clock, nodeId)
+    await feed.start()
+
+    const node = await createLibp2p({
+      privateKey: identity.privateKey,
+      addresses: { listen: listen.map((a) => a.toString()) },
+      transports: [tcp()],
+      connectionEncrypters: [noise()],
+      streamMuxers: [yamux()],
+      ...(psk ? { connectionProtector: preSharedKey({ psk }) } : {}),
+      connectionGater: {
+        denyDialPeer: (peer) => !this.links.has(peer.toString()),
+        denyInboundEncryptedConnection: (peer) => this.refuseUnknown(peer, 'inbound'),
+        denyOutboundEncryptedConnection: (peer) => this.refuseUnknown(peer, 'outbound'),
+      },
+      connectionManager: {
+        inboundConnectionThreshold: tuning.inboundConnectionThreshold,
+        dialTimeout: tuning.dialTimeoutMs,
+      },
+      connectionMonitor: {
+        pingInterval: tuning.pingIntervalMs,
+        pingTimeout: { minTimeout: tuning.pingTimeoutMs, maxTimeout: tuning.pingTimeoutMs },
+      },
+      services: { ping: ping() },
+      start: false,
+    })
+    this.node = node
+
+    const sessionComponents: SessionComponents = {
+      appName: this.components.appName,
+      geo: this.components.geo,
+      nodeId,
+      log,
+      ingest: this.components.ingest,
+      taps,
+      logger: this.logger,
+      clock,
+      feed,
+      settings: tuning,
+    }
+    const linkSettings: LinkSettings = { ...tuning, random: init.random ?? Math.random }
+    for (const peer of peers) {
+      const id = peer.peerId.toString()
+      this.links.set(
+        id,
+        new PeerLink(id, peer.peerId, peer.geo, node, sessionComponents, linkSettings),
+      )
+    }
+
+    await node.handle(
+      REPLICATION_PROTOCOL,
+      (stream: Stream, connection: Connection) => this.onStream(stream, connection),
+      { maxInboundStreams: 16, maxOutboundStreams: 16 },
+    )
+    node.addEventListener('peer:connect', (event) =>
+      this.links.get(event.detail.toString())?.nudge(),
+    )
+    await node.start()
+    for (const peer of peers)
+      if (peer.addrs.length > 0) await node.peerStore.merge(peer.peerId, { multiaddrs: peer.addrs })
+
+    // Live push: every durable local append, and events that reached the store by another path.
+    this.subscriptions.push(
+      taps.of('event.appended').subscribe((e) => feed.add(e.events)),
+      taps.of('event.ingested').subscribe((e) => {
+        if (e.from === undefined || !this.links.has(e.from)) feed.add(e.events)
+      }),
+    )
+    this.scheduleRefresh(feed, tuning.refreshMs)
+    if (this.state !== 'starting') throw new NotRunningError('the fabric')
+    this.state = 'running'
+    for (const link of this.links.values()) link.start()
+    this.logger.info('fabric started', {
+      peerId: this.id,
+      listen: this.listenAddresses(),
+      peers: peers.length,
+      privateNetwork: psk !== undefined,
+    })
+  }
+
+  private onStream(stream: Stream, connection: Connection): void {
+    const link = this.links.get(connection.remotePeer.toString())
+    if (!link || this.state !== 'running') {
+      // The gater admits only allowlisted peers; this guards the handler on its own too.
+      stream.abort(new Error('not on the allowlist'))
+      return
+    }
+    link.acceptPull(stream)
+  }
+
+  private refuseUnknown(peer: PeerId, direction: 'inbound' | 'outbound'): boolean {
+    const id = peer.toString()
+    if (this.links.has(id)) return false
+    const reason =
+      direction === 'inbound'
+        ? 'not on the allowlist: add its PeerId to the peers of this node to admit it'
+        : 'a dialled address answered with a PeerId that is not on the allowlist'
+    this.logger.warn('fabric peer refused', { peer: id, reason })
+    this.components.taps.publish({
+      kind: 'peer.refused',
+      at: this.components.clock.now(),
+      peer: id,
+      reason,
+    })
+    return true
+  }
+
+  private scheduleRefresh(feed: LocalFeed, every: number): void {
+    this.cancelRefresh = this.components.clock.setTimer(every, () => {
+      if (this.state === 'stopped') return
+      feed
+        .refresh()
+        .then(() => feed.prune([...this.links.values()].map((link) => link.vector)))
+        .catch((error: unknown) =>
+          this.logger.warn('could not refresh the version vector', { error }),
+        )
+        .finally(() => {
+          if (this.state !== 'stopped') this.scheduleRefresh(feed, every)
+        })
+    })
+  }
+}
+
+function parsePeers(
+  peers: ReadonlyArray<{ geo?: string; peerId: string; addrs: string[] }>,
+  self: string,
+  logger: FabricComponents['logger'],
+): ParsedPeer[] {
+  const parsed: ParsedPeer[] = []
+  const seen = new Set<string>()
+  for (const peer of peers) {
+    let peerId: PeerId
+    try {
+      peerId = peerIdFromString(peer.peerId)
+    } catch (error) {
+      throw new ConfigError(`fabric peer '${peer.peerId}' is not a valid PeerId`, { cause: error })
+    }
+    const id = peerId.toString()
+    if (id === self) {
+      logger.debug('the peer list names this node itself; ignored', { peerId: id })
+      continue
+    }
+    const addrs = peer.addrs.map((address) => {
+      const addr = parseMultiaddr(address, `peer ${id}`)
+      const named = addr.getComponents().findLast((c) => c.name === 'p2p')?.value
+      if (named === undefined) return addr.encapsulate(`/p2p/${id}`)
+      if (named !== id)
+        throw new ConfigError(
+          `fabric peer address ${address} names PeerId ${named}, not ${id}: fix the peer list`,
+        )
+      return addr
+    })
+    const existing = parsed.find((p) => p.peerId.toString() === id)
+    if (existing) {
+      existing.addrs.push(...addrs)
+      existing.geo ??= peer.geo
+      continue
+    }
+    seen.add(id)
+    parsed.push({ geo: peer.geo, peerId, addrs })
+  }
+  return parsed
+}
+
+function parseMultiaddr(address: string, what: string): Multiaddr {
+  try {
+    return multiaddr(address)
+  } catch (error) {
+    throw new ConfigError(`fabric ${what} address '${address}' is not a valid multiaddr`, {
+      cause: error,
+    })
+  }
+}
+
+/** Reads a libp2p private-network key file (`/key/swarm/psk/1.0.0/`, `/base16/`, 64 hex digits). */
+async function readPsk(file: string): Promise<Uint8Array> {
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (error) {
+    throw new ConfigError(`cannot read the fabric pre-shared key ${file}`, { cause: error })
+  }
+  const lines = text.trim().split(/\r?\n/)
+  if (
+    lines[0] !== '/key/swarm/psk/1.0.0/' ||
+    lines[1] !== '/base16/' ||
+    !/^[0-9a-fA-F]{64}$/.test(lines[2] ?? '')
+  )
+    throw new ConfigError(
+      `the fabric pre-shared key ${file} is not in the /key/swarm/psk/1.0.0/ format (three lines: /key/swarm/psk/1.0.0/, /base16/, 64 hex digits)`,
+    )
+  return new TextEncoder().encode(lines.join('\n'))
+}
+
+function stripUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>
 }

@@ -1,0 +1,210 @@
+import { Decoder, Encoder } from '@msgpack/msgpack'
+import { z } from 'zod'
+import { FrameError, PayloadTooLargeError } from '../../core/errors.js'
+import { eventRecordSchema, MAX_NAME_LENGTH } from '../../core/event.js'
+import type { EventRecord } from '../../core/event.js'
+import type { VersionVector } from '../../core/version-vector.js'
+
+/** The libp2p protocol id of replication. A breaking change gets a new id. */
+export const REPLICATION_PROTOCOL = '/anywhere/replicate/1'
+
+/** The version both sides announce in `hello`; a peer announcing another one is refused. */
+export const PROTOCOL_VERSION = 1
+
+/** Bytes of the big-endian length that precedes every frame. */
+export const FRAME_HEADER_BYTES = 4
+
+/** Largest frame body accepted or sent (msgpack bytes, without the header). */
+export const MAX_FRAME_BYTES = 4 * 1024 * 1024
+
+/** Most events in one `events` frame. */
+export const MAX_EVENTS_PER_FRAME = 1024
+
+/** Most origins in one version vector. */
+export const MAX_VECTOR_ORIGINS = 10_000
+
+/** Longest refusal reason. */
+export const MAX_REASON_LENGTH = 1_000
+
+const name = z.string().min(1).max(MAX_NAME_LENGTH)
+const counter = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER)
+
+const vectorSchema = z
+  .record(name, counter)
+  .refine((vector) => Object.keys(vector).length <= MAX_VECTOR_ORIGINS, {
+    message: `a version vector has at most ${MAX_VECTOR_ORIGINS} origins`,
+  })
+
+/** First frame of each side: who it is and what it holds. */
+export const helloFrameSchema = z.object({
+  t: z.literal('hello'),
+  protocol: z.number().int().positive(),
+  app: name,
+  geo: name,
+  node: name,
+  vector: vectorSchema,
+})
+
+/** The receiving side refuses the handshake (other app, other protocol version). */
+export const refuseFrameSchema = z.object({
+  t: z.literal('refuse'),
+  reason: z.string().max(MAX_REASON_LENGTH),
+})
+
+/** A batch of events, numbered per stream so acks can name the last one processed. */
+export const eventsFrameSchema = z.object({
+  t: z.literal('events'),
+  n: counter,
+  events: z.array(eventRecordSchema).min(1).max(MAX_EVENTS_PER_FRAME),
+})
+
+/** Heartbeat of the sending side; answered by an ack that echoes `at`. */
+export const pingFrameSchema = z.object({
+  t: z.literal('ping'),
+  at: counter,
+})
+
+/** The receiving side's vector after it processed every events frame up to `n`. */
+export const ackFrameSchema = z.object({
+  t: z.literal('ack'),
+  n: counter,
+  vector: vectorSchema,
+  echo: counter.optional(),
+})
+
+/** Every frame of `/anywhere/replicate/1`. */
+export const frameSchema = z.discriminatedUnion('t', [
+  helloFrameSchema,
+  refuseFrameSchema,
+  eventsFrameSchema,
+  pingFrameSchema,
+  ackFrameSchema,
+])
+
+export type HelloFrame = z.infer<typeof helloFrameSchema>
+export type Frame =
+  | HelloFrame
+  | z.infer<typeof refuseFrameSchema>
+  | { t: 'events'; n: number; events: EventRecord[] }
+  | z.infer<typeof pingFrameSchema>
+  | { t: 'ack'; n: number; vector: VersionVector; echo?: number }
+
+const encoder = new Encoder({ ignoreUndefined: true })
+const decoder = new Decoder({
+  maxStrLength: MAX_FRAME_BYTES,
+  maxBinLength: MAX_FRAME_BYTES,
+  maxArrayLength: MAX_FRAME_BYTES,
+  maxMapLength: MAX_FRAME_BYTES,
+  maxExtLength: MAX_FRAME_BYTES,
+})
+
+/**
+ * Encodes a frame as its 4-byte big-endian length followed by its msgpack body.
+ * Throws `PayloadTooLargeError` when the body is over `maxBytes`.
+ */
+export function encodeFrame(frame: Frame, maxBytes = MAX_FRAME_BYTES): Uint8Array {
+  const body = encoder.encodeSharedRef(frame)
+  if (body.byteLength > maxBytes)
+    throw new PayloadTooLargeError(`fabric '${frame.t}' frame`, body.byteLength, maxBytes)
+  const out = new Uint8Array(FRAME_HEADER_BYTES + body.byteLength)
+  new DataView(out.buffer).setUint32(0, body.byteLength)
+  out.set(body, FRAME_HEADER_BYTES)
+  return out
+}
+
+/** Decodes and validates one frame body. Throws `FrameError` with the reason. */
+export function decodeFrame(body: Uint8Array): Frame {
+  let value: unknown
+  try {
+    value = decoder.decode(body)
+  } catch (error) {
+    throw new FrameError(`a fabric frame is not valid msgpack: ${(error as Error).message}`, {
+      cause: error,
+    })
+  }
+  const parsed = frameSchema.safeParse(value)
+  if (!parsed.success) {
+    const issues = parsed.error.issues
+      .slice(0, 3)
+      .map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`)
+      .join('; ')
+    throw new FrameError(`a fabric frame failed validation: ${issues}`, { cause: parsed.error })
+  }
+  return parsed.data as Frame
+}
+
+/**
+ * Splits a byte stream into frame bodies. It checks lengths before it buffers (a header
+ * over the limit throws at once) and copies only when a frame spans several chunks.
+ */
+export class FrameDecoder {
+  private readonly chunks: Uint8Array[] = []
+  /** Read offset into `chunks[0]`. */
+  private offset = 0
+  private buffered = 0
+  /** Body length of the frame being assembled, or -1 while its header is incomplete. */
+  private expected = -1
+
+  constructor(private readonly maxFrameBytes = MAX_FRAME_BYTES) {}
+
+  /** Bytes received and not yet returned as frames. */
+  get bufferedBytes(): number {
+    return this.buffered
+  }
+
+  /** Adds received bytes. */
+  push(chunk: Uint8Array): void {
+    if (chunk.byteLength === 0) return
+    this.chunks.push(chunk)
+    this.buffered += chunk.byteLength
+  }
+
+  /**
+   * The next complete frame body, or undefined until more bytes arrive.
+   * Throws `PayloadTooLargeError` for a declared length over the limit, `FrameError` for an empty frame.
+   */
+  next(): Uint8Array | undefined {
+    if (this.expected < 0) {
+      if (this.buffered < FRAME_HEADER_BYTES) return undefined
+      const header = this.take(FRAME_HEADER_BYTES)
+      const length = new DataView(header.buffer, header.byteOffset, FRAME_HEADER_BYTES).getUint32(0)
+      if (length > this.maxFrameBytes)
+        throw new PayloadTooLargeError('fabric frame', length, this.maxFrameBytes)
+      if (length === 0) throw new FrameError('a fabric frame declared an empty body')
+      this.expected = length
+    }
+    if (this.buffered < this.expected) return undefined
+    const body = this.take(this.expected)
+    this.expected = -1
+    return body
+  }
+
+  private take(count: number): Uint8Array {
+    const first = this.chunks[0]!
+    const available = first.byteLength - this.offset
+    if (available >= count) {
+      const view = first.subarray(this.offset, this.offset + count)
+      this.consume(count)
+      return view
+    }
+    const out = new Uint8Array(count)
+    let filled = 0
+    while (filled < count) {
+      const chunk = this.chunks[0]!
+      const n = Math.min(count - filled, chunk.byteLength - this.offset)
+      out.set(chunk.subarray(this.offset, this.offset + n), filled)
+      filled += n
+      this.consume(n)
+    }
+    return out
+  }
+
+  private consume(count: number): void {
+    this.buffered -= count
+    this.offset += count
+    if (this.offset === this.chunks[0]!.byteLength) {
+      this.chunks.shift()
+      this.offset = 0
+    }
+  }
+}

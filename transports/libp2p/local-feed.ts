@@ -1,0 +1,133 @@
+import type { Clock } from '../../core/clock.js'
+import type { EventRecord } from '../../core/event.js'
+import type { EventLog } from '../../core/event-store.js'
+import type { VersionVector } from '../../core/version-vector.js'
+
+/** Most lag markers kept per origin; past it neighbours merge (the lag estimate errs older). */
+export const MAX_LAG_MARKERS_PER_ORIGIN = 256
+
+/** A sending session that wants to hear about events new to this geo. */
+export interface FeedListener {
+  /** Events new to this geo, durable; `fromPeer` is the peer they came from, if replicated. */
+  offer(events: readonly EventRecord[], fromPeer: string | undefined): void
+  /** The local vector advanced without records at hand (found by a store refresh). */
+  poke(): void
+}
+
+interface LagMarker {
+  /** Every seq up to this one was known here at `at`. */
+  seq: number
+  at: number
+}
+
+/**
+ * What this geo durably holds, as the fabric tracks it: the vector `known` (advanced by
+ * local appends, by replicated ingests and by periodic store refreshes), when each part
+ * of it became known (for lag in ms), and the sending sessions to tell about new events.
+ */
+export class LocalFeed {
+  private readonly knownVector: VersionVector = {}
+  private readonly markers = new Map<string, LagMarker[]>()
+  private readonly listeners = new Set<FeedListener>()
+
+  constructor(
+    private readonly log: EventLog,
+    private readonly clock: Clock,
+    /** This node's own origin: its events are trusted only from appends (durable), never refreshes. */
+    private readonly ownOrigin: string,
+  ) {}
+
+  /** Loads the store's vector. */
+  async start(signal?: AbortSignal): Promise<void> {
+    const vector = await this.log.versionVector({ signal })
+    this.merge(vector, true)
+  }
+
+  /** The vector of events this geo holds (a live view: do not modify). */
+  get known(): Readonly<VersionVector> {
+    return this.knownVector
+  }
+
+  subscribe(listener: FeedListener): () => void {
+    this.listeners.add(listener)
+    return () => this.listeners.delete(listener)
+  }
+
+  /** Events appended (durably) or ingested here. */
+  add(events: readonly EventRecord[], fromPeer?: string): void {
+    if (events.length === 0) return
+    let advanced: Set<string> | undefined
+    for (const event of events) {
+      if (event.seq > (this.knownVector[event.origin] ?? 0)) {
+        this.knownVector[event.origin] = event.seq
+        ;(advanced ??= new Set()).add(event.origin)
+      }
+    }
+    if (!advanced) return
+    const now = this.clock.now()
+    for (const origin of advanced) this.mark(origin, this.knownVector[origin]!, now)
+    for (const listener of this.listeners) listener.offer(events, fromPeer)
+  }
+
+  /** Re-reads the store's vector: finds events that reached the store by other paths. */
+  async refresh(signal?: AbortSignal): Promise<void> {
+    const vector = await this.log.versionVector({ signal })
+    if (this.merge(vector, false)) for (const listener of this.listeners) listener.poke()
+  }
+
+  /** Age in ms of the oldest event held here and missing from `theirs` (0 when none). */
+  lagMs(theirs: Readonly<VersionVector>): number {
+    const now = this.clock.now()
+    let oldest = now
+    for (const [origin, seq] of Object.entries(this.knownVector)) {
+      const held = theirs[origin] ?? 0
+      if (seq <= held) continue
+      const list = this.markers.get(origin)
+      const first = list?.find((m) => m.seq > held)
+      if (first && first.at < oldest) oldest = first.at
+    }
+    return now - oldest
+  }
+
+  /** Forgets lag markers every peer has acknowledged. */
+  prune(acknowledged: ReadonlyArray<Readonly<VersionVector>>): void {
+    for (const [origin, list] of this.markers) {
+      const low = Math.min(...acknowledged.map((v) => v[origin] ?? 0))
+      let drop = 0
+      while (drop < list.length && list[drop]!.seq <= low) drop++
+      if (drop > 0) list.splice(0, drop)
+    }
+  }
+
+  private merge(vector: VersionVector, includeOwn: boolean): boolean {
+    const now = this.clock.now()
+    let advanced = false
+    for (const [origin, seq] of Object.entries(vector)) {
+      if (!includeOwn && origin === this.ownOrigin) continue
+      if (seq > (this.knownVector[origin] ?? 0)) {
+        this.knownVector[origin] = seq
+        this.mark(origin, seq, now)
+        advanced = true
+      }
+    }
+    return advanced
+  }
+
+  private mark(origin: string, seq: number, at: number): void {
+    let list = this.markers.get(origin)
+    if (!list) this.markers.set(origin, (list = []))
+    const last = list.at(-1)
+    if (last && last.seq >= seq) return
+    list.push({ seq, at })
+    if (list.length > MAX_LAG_MARKERS_PER_ORIGIN) {
+      // Merge neighbours pairwise, keeping the earlier time: lag is overstated, never understated.
+      const thinned: LagMarker[] = []
+      for (let i = 0; i < list.length; i += 2) {
+        const a = list[i]!
+        const b = list[i + 1]
+        thinned.push(b ? { seq: b.seq, at: a.at } : a)
+      }
+      this.markers.set(origin, thinned)
+    }
+  }
+}

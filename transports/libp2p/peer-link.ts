@@ -1,0 +1,300 @@
+import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
+import type { Clock } from '../../core/clock.js'
+import type { PeerStatus } from '../../core/fabric.js'
+import { countMissing, dominates, type VersionVector } from '../../core/version-vector.js'
+import { REPLICATION_PROTOCOL, type HelloFrame } from './frames.js'
+import {
+  PullSession,
+  PushSession,
+  type SessionComponents,
+  type SessionPeer,
+  type SessionResult,
+} from './sessions.js'
+
+/** How a link dials and redials its peer. */
+export interface LinkSettings {
+  /** Deadline of one dial plus opening the stream. */
+  dialTimeoutMs: number
+  /** First redial delay; doubles per failure up to `backoffMaxMs`, with jitter. */
+  backoffBaseMs: number
+  backoffMaxMs: number
+  /** Uniform in [0, 1): the jitter source (injected so tests can pin it). */
+  random: () => number
+}
+
+/** The redial delay after `failures` consecutive failures: exponential, capped, jittered in [50%, 100%]. */
+export function backoffDelay(failures: number, settings: LinkSettings): number {
+  const exponent = Math.min(Math.max(failures - 1, 0), 30)
+  const ceiling = Math.min(settings.backoffMaxMs, settings.backoffBaseMs * 2 ** exponent)
+  return Math.round(ceiling * (0.5 + settings.random() * 0.5))
+}
+
+interface Healing {
+  /** When the link came back. */
+  startedAt: number
+  /** How long it was down. */
+  durationMs: number
+  /** What this geo held at reconnect: the peer must acknowledge it. */
+  outTarget: VersionVector
+  /** What the peer held at reconnect: this geo must hold it. */
+  inTarget: VersionVector
+  eventsIn: number
+  eventsOut: number
+}
+
+/**
+ * One allowlisted peer geo: the dial loop that keeps a sending session open to it (redialled
+ * with backoff and jitter, forever), the receiving session it opened to us, and what we
+ * know of it (its vector, connectivity, round trip, partition and heal).
+ */
+export class PeerLink implements SessionPeer {
+  geo: string
+  private push: PushSession | undefined
+  private pull: PullSession | undefined
+  private pushUp = false
+  private pullUp = false
+  /** The peer's vector as far as this node knows. */
+  private acked: VersionVector = {}
+  private connected = false
+  private since: number
+  /** When the last partition began (set once the link had been up). */
+  private lostAt: number | undefined
+  private healing: Healing | undefined
+  private rttMs: number | undefined
+  private loop: Promise<void> | undefined
+  private stopping = false
+  private wake: (() => void) | undefined
+  private readonly stopController = new AbortController()
+
+  constructor(
+    readonly peerId: string,
+    private readonly remote: PeerId,
+    geo: string | undefined,
+    private readonly node: Libp2p,
+    private readonly components: SessionComponents,
+    private readonly settings: LinkSettings,
+  ) {
+    this.geo = geo ?? 'unknown'
+    this.since = components.clock.now()
+  }
+
+  /** Starts the dial loop. */
+  start(): void {
+    this.loop ??= this.run()
+  }
+
+  /** Ends both sessions and the dial loop. */
+  async stop(): Promise<void> {
+    if (this.stopping) return this.loop
+    this.stopping = true
+    this.stopController.abort()
+    this.wake?.()
+    this.push?.close('the fabric is stopping')
+    this.pull?.close('the fabric is stopping')
+    await this.loop
+  }
+
+  /** Cuts short a redial wait (the peer just connected to us). */
+  nudge(): void {
+    this.wake?.()
+  }
+
+  /** Serves a stream the peer opened: the receiving session, replacing any older one. */
+  acceptPull(stream: Stream): void {
+    if (this.stopping) {
+      stream.abort(new Error('the fabric is stopping'))
+      return
+    }
+    const previous = this.pull
+    const session = new PullSession(stream, this, this.components)
+    this.pull = session
+    previous?.close('replaced by a newer stream from the same peer')
+    void session.run().then((result) => {
+      if (this.pull !== session) return
+      this.pull = undefined
+      this.pullUp = false
+      this.maybeDown(result.reason)
+    })
+  }
+
+  /** The peer's vector as this node knows it. */
+  get vector(): Readonly<VersionVector> {
+    return this.acked
+  }
+
+  status(): PeerStatus {
+    const { feed } = this.components
+    const rtt = this.node.getConnections(this.remote).find((c) => c.rtt !== undefined)?.rtt
+    const rttMs = rtt ?? this.rttMs
+    return {
+      geo: this.geo,
+      peerId: this.peerId,
+      connected: this.connected,
+      lagEvents: countMissing(feed.known, this.acked),
+      lagMs: feed.lagMs(this.acked),
+      ...(rttMs !== undefined ? { rttMs } : {}),
+      since: this.since,
+    }
+  }
+
+  // SessionPeer: what the sessions report.
+
+  handshook(session: 'push' | 'pull', hello: HelloFrame): void {
+    if (this.geo !== hello.geo) {
+      if (this.geo !== 'unknown')
+        this.components.logger.warn('peer announced another geo than configured', {
+          peer: this.peerId,
+          configured: this.geo,
+          announced: hello.geo,
+        })
+      this.geo = hello.geo
+    }
+    if (session === 'push') this.pushUp = true
+    else this.pullUp = true
+    if (this.healing && session === 'pull')
+      for (const [origin, seq] of Object.entries(hello.vector))
+        if (seq > (this.healing.inTarget[origin] ?? 0)) this.healing.inTarget[origin] = seq
+    if (this.connected) return
+    const { clock, taps, logger, feed } = this.components
+    const now = clock.now()
+    this.connected = true
+    this.since = now
+    logger.info('fabric peer connected', { peer: this.peerId, geo: this.geo })
+    taps.publish({ kind: 'peer.connected', at: now, peer: this.peerId, geo: this.geo })
+    if (this.lostAt !== undefined) {
+      this.healing = {
+        startedAt: now,
+        durationMs: now - this.lostAt,
+        outTarget: { ...feed.known },
+        inTarget: { ...hello.vector },
+        eventsIn: 0,
+        eventsOut: 0,
+      }
+      this.checkHealed()
+    }
+  }
+
+  holds(vector: Readonly<VersionVector>): void {
+    let advanced = false
+    for (const [origin, seq] of Object.entries(vector))
+      if (seq > (this.acked[origin] ?? 0)) {
+        this.acked[origin] = seq
+        advanced = true
+      }
+    if (advanced) this.push?.peerHolds(vector)
+    if (this.healing) this.checkHealed()
+  }
+
+  counted(direction: 'in' | 'out', events: number): void {
+    if (!this.healing) return
+    if (direction === 'in') this.healing.eventsIn += events
+    else this.healing.eventsOut += events
+    if (direction === 'in') this.checkHealed()
+  }
+
+  rtt(ms: number): void {
+    this.rttMs = ms
+  }
+
+  refused(reason: string): void {
+    const { clock, taps } = this.components
+    taps.publish({ kind: 'peer.refused', at: clock.now(), peer: this.peerId, reason })
+  }
+
+  private checkHealed(): void {
+    const healing = this.healing
+    if (!healing) return
+    const { feed, clock, taps, logger } = this.components
+    if (!dominates(this.acked, healing.outTarget) || !dominates(feed.known, healing.inTarget))
+      return
+    this.healing = undefined
+    const now = clock.now()
+    const healed = {
+      peer: this.peerId,
+      geo: this.geo,
+      durationMs: healing.durationMs,
+      eventsIn: healing.eventsIn,
+      eventsOut: healing.eventsOut,
+      convergeMs: now - healing.startedAt,
+    }
+    logger.info('fabric partition healed', healed)
+    taps.publish({ kind: 'partition.healed', at: now, ...healed })
+  }
+
+  private maybeDown(reason: string): void {
+    if (!this.connected || this.pushUp || this.pullUp) return
+    const { clock, taps, logger } = this.components
+    const now = clock.now()
+    this.connected = false
+    this.since = now
+    // A partition that began before an unfinished heal keeps its start.
+    this.lostAt = this.healing ? this.healing.startedAt - this.healing.durationMs : now
+    this.healing = undefined
+    logger.warn('fabric peer lost', { peer: this.peerId, geo: this.geo, reason })
+    taps.publish({ kind: 'peer.lost', at: now, peer: this.peerId, geo: this.geo, reason })
+  }
+
+  private async run(): Promise<void> {
+    let failures = 0
+    while (!this.stopping) {
+      const result = await this.attempt()
+      if (this.stopping) return
+      failures = result.handshook ? 0 : failures + 1
+      const delay = result.refused
+        ? this.settings.backoffMaxMs
+        : backoffDelay(failures, this.settings)
+      this.components.logger.debug('fabric redial scheduled', {
+        peer: this.peerId,
+        delayMs: delay,
+        reason: result.reason,
+      })
+      await this.pause(delay)
+    }
+  }
+
+  /** One dial and, if it works, one sending session until it ends. Never throws. */
+  private async attempt(): Promise<SessionResult> {
+    const { clock } = this.components
+    const deadline = new AbortController()
+    const cancelTimer = clock.setTimer(this.settings.dialTimeoutMs, () =>
+      deadline.abort(new Error(`no connection within ${this.settings.dialTimeoutMs} ms`)),
+    )
+    const signal = AbortSignal.any([deadline.signal, this.stopController.signal])
+    let stream: Stream
+    try {
+      const connection = await this.node.dial(this.remote, { signal })
+      stream = await connection.newStream(REPLICATION_PROTOCOL, { signal })
+    } catch (error) {
+      return { handshook: false, refused: false, reason: (error as Error).message }
+    } finally {
+      cancelTimer()
+    }
+    if (this.stopping) {
+      stream.abort(new Error('the fabric is stopping'))
+      return { handshook: false, refused: false, reason: 'stopping' }
+    }
+    const session = new PushSession(stream, this, this.components)
+    this.push = session
+    const result = await session.run()
+    if (this.push === session) {
+      this.push = undefined
+      this.pushUp = false
+    }
+    this.maybeDown(result.reason)
+    return result
+  }
+
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const cancel = this.components.clock.setTimer(ms, done)
+      function done() {
+        cancel()
+        resolve()
+      }
+      this.wake = () => {
+        this.wake = undefined
+        done()
+      }
+    })
+  }
+}
