@@ -284,10 +284,7 @@ describe('merge order (property tests)', function () {
 
   it('version-vector diff returns exactly the events the other replica lacks', async () => {
     const prefix = fc.record(
-      Object.fromEntries(ORIGINS.map((o) => [o, fc.integer({ min: 0, max: 6 })])) as Record<
-        string,
-        fc.Arbitrary<number>
-      >,
+      Object.fromEntries(ORIGINS.map((o) => [o, fc.integer({ min: 0, max: 6 })])),
     )
     await fc.assert(
       fc.asyncProperty(prefix, prefix, async (mineCounts, theirCounts) => {

@@ -66,7 +66,7 @@ export async function startNodeProcess(options: StartNodeOptions): Promise<NodeP
     output += chunk.toString('utf8')
     if (output.length > MAX_OUTPUT_CHARS) output = output.slice(-MAX_OUTPUT_CHARS)
   }
-  child.stderr!.on('data', append)
+  child.stderr.on('data', append)
 
   const ready = await new Promise<ReadyInfo>((resolve, reject) => {
     let stdout = ''
@@ -79,7 +79,7 @@ export async function startNodeProcess(options: StartNodeOptions): Promise<NodeP
         ),
       )
     }, timeoutMs)
-    child.stdout!.on('data', (chunk: Buffer) => {
+    child.stdout.on('data', (chunk: Buffer) => {
       append(chunk)
       stdout += chunk.toString('utf8')
       const line = stdout.split('\n').find((l) => l.startsWith('{"event":"ready"'))
