@@ -5,7 +5,6 @@ import { join, resolve } from 'node:path'
 import { builtInActors } from '../actors/index.js'
 import {
   ActorRuntime,
-  ConfigError,
   HybridLogicalClock,
   memoryStore,
   streamLogger,
@@ -20,8 +19,10 @@ import {
   type Startable,
 } from '../core/index.js'
 import { sampleActors } from '../samples/index.js'
+import { fileStore } from '../transports/file/index.js'
 import { gateway as httpGateway, type Gateway } from '../transports/http/index.js'
 import { libp2pFabric } from '../transports/libp2p/index.js'
+import { redisStore } from '../transports/redis/index.js'
 import {
   parseNodeConfig,
   type NodeConfig,
@@ -53,12 +54,14 @@ export function storeFactory(store: StoreConfig, dataDir: string): EventStoreFac
   switch (store.kind) {
     case 'memory':
       return memoryStore()
-    case 'file':
-      throw new ConfigError(
-        `the file store is not available in this build (dir ${store.dir ?? join(dataDir, 'events')})`,
-      )
-    case 'redis':
-      throw new ConfigError(`the redis store is not available in this build (${store.url})`)
+    case 'file': {
+      const { kind: _kind, dir, ...tuning } = store
+      return fileStore({ dir: resolve(dir ?? join(dataDir, 'events')), ...tuning })
+    }
+    case 'redis': {
+      const { kind: _kind, ...init } = store
+      return redisStore(init)
+    }
   }
 }
 
