@@ -616,12 +616,11 @@ export class FileEventStore implements EventStore {
 
   private async commitNext(): Promise<void> {
     const { maxCommitBytes, segmentBytes } = this.options
+    // A commit fits in one segment unless a single call's records are bigger than that.
+    const limit = Math.min(maxCommitBytes, segmentBytes - COMMIT_HEADER_BYTES)
     let take = 0
     let bytes = 0
-    while (
-      take < this.queue.length &&
-      (take === 0 || bytes + this.queue[take]!.bytes <= maxCommitBytes)
-    )
+    while (take < this.queue.length && (take === 0 || bytes + this.queue[take]!.bytes <= limit))
       bytes += this.queue[take++]!.bytes
     const batch = this.queue.splice(0, take)
     const total = COMMIT_HEADER_BYTES + bytes
