@@ -1,0 +1,133 @@
+// The examples in README.md and docs/ run as printed.
+import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+import { startNodeProcess, type NodeProcess } from '../support/node-process.js'
+
+const run = promisify(execFile)
+const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+
+/** The fenced code blocks of a markdown file, in order, with their language. */
+async function codeBlocks(file: string): Promise<Array<{ lang: string; code: string }>> {
+  const text = await readFile(join(ROOT, file), 'utf8')
+  return [...text.matchAll(/```(\w*)\n([\s\S]*?)```/g)].map((m) => ({ lang: m[1]!, code: m[2]! }))
+}
+
+/** A scratch dir inside the repo, so modules there resolve `anywhere` and `zod` like a user's project. */
+async function scratchDir(): Promise<string> {
+  return mkdtemp(join(ROOT, 'tmp-config-docs-'))
+}
+
+describe('documentation examples', function () {
+  this.timeout(90_000)
+  const cleanups: Array<() => Promise<void>> = []
+
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0)) await cleanup()
+  })
+
+  it('the README tour runs as printed and prints what it says', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'anywhere-tour-'))
+    const node: NodeProcess = await startNodeProcess({
+      args: ['--port', '0', '--data-dir', dataDir, '--log-level', 'warn'],
+    })
+    cleanups.push(async () => {
+      await node.stop()
+      await rm(dataDir, { recursive: true, force: true })
+    })
+    const tour = (await codeBlocks('README.md')).find(
+      (b) => b.lang === 'sh' && b.code.includes('curl'),
+    )
+    assert.ok(tour, 'the README has a tour')
+    const host = new URL(node.url).host
+    const lines = tour.code.split('\n')
+    let checked = 0
+    for (let i = 0; i < lines.length; i++) {
+      const line = lines[i]!.trim()
+      if (!line.startsWith('curl ')) continue
+      const { stdout } = await run('bash', ['-c', line.replaceAll('localhost:8080', host)], {
+        timeout: 10_000,
+      })
+      const expected = lines[i + 1]?.trim()
+      if (expected?.startsWith('# {') && !expected.includes('...')) {
+        const text = expected.slice(2).replace(/ both times$/, '')
+        assert.deepEqual(JSON.parse(stdout), JSON.parse(text), `${line} printed ${stdout}`)
+        checked++
+      } else if (expected?.startsWith('# {')) {
+        const error = /"error":"(\w+)"/.exec(expected)?.[1]
+        assert.equal(
+          (JSON.parse(stdout) as { error?: string }).error,
+          error,
+          `${line} printed ${stdout}`,
+        )
+        checked++
+      } else {
+        assert.doesNotThrow(() => JSON.parse(stdout), `${line} printed ${stdout}`)
+      }
+    }
+    assert.ok(checked >= 5, `checked ${checked} printed results`)
+    // "Kill the node with kill -9 and start it again: every answered command is still there."
+    await node.kill('SIGKILL')
+    const again = await startNodeProcess({
+      args: ['--port', '0', '--data-dir', dataDir, '--log-level', 'warn'],
+    })
+    cleanups.push(() => again.stop())
+    assert.deepEqual(await (await fetch(`${again.url}/v1/actors/counter/visits`)).json(), {
+      value: 2,
+    })
+    assert.deepEqual(await (await fetch(`${again.url}/v1/actors/cart/alice`)).json(), {
+      items: { pear: 1 },
+      checkedOut: true,
+      late: [],
+    })
+  })
+
+  it('the README config module serves its own actor', async () => {
+    const block = (await codeBlocks('README.md')).find(
+      (b) => b.lang === 'ts' && b.code.includes('my-actors.config.mts'),
+    )
+    assert.ok(block)
+    const dir = await scratchDir()
+    cleanups.push(() => rm(dir, { recursive: true, force: true }))
+    const config = join(dir, 'my-actors.config.mts')
+    await writeFile(config, block.code)
+    const node = await startNodeProcess({
+      args: [
+        '--config',
+        config,
+        '--store',
+        'memory',
+        '--port',
+        '0',
+        '--data-dir',
+        dir,
+        '--log-level',
+        'warn',
+      ],
+    })
+    cleanups.push(() => node.stop())
+    const reply = await fetch(`${node.url}/v1/actors/account/a1/deposit`, {
+      method: 'POST',
+      body: '{"amount":5}',
+    })
+    assert.deepEqual(await reply.json(), { balance: 5 })
+  })
+
+  it('docs/actors.md: the account actor and the code that uses it run', async () => {
+    const blocks = (await codeBlocks('docs/actors.md')).filter((b) => b.lang === 'ts')
+    assert.equal(blocks.length, 2)
+    const dir = await scratchDir()
+    cleanups.push(() => rm(dir, { recursive: true, force: true }))
+    const file = join(dir, 'example.mts')
+    await writeFile(file, blocks.map((b) => b.code).join('\n'))
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', file], {
+      cwd: ROOT,
+      timeout: 60_000,
+    })
+    assert.match(stdout, /balance: 7/)
+  })
+})
