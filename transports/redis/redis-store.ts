@@ -227,12 +227,10 @@ export class RedisEventStore implements EventStore {
     const client = this.client
     if (!client) return
     this.running = false
-    this.client = undefined
+    // Appends already accepted are sent, not dropped: QUIT below waits for their replies.
     if (this.flushTimer) clearImmediate(this.flushTimer)
-    this.flushTimer = undefined
-    const queued = this.queue
-    this.queue = []
-    for (const pending of queued) settle(pending, new NotRunningError('the redis store'))
+    this.flush()
+    this.client = undefined
     await closeClient(client)
   }
 
