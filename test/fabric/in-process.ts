@@ -2,6 +2,12 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import type { Libp2p, Stream } from '@libp2p/interface'
+import { tcp } from '@libp2p/tcp'
+import { multiaddr } from '@multiformats/multiaddr'
+import { createLibp2p } from 'libp2p'
 import { z } from 'zod'
 import { defineActor } from '../../core/actor.js'
 import { systemClock } from '../../core/clock.js'
@@ -16,6 +22,12 @@ import {
   loadOrCreateIdentity,
   type Libp2pFabricInit,
 } from '../../transports/libp2p/index.js'
+import {
+  decodeFrame,
+  FrameDecoder,
+  REPLICATION_PROTOCOL,
+  type Frame,
+} from '../../transports/libp2p/frames.js'
 
 /** An order-dependent register: the last `set` in merge order wins, and it keeps a history. */
 export const note = defineActor({
@@ -179,4 +191,87 @@ export function addressOf(geo: TestGeo): string {
   const address = geo.fabric.listenAddresses()[0]
   if (!address) throw new Error(`${geo.geo} has no listen address`)
   return address
+}
+
+/** A bare libp2p node (TCP, Noise, yamux) that speaks whatever a test writes: a malicious or foreign peer. */
+export interface RawPeer {
+  peerId: string
+  node: Libp2p
+  /** Opens a replication stream to `address` (throws if the fabric refuses the connection). */
+  open(address: string): Promise<Stream>
+  stop(): Promise<void>
+}
+
+const rawPeers: RawPeer[] = []
+
+/** Starts a raw peer with the key in `keyFile` (created when missing). */
+export async function startRawPeer(keyFile: string): Promise<RawPeer> {
+  const { privateKey, peerId } = await loadOrCreateIdentity(keyFile)
+  const node = await createLibp2p({
+    privateKey,
+    addresses: { listen: [] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionManager: { inboundConnectionThreshold: 1_000 },
+  })
+  const raw: RawPeer = {
+    peerId,
+    node,
+    open: (address) =>
+      node.dialProtocol(multiaddr(address), REPLICATION_PROTOCOL, {
+        signal: AbortSignal.timeout(5_000),
+      }),
+    stop: async () => {
+      await node.stop()
+    },
+  }
+  rawPeers.push(raw)
+  return raw
+}
+
+/** Stops every raw peer (call in `afterEach`). */
+export async function stopAllRawPeers(): Promise<void> {
+  const all = rawPeers.splice(0)
+  await Promise.allSettled(all.map((p) => p.stop()))
+}
+
+/** Reads frames from a raw stream; `next()` waits for the next one (or undefined once the stream ended). */
+export function frameReader(stream: Stream): {
+  next(timeoutMs?: number): Promise<Frame | undefined>
+  closed(): boolean
+} {
+  const decoder = new FrameDecoder()
+  const frames: Frame[] = []
+  let ended = false
+  let wake: (() => void) | undefined
+  stream.addEventListener('message', (event) => {
+    const data = event.data
+    if (data instanceof Uint8Array) decoder.push(data)
+    else for (const chunk of data) decoder.push(chunk)
+    for (let body = decoder.next(); body; body = decoder.next()) frames.push(decodeFrame(body))
+    wake?.()
+  })
+  const end = () => {
+    ended = true
+    wake?.()
+  }
+  stream.addEventListener('close', end)
+  stream.addEventListener('remoteCloseWrite', end)
+  return {
+    closed: () => ended,
+    async next(timeoutMs = 5_000) {
+      const deadline = Date.now() + timeoutMs
+      while (frames.length === 0 && !ended && Date.now() < deadline)
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, Math.max(1, deadline - Date.now()))
+          wake = () => {
+            clearTimeout(timer)
+            wake = undefined
+            resolve()
+          }
+        })
+      return frames.shift()
+    },
+  }
 }

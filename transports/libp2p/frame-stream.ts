@@ -127,8 +127,8 @@ export class FrameStream {
 
   /** Resets the stream at once. */
   abort(error: Error): void {
-    if (this.stream.status === 'open' || this.stream.status === 'closing') this.stream.abort(error)
     this.finish(error, false)
+    if (this.stream.status === 'open' || this.stream.status === 'closing') this.stream.abort(error)
   }
 
   private receive(data: Chunks): void {
@@ -145,9 +145,10 @@ export class FrameStream {
       }
     } catch (error) {
       const reason = error instanceof Error ? error : new FrameError(String(error))
+      // Report the rejection first: aborting dispatches 'close', which would report a plain reset.
+      this.finish(reason, true)
       if (this.stream.status === 'open' || this.stream.status === 'closing')
         this.stream.abort(reason)
-      this.finish(reason, true)
     }
   }
 
@@ -161,7 +162,7 @@ export class FrameStream {
     this.stream.removeEventListener('close', this.onStreamClose)
     this.stream.removeEventListener('remoteCloseWrite', this.onRemoteCloseWrite)
     this.releaseDrainWaiters()
-    if (this.stream.status === 'open') {
+    if (this.stream.status === 'open' && !error) {
       // Half-closed streams still count against the stream limit (trap 6): close our side too.
       this.stream.close().catch((e: unknown) => this.stream.abort(e as Error))
     }
