@@ -111,6 +111,31 @@ describe('redis store encoding', () => {
     )
   })
 
+  it('keeps payloads and states with a __proto__ key (msgpack decoders refuse that key)', () => {
+    const payload = JSON.parse('{"__proto__":{"x":1},"list":[{"__proto__":null}]}') as unknown
+    const event: EventRecord = {
+      actorType: 'thing',
+      actorId: 'x',
+      origin: 'o',
+      seq: 1,
+      hlc: { wall: 1, logical: 0 },
+      type: 'changed',
+      payload,
+    }
+    const decoded = decodeMember(encodeMember(event))
+    assert.deepEqual(decoded, event)
+    assert.ok(Object.hasOwn(decoded.payload as object, '__proto__'))
+    const snapshot = {
+      actorType: 'thing',
+      actorId: 'x',
+      state: payload,
+      at: event,
+      eventCount: 1,
+      seen: {},
+    }
+    assert.deepEqual(decodeSnapshot(encodeSnapshot(snapshot), 'thing', 'x').state, payload)
+  })
+
   it('refuses bytes that are not a member', () => {
     for (const garbage of [
       Buffer.alloc(0),

@@ -13,8 +13,17 @@ const TERMINATOR = 0x00
 const ESCAPE = 0xff
 /** Fields of the msgpack body that follows the sort key in a member. */
 const BODY_FIELDS = 4
+const PAYLOAD_FIELD = 3
 /** Fields of a stored snapshot. */
 const SNAPSHOT_FIELDS = 4
+const STATE_FIELD = 0
+/**
+ * msgpack decoders refuse a map key `__proto__` (a JSON payload may have one). A record
+ * whose bytes contain it keeps its payload or state as a JSON string instead, and ends
+ * with this flag: `JSON.parse` keeps such a key as an own property.
+ */
+const JSON_VALUE_FLAG = 1
+const PROTO_KEY = Buffer.from('__proto__')
 
 /** Why a member could not be decoded; the store turns it into a `StoreCorruptError`. */
 export class MemberDecodeError extends Error {
@@ -103,13 +112,10 @@ export function sortKeySuccessor(key: EventKey): Buffer {
 export function encodeBody(
   event: Pick<EventRecord, 'actorType' | 'actorId' | 'type' | 'payload'>,
 ): Buffer {
-  const bytes = encode([
-    encodeName(event.actorType),
-    encodeName(event.actorId),
-    encodeName(event.type),
-    event.payload,
-  ])
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  return encodeWithUserValue(
+    [encodeName(event.actorType), encodeName(event.actorId), encodeName(event.type), event.payload],
+    PAYLOAD_FIELD,
+  )
 }
 
 /** A member as written by the ingest path (the append script builds the same bytes in Lua). */
@@ -150,7 +156,7 @@ export function decodeMember(member: Uint8Array): EventRecord {
   const body = decodeValue(member.subarray(end))
   if (
     !Array.isArray(body) ||
-    body.length !== BODY_FIELDS ||
+    !hasFields(body, BODY_FIELDS) ||
     !(body[0] instanceof Uint8Array) ||
     !(body[1] instanceof Uint8Array) ||
     !(body[2] instanceof Uint8Array)
@@ -163,7 +169,7 @@ export function decodeMember(member: Uint8Array): EventRecord {
     seq: key.seq,
     hlc: key.hlc,
     type: decodeName(body[2]),
-    payload: body[3],
+    payload: userValue(body, BODY_FIELDS, PAYLOAD_FIELD),
   }
 }
 
@@ -172,12 +178,15 @@ export function decodeMember(member: Uint8Array): EventRecord {
  * names as bytes. The actor is the key's, so it is not repeated.
  */
 export function encodeSnapshot(snapshot: Snapshot): Buffer {
-  return encodeValue([
-    snapshot.state,
-    sortKey(snapshot.at),
-    snapshot.eventCount,
-    Object.entries(snapshot.seen).map(([origin, seq]) => [encodeName(origin), seq]),
-  ])
+  return encodeWithUserValue(
+    [
+      snapshot.state,
+      sortKey(snapshot.at),
+      snapshot.eventCount,
+      Object.entries(snapshot.seen).map(([origin, seq]) => [encodeName(origin), seq]),
+    ],
+    STATE_FIELD,
+  )
 }
 
 /** The inverse of `encodeSnapshot`, for the actor whose key held it. */
@@ -185,7 +194,7 @@ export function decodeSnapshot(bytes: Uint8Array, actorType: string, actorId: st
   const value = decodeValue(bytes)
   if (
     !Array.isArray(value) ||
-    value.length !== SNAPSHOT_FIELDS ||
+    !hasFields(value, SNAPSHOT_FIELDS) ||
     !(value[1] instanceof Uint8Array) ||
     !Number.isSafeInteger(value[2]) ||
     !Array.isArray(value[3])
@@ -204,10 +213,37 @@ export function decodeSnapshot(bytes: Uint8Array, actorType: string, actorId: st
       return [decodeName(entry[0]), entry[1] as number]
     }),
   )
-  return { actorType, actorId, state: value[0], at: key, eventCount: value[2] as number, seen }
+  const state = userValue(value, SNAPSHOT_FIELDS, STATE_FIELD)
+  return { actorType, actorId, state, at: key, eventCount: value[2] as number, seen }
 }
 
-/** msgpack of any value (snapshots). */
+/** msgpack of `fields`; field `at` is a user value (payload, state), kept as JSON if msgpack cannot round-trip it. */
+function encodeWithUserValue(fields: unknown[], at: number): Buffer {
+  const bytes = encodeValue(fields)
+  if (bytes.indexOf(PROTO_KEY) < 0) return bytes
+  const asJson = [...fields]
+  asJson[at] = JSON.stringify(fields[at]) ?? 'null'
+  asJson.push(JSON_VALUE_FLAG)
+  return encodeValue(asJson)
+}
+
+function hasFields(fields: unknown[], count: number): boolean {
+  return (
+    fields.length === count || (fields.length === count + 1 && fields[count] === JSON_VALUE_FLAG)
+  )
+}
+
+function userValue(fields: unknown[], count: number, at: number): unknown {
+  if (fields.length === count) return fields[at]
+  if (typeof fields[at] !== 'string') throw new MemberDecodeError('JSON value is not a string')
+  try {
+    return JSON.parse(fields[at]) as unknown
+  } catch (error) {
+    throw new MemberDecodeError(`JSON value does not parse: ${(error as Error).message}`)
+  }
+}
+
+/** msgpack of any value. */
 export function encodeValue(value: unknown): Buffer {
   const bytes = encode(value)
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
