@@ -85,12 +85,12 @@ async function deliver(
       const accepted = new Set((await runtime.ingest(batch)).map((e) => `${e.origin}:${e.seq}`))
       next.push(...batch.filter((e) => !accepted.has(`${e.origin}:${e.seq}`) && !held(e, store)))
       if (readEvery > 0 && (i / chunk) % readEvery === 0)
-        await runtime.read(events[0]!.actorType, 'x') // loads the replica, so later events re-fold
+        await runtime.read(actors[0]!.type, 'x') // loads the replica, so later events re-fold
     }
     pending = next
   }
   assert.equal(pending.length, 0, 'every event was eventually accepted')
-  const view = await runtime.read(events[0]?.actorType ?? 'journal', 'x')
+  const view = await runtime.read(actors[0]!.type, 'x')
   await runtime.stop()
   return view.state
 }
