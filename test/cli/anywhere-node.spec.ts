@@ -107,6 +107,58 @@ export default { geo: 'lab', store: { kind: 'memory' }, actors: [greeter] }
     }
   })
 
+  it('on SIGTERM finishes in-flight requests, releases the data dir and exits 0', async () => {
+    const moduleDir = await mkdtemp(fileURLToPath(new URL('../../tmp-config-', import.meta.url)))
+    try {
+      const config = join(moduleDir, 'slow.config.mts')
+      const core = new URL('../../core/index.ts', import.meta.url).href
+      await writeFile(
+        config,
+        `import { z } from 'zod'
+import { defineActor } from '${core}'
+const slow = defineActor({
+  type: 'slow',
+  initialState: { done: 0 },
+  events: { done: z.object({}) },
+  apply: (state) => ({ done: state.done + 1 }),
+  commands: (command) => ({
+    work: command(z.object({ ms: z.number() }), async (ctx, input) => {
+      await new Promise((resolve) => setTimeout(resolve, input.ms))
+      ctx.emit('done', {})
+      return ctx.state
+    }),
+  }),
+})
+export default { actors: [slow] }
+`,
+      )
+      const args = ['--config', config, '--port', '0', '--data-dir', dir]
+      const node = await startNodeProcess({ args })
+      const inFlight = fetch(`${node.url}/v1/actors/slow/s1/work`, {
+        method: 'POST',
+        body: '{"ms":700}',
+      })
+      await new Promise((resolve) => setTimeout(resolve, 200))
+      const stopped = node.stop()
+      const reply = await inFlight
+      assert.equal(reply.status, 200)
+      assert.deepEqual(await reply.json(), { done: 1 })
+      await stopped
+      assert.equal(node.exitCode(), 0)
+      assert.match(node.output(), /node stopped/)
+      const again = await startNodeProcess({ args })
+      assert.deepEqual(await (await fetch(`${again.url}/v1/actors/slow/s1`)).json(), { done: 1 })
+      await again.stop()
+      assert.doesNotMatch(
+        again.output(),
+        /taking over the data dir lock/,
+        'the first node released its lock',
+      )
+    } finally {
+      await rm(moduleDir, { recursive: true, force: true })
+    }
+  })
+
   it('prints the same PeerId for a data dir every time', async () => {
     const first = await runNodeCommand(['id', '--data-dir', dir])
     const second = await runNodeCommand(['id', '--data-dir', dir])

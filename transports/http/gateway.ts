@@ -26,6 +26,9 @@ import {
 } from '../../core/index.js'
 import { IdempotencyCache, IDEMPOTENCY_KEY_MAX_LENGTH } from './idempotency-cache.js'
 
+/** How long `stop()` lets in-flight requests run before it closes their connections. */
+export const DEFAULT_STOP_TIMEOUT_MS = 10_000
+
 /** Largest request body accepted, unless configured otherwise. */
 export const DEFAULT_BODY_LIMIT_BYTES = 1024 * 1024
 
@@ -58,6 +61,8 @@ export interface GatewayInit {
   host: string
   port: number
   bodyLimitBytes?: number
+  /** How long `stop()` waits for in-flight requests. */
+  stopTimeoutMs?: number
   /** How many idempotency keys are remembered (least recently used are forgotten first). */
   idempotencyKeys?: number
 }
@@ -121,12 +126,22 @@ export class Gateway implements Startable {
     this.components.logger.info('gateway listening', { url: this.address })
   }
 
-  /** Stops accepting requests and waits for in-flight ones to finish. */
+  /** Stops accepting requests and waits (up to `stopTimeoutMs`) for in-flight ones to finish. */
   async stop(): Promise<void> {
     if (!this.started) return
     this.started = false
     for (const close of this.closeStreams) close()
-    await this.app.close()
+    // Responses sent from now on close their connection, so keep-alive clients do not hold the close open.
+    const backstop = setTimeout(
+      () => this.app.server.closeAllConnections(),
+      this.init.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS,
+    )
+    backstop.unref()
+    try {
+      await this.app.close()
+    } finally {
+      clearTimeout(backstop)
+    }
   }
 
   private routes(): void {
@@ -164,6 +179,7 @@ export class Gateway implements Startable {
 
     app.addHook('onSend', async (_request, reply) => {
       reply.header('x-anywhere-geo', geo)
+      if (!this.started) reply.header('connection', 'close')
     })
 
     app.get('/healthz', async () => ({
