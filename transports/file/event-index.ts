@@ -1,6 +1,6 @@
 import { decode, encode } from '@msgpack/msgpack'
 import { endianness } from 'node:os'
-import { actorAddress, type EventKey } from '../../core/event.js'
+import type { EventKey } from '../../core/event.js'
 import type { VersionVector } from '../../core/version-vector.js'
 import type { RecordLocation } from './segment-format.js'
 
@@ -54,8 +54,8 @@ export class EventIndex {
   private readonly originNoByName = new Map<string, number>()
   private readonly originGids: Uint32Array[] = []
   private readonly originCounts: number[] = []
-  private readonly actors = new Map<string, ActorEntry>()
-  private readonly actorTypes = new Map<string, string>()
+  /** Actor entries by type, then id (no address string built per lookup). */
+  private readonly actors = new Map<string, Map<string, ActorEntry>>()
 
   constructor() {
     this.grow(INITIAL_CAPACITY)
@@ -68,13 +68,13 @@ export class EventIndex {
   }
 
   /** Indexes an event whose seq is `originCount(origin) + 1`; returns its gid. */
-  add(event: IndexedEvent, location: RecordLocation): number {
+  add(event: IndexedEvent, segment: number, offset: number, length: number): number {
     const gid = this.count
     if (gid === this.capacity) this.grow(this.capacity * 2)
     const originNo = this.originNo(event.origin)
-    this.segments[gid] = location.segment
-    this.offsets[gid] = location.offset
-    this.lengths[gid] = location.length
+    this.segments[gid] = segment
+    this.offsets[gid] = offset
+    this.lengths[gid] = length
     this.walls[gid] = event.hlc.wall
     this.logicals[gid] = event.hlc.logical
     this.originNos[gid] = originNo
@@ -100,7 +100,7 @@ export class EventIndex {
 
   /** The actor's entry, if it has events or a snapshot. */
   actor(actorType: string, actorId: string): ActorEntry | undefined {
-    return this.actors.get(actorAddress(actorType, actorId))
+    return this.actors.get(actorType)?.get(actorId)
   }
 
   /** How many of the actor's events sort at or before `key`. */
@@ -168,16 +168,17 @@ export class EventIndex {
   /** The whole index as bytes, to be written as a checkpoint that covers up to `position`. */
   serialize(position: LogPosition): Uint8Array {
     const n = this.count
-    const types = [...new Set([...this.actors.values()].map((a) => a.actorType))]
+    const types = [...this.actors.keys()]
     const typeNo = new Map(types.map((t, i) => [t, i]))
-    const actorTypeNos = new Uint32Array(this.actors.size)
+    const entries = [...this.actors.values()].flatMap((byId) => [...byId.values()])
+    const actorTypeNos = new Uint32Array(entries.length)
     const actorIds: string[] = []
-    const gidCounts = new Uint32Array(this.actors.size)
+    const gidCounts = new Uint32Array(entries.length)
     const allGids = new Uint32Array(n)
     const snapshots: unknown[] = []
     let i = 0
     let at = 0
-    for (const entry of this.actors.values()) {
+    for (const entry of entries) {
       actorTypeNos[i] = typeNo.get(entry.actorType)!
       actorIds.push(entry.actorId)
       gidCounts[i] = entry.gids.length
@@ -308,12 +309,12 @@ export class EventIndex {
   private entry(actorType: string, actorId: string, create: true): ActorEntry
   private entry(actorType: string, actorId: string, create: false): ActorEntry | undefined
   private entry(actorType: string, actorId: string, create: boolean): ActorEntry | undefined {
-    const address = actorAddress(actorType, actorId)
-    let entry = this.actors.get(address)
+    let byId = this.actors.get(actorType)
+    let entry = byId?.get(actorId)
     if (!entry && create) {
-      let type = this.actorTypes.get(actorType)
-      if (type === undefined) this.actorTypes.set(actorType, (type = actorType))
-      this.actors.set(address, (entry = { actorType: type, actorId, gids: [] }))
+      if (!byId) this.actors.set(actorType, (byId = new Map()))
+      // The map's key is the one copy of the type string every entry of that type shares.
+      byId.set(actorId, (entry = { actorType: actorType, actorId, gids: [] }))
     }
     return entry
   }

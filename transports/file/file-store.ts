@@ -16,10 +16,11 @@
 // Index. Memory holds, per event, its merge key and record location (never its payload:
 // payloads are read back from disk, through a small cache), per origin the events in seq
 // order, per actor the events in merge order and its snapshot's location (event-index.ts).
-// Every `checkpointEvery` events and on stop, the whole index is written to `index.ckpt`
-// (temp file, fsync, rename) together with the log position it covers. A start loads the
-// checkpoint and replays only the segments after that position, so a restart reads the
-// tail, not the whole log. A missing or damaged checkpoint only costs a full replay.
+// Every `checkpointEvery` events (or an eighth of the index, when that is more) and on
+// stop, the whole index is written to `index.ckpt` (temp file, fsync, rename) with the log
+// position it covers. A start loads the checkpoint and replays only the segments after
+// that position, so a restart reads the tail, not the whole log. A missing or damaged
+// checkpoint only costs a full replay.
 //
 // Recovery. The replay checks every commit it reads. Only the final commit of the newest
 // segment can be unsynced at a crash, so damage there that has the shape of a torn write is
@@ -56,12 +57,13 @@ import { EventIndex, type LogPosition, type SnapshotRef } from './event-index.js
 import { decodeRecordBody, encodeEventBody, encodeSnapshotBody } from './record-codec.js'
 import {
   COMMIT_HEADER_BYTES,
-  commitHeader,
   corrupt,
-  frameRecord,
   MAX_RECORD_BYTES,
+  RECORD_HEADER_BYTES,
   scanSegment,
   unframeRecord,
+  writeCommitHeader,
+  writeRecordFrame,
   type RecordLocation,
 } from './segment-format.js'
 
@@ -87,6 +89,10 @@ export const CHECKPOINT_FILE = 'index.ckpt'
 const CHECKPOINT_MAGIC = Buffer.from('AWI1', 'latin1')
 const CHECKPOINT_HEADER_BYTES = 12
 const SEGMENT_PATTERN = /^segment-(\d{12})\.log$/
+/** With many events, a checkpoint is written once the events since the last one reach 1/this of all. */
+const CHECKPOINT_GROWTH = 8
+/** First size of a commit's buffer (it grows as records join, up to the commit limit). */
+const INITIAL_COMMIT_BUFFER_BYTES = 64 * 1024
 /** Snapshots kept decoded in memory (the most recently saved or loaded). */
 const SNAPSHOT_CACHE_ENTRIES = 256
 /** Records closer than this on disk are read with one read call. */
@@ -137,7 +143,12 @@ export function parseFileStoreInit(init: FileStoreInit): FileStoreOptions {
       cause: parsed.error,
     })
   }
-  return { ...FILE_STORE_DEFAULTS, ...parsed.data }
+  const given = Object.entries(parsed.data).filter(([, value]) => value !== undefined)
+  return {
+    ...FILE_STORE_DEFAULTS,
+    ...(Object.fromEntries(given) as Partial<FileStoreOptions>),
+    dir: parsed.data.dir,
+  }
 }
 
 /**
@@ -170,13 +181,49 @@ export interface FileStoreStats {
   readonly checkpoints: number
 }
 
-interface PendingWrite {
-  readonly frames: Buffer[]
-  readonly bytes: number
-  /** Indexes the records once durable, at these locations (one per frame). */
-  readonly onDurable: (locations: RecordLocation[]) => void
-  readonly resolve: () => void
-  readonly reject: (error: unknown) => void
+/** A snapshot waiting in a commit (events wait as their own records). */
+class SnapshotWrite {
+  constructor(readonly snapshot: Snapshot) {}
+}
+
+/**
+ * The records of one group commit, framed in place behind room for the commit header, so
+ * the commit is written as it stands. Every caller with records in it awaits `durable`.
+ */
+class CommitBatch {
+  buffer: Buffer
+  used = COMMIT_HEADER_BYTES
+  readonly items: Array<EventRecord | SnapshotWrite> = []
+  /** Offset of each record's frame from the start of the commit. */
+  readonly offsets: number[] = []
+  readonly durable: Promise<void>
+  resolve!: () => void
+  reject!: (error: unknown) => void
+
+  constructor(capacity: number) {
+    this.buffer = Buffer.allocUnsafe(capacity)
+    this.durable = new Promise<void>((resolve, reject) => {
+      this.resolve = resolve
+      this.reject = reject
+    })
+    this.durable.catch(() => {}) // its callers handle a failure; this one must not go unhandled
+  }
+
+  get bodyBytes(): number {
+    return this.used - COMMIT_HEADER_BYTES
+  }
+
+  add(item: EventRecord | SnapshotWrite, body: Uint8Array): void {
+    const needed = this.used + RECORD_HEADER_BYTES + body.length
+    if (needed > this.buffer.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(needed, this.buffer.length * 2))
+      this.buffer.copy(bigger, 0, 0, this.used)
+      this.buffer = bigger
+    }
+    this.items.push(item)
+    this.offsets.push(this.used)
+    this.used += writeRecordFrame(this.buffer, this.used, body)
+  }
 }
 
 type State = 'stopped' | 'running' | 'stopping'
@@ -195,17 +242,20 @@ export class FileEventStore implements EventStore {
   private writer?: FileHandle
   private segment = 1
   private segmentSize = 0
-  private queue: PendingWrite[] = []
+  /** Commits waiting to be written; the last one takes more records. */
+  private queue: CommitBatch[] = []
   private flushing?: Promise<void>
   private checkpointing?: Promise<void>
   private sinceCheckpoint = 0
   private readonly readers: SegmentReaders
   private readonly reads = new Set<Promise<unknown>>()
-  private readonly cache: Lru<number, EventRecord>
-  private readonly snapshots = new Lru<string, { ref: SnapshotRef; snapshot: Snapshot }>(
+  private readonly cache: RecentCache<number, EventRecord>
+  private readonly snapshots = new RecentCache<string, { ref: SnapshotRef; snapshot: Snapshot }>(
     SNAPSHOT_CACHE_ENTRIES,
   )
   private readonly counters = { commits: 0, fsyncs: 0, records: 0, bytes: 0, checkpoints: 0 }
+  /** Most record bytes in one commit: one segment's worth at most, unless one call needs more. */
+  private readonly commitLimit: number
 
   constructor(
     private readonly options: FileStoreOptions,
@@ -213,7 +263,8 @@ export class FileEventStore implements EventStore {
   ) {
     this.logger = components.logger.child({ component: 'file-store', dir: options.dir })
     this.readers = new SegmentReaders(options.dir)
-    this.cache = new Lru(options.cacheEvents)
+    this.cache = new RecentCache(options.cacheEvents)
+    this.commitLimit = Math.min(options.maxCommitBytes, options.segmentBytes - COMMIT_HEADER_BYTES)
   }
 
   /** The writer's counters. */
@@ -248,27 +299,27 @@ export class FileEventStore implements EventStore {
 
   async append(drafts: readonly EventDraft[], options?: AbortOptions): Promise<EventRecord[]> {
     this.assertWritable('append', options)
+    if (drafts.length === 1) {
+      // The common case (one command, one event): encoded straight into the commit.
+      const record = this.recordOf(drafts[0]!, this.highestSeq(drafts[0]!.origin) + 1)
+      const body = encodeEvent(record)
+      this.assigned.set(record.origin, record.seq)
+      const batch = this.batchFor(RECORD_HEADER_BYTES + body.length)
+      batch.add(record, body)
+      await batch.durable
+      return [record]
+    }
     if (drafts.length === 0) return []
     const next = new Map<string, number>()
-    const records = drafts.map((draft): EventRecord => {
+    const records = drafts.map((draft) => {
       const seq = (next.get(draft.origin) ?? this.highestSeq(draft.origin)) + 1
       next.set(draft.origin, seq)
-      return {
-        actorType: draft.actorType,
-        actorId: draft.actorId,
-        origin: draft.origin,
-        seq,
-        hlc: draft.hlc,
-        type: draft.type,
-        payload: draft.payload,
-      }
+      return this.recordOf(draft, seq)
     })
     // Encode before taking the seqs: an event that cannot be encoded must not leave a gap.
-    const frames = records.map((record) => frameEvent(record))
+    const bodies = records.map((record) => encodeEvent(record).slice())
     for (const [origin, seq] of next) this.assigned.set(origin, seq)
-    await this.enqueue(frames, (locations) =>
-      records.forEach((record, i) => this.indexEvent(record, locations[i]!)),
-    )
+    await this.commitRecords(records, bodies)
     return records
   }
 
@@ -283,11 +334,9 @@ export class FileEventStore implements EventStore {
       accepted.push(event)
     }
     if (accepted.length === 0) return []
-    const frames = accepted.map((event) => frameEvent(event))
+    const bodies = accepted.map((event) => encodeEvent(event).slice())
     for (const [origin, seq] of next) this.assigned.set(origin, seq)
-    await this.enqueue(frames, (locations) =>
-      accepted.forEach((event, i) => this.indexEvent(event, locations[i]!)),
-    )
+    await this.commitRecords(accepted, bodies)
     return accepted
   }
 
@@ -326,16 +375,7 @@ export class FileEventStore implements EventStore {
     const body = encodeSnapshotBody(snapshot)
     if (body.length > MAX_RECORD_BYTES)
       throw new PayloadTooLargeError('a snapshot record', body.length, MAX_RECORD_BYTES)
-    await this.enqueue([frameRecord(body)], ([location]) => {
-      const ref: SnapshotRef = {
-        ...location!,
-        at: eventKey(snapshot.at),
-        eventCount: snapshot.eventCount,
-      }
-      // Checked again now: an event ingested while this commit ran may have made it stale.
-      if (this.index.setSnapshot(actorType, actorId, ref))
-        this.snapshots.set(actorAddress(actorType, actorId), { ref, snapshot })
-    })
+    await this.commitRecords([new SnapshotWrite(snapshot)], [body])
   }
 
   async loadSnapshot(
@@ -476,7 +516,7 @@ export class FileEventStore implements EventStore {
         location.offset,
         `event ${event.origin}:${event.seq} out of order (expected seq ${expected})`,
       )
-    this.index.add(event, location)
+    this.index.add(event, location.segment, location.offset, location.length)
     return true
   }
 
@@ -589,16 +629,31 @@ export class FileEventStore implements EventStore {
 
   // ---- group commit ----
 
-  private enqueue(
-    frames: Buffer[],
-    onDurable: (locations: RecordLocation[]) => void,
+  /**
+   * Puts one call's records in the open commit (all in the same one, so a crash keeps all
+   * or none of them) and resolves once that commit is durable. The bodies are copied in
+   * before this returns, so a body may be the encoder's shared buffer.
+   */
+  private commitRecords(
+    items: Array<EventRecord | SnapshotWrite>,
+    bodies: readonly Uint8Array[],
   ): Promise<void> {
-    return new Promise((resolve, reject) => {
-      let bytes = 0
-      for (const frame of frames) bytes += frame.length
-      this.queue.push({ frames, bytes, onDurable, resolve, reject })
-      this.flushing ??= this.flush()
-    })
+    let bytes = 0
+    for (const body of bodies) bytes += RECORD_HEADER_BYTES + body.length
+    const batch = this.batchFor(bytes)
+    items.forEach((item, i) => batch.add(item, bodies[i]!))
+    return batch.durable
+  }
+
+  /** The open commit if `bytes` more fit in it, else a new one; makes sure the writer runs. */
+  private batchFor(bytes: number): CommitBatch {
+    let batch = this.queue.at(-1)
+    if (!batch || (batch.items.length > 0 && batch.bodyBytes + bytes > this.commitLimit)) {
+      const capacity = Math.min(this.commitLimit, Math.max(bytes, INITIAL_COMMIT_BUFFER_BYTES))
+      this.queue.push((batch = new CommitBatch(COMMIT_HEADER_BYTES + capacity)))
+    }
+    this.flushing ??= this.flush()
+    return batch
   }
 
   /** Writes commits until the queue is empty; the next caller starts it again. */
@@ -615,46 +670,45 @@ export class FileEventStore implements EventStore {
   }
 
   private async commitNext(): Promise<void> {
-    const { maxCommitBytes, segmentBytes } = this.options
-    // A commit fits in one segment unless a single call's records are bigger than that.
-    const limit = Math.min(maxCommitBytes, segmentBytes - COMMIT_HEADER_BYTES)
-    let take = 0
-    let bytes = 0
-    while (take < this.queue.length && (take === 0 || bytes + this.queue[take]!.bytes <= limit))
-      bytes += this.queue[take++]!.bytes
-    const batch = this.queue.splice(0, take)
-    const total = COMMIT_HEADER_BYTES + bytes
-    let start: number
+    const batch = this.queue.shift()!
     try {
-      if (this.segmentSize > 0 && this.segmentSize + total > segmentBytes) await this.roll()
-      const frames = batch.flatMap((write) => write.frames)
-      const commit = Buffer.concat([commitHeader(frames, bytes), ...frames], total)
-      start = this.segmentSize
-      await writeFully(this.writer!, commit, start)
+      if (this.segmentSize > 0 && this.segmentSize + batch.used > this.options.segmentBytes)
+        await this.roll()
+      writeCommitHeader(batch.buffer, batch.bodyBytes)
+      await writeFully(this.writer!, batch.buffer.subarray(0, batch.used), this.segmentSize)
       await this.writer!.datasync()
       this.counters.fsyncs++
-      this.segmentSize += total
     } catch (error) {
       const failure = this.fail(error)
-      for (const write of batch) write.reject(failure)
+      batch.reject(failure)
       throw failure
     }
+    const at = this.segmentSize
+    this.segmentSize += batch.used
     this.counters.commits++
-    this.counters.bytes += total
-    const before = this.index.count
-    let offset = start + COMMIT_HEADER_BYTES
-    for (const write of batch) {
-      const locations = write.frames.map((frame) => {
-        const location = { segment: this.segment, offset, length: frame.length }
-        offset += frame.length
-        return location
-      })
-      this.counters.records += locations.length
-      write.onDurable(locations)
-      write.resolve()
+    this.counters.bytes += batch.used
+    this.counters.records += batch.items.length
+    const { items, offsets } = batch
+    let events = 0
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i]!
+      const offset = at + offsets[i]!
+      const length = (offsets[i + 1] ?? batch.used) - offsets[i]!
+      if (item instanceof SnapshotWrite) {
+        this.indexSnapshot(item.snapshot, { segment: this.segment, offset, length })
+      } else {
+        const gid = this.index.add(item, this.segment, offset, length)
+        this.cache.set(gid, item)
+        events++
+      }
     }
-    this.sinceCheckpoint += this.index.count - before
-    if (this.sinceCheckpoint >= this.options.checkpointEvery && !this.checkpointing)
+    batch.resolve()
+    this.sinceCheckpoint += events
+    // A checkpoint writes the whole index, so the gap between two grows with it: the
+    // total cost stays linear in the number of events, and a restart replays at most
+    // max(checkpointEvery, events / CHECKPOINT_GROWTH) of them.
+    const due = Math.max(this.options.checkpointEvery, this.index.count / CHECKPOINT_GROWTH)
+    if (this.sinceCheckpoint >= due && !this.checkpointing)
       this.checkpointing = this.checkpoint()
         .catch((error: unknown) =>
           this.logger.warn('could not write the index checkpoint', { error }),
@@ -662,6 +716,18 @@ export class FileEventStore implements EventStore {
         .finally(() => {
           this.checkpointing = undefined
         })
+  }
+
+  private indexSnapshot(snapshot: Snapshot, location: RecordLocation): void {
+    const { actorType, actorId } = snapshot
+    const ref: SnapshotRef = {
+      ...location,
+      at: eventKey(snapshot.at),
+      eventCount: snapshot.eventCount,
+    }
+    // Checked again now: an event ingested while this commit ran may have made it stale.
+    if (this.index.setSnapshot(actorType, actorId, ref))
+      this.snapshots.set(actorAddress(actorType, actorId), { ref, snapshot })
   }
 
   private async roll(): Promise<void> {
@@ -686,7 +752,7 @@ export class FileEventStore implements EventStore {
       )
       this.logger.error('file store write failed; refusing further writes', { error })
     }
-    for (const write of this.queue.splice(0)) write.reject(this.failure)
+    for (const batch of this.queue.splice(0)) batch.reject(this.failure)
     return this.failure
   }
 
@@ -714,11 +780,6 @@ export class FileEventStore implements EventStore {
   }
 
   // ---- reads ----
-
-  private indexEvent(event: EventRecord, location: RecordLocation): void {
-    const gid = this.index.add(event, location)
-    this.cache.set(gid, event)
-  }
 
   /** The events of these gids, from the cache or read back from their segments. */
   private async readEvents(gids: number[]): Promise<EventRecord[]> {
@@ -785,6 +846,18 @@ export class FileEventStore implements EventStore {
     return read
   }
 
+  private recordOf(draft: EventDraft, seq: number): EventRecord {
+    return {
+      actorType: draft.actorType,
+      actorId: draft.actorId,
+      origin: draft.origin,
+      seq,
+      hlc: draft.hlc,
+      type: draft.type,
+      payload: draft.payload,
+    }
+  }
+
   private highestSeq(origin: string): number {
     return this.assigned.get(origin) ?? this.index.originCount(origin)
   }
@@ -810,11 +883,12 @@ export function segmentName(n: number): string {
   return `segment-${String(n).padStart(12, '0')}.log`
 }
 
-function frameEvent(event: EventRecord): Buffer {
+/** An event's msgpack body (the encoder's shared buffer: use or copy it at once). */
+function encodeEvent(event: EventRecord): Uint8Array {
   const body = encodeEventBody(event)
   if (body.length > MAX_RECORD_BYTES)
     throw new PayloadTooLargeError('an event record', body.length, MAX_RECORD_BYTES)
-  return frameRecord(body)
+  return body
 }
 
 interface ReadRun {
@@ -932,29 +1006,33 @@ class SegmentReaders {
   }
 }
 
-/** A map that forgets its least recently used entries past `capacity`. */
-class Lru<K, V> {
+/** A map that keeps its `capacity` most recently added entries (first in, first out). */
+class RecentCache<K, V> {
   private readonly map = new Map<K, V>()
+  private readonly order: K[] = []
+  private next = 0
 
   constructor(private readonly capacity: number) {}
 
   get(key: K): V | undefined {
-    const value = this.map.get(key)
-    if (value !== undefined) {
-      this.map.delete(key)
-      this.map.set(key, value)
-    }
-    return value
+    return this.map.get(key)
   }
 
   set(key: K, value: V): void {
     if (this.capacity === 0) return
-    this.map.delete(key)
+    if (this.map.has(key)) {
+      this.map.set(key, value) // replaced in place: keeps its turn to leave
+      return
+    }
+    if (this.order.length === this.capacity) this.map.delete(this.order[this.next]!)
+    this.order[this.next] = key
+    this.next = (this.next + 1) % this.capacity
     this.map.set(key, value)
-    if (this.map.size > this.capacity) this.map.delete(this.map.keys().next().value as K)
   }
 
   clear(): void {
     this.map.clear()
+    this.order.length = 0
+    this.next = 0
   }
 }

@@ -7,12 +7,13 @@ import { crc32 } from './crc32.js'
 //   segment := commit*
 //   commit  := magic "AWC1" (4 bytes) | bodyLength u32 | bodyCrc u32 | headerCrc u32 | body
 //   body    := record+
-//   record  := length u32 | crc u32 | msgpack bytes (`length` of them)
+//   record  := crc u32 | length u32 | msgpack bytes (`length` of them)
 //
 // A commit is what one group-commit write puts on disk, followed by one fsync. `headerCrc`
 // covers the first 12 header bytes, so a damaged length is never trusted; `bodyCrc`
-// covers the body. Each record carries its own crc (over its length field and its bytes)
-// so a single record can be read and checked at its offset without reading its commit.
+// covers the body. Each record carries its own crc (over its length field and its bytes,
+// which sit next to each other) so a single record can be read and checked at its offset
+// without reading its commit. All checksums are CRC-32.
 
 /** Bytes of a commit header. */
 export const COMMIT_HEADER_BYTES = 16
@@ -27,25 +28,46 @@ const COMMIT_MAGIC = Buffer.from('AWC1', 'latin1')
 /** How much of a segment the recovery scan reads at a time. */
 const SCAN_CHUNK_BYTES = 1024 * 1024
 
-/** Frames one record: its length and crc in front of the msgpack body (copied). */
+/** Writes the frame of one record (crc, length, body) into `target` at `at`; returns its length. */
+export function writeRecordFrame(target: Buffer, at: number, body: Uint8Array): number {
+  target.writeUInt32LE(body.length, at + 4)
+  target.set(body, at + RECORD_HEADER_BYTES)
+  const end = at + RECORD_HEADER_BYTES + body.length
+  target.writeUInt32LE(crc32(target.subarray(at + 4, end)), at)
+  return end - at
+}
+
+/** Frames one record into a buffer of its own. */
 export function frameRecord(body: Uint8Array): Buffer {
   const frame = Buffer.allocUnsafe(RECORD_HEADER_BYTES + body.length)
-  frame.writeUInt32LE(body.length, 0)
-  frame.set(body, RECORD_HEADER_BYTES)
-  frame.writeUInt32LE(crc32(body, crc32(frame.subarray(0, 4))), 4)
+  writeRecordFrame(frame, 0, body)
   return frame
 }
 
-/** The header of a commit whose body is `frames`, `bodyLength` bytes in all. */
-export function commitHeader(frames: readonly Uint8Array[], bodyLength: number): Buffer {
-  let bodyCrc = 0
-  for (const frame of frames) bodyCrc = crc32(frame, bodyCrc)
-  const header = Buffer.allocUnsafe(COMMIT_HEADER_BYTES)
-  COMMIT_MAGIC.copy(header, 0)
-  header.writeUInt32LE(bodyLength, 4)
-  header.writeUInt32LE(bodyCrc, 8)
-  header.writeUInt32LE(crc32(header.subarray(0, 12)), 12)
-  return header
+/**
+ * Fills in the header of a commit whose body follows it in `commit`: the first
+ * `COMMIT_HEADER_BYTES` are the header, the next `bodyLength` the records.
+ */
+export function writeCommitHeader(commit: Buffer, bodyLength: number): void {
+  COMMIT_MAGIC.copy(commit, 0)
+  commit.writeUInt32LE(bodyLength, 4)
+  const body = commit.subarray(COMMIT_HEADER_BYTES, COMMIT_HEADER_BYTES + bodyLength)
+  commit.writeUInt32LE(crc32(body), 8)
+  commit.writeUInt32LE(crc32(commit.subarray(0, 12)), 12)
+}
+
+/** One commit of these record frames, header included (for tools, tests and benchmarks). */
+export function buildCommit(frames: readonly Uint8Array[]): Buffer {
+  let bodyLength = 0
+  for (const frame of frames) bodyLength += frame.length
+  const commit = Buffer.allocUnsafe(COMMIT_HEADER_BYTES + bodyLength)
+  let at = COMMIT_HEADER_BYTES
+  for (const frame of frames) {
+    commit.set(frame, at)
+    at += frame.length
+  }
+  writeCommitHeader(commit, bodyLength)
+  return commit
 }
 
 /**
@@ -55,12 +77,10 @@ export function commitHeader(frames: readonly Uint8Array[], bodyLength: number):
 export function unframeRecord(frame: Uint8Array): Uint8Array | string {
   if (frame.length < RECORD_HEADER_BYTES) return 'record shorter than its header'
   const view = Buffer.from(frame.buffer, frame.byteOffset, frame.length)
-  const length = view.readUInt32LE(0)
-  if (length !== frame.length - RECORD_HEADER_BYTES) return 'record length does not match'
-  const body = frame.subarray(RECORD_HEADER_BYTES)
-  if (view.readUInt32LE(4) !== crc32(body, crc32(frame.subarray(0, 4))))
-    return 'record checksum mismatch'
-  return body
+  if (view.readUInt32LE(4) !== frame.length - RECORD_HEADER_BYTES)
+    return 'record length does not match'
+  if (view.readUInt32LE(0) !== crc32(frame.subarray(4))) return 'record checksum mismatch'
+  return frame.subarray(RECORD_HEADER_BYTES)
 }
 
 /** Where a record sits: its segment, the byte offset of its frame, the frame's length. */
@@ -126,7 +146,7 @@ export async function scanSegment(options: ScanOptions): Promise<ScanResult> {
     // The commit checks out: its records must too, or the writer itself was broken.
     let at = 0
     while (at < body.length) {
-      const length = at + 4 <= body.length ? body.readUInt32LE(at) : -1
+      const length = at + RECORD_HEADER_BYTES <= body.length ? body.readUInt32LE(at + 4) : -1
       const frameLength = RECORD_HEADER_BYTES + length
       const frame =
         length >= 0 && at + frameLength <= body.length ? body.subarray(at, at + frameLength) : null
