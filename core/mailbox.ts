@@ -23,7 +23,7 @@ export class Mailbox<T> {
     this.items.push(item)
     if (!this.running) {
       this.running = true
-      queueMicrotask(() => void this.run())
+      queueMicrotask(this.resume)
     }
     return true
   }
@@ -44,29 +44,37 @@ export class Mailbox<T> {
     return new Promise((resolve) => this.idleWaiters.push(resolve))
   }
 
-  private async run(): Promise<void> {
-    try {
-      while (this.head < this.items.length) {
-        const item = this.items[this.head] as T
-        this.items[this.head++] = undefined
-        if (this.head >= 1024 && this.head * 2 >= this.items.length) {
-          this.items = this.items.slice(this.head)
-          this.head = 0
-        }
-        try {
-          const pending = this.process(item)
-          if (pending !== undefined) await pending
-        } catch (error) {
-          this.onError(error)
-        }
+  /** Feeds items to `process` until the queue is empty or `process` goes asynchronous. */
+  private run(): void {
+    while (this.head < this.items.length) {
+      const item = this.items[this.head] as T
+      this.items[this.head++] = undefined
+      if (this.head >= 1024 && this.head * 2 >= this.items.length) {
+        this.items = this.items.slice(this.head)
+        this.head = 0
       }
-    } finally {
-      this.items = []
-      this.head = 0
-      this.running = false
-      const waiters = this.idleWaiters
-      this.idleWaiters = []
-      for (const resolve of waiters) resolve()
+      let pending: void | Promise<void>
+      try {
+        pending = this.process(item)
+      } catch (error) {
+        this.onError(error)
+        continue
+      }
+      // Only an asynchronous item costs a promise turn; synchronous ones run back to back.
+      if (pending !== undefined) return void pending.then(this.resume, this.resumeAfterError)
     }
+    this.items = []
+    this.head = 0
+    this.running = false
+    const waiters = this.idleWaiters
+    this.idleWaiters = []
+    for (const resolve of waiters) resolve()
+  }
+
+  private readonly resume = (): void => this.run()
+
+  private readonly resumeAfterError = (error: unknown): void => {
+    this.onError(error)
+    this.run()
   }
 }
