@@ -65,7 +65,8 @@ export async function acquireDataDirLock(dir: string, logger: Logger): Promise<D
       throw new StoreLockedError(
         `data dir ${dir} is locked by process ${holder.pid} (since ${holder.since}; lock file ${path}): ` +
           `another anywhere node is using it. Stop that node, or give this one its own data dir. ` +
-          `If process ${holder.pid} is not an anywhere node, delete ${path} and start again.`,
+          `If process ${holder.pid} is not an anywhere node, delete ${path} and start again ` +
+          `(a lock left by a process that has exited is taken over on its own).`,
       )
     logger.warn('taking over the data dir lock of a process that no longer runs', {
       dir,
