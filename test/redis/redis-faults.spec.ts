@@ -305,6 +305,23 @@ describe('redis store faults: data it did not write', function () {
     ])
   })
 
+  it('an append whose later draft hits a corrupt actor writes none of its drafts', async () => {
+    await store!.append([draft('a', 9)])
+    await raw!.set(`${prefix}actor:5:thing:bad`, 'a string, not a sorted set')
+    const error = await rejectsFast(
+      'append',
+      () => store!.append([draft('a', 10), draft('b', 11), draft('bad', 12)]),
+      StoreCorruptError,
+    )
+    assert.match(error.message, /actor:5:thing:bad is not the sorted set of an actor/)
+    assert.equal(await raw!.zcard(`${prefix}actor:5:thing:a`), 1)
+    assert.equal(await raw!.exists(`${prefix}actor:5:thing:b`), 0)
+    assert.equal(await raw!.xlen(`${prefix}origin:node-a`), 1)
+    assert.deepEqual(await store!.versionVector(), { 'node-a': 1 })
+    const [next] = await store!.append([draft('a', 13)])
+    assert.equal(next!.seq, 2)
+  })
+
   it('a garbage snapshot fails loadSnapshot with StoreCorruptError', async () => {
     const [e1] = await store!.append([draft('s', 10)])
     await store!.saveSnapshot({

@@ -1,7 +1,7 @@
 // Byte encodings of the Redis store: names in keys, the sortable event key, and the
 // member that holds one event. Redis compares strings byte by byte (memcmp), so every
 // encoding here is built so that byte order is exactly the merge order of `compareEventKeys`.
-import { decode, encode } from '@msgpack/msgpack'
+import { Decoder, Encoder } from '@msgpack/msgpack'
 import type { EventKey, EventRecord, Hlc, Snapshot } from '../../core/index.js'
 
 /** Bytes of one unsigned 64-bit big-endian field (wall, logical, seq). */
@@ -24,6 +24,9 @@ const STATE_FIELD = 0
  */
 const JSON_VALUE_FLAG = 1
 const PROTO_KEY = Buffer.from('__proto__')
+/** One of each, reused: `encode()`/`decode()` would build a new one (and its buffer) per call. */
+const encoder = new Encoder()
+const decoder = new Decoder()
 
 /** Why a member could not be decoded; the store turns it into a `StoreCorruptError`. */
 export class MemberDecodeError extends Error {
@@ -37,6 +40,7 @@ export class MemberDecodeError extends Error {
  * included. For ASCII and most text it is the same bytes as UTF-8.
  */
 export function encodeName(name: string): Buffer {
+  if (isAscii(name)) return Buffer.from(name, 'latin1')
   const out = Buffer.allocUnsafe(name.length * 3)
   const end = writeName(out, 0, name, false)
   return out.subarray(0, end)
@@ -245,20 +249,28 @@ function userValue(fields: unknown[], count: number, at: number): unknown {
 
 /** msgpack of any value. */
 export function encodeValue(value: unknown): Buffer {
-  const bytes = encode(value)
+  const bytes = encoder.encode(value)
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
 }
 
 /** The inverse of `encodeValue`. */
 export function decodeValue(bytes: Uint8Array): unknown {
   try {
-    return decode(bytes)
+    return decoder.decode(bytes)
   } catch (error) {
     throw new MemberDecodeError(`not msgpack: ${(error as Error).message}`)
   }
 }
 
+/** True when every char is below 0x80: then `encodeName` is the same bytes as latin1 and UTF-8. */
+export function isAscii(name: string): boolean {
+  return ASCII.test(name)
+}
+
+const ASCII = /^[\x01-\x7f]*$/
+
 function writeName(out: Buffer, start: number, name: string, escapeZero: boolean): number {
+  if (isAscii(name)) return start + out.write(name, start, 'latin1')
   let offset = start
   for (let i = 0; i < name.length; i++) {
     const unit = name.charCodeAt(i)

@@ -1,7 +1,7 @@
 // Where the Redis store keeps what. Every key starts with the configured prefix; names
 // inside keys are `encodeName` bytes, and an actor type is length-prefixed so that no two
 // (type, id) pairs share a key whatever characters they contain.
-import { encodeName } from './encoding.js'
+import { encodeName, isAscii } from './encoding.js'
 
 /** The keys of one store, all under `prefix`. */
 export class RedisKeys {
@@ -38,6 +38,12 @@ export class RedisKeys {
   }
 
   private actorKey(prefix: Buffer, actorType: string, actorId: string): Buffer {
+    // The common case in one allocation: ASCII names are their own bytes.
+    if (isAscii(actorType) && isAscii(actorId))
+      return Buffer.concat([
+        prefix,
+        Buffer.from(`${actorType.length}:${actorType}:${actorId}`, 'latin1'),
+      ])
     const type = encodeName(actorType)
     return Buffer.concat([prefix, Buffer.from(`${type.length}:`), type, COLON, encodeName(actorId)])
   }

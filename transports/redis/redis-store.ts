@@ -116,8 +116,8 @@ type Arg = Buffer | string | number
 
 /** The scripts the store defines on its connection (`...Buffer` variants reply raw bytes). */
 interface StoreScripts {
-  anywhereAppend(numKeys: number, ...keysAndArgs: Arg[]): Promise<unknown>
-  anywhereIngest(numKeys: number, ...keysAndArgs: Arg[]): Promise<unknown>
+  anywhereAppend(numKeys: number, keys: Key[], args: Arg[]): Promise<unknown>
+  anywhereIngest(numKeys: number, keys: Key[], args: Arg[]): Promise<unknown>
   anywhereSaveSnapshot(numKeys: number, ...keysAndArgs: Arg[]): Promise<unknown>
   anywhereLoadSnapshotBuffer(numKeys: number, ...keysAndArgs: Arg[]): Promise<Buffer | null>
   anywhereVectorBuffer(numKeys: number, ...keysAndArgs: Arg[]): Promise<Buffer[]>
@@ -151,10 +151,8 @@ const SCRIPTS: Record<string, string> = {
 /** One `append` call waiting to be sent in the next batch. */
 interface PendingAppend {
   readonly drafts: readonly EventDraft[]
-  /** Per draft: origin stream, actor index. */
-  readonly keys: Key[]
-  /** Per draft: origin, sort-key head, body. */
-  readonly args: Arg[]
+  /** Per draft: its actor index key, sort-key head (no seq) and body. */
+  readonly encoded: readonly { actor: Buffer; head: Buffer; body: Buffer }[]
   settled: boolean
   resolve(records: EventRecord[]): void
   reject(error: unknown): void
@@ -238,20 +236,17 @@ export class RedisEventStore implements EventStore {
     this.assertRunning()
     throwIfAborted(options?.signal, 'append')
     if (drafts.length === 0) return []
-    const keys: Key[] = []
-    const args: Arg[] = []
-    for (const draft of drafts) {
-      const origin = encodeName(draft.origin)
-      keys.push(this.keys.origin(origin), this.keys.actor(draft.actorType, draft.actorId))
-      args.push(origin, sortKeyHead(draft.hlc, draft.origin), encodeBody(draft))
-    }
+    const encoded = drafts.map((draft) => ({
+      actor: this.keys.actor(draft.actorType, draft.actorId),
+      head: sortKeyHead(draft.hlc, draft.origin),
+      body: encodeBody(draft),
+    }))
     return new Promise<EventRecord[]>((resolve, reject) => {
       const signal = options?.signal
       const onAbort = () => settle(pending, new AbortedError('append', { cause: signal?.reason }))
       const pending: PendingAppend = {
         drafts,
-        keys,
-        args,
+        encoded,
         settled: false,
         resolve: (records) => {
           signal?.removeEventListener('abort', onAbort)
@@ -271,18 +266,19 @@ export class RedisEventStore implements EventStore {
   async ingest(events: readonly EventRecord[], options?: AbortOptions): Promise<EventRecord[]> {
     if (events.length === 0) return this.run('ingest', options, async () => [])
     const sorted = [...events].sort(byOriginSeq)
-    const keys: Key[] = [this.keys.vector()]
-    const args: Arg[] = []
-    for (const event of sorted) {
-      const origin = encodeName(event.origin)
-      keys.push(this.keys.origin(origin), this.keys.actor(event.actorType, event.actorId))
-      args.push(origin, event.seq, encodeMember(event))
-    }
+    const call = new WriteCall(this.keys)
+    for (const event of sorted)
+      call.add(
+        event.origin,
+        this.keys.actor(event.actorType, event.actorId),
+        event.seq,
+        encodeMember(event),
+      )
     return this.run('ingest', options, async (client) => {
-      const reply = await client.anywhereIngest(keys.length, ...keys, ...args)
+      const reply = await client.anywhereIngest(call.numKeys, call.keys(), call.args())
       if (!Array.isArray(reply))
         throw this.corrupt(this.keys.vector(), 'ingest replied with no list')
-      return reply.map((index) => sorted[Number(index)]!)
+      return reply.map((number) => sorted[Number(number) - 1]!)
     })
   }
 
@@ -394,13 +390,13 @@ export class RedisEventStore implements EventStore {
       for (const pending of batch) settle(pending, new NotRunningError('the redis store'))
       return
     }
-    const keys: Key[] = [this.keys.vector()]
-    const args: Arg[] = []
-    for (const pending of batch) {
-      keys.push(...pending.keys)
-      args.push(...pending.args)
-    }
-    client.anywhereAppend(keys.length, ...keys, ...args).then(
+    const call = new WriteCall(this.keys)
+    for (const pending of batch)
+      pending.drafts.forEach((draft, i) => {
+        const { actor, head, body } = pending.encoded[i]!
+        call.add(draft.origin, actor, head, body)
+      })
+    client.anywhereAppend(call.numKeys, call.keys(), call.args()).then(
       (reply) => {
         this.markAvailable()
         const seqs = Array.isArray(reply) ? reply.map(Number) : []
@@ -527,6 +523,42 @@ export class RedisEventStore implements EventStore {
 
   private assertRunning(): void {
     if (!this.running) throw new NotRunningError('the redis store')
+  }
+}
+
+/** The KEYS and ARGV of a write script, laid out as scripts.ts describes. */
+class WriteCall {
+  private readonly originNumbers = new Map<string, number>()
+  private readonly originNames: Buffer[] = []
+  private readonly streams: Buffer[] = []
+  private readonly actors: Buffer[] = []
+  private readonly eventArgs: Arg[] = []
+
+  constructor(private readonly layout: RedisKeys) {}
+
+  /** Adds one event: its origin, actor index and the two script-specific fields. */
+  add(origin: string, actor: Buffer, first: Arg, second: Arg): void {
+    let number = this.originNumbers.get(origin)
+    if (number === undefined) {
+      const name = encodeName(origin)
+      number = this.originNames.push(name)
+      this.originNumbers.set(origin, number)
+      this.streams.push(this.layout.origin(name))
+    }
+    this.actors.push(actor)
+    this.eventArgs.push(number, first, second)
+  }
+
+  get numKeys(): number {
+    return 1 + this.streams.length + this.actors.length
+  }
+
+  keys(): Key[] {
+    return [this.layout.vector(), ...this.streams, ...this.actors]
+  }
+
+  args(): Arg[] {
+    return [this.originNames.length, ...this.originNames, ...this.eventArgs]
   }
 }
 

@@ -1,24 +1,28 @@
 // The Lua scripts of the Redis store. Redis runs a script as one atomic step, but it does
-// not roll back a script that fails halfway; so every write script checks everything that
-// could make a write fail (key types, the version vector against the streams) before its
-// first write, and a script either applies whole or returns an error having changed nothing.
-// A failed check is an error reply starting with CORRUPT, which the store raises as a
-// `StoreCorruptError`.
+// not roll back a script that fails halfway. So a write script first reads and checks what
+// could make a write fail (the version vector against each origin's stream: types, values
+// and last ids), then adds to the actor indexes, undoing those adds if one index turns out
+// not to be a sorted set, and only then writes streams and the vector, which can no longer
+// fail. A script either applies whole or returns an error having changed nothing. A failed
+// check is an error reply starting with CORRUPT, which the store raises as StoreCorruptError.
+//
+// Both write scripts take the same layout:
+//   KEYS[1]          the version vector (hash origin -> highest seq)
+//   KEYS[1 + j]      the stream of origin j, j = 1..o
+//   KEYS[1 + o + i]  the actor index of event i, i = 1..n
+//   ARGV[1]          o
+//   ARGV[1 + j]      the name of origin j (its field in the vector)
+//   ARGV[o + 3i - 1], ARGV[o + 3i], ARGV[o + 3i + 1]
+//                    per event: its origin number j, then two script-specific fields
 
-/** The Lua helpers every write script starts with. */
+/** The Lua helpers both write scripts start with. */
 const PRELUDE = `
-local function u64(n)
-  local b = {}
-  for i = 8, 1, -1 do
-    local byte = n % 256
-    b[i] = byte
-    n = (n - byte) / 256
-  end
-  return string.char(b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8])
-end
+local o = tonumber(ARGV[1])
+local n = (#ARGV - 1 - o) / 3
 
--- The highest seq held for an origin, after checking that the vector and the origin's stream agree.
-local function held(origin, stream)
+-- The highest seq held for origin j, after checking that the vector and its stream agree.
+local function held(j)
+  local origin, stream = ARGV[1 + j], KEYS[1 + j]
   local value = redis.call('HGET', KEYS[1], origin)
   local seq = 0
   if value then
@@ -37,90 +41,95 @@ local function held(origin, stream)
   return seq
 end
 
-local function checkIndex(key)
-  local kind = redis.call('TYPE', key)['ok']
-  if kind ~= 'zset' and kind ~= 'none' then
-    return 'CORRUPT ' .. key .. ' is a ' .. kind .. ', not the sorted set of an actor'
-  end
-end
-
--- Phase one of a write script: reads and checks only. Returns the highest seq per origin.
-local function prepare(n)
-  local seqs, checked = {}, {}
-  for i = 0, n - 1 do
-    local origin = ARGV[1 + 3 * i]
-    if seqs[origin] == nil then
-      local seq, err = held(origin, KEYS[2 + 2 * i])
-      if err then return nil, err end
-      seqs[origin] = seq
-    end
-    local index = KEYS[3 + 2 * i]
-    if not checked[index] then
-      local err = checkIndex(index)
-      if err then return nil, err end
-      checked[index] = true
-    end
+-- Phase one: reads and checks only. The highest seq held per origin number.
+local held0 = {}
+local function prepare()
+  local seqs = {}
+  for j = 1, o do
+    local seq, err = held(j)
+    if err then return nil, err end
+    seqs[j] = seq
+    held0[j] = seq
   end
   return seqs
 end
 
-local function store(i, seq, member)
-  redis.call('XADD', KEYS[2 + 2 * i], string.format('%d-0', seq), 'e', member)
-  redis.call('ZADD', KEYS[3 + 2 * i], 0, member)
+local function u64(value)
+  return struct.pack('>I4I4', math.floor(value / 4294967296), value % 4294967296)
+end
+
+-- Phase two: writes the events listed in 'events' (event numbers) with their seqs and
+-- members, and moves the vector to 'seqs'. Returns an error text, having written nothing,
+-- when an actor index is not a sorted set.
+local function write(events, eventSeqs, members, seqs)
+  for k = 1, #events do
+    local added = redis.pcall('ZADD', KEYS[1 + o + events[k]], 0, members[k])
+    if type(added) == 'table' and added.err then
+      for back = k - 1, 1, -1 do
+        redis.call('ZREM', KEYS[1 + o + events[back]], members[back])
+      end
+      return 'CORRUPT ' .. KEYS[1 + o + events[k]] .. ' is not the sorted set of an actor: ' .. added.err
+    end
+  end
+  for k = 1, #events do
+    local j = tonumber(ARGV[o + 3 * events[k] - 1])
+    redis.call('XADD', KEYS[1 + j], string.format('%d-0', eventSeqs[k]), 'e', members[k])
+  end
+  for j = 1, o do
+    if seqs[j] ~= held0[j] then
+      redis.call('HSET', KEYS[1], ARGV[1 + j], string.format('%d', seqs[j]))
+    end
+  end
 end
 `
 
 /**
- * Appends drafts, allocating each origin's next seqs.
- * KEYS: the vector, then per draft its origin stream and actor index.
- * ARGV: per draft its origin, sort-key head (no seq) and body. Returns the seqs in draft order.
+ * Appends drafts, allocating each origin's next seqs. Per event: origin number, sort-key
+ * head (no seq), body; the member is head ‖ seq ‖ body. Returns the seqs in draft order.
  */
 export const APPEND_SCRIPT = `${PRELUDE}
-local n = #ARGV / 3
-local seqs, err = prepare(n)
+local seqs, err = prepare()
 if err then return redis.error_reply(err) end
-local allocated = {}
-for i = 0, n - 1 do
-  local origin = ARGV[1 + 3 * i]
-  local seq = seqs[origin] + 1
-  seqs[origin] = seq
-  store(i, seq, ARGV[2 + 3 * i] .. u64(seq) .. ARGV[3 + 3 * i])
-  allocated[i + 1] = seq
+local events, eventSeqs, members = {}, {}, {}
+for i = 1, n do
+  local j = tonumber(ARGV[o + 3 * i - 1])
+  local seq = seqs[j] + 1
+  seqs[j] = seq
+  events[i] = i
+  eventSeqs[i] = seq
+  members[i] = ARGV[o + 3 * i] .. u64(seq) .. ARGV[o + 3 * i + 1]
 end
-for origin, seq in pairs(seqs) do
-  redis.call('HSET', KEYS[1], origin, string.format('%d', seq))
-end
-return allocated
+err = write(events, eventSeqs, members, seqs)
+if err then return redis.error_reply(err) end
+return eventSeqs
 `
 
 /**
  * Stores replicated events that extend their origin's seqs without a gap; skips the rest.
- * KEYS as for append; ARGV per event: origin, seq, member. Events of one origin must come
- * in ascending seq order. Returns the 0-based indexes of the events stored.
+ * Per event: origin number, seq, member. Events of one origin must come in ascending seq
+ * order. Returns the 1-based numbers of the events stored.
  */
 export const INGEST_SCRIPT = `${PRELUDE}
-local n = #ARGV / 3
-local seqs, err = prepare(n)
+local seqs, err = prepare()
 if err then return redis.error_reply(err) end
-local accepted, moved = {}, {}
-for i = 0, n - 1 do
-  local origin = ARGV[1 + 3 * i]
-  local seq = tonumber(ARGV[2 + 3 * i])
-  if seq == seqs[origin] + 1 then
-    store(i, seq, ARGV[3 + 3 * i])
-    seqs[origin] = seq
-    moved[origin] = true
-    accepted[#accepted + 1] = i
+local events, eventSeqs, members = {}, {}, {}
+for i = 1, n do
+  local j = tonumber(ARGV[o + 3 * i - 1])
+  local seq = tonumber(ARGV[o + 3 * i])
+  if seq == seqs[j] + 1 then
+    seqs[j] = seq
+    events[#events + 1] = i
+    eventSeqs[#eventSeqs + 1] = seq
+    members[#members + 1] = ARGV[o + 3 * i + 1]
   end
 end
-for origin in pairs(moved) do
-  redis.call('HSET', KEYS[1], origin, string.format('%d', seqs[origin]))
-end
-return accepted
+err = write(events, eventSeqs, members, seqs)
+if err then return redis.error_reply(err) end
+return events
 `
 
 /**
- * Replaces an actor's snapshot, unless the events up to its key are not `count` of them.
+ * Replaces an actor's snapshot, unless the events up to its key are not \`count\` of them.
  * KEYS: actor index, snapshot. ARGV: exclusive lex bound past the snapshot's key, count, state.
  * Returns 1 when saved, 0 when ignored.
  */
