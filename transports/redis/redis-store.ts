@@ -193,7 +193,8 @@ export class RedisEventStore implements EventStore {
           RECONNECT_MIN_DELAY_MS * 2 ** Math.min(attempt - 1, 16),
           settings.reconnectMaxDelayMs,
         ),
-      connectionName: `anywhere-store:${this.components.nodeId}`,
+      // Shown by CLIENT LIST; Redis refuses spaces and newlines in it.
+      connectionName: `anywhere-store:${this.components.nodeId.replace(/[^\w.:-]/g, '_')}`,
     }
     const client = new Redis(settings.url, options) as unknown as StoreClient
     for (const [name, lua] of Object.entries(SCRIPTS)) client.defineCommand(name, { lua })
