@@ -20,7 +20,12 @@ import {
 import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { systemClock } from '../../core/clock.js'
-import { StoreCorruptError, StoreLockedError, StoreUnavailableError } from '../../core/errors.js'
+import {
+  PayloadTooLargeError,
+  StoreCorruptError,
+  StoreLockedError,
+  StoreUnavailableError,
+} from '../../core/errors.js'
 import type { EventDraft, EventRecord } from '../../core/event.js'
 import { streamLogger } from '../../core/logger.js'
 import { Taps, type TapOf } from '../../core/taps.js'
@@ -28,6 +33,7 @@ import {
   CHECKPOINT_FILE,
   fileStore,
   LOCK_FILE,
+  MAX_RECORD_BYTES,
   segmentName,
   type FileEventStore,
   type FileStoreInit,
@@ -452,6 +458,20 @@ describe('file store: faults and recovery', function () {
     await store.stop()
     const reopened = await started(dir)
     assert.deepEqual(await reopened.store.versionVector(), { 'node-a': 1 })
+  })
+
+  it('refuses an event it cannot encode or that is too large, without using up a seq', async () => {
+    const dir = await tempDir()
+    const { store } = await started(dir)
+    await assert.rejects(store.append([draft('b', 1, { f: () => 1 })]), /Unrecognized object/)
+    await assert.rejects(store.append([draft('b', 2), draft('b', 3, 10n)]), /Unrecognized object/)
+    await assert.rejects(
+      store.append([draft('b', 4, 'x'.repeat(MAX_RECORD_BYTES))]),
+      PayloadTooLargeError,
+    )
+    const [ok] = await store.append([draft('b', 5)])
+    assert.equal(ok!.seq, 1)
+    assert.deepEqual(await store.versionVector(), { 'node-a': 1 })
   })
 
   it('start and stop are idempotent and a stopped store refuses calls', async () => {

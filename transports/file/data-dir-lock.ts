@@ -2,8 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { link, readFile, rename, unlink, writeFile } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import { join } from 'node:path'
-import { StoreLockedError } from '../../core/errors.js'
-import type { Logger } from '../../core/logger.js'
+import { StoreLockedError, type Logger } from '../../core/index.js'
 
 /** Name of the lock file in a data dir. */
 export const LOCK_FILE = 'LOCK'

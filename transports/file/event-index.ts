@@ -1,7 +1,6 @@
 import { decode, encode } from '@msgpack/msgpack'
 import { endianness } from 'node:os'
-import type { EventKey } from '../../core/event.js'
-import type { VersionVector } from '../../core/version-vector.js'
+import type { EventKey, VersionVector } from '../../core/index.js'
 import type { RecordLocation } from './segment-format.js'
 
 // What the file store keeps in memory: for every event its merge key and where its record
@@ -56,6 +55,8 @@ export class EventIndex {
   private readonly originCounts: number[] = []
   /** Actor entries by type, then id (no address string built per lookup). */
   private readonly actors = new Map<string, Map<string, ActorEntry>>()
+  /** One copy of each actor type string, shared by all entries of that type. */
+  private readonly typeNames = new Map<string, string>()
 
   constructor() {
     this.grow(INITIAL_CAPACITY)
@@ -269,8 +270,8 @@ export class EventIndex {
     const allGids = u32(data.allGids, n)
     const entries: ActorEntry[] = []
     let at = 0
-    actorIds.forEach((actorId, i) => {
-      const actorType = types[actorTypeNos[i]!]
+    actorIds.forEach((actorId: unknown, i) => {
+      const actorType: unknown = types[actorTypeNos[i]!]
       const count = gidCounts[i]!
       if (typeof actorType !== 'string' || typeof actorId !== 'string' || at + count > n)
         throw new Error(`bad actor ${i}`)
@@ -312,9 +313,12 @@ export class EventIndex {
     let byId = this.actors.get(actorType)
     let entry = byId?.get(actorId)
     if (!entry && create) {
-      if (!byId) this.actors.set(actorType, (byId = new Map()))
-      // The map's key is the one copy of the type string every entry of that type shares.
-      byId.set(actorId, (entry = { actorType: actorType, actorId, gids: [] }))
+      if (!byId) {
+        this.actors.set(actorType, (byId = new Map<string, ActorEntry>()))
+        this.typeNames.set(actorType, actorType)
+      }
+      const shared = this.typeNames.get(actorType)!
+      byId.set(actorId, (entry = { actorType: shared, actorId, gids: [] }))
     }
     return entry
   }

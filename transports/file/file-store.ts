@@ -35,22 +35,23 @@ import { join } from 'node:path'
 import { z } from 'zod'
 import {
   AbortedError,
+  actorAddress,
   ConfigError,
+  eventKey,
   NotRunningError,
   PayloadTooLargeError,
   StoreCorruptError,
   StoreUnavailableError,
-} from '../../core/errors.js'
-import { actorAddress, eventKey, type EventDraft, type EventRecord } from '../../core/event.js'
-import type {
-  EventStore,
-  EventStoreComponents,
-  ReadActorOptions,
-  Snapshot,
-} from '../../core/event-store.js'
-import type { AbortOptions } from '../../core/lifecycle.js'
-import type { Logger } from '../../core/logger.js'
-import type { VersionVector } from '../../core/version-vector.js'
+  type AbortOptions,
+  type EventDraft,
+  type EventRecord,
+  type EventStore,
+  type EventStoreComponents,
+  type Logger,
+  type ReadActorOptions,
+  type Snapshot,
+  type VersionVector,
+} from '../../core/index.js'
 import { crc32 } from './crc32.js'
 import { acquireDataDirLock, type DataDirLock } from './data-dir-lock.js'
 import { EventIndex, type LogPosition, type SnapshotRef } from './event-index.js'
@@ -318,6 +319,7 @@ export class FileEventStore implements EventStore {
     })
     // Encode before taking the seqs: an event that cannot be encoded must not leave a gap.
     const bodies = records.map((record) => encodeEvent(record).slice())
+    assertCommitSize(bodies)
     for (const [origin, seq] of next) this.assigned.set(origin, seq)
     await this.commitRecords(records, bodies)
     return records
@@ -335,6 +337,7 @@ export class FileEventStore implements EventStore {
     }
     if (accepted.length === 0) return []
     const bodies = accepted.map((event) => encodeEvent(event).slice())
+    assertCommitSize(bodies)
     for (const [origin, seq] of next) this.assigned.set(origin, seq)
     await this.commitRecords(accepted, bodies)
     return accepted
@@ -638,9 +641,7 @@ export class FileEventStore implements EventStore {
     items: Array<EventRecord | SnapshotWrite>,
     bodies: readonly Uint8Array[],
   ): Promise<void> {
-    let bytes = 0
-    for (const body of bodies) bytes += RECORD_HEADER_BYTES + body.length
-    const batch = this.batchFor(bytes)
+    const batch = this.batchFor(framedBytes(bodies))
     items.forEach((item, i) => batch.add(item, bodies[i]!))
     return batch.durable
   }
@@ -881,6 +882,20 @@ export class FileEventStore implements EventStore {
 /** The file name of segment number `n`. */
 export function segmentName(n: number): string {
   return `segment-${String(n).padStart(12, '0')}.log`
+}
+
+/** The bytes these bodies take framed. */
+function framedBytes(bodies: readonly Uint8Array[]): number {
+  let bytes = 0
+  for (const body of bodies) bytes += RECORD_HEADER_BYTES + body.length
+  return bytes
+}
+
+/** One call's records go in one commit, which has a hard limit. */
+function assertCommitSize(bodies: readonly Uint8Array[]): void {
+  const bytes = framedBytes(bodies)
+  if (bytes > MAX_COMMIT_BYTES)
+    throw new PayloadTooLargeError(`${bodies.length} records in one call`, bytes, MAX_COMMIT_BYTES)
 }
 
 /** An event's msgpack body (the encoder's shared buffer: use or copy it at once). */

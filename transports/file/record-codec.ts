@@ -1,6 +1,5 @@
 import { Decoder, Encoder } from '@msgpack/msgpack'
-import type { EventRecord } from '../../core/event.js'
-import type { Snapshot } from '../../core/event-store.js'
+import type { EventRecord, Snapshot } from '../../core/index.js'
 
 // The msgpack body of one record. Arrays, not maps: field names would double the size of
 // small events, and the position of each field is fixed by the kind tag in front.

@@ -1,5 +1,5 @@
 import type { FileHandle } from 'node:fs/promises'
-import { StoreCorruptError } from '../../core/errors.js'
+import { StoreCorruptError } from '../../core/index.js'
 import { crc32 } from './crc32.js'
 
 // On-disk layout of a segment file (all integers little-endian unless noted):
