@@ -106,8 +106,8 @@ async function runFloor(client: Redis, concurrency: number, withIndex: boolean):
           if (withIndex) pipeline.zadd(`${prefix}actor:7:counter:c${j % ACTORS}`, 0, members[j]!)
         }
         const results = await pipeline.exec()
-        const failed = results?.find(([error]) => error)
-        if (failed) throw failed[0]
+        const failed = results?.find(([error]) => error)?.[0]
+        if (failed) throw failed
       }
     })(),
   )

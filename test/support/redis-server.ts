@@ -150,8 +150,8 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
     const append = (chunk: Buffer) => {
       output = (output + chunk.toString('utf8')).slice(-MAX_OUTPUT_CHARS)
     }
-    started.stdout!.on('data', append)
-    started.stderr!.on('data', append)
+    started.stdout.on('data', append)
+    started.stderr.on('data', append)
     try {
       await waitForPong(port, started, () => output)
     } catch (error) {

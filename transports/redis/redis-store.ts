@@ -334,7 +334,8 @@ export class RedisEventStore implements EventStore {
           throw this.corrupt(key, 'holds a seq that is not a number')
         entries.push([this.decodeName(key, flat[i]!), seq])
       }
-      return Object.fromEntries(entries) as VersionVector
+      const vector: VersionVector = Object.fromEntries(entries)
+      return vector
     })
   }
 
