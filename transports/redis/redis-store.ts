@@ -165,6 +165,7 @@ export class RedisEventStore implements EventStore {
   private running = false
   private available = true
   private queue: PendingAppend[] = []
+  private queuedEvents = 0
   private flushTimer: NodeJS.Immediate | undefined
 
   constructor(
@@ -227,7 +228,6 @@ export class RedisEventStore implements EventStore {
     if (!client) return
     this.running = false
     // Appends already accepted are sent, not dropped: QUIT below waits for their replies.
-    if (this.flushTimer) clearImmediate(this.flushTimer)
     this.flush()
     this.client = undefined
     await closeClient(client)
@@ -260,7 +260,10 @@ export class RedisEventStore implements EventStore {
       }
       signal?.addEventListener('abort', onAbort, { once: true })
       this.queue.push(pending)
-      this.flushTimer ??= setImmediate(() => this.flush())
+      this.queuedEvents += drafts.length
+      // A full batch goes at once, so Redis works on it while the next one fills up.
+      if (this.queuedEvents >= this.settings.maxBatchEvents) this.flush()
+      else this.flushTimer ??= setImmediate(() => this.flush())
     })
   }
 
@@ -369,7 +372,9 @@ export class RedisEventStore implements EventStore {
 
   /** Sends every queued append: batches of up to `maxBatchEvents`, one script call each. */
   private flush(): void {
+    if (this.flushTimer) clearImmediate(this.flushTimer)
     this.flushTimer = undefined
+    this.queuedEvents = 0
     const queued = this.queue.filter((pending) => !pending.settled)
     this.queue = []
     let batch: PendingAppend[] = []
