@@ -177,9 +177,11 @@ export class Gateway implements Startable {
       }),
     )
 
-    app.addHook('onSend', async (_request, reply) => {
+    // Callback style, not async: an async hook costs a promise and a hook-runner turn per response.
+    app.addHook('onSend', (_request, reply, payload, done) => {
       reply.header('x-anywhere-geo', geo)
       if (!this.started) reply.header('connection', 'close')
+      done(null, payload)
     })
 
     app.get('/healthz', async () => ({
@@ -203,14 +205,16 @@ export class Gateway implements Startable {
       async (request, reply) => {
         const { type, id, command } = request.params
         const key = request.headers['idempotency-key']
-        const run = () => runtime.ask(type, id, command, request.body ?? {})
-        if (typeof key !== 'string') return reply.send(await run())
+        const input = request.body ?? {}
+        if (typeof key !== 'string') return reply.send(await runtime.ask(type, id, command, input))
         if (key.length === 0 || key.length > IDEMPOTENCY_KEY_MAX_LENGTH)
           throw new ValidationError(
             `Idempotency-Key must be 1 to ${IDEMPOTENCY_KEY_MAX_LENGTH} characters`,
             [],
           )
-        const { result, replayed } = this.idempotency.run(`${type}/${id}/${command}/${key}`, run)
+        const { result, replayed } = this.idempotency.run(`${type}/${id}/${command}/${key}`, () =>
+          runtime.ask(type, id, command, input),
+        )
         const value = await result
         if (replayed) reply.header('idempotent-replayed', 'true')
         return reply.send(value)
