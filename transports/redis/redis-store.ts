@@ -60,7 +60,7 @@ export const REDIS_STORE_DEFAULTS = {
   commandTimeoutMs: 1_500,
   connectTimeoutMs: 1_000,
   reconnectMaxDelayMs: 1_000,
-  maxBatchEvents: 512,
+  maxBatchEvents: 64,
 } as const
 
 /** The first reconnect waits this long; each next one twice as long, up to `reconnectMaxDelayMs`. */
