@@ -35,8 +35,9 @@ export async function deleteKeys(url: string, prefix: string): Promise<void> {
     await client.connect()
     let cursor = '0'
     do {
-      const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500)
-      cursor = next
+      // Buffers: key names need not be UTF-8.
+      const [next, keys] = await client.scanBuffer(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500)
+      cursor = next.toString()
       if (keys.length > 0) await client.del(...keys)
     } while (cursor !== '0')
   } finally {
