@@ -1,15 +1,17 @@
 // Durable append throughput of the file store against a floor measured in the same run:
-// raw `fs` writes of the same encoded bytes, one fdatasync per batch of the same size.
-// Store and floor runs alternate; each row reports median and min–max of several runs.
+// raw `fs` writes of the same encoded bytes, one fdatasync per batch of the same size (and,
+// for reference, one O_DSYNC write per batch: how the store makes a commit durable).
+// Store and floors alternate within each run; each row reports median and min–max of runs.
 //
 //   node --import tsx bench/file-store.bench.ts [--runs=N] [--events=N]
-import { mkdtemp, open, rm } from 'node:fs/promises'
+import { constants as fsConstants } from 'node:fs'
+import { mkdtemp, open, rm, type FileHandle } from 'node:fs/promises'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
-import type { EventDraft, EventRecord } from '../core/event.js'
+import type { EventDraft } from '../core/event.js'
 import { silentLogger, systemClock, Taps } from '../core/index.js'
-import { fileStore } from '../transports/file/index.js'
+import { fileStore, type FileEventStore } from '../transports/file/index.js'
 import { encodeEventBody } from '../transports/file/record-codec.js'
 import { buildCommit, frameRecord } from '../transports/file/segment-format.js'
 import { percent, rate, spread, spreadText, table } from './support/stats.js'
@@ -24,6 +26,8 @@ const RUNS = Number(args.get('runs') ?? 7)
 const EVENTS_PER_RUN = Number(args.get('events') ?? 20_000)
 /** Distinct actors the events are spread over. */
 const ACTORS = 1_000
+/** Store and floor alternate this many times within one run. */
+const SLICES_PER_RUN = 5
 /** The benchmark gives up rather than hang if one run takes longer than this. */
 const RUN_DEADLINE_MS = 30_000
 
@@ -42,6 +46,8 @@ const SETUPS: readonly Setup[] = [
   // appenders of the previous one encode their next events (a busy server's shape).
   { appenders: 256, eventsPerCommit: 64 },
 ]
+
+type Side = 'store' | 'floor' | 'dsyncFloor'
 
 interface Measurement {
   readonly eventsPerSecond: number
@@ -75,71 +81,130 @@ async function withDeadline<T>(what: string, work: Promise<T>): Promise<T> {
   }
 }
 
-/** The setup's appenders append one event at a time until `EVENTS_PER_RUN` are durable. */
-async function runStore(setup: Setup): Promise<Measurement> {
-  const dir = await mkdtemp(join(tmpdir(), 'anywhere-bench-store-'))
+/** A store and a floor file open side by side for one run, in fresh temp dirs. */
+interface RunFiles {
+  readonly store: FileEventStore
+  /** Append-only file for the write + fdatasync floor. */
+  readonly floor: FileHandle
+  /** Append-only file opened with O_DSYNC for the reference floor. */
+  readonly dsyncFloor: FileHandle
+  readonly dirs: readonly string[]
+}
+
+async function openRun(setup: Setup): Promise<RunFiles> {
+  const storeDir = await mkdtemp(join(tmpdir(), 'anywhere-bench-store-'))
+  const floorDir = await mkdtemp(join(tmpdir(), 'anywhere-bench-floor-'))
   const maxCommitBytes = setup.eventsPerCommit
     ? setup.eventsPerCommit * frameRecord(encodeEventBody({ ...draftFor(0), seq: 1 })).length
     : undefined
-  const store = fileStore({ dir, maxCommitBytes })({
+  const store = fileStore({ dir: storeDir, maxCommitBytes })({
     clock: systemClock(),
     logger: silentLogger(),
     taps: new Taps(),
     nodeId: 'node-bench',
   })
   await store.start()
-  try {
-    const before = store.stats()
-    let next = 0
-    const started = performance.now()
-    const appender = async () => {
-      while (next < EVENTS_PER_RUN) await store.append([draftFor(next++)])
-    }
-    await withDeadline(
-      'a store run',
-      Promise.all(Array.from({ length: setup.appenders }, appender)),
-    )
-    const elapsed = performance.now() - started
-    const fsyncs = store.stats().fsyncs - before.fsyncs
-    return { eventsPerSecond: (EVENTS_PER_RUN * 1000) / elapsed, batch: EVENTS_PER_RUN / fsyncs }
-  } finally {
-    await store.stop()
-    await rm(dir, { recursive: true, force: true })
+  const { O_WRONLY, O_CREAT, O_APPEND, O_DSYNC } = fsConstants
+  return {
+    store,
+    floor: await open(join(floorDir, 'floor.log'), 'a'),
+    dsyncFloor: await open(join(floorDir, 'dsync.log'), O_WRONLY | O_CREAT | O_APPEND | O_DSYNC),
+    dirs: [storeDir, floorDir],
   }
 }
 
-/** The same records, framed as the store frames them, encoded up front; written `batch` at a time. */
-async function runFloor(batch: number): Promise<Measurement> {
-  const dir = await mkdtemp(join(tmpdir(), 'anywhere-bench-floor-'))
+async function closeRun(files: RunFiles): Promise<void> {
+  await files.store.stop()
+  await files.floor.close()
+  await files.dsyncFloor.close()
+  for (const dir of files.dirs) await rm(dir, { recursive: true, force: true })
+}
+
+/** The setup's appenders append events `from` to `from + count`, one at a time each. */
+async function storeSlice(store: FileEventStore, setup: Setup, from: number, count: number) {
+  const syncsBefore = store.stats().syncs
+  let next = from
+  const appender = async () => {
+    while (next < from + count) await store.append([draftFor(next++)])
+  }
+  const started = performance.now()
+  await withDeadline(
+    'a store slice',
+    Promise.all(Array.from({ length: setup.appenders }, appender)),
+  )
+  return { elapsedMs: performance.now() - started, syncs: store.stats().syncs - syncsBefore }
+}
+
+/**
+ * The same events, framed as the store frames them and encoded up front, `batch` per
+ * write; each write followed by fdatasync, or none needed when the file has O_DSYNC.
+ */
+async function floorSlice(
+  floor: FileHandle,
+  datasync: boolean,
+  batch: number,
+  from: number,
+  count: number,
+) {
   const commits: Buffer[] = []
-  for (let i = 0; i < EVENTS_PER_RUN; i += batch) {
+  for (let i = from; i < from + count; i += batch) {
     const frames: Buffer[] = []
-    for (let j = i; j < Math.min(i + batch, EVENTS_PER_RUN); j++) {
-      const record: EventRecord = { ...draftFor(j), seq: j + 1 }
-      frames.push(frameRecord(encodeEventBody(record)))
-    }
+    for (let j = i; j < Math.min(i + batch, from + count); j++)
+      frames.push(frameRecord(encodeEventBody({ ...draftFor(j), seq: j + 1 })))
     commits.push(buildCommit(frames))
   }
-  const handle = await open(join(dir, 'floor.log'), 'a')
+  const started = performance.now()
+  await withDeadline(
+    'a floor slice',
+    (async () => {
+      for (const commit of commits) {
+        await floor.write(commit)
+        if (datasync) await floor.datasync()
+      }
+    })(),
+  )
+  return { elapsedMs: performance.now() - started, syncs: commits.length }
+}
+
+/**
+ * One run: store and floor alternate slice by slice (so a change in the disk's speed
+ * hits both alike), each floor slice using the batch size of the store slice before it.
+ */
+async function measureRun(setup: Setup, events: number): Promise<Record<Side, Measurement>> {
+  const files = await openRun(setup)
   try {
-    const started = performance.now()
-    await withDeadline(
-      'a floor run',
-      (async () => {
-        for (const commit of commits) {
-          await handle.write(commit)
-          await handle.datasync()
-        }
-      })(),
-    )
-    const elapsed = performance.now() - started
+    const slice = Math.ceil(events / SLICES_PER_RUN)
+    const totals = {
+      store: { ms: 0, syncs: 0 },
+      floor: { ms: 0, syncs: 0 },
+      dsyncFloor: { ms: 0, syncs: 0 },
+    }
+    for (let from = 0; from < events; from += slice) {
+      const count = Math.min(slice, events - from)
+      const s = await storeSlice(files.store, setup, from, count)
+      const batch = Math.max(1, Math.round(count / s.syncs))
+      const f = await floorSlice(files.floor, true, batch, from, count)
+      const d = await floorSlice(files.dsyncFloor, false, batch, from, count)
+      for (const [side, m] of [
+        ['store', s],
+        ['floor', f],
+        ['dsyncFloor', d],
+      ] as const) {
+        totals[side].ms += m.elapsedMs
+        totals[side].syncs += m.syncs
+      }
+    }
+    const measured = (side: Side): Measurement => ({
+      eventsPerSecond: (events * 1000) / totals[side].ms,
+      batch: events / totals[side].syncs,
+    })
     return {
-      eventsPerSecond: (EVENTS_PER_RUN * 1000) / elapsed,
-      batch: EVENTS_PER_RUN / commits.length,
+      store: measured('store'),
+      floor: measured('floor'),
+      dsyncFloor: measured('dsyncFloor'),
     }
   } finally {
-    await handle.close()
-    await rm(dir, { recursive: true, force: true })
+    await closeRun(files)
   }
 }
 
@@ -147,27 +212,23 @@ async function main(): Promise<void> {
   const rows: string[][] = []
   const started = performance.now()
   for (const setup of SETUPS) {
-    // Warm-up: JIT, page cache, disk.
-    await runFloor(Math.round((await runStore(setup)).batch))
-    const store: Measurement[] = []
-    const floor: Measurement[] = []
-    for (let run = 0; run < RUNS; run++) {
-      const s = await runStore(setup)
-      store.push(s)
-      // The floor writes batches of the size the store just achieved.
-      floor.push(await runFloor(Math.max(1, Math.round(s.batch))))
+    await measureRun(setup, EVENTS_PER_RUN / 4) // warm-up: JIT, page cache, disk
+    const runs: Array<Record<Side, Measurement>> = []
+    for (let run = 0; run < RUNS; run++) runs.push(await measureRun(setup, EVENTS_PER_RUN))
+    const rates = (side: Side) => spreadText(spread(runs.map((r) => r[side].eventsPerSecond)), rate)
+    const ratio = (side: Side) => {
+      const r = spread(runs.map((m) => m.store.eventsPerSecond / m[side].eventsPerSecond))
+      return `${percent(r.median)} (${percent(r.min)}–${percent(r.max)})`
     }
-    const storeRate = spread(store.map((m) => m.eventsPerSecond))
-    const floorRate = spread(floor.map((m) => m.eventsPerSecond))
-    const ratios = spread(store.map((s, i) => s.eventsPerSecond / floor[i]!.eventsPerSecond))
-    const batch = spread(store.map((m) => m.batch))
     rows.push([
       String(setup.appenders),
       setup.eventsPerCommit ? `${setup.eventsPerCommit} events` : 'none',
-      batch.median.toFixed(1),
-      spreadText(storeRate, rate),
-      spreadText(floorRate, rate),
-      `${percent(ratios.median)} (${percent(ratios.min)}–${percent(ratios.max)})`,
+      spread(runs.map((r) => r.store.batch)).median.toFixed(1),
+      rates('store'),
+      rates('floor'),
+      ratio('floor'),
+      rates('dsyncFloor'),
+      ratio('dsyncFloor'),
     ])
   }
   const seconds = ((performance.now() - started) / 1000).toFixed(1)
@@ -179,20 +240,27 @@ async function main(): Promise<void> {
     '```',
     '',
     `Each run appends ${EVENTS_PER_RUN.toLocaleString('en')} events (a counter increment, ${ACTORS} actors) ` +
-      `from N concurrent appenders, each awaiting its append (it resolves after the fdatasync ` +
-      `that covers it). The floor writes the same framed bytes, encoded up front, with one ` +
-      `\`write\` and one \`fdatasync\` per batch of the batch size the store run before it reached. ` +
-      `Store and floor runs alternate; ${RUNS} runs each after one warm-up pair; ` +
-      `median (min–max); the ratio is per pair of runs.`,
+      `to a fresh file store from N concurrent appenders, each awaiting its append (which ` +
+      `resolves once the commit holding it is durable; the store writes its segment with ` +
+      `O_DSYNC, one system call per commit). The floor writes the same events to a plain ` +
+      `file: the same framed bytes, encoded before the clock starts, one \`write\` and one ` +
+      `\`fdatasync\` per batch of the size the store reached (the issue's floor). For ` +
+      `reference, the same writes to a file opened with O_DSYNC. Within a run the three ` +
+      `alternate in ${SLICES_PER_RUN} slices, so drift in disk speed hits all alike. ` +
+      `${RUNS} runs after a warm-up; median (min–max) over runs; ratios per run. The ` +
+      `"commit cap" row has more appenders than one commit takes, so one commit's appenders ` +
+      `encode their next events while the next commit is written.`,
     '',
     table(
       [
         'appenders',
         'commit cap',
-        'events per fsync (store)',
+        'events per commit',
         'file store',
-        'floor (raw write + fdatasync)',
+        'floor: write + fdatasync',
         'store / floor',
+        'O_DSYNC write',
+        'store / O_DSYNC',
       ],
       rows,
     ),

@@ -400,35 +400,44 @@ describe('file store: faults and recovery', function () {
     }
   })
 
-  it('group commit: concurrent appends share fsyncs, and each resolves after its fsync', async () => {
-    const dir = await tempDir()
-    const { store } = await started(dir)
-    const fsyncsBefore = store.stats().fsyncs
-    const appends = 500
-    const seenFsyncs: number[] = []
-    await Promise.all(
-      Array.from({ length: appends }, (_, i) =>
-        store.append([draft(`g${i % 50}`, i)]).then(() => seenFsyncs.push(store.stats().fsyncs)),
-      ),
-    )
-    const fsyncs = store.stats().fsyncs - fsyncsBefore
-    assert.ok(fsyncs >= 1 && fsyncs <= appends / 10, `${fsyncs} fsyncs for ${appends} appends`)
-    assert.ok(seenFsyncs.every((n) => n > fsyncsBefore))
-    assert.deepEqual(await store.versionVector(), { 'node-a': appends })
+  for (const sync of ['dsync', 'fdatasync'] as const)
+    it(`group commit (${sync}): concurrent appends share syncs, each resolving after one`, async () => {
+      const dir = await tempDir()
+      const { store } = await started(dir, { sync })
+      const before = store.stats().syncs
+      const appends = 500
+      const late: number[] = []
+      await Promise.all(
+        Array.from({ length: appends }, (_, i) => {
+          const syncsAtCall = store.stats().syncs
+          return store.append([draft(`g${i % 50}`, i)]).then(() => {
+            if (store.stats().syncs <= syncsAtCall) late.push(i) // resolved before any sync ran
+          })
+        }),
+      )
+      const syncs = store.stats().syncs - before
+      assert.ok(syncs >= 1 && syncs <= appends / 10, `${syncs} syncs for ${appends} appends`)
+      assert.deepEqual(late, [])
+      assert.equal(store.stats().commits, syncs)
+      assert.deepEqual(await store.versionVector(), { 'node-a': appends })
 
-    // Appends arriving while an fsync runs form the next commit.
-    const waves = await Promise.all(
-      Array.from({ length: 5 }, (_, wave) =>
-        new Promise((resolve) => setTimeout(resolve, wave)).then(() =>
-          Promise.all(
-            Array.from({ length: 40 }, (_, i) => store.append([draft(`w${i}`, 10_000 + wave)])),
+      // Appends arriving while a commit is being written form the next commit.
+      const waves = await Promise.all(
+        Array.from({ length: 5 }, (_, wave) =>
+          new Promise((resolve) => setTimeout(resolve, wave)).then(() =>
+            Promise.all(
+              Array.from({ length: 40 }, (_, i) => store.append([draft(`w${i}`, 10_000 + wave)])),
+            ),
           ),
         ),
-      ),
-    )
-    assert.equal(waves.flat(2).length, 200)
-    assert.ok(store.stats().fsyncs - fsyncsBefore - fsyncs <= 10)
-  })
+      )
+      assert.equal(waves.flat(2).length, 200)
+      assert.ok(store.stats().syncs - before - syncs <= 10)
+      await store.stop()
+      assert.deepEqual(await (await started(dir)).store.versionVector(), {
+        'node-a': appends + 200,
+      })
+    })
 
   it('group commit: a commit never grows past maxCommitBytes', async () => {
     const dir = await tempDir()

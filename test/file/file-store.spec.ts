@@ -37,8 +37,9 @@ function fixture(init: Omit<FileStoreInit, 'dir'>) {
 
 eventStoreConformance('file store', fixture({}))
 
-// Every read from disk, a segment roll every few records and a checkpoint after every commit.
+// Every read from disk, a segment roll every few records, a checkpoint after every commit,
+// and write + fdatasync instead of O_DSYNC writes.
 eventStoreConformance(
-  'file store (no cache, tiny segments, checkpoint per commit)',
-  fixture({ cacheEvents: 0, segmentBytes: 1024, checkpointEvery: 1 }),
+  'file store (no cache, tiny segments, checkpoint per commit, fdatasync)',
+  fixture({ cacheEvents: 0, segmentBytes: 1024, checkpointEvery: 1, sync: 'fdatasync' }),
 )

@@ -3,15 +3,16 @@
 // Format. Events and snapshots are records (msgpack) appended to numbered segment files
 // (`segment-000000000001.log`, ...). Records are written in commits: one commit is one
 // write of many records behind a header holding its length and checksums (see
-// segment-format.ts), followed by one fsync. A segment rolls to the next number when the
-// next commit would take it past `segmentBytes`.
+// segment-format.ts), durable before the next commit starts (the segment is opened with
+// O_DSYNC, or each write is followed by fdatasync: `sync`). A segment rolls to the next
+// number when the next commit would take it past `segmentBytes`.
 //
 // Group commit. `append`, `ingest` and `saveSnapshot` encode their records and join a
 // queue; one writer loop takes everything queued (up to `maxCommitBytes`), writes it as
-// one commit, fsyncs once, then indexes the records and resolves every caller in it.
-// While that fsync runs the next callers queue up, so the batch grows with the load.
-// Seqs are given when a call joins the queue, so concurrent appends never collide; reads
-// and the version vector only ever see records whose fsync has completed.
+// one durable commit, then indexes the records and resolves every caller in it. While
+// that write is on its way to the disk the next callers queue up, so the batch grows with
+// the load. Seqs are given when a call joins the queue, so concurrent appends never
+// collide; reads and the version vector only ever see records that are durable.
 //
 // Index. Memory holds, per event, its merge key and record location (never its payload:
 // payloads are read back from disk, through a small cache), per origin the events in seq
@@ -30,6 +31,7 @@
 // is not re-read at start (`verify: 'all'` does that); every record read later is checked
 // against its own checksum. A lock file holding the pid refuses a second store on the dir.
 
+import { constants as fsConstants } from 'node:fs'
 import { mkdir, open, readdir, readFile, rename, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { z } from 'zod'
@@ -82,7 +84,9 @@ export const FILE_STORE_DEFAULTS = {
   checkpointEvery: 50_000,
   cacheEvents: 4096,
   verify: 'tail',
-} as const
+  // O_DSYNC is POSIX; where Node does not define it (Windows) fall back to fdatasync.
+  sync: typeof fsConstants.O_DSYNC === 'number' ? 'dsync' : 'fdatasync',
+} as const satisfies Partial<FileStoreInit>
 
 /** Name of the index checkpoint in the data dir. */
 export const CHECKPOINT_FILE = 'index.ckpt'
@@ -111,7 +115,7 @@ export interface FileStoreInit {
   dir: string
   /** A segment rolls to the next file when a commit would take it past this size. */
   segmentBytes?: number
-  /** Most bytes of records one group commit writes before its fsync. */
+  /** Most bytes of records in one group commit (one durable write). */
   maxCommitBytes?: number
   /** Events between two index checkpoints (a restart replays at most this many). */
   checkpointEvery?: number
@@ -122,6 +126,12 @@ export interface FileStoreInit {
    * also re-reads and checks every older commit (slower: reads the whole log).
    */
   verify?: 'tail' | 'all'
+  /**
+   * How a commit is made durable: `dsync` writes through a segment opened with O_DSYNC
+   * (one system call: the write returns once the data is on disk), `fdatasync` writes and
+   * then calls fdatasync (two). Both give the same guarantee; `dsync` where available.
+   */
+  sync?: 'dsync' | 'fdatasync'
 }
 
 const fileStoreInitSchema = z.object({
@@ -131,6 +141,7 @@ const fileStoreInitSchema = z.object({
   checkpointEvery: z.number().int().min(1).optional(),
   cacheEvents: z.number().int().min(0).optional(),
   verify: z.enum(['tail', 'all']).optional(),
+  sync: z.enum(['dsync', 'fdatasync']).optional(),
 })
 
 type FileStoreOptions = Required<FileStoreInit>
@@ -154,7 +165,7 @@ export function parseFileStoreInit(init: FileStoreInit): FileStoreOptions {
 
 /**
  * The file store, the embedded default: append-only checksummed segments in `init.dir`,
- * group commit (an append resolves after the fsync that covers it), an index checkpoint
+ * group commit (an append resolves once the commit that holds it is durable), an index checkpoint
  * so a restart replays only the tail, crash recovery and a lock against a second process.
  */
 export function fileStore(
@@ -166,10 +177,13 @@ export function fileStore(
 
 /** Counters of the writer, for metrics and tests. */
 export interface FileStoreStats {
-  /** Group commits written (each is one write and one fsync of the segment). */
+  /** Group commits written (each one durable write of the segment). */
   readonly commits: number
-  /** fsync/fdatasync calls on segment files. */
-  readonly fsyncs: number
+  /**
+   * Durability barriers on segment files, one per commit: O_DSYNC writes (`sync: 'dsync'`)
+   * or fdatasync calls (`sync: 'fdatasync'`).
+   */
+  readonly syncs: number
   /** Records written (events and snapshots). */
   readonly records: number
   /** Bytes written to segments. */
@@ -254,7 +268,7 @@ export class FileEventStore implements EventStore {
   private readonly snapshots = new RecentCache<string, { ref: SnapshotRef; snapshot: Snapshot }>(
     SNAPSHOT_CACHE_ENTRIES,
   )
-  private readonly counters = { commits: 0, fsyncs: 0, records: 0, bytes: 0, checkpoints: 0 }
+  private readonly counters = { commits: 0, syncs: 0, records: 0, bytes: 0, checkpoints: 0 }
   /** Most record bytes in one commit: one segment's worth at most, unless one call needs more. */
   private readonly commitLimit: number
 
@@ -447,7 +461,6 @@ export class FileEventStore implements EventStore {
       const file = this.segmentPath(segment)
       const isLast = segment === last
       const handle = await open(file, isLast ? 'r+' : 'r')
-      let keep = false
       try {
         const { size } = await handle.stat()
         const start = segment === from.segment ? from.offset : 0
@@ -470,20 +483,20 @@ export class FileEventStore implements EventStore {
         if (result.tornBytes !== undefined)
           await this.truncateTorn(handle, file, result.end, result.tornBytes)
         if (isLast) {
-          this.writer = handle
           this.segment = segment
           this.segmentSize = result.end
-          keep = true
         }
       } finally {
-        if (!keep) await handle.close()
+        await handle.close()
       }
     }
     if (last === undefined) {
       this.segment = 1
       this.segmentSize = 0
-      this.writer = await open(this.segmentPath(1), 'wx')
+      this.writer = await open(this.segmentPath(1), this.writerFlags(true))
       await fsyncDir(this.options.dir)
+    } else {
+      this.writer = await open(this.segmentPath(last), this.writerFlags(false))
     }
     this.sinceCheckpoint = replayed
     if (replayed > 0) this.logger.info('replayed the log after the index checkpoint', { replayed })
@@ -662,7 +675,12 @@ export class FileEventStore implements EventStore {
     // Let the callers of this turn of the event loop join the first commit.
     await new Promise((resolve) => setImmediate(resolve))
     try {
-      while (this.queue.length > 0) await this.commitNext()
+      while (this.queue.length > 0) {
+        await this.commitNext()
+        // The callers just resolved may append again at once (promise continuations): let
+        // them, so their records make the next commit without waiting for another turn.
+        if (this.queue.length === 0) await new Promise((resolve) => process.nextTick(resolve))
+      }
     } catch (error) {
       this.fail(error)
     } finally {
@@ -677,8 +695,8 @@ export class FileEventStore implements EventStore {
         await this.roll()
       writeCommitHeader(batch.buffer, batch.bodyBytes)
       await writeFully(this.writer!, batch.buffer.subarray(0, batch.used), this.segmentSize)
-      await this.writer!.datasync()
-      this.counters.fsyncs++
+      if (this.options.sync === 'fdatasync') await this.writer!.datasync()
+      this.counters.syncs++
     } catch (error) {
       const failure = this.fail(error)
       batch.reject(failure)
@@ -735,7 +753,7 @@ export class FileEventStore implements EventStore {
     await this.writer!.close()
     this.writer = undefined
     const next = this.segment + 1
-    this.writer = await open(this.segmentPath(next), 'wx')
+    this.writer = await open(this.segmentPath(next), this.writerFlags(true))
     this.segment = next
     this.segmentSize = 0
     await fsyncDir(this.options.dir)
@@ -857,6 +875,16 @@ export class FileEventStore implements EventStore {
       type: draft.type,
       payload: draft.payload,
     }
+  }
+
+  /** Open flags of the segment being written: read-write, and with `dsync` every write is durable when it returns. */
+  private writerFlags(create: boolean): number {
+    const { O_RDWR, O_CREAT, O_EXCL } = fsConstants
+    return (
+      O_RDWR |
+      (create ? O_CREAT | O_EXCL : 0) |
+      (this.options.sync === 'dsync' ? fsConstants.O_DSYNC : 0)
+    )
   }
 
   private highestSeq(origin: string): number {

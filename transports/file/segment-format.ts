@@ -9,7 +9,7 @@ import { crc32 } from './crc32.js'
 //   body    := record+
 //   record  := crc u32 | length u32 | msgpack bytes (`length` of them)
 //
-// A commit is what one group-commit write puts on disk, followed by one fsync. `headerCrc`
+// A commit is what one group-commit write puts on disk, durable before the next. `headerCrc`
 // covers the first 12 header bytes, so a damaged length is never trusted; `bodyCrc`
 // covers the body. Each record carries its own crc (over its length field and its bytes,
 // which sit next to each other) so a single record can be read and checked at its offset
@@ -116,7 +116,7 @@ export interface ScanOptions {
 /**
  * Checks every commit of a segment from `from` on and hands each record to `onRecord`.
  *
- * Only one commit is ever unsynced (the next write starts after the previous fsync), so
+ * Only one commit is ever unsynced (the next write starts once the previous is durable), so
  * a crash can only damage the final commit of the newest segment. A damaged commit there
  * counts as torn when it is that final commit: its header is incomplete, or its intact
  * header says it reaches the end of the file, or everything from it to the end of the
