@@ -5,4 +5,4 @@ export {
   RedisEventStore,
   redisStore,
 } from './redis-store.js'
-export type { RedisStoreInit } from './redis-store.js'
+export type { RedisStoreInit, RedisStoreSettings } from './redis-store.js'

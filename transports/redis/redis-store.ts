@@ -50,7 +50,10 @@ export interface RedisStoreInit {
   connectTimeoutMs?: number
   /** The longest pause between two reconnect attempts (the backoff doubles up to this). */
   reconnectMaxDelayMs?: number
-  /** Concurrent appends are sent as one script call of at most this many events. */
+  /**
+   * Appends that arrive together go to Redis as one script call of at most this many
+   * events: sent as soon as it is full, else at the end of the event-loop turn.
+   */
   maxBatchEvents?: number
 }
 
@@ -85,7 +88,8 @@ const initSchema = z
   })
   .strict()
 
-type RedisStoreSettings = z.output<typeof initSchema>
+/** A `RedisStoreInit` after parsing: every field set. */
+export type RedisStoreSettings = z.output<typeof initSchema>
 
 /** Parses a `RedisStoreInit` once, at the boundary; throws `ConfigError` naming the field. */
 export function parseRedisStoreInit(init: RedisStoreInit): RedisStoreSettings {
@@ -158,6 +162,7 @@ interface PendingAppend {
   reject(error: unknown): void
 }
 
+/** The Redis store itself; `redisStore(init)` builds one with the node's components. */
 export class RedisEventStore implements EventStore {
   private readonly keys: RedisKeys
   private readonly logger: Logger
