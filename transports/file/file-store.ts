@@ -629,9 +629,15 @@ export class FileEventStore implements EventStore {
   private async close(): Promise<void> {
     while (this.flushing) await this.flushing
     await Promise.allSettled([...this.reads])
-    if (this.checkpointing) await this.checkpointing
-    if (this.sinceCheckpoint > 0 && !this.failure) await this.checkpoint()
-    await this.releaseHandles()
+    try {
+      if (this.checkpointing) await this.checkpointing
+      if (this.sinceCheckpoint > 0 && !this.failure) await this.checkpoint()
+    } catch (error) {
+      // Only costs a longer replay at the next start: the segments hold everything.
+      this.logger.warn('could not write the index checkpoint at stop', { error })
+    } finally {
+      await this.releaseHandles()
+    }
     this.logger.info('file store stopped', { events: this.index.count })
   }
 
