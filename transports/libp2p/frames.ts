@@ -51,11 +51,16 @@ export const refuseFrameSchema = z.object({
   reason: z.string().max(MAX_REASON_LENGTH),
 })
 
-/** A batch of events, numbered per stream so acks can name the last one processed. */
+/**
+ * A batch of events, numbered per stream so acks can name the last one processed. `more`
+ * says the sender has further events ready now (catch-up): the receiver may wait briefly
+ * to ingest them together.
+ */
 export const eventsFrameSchema = z.object({
   t: z.literal('events'),
   n: counter,
   events: z.array(eventRecordSchema).min(1).max(MAX_EVENTS_PER_FRAME),
+  more: z.boolean().optional(),
 })
 
 /** Heartbeat of the sending side; answered by an ack that echoes `at`. */
@@ -64,13 +69,21 @@ export const pingFrameSchema = z.object({
   at: counter,
 })
 
-/** The receiving side's vector after it processed every events frame up to `n`. */
-export const ackFrameSchema = z.object({
-  t: z.literal('ack'),
-  n: counter,
-  vector: vectorSchema,
-  echo: counter.optional(),
-})
+/**
+ * The receiving side's answer: it has ingested every events frame up to `n` and holds
+ * `vector`; it has received (and queued) every frame up to `received` (flow control).
+ */
+export const ackFrameSchema = z
+  .object({
+    t: z.literal('ack'),
+    n: counter,
+    received: counter.optional(),
+    vector: vectorSchema,
+    echo: counter.optional(),
+  })
+  .refine((ack) => ack.received === undefined || ack.received >= ack.n, {
+    message: 'received must not be below n',
+  })
 
 /** Every frame of `/anywhere/replicate/1`. */
 export const frameSchema = z.discriminatedUnion('t', [
@@ -85,9 +98,9 @@ export type HelloFrame = z.infer<typeof helloFrameSchema>
 export type Frame =
   | HelloFrame
   | z.infer<typeof refuseFrameSchema>
-  | { t: 'events'; n: number; events: EventRecord[] }
+  | { t: 'events'; n: number; events: EventRecord[]; more?: boolean }
   | z.infer<typeof pingFrameSchema>
-  | { t: 'ack'; n: number; vector: VersionVector; echo?: number }
+  | { t: 'ack'; n: number; received?: number; vector: VersionVector; echo?: number }
 
 const encoder = new Encoder({ ignoreUndefined: true })
 const decoder = new Decoder({

@@ -59,8 +59,12 @@ export interface FabricTuning extends ReplicationSettings, Omit<LinkSettings, 'r
 export const LIBP2P_FABRIC_DEFAULTS: Readonly<FabricTuning> = Object.freeze({
   eventsPerFrame: 256,
   maxUnackedBytes: 8 * 1024 * 1024,
+  ackLatencyTargetMs: 1_000,
   liveQueueEvents: 8_192,
-  ingestBatchEvents: 4_096,
+  ingestBatchEvents: 65_536,
+  ingestBatchBytes: 8 * 1024 * 1024,
+  ingestLingerMs: 200,
+  receiveBufferBytes: 16 * 1024 * 1024,
   maxQueuedBytes: 64 * 1024 * 1024,
   heartbeatMs: 1_000,
   silenceTimeoutMs: 6_000,
@@ -69,7 +73,7 @@ export const LIBP2P_FABRIC_DEFAULTS: Readonly<FabricTuning> = Object.freeze({
   backoffBaseMs: 200,
   backoffMaxMs: 5_000,
   pingIntervalMs: 1_000,
-  pingTimeoutMs: 2_000,
+  pingTimeoutMs: 3_000,
   refreshMs: 2_000,
   inboundConnectionThreshold: 1_000,
 })
@@ -91,8 +95,12 @@ const initSchema = z.object({
   random: z.custom<() => number>((v) => typeof v === 'function').optional(),
   eventsPerFrame: positiveInt.max(1024).optional(),
   maxUnackedBytes: positiveInt.optional(),
+  ackLatencyTargetMs: positiveInt.optional(),
   liveQueueEvents: positiveInt.optional(),
   ingestBatchEvents: positiveInt.optional(),
+  ingestBatchBytes: positiveInt.optional(),
+  ingestLingerMs: positiveInt.optional(),
+  receiveBufferBytes: positiveInt.optional(),
   maxQueuedBytes: positiveInt.optional(),
   heartbeatMs: positiveInt.optional(),
   silenceTimeoutMs: positiveInt.optional(),
@@ -222,7 +230,8 @@ class Libp2pFabric implements Fabric {
         pingInterval: tuning.pingIntervalMs,
         pingTimeout: { minTimeout: tuning.pingTimeoutMs, maxTimeout: tuning.pingTimeoutMs },
       },
-      services: { ping: ping() },
+      // The monitor opens a ping stream per interval; a slow one must not trip the stream limit.
+      services: { ping: ping({ maxInboundStreams: 8, maxOutboundStreams: 8 }) },
       start: false,
     })
     this.node = node

@@ -16,12 +16,33 @@ import type { FeedListener, LocalFeed } from './local-feed.js'
 export interface ReplicationSettings {
   /** Events per `events` frame during catch-up. */
   eventsPerFrame: number
-  /** Most frame bytes sent and not yet acknowledged (the sender's window). */
+  /**
+   * Most frame bytes sent and not yet acknowledged: the cap of the sender's window. The
+   * window itself adapts: it grows while acks come back within `ackLatencyTargetMs` and
+   * halves when they take more than twice that, so a slow receiver never has seconds of
+   * data queued ahead of the pings and acks that share the connection.
+   */
   maxUnackedBytes: number
+  /** Ack latency the sender's window aims for. */
+  ackLatencyTargetMs: number
   /** Most events held per sending session for live push; past it, the session reads the store. */
   liveQueueEvents: number
   /** Most events a receiver passes to one ingest call. */
   ingestBatchEvents: number
+  /**
+   * While the sender says more is coming, a receiver gathers up to this many bytes (or
+   * `ingestBatchEvents`) for one ingest call: fewer, larger ingests mean fewer re-folds of
+   * the actors they touch. Keep it under the sender's window.
+   */
+  ingestBatchBytes: number
+  /** Longest a receiver waits for more frames before it ingests what it has. */
+  ingestLingerMs: number
+  /**
+   * Bytes a receiver queues (received, not yet ingested) and still acknowledges as
+   * received; past it, receipts wait for the ingest to catch up, and the sender's window
+   * stops it.
+   */
+  receiveBufferBytes: number
   /** Bytes a receiver queues before it treats the sender as ignoring the window. */
   maxQueuedBytes: number
   /** How often the sender pings (and learns the receiver's vector: anti-entropy). */
@@ -220,7 +241,11 @@ abstract class Session {
 interface InFlight {
   n: number
   bytes: number
+  sentAt: number
 }
+
+/** The sender's window never shrinks below this. */
+export const MIN_WINDOW_BYTES = 256 * 1024
 
 /**
  * The sending side of replication to one peer, over a stream this node opened: hello,
@@ -236,6 +261,7 @@ export class PushSession extends Session implements FeedListener {
   private liveCount = 0
   private readonly inFlight: InFlight[] = []
   private inFlightBytes = 0
+  private window: number
   private lastSentN = 0
   /** Origins whose next event cannot be sent (larger than a frame). */
   private readonly blocked = new Set<string>()
@@ -244,6 +270,8 @@ export class PushSession extends Session implements FeedListener {
 
   constructor(stream: Stream, peer: SessionPeer, components: SessionComponents) {
     super('push', stream, peer, components)
+    // Open fully: loopback and LAN-like links never need less; a slow link halves it quickly.
+    this.window = components.settings.maxUnackedBytes
   }
 
   /** Runs the session until its stream ends. */
@@ -340,10 +368,20 @@ export class PushSession extends Session implements FeedListener {
     this.live.clear()
   }
 
-  private onAck(frame: { n: number; vector: VersionVector; echo?: number }): void {
-    if (frame.n > this.lastSentN) return this.reject(`an ack of frame ${frame.n} never sent`)
-    while (this.inFlight.length > 0 && this.inFlight[0]!.n <= frame.n)
-      this.inFlightBytes -= this.inFlight.shift()!.bytes
+  private onAck(frame: {
+    n: number
+    received?: number
+    vector: VersionVector
+    echo?: number
+  }): void {
+    const received = frame.received ?? frame.n
+    if (received > this.lastSentN) return this.reject(`an ack of frame ${received} never sent`)
+    let newest: InFlight | undefined
+    while (this.inFlight.length > 0 && this.inFlight[0]!.n <= received) {
+      newest = this.inFlight.shift()!
+      this.inFlightBytes -= newest.bytes
+    }
+    if (newest) this.adaptWindow(this.components.clock.now() - newest.sentAt, newest.bytes)
     for (const [origin, seq] of Object.entries(frame.vector)) {
       if (seq > (this.acked[origin] ?? 0)) this.acked[origin] = seq
       if (seq > (this.sent[origin] ?? 0)) this.sent[origin] = seq
@@ -359,6 +397,15 @@ export class PushSession extends Session implements FeedListener {
     this.wakeup.notify()
   }
 
+  /** Delay-based window: additive growth while acks are quick, halving when they lag. */
+  private adaptWindow(latencyMs: number, ackedBytes: number): void {
+    const { ackLatencyTargetMs, maxUnackedBytes } = this.components.settings
+    const floor = Math.min(MIN_WINDOW_BYTES, maxUnackedBytes)
+    if (latencyMs > 2 * ackLatencyTargetMs) this.window = Math.max(floor, this.window / 2)
+    else if (latencyMs < ackLatencyTargetMs)
+      this.window = Math.min(maxUnackedBytes, this.window + ackedBytes)
+  }
+
   private async pump(): Promise<void> {
     const { settings } = this.components
     while (!this.closed) {
@@ -366,7 +413,7 @@ export class PushSession extends Session implements FeedListener {
         await this.frames.writable()
         continue
       }
-      if (this.inFlightBytes >= settings.maxUnackedBytes) {
+      if (this.inFlightBytes >= this.window) {
         await this.wakeup.wait()
         continue
       }
@@ -376,8 +423,15 @@ export class PushSession extends Session implements FeedListener {
         await this.wakeup.wait()
         continue
       }
-      this.send(batch)
+      this.send(batch, this.hasMore())
     }
+  }
+
+  /** True when events the peer lacks are ready to send (catch-up is under way). */
+  private hasMore(): boolean {
+    for (const [origin, held] of Object.entries(this.components.feed.known))
+      if (held > (this.sent[origin] ?? 0) && !this.blocked.has(origin)) return true
+    return false
   }
 
   /** Up to `room` events the peer lacks, per origin in seq order, from the live queue or the store. */
@@ -416,17 +470,17 @@ export class PushSession extends Session implements FeedListener {
     return batch
   }
 
-  private send(batch: EventRecord[]): void {
+  private send(batch: EventRecord[], more: boolean): void {
     const n = this.lastSentN + 1
     let bytes: Uint8Array
     try {
-      bytes = encodeFrame({ t: 'events', n, events: batch })
+      bytes = encodeFrame({ t: 'events', n, events: batch, ...(more ? { more } : {}) })
     } catch (error) {
       if (!(error instanceof PayloadTooLargeError)) throw error
       if (batch.length > 1) {
         const half = Math.ceil(batch.length / 2)
-        this.send(batch.slice(0, half))
-        this.send(batch.slice(half))
+        this.send(batch.slice(0, half), true)
+        this.send(batch.slice(half), more)
         return
       }
       const event = batch[0]!
@@ -438,7 +492,7 @@ export class PushSession extends Session implements FeedListener {
       return
     }
     this.lastSentN = n
-    this.inFlight.push({ n, bytes: bytes.byteLength })
+    this.inFlight.push({ n, bytes: bytes.byteLength, sentAt: this.components.clock.now() })
     this.inFlightBytes += bytes.byteLength
     this.frames.writeEncoded(bytes)
     this.peer.counted('out', batch.length)
@@ -460,14 +514,25 @@ export class PushSession extends Session implements FeedListener {
  * acknowledges with the vector after each ingest.
  */
 export class PullSession extends Session {
-  private readonly queue: Array<{ n: number; events: EventRecord[]; bytes: number }> = []
+  private readonly queue: Array<{
+    n: number
+    events: EventRecord[]
+    bytes: number
+    more: boolean
+  }> = []
   private queuedBytes = 0
+  private queuedEvents = 0
+  /** Highest frame acknowledged as received. */
+  private receivedAcked = 0
+  private receiptScheduled = false
+  private lastVector: VersionVector = {}
   private lastN = 0
   private processedN = 0
   private echo: number | undefined
   private ackWanted = false
   /** Our hello went out: acks may follow. */
   private replied = false
+  private lingerStartedAt: number | undefined
 
   constructor(stream: Stream, peer: SessionPeer, components: SessionComponents) {
     super('pull', stream, peer, components)
@@ -496,10 +561,12 @@ export class PullSession extends Session {
         if (frame.events.some((e) => e.hlc.wall > horizon))
           return this.reject('an event stamped more than MAX_HLC_DRIFT_MS in the future')
         this.lastN = frame.n
-        this.queue.push({ n: frame.n, events: frame.events, bytes })
+        this.queue.push({ n: frame.n, events: frame.events, bytes, more: frame.more === true })
         this.queuedBytes += bytes
+        this.queuedEvents += frame.events.length
         if (this.queuedBytes > this.components.settings.maxQueuedBytes)
           return this.reject('the sender ignored the flow-control window')
+        this.scheduleReceipt()
         this.wakeup.notify()
         return
       }
@@ -546,6 +613,60 @@ export class PullSession extends Session {
     )
   }
 
+  /** The frames received so far may be acknowledged, as long as the queue has room. */
+  private receivable(): number {
+    return this.queuedBytes <= this.components.settings.receiveBufferBytes
+      ? this.lastN
+      : this.receivedAcked
+  }
+
+  /** Acknowledges receipt at the end of this turn (one ack for every frame read in it). */
+  private scheduleReceipt(): void {
+    if (this.receiptScheduled) return
+    this.receiptScheduled = true
+    setImmediate(() => {
+      this.receiptScheduled = false
+      const received = this.receivable()
+      if (this.closed || received <= this.receivedAcked) return
+      this.sendAck(this.processedN, this.lastVector, undefined)
+    })
+  }
+
+  private sendAck(n: number, vector: VersionVector, echo: number | undefined): void {
+    const received = Math.max(n, this.receivable())
+    this.receivedAcked = received
+    this.frames.write({
+      t: 'ack',
+      n,
+      ...(received > n ? { received } : {}),
+      vector,
+      ...(echo !== undefined ? { echo } : {}),
+    })
+  }
+
+  /** The sender has more ready and the batch is still small: wait a little for it. */
+  private shouldLinger(): boolean {
+    const { settings, clock } = this.components
+    const last = this.queue.at(-1)
+    if (!last?.more) return false
+    if (this.queuedBytes >= settings.ingestBatchBytes) return false
+    if (this.queuedEvents >= settings.ingestBatchEvents) return false
+    this.lingerStartedAt ??= clock.now()
+    return clock.now() - this.lingerStartedAt < settings.ingestLingerMs
+  }
+
+  private linger(): Promise<void> {
+    return new Promise((resolve) => {
+      const cancel = this.components.clock.setTimer(this.components.settings.ingestLingerMs, done)
+      const woken = this.wakeup.wait()
+      void woken.then(done)
+      function done() {
+        cancel()
+        resolve()
+      }
+    })
+  }
+
   private async process(): Promise<void> {
     const { ingest, log, settings, taps, clock, feed } = this.components
     while (!this.closed) {
@@ -553,11 +674,17 @@ export class PullSession extends Session {
         await this.wakeup.wait()
         continue
       }
+      if (this.shouldLinger()) {
+        await this.linger()
+        continue
+      }
+      this.lingerStartedAt = undefined
       const events: EventRecord[] = []
       let n = this.processedN
       while (this.queue.length > 0 && events.length < settings.ingestBatchEvents) {
         const item = this.queue.shift()!
         this.queuedBytes -= item.bytes
+        this.queuedEvents -= item.events.length
         for (const event of item.events) events.push(event)
         n = item.n
       }
@@ -565,9 +692,11 @@ export class PullSession extends Session {
       if (events.length > 0) {
         const accepted = await ingest.ingest(events, { from: this.peer.peerId })
         if (this.closed) return
+        // Order matters: the link learns what the peer holds before the feed offers the
+        // events to the sending sessions, and counts (and checks the heal) after both.
         this.peer.holds(vectorOf(events))
-        this.peer.counted('in', accepted.length)
         feed.add(accepted, this.peer.peerId)
+        this.peer.counted('in', accepted.length)
         if (accepted.length > 0 && taps.observed)
           taps.publish({
             kind: 'replication.in',
@@ -580,9 +709,10 @@ export class PullSession extends Session {
       this.processedN = n
       const vector = await log.versionVector()
       if (this.closed) return
+      this.lastVector = vector
       const echo = this.echo
       this.echo = undefined
-      this.frames.write({ t: 'ack', n, vector, ...(echo !== undefined ? { echo } : {}) })
+      this.sendAck(n, vector, echo)
     }
   }
 }
