@@ -23,6 +23,8 @@ const storeSchema = z.discriminatedUnion('kind', [
         .int()
         .min(64 * 1024)
         .optional(),
+      /** `all` (default) checks every commit's checksum at start; `tail` only those after the index checkpoint. */
+      verify: z.enum(['all', 'tail']).optional(),
     })
     .strict(),
   z

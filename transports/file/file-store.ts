@@ -27,9 +27,10 @@
 // segment can be unsynced at a crash, so damage there that has the shape of a torn write is
 // truncated and published as a `store.recovered` tap; any other damage (a bad checksum in
 // an earlier commit or segment, an undecodable record, a seq out of order) rejects start()
-// with StoreCorruptError naming the file and byte offset. Data covered by the checkpoint
-// is not re-read at start (`verify: 'all'` does that); every record read later is checked
-// against its own checksum. A lock file holding the pid refuses a second store on the dir.
+// with StoreCorruptError naming the file and byte offset. By default (`verify: 'all'`) start
+// also re-checks the checksums of the commits the checkpoint covers, without decoding them
+// (about 1.3 s per million small events here); `verify: 'tail'` skips that for large stores,
+// and every record read later is still checked against its own checksum. A lock file holding the pid refuses a second store on the dir.
 
 import { constants as fsConstants } from 'node:fs'
 import { mkdir, open, readdir, readFile, rename, type FileHandle } from 'node:fs/promises'
@@ -83,7 +84,8 @@ export const FILE_STORE_DEFAULTS = {
   maxCommitBytes: 4 * 1024 * 1024,
   checkpointEvery: 50_000,
   cacheEvents: 4096,
-  verify: 'tail',
+  // A bad checksum anywhere must stop the node at start, not at the first read of that event.
+  verify: 'all',
   // O_DSYNC is POSIX; where Node does not define it (Windows) fall back to fdatasync.
   sync: typeof fsConstants.O_DSYNC === 'number' ? 'dsync' : 'fdatasync',
 } as const satisfies Partial<FileStoreInit>
