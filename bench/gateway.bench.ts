@@ -1,0 +1,286 @@
+// Commands through the HTTP gateway against a plain node:http server answering the same JSON,
+// both loaded by autocannon in the same run. Prints a markdown section.
+//
+//   node --expose-gc --import tsx bench/gateway.bench.ts [--rounds=N] [--seconds=S]
+//
+// Each server runs in its own child process; autocannon runs here, so on a 2-core machine the
+// server and the load generator each have a core. Rounds alternate between the two servers.
+import autocannon from 'autocannon'
+import { spawn, type ChildProcessByStdio } from 'node:child_process'
+import { once } from 'node:events'
+import { readFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { createInterface } from 'node:readline'
+import type { Readable, Writable } from 'node:stream'
+import { fileURLToPath } from 'node:url'
+import { percent, rate, spread, spreadText, table } from './support/stats.js'
+
+const args = new Map(
+  process.argv.slice(2).map((arg) => {
+    const [key, value = ''] = arg.replace(/^--/, '').split('=')
+    return [key!, value] as const
+  }),
+)
+const ROUNDS = Number(args.get('rounds') ?? 5)
+const SECONDS = Number(args.get('seconds') ?? 4)
+const WARMUP_SECONDS = 2
+const CONNECTIONS = 50
+/** Requests cycle over this many counter ids. */
+const IDS = 16
+const BODY = JSON.stringify({ by: 1 })
+/** A server must print its URL within this long. */
+const START_TIMEOUT_MS = 30_000
+
+const SERVER_SCRIPT = join(dirname(fileURLToPath(import.meta.url)), 'support', 'gateway-server.ts')
+
+type Kind = 'plain' | 'fastify' | 'anywhere-tally' | 'anywhere'
+
+/** In report order. */
+const KINDS: readonly Kind[] = ['plain', 'fastify', 'anywhere-tally', 'anywhere']
+
+const LABELS: Record<Kind, string> = {
+  plain: 'floor: plain `node:http` (parse body, Map counter, JSON reply)',
+  fastify: 'reference: Fastify set up like the gateway, Map counter, no runtime',
+  'anywhere-tally': 'reference: Anywhere gateway, `tally.increment` (same input, emits no event)',
+  anywhere: 'Anywhere gateway, `counter.increment` (one event, memory store)',
+}
+
+/** Which server process answers each kind, and the actor type its requests address. */
+const TARGETS: Record<Kind, { server: 'plain' | 'fastify' | 'anywhere'; actorType: string }> = {
+  plain: { server: 'plain', actorType: 'counter' },
+  fastify: { server: 'fastify', actorType: 'counter' },
+  'anywhere-tally': { server: 'anywhere', actorType: 'tally' },
+  anywhere: { server: 'anywhere', actorType: 'counter' },
+}
+
+interface Server {
+  readonly kind: Kind
+  readonly url: string
+  readonly child: ChildProcessByStdio<Writable, Readable, null>
+}
+
+const children = new Set<Server['child']>()
+process.on('exit', () => {
+  for (const child of children) child.kill('SIGKILL')
+})
+
+async function startServer(kind: Kind): Promise<Server> {
+  const child = spawn(process.execPath, ['--import', 'tsx', SERVER_SCRIPT, TARGETS[kind].server], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  })
+  children.add(child)
+  const lines = createInterface({ input: child.stdout })
+  const timeout = AbortSignal.timeout(START_TIMEOUT_MS)
+  const [line] = (await Promise.race([
+    once(lines, 'line', { signal: timeout }),
+    once(child, 'exit').then(([code]) => {
+      throw new Error(`the ${kind} server exited with code ${String(code)} before listening`)
+    }),
+  ])) as [string]
+  lines.close()
+  const { url } = JSON.parse(line) as { url: string }
+  return { kind, url, child }
+}
+
+async function stopServer(server: Server): Promise<void> {
+  const exited = once(server.child, 'exit')
+  server.child.stdin.end()
+  const timer = setTimeout(() => server.child.kill('SIGKILL'), 10_000)
+  await exited
+  clearTimeout(timer)
+  children.delete(server.child)
+}
+
+function requests(kind: Kind): autocannon.Request[] {
+  return Array.from({ length: IDS }, (_, i) => ({
+    method: 'POST' as const,
+    path: `/v1/actors/${TARGETS[kind].actorType}/bench-${i}/increment`,
+    headers: { 'content-type': 'application/json' },
+    body: BODY,
+  }))
+}
+
+/** One request by hand: both servers must answer 200 with `{ value: <number> }` before we load them. */
+async function checkAnswers(server: Server): Promise<void> {
+  const { actorType } = TARGETS[server.kind]
+  const response = await fetch(`${server.url}/v1/actors/${actorType}/check/increment`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: BODY,
+  })
+  const body = (await response.json()) as { value?: unknown }
+  if (response.status !== 200 || typeof body.value !== 'number')
+    throw new Error(
+      `the ${server.kind} server answered ${response.status} ${JSON.stringify(body)} to an increment`,
+    )
+}
+
+interface Sample {
+  /** 2xx responses per second over the run. */
+  readonly throughput: number
+  readonly p99Ms: number
+  readonly p50Ms: number
+  readonly non2xx: number
+  readonly errors: number
+  /** CPU time the server process used per 2xx response (user + system), in µs; undefined where /proc is missing. */
+  readonly serverCpuUs: number | undefined
+}
+
+/** Linux reports process CPU time in clock ticks of 1/100 s (USER_HZ). */
+const TICKS_PER_SECOND = 100
+
+/** User + system CPU seconds a process has used so far, from /proc (Linux only). */
+function cpuSeconds(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    // Fields after the command name (which may hold spaces) start at its closing parenthesis.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND
+  } catch {
+    return undefined
+  }
+}
+
+async function load(server: Server, seconds: number): Promise<Sample> {
+  const cpuBefore = cpuSeconds(server.child.pid)
+  const result = await autocannon({
+    url: server.url,
+    connections: CONNECTIONS,
+    pipelining: 1,
+    duration: seconds,
+    requests: requests(server.kind),
+  })
+  const cpuAfter = cpuSeconds(server.child.pid)
+  const serverCpuUs =
+    cpuBefore === undefined || cpuAfter === undefined || result['2xx'] === 0
+      ? undefined
+      : ((cpuAfter - cpuBefore) * 1e6) / result['2xx']
+  return {
+    serverCpuUs,
+    throughput: result['2xx'] / result.duration,
+    p99Ms: result.latency.p99,
+    p50Ms: result.latency.p50,
+    non2xx: result.non2xx,
+    errors: result.errors + result.timeouts,
+  }
+}
+
+async function main(): Promise<void> {
+  const started = performance.now()
+  const servers: Server[] = []
+  for (const kind of KINDS) servers.push(await startServer(kind))
+  try {
+    for (const server of servers) await checkAnswers(server)
+    for (const server of servers) {
+      process.stderr.write(`warm-up ${server.kind} (${WARMUP_SECONDS} s)\n`)
+      await load(server, WARMUP_SECONDS)
+    }
+    const samples: Record<Kind, Sample[]> = {
+      plain: [],
+      fastify: [],
+      'anywhere-tally': [],
+      anywhere: [],
+    }
+    for (let round = 0; round < ROUNDS; round++) {
+      // Rotate which server goes first, so none always runs right after the same other one.
+      const order = servers.map((_, i) => servers[(i + round) % servers.length]!)
+      for (const server of order) {
+        const sample = await load(server, SECONDS)
+        samples[server.kind].push(sample)
+        process.stderr.write(
+          `round ${round + 1}/${ROUNDS} ${server.kind}: ${rate(sample.throughput)} p99 ${millis(sample.p99Ms)}` +
+            `${sample.serverCpuUs === undefined ? '' : ` server CPU ${sample.serverCpuUs.toFixed(1)} µs/req`}` +
+            `${sample.non2xx + sample.errors > 0 ? ` (non-2xx ${sample.non2xx}, errors ${sample.errors})` : ''}\n`,
+        )
+      }
+    }
+    console.log(report(samples, (performance.now() - started) / 1000))
+  } finally {
+    await Promise.all(servers.map(stopServer))
+  }
+}
+
+/** autocannon measures latency in whole milliseconds: 0 means under 1 ms. */
+function millis(ms: number): string {
+  return ms < 1 ? '<1 ms' : `${Number.isInteger(ms) ? ms : ms.toFixed(1)} ms`
+}
+
+function report(samples: Record<Kind, Sample[]>, seconds: number): string {
+  const floor = samples.plain
+  const cpu = (list: readonly Sample[]) => {
+    const values = list.flatMap((s) => (s.serverCpuUs === undefined ? [] : [s.serverCpuUs]))
+    return values.length > 0 ? spreadText(spread(values), (v) => `${v.toFixed(1)} µs`) : '–'
+  }
+  /** The floor's CPU per request over this server's, round by round: capacity on a saturated core. */
+  const cpuRatio = (list: readonly Sample[]) => {
+    const values = list.flatMap((s, i) => {
+      const floorCpu = floor[i]!.serverCpuUs
+      return s.serverCpuUs === undefined || floorCpu === undefined ? [] : [floorCpu / s.serverCpuUs]
+    })
+    return values.length > 0 ? spreadText(spread(values), percent) : '–'
+  }
+  const rows = KINDS.map((kind) => {
+    const list = samples[kind]
+    const failures = list.reduce((n, s) => n + s.non2xx + s.errors, 0)
+    return [
+      LABELS[kind],
+      spreadText(spread(list.map((s) => s.throughput)), (v) => rate(v).replace('/s', ' req/s')),
+      spreadText(spread(list.map((s, i) => s.throughput / floor[i]!.throughput)), percent),
+      spreadText(spread(list.map((s) => s.p50Ms)), millis),
+      spreadText(spread(list.map((s) => s.p99Ms)), millis),
+      cpu(list),
+      cpuRatio(list),
+      String(failures),
+    ]
+  })
+  const ratio = spread(samples.anywhere.map((s, i) => s.throughput / floor[i]!.throughput))
+  return [
+    '## Gateway: commands over HTTP',
+    '',
+    `\`POST /v1/actors/<type>/<id>/increment\` with \`${BODY}\` (\`content-type: application/json\`), ` +
+      `cycling over ${IDS} ids, loaded by autocannon with ${CONNECTIONS} connections (no pipelining) on ` +
+      `127.0.0.1. Each server runs in its own process and autocannon in the benchmark's process, so on this ` +
+      `2-core machine the server and the load generator each have a core. After a ${WARMUP_SECONDS} s warm-up ` +
+      `of each, ${ROUNDS} rounds of ${SECONDS} s per server, rotating which goes first. Median (min–max) over ` +
+      `the rounds; "vs floor" is a round's requests/s over the floor's in the same round. Only 2xx responses ` +
+      `count. Latencies are autocannon's (1 ms resolution). "Server CPU" is the server process's user + system ` +
+      `CPU time (from /proc, all its threads, GC included) per 2xx response; "vs floor, CPU" is the floor's ` +
+      `CPU per request over this server's, i.e. the share of the floor's throughput it would reach with a ` +
+      `core to itself. Unlike requests/s, these do not depend on whether the server or the load generator ` +
+      `(one core, shared) is the bottleneck, nor much on other load on the machine: the goal is judged on ` +
+      `requests/s as issue 2 states it, and the CPU figures say how far that ratio can be trusted. The Anywhere node is a default ` +
+      `node with the memory store: each \`counter\` increment is validated, appends one event and folds it ` +
+      `before the reply; \`tally\` (served by the same kind of node, in its own process) takes the same input ` +
+      `and replies without emitting, so the gap between the two rows is the cost of persisting one event. Whole section: ${seconds.toFixed(0)} s.`,
+    '',
+    table(
+      [
+        'server',
+        'requests/s',
+        'vs floor',
+        'p50 latency',
+        'p99 latency',
+        'server CPU per request',
+        'vs floor, CPU',
+        'non-2xx + errors',
+      ],
+      rows,
+    ),
+    '',
+    '### Goal (issue 2)',
+    '',
+    table(
+      ['goal', 'measured: median (min–max)', 'met'],
+      [
+        [
+          'gateway ≥ 70% of plain `node:http` requests/s',
+          spreadText(ratio, percent),
+          ratio.median >= 0.7 ? 'yes' : '**no**',
+        ],
+      ],
+    ),
+  ].join('\n')
+}
+
+await main()

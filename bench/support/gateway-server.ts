@@ -1,0 +1,192 @@
+// A server for bench/gateway.bench.ts, in its own process so it has a core to itself while
+// the load generator runs in the parent:
+//
+//   node --import tsx bench/support/gateway-server.ts anywhere   an Anywhere node (memory store)
+//                                                                 (also serves `tally`, a counter that emits nothing)
+//   node --import tsx bench/support/gateway-server.ts plain      a plain node:http server (the floor)
+//   node --import tsx bench/support/gateway-server.ts fastify    Fastify set up like the gateway, no runtime
+//
+// Listens on 127.0.0.1, a free port; prints one JSON line `{"url": ...}` on stdout once it
+// listens; stops and exits when its stdin closes (the parent exited or is done) or on SIGTERM.
+import { mkdtemp, rm } from 'node:fs/promises'
+import Fastify from 'fastify'
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { z } from 'zod'
+import { createNode } from '../../bin/node.js'
+import { defineActor } from '../../core/index.js'
+
+/** Same limit as the gateway's default, so both servers refuse the same bodies. */
+const BODY_LIMIT_BYTES = 1024 * 1024
+const COMMAND_PATH = /^\/v1\/actors\/(?:counter|tally)\/([^/]+)\/increment$/
+
+interface Running {
+  url: string
+  stop(): Promise<void>
+}
+
+/**
+ * The built-in counter's command without its event: same input schema, a reply computed from
+ * the state, nothing emitted (so nothing persisted). Set against `counter`, it shows what
+ * persisting one event costs per request.
+ */
+const tally = defineActor({
+  type: 'tally',
+  initialState: { value: 0 },
+  events: {},
+  apply: (state) => state,
+  commands: (command) => ({
+    increment: command(
+      z.object({ by: z.number().int().positive().max(Number.MAX_SAFE_INTEGER).default(1) }),
+      (ctx, input) => ({ value: ctx.state.value + input.by }),
+    ),
+  }),
+})
+
+async function startAnywhere(): Promise<Running> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'anywhere-bench-'))
+  const node = await createNode(
+    {
+      dataDir,
+      store: { kind: 'memory' },
+      http: { host: '127.0.0.1', port: 0 },
+      log: { level: 'silent' },
+    },
+    { actors: [tally] },
+  )
+  await node.start()
+  return {
+    url: node.gateway.url,
+    async stop() {
+      await node.stop()
+      await rm(dataDir, { recursive: true, force: true })
+    },
+  }
+}
+
+/**
+ * The floor: node:http answering the same request with the same kind of JSON. It reads and
+ * parses the body, checks `by`, keeps a counter per id in a Map and replies `{ value }`:
+ * what the gateway does minus the framework, validation library, mailbox and store.
+ */
+async function startPlain(): Promise<Running> {
+  const counters = new Map<string, number>()
+  const reply = (res: ServerResponse, status: number, body: unknown) => {
+    const text = JSON.stringify(body)
+    res.writeHead(status, {
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': Buffer.byteLength(text),
+    })
+    res.end(text)
+  }
+  const handle = (req: IncomingMessage, res: ServerResponse) => {
+    const match = req.method === 'POST' ? COMMAND_PATH.exec(req.url ?? '') : null
+    if (!match) return reply(res, 404, { error: 'NotFound' })
+    const chunks: Buffer[] = []
+    let size = 0
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length
+      if (size <= BODY_LIMIT_BYTES) chunks.push(chunk)
+    })
+    req.on('end', () => {
+      if (size > BODY_LIMIT_BYTES) return reply(res, 413, { error: 'PayloadTooLargeError' })
+      let input: { by?: unknown }
+      try {
+        const text = Buffer.concat(chunks).toString('utf8')
+        input = text.trim() === '' ? {} : (JSON.parse(text) as { by?: unknown })
+      } catch {
+        return reply(res, 400, { error: 'ValidationError' })
+      }
+      const by = input.by ?? 1
+      if (typeof by !== 'number' || !Number.isInteger(by) || by <= 0)
+        return reply(res, 400, { error: 'ValidationError' })
+      const id = match[1]!
+      const value = (counters.get(id) ?? 0) + by
+      counters.set(id, value)
+      reply(res, 200, { value })
+    })
+  }
+  const server = createServer({ keepAliveTimeout: 60_000 }, handle)
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  return {
+    url: `http://127.0.0.1:${port}`,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections()
+        server.close(() => resolve())
+      }),
+  }
+}
+
+/**
+ * A reference that splits the gateway's cost: Fastify with the settings, body parser, onSend
+ * hook and params schema of transports/http/gateway.ts, answering from a Map like the floor.
+ * The gap to the floor is the framework's; the gap from here to the gateway is the runtime's.
+ */
+async function startFastify(): Promise<Running> {
+  const counters = new Map<string, number>()
+  const app = Fastify({
+    bodyLimit: BODY_LIMIT_BYTES,
+    logger: false,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  })
+  app.removeAllContentTypeParsers()
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => {
+    const text = typeof body === 'string' ? body : body.toString('utf8')
+    if (text.trim() === '') return done(null, {})
+    try {
+      done(null, JSON.parse(text))
+    } catch (error) {
+      done(error as Error, undefined)
+    }
+  })
+  app.addHook('onSend', (_request, reply, payload, done) => {
+    reply.header('x-anywhere-geo', 'local')
+    done(null, payload)
+  })
+  const name = { type: 'string', maxLength: 256 } as const
+  const params = {
+    type: 'object',
+    properties: { type: name, id: name, command: name },
+  } as const
+  app.post<{ Params: { id: string }; Body: { by?: unknown } }>(
+    '/v1/actors/:type/:id/:command',
+    { schema: { params } },
+    async (request, reply) => {
+      const by = request.body?.by ?? 1
+      if (typeof by !== 'number' || !Number.isInteger(by) || by <= 0)
+        return reply.code(400).send({ error: 'ValidationError' })
+      const value = (counters.get(request.params.id) ?? 0) + by
+      counters.set(request.params.id, value)
+      return reply.send({ value })
+    },
+  )
+  const url = await app.listen({ host: '127.0.0.1', port: 0 })
+  return { url, stop: () => app.close() }
+}
+
+const starters = { anywhere: startAnywhere, plain: startPlain, fastify: startFastify }
+const kind = process.argv[2]
+if (kind !== 'anywhere' && kind !== 'plain' && kind !== 'fastify') {
+  process.stderr.write(`usage: gateway-server.ts ${Object.keys(starters).join('|')}\n`)
+  process.exit(2)
+}
+const server = await starters[kind]()
+process.stdout.write(JSON.stringify({ url: server.url }) + '\n')
+
+let stopping = false
+const stop = async () => {
+  if (stopping) return
+  stopping = true
+  await server.stop()
+  process.exit(0)
+}
+process.stdin.on('end', () => void stop())
+process.stdin.on('close', () => void stop())
+process.stdin.resume()
+process.on('SIGTERM', () => void stop())
+process.on('SIGINT', () => void stop())
