@@ -23,10 +23,10 @@ const args = new Map(
     return [key!, value] as const
   }),
 )
-const RUNS = Number(args.get('runs') ?? 5)
+const RUNS = Number(args.get('runs') ?? 7)
 const EVENTS_PER_RUN = Number(args.get('events') ?? 15_000)
 /** Concurrent appenders: each awaits its append before the next, like one client per actor. */
-const CONCURRENCY = (args.get('concurrency') ?? '16,128').split(',').map(Number)
+const CONCURRENCY = (args.get('concurrency') ?? '16,64').split(',').map(Number)
 /** Distinct actors the events are spread over. */
 const ACTORS = 1_000
 const ORIGIN = 'node-bench'
