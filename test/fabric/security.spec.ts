@@ -120,7 +120,7 @@ describe('fabric: allowlist, handshake and hostile frames', function () {
         t: 'events',
         n: 1,
         events: [{ ...events('origin-x', 1, 1)[0]!, seq: -3 }],
-      } as Frame),
+      }),
     ],
     ['an empty frame', Uint8Array.from([0, 0, 0, 0])],
   ] as const) {

@@ -98,7 +98,7 @@ export async function poll(
     }
     if (Date.now() > deadline)
       throw new Error(
-        `timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${String(lastError)}` : ''}`,
+        `timed out after ${timeoutMs} ms waiting for ${what}${lastError instanceof Error ? `: ${lastError.message}` : ''}`,
       )
     await new Promise((resolve) => setTimeout(resolve, everyMs))
   }
@@ -180,7 +180,7 @@ export async function startMultiGeo(init: MultiGeoInit): Promise<MultiGeo> {
       if (stopped) return
       stopped = true
       clusters.delete(cluster)
-      await Promise.allSettled([...geos.values()].map((g) => g.node?.kill('SIGKILL')))
+      await Promise.allSettled([...geos.values()].map((g) => g.handle.kill('SIGKILL')))
       await Promise.allSettled([...proxies.values()].map((p) => p.close()))
       await Promise.allSettled(dataDirs.map((dir) => rm(dir, { recursive: true, force: true })))
     },

@@ -1,5 +1,5 @@
 import type { Stream } from '@libp2p/interface'
-import { AbortedError, FrameError } from '../../core/errors.js'
+import { AbortedError, FrameError } from '../../core/index.js'
 import { decodeFrame, encodeFrame, FrameDecoder, MAX_FRAME_BYTES, type Frame } from './frames.js'
 
 /** Frames smaller than this are gathered into one write (trap 4: yamux costs per write). */

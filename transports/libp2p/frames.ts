@@ -1,9 +1,13 @@
 import { Decoder, Encoder } from '@msgpack/msgpack'
 import { z } from 'zod'
-import { FrameError, PayloadTooLargeError } from '../../core/errors.js'
-import { eventRecordSchema, MAX_NAME_LENGTH } from '../../core/event.js'
-import type { EventRecord } from '../../core/event.js'
-import type { VersionVector } from '../../core/version-vector.js'
+import {
+  FrameError,
+  MAX_NAME_LENGTH,
+  PayloadTooLargeError,
+  eventRecordSchema,
+  type EventRecord,
+  type VersionVector,
+} from '../../core/index.js'
 
 /** The libp2p protocol id of replication. A breaking change gets a new id. */
 export const REPLICATION_PROTOCOL = '/anywhere/replicate/1'
@@ -143,7 +147,7 @@ export function decodeFrame(body: Uint8Array): Frame {
       .join('; ')
     throw new FrameError(`a fabric frame failed validation: ${issues}`, { cause: parsed.error })
   }
-  return parsed.data as Frame
+  return parsed.data
 }
 
 /**

@@ -3,7 +3,7 @@ import { dirname } from 'node:path'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { ConfigError } from '../../core/errors.js'
+import { ConfigError } from '../../core/index.js'
 
 /** A node's fabric identity: its Ed25519 key and the PeerId derived from it. */
 export interface NodeIdentity {

@@ -11,8 +11,14 @@ import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import type { Subscription } from 'rxjs'
 import { z } from 'zod'
-import { ConfigError, NotRunningError } from '../../core/errors.js'
-import type { Fabric, FabricComponents, FabricFactory, FabricStatus } from '../../core/fabric.js'
+import {
+  ConfigError,
+  NotRunningError,
+  type Fabric,
+  type FabricComponents,
+  type FabricFactory,
+  type FabricStatus,
+} from '../../core/index.js'
 import { loadOrCreateIdentity } from './identity.js'
 import { LocalFeed } from './local-feed.js'
 import { PeerLink, type LinkSettings } from './peer-link.js'

@@ -1,7 +1,4 @@
-import type { Clock } from '../../core/clock.js'
-import type { EventRecord } from '../../core/event.js'
-import type { EventLog } from '../../core/event-store.js'
-import type { VersionVector } from '../../core/version-vector.js'
+import type { Clock, EventLog, EventRecord, VersionVector } from '../../core/index.js'
 
 /** Most lag markers kept per origin; past it neighbours merge (the lag estimate errs older). */
 export const MAX_LAG_MARKERS_PER_ORIGIN = 256

@@ -1,7 +1,5 @@
 import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
-import type { Clock } from '../../core/clock.js'
-import type { PeerStatus } from '../../core/fabric.js'
-import { countMissing, dominates, type VersionVector } from '../../core/version-vector.js'
+import { countMissing, dominates, type PeerStatus, type VersionVector } from '../../core/index.js'
 import { REPLICATION_PROTOCOL, type HelloFrame } from './frames.js'
 import {
   PullSession,

@@ -1,13 +1,16 @@
 import type { Stream } from '@libp2p/interface'
-import type { Clock } from '../../core/clock.js'
-import { AbortedError, PayloadTooLargeError } from '../../core/errors.js'
-import type { EventRecord } from '../../core/event.js'
-import type { EventLog } from '../../core/event-store.js'
-import type { EventIngest } from '../../core/fabric.js'
-import { MAX_HLC_DRIFT_MS } from '../../core/hlc.js'
-import type { Logger } from '../../core/logger.js'
-import type { Taps } from '../../core/taps.js'
-import type { VersionVector } from '../../core/version-vector.js'
+import {
+  AbortedError,
+  MAX_HLC_DRIFT_MS,
+  PayloadTooLargeError,
+  type Clock,
+  type EventIngest,
+  type EventLog,
+  type EventRecord,
+  type Logger,
+  type Taps,
+  type VersionVector,
+} from '../../core/index.js'
 import { FrameStream } from './frame-stream.js'
 import { encodeFrame, PROTOCOL_VERSION, type Frame, type HelloFrame } from './frames.js'
 import type { FeedListener, LocalFeed } from './local-feed.js'
@@ -464,7 +467,11 @@ export class PushSession extends Session implements FeedListener {
       const limit = Math.min(room - batch.length, held - next + 1)
       const events = await log.readOrigin(origin, next, limit)
       if (this.closed) return []
-      for (const event of events) if (event.seq === next) (batch.push(event), next++)
+      for (const event of events) {
+        if (event.seq !== next) break
+        batch.push(event)
+        next++
+      }
       this.sent[origin] = next - 1
     }
     return batch
