@@ -299,9 +299,12 @@ export class ActorRuntime implements Startable {
     }
     for (const [address, list] of byActor) {
       const cell = this.cells.get(address)
-      // A full mailbox must not lose a replicated event: drop the replica instead; it rehydrates from the store.
-      if (cell && !cell.mailbox.enqueue({ kind: 'ingest', events: list }))
-        this.evict(cell, 'capacity', true)
+      // A full mailbox must not lose a replicated event: the replica reloads from the store
+      // (which holds the event already) before it handles its next message.
+      if (cell && !cell.mailbox.enqueue({ kind: 'ingest', events: list })) {
+        cell.ready = false
+        cell.loading = undefined
+      }
     }
     return accepted
   }
@@ -560,6 +563,11 @@ export class ActorRuntime implements Startable {
     const { type } = cell.definition
     const snapshot = await store.loadSnapshot(type, cell.id)
     const events = await store.readActor(type, cell.id, snapshot ? { after: snapshot.at } : {})
+    cell.state = cell.definition.initialState
+    cell.count = 0
+    cell.last = undefined
+    cell.seen = new Map()
+    cell.checkpoints = []
     if (snapshot) {
       cell.state = snapshot.state
       cell.count = snapshot.eventCount
@@ -628,8 +636,8 @@ export class ActorRuntime implements Startable {
     }
   }
 
-  private evict(cell: ActorCell, reason: 'idle' | 'capacity', force = false): void {
-    if (!force && !cell.mailbox.idle) return
+  private evict(cell: ActorCell, reason: 'idle' | 'capacity'): void {
+    if (!cell.mailbox.idle) return
     this.cells.delete(cell.address)
     void this.persistSnapshot(cell)
     const { taps } = this.components

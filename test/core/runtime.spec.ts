@@ -275,6 +275,27 @@ describe('ActorRuntime', () => {
     assert.deepEqual((await ref.state()).lines.at(-1), 'local-3')
   })
 
+  it('never loses a replicated event when the actor`s mailbox is full: the replica reloads from the store', async () => {
+    h = await harness({ mailboxCapacity: 2 })
+    const ref = h.runtime.actor(journal, 'busy')
+    const slow = ref.ask('slow', { ms: 50 })
+    await new Promise((resolve) => setImmediate(resolve)) // now running, out of the queue
+    const queued = [ref.ask('write', { line: 'q1' }), ref.ask('write', { line: 'q2' })] // the mailbox is now full
+    await assert.rejects(ref.ask('write', { line: 'refused' }), /mailbox .* is full/)
+    const remote = {
+      actorType: 'journal',
+      actorId: 'busy',
+      origin: 'remote',
+      seq: 1,
+      hlc: { wall: 1, logical: 0 },
+      type: 'written',
+      payload: { line: 'remote' },
+    }
+    assert.equal((await h.runtime.ingest([remote])).length, 1)
+    await Promise.all([slow, ...queued])
+    assert.deepEqual((await ref.state()).lines, ['remote', 'slow 50', 'q1', 'q2'])
+  })
+
   it('publishes taps for received, handled and failed messages and appended events', async () => {
     h = await harness()
     const seen = firstValueFrom(h.taps.forActor('journal', 'tapped').pipe(take(5), toArray()))
