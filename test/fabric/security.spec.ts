@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import type { Stream } from '@libp2p/interface'
-import { encodeFrame, PROTOCOL_VERSION, type Frame } from '../../transports/libp2p/frames.js'
+import { multiaddr } from '@multiformats/multiaddr'
+import {
+  encodeFrame,
+  PROTOCOL_VERSION,
+  REPLICATION_PROTOCOL,
+  type Frame,
+} from '../../transports/libp2p/frames.js'
 import type { EventRecord } from '../../core/event.js'
 import {
   addressOf,
@@ -174,6 +180,44 @@ describe('fabric: allowlist, handshake and hostile frames', function () {
       await waitFor('stream closed', () => reader.closed())
     })
   }
+
+  it('sends again what the receiver did not store (a held-back gap is re-requested)', async () => {
+    const { geo, keyFile } = await geoWithAllowlistedRawPeer()
+    const raw = await startRawPeer(keyFile)
+    const received: Array<Extract<Frame, { t: 'events' }>> = []
+    let stream: Stream | undefined
+    await raw.node.handle(
+      REPLICATION_PROTOCOL,
+      (s) => {
+        stream = s
+        const reader = frameReader(s)
+        void (async () => {
+          assert.equal((await reader.next())?.t, 'hello')
+          s.send(encodeFrame(hello()))
+          for (let frame = await reader.next(30_000); frame; frame = await reader.next(30_000))
+            if (frame.t === 'events') received.push(frame)
+        })()
+      },
+      { maxInboundStreams: 4 },
+    )
+    for (let i = 0; i < 3; i++) await geo.runtime.actor(tally, 'g').ask('add', { by: 1 })
+    await raw.node.dial(multiaddr(addressOf(geo)))
+    await waitFor('first events frame', () => received.length >= 1)
+    const first = received[0]!
+    assert.deepEqual(
+      first.events.map((e) => e.seq),
+      [1, 2, 3],
+    )
+    // Claim the frame was processed but nothing stored (as a receiver missing an earlier seq would).
+    stream!.send(encodeFrame({ t: 'ack', n: first.n, vector: {} }))
+    await waitFor('the same events sent again', () => received.length >= 2)
+    assert.deepEqual(
+      received[1]!.events.map((e) => [e.origin, e.seq]),
+      first.events.map((e) => [e.origin, e.seq]),
+    )
+    stream!.send(encodeFrame({ t: 'ack', n: received[1]!.n, vector: { [geo.nodeId]: 3 } }))
+    await waitFor('no lag', () => geo.fabric.status().peers[0]!.lagEvents === 0)
+  })
 
   it('two fabrics of different apps refuse each other and replicate nothing', async () => {
     const a = await createGeo('a')
