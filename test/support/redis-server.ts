@@ -3,7 +3,7 @@
 // must kill the server), start what they need, and use a unique key prefix per test.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { accessSync, constants } from 'node:fs'
+import { accessSync, constants, rmSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { createConnection, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -42,9 +42,12 @@ export interface RedisServer {
 }
 
 const running = new Set<ChildProcess>()
+/** Data dirs the harness made and has not removed yet. */
+const ownDirs = new Set<string>()
 
 process.on('exit', () => {
   for (const child of running) child.kill('SIGKILL')
+  for (const dir of ownDirs) rmSync(dir, { recursive: true, force: true })
 })
 
 /** Kills every redis-server this harness started that still runs. */
@@ -119,6 +122,7 @@ export async function freePort(): Promise<number> {
 export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServer> {
   const ownDir = options.dir === undefined
   const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'anywhere-redis-')))
+  if (ownDir) ownDirs.add(dir)
   const port = await freePort()
   const args = [
     '--port',
@@ -163,7 +167,7 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
   try {
     await launch()
   } catch (error) {
-    if (ownDir) await rm(dir, { recursive: true, force: true })
+    if (ownDir) await removeDir(dir)
     throw error
   }
 
@@ -178,7 +182,7 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
       if (stopped) return
       stopped = true
       if (child) await killChild(child, 'SIGTERM', STOP_GRACE_MS)
-      if (ownDir) await rm(dir, { recursive: true, force: true })
+      if (ownDir) await removeDir(dir)
     },
     async kill(signal = 'SIGKILL') {
       if (child) await killChild(child, signal)
@@ -191,6 +195,11 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
     },
     output: () => output,
   }
+}
+
+async function removeDir(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true })
+  ownDirs.delete(dir)
 }
 
 function isAlive(child: ChildProcess): boolean {
