@@ -20,6 +20,9 @@ export interface LinkSettings {
   random: () => number
 }
 
+/** A sending session that lasted this long resets the backoff. */
+export const STABLE_SESSION_MS = 10_000
+
 /** The redial delay after `failures` consecutive failures: exponential, capped, jittered in [50%, 100%]. */
 export function backoffDelay(failures: number, settings: LinkSettings): number {
   const exponent = Math.min(Math.max(failures - 1, 0), 30)
@@ -235,9 +238,14 @@ export class PeerLink implements SessionPeer {
   private async run(): Promise<void> {
     let failures = 0
     while (!this.stopping) {
+      const startedAt = this.components.clock.now()
       const result = await this.attempt()
       if (this.stopping) return
-      failures = result.handshook ? 0 : failures + 1
+      // A session that ends soon after its handshake (e.g. the peer's store keeps failing)
+      // counts as a failure too, so it is retried with backoff, not in a tight loop.
+      const lasted = this.components.clock.now() - startedAt
+      const healthy = result.handshook && lasted >= STABLE_SESSION_MS
+      failures = healthy ? 0 : failures + 1
       const delay = result.refused
         ? this.settings.backoffMaxMs
         : backoffDelay(failures, this.settings)
