@@ -713,9 +713,10 @@ export class PullSession extends Session {
             events: accepted.length,
           })
       }
-      this.processedN = n
+      // n and the vector advance together: a receipt ack sent meanwhile pairs the old ones.
       const vector = await log.versionVector()
       if (this.closed) return
+      this.processedN = n
       this.lastVector = vector
       const echo = this.echo
       this.echo = undefined
