@@ -1,4 +1,5 @@
-import { chmod, link, mkdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { randomBytes } from 'node:crypto'
+import { link, mkdir, open, readFile, rm } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
@@ -49,11 +50,18 @@ export async function loadOrCreateIdentity(keyFile: string): Promise<NodeIdentit
   await mkdir(dirname(keyFile), { recursive: true })
   // Write a temporary file, then hard-link it into place: the key appears complete or not at
   // all, and a concurrent first start of another process keeps whichever key won.
-  const temporary = `${keyFile}.${process.pid}.${Date.now()}.tmp`
-  await writeFile(temporary, privateKeyToProtobuf(privateKey), { mode: KEY_FILE_MODE, flag: 'wx' })
-  await chmod(temporary, KEY_FILE_MODE)
+  const temporary = `${keyFile}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`
+  const handle = await open(temporary, 'wx', KEY_FILE_MODE)
+  try {
+    await handle.writeFile(privateKeyToProtobuf(privateKey))
+    await handle.chmod(KEY_FILE_MODE)
+    await handle.sync()
+  } finally {
+    await handle.close()
+  }
   try {
     await link(temporary, keyFile)
+    await syncDirectory(dirname(keyFile))
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'EEXIST') return loadOrCreateIdentity(keyFile)
     throw new ConfigError(`cannot write the fabric identity key ${keyFile}`, { cause: error })
@@ -61,4 +69,14 @@ export async function loadOrCreateIdentity(keyFile: string): Promise<NodeIdentit
     await rm(temporary, { force: true })
   }
   return { peerId: peerIdFromPrivateKey(privateKey).toString(), privateKey }
+}
+
+/** Makes a new directory entry durable (a crash must not lose a key the node already used). */
+async function syncDirectory(dir: string): Promise<void> {
+  const handle = await open(dir, 'r')
+  try {
+    await handle.sync()
+  } finally {
+    await handle.close()
+  }
 }
