@@ -228,7 +228,7 @@ describe('fabric: real anywhere-node processes, one per geo, proxied links', fun
         15_000,
       )
       const detectMs = Date.now() - frozenAt
-      assert.ok(detectMs < 8_000, `frozen peer noticed after ${detectMs} ms`)
+      assert.ok(detectMs < 10_000, `frozen peer noticed after ${detectMs} ms`)
       await a.command('counter', 'while-frozen', 'increment', { by: 4 })
     } finally {
       b.signal('SIGCONT')
