@@ -1,7 +1,60 @@
+/** Most items one mailbox processes in a row before the others get a turn. */
+export const MAILBOX_SLICE = 64
+/** Most items processed in one scheduler turn before it yields to I/O (timers, sockets). */
+export const SCHEDULER_TURN_BUDGET = 8_192
+
+/**
+ * Runs the mailboxes that have work, one slice each in turn, in a single loop: a message
+ * sent from one actor to another is picked up by the loop that is already running, not
+ * by a new microtask per hop. The loop starts on a microtask, so sending never runs the
+ * receiver's code in the sender's stack, and it yields to the event loop after a budget
+ * of items so a flood of messages cannot starve sockets and timers.
+ */
+export class MailboxScheduler {
+  private ready: Array<Mailbox<never> | undefined> = []
+  private head = 0
+  private scheduled = false
+
+  constructor(private readonly turnBudget = SCHEDULER_TURN_BUDGET) {}
+
+  /** Queues a mailbox that has work (called by the mailbox itself). */
+  schedule(mailbox: Mailbox<never>): void {
+    this.ready.push(mailbox)
+    if (!this.scheduled) {
+      this.scheduled = true
+      queueMicrotask(this.drain)
+    }
+  }
+
+  private readonly drain = (): void => {
+    let processed = 0
+    while (this.head < this.ready.length) {
+      const mailbox = this.ready[this.head]!
+      this.ready[this.head++] = undefined
+      if (this.head >= 1024 && this.head * 2 >= this.ready.length) {
+        this.ready = this.ready.slice(this.head)
+        this.head = 0
+      }
+      processed += mailbox.runSlice(MAILBOX_SLICE)
+      if (processed >= this.turnBudget) {
+        setImmediate(this.drain)
+        return
+      }
+    }
+    this.ready = []
+    this.head = 0
+    this.scheduled = false
+  }
+}
+
+/** The scheduler of mailboxes created without one. */
+const defaultScheduler = new MailboxScheduler()
+
 /**
  * A FIFO that feeds one item at a time to an injected processing function: the unit
- * of "one message at a time per actor". Processing starts on a microtask after the
- * first enqueue, so `enqueue` never runs user code in the caller's stack.
+ * of "one message at a time per actor". Processing runs in its scheduler's loop, never
+ * in the caller's stack; an item whose processing returns a promise holds the mailbox
+ * until that promise settles.
  */
 export class Mailbox<T> {
   private items: (T | undefined)[] = []
@@ -15,6 +68,7 @@ export class Mailbox<T> {
     readonly capacity: number,
     /** Called when `process` throws; the mailbox goes on with the next item. */
     private readonly onError: (error: unknown) => void = () => {},
+    private readonly scheduler: MailboxScheduler = defaultScheduler,
   ) {}
 
   /** Queues an item; false when the mailbox is full. */
@@ -23,7 +77,7 @@ export class Mailbox<T> {
     this.items.push(item)
     if (!this.running) {
       this.running = true
-      queueMicrotask(this.resume)
+      this.scheduler.schedule(this as unknown as Mailbox<never>)
     }
     return true
   }
@@ -44,15 +98,25 @@ export class Mailbox<T> {
     return new Promise((resolve) => this.idleWaiters.push(resolve))
   }
 
-  /** Feeds items to `process` until the queue is empty or `process` goes asynchronous. */
-  private run(): void {
+  /**
+   * Processes up to `max` items (the scheduler calls this). Stops early when an item goes
+   * asynchronous (the mailbox is rescheduled when it settles) or the queue is empty (the
+   * mailbox goes idle). Returns how many items it processed.
+   */
+  runSlice(max: number): number {
+    let count = 0
     while (this.head < this.items.length) {
+      if (count === max) {
+        this.scheduler.schedule(this as unknown as Mailbox<never>)
+        return count
+      }
       const item = this.items[this.head] as T
       this.items[this.head++] = undefined
       if (this.head >= 1024 && this.head * 2 >= this.items.length) {
         this.items = this.items.slice(this.head)
         this.head = 0
       }
+      count++
       let pending: void | Promise<void>
       try {
         pending = this.process(item)
@@ -61,7 +125,10 @@ export class Mailbox<T> {
         continue
       }
       // Only an asynchronous item costs a promise turn; synchronous ones run back to back.
-      if (pending !== undefined) return void pending.then(this.resume, this.resumeAfterError)
+      if (pending !== undefined) {
+        pending.then(this.reschedule, this.rescheduleAfterError)
+        return count
+      }
     }
     this.items = []
     this.head = 0
@@ -69,12 +136,14 @@ export class Mailbox<T> {
     const waiters = this.idleWaiters
     this.idleWaiters = []
     for (const resolve of waiters) resolve()
+    return count
   }
 
-  private readonly resume = (): void => this.run()
+  private readonly reschedule = (): void =>
+    this.scheduler.schedule(this as unknown as Mailbox<never>)
 
-  private readonly resumeAfterError = (error: unknown): void => {
+  private readonly rescheduleAfterError = (error: unknown): void => {
     this.onError(error)
-    this.run()
+    this.scheduler.schedule(this as unknown as Mailbox<never>)
   }
 }

@@ -141,6 +141,8 @@ class ActorCell {
   lastUsed: number
   /** Set once the actor has been rehydrated from the store. */
   ready = false
+  /** Set when the cell leaves memory: refs that cached it look it up again. */
+  evicted = false
   loading: Promise<void> | undefined
   readonly mailbox: Mailbox<Message>
 
@@ -167,6 +169,8 @@ class ActorCell {
 export class ActorRuntime implements Startable {
   private readonly definitions = new Map<string, ErasedActorDefinition>()
   private readonly cells = new Map<string, ActorCell>()
+  /** The same cells by type then id: the hot lookup builds no address string. */
+  private readonly cellsByType = new Map<string, Map<string, ActorCell>>()
   private readonly settings: Required<Omit<RuntimeInit, 'actors'>>
   private running = false
   private cancelSweep: (() => void) | undefined
@@ -223,17 +227,25 @@ export class ActorRuntime implements Startable {
     await Promise.race([drained, timedOut])
     cancel?.()
     await Promise.allSettled([...this.cells.values()].map((cell) => this.persistSnapshot(cell)))
+    for (const cell of this.cells.values()) cell.evicted = true
     this.cells.clear()
+    this.cellsByType.clear()
   }
 
   /** A typed handle on the actor `(definition.type, id)`. */
   actor<D extends AnyActorDefinition>(definition: D, id: string): ActorRef<D> {
+    // The ref keeps its cell until the cell is evicted: a tell through a ref skips the lookup by address.
+    let cached: ActorCell | undefined
+    const cell = () => {
+      if (!cached || cached.evicted || !this.running) cached = this.cellFor(definition.type, id)
+      return cached
+    }
     return {
       type: definition.type,
       id,
       ask: (command, input, options) =>
         this.ask(definition.type, id, command, input, options) as never,
-      tell: (command, input) => this.tell(definition.type, id, command, input),
+      tell: (command, input) => this.tellCell(cell(), command, input),
       state: async (options) => (await this.read(definition.type, id, options)).state,
     }
   }
@@ -251,7 +263,10 @@ export class ActorRuntime implements Startable {
 
   /** Sends a command to `type/id` without waiting for a reply. */
   tell(type: string, id: string, command: string, input: unknown): void {
-    const cell = this.cellFor(type, id)
+    this.tellCell(this.cellFor(type, id), command, input)
+  }
+
+  private tellCell(cell: ActorCell, command: string, input: unknown): void {
     const message: Message = { kind: 'command', command, input, chain: undefined, reply: undefined }
     if (!cell.mailbox.enqueue(message)) this.reportTellFailure(cell, command, overloaded(cell))
   }
@@ -344,12 +359,12 @@ export class ActorRuntime implements Startable {
 
   private cellFor(type: string, id: string): ActorCell {
     if (!this.running) throw new NotRunningError('the actor runtime')
-    const address = actorAddress(type, id)
-    let cell = this.cells.get(address)
+    let cell = this.cellsByType.get(type)?.get(id)
     // No clock read here: processing the message marks the actor used (a busy mailbox is never evicted).
     if (cell) return cell
     const definition = this.definitions.get(type)
     if (!definition) throw new UnknownActorTypeError(type)
+    const address = actorAddress(type, id)
     cell = new ActorCell(
       definition,
       id,
@@ -361,6 +376,9 @@ export class ActorRuntime implements Startable {
         this.components.logger.error('mailbox processing failed', { actor: address, error }),
     )
     this.cells.set(address, cell)
+    let ofType = this.cellsByType.get(type)
+    if (!ofType) this.cellsByType.set(type, (ofType = new Map()))
+    ofType.set(id, cell)
     if (this.cells.size > this.settings.maxActorsInMemory) this.evictOverCapacity()
     return cell
   }
@@ -449,7 +467,7 @@ export class ActorRuntime implements Startable {
   ): void | Promise<void> {
     ctx.close()
     const { drafts } = ctx
-    if (drafts.length === 0) {
+    if (drafts === undefined) {
       if (actor) this.publishHandled(actor, message.command, started, 0)
       message.reply?.resolve(reply)
       return
@@ -639,6 +657,8 @@ export class ActorRuntime implements Startable {
   private evict(cell: ActorCell, reason: 'idle' | 'capacity'): void {
     if (!cell.mailbox.idle) return
     this.cells.delete(cell.address)
+    this.cellsByType.get(cell.definition.type)?.delete(cell.id)
+    cell.evicted = true
     void this.persistSnapshot(cell)
     const { taps } = this.components
     if (taps.observed)
@@ -689,7 +709,8 @@ interface ContextHost {
  */
 class HandlerContext implements ActorContext<unknown, never> {
   /** The events emitted so far, persisted before the reply. */
-  readonly drafts: EventDraft[] = []
+  /** Allocated on the first emit: most messages emit nothing. */
+  drafts: EventDraft[] | undefined
   private current: unknown
   private open = true
 
@@ -738,7 +759,7 @@ class HandlerContext implements ActorContext<unknown, never> {
       type,
       payload: parsed.data,
     }
-    this.drafts.push(draft)
+    ;(this.drafts ??= []).push(draft)
     this.current = definition.apply(this.current, { ...draft, seq: 0 })
   }
 
