@@ -377,7 +377,7 @@ export class ActorRuntime implements Startable {
     )
     this.cells.set(address, cell)
     let ofType = this.cellsByType.get(type)
-    if (!ofType) this.cellsByType.set(type, (ofType = new Map()))
+    if (!ofType) this.cellsByType.set(type, (ofType = new Map<string, ActorCell>()))
     ofType.set(id, cell)
     if (this.cells.size > this.settings.maxActorsInMemory) this.evictOverCapacity()
     return cell
