@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { ValidationError } from './errors.js'
 import { compareHlc, type Hlc } from './hlc.js'
 
 /**
@@ -66,3 +67,27 @@ export const eventRecordSchema = z.object({
   type: name,
   payload: z.unknown(),
 })
+
+/**
+ * Throws when a payload holds a key that stores and the fabric cannot carry: `__proto__`
+ * (msgpack decoders refuse it, so one such event would make a log unreadable). Checked
+ * once, when a handler emits, so no store ever holds such an event.
+ */
+export function assertStorablePayload(payload: unknown, where: string): void {
+  const pending: unknown[] = [payload]
+  while (pending.length > 0) {
+    const value = pending.pop()
+    if (typeof value !== 'object' || value === null) continue
+    if (Array.isArray(value)) {
+      for (const item of value) pending.push(item)
+      continue
+    }
+    for (const key of Object.keys(value)) {
+      if (key === '__proto__')
+        throw new ValidationError(`${where}: a payload may not hold a '__proto__' key`, [
+          { path: [key], message: "the key '__proto__' is not allowed" },
+        ])
+      pending.push((value as Record<string, unknown>)[key])
+    }
+  }
+}

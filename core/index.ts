@@ -17,6 +17,7 @@ export type { Clock, SimulatedClock } from './clock.js'
 export * from './errors.js'
 export {
   actorAddress,
+  assertStorablePayload,
   compareEventKeys,
   eventKey,
   eventRecordSchema,

@@ -23,6 +23,7 @@ import {
 } from './errors.js'
 import {
   actorAddress,
+  assertStorablePayload,
   compareEventKeys,
   eventKey,
   type EventDraft,
@@ -751,6 +752,7 @@ class HandlerContext implements ActorContext<unknown, never> {
         `invalid payload for event '${type}' of ${definition.type}: ${parsed.error.message}`,
         parsed.error.issues,
       )
+    assertStorablePayload(parsed.data, `event '${type}' of ${definition.type}`)
     const draft: EventDraft = {
       actorType: definition.type,
       actorId: cell.id,

@@ -45,6 +45,20 @@ const journal = defineActor({
   }),
 })
 
+/** Stores whatever it is given: schemas that keep every key. */
+const raw = defineActor({
+  type: 'raw',
+  initialState: null as unknown,
+  events: { stored: z.unknown() },
+  apply: (_state, event) => event.payload,
+  commands: (command) => ({
+    put: command(z.unknown(), (ctx, input) => {
+      ctx.emit('stored', input)
+      return null
+    }),
+  }),
+})
+
 /** Two actors that call each other: used for the ask-cycle test. */
 const ping = defineActor({
   type: 'ping',
@@ -90,7 +104,7 @@ async function harness(
   const taps = new Taps()
   await store.start()
   const runtime = new ActorRuntime(
-    { actors: [journal, ping, counter], ...init },
+    { actors: [journal, ping, counter, raw], ...init },
     {
       store,
       clock,
@@ -152,6 +166,15 @@ describe('ActorRuntime', () => {
       (await h.store.readActor('journal', 'j')).map((e) => (e.payload as { line: string }).line),
       ['kept', 'still serving'],
     )
+  })
+
+  it('refuses to emit a payload with a __proto__ key (no store or peer could decode it)', async () => {
+    h = await harness()
+    const payload = JSON.parse('{"__proto__":{"x":1}}') as unknown
+    const error = await h.runtime.ask('raw', 'p', 'put', payload).catch((e: unknown) => e)
+    assert.ok(error instanceof HandlerError, String(error))
+    assert.equal((error.cause as Error).name, 'ValidationError')
+    assert.deepEqual(await h.store.readActor('raw', 'p'), [])
   })
 
   it('rejects invalid input, unknown commands and unknown types with typed errors and persists nothing', async () => {

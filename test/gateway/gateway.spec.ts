@@ -88,6 +88,17 @@ describe('HTTP gateway', function () {
     )
   })
 
+  it('400 for a body with a __proto__ key (prototype poisoning), and nothing is stored', async () => {
+    const reply = await post(
+      '/v1/actors/map/gw-proto/put',
+      '{"key":"k","value":{"__proto__":{"polluted":true}}}',
+    )
+    assert.equal(reply.status, 400)
+    assert.equal(((await reply.json()) as { error: string }).error, 'ValidationError')
+    assert.equal(({} as Record<string, unknown>).polluted, undefined)
+    assert.deepEqual(await node.store.readActor('map', 'gw-proto'), [])
+  })
+
   it('404 for an unknown actor type or command, with a stable error name', async () => {
     const type = await post('/v1/actors/nothing/x/increment', '{}')
     assert.equal(type.status, 404)

@@ -1,3 +1,4 @@
+import secureJson from 'secure-json-parse'
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify'
 import {
   AbortedError,
@@ -154,7 +155,11 @@ export class Gateway implements Startable {
       const text = typeof body === 'string' ? body : body.toString('utf8')
       if (text.trim() === '') return done(null, {})
       try {
-        done(null, JSON.parse(text))
+        // Keys such as __proto__ are refused (prototype poisoning; msgpack could not store them either).
+        done(
+          null,
+          secureJson.parse(text, null, { protoAction: 'error', constructorAction: 'error' }),
+        )
       } catch (error) {
         done(
           new ValidationError(
