@@ -86,6 +86,29 @@ describe('documentation examples', function () {
     })
   })
 
+  it('the README "three geos on one laptop" section runs as printed: a write crosses geos, a partition heals', async function () {
+    this.timeout(120_000)
+    const block = (await codeBlocks('README.md')).find(
+      (b) => b.lang === 'sh' && b.code.includes('geo a 8081'),
+    )
+    assert.ok(block, 'the README has the three-geos section')
+    const geos = join(ROOT, 'geos')
+    await rm(geos, { recursive: true, force: true })
+    cleanups.push(async () => {
+      // Whatever the script left running if it failed halfway.
+      await run('bash', ['-c', 'kill $(cat geos/*.pid) 2>/dev/null; true'], { cwd: ROOT })
+      await rm(geos, { recursive: true, force: true })
+    })
+    const { stdout } = await run('bash', ['-c', block.code], { cwd: ROOT, timeout: 100_000 })
+    const expected = [...block.code.matchAll(/# (\{"value":\d+\})/g)].map(
+      (m) => JSON.parse(m[1]!) as unknown,
+    )
+    const printed = [...stdout.matchAll(/\{"value":\d+\}/g)].map((m) => JSON.parse(m[0]) as unknown)
+    assert.deepEqual(printed, expected)
+    assert.match(stdout, /"connected":true,"lagEvents":0/)
+    assert.match(stdout, /partition healed .*eventsIn=1 eventsOut=1/)
+  })
+
   it('the README config module serves its own actor', async () => {
     const block = (await codeBlocks('README.md')).find(
       (b) => b.lang === 'ts' && b.code.includes('my-actors.config.mts'),
