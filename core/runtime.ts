@@ -298,7 +298,7 @@ export class ActorRuntime implements Startable {
     const accepted = await this.components.store.ingest(events, options)
     if (accepted.length === 0) return accepted
     const { taps } = this.components
-    if (taps.observed)
+    if (taps.wants('event.ingested'))
       taps.publish({
         kind: 'event.ingested',
         at: this.now(),
@@ -418,7 +418,12 @@ export class ActorRuntime implements Startable {
   private handleCommand(cell: ActorCell, message: CommandMessage): void | Promise<void> {
     const { taps } = this.components
     const { definition } = cell
-    const actor = taps.observed ? { type: definition.type, id: cell.id } : undefined
+    const actor =
+      taps.wants('message.received') ||
+      taps.wants('message.handled') ||
+      taps.wants('message.failed')
+        ? { type: definition.type, id: cell.id }
+        : undefined
     const started = actor ? this.now() : 0
     if (actor)
       taps.publish({ kind: 'message.received', at: started, actor, command: message.command })
@@ -512,7 +517,8 @@ export class ActorRuntime implements Startable {
   private async persist(cell: ActorCell, drafts: EventDraft[]): Promise<void> {
     const records = await this.components.store.append(drafts)
     const { taps } = this.components
-    if (taps.observed) taps.publish({ kind: 'event.appended', at: this.now(), events: records })
+    if (taps.wants('event.appended'))
+      taps.publish({ kind: 'event.appended', at: this.now(), events: records })
     // Only a re-fold is asynchronous: the common in-order fold costs no extra promise turn.
     const refolding = this.fold(cell, records)
     if (refolding) await refolding
@@ -567,7 +573,7 @@ export class ActorRuntime implements Startable {
     cell.seen = new Map(base?.seen)
     for (const event of events) this.applyOne(cell, event)
     const { taps } = this.components
-    if (taps.observed)
+    if (taps.wants('event.reordered'))
       taps.publish({
         kind: 'event.reordered',
         at: this.now(),
@@ -601,7 +607,7 @@ export class ActorRuntime implements Startable {
     }
     for (const event of events) this.applyOne(cell, event)
     cell.sinceSnapshot = events.length
-    if (taps.observed && (snapshot || events.length > 0))
+    if (taps.wants('actor.rehydrated') && (snapshot || events.length > 0))
       taps.publish({
         kind: 'actor.rehydrated',
         at: this.now(),
@@ -662,7 +668,7 @@ export class ActorRuntime implements Startable {
     cell.evicted = true
     void this.persistSnapshot(cell)
     const { taps } = this.components
-    if (taps.observed)
+    if (taps.wants('actor.evicted'))
       taps.publish({
         kind: 'actor.evicted',
         at: this.now(),
@@ -673,7 +679,7 @@ export class ActorRuntime implements Startable {
 
   private reportTellFailure(cell: ActorCell, command: string, error: Error): void {
     const { taps } = this.components
-    if (taps.observed)
+    if (taps.wants('message.failed'))
       taps.publish({
         kind: 'message.failed',
         at: this.now(),

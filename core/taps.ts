@@ -1,4 +1,4 @@
-import { Subject, filter, type Observable } from 'rxjs'
+import { Observable, Subject, filter } from 'rxjs'
 import type { EventRecord } from './event.js'
 
 /** An actor's address on the taps. */
@@ -52,16 +52,36 @@ export type TapEvent = { readonly at: number } & (
 export type TapKind = TapEvent['kind']
 export type TapOf<K extends TapKind> = Extract<TapEvent, { kind: K }>
 
-/** A node's tap stream. Publishing costs nothing measurable when nobody listens. */
+/**
+ * A node's tap stream. Publishing costs nothing measurable when nobody listens, and a
+ * subscriber to some kinds (say, the fabric to `event.appended`) does not make hot paths
+ * build the tap objects of the other kinds: they ask `wants(kind)` first.
+ */
 export class Taps {
   private readonly subject = new Subject<TapEvent>()
+  /** Subscribers to every kind. */
+  private everything = 0
+  /** Subscribers per kind, through `of()`. */
+  private readonly byKind = new Map<string, number>()
 
   /** Every tap event of this node. */
-  readonly events$: Observable<TapEvent> = this.subject.asObservable()
+  readonly events$: Observable<TapEvent> = new Observable<TapEvent>((subscriber) => {
+    this.everything++
+    const subscription = this.subject.subscribe(subscriber)
+    return () => {
+      this.everything--
+      subscription.unsubscribe()
+    }
+  })
 
-  /** True when at least one subscriber listens (lets hot paths skip building tap objects). */
+  /** True when anyone listens to anything. */
   get observed(): boolean {
     return this.subject.observed
+  }
+
+  /** True when someone listens to tap events of this kind (lets hot paths skip building them). */
+  wants(kind: TapKind): boolean {
+    return this.everything > 0 || (this.byKind.size > 0 && (this.byKind.get(kind) ?? 0) > 0)
   }
 
   /** Publishes a tap event. */
@@ -72,7 +92,20 @@ export class Taps {
   /** Only the tap events of the given kinds. */
   of<K extends TapKind>(...kinds: K[]): Observable<TapOf<K>> {
     const wanted = new Set<string>(kinds)
-    return this.events$.pipe(filter((e): e is TapOf<K> => wanted.has(e.kind)))
+    return new Observable<TapOf<K>>((subscriber) => {
+      for (const kind of wanted) this.byKind.set(kind, (this.byKind.get(kind) ?? 0) + 1)
+      const subscription = this.subject
+        .pipe(filter((e): e is TapOf<K> => wanted.has(e.kind)))
+        .subscribe(subscriber)
+      return () => {
+        for (const kind of wanted) {
+          const left = (this.byKind.get(kind) ?? 1) - 1
+          if (left > 0) this.byKind.set(kind, left)
+          else this.byKind.delete(kind)
+        }
+        subscription.unsubscribe()
+      }
+    })
   }
 
   /** Only the tap events about one actor (messages, reorderings, eviction, and its events). */

@@ -504,7 +504,7 @@ export class PushSession extends Session implements FeedListener {
     this.frames.writeEncoded(bytes)
     this.peer.counted('out', batch.length)
     const { taps, clock } = this.components
-    if (taps.observed)
+    if (taps.wants('replication.out'))
       taps.publish({
         kind: 'replication.out',
         at: clock.now(),
@@ -704,7 +704,7 @@ export class PullSession extends Session {
         this.peer.holds(vectorOf(events))
         feed.add(accepted, this.peer.peerId)
         this.peer.counted('in', accepted.length)
-        if (accepted.length > 0 && taps.observed)
+        if (accepted.length > 0 && taps.wants('replication.in'))
           taps.publish({
             kind: 'replication.in',
             at: clock.now(),
