@@ -3,7 +3,7 @@ import { z } from 'zod'
 import { defineActor } from '../../core/actor.js'
 import type { ActorRef } from '../../core/runtime.js'
 
-const account = defineActor({
+export const account = defineActor({
   type: 'account',
   initialState: { balance: 0 },
   events: {
