@@ -144,6 +144,12 @@ class ActorCell {
   ready = false
   /** Set when the cell leaves memory: refs that cached it look it up again. */
   evicted = false
+  /**
+   * The earliest replicated event that sorts before what `state` has folded. The state is
+   * re-folded from before it once, before the next command or read, however many late
+   * events arrive meanwhile (a catch-up after a partition brings many in a row).
+   */
+  lateFrom: EventRecord | undefined
   loading: Promise<void> | undefined
   readonly mailbox: Mailbox<Message>
 
@@ -404,6 +410,8 @@ export class ActorRuntime implements Startable {
     // Only the last queued message reads the clock: once the mailbox is idle, lastUsed is still
     // the start of the last message handled, and a burst of messages costs one clock read.
     if (cell.mailbox.size === 0) cell.lastUsed = this.now()
+    if (cell.lateFrom && message.kind !== 'ingest')
+      return this.refold(cell, cell.lateFrom).then(() => this.processLoaded(cell, message))
     switch (message.kind) {
       case 'read':
         message.resolve({ state: cell.state, eventCount: cell.count, last: cell.last })
@@ -533,10 +541,23 @@ export class ActorRuntime implements Startable {
     for (const event of events) this.applyOne(cell, event)
   }
 
-  private applyIngested(cell: ActorCell, events: EventRecord[]): void | Promise<void> {
+  private applyIngested(cell: ActorCell, events: EventRecord[]): void {
     // A rehydration that ran after the store took these events has folded them already.
     const fresh = events.filter((e) => e.seq > (cell.seen.get(e.origin) ?? 0))
-    if (fresh.length > 0) return this.fold(cell, fresh)
+    if (fresh.length === 0) return
+    let first = fresh[0]!
+    for (const e of fresh) if (compareEventKeys(e, first) < 0) first = e
+    // Late events wait for one re-fold on next use; the store holds them (and any that follow).
+    if (cell.lateFrom) {
+      if (compareEventKeys(first, cell.lateFrom) < 0) cell.lateFrom = first
+      return
+    }
+    if (cell.last && compareEventKeys(first, cell.last) < 0) {
+      cell.lateFrom = first
+      return
+    }
+    if (fresh.length > 1) fresh.sort(compareEventKeys)
+    for (const event of fresh) this.applyOne(cell, event)
   }
 
   private applyOne(cell: ActorCell, event: EventRecord): void {
@@ -571,6 +592,7 @@ export class ActorRuntime implements Startable {
     cell.count = base ? base.count : 0
     cell.last = base?.at
     cell.seen = new Map(base?.seen)
+    cell.lateFrom = undefined
     for (const event of events) this.applyOne(cell, event)
     const { taps } = this.components
     if (taps.wants('event.reordered'))
@@ -593,6 +615,7 @@ export class ActorRuntime implements Startable {
     cell.last = undefined
     cell.seen = new Map()
     cell.checkpoints = []
+    cell.lateFrom = undefined
     if (snapshot) {
       cell.state = snapshot.state
       cell.count = snapshot.eventCount
@@ -618,7 +641,8 @@ export class ActorRuntime implements Startable {
   }
 
   private async persistSnapshot(cell: ActorCell): Promise<void> {
-    if (cell.sinceSnapshot === 0 || !cell.last) return
+    // A state waiting for a re-fold is not the fold of the events up to its last key.
+    if (cell.sinceSnapshot === 0 || !cell.last || cell.lateFrom) return
     const pending = cell.sinceSnapshot
     cell.sinceSnapshot = 0
     try {
