@@ -52,9 +52,14 @@ export const MAX_NAME_LENGTH = 256
 
 const name = z.string().min(1).max(MAX_NAME_LENGTH)
 
+/** Largest HLC wall time accepted (ms; about the year 6400): stores keep it in 48 bits. */
+export const MAX_HLC_WALL = 2 ** 47
+/** Largest HLC logical counter accepted: stores keep it in 32 bits. */
+export const MAX_HLC_LOGICAL = 2 ** 32 - 1
+
 export const hlcSchema = z.object({
-  wall: z.number().int().nonnegative(),
-  logical: z.number().int().nonnegative(),
+  wall: z.number().int().nonnegative().max(MAX_HLC_WALL),
+  logical: z.number().int().nonnegative().max(MAX_HLC_LOGICAL),
 })
 
 /** Validates an event that arrives from outside the process (fabric, store decode). */
@@ -68,18 +73,29 @@ export const eventRecordSchema = z.object({
   payload: z.unknown(),
 })
 
+/** Largest payload an event may carry, as JSON characters (every store and the fabric carry it). */
+export const MAX_EVENT_PAYLOAD_BYTES = 1024 * 1024
+/** Deepest nesting of objects and arrays in a payload (msgpack decoders stop at 100). */
+export const MAX_PAYLOAD_DEPTH = 32
+
 /**
- * Throws when a payload holds a key that stores and the fabric cannot carry: `__proto__`
- * (msgpack decoders refuse it, so one such event would make a log unreadable). Checked
- * once, when a handler emits, so no store ever holds such an event.
+ * Throws a ValidationError when a payload is one that some store or the fabric could not
+ * carry: a `__proto__` key (msgpack decoders refuse it, so one such event would make a log
+ * unreadable), nesting deeper than MAX_PAYLOAD_DEPTH, or more than MAX_EVENT_PAYLOAD_BYTES.
+ * Checked once, when a handler emits, so no store ever acknowledges such an event.
  */
 export function assertStorablePayload(payload: unknown, where: string): void {
-  const pending: unknown[] = [payload]
+  const pending: Array<[unknown, number]> = [[payload, 1]]
   while (pending.length > 0) {
-    const value = pending.pop()
+    const [value, depth] = pending.pop()!
     if (typeof value !== 'object' || value === null) continue
+    if (depth > MAX_PAYLOAD_DEPTH)
+      throw new ValidationError(
+        `${where}: a payload may nest at most ${MAX_PAYLOAD_DEPTH} levels`,
+        [{ path: [], message: 'too deep' }],
+      )
     if (Array.isArray(value)) {
-      for (const item of value) pending.push(item)
+      for (const item of value) pending.push([item, depth + 1])
       continue
     }
     for (const key of Object.keys(value)) {
@@ -87,7 +103,13 @@ export function assertStorablePayload(payload: unknown, where: string): void {
         throw new ValidationError(`${where}: a payload may not hold a '__proto__' key`, [
           { path: [key], message: "the key '__proto__' is not allowed" },
         ])
-      pending.push((value as Record<string, unknown>)[key])
+      pending.push([(value as Record<string, unknown>)[key], depth + 1])
     }
   }
+  const size = JSON.stringify(payload)?.length ?? 0
+  if (size > MAX_EVENT_PAYLOAD_BYTES)
+    throw new ValidationError(
+      `${where}: a payload may be at most ${MAX_EVENT_PAYLOAD_BYTES} bytes as JSON, this one is ${size}`,
+      [{ path: [], message: 'too large' }],
+    )
 }

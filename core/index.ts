@@ -18,6 +18,10 @@ export * from './errors.js'
 export {
   actorAddress,
   assertStorablePayload,
+  MAX_EVENT_PAYLOAD_BYTES,
+  MAX_HLC_LOGICAL,
+  MAX_HLC_WALL,
+  MAX_PAYLOAD_DEPTH,
   compareEventKeys,
   eventKey,
   eventRecordSchema,

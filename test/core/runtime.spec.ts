@@ -7,6 +7,8 @@ import {
   defineActor,
   HandlerError,
   HybridLogicalClock,
+  MAX_EVENT_PAYLOAD_BYTES,
+  MAX_PAYLOAD_DEPTH,
   MemoryEventStore,
   silentLogger,
   simulatedClock,
@@ -175,6 +177,28 @@ describe('ActorRuntime', () => {
     assert.ok(error instanceof HandlerError, String(error))
     assert.equal((error.cause as Error).name, 'ValidationError')
     assert.deepEqual(await h.store.readActor('raw', 'p'), [])
+  })
+
+  it('refuses to emit a payload too deep or too large for the stores and the fabric', async () => {
+    h = await harness()
+    let deep: unknown = 'leaf'
+    for (let i = 0; i < MAX_PAYLOAD_DEPTH + 1; i++) deep = [deep]
+    const tooDeep = await h.runtime.ask('raw', 'p', 'put', deep).catch((e: unknown) => e)
+    assert.ok(
+      tooDeep instanceof HandlerError && /nest at most/.test(tooDeep.message),
+      String(tooDeep),
+    )
+    const tooLarge = await h.runtime
+      .ask('raw', 'p', 'put', 'x'.repeat(MAX_EVENT_PAYLOAD_BYTES))
+      .catch((e: unknown) => e)
+    assert.ok(
+      tooLarge instanceof HandlerError && /at most/.test(tooLarge.message),
+      String(tooLarge),
+    )
+    assert.deepEqual(await h.store.readActor('raw', 'p'), [])
+    let fine: unknown = 'leaf'
+    for (let i = 0; i < MAX_PAYLOAD_DEPTH - 1; i++) fine = [fine]
+    assert.equal(await h.runtime.ask('raw', 'p', 'put', fine), null)
   })
 
   it('rejects invalid input, unknown commands and unknown types with typed errors and persists nothing', async () => {

@@ -106,7 +106,8 @@ describe('documentation examples', function () {
     const printed = [...stdout.matchAll(/\{"value":\d+\}/g)].map((m) => JSON.parse(m[0]) as unknown)
     assert.deepEqual(printed, expected)
     assert.match(stdout, /"connected":true,"lagEvents":0/)
-    assert.match(stdout, /partition healed .*eventsIn=1 eventsOut=1/)
+    // b may catch up through c first, so a's own counts of the heal vary.
+    assert.match(stdout, /partition healed .*durationMs=\d+ eventsIn=\d+ eventsOut=\d+/)
   })
 
   it('the README config module serves its own actor', async () => {
