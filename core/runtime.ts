@@ -17,6 +17,7 @@ import {
   HandlerError,
   NotRunningError,
   OverloadedError,
+  StoreUnavailableError,
   UnknownActorTypeError,
   UnknownCommandError,
   ValidationError,
@@ -137,11 +138,13 @@ class ActorCell {
   count = 0
   sinceSnapshot = 0
   checkpoints: Checkpoint[] = []
-  /** Per origin, the highest seq folded into this actor: a replayed event is recognised and skipped. */
+  /** Per origin, the highest seq folded into this actor (kept in snapshots). */
   seen = new Map<string, number>()
   lastUsed: number
   /** Set once the actor has been rehydrated from the store. */
   ready = false
+  /** Bumped whenever the replica must reload from the store; a load begun before it does not count. */
+  generation = 0
   /** Set when the cell leaves memory: refs that cached it look it up again. */
   evicted = false
   /**
@@ -301,7 +304,18 @@ export class ActorRuntime implements Startable {
   ): Promise<EventRecord[]> {
     if (events.length === 0) return []
     for (const event of events) this.components.hlc.observe(event.hlc)
-    const accepted = await this.components.store.ingest(events, options)
+    let accepted: EventRecord[]
+    try {
+      accepted = await this.components.store.ingest(events, options)
+    } catch (error) {
+      // Some may be stored all the same; a retry would then return them as known, so the
+      // replicas of these actors reload from the store before their next message.
+      for (const event of events) {
+        const cell = this.cellsByType.get(event.actorType)?.get(event.actorId)
+        if (cell) this.markStale(cell)
+      }
+      throw error
+    }
     if (accepted.length === 0) return accepted
     const { taps } = this.components
     if (taps.wants('event.ingested'))
@@ -323,10 +337,7 @@ export class ActorRuntime implements Startable {
       const cell = this.cells.get(address)
       // A full mailbox must not lose a replicated event: the replica reloads from the store
       // (which holds the event already) before it handles its next message.
-      if (cell && !cell.mailbox.enqueue({ kind: 'ingest', events: list })) {
-        cell.ready = false
-        cell.loading = undefined
-      }
+      if (cell && !cell.mailbox.enqueue({ kind: 'ingest', events: list })) this.markStale(cell)
     }
     return accepted
   }
@@ -386,7 +397,7 @@ export class ActorRuntime implements Startable {
     let ofType = this.cellsByType.get(type)
     if (!ofType) this.cellsByType.set(type, (ofType = new Map<string, ActorCell>()))
     ofType.set(id, cell)
-    if (this.cells.size > this.settings.maxActorsInMemory) this.evictOverCapacity()
+    if (this.cells.size > this.settings.maxActorsInMemory) this.evictOverCapacity(cell)
     return cell
   }
 
@@ -394,8 +405,11 @@ export class ActorRuntime implements Startable {
     if (cell.ready) return this.processLoaded(cell, message)
     // The first message waits for the rehydration; after it the path stays synchronous where it can.
     cell.loading ??= this.rehydrate(cell)
+    const generation = cell.generation
     return cell.loading.then(
       () => {
+        // Marked stale while loading (a replicated event it may not have read): load again.
+        if (cell.generation !== generation) return this.process(cell, message)
         cell.ready = true
         return this.processLoaded(cell, message)
       },
@@ -411,7 +425,10 @@ export class ActorRuntime implements Startable {
     // the start of the last message handled, and a burst of messages costs one clock read.
     if (cell.mailbox.size === 0) cell.lastUsed = this.now()
     if (cell.lateFrom && message.kind !== 'ingest')
-      return this.refold(cell, cell.lateFrom).then(() => this.processLoaded(cell, message))
+      return this.refold(cell, cell.lateFrom).then(
+        () => this.processLoaded(cell, message),
+        (error: unknown) => failMessage(message, error),
+      )
     switch (message.kind) {
       case 'read':
         message.resolve({ state: cell.state, eventCount: cell.count, last: cell.last })
@@ -497,7 +514,7 @@ export class ActorRuntime implements Startable {
 
   private failCommand(message: CommandMessage, actor: TapActor | undefined, error: unknown): void {
     if (actor) {
-      const e = error instanceof Error ? error : new Error(String(error))
+      const e = error instanceof Error ? error : new AnywhereError(String(error))
       this.components.taps.publish({
         kind: 'message.failed',
         at: this.now(),
@@ -523,7 +540,15 @@ export class ActorRuntime implements Startable {
 
   /** Appends the drafts, then folds the stored records (with their seqs) into the actor. */
   private async persist(cell: ActorCell, drafts: EventDraft[]): Promise<void> {
-    const records = await this.components.store.append(drafts)
+    let records: EventRecord[]
+    try {
+      records = await this.components.store.append(drafts)
+    } catch (error) {
+      // The append may have landed all the same (a reply lost after the write): the replica
+      // reloads from the store before its next message rather than trust what it holds.
+      this.markStale(cell)
+      throw error
+    }
     const { taps } = this.components
     if (taps.wants('event.appended'))
       taps.publish({ kind: 'event.appended', at: this.now(), events: records })
@@ -541,27 +566,50 @@ export class ActorRuntime implements Startable {
     for (const event of events) this.applyOne(cell, event)
   }
 
+  /**
+   * Folds replicated events the store has just taken. An event that sorts after everything
+   * folded is new and is applied. One that sorts before the last folded event is either late
+   * or was already folded by a load that read the store after it took the event; either way
+   * a re-fold from before it (which reads the store) is right, so it is scheduled.
+   */
   private applyIngested(cell: ActorCell, events: EventRecord[]): void {
-    // A rehydration that ran after the store took these events has folded them already.
-    const fresh = events.filter((e) => e.seq > (cell.seen.get(e.origin) ?? 0))
-    if (fresh.length === 0) return
-    let first = fresh[0]!
-    for (const e of fresh) if (compareEventKeys(e, first) < 0) first = e
+    let first = events[0]!
+    for (const e of events) if (compareEventKeys(e, first) < 0) first = e
     // Late events wait for one re-fold on next use; the store holds them (and any that follow).
     if (cell.lateFrom) {
       if (compareEventKeys(first, cell.lateFrom) < 0) cell.lateFrom = first
       return
     }
-    if (cell.last && compareEventKeys(first, cell.last) < 0) {
+    if (cell.last && compareEventKeys(first, cell.last) <= 0) {
       cell.lateFrom = first
       return
     }
-    if (fresh.length > 1) fresh.sort(compareEventKeys)
-    for (const event of fresh) this.applyOne(cell, event)
+    if (events.length > 1) events = [...events].sort(compareEventKeys)
+    for (const event of events) this.applyOne(cell, event)
   }
 
   private applyOne(cell: ActorCell, event: EventRecord): void {
-    cell.state = cell.definition.apply(cell.state, event)
+    // Events written here were validated when emitted; others may come from a geo that runs
+    // another version of the actor. One this node cannot apply stays stored (it replicates
+    // on) and counted, but leaves the state as it is, and is reported.
+    const definition = cell.definition
+    let skipped: string | undefined
+    if (event.origin !== this.components.origin) {
+      const schema = definition.events[event.type]
+      if (!schema) skipped = `this node's '${definition.type}' declares no event '${event.type}'`
+      else if (!schema.safeParse(event.payload).success)
+        skipped = `its payload does not match this node's schema of '${event.type}'`
+    }
+    if (skipped === undefined) {
+      try {
+        const next = definition.apply(cell.state, event)
+        if (next === undefined) skipped = `apply returned undefined for '${event.type}'`
+        else cell.state = next
+      } catch (error) {
+        skipped = `apply threw: ${error instanceof Error ? error.message : String(error)}`
+      }
+    }
+    if (skipped !== undefined) this.reportUnapplied(cell, event, skipped)
     cell.last = eventKey(event)
     cell.count++
     cell.sinceSnapshot++
@@ -593,7 +641,11 @@ export class ActorRuntime implements Startable {
     cell.last = base?.at
     cell.seen = new Map(base?.seen)
     cell.lateFrom = undefined
-    for (const event of events) this.applyOne(cell, event)
+    for (const event of events) {
+      // A command on this actor must sort after every event it has read, whatever the wall clock says.
+      this.components.hlc.observe(event.hlc)
+      this.applyOne(cell, event)
+    }
     const { taps } = this.components
     if (taps.wants('event.reordered'))
       taps.publish({
@@ -628,7 +680,11 @@ export class ActorRuntime implements Startable {
         seen: new Map(cell.seen),
       })
     }
-    for (const event of events) this.applyOne(cell, event)
+    for (const event of events) {
+      // A command on this actor must sort after every event it has read, whatever the wall clock says.
+      this.components.hlc.observe(event.hlc)
+      this.applyOne(cell, event)
+    }
     cell.sinceSnapshot = events.length
     if (taps.wants('actor.rehydrated') && (snapshot || events.length > 0))
       taps.publish({
@@ -677,12 +733,21 @@ export class ActorRuntime implements Startable {
       if (cell.lastUsed <= cutoff && cell.mailbox.idle) this.evict(cell, 'idle')
   }
 
-  private evictOverCapacity(): void {
-    // Map iteration is insertion order: the oldest-loaded cells come first.
+  /** Evicts idle cells, oldest first, down to the bound; never `keep` (the cell being handed out). */
+  private evictOverCapacity(keep: ActorCell): void {
+    // Map iteration is insertion order: the oldest-loaded cells come first. When every other
+    // cell is busy the bound is exceeded for a while rather than evicting a cell in use.
     for (const cell of this.cells.values()) {
       if (this.cells.size <= this.settings.maxActorsInMemory) return
-      if (cell.mailbox.idle) this.evict(cell, 'capacity')
+      if (cell !== keep && cell.mailbox.idle) this.evict(cell, 'capacity')
     }
+  }
+
+  /** The replica reloads from the store before it handles its next message. */
+  private markStale(cell: ActorCell): void {
+    cell.ready = false
+    cell.loading = undefined
+    cell.generation++
   }
 
   private evict(cell: ActorCell, reason: 'idle' | 'capacity'): void {
@@ -697,6 +762,23 @@ export class ActorRuntime implements Startable {
         kind: 'actor.evicted',
         at: this.now(),
         actor: { type: cell.definition.type, id: cell.id },
+        reason,
+      })
+  }
+
+  private reportUnapplied(cell: ActorCell, event: EventRecord, reason: string): void {
+    this.components.logger.warn('an event was kept but not applied', {
+      actor: cell.address,
+      event: `${event.origin}:${event.seq}`,
+      reason,
+    })
+    const { taps } = this.components
+    if (taps.wants('event.unapplied'))
+      taps.publish({
+        kind: 'event.unapplied',
+        at: this.now(),
+        actor: { type: cell.definition.type, id: cell.id },
+        event,
         reason,
       })
   }
@@ -770,8 +852,9 @@ class HandlerContext implements ActorContext<unknown, never> {
     const { cell } = this
     const { definition } = cell
     if (!this.open)
-      throw new AnywhereError(
-        `emit after ${cell.address}'s handler returned: emit before returning`,
+      throw new ValidationError(
+        `emit after ${cell.address}'s handler returned: emit before returning (or awaiting) the reply`,
+        [],
       )
     const schema = definition.events[type]
     if (!schema)
@@ -852,8 +935,17 @@ class PendingAsk {
 }
 
 function handlerError(cell: ActorCell, command: string, error: unknown): Error {
-  // Typed runtime errors (a cycle, a timeout, a bad emit) keep their class; anything else is the handler's.
-  if (error instanceof AskCycleError || error instanceof AskTimeoutError) return error
+  // A condition of the runtime met through ctx.ask (a cycle, a timeout, an overloaded or
+  // stopped runtime, a store that is down) keeps its class, so the caller gets its status;
+  // anything else, a bad emit included, is the handler's failure.
+  if (
+    error instanceof AskCycleError ||
+    error instanceof AskTimeoutError ||
+    error instanceof OverloadedError ||
+    error instanceof NotRunningError ||
+    error instanceof StoreUnavailableError
+  )
+    return error
   return new HandlerError(cell.definition.type, cell.id, command, error)
 }
 

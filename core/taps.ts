@@ -24,6 +24,7 @@ export type TapEvent = { readonly at: number } & (
   | { kind: 'event.appended'; events: readonly EventRecord[] }
   | { kind: 'event.ingested'; events: readonly EventRecord[]; from?: string }
   | { kind: 'event.reordered'; actor: TapActor; event: EventRecord; refolded: number }
+  | { kind: 'event.unapplied'; actor: TapActor; event: EventRecord; reason: string }
   | { kind: 'actor.evicted'; actor: TapActor; reason: 'idle' | 'capacity' }
   | { kind: 'actor.rehydrated'; actor: TapActor; events: number; fromSnapshot: boolean }
   | { kind: 'store.recovered'; file: string; truncatedBytes: number }

@@ -343,6 +343,74 @@ describe('ActorRuntime', () => {
     assert.deepEqual((await ref.state()).lines, ['remote', 'slow 50', 'q1', 'q2'])
   })
 
+  it('keeps but does not apply a replicated event it cannot apply (unknown type, bad payload), and the actor keeps serving', async () => {
+    h = await harness()
+    const ref = h.runtime.actor(counter, 'skew')
+    await ref.ask('increment', { by: 1 })
+    const unapplied = firstValueFrom(h.taps.of('event.unapplied').pipe(take(2), toArray()))
+    const base = {
+      actorType: 'counter',
+      actorId: 'skew',
+      origin: 'newer-geo',
+      hlc: { wall: 1, logical: 0 },
+    }
+    const accepted = await h.runtime.ingest([
+      { ...base, seq: 1, type: 'reset', payload: {} },
+      { ...base, seq: 2, type: 'incremented', payload: { by: 'lots' } },
+    ])
+    assert.equal(accepted.length, 2, 'stored, so they replicate on')
+    assert.deepEqual(await ref.state(), { value: 1 })
+    assert.deepEqual(
+      (await unapplied).map((e) => e.event.seq),
+      [1, 2],
+    )
+    assert.deepEqual(await ref.ask('increment', { by: 2 }), { value: 3 })
+  })
+
+  it('never evicts the actor it is handing a message to, even when every other actor is busy', async () => {
+    h = await harness({ maxActorsInMemory: 2 })
+    const busy = [
+      h.runtime.ask('journal', 'b1', 'slow', { ms: 80 }),
+      h.runtime.ask('journal', 'b2', 'slow', { ms: 80 }),
+    ]
+    await new Promise((resolve) => setImmediate(resolve))
+    // Two messages to a third actor while the bound is reached: one cell, one message at a time.
+    const lengths = await Promise.all([
+      h.runtime.ask('journal', 'x', 'slow', { ms: 20 }),
+      h.runtime.ask('journal', 'x', 'slow', { ms: 20 }),
+    ])
+    assert.deepEqual(lengths.sort(), [1, 2])
+    await Promise.all(busy)
+  })
+
+  it('fails a read or command when the re-fold it waits for cannot read the store, instead of hanging', async () => {
+    const store = new (class extends FlakyStore {
+      failReads = false
+      override async readActor(...args: Parameters<MemoryEventStore['readActor']>) {
+        if (this.failReads) throw new StoreUnavailableError('reads are down (test)')
+        return super.readActor(...args)
+      }
+    })()
+    h = await harness({}, store)
+    const ref = h.runtime.actor(journal, 'r')
+    await ref.ask('write', { line: 'b' })
+    await h.runtime.ingest([
+      {
+        actorType: 'journal',
+        actorId: 'r',
+        origin: 'remote',
+        seq: 1,
+        hlc: { wall: 1, logical: 0 },
+        type: 'written',
+        payload: { line: 'a' },
+      },
+    ])
+    store.failReads = true
+    await assert.rejects(ref.state(), StoreUnavailableError)
+    store.failReads = false
+    assert.deepEqual((await ref.state()).lines, ['a', 'b'])
+  })
+
   it('publishes taps for received, handled and failed messages and appended events', async () => {
     h = await harness()
     const seen = firstValueFrom(h.taps.forActor('journal', 'tapped').pipe(take(5), toArray()))
