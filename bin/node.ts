@@ -1,7 +1,7 @@
 // The composition root: the one place that wires backends (stores, fabric, gateway) into the core.
 import { randomBytes } from 'node:crypto'
-import { mkdir, readFile, writeFile } from 'node:fs/promises'
-import { join, resolve } from 'node:path'
+import { link, mkdir, open, readFile, rename, unlink } from 'node:fs/promises'
+import { dirname, join, resolve } from 'node:path'
 import { builtInActors } from '../actors/index.js'
 import {
   ActorRuntime,
@@ -49,14 +49,23 @@ export interface CreateNodeOptions {
   clock?: Clock
 }
 
+/** Where the node id lives: with the file store, in the store's own directory (see persistentNodeId). */
+function nodeIdDir(store: StoreConfig, dataDir: string): string {
+  return store.kind === 'file' ? fileStoreDir(store, dataDir) : dataDir
+}
+
+function fileStoreDir(store: Extract<StoreConfig, { kind: 'file' }>, dataDir: string): string {
+  return resolve(store.dir ?? join(dataDir, 'events'))
+}
+
 /** The store a config names. */
 export function storeFactory(store: StoreConfig, dataDir: string): EventStoreFactory {
   switch (store.kind) {
     case 'memory':
       return memoryStore()
     case 'file': {
-      const { kind: _kind, dir, ...tuning } = store
-      return fileStore({ dir: resolve(dir ?? join(dataDir, 'events')), ...tuning })
+      const { kind: _kind, dir: _dir, ...tuning } = store
+      return fileStore({ dir: fileStoreDir(store, dataDir), ...tuning })
     }
     case 'redis': {
       const { kind: _kind, ...init } = store
@@ -79,7 +88,7 @@ export async function createNode(
   const nodeId =
     config.store.kind === 'memory'
       ? ephemeralNodeId(config.geo)
-      : await persistentNodeId(dataDir, config.geo)
+      : await persistentNodeId(join(nodeIdDir(config.store, dataDir), 'node-id'), config.geo)
   const clock = options.clock ?? systemClock()
   const logger = (
     options.logger ?? streamLogger({ level: config.log.level, json: config.log.json })
@@ -179,18 +188,52 @@ async function observeOwnClock(
   if (last) hlc.observe(last.hlc)
 }
 
-/** A node id kept in the data dir, so a restarted node continues its own seqs. */
-async function persistentNodeId(dataDir: string, geo: string): Promise<string> {
-  const file = join(dataDir, 'node-id')
-  try {
-    const id = (await readFile(file, 'utf8')).trim()
-    if (id) return id
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
-  }
+/**
+ * The node id (its origin) kept next to its events: with the file store, inside the store's
+ * own directory, so a log that is emptied or replaced (as the corruption error advises)
+ * takes its id with it and the node writes under a fresh origin; a reused origin would
+ * restart at seq 1, and peers that hold those seqs would drop the new events as known.
+ * Written durably (temp file, fsync, link), so a crash on first start leaves a whole id or none.
+ */
+async function persistentNodeId(file: string, geo: string): Promise<string> {
+  const existing = await readNodeId(file)
+  if (existing) return existing
+  await mkdir(dirname(file), { recursive: true })
+  const temp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
   const id = `${geo}-${randomBytes(4).toString('hex')}`
-  await writeFile(file, id + '\n', { flag: 'wx' })
-  return id
+  const handle = await open(temp, 'w', 0o644)
+  try {
+    await handle.writeFile(id + '\n')
+    await handle.sync()
+  } finally {
+    await handle.close()
+  }
+  try {
+    await link(temp, file) // fails if another start won the race (or a torn empty file is there)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
+    const winner = await readNodeId(file)
+    if (winner) return winner
+    await rename(temp, file) // an empty file left by a crash: replace it
+  } finally {
+    await unlink(temp).catch(() => undefined)
+  }
+  const dir = await open(dirname(file), 'r')
+  try {
+    await dir.sync()
+  } finally {
+    await dir.close()
+  }
+  return (await readNodeId(file)) ?? id
+}
+
+async function readNodeId(file: string): Promise<string | undefined> {
+  try {
+    return (await readFile(file, 'utf8')).trim() || undefined
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw error
+  }
 }
 
 /** A memory store forgets its events: a fresh origin per start keeps seqs from ever being reused. */
