@@ -20,6 +20,11 @@ const fragile = defineActor({
       ctx.emit('written', {})
       throw new Error('the handler exploded')
     }),
+    slowWrite: command(z.object({ ms: z.number() }), async (ctx, input) => {
+      await new Promise((resolve) => setTimeout(resolve, input.ms))
+      ctx.emit('written', {})
+      return ctx.state
+    }),
   }),
 })
 
@@ -43,6 +48,7 @@ describe('HTTP gateway', function () {
         dataDir: dir,
         store: { kind: 'memory' },
         http: { port: 0, bodyLimitBytes: 4096 },
+        runtime: { askTimeoutMs: 300 },
         log: { level: 'silent' },
       },
       { actors: [fragile] },
@@ -147,6 +153,19 @@ describe('HTTP gateway', function () {
       { value: 11 },
     ])
     assert.deepEqual(await (await fetch(`${base}/v1/actors/counter/gw-idem`)).json(), { value: 11 })
+  })
+
+  it('a retry after a timed-out command (which still runs) does not run it again', async () => {
+    const headers = { 'idempotency-key': 'slow-1' }
+    const first = await post('/v1/actors/fragile/slow/slowWrite', '{"ms":500}', headers)
+    assert.equal(first.status, 504)
+    const retry = await post('/v1/actors/fragile/slow/slowWrite', '{"ms":500}', headers)
+    assert.equal(retry.status, 504)
+    const deadline = Date.now() + 5_000
+    while ((await node.store.readActor('fragile', 'slow')).length === 0 && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    await new Promise((resolve) => setTimeout(resolve, 700)) // time for a second run, if there were one
+    assert.equal((await node.store.readActor('fragile', 'slow')).length, 1)
   })
 
   it('GET /healthz and GET /v1/actors', async () => {

@@ -27,6 +27,9 @@ import {
 } from '../../core/index.js'
 import { IdempotencyCache, IDEMPOTENCY_KEY_MAX_LENGTH } from './idempotency-cache.js'
 
+/** Most bytes of tap events buffered for one SSE client before further ones are dropped. */
+export const SSE_MAX_BUFFERED_BYTES = 1024 * 1024
+
 /** How long `stop()` lets in-flight requests run before it closes their connections. */
 export const DEFAULT_STOP_TIMEOUT_MS = 10_000
 
@@ -262,9 +265,20 @@ export class Gateway implements Startable {
         'x-anywhere-geo': geo,
       })
       reply.raw.write(': anywhere taps\n\n')
+      // A slow or paused client must not make the node buffer without bound: past
+      // SSE_MAX_BUFFERED_BYTES unsent, tap events are dropped and the count is sent once it drains.
+      let dropped = 0
       const subscription = this.components.taps.events$.subscribe((event) => {
-        if (wanted(event))
-          reply.raw.write(`event: ${event.kind}\ndata: ${JSON.stringify(event)}\n\n`)
+        if (!wanted(event)) return
+        if (reply.raw.writableLength > SSE_MAX_BUFFERED_BYTES) {
+          dropped++
+          return
+        }
+        if (dropped > 0) {
+          reply.raw.write(`event: taps.dropped\ndata: ${JSON.stringify({ dropped })}\n\n`)
+          dropped = 0
+        }
+        reply.raw.write(`event: ${event.kind}\ndata: ${JSON.stringify(event)}\n\n`)
       })
       const close = () => {
         subscription.unsubscribe()

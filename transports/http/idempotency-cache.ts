@@ -1,3 +1,5 @@
+import { AskTimeoutError } from '../../core/index.js'
+
 /** Longest `Idempotency-Key` header accepted. */
 export const IDEMPOTENCY_KEY_MAX_LENGTH = 256
 /** Keys remembered by default; the least recently used are forgotten first. */
@@ -6,7 +8,8 @@ export const DEFAULT_IDEMPOTENCY_KEYS = 100_000
 /**
  * Remembers the outcome of commands sent with an `Idempotency-Key`: a retry with the same
  * key gets the first reply, and a retry that arrives while the first is still running
- * waits for it. Only successes are remembered: a failed command may be retried for real.
+ * waits for it. A command that failed without taking effect may be retried for real; one
+ * whose ask timed out (it may still run) answers its retries with the same timeout.
  * Held in memory, so bounded: keys survive neither a restart nor a move to another node.
  */
 export class IdempotencyCache {
@@ -24,7 +27,13 @@ export class IdempotencyCache {
     }
     const result = fn()
     this.entries.set(key, result)
-    result.catch(() => this.entries.delete(key))
+    result.catch((error: unknown) => {
+      // A command whose outcome is unknown (its ask timed out, but it is still queued and
+      // will run) keeps its key: a retry must not run it a second time. Only a command that
+      // certainly did not take effect frees its key, and only if the key still maps to it.
+      if (!(error instanceof AskTimeoutError) && this.entries.get(key) === result)
+        this.entries.delete(key)
+    })
     while (this.entries.size > this.capacity) {
       const oldest = this.entries.keys().next().value as string
       this.entries.delete(oldest)
