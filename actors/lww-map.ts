@@ -6,7 +6,11 @@ export const MAX_MAP_KEY_LENGTH = 1024
 
 type Json = z.infer<ReturnType<typeof z.json>>
 
-const key = z.string().min(1).max(MAX_MAP_KEY_LENGTH)
+const key = z
+  .string()
+  .min(1)
+  .max(MAX_MAP_KEY_LENGTH)
+  .refine((k) => k !== '__proto__', "'__proto__' cannot be a key")
 
 /**
  * A map of last-writer-wins registers: per key, the `put` or `deleted` event that sorts
@@ -24,7 +28,7 @@ export const lwwMap = defineActor({
   apply: (state, event) => {
     if (event.type === 'put')
       return { entries: { ...state.entries, [event.payload.key]: event.payload.value } }
-    if (!(event.payload.key in state.entries)) return state
+    if (!Object.hasOwn(state.entries, event.payload.key)) return state
     const entries = { ...state.entries }
     delete entries[event.payload.key]
     return { entries }
@@ -35,7 +39,7 @@ export const lwwMap = defineActor({
       return ctx.state
     }),
     delete: command(z.object({ key }), (ctx, input) => {
-      if (input.key in ctx.state.entries) ctx.emit('deleted', { key: input.key })
+      if (Object.hasOwn(ctx.state.entries, input.key)) ctx.emit('deleted', { key: input.key })
       return ctx.state
     }),
   }),

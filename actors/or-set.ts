@@ -9,7 +9,13 @@ interface OrSetState {
   readonly tags: Readonly<Record<string, readonly string[]>>
 }
 
-const element = z.object({ element: z.string().min(1).max(MAX_SET_ELEMENT_LENGTH) })
+const element = z.object({
+  element: z
+    .string()
+    .min(1)
+    .max(MAX_SET_ELEMENT_LENGTH)
+    .refine((e) => e !== '__proto__', "'__proto__' cannot be an element"),
+})
 
 /**
  * An observed-remove set of strings. Each add is tagged with its event's `origin:seq`;
@@ -26,7 +32,9 @@ export const orSet = defineActor({
     removed: z.object({ element: z.string(), tags: z.array(z.string()) }),
   },
   apply: (state, event): OrSetState => {
-    const current = state.tags[event.payload.element] ?? []
+    const current = Object.hasOwn(state.tags, event.payload.element)
+      ? state.tags[event.payload.element]!
+      : []
     if (event.type === 'added') {
       return {
         tags: {
@@ -49,7 +57,9 @@ export const orSet = defineActor({
       return { elements: setElements(ctx.state) }
     }),
     remove: command(element, (ctx, input) => {
-      const observed = ctx.state.tags[input.element]
+      const observed = Object.hasOwn(ctx.state.tags, input.element)
+        ? ctx.state.tags[input.element]
+        : undefined
       if (observed) ctx.emit('removed', { element: input.element, tags: [...observed] })
       return { elements: setElements(ctx.state) }
     }),

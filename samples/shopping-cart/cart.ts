@@ -12,7 +12,11 @@ export interface CartState {
   readonly late: readonly string[]
 }
 
-const sku = z.string().min(1).max(64)
+const sku = z
+  .string()
+  .min(1)
+  .max(64)
+  .refine((s) => s !== '__proto__', "'__proto__' cannot be a SKU")
 
 /**
  * A shopping cart. Its `apply` is deliberately order-dependent: once `checkedOut` sorts
@@ -35,12 +39,13 @@ export const cart = defineActor({
         if (state.checkedOut) return { ...state, late: [...state.late, event.payload.sku] }
         const quantity = Math.min(
           MAX_ITEM_QUANTITY,
-          (state.items[event.payload.sku] ?? 0) + event.payload.quantity,
+          (Object.hasOwn(state.items, event.payload.sku) ? state.items[event.payload.sku]! : 0) +
+            event.payload.quantity,
         )
         return { ...state, items: { ...state.items, [event.payload.sku]: quantity } }
       }
       case 'itemRemoved': {
-        if (state.checkedOut || !(event.payload.sku in state.items)) return state
+        if (state.checkedOut || !Object.hasOwn(state.items, event.payload.sku)) return state
         const items = { ...state.items }
         delete items[event.payload.sku]
         return { ...state, items }
@@ -56,7 +61,7 @@ export const cart = defineActor({
         if (ctx.state.checkedOut)
           return { accepted: false, reason: 'the cart is checked out', cart: ctx.state }
         if (
-          !(input.sku in ctx.state.items) &&
+          !Object.hasOwn(ctx.state.items, input.sku) &&
           Object.keys(ctx.state.items).length >= MAX_CART_ITEMS
         )
           return {
@@ -69,7 +74,8 @@ export const cart = defineActor({
       },
     ),
     remove: command(z.object({ sku }), (ctx, input) => {
-      if (input.sku in ctx.state.items && !ctx.state.checkedOut) ctx.emit('itemRemoved', input)
+      if (Object.hasOwn(ctx.state.items, input.sku) && !ctx.state.checkedOut)
+        ctx.emit('itemRemoved', input)
       return { accepted: true, cart: ctx.state }
     }),
     checkout: command(z.object({}), (ctx) => {
