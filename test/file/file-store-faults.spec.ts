@@ -11,6 +11,7 @@ import {
   mkdtemp,
   readdir,
   readFile,
+  readlink,
   rm,
   stat,
   truncate,
@@ -27,6 +28,7 @@ import {
   StoreUnavailableError,
 } from '../../core/errors.js'
 import type { EventDraft, EventRecord } from '../../core/event.js'
+import type { Snapshot } from '../../core/event-store.js'
 import { streamLogger } from '../../core/logger.js'
 import { Taps, type TapOf } from '../../core/taps.js'
 import {
@@ -38,6 +40,7 @@ import {
   type FileEventStore,
   type FileStoreInit,
 } from '../../transports/file/index.js'
+import { writeCommitHeader, writeRecordFrame } from '../../transports/file/segment-format.js'
 
 const COMMIT_HEADER_BYTES = 16
 const RECORD_HEADER_BYTES = 8
@@ -351,6 +354,137 @@ describe('file store: faults and recovery', function () {
     assert.equal(await (await started(crashed)).store.loadSnapshot('thing', 'k'), undefined)
   })
 
+  it('keeps a snapshot whose state holds a __proto__ key, through a crash and a stop', async () => {
+    const dir = await tempDir()
+    const { store } = await started(dir)
+    const events = await store.append([draft('p', 1)])
+    const key = '__proto__'
+    const state = { entries: { ...{ a: 1 }, [key]: 'value' } }
+    await store.saveSnapshot({ ...snapshotOf('p', events[0]!, 1), state })
+    const replayed = await started(await crashCopy(dir))
+    assert.deepStrictEqual((await replayed.store.loadSnapshot('thing', 'p'))?.state, state)
+    await store.stop()
+    const reopened = await started(dir)
+    const loaded = await reopened.store.loadSnapshot('thing', 'p')
+    assert.deepStrictEqual(loaded?.state, state)
+    assert.ok(Object.hasOwn((loaded!.state as typeof state).entries, '__proto__'))
+  })
+
+  it('skips a snapshot it cannot decode, at replay and at load, with a warning', async () => {
+    const dir = await tempDir()
+    const { store } = await started(dir)
+    const events = await store.append([draft('s', 1), draft('s', 2)])
+    // A key of the length of `__proto__`, so the record can be rewritten in place.
+    await store.saveSnapshot({ ...snapshotOf('s', events[1]!, 2), state: { aaaaaaaaa: 1 } })
+    const crashed = await crashCopy(dir)
+    await store.stop() // writes a checkpoint that names the snapshot
+    for (const copy of [crashed, dir]) {
+      await poisonLastCommit(join(copy, segmentName(1)))
+      const opened = await started(copy) // replays it (crash copy) or loads its ref (checkpoint)
+      assert.equal(await opened.store.loadSnapshot('thing', 's'), undefined)
+      assert.deepEqual(seqs(await opened.store.readActor('thing', 's')), [1, 2])
+      assert.ok(
+        opened.logs.some((l) => l.includes('skipping a snapshot') && l.includes('__proto__')),
+        opened.logs.join('\n'),
+      )
+      assert.equal(await opened.store.loadSnapshot('thing', 's'), undefined) // dropped: asked once
+    }
+  })
+
+  it('still refuses to start on an event it cannot decode', async () => {
+    const dir = await tempDir()
+    const { store } = await started(dir)
+    await store.append([draft('e', 1)])
+    await store.append([draft('e', 2, { aaaaaaaaa: 1 })])
+    const copy = await crashCopy(dir)
+    await poisonLastCommit(join(copy, segmentName(1)))
+    const error = await startError(openStore(copy).store)
+    assert.ok(error instanceof StoreCorruptError, String(error))
+    assert.match(error.message, /undecodable record.*__proto__/)
+  })
+
+  it('refuses a snapshot over the record limit once, then without encoding it again', async () => {
+    const dir = await tempDir()
+    const { store } = await started(dir)
+    let encoded = 0
+    const big = 'x'.repeat(MAX_RECORD_BYTES)
+    const stateOf = () =>
+      Object.defineProperty({}, 'big', {
+        enumerable: true,
+        get: () => {
+          encoded++
+          return big
+        },
+      })
+    const events: EventRecord[] = []
+    for (let n = 1; n <= 4; n++) {
+      events.push(...(await store.append([draft('o', n)])))
+      await assert.rejects(
+        store.saveSnapshot({ ...snapshotOf('o', events.at(-1)!, n), state: stateOf() }),
+        (error: unknown) =>
+          error instanceof PayloadTooLargeError && /snapshot of thing\/o/.test(error.message),
+      )
+    }
+    // Encoded at 1, 2 and 4 events; at 3 (under twice the 2 of the last try) refused at once.
+    assert.equal(encoded, 3)
+    // Tried again once the actor has twice the events: a state that shrank is saved.
+    for (let n = 5; n <= 8; n++) events.push(...(await store.append([draft('o', n)])))
+    await store.saveSnapshot({ ...snapshotOf('o', events.at(-1)!, 8), state: { small: 1 } })
+    assert.deepEqual((await store.loadSnapshot('thing', 'o'))?.state, { small: 1 })
+  })
+
+  it('waits for a whole read call at stop, leaving no segment open', async function () {
+    if (process.platform !== 'linux') this.skip() // reads /proc/self/fd
+    const dir = await tempDir()
+    const { store } = await started(dir, { segmentBytes: 1024, cacheEvents: 0 })
+    const written = (
+      await Promise.all(Array.from({ length: 4000 }, (_, i) => store.append([draft('r', i + 1)])))
+    ).flat()
+    assert.ok(store.stats().segment > 100, `${store.stats().segment} segments`)
+    const reading = store.readActor('thing', 'r')
+    await store.stop()
+    assert.deepEqual(seqs(await reading), seqs(written))
+    await new Promise((resolve) => setImmediate(resolve))
+    const open: string[] = []
+    for (const fd of await readdir('/proc/self/fd')) {
+      const target = await readlink(join('/proc/self/fd', fd)).catch(() => '')
+      if (target.startsWith(dir)) open.push(target)
+    }
+    assert.deepEqual(open, [])
+    await assert.rejects(store.readActor('thing', 'r'), { name: 'NotRunningError' })
+  })
+
+  it('takes over a lock left by an earlier process with the same pid on this host (a restarted container)', async () => {
+    const dir = await tempDir()
+    await writeFile(
+      join(dir, LOCK_FILE),
+      JSON.stringify({ pid: process.pid, host: hostname(), since: 'before the restart' }),
+    )
+    const { store, logs } = await started(dir)
+    assert.ok(
+      logs.some((l) => l.includes('taking over the data dir lock') && l.includes('earlier run')),
+      logs.join('\n'),
+    )
+    await store.append([draft('c', 1)])
+    // A second store in this process on the same dir is still refused.
+    const error = await startError(openStore(dir).store)
+    assert.ok(error instanceof StoreLockedError, String(error))
+    assert.match(error.message, /already open in this process/)
+  })
+
+  it('refuses a lock from another host, saying how to clear it safely', async () => {
+    const dir = await tempDir()
+    await writeFile(
+      join(dir, LOCK_FILE),
+      JSON.stringify({ pid: 1, host: 'other-host', since: 'earlier' }),
+    )
+    const error = await startError(openStore(dir).store)
+    assert.ok(error instanceof StoreLockedError, String(error))
+    assert.match(error.message, /process 1 on host other-host/)
+    assert.match(error.message, /cannot tell/)
+    assert.match(error.message, new RegExp(`only then delete ${escape(join(dir, LOCK_FILE))}`))
+  })
+
   it('refuses a second store on the same data dir with a clear message', async () => {
     const dir = await tempDir()
     const { store } = await started(dir)
@@ -505,6 +639,36 @@ function draft(actorId: string, wall: number, payload: unknown = { n: wall }): E
     type: 'changed',
     payload,
   }
+}
+
+function snapshotOf(actorId: string, at: EventRecord, eventCount: number): Snapshot {
+  return {
+    actorType: 'thing',
+    actorId,
+    state: {},
+    at,
+    eventCount,
+    seen: { [at.origin]: at.seq },
+  }
+}
+
+/**
+ * Rewrites the last commit of a segment so its first record holds a `__proto__` map key
+ * (where it held `aaaaaaaaa`), with valid checksums: what a store before the fix wrote.
+ */
+async function poisonLastCommit(file: string): Promise<void> {
+  const bytes = await readFile(file)
+  const at = (await commitOffsets(file)).at(-1)!
+  const commit = bytes.subarray(at)
+  const bodyStart = COMMIT_HEADER_BYTES + RECORD_HEADER_BYTES
+  const length = commit.readUInt32LE(COMMIT_HEADER_BYTES + 4)
+  const body = commit.subarray(bodyStart, bodyStart + length)
+  const key = body.indexOf('aaaaaaaaa')
+  assert.ok(key > 0, 'the record holds the key to rewrite')
+  body.write('__proto__', key, 'latin1')
+  writeRecordFrame(commit, COMMIT_HEADER_BYTES, Buffer.from(body))
+  writeCommitHeader(commit, commit.readUInt32LE(4))
+  await writeFile(file, bytes)
 }
 
 function seqs(events: readonly EventRecord[]): number[] {

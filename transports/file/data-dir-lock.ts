@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { link, readFile, rename, unlink, writeFile } from 'node:fs/promises'
+import { link, readFile, realpath, rename, unlink, writeFile } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import { join } from 'node:path'
 import { StoreLockedError, type Logger } from '../../core/index.js'
@@ -14,6 +14,13 @@ interface LockHolder {
   readonly since: string
 }
 
+/**
+ * The lock files this process holds (or is taking). A lock file naming this pid that is
+ * not in here was left by an earlier process with the same pid: a restarted container,
+ * where the node is pid 1 every time.
+ */
+const heldByThisProcess = new Set<string>()
+
 /** A held data dir lock. */
 export interface DataDirLock {
   readonly path: string
@@ -25,10 +32,27 @@ export interface DataDirLock {
  * Takes the data dir's lock file, or throws `StoreLockedError` when a live process holds
  * it. The file is created complete in one step (written aside, then hard-linked into
  * place, which fails if it exists), so a reader never sees a half-written lock. A lock
- * left by a process that no longer runs on this host is taken over, with a warning.
+ * left by a process that no longer runs on this host, or by an earlier process with this
+ * one's pid, is taken over, with a warning.
  */
 export async function acquireDataDirLock(dir: string, logger: Logger): Promise<DataDirLock> {
-  const path = join(dir, LOCK_FILE)
+  const path = join(await realpath(dir), LOCK_FILE)
+  // Reserved before any await, so two stores of this process never race for the file.
+  if (heldByThisProcess.has(path))
+    throw new StoreLockedError(
+      `data dir ${dir} is already open in this process (pid ${process.pid}): ` +
+        `stop the other store on it first, or give this one its own data dir.`,
+    )
+  heldByThisProcess.add(path)
+  try {
+    return await takeLock(dir, path, logger)
+  } catch (error) {
+    heldByThisProcess.delete(path)
+    throw error
+  }
+}
+
+async function takeLock(dir: string, path: string, logger: Logger): Promise<DataDirLock> {
   const mine: LockHolder = { pid: process.pid, host: hostname(), since: new Date().toISOString() }
   const content = JSON.stringify(mine) + '\n'
   for (let attempt = 0; attempt < 2; attempt++) {
@@ -52,27 +76,29 @@ export async function acquireDataDirLock(dir: string, logger: Logger): Promise<D
       )
     if (holder.host !== mine.host)
       throw new StoreLockedError(
-        `data dir ${dir} is locked by process ${holder.pid} on host ${holder.host} (since ${holder.since}). ` +
-          `Stop that node or give this one its own data dir; if that node is gone, delete ${path}.`,
+        `data dir ${dir} is locked by process ${holder.pid} on host ${holder.host} (since ${holder.since}), ` +
+          `and from host ${mine.host} this node cannot tell whether that process still runs. ` +
+          `Two nodes on one data dir corrupt it, so check first: on host ${holder.host}, that no ` +
+          `anywhere node (pid ${holder.pid}) uses this data dir, or that the host is gone for good; ` +
+          `only then delete ${path} and start again. Otherwise stop that node, or give this one ` +
+          `its own data dir. (A container whose host name changes on each restart meets this too: ` +
+          `give it a stable host name.)`,
       )
-    if (holder.pid === process.pid)
-      throw new StoreLockedError(
-        `data dir ${dir} is already open in this process (pid ${holder.pid}, since ${holder.since}): ` +
-          `stop the other store on it first, or give this one its own data dir.`,
-      )
-    if (isAlive(holder.pid))
+    // Our pid, but not a lock this process holds (checked above): an earlier process.
+    const earlierRun = holder.pid === process.pid
+    if (!earlierRun && isAlive(holder.pid))
       throw new StoreLockedError(
         `data dir ${dir} is locked by process ${holder.pid} (since ${holder.since}; lock file ${path}): ` +
           `another anywhere node is using it. Stop that node, or give this one its own data dir. ` +
           `If process ${holder.pid} is not an anywhere node, delete ${path} and start again ` +
           `(a lock left by a process that has exited is taken over on its own).`,
       )
-    logger.warn('taking over the data dir lock of a process that no longer runs', {
-      dir,
-      lockFile: path,
-      deadPid: holder.pid,
-      since: holder.since,
-    })
+    logger.warn(
+      earlierRun
+        ? 'taking over the data dir lock of an earlier run with this process id (a restart, e.g. of a container)'
+        : 'taking over the data dir lock of a process that no longer runs',
+      { dir, lockFile: path, deadPid: holder.pid, since: holder.since },
+    )
     await takeOverStale(path, raw)
   }
   throw new StoreLockedError(
@@ -108,8 +134,14 @@ function ownLock(path: string, content: string): DataDirLock {
     async release() {
       if (released) return
       released = true
-      const current = await readFile(path, 'utf8').catch(() => undefined)
-      if (current === content) await unlink(path).catch(() => {})
+      try {
+        const current = await readFile(path, 'utf8').catch(() => undefined)
+        if (current === content) await unlink(path).catch(() => {})
+      } finally {
+        // Only once the file is gone: a store of this process opening the dir meanwhile
+        // would otherwise take this lock for an earlier run's.
+        heldByThisProcess.delete(path)
+      }
     },
   }
 }

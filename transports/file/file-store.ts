@@ -27,10 +27,16 @@
 // segment can be unsynced at a crash, so damage there that has the shape of a torn write is
 // truncated and published as a `store.recovered` tap; any other damage (a bad checksum in
 // an earlier commit or segment, an undecodable record, a seq out of order) rejects start()
-// with StoreCorruptError naming the file and byte offset. By default (`verify: 'all'`) start
-// also re-checks the checksums of the commits the checkpoint covers, without decoding them
-// (about 1.3 s per million small events here); `verify: 'tail'` skips that for large stores,
-// and every record read later is still checked against its own checksum. A lock file holding the pid refuses a second store on the dir.
+// with StoreCorruptError naming the file and byte offset. Snapshots are derived data: one
+// that does not decode (at replay or at load) is skipped with a warning, and its actor
+// folds its events instead. By default (`verify: 'all'`) start also re-checks the
+// checksums of the commits the checkpoint covers, without decoding them (about 1.3 s per
+// million small events here); `verify: 'tail'` skips that for large stores, and every
+// record read later is still checked against its own checksum.
+//
+// Lock. A lock file holding host and pid refuses a second store on the dir: in this
+// process, or in a live process on this host. A lock left by an exited process, or by an
+// earlier process with this pid (a restarted container), is taken over (data-dir-lock.ts).
 
 import { constants as fsConstants } from 'node:fs'
 import { mkdir, open, readdir, readFile, rename, type FileHandle } from 'node:fs/promises'
@@ -58,7 +64,12 @@ import {
 import { crc32 } from './crc32.js'
 import { acquireDataDirLock, type DataDirLock } from './data-dir-lock.js'
 import { EventIndex, type LogPosition, type SnapshotRef } from './event-index.js'
-import { decodeRecordBody, encodeEventBody, encodeSnapshotBody } from './record-codec.js'
+import {
+  decodeRecordBody,
+  encodeEventBody,
+  encodeSnapshotBody,
+  recordKindOf,
+} from './record-codec.js'
 import {
   COMMIT_HEADER_BYTES,
   corrupt,
@@ -102,6 +113,11 @@ const CHECKPOINT_GROWTH = 8
 const INITIAL_COMMIT_BUFFER_BYTES = 64 * 1024
 /** Snapshots kept decoded in memory (the most recently saved or loaded). */
 const SNAPSHOT_CACHE_ENTRIES = 256
+/**
+ * After a snapshot of an actor is over MAX_RECORD_BYTES, its next snapshots are refused
+ * without encoding until the actor has this many times the events it had then.
+ */
+const OVERSIZED_SNAPSHOT_GROWTH = 2
 /** Records closer than this on disk are read with one read call. */
 const READ_GAP_BYTES = 64 * 1024
 /** Largest single read when reading many records at once. */
@@ -264,10 +280,15 @@ export class FileEventStore implements EventStore {
   private flushing?: Promise<void>
   private checkpointing?: Promise<void>
   private sinceCheckpoint = 0
-  private readonly readers: SegmentReaders
+  private readers: SegmentReaders
+  /** Read calls under way (each whole call, not its single reads): stop() waits for them. */
   private readonly reads = new Set<Promise<unknown>>()
   private readonly cache: RecentCache<number, EventRecord>
   private readonly snapshots = new RecentCache<string, { ref: SnapshotRef; snapshot: Snapshot }>(
+    SNAPSHOT_CACHE_ENTRIES,
+  )
+  /** Per actor, its last snapshot that was over MAX_RECORD_BYTES: its event count and size. */
+  private readonly oversized = new RecentCache<string, { eventCount: number; bytes: number }>(
     SNAPSHOT_CACHE_ENTRIES,
   )
   private readonly counters = { commits: 0, syncs: 0, records: 0, bytes: 0, checkpoints: 0 }
@@ -368,7 +389,7 @@ export class FileEventStore implements EventStore {
     const entry = this.index.actor(actorType, actorId)
     if (!entry) return []
     const from = options?.after ? this.index.countUpTo(entry, options.after) : 0
-    return this.readEvents(entry.gids.slice(from))
+    return this.track(this.readEvents(entry.gids.slice(from)))
   }
 
   async readOrigin(
@@ -378,7 +399,7 @@ export class FileEventStore implements EventStore {
     options?: AbortOptions,
   ): Promise<EventRecord[]> {
     this.assertRunning('readOrigin', options)
-    return this.readEvents(this.index.originRange(origin, fromSeq, limit))
+    return this.track(this.readEvents(this.index.originRange(origin, fromSeq, limit)))
   }
 
   async versionVector(options?: AbortOptions): Promise<VersionVector> {
@@ -391,9 +412,26 @@ export class FileEventStore implements EventStore {
     const { actorType, actorId } = snapshot
     const counted = this.index.countUpTo(this.index.actor(actorType, actorId), snapshot.at)
     if (counted !== snapshot.eventCount) return // folded before an event that has since arrived
+    const address = actorAddress(actorType, actorId)
+    // Encoding a state this large takes long: after one is over the limit, the next ones
+    // (the runtime tries again as events come) are refused at once until the actor grows.
+    const over = this.oversized.get(address)
+    if (over && snapshot.eventCount < over.eventCount * OVERSIZED_SNAPSHOT_GROWTH)
+      throw new PayloadTooLargeError(
+        `the snapshot of ${address} is refused without encoding until the actor has ` +
+          `${over.eventCount * OVERSIZED_SNAPSHOT_GROWTH} events: its last one, at ${over.eventCount} events,`,
+        over.bytes,
+        MAX_RECORD_BYTES,
+      )
     const body = encodeSnapshotBody(snapshot)
-    if (body.length > MAX_RECORD_BYTES)
-      throw new PayloadTooLargeError('a snapshot record', body.length, MAX_RECORD_BYTES)
+    if (body.length > MAX_RECORD_BYTES) {
+      this.oversized.set(address, { eventCount: snapshot.eventCount, bytes: body.length })
+      throw new PayloadTooLargeError(
+        `the snapshot of ${address} (${snapshot.eventCount} events)`,
+        body.length,
+        MAX_RECORD_BYTES,
+      )
+    }
     await this.commitRecords([new SnapshotWrite(snapshot)], [body])
   }
 
@@ -403,26 +441,7 @@ export class FileEventStore implements EventStore {
     options?: AbortOptions,
   ): Promise<Snapshot | undefined> {
     this.assertRunning('loadSnapshot', options)
-    const entry = this.index.actor(actorType, actorId)
-    const ref = entry?.snapshot
-    if (!entry || !ref) return undefined
-    if (this.index.countUpTo(entry, ref.at) !== ref.eventCount) {
-      delete entry.snapshot
-      return undefined
-    }
-    const address = actorAddress(actorType, actorId)
-    const cached = this.snapshots.get(address)
-    if (cached?.ref === ref) return cached.snapshot
-    const frame = await this.track(this.readers.read(ref.segment, ref.offset, ref.length))
-    const record = this.decodeFrame(frame, ref)
-    if (
-      record.kind !== 'snapshot' ||
-      record.snapshot.actorType !== actorType ||
-      record.snapshot.actorId !== actorId
-    )
-      throw corrupt(this.segmentPath(ref.segment), ref.offset, 'not the snapshot the index names')
-    this.snapshots.set(address, { ref, snapshot: record.snapshot })
-    return record.snapshot
+    return this.track(this.readSnapshot(actorType, actorId))
   }
 
   // ---- start and stop ----
@@ -433,9 +452,11 @@ export class FileEventStore implements EventStore {
     this.lock = await acquireDataDirLock(dir, this.logger)
     try {
       this.failure = undefined
+      this.readers = new SegmentReaders(dir)
       this.assigned.clear()
       this.cache.clear()
       this.snapshots.clear()
+      this.oversized.clear()
       await this.recover()
       this.state = 'running'
       this.logger.info('file store started', {
@@ -510,6 +531,10 @@ export class FileEventStore implements EventStore {
     try {
       record = decodeRecordBody(body)
     } catch (error) {
+      if (recordKindOf(body) === 'snapshot') {
+        this.skipSnapshot(location, error)
+        return false
+      }
       throw corrupt(
         file,
         location.offset,
@@ -536,6 +561,17 @@ export class FileEventStore implements EventStore {
       )
     this.index.add(event, location.segment, location.offset, location.length)
     return true
+  }
+
+  private skipSnapshot(location: RecordLocation, error: unknown): void {
+    this.logger.warn(
+      'skipping a snapshot that does not decode; its actor folds its events instead',
+      {
+        file: this.segmentPath(location.segment),
+        offset: location.offset,
+        reason: error instanceof Error ? error.message : String(error),
+      },
+    )
   }
 
   private async truncateTorn(handle: FileHandle, file: string, end: number, bytes: number) {
@@ -808,6 +844,38 @@ export class FileEventStore implements EventStore {
 
   // ---- reads ----
 
+  /** The snapshot the index names for an actor, or undefined (none, stale or undecodable). */
+  private async readSnapshot(actorType: string, actorId: string): Promise<Snapshot | undefined> {
+    const entry = this.index.actor(actorType, actorId)
+    const ref = entry?.snapshot
+    if (!entry || !ref) return undefined
+    if (this.index.countUpTo(entry, ref.at) !== ref.eventCount) {
+      delete entry.snapshot
+      return undefined
+    }
+    const address = actorAddress(actorType, actorId)
+    const cached = this.snapshots.get(address)
+    if (cached?.ref === ref) return cached.snapshot
+    const frame = await this.readers.read(ref.segment, ref.offset, ref.length)
+    let record
+    try {
+      record = this.decodeFrame(frame, ref)
+    } catch (error) {
+      // Derived data: the actor folds its events instead, as if it had no snapshot.
+      if (entry.snapshot === ref) delete entry.snapshot
+      this.skipSnapshot(ref, error)
+      return undefined
+    }
+    if (
+      record.kind !== 'snapshot' ||
+      record.snapshot.actorType !== actorType ||
+      record.snapshot.actorId !== actorId
+    )
+      throw corrupt(this.segmentPath(ref.segment), ref.offset, 'not the snapshot the index names')
+    this.snapshots.set(address, { ref, snapshot: record.snapshot })
+    return record.snapshot
+  }
+
   /** The events of these gids, from the cache or read back from their segments. */
   private async readEvents(gids: number[]): Promise<EventRecord[]> {
     const events = new Array<EventRecord>(gids.length)
@@ -866,7 +934,7 @@ export class FileEventStore implements EventStore {
     }
   }
 
-  /** Keeps a read in `reads` until it settles, so stop() can wait for it before closing files. */
+  /** Keeps a read call in `reads` until it settles, so stop() can wait for it before closing files. */
   private track<T>(read: Promise<T>): Promise<T> {
     this.reads.add(read)
     void read.finally(() => this.reads.delete(read)).catch(() => {})
@@ -1003,11 +1071,14 @@ function byOriginSeq(a: EventRecord, b: EventRecord): number {
 /** Segment files open for reading; past a limit, the least recently used idle one is closed. */
 class SegmentReaders {
   private readonly open = new Map<number, { handle: Promise<FileHandle>; users: number }>()
+  private closed = false
 
   constructor(private readonly dir: string) {}
 
   /** `length` bytes at `position` of a segment (fewer only if the file is shorter). */
   async read(segment: number, position: number, length: number): Promise<Buffer> {
+    // Once closed, a read would open a file that nothing closes (and after the lock is gone).
+    if (this.closed) throw new NotRunningError('the file store')
     const entry = this.acquire(segment)
     try {
       const handle = await entry.handle
@@ -1025,7 +1096,9 @@ class SegmentReaders {
     }
   }
 
+  /** Closes every segment; later reads are refused. */
   async closeAll(): Promise<void> {
+    this.closed = true
     const entries = [...this.open.values()]
     this.open.clear()
     await Promise.allSettled(entries.map(async (entry) => (await entry.handle).close()))
