@@ -143,6 +143,8 @@ class ActorCell {
   lastUsed: number
   /** Set once the actor has been rehydrated from the store. */
   ready = false
+  /** Snapshot attempts that failed in a row (each doubles the wait before the next). */
+  snapshotFailures = 0
   /** Bumped whenever the replica must reload from the store; a load begun before it does not count. */
   generation = 0
   /** Set when the cell leaves memory: refs that cached it look it up again. */
@@ -282,11 +284,20 @@ export class ActorRuntime implements Startable {
   }
 
   /** The actor's state and position in its history, read through its mailbox. */
-  read(type: string, id: string, options?: AbortOptions): Promise<ActorView> {
+  read(type: string, id: string, options?: AskOptions): Promise<ActorView> {
     const cell = this.cellFor(type, id)
+    const timeoutMs = options?.timeoutMs ?? this.settings.askTimeoutMs
     return withAbort(
       new Promise<ActorView>((resolve, reject) => {
-        if (!cell.mailbox.enqueue({ kind: 'read', resolve, reject })) reject(overloaded(cell))
+        // A read waits behind the actor's queued messages: it gets the same deadline as an ask.
+        const cancel = this.components.clock.setTimer(timeoutMs, () =>
+          reject(new AskTimeoutError(`read of ${cell.address}`, timeoutMs)),
+        )
+        const settle = {
+          resolve: (view: ActorView) => (cancel(), resolve(view)),
+          reject: (error: unknown) => (cancel(), reject(error)),
+        }
+        if (!cell.mailbox.enqueue({ kind: 'read', ...settle })) settle.reject(overloaded(cell))
       }),
       options?.signal,
       `read of ${cell.address}`,
@@ -623,7 +634,9 @@ export class ActorRuntime implements Startable {
       })
       if (cell.checkpoints.length > MAX_CHECKPOINTS) cell.checkpoints.shift()
     }
-    if (cell.sinceSnapshot >= this.settings.snapshotEvery) void this.persistSnapshot(cell)
+    // After failed attempts, wait twice as many events each time before trying again.
+    if (cell.sinceSnapshot >= this.settings.snapshotEvery << Math.min(cell.snapshotFailures, 10))
+      void this.persistSnapshot(cell)
   }
 
   /** Re-folds the actor from the newest checkpoint before `late` (or from scratch). */
@@ -710,7 +723,9 @@ export class ActorRuntime implements Startable {
         eventCount: cell.count,
         seen: Object.fromEntries(cell.seen),
       })
+      cell.snapshotFailures = 0
     } catch (error) {
+      cell.snapshotFailures++
       cell.sinceSnapshot += pending
       this.components.logger.warn(
         'could not persist a snapshot; the actor will re-fold from older events',
