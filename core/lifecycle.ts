@@ -1,3 +1,5 @@
+import { AbortedError } from './errors.js'
+
 /** Anything that holds a resource. `stop()` is idempotent and releases sockets, timers and files. */
 export interface Startable {
   /** Acquires the resources; resolves when ready. */
@@ -9,4 +11,31 @@ export interface Startable {
 /** Options of every call that may block. */
 export interface AbortOptions {
   signal?: AbortSignal
+}
+
+/**
+ * `promise`, or an AbortedError as soon as `signal` aborts (the work itself goes on; the
+ * caller stops waiting for it).
+ */
+export function raceAbort<T>(
+  promise: Promise<T>,
+  signal: AbortSignal | undefined,
+  what: string,
+): Promise<T> {
+  if (!signal) return promise
+  if (signal.aborted) return Promise.reject(new AbortedError(what, { cause: signal.reason }))
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new AbortedError(what, { cause: signal.reason }))
+    signal.addEventListener('abort', onAbort, { once: true })
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort)
+        resolve(value)
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort)
+        reject(error)
+      },
+    )
+  })
 }

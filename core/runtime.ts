@@ -33,7 +33,7 @@ import {
 } from './event.js'
 import type { EventStore } from './event-store.js'
 import type { HybridLogicalClock } from './hlc.js'
-import type { AbortOptions, Startable } from './lifecycle.js'
+import { raceAbort, type AbortOptions, type Startable } from './lifecycle.js'
 import type { Logger } from './logger.js'
 import { Mailbox } from './mailbox.js'
 import type { TapActor, Taps } from './taps.js'
@@ -287,7 +287,7 @@ export class ActorRuntime implements Startable {
   read(type: string, id: string, options?: AskOptions): Promise<ActorView> {
     const cell = this.cellFor(type, id)
     const timeoutMs = options?.timeoutMs ?? this.settings.askTimeoutMs
-    return withAbort(
+    return raceAbort(
       new Promise<ActorView>((resolve, reject) => {
         // A read waits behind the actor's queued messages: it gets the same deadline as an ask.
         const cancel = this.components.clock.setTimer(timeoutMs, () =>
@@ -981,27 +981,4 @@ function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
 
 function stripUndefined<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>
-}
-
-function withAbort<T>(
-  promise: Promise<T>,
-  signal: AbortSignal | undefined,
-  what: string,
-): Promise<T> {
-  if (!signal) return promise
-  if (signal.aborted) return Promise.reject(new AbortedError(what, { cause: signal.reason }))
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(new AbortedError(what, { cause: signal.reason }))
-    signal.addEventListener('abort', onAbort, { once: true })
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort)
-        resolve(value)
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort)
-        reject(error)
-      },
-    )
-  })
 }

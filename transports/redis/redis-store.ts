@@ -5,6 +5,7 @@ import {
   AnywhereError,
   ConfigError,
   NotRunningError,
+  raceAbort,
   StoreCorruptError,
   StoreUnavailableError,
   type AbortOptions,
@@ -605,27 +606,6 @@ function throwIfAborted(signal: AbortSignal | undefined, what: string): void {
 }
 
 /** Rejects when the signal aborts first; the command itself may still complete in Redis. */
-function raceAbort<T>(
-  promise: Promise<T>,
-  signal: AbortSignal | undefined,
-  what: string,
-): Promise<T> {
-  if (!signal) return promise
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(new AbortedError(what, { cause: signal.reason }))
-    signal.addEventListener('abort', onAbort, { once: true })
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort)
-        resolve(value)
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort)
-        reject(error)
-      },
-    )
-  })
-}
 
 /** QUITs when connected, else cuts the connection; resolves once no socket or timer is left. */
 async function closeClient(client: StoreClient): Promise<void> {
