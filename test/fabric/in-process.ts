@@ -11,7 +11,6 @@ import { createLibp2p } from 'libp2p'
 import { z } from 'zod'
 import { defineActor } from '../../core/actor.js'
 import { systemClock } from '../../core/clock.js'
-import type { Fabric } from '../../core/fabric.js'
 import { HybridLogicalClock } from '../../core/hlc.js'
 import { silentLogger, streamLogger } from '../../core/logger.js'
 import { MemoryEventStore } from '../../core/memory-store.js'
@@ -20,6 +19,7 @@ import { Taps, type TapEvent, type TapKind, type TapOf } from '../../core/taps.j
 import {
   libp2pFabric,
   loadOrCreateIdentity,
+  type Libp2pFabric,
   type Libp2pFabricInit,
 } from '../../transports/libp2p/index.js'
 import {
@@ -68,7 +68,7 @@ export interface TestGeo {
   store: MemoryEventStore
   runtime: ActorRuntime
   taps: Taps
-  fabric: Fabric
+  fabric: Libp2pFabric
   /** Every tap event since start. */
   tapLog: TapEvent[]
   /** Taps of the given kinds seen so far. */

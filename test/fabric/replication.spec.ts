@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict'
+import type { EventDraft, EventRecord } from '../../core/event.js'
+import { StoreUnavailableError } from '../../core/errors.js'
+import { MemoryEventStore } from '../../core/memory-store.js'
 import {
   addressOf,
   createGeo,
@@ -40,6 +43,28 @@ describe('fabric: replication between in-process geos', function () {
     return vectors.every((v) => JSON.stringify(sorted(v)) === first)
   }
 
+  it('pushes an own event whose append committed although its caller saw an error', async () => {
+    const a = await createGeo('a')
+    const b = await createGeo('b')
+    dirs.push(a.dataDir, b.dataDir)
+    const store = new LostReplyStore()
+    const geoA = await startGeo(a, { peers: [{ peerId: b.peerId, addrs: [] }] }, { store })
+    const geoB = await startGeo(b, {
+      peers: [{ geo: 'a', peerId: a.peerId, addrs: [addressOf(geoA)] }],
+    })
+    await waitFor('both peers connected', () =>
+      [geoA, geoB].every((g) => g.fabric.status().peers.every((p) => p.connected)),
+    )
+    store.loseNextReply = true
+    await assert.rejects(geoA.runtime.actor(tally, 'ambiguous').ask('add', { by: 5 }))
+    assert.equal((await store.versionVector())[geoA.nodeId], 1)
+    // No further write: only the periodic refresh of the store's vector can find it.
+    await waitFor('b holds the committed event', async () => {
+      return (await geoB.store.versionVector())[geoA.nodeId] === 1
+    })
+    await waitFor('no lag', () => geoA.fabric.status().peers[0]!.lagEvents === 0)
+  })
+
   it('replicates writes both ways and converges on the same state', async () => {
     const [a, b] = await pair()
     await waitFor('both peers connected', () =>
@@ -72,6 +97,18 @@ describe('fabric: replication between in-process geos', function () {
     assert.ok(a.seen('peer.connected').some((e) => e.geo === 'b'))
   })
 })
+
+/** A store whose next append commits and then fails, as when a reply is lost after the commit. */
+class LostReplyStore extends MemoryEventStore {
+  loseNextReply = false
+
+  override async append(drafts: readonly EventDraft[]): Promise<EventRecord[]> {
+    const records = await super.append(drafts)
+    if (!this.loseNextReply) return records
+    this.loseNextReply = false
+    throw new StoreUnavailableError('the reply to an append timed out (it committed)')
+  }
+}
 
 function sorted(v: Record<string, number>): Record<string, number> {
   return Object.fromEntries(Object.entries(v).sort(([x], [y]) => (x < y ? -1 : 1)))

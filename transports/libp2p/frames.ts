@@ -1,6 +1,7 @@
 import { Decoder, Encoder } from '@msgpack/msgpack'
 import { z } from 'zod'
 import {
+  assertStorablePayload,
   FrameError,
   MAX_NAME_LENGTH,
   PayloadTooLargeError,
@@ -18,8 +19,31 @@ export const PROTOCOL_VERSION = 1
 /** Bytes of the big-endian length that precedes every frame. */
 export const FRAME_HEADER_BYTES = 4
 
-/** Largest frame body accepted or sent (msgpack bytes, without the header). */
+/**
+ * Largest frame body accepted or sent (msgpack bytes, without the header). It must carry
+ * one event of the largest payload core accepts at emit (`MAX_EVENT_PAYLOAD_BYTES`, 1 MiB),
+ * even if that limit is measured as JSON and msgpack is bigger (`0.5,` is 4 bytes of JSON
+ * and 9 of msgpack).
+ */
 export const MAX_FRAME_BYTES = 4 * 1024 * 1024
+
+/**
+ * Deepest event payload a frame carries (a scalar is 0 deep, `{ a: [1] }` is 2). It is
+ * above core's emit-time `MAX_PAYLOAD_DEPTH` (32) and above what the msgpack stores hold
+ * (msgpack's default of 100 levels, two of them the stored record's), so that events
+ * written before that limit existed replicate too.
+ */
+export const MAX_FRAME_PAYLOAD_DEPTH = 100
+
+/** msgpack levels of an events frame above a payload: the frame map, its events array, the event map. */
+const FRAME_ENVELOPE_DEPTH = 3
+
+/**
+ * The encoder's msgpack depth limit (msgpack counts the root as level 1 and a payload's
+ * scalars as one more level). The decoder sets none: it accepts every frame this encoder
+ * produces, and zod checks every decoded frame.
+ */
+export const MAX_FRAME_DEPTH = FRAME_ENVELOPE_DEPTH + 1 + MAX_FRAME_PAYLOAD_DEPTH
 
 /** Most events in one `events` frame. */
 export const MAX_EVENTS_PER_FRAME = 1024
@@ -106,7 +130,9 @@ export type Frame =
   | z.infer<typeof pingFrameSchema>
   | { t: 'ack'; n: number; received?: number; vector: VersionVector; echo?: number }
 
-const encoder = new Encoder({ ignoreUndefined: true })
+const encoder = new Encoder({ ignoreUndefined: true, maxDepth: MAX_FRAME_DEPTH })
+/** msgpack decoders refuse a map key `__proto__`: a frame holding one would be rejected by every peer. */
+const PROTO_KEY = Buffer.from('__proto__')
 const decoder = new Decoder({
   maxStrLength: MAX_FRAME_BYTES,
   maxBinLength: MAX_FRAME_BYTES,
@@ -117,16 +143,44 @@ const decoder = new Decoder({
 
 /**
  * Encodes a frame as its 4-byte big-endian length followed by its msgpack body.
- * Throws `PayloadTooLargeError` when the body is over `maxBytes`.
+ * Throws `PayloadTooLargeError` when the body is over `maxBytes`, `FrameError` when the
+ * frame cannot be encoded or no peer could decode it (nested deeper than
+ * `MAX_FRAME_DEPTH`, a `__proto__` key, a value msgpack cannot represent).
  */
 export function encodeFrame(frame: Frame, maxBytes = MAX_FRAME_BYTES): Uint8Array {
-  const body = encoder.encodeSharedRef(frame)
+  let body: Uint8Array
+  try {
+    body = encoder.encodeSharedRef(frame)
+  } catch (error) {
+    throw new FrameError(`cannot encode a fabric '${frame.t}' frame: ${(error as Error).message}`, {
+      cause: error,
+    })
+  }
   if (body.byteLength > maxBytes)
     throw new PayloadTooLargeError(`fabric '${frame.t}' frame`, body.byteLength, maxBytes)
+  if (frame.t === 'events' && holdsProtoBytes(body)) assertDecodable(frame.events)
   const out = new Uint8Array(FRAME_HEADER_BYTES + body.byteLength)
   new DataView(out.buffer).setUint32(0, body.byteLength)
   out.set(body, FRAME_HEADER_BYTES)
   return out
+}
+
+function holdsProtoBytes(body: Uint8Array): boolean {
+  return Buffer.from(body.buffer, body.byteOffset, body.byteLength).indexOf(PROTO_KEY) >= 0
+}
+
+/** The bytes `__proto__` appear in the frame: throws if one is a payload key, not just a string. */
+function assertDecodable(events: readonly EventRecord[]): void {
+  for (const event of events) {
+    try {
+      assertStorablePayload(event.payload, `event ${event.origin}:${event.seq}`)
+    } catch (error) {
+      throw new FrameError(
+        `cannot frame event ${event.origin}:${event.seq}: ${(error as Error).message} (msgpack decoders refuse it)`,
+        { cause: error },
+      )
+    }
+  }
 }
 
 /** Decodes and validates one frame body. Throws `FrameError` with the reason. */

@@ -4,13 +4,22 @@ import './polyfill.js'
 export { loadOrCreateIdentity } from './identity.js'
 export type { NodeIdentity } from './identity.js'
 export { libp2pFabric, LIBP2P_FABRIC_DEFAULTS } from './libp2p-fabric.js'
-export type { FabricPeerInit, FabricTuning, Libp2pFabricInit } from './libp2p-fabric.js'
+export type {
+  FabricPeerInit,
+  FabricTuning,
+  Libp2pFabric,
+  Libp2pFabricInit,
+  Libp2pFabricStatus,
+} from './libp2p-fabric.js'
+export type { Libp2pPeerStatus } from './peer-link.js'
 export {
   decodeFrame,
   encodeFrame,
   FrameDecoder,
   MAX_EVENTS_PER_FRAME,
   MAX_FRAME_BYTES,
+  MAX_FRAME_DEPTH,
+  MAX_FRAME_PAYLOAD_DEPTH,
   PROTOCOL_VERSION,
   REPLICATION_PROTOCOL,
 } from './frames.js'

@@ -16,12 +16,11 @@ import {
   NotRunningError,
   type Fabric,
   type FabricComponents,
-  type FabricFactory,
   type FabricStatus,
 } from '../../core/index.js'
 import { loadOrCreateIdentity } from './identity.js'
 import { LocalFeed } from './local-feed.js'
-import { PeerLink, type LinkSettings } from './peer-link.js'
+import { PeerLink, type LinkSettings, type Libp2pPeerStatus } from './peer-link.js'
 import { REPLICATION_PROTOCOL } from './frames.js'
 import type { ReplicationSettings, SessionComponents } from './sessions.js'
 
@@ -120,6 +119,17 @@ const initSchema = z.object({
   inboundConnectionThreshold: positiveInt.optional(),
 })
 
+/** `FabricStatus` with the libp2p fabric's own per-peer fields. */
+export interface Libp2pFabricStatus extends FabricStatus {
+  readonly peers: readonly Libp2pPeerStatus[]
+}
+
+/** The fabric `libp2pFabric` creates. */
+export interface Libp2pFabric extends Fabric {
+  /** Connection and replication state per peer, with what cannot replicate to it. */
+  status(): Libp2pFabricStatus
+}
+
 interface ParsedPeer {
   geo: string | undefined
   peerId: PeerId
@@ -138,17 +148,22 @@ interface ParsedPeer {
  * await fabric.start()
  * ```
  */
-export function libp2pFabric(init: Libp2pFabricInit): FabricFactory {
-  return (components) => new Libp2pFabric(init, components)
+export function libp2pFabric(
+  init: Libp2pFabricInit,
+): (components: FabricComponents) => Libp2pFabric {
+  return (components) => new Libp2pFabricNode(init, components)
 }
 
-class Libp2pFabric implements Fabric {
+class Libp2pFabricNode implements Libp2pFabric {
   private id = ''
   private node: Libp2p | undefined
   private readonly links = new Map<string, PeerLink>()
   private subscriptions: Subscription[] = []
   private cancelRefresh: (() => void) | undefined
   private state: 'new' | 'starting' | 'running' | 'stopped' = 'new'
+  /** `startNode` while it runs: `stop()` waits for it, so nothing it creates outlives the fabric. */
+  private starting: Promise<void> | undefined
+  private stopping: Promise<void> | undefined
   private readonly logger
 
   constructor(
@@ -165,17 +180,28 @@ class Libp2pFabric implements Fabric {
   async start(): Promise<void> {
     if (this.state !== 'new') return
     this.state = 'starting'
+    this.starting = this.startNode()
     try {
-      await this.startNode()
+      await this.starting
     } catch (error) {
       await this.stop()
       throw error
+    } finally {
+      this.starting = undefined
     }
   }
 
-  async stop(): Promise<void> {
-    if (this.state === 'stopped') return
+  /** Idempotent; when a start is under way, it waits for it and then releases what it created. */
+  stop(): Promise<void> {
+    this.stopping ??= this.release()
+    return this.stopping
+  }
+
+  private async release(): Promise<void> {
     this.state = 'stopped'
+    // A stop during start (SIGTERM while the node starts): let startNode finish, or fail,
+    // so the libp2p node it creates is stopped here rather than left listening.
+    await this.starting?.catch(() => undefined)
     this.cancelRefresh?.()
     for (const subscription of this.subscriptions) subscription.unsubscribe()
     this.subscriptions = []
@@ -189,7 +215,7 @@ class Libp2pFabric implements Fabric {
     return this.node?.getMultiaddrs().map((a) => a.toString()) ?? []
   }
 
-  status(): FabricStatus {
+  status(): Libp2pFabricStatus {
     return {
       peerId: this.id,
       listen: this.listenAddresses(),
@@ -213,7 +239,7 @@ class Libp2pFabric implements Fabric {
     const listen = init.listen.map((address) => parseMultiaddr(address, 'listen'))
     const psk = init.psk ? await readPsk(init.psk) : undefined
 
-    const feed = new LocalFeed(log, clock, nodeId)
+    const feed = new LocalFeed(log, clock)
     await feed.start()
 
     const node = await createLibp2p({
@@ -271,6 +297,7 @@ class Libp2pFabric implements Fabric {
     node.addEventListener('peer:connect', (event) =>
       this.links.get(event.detail.toString())?.nudge(),
     )
+    if (this.state !== 'starting') throw new NotRunningError('the fabric')
     await node.start()
     for (const peer of peers)
       if (peer.addrs.length > 0) await node.peerStore.merge(peer.peerId, { multiaddrs: peer.addrs })
@@ -343,7 +370,6 @@ function parsePeers(
   logger: FabricComponents['logger'],
 ): ParsedPeer[] {
   const parsed: ParsedPeer[] = []
-  const seen = new Set<string>()
   for (const peer of peers) {
     let peerId: PeerId
     try {
@@ -372,7 +398,6 @@ function parsePeers(
       existing.geo ??= peer.geo
       continue
     }
-    seen.add(id)
     parsed.push({ geo: peer.geo, peerId, addrs })
   }
   return parsed

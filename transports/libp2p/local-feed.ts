@@ -30,14 +30,12 @@ export class LocalFeed {
   constructor(
     private readonly log: EventLog,
     private readonly clock: Clock,
-    /** This node's own origin: its events are trusted only from appends (durable), never refreshes. */
-    private readonly ownOrigin: string,
   ) {}
 
   /** Loads the store's vector. */
   async start(signal?: AbortSignal): Promise<void> {
     const vector = await this.log.versionVector({ signal })
-    this.merge(vector, true)
+    this.merge(vector)
   }
 
   /** The vector of events this geo holds (a live view: do not modify). */
@@ -66,10 +64,15 @@ export class LocalFeed {
     for (const listener of this.listeners) listener.offer(events, fromPeer)
   }
 
-  /** Re-reads the store's vector: finds events that reached the store by other paths. */
+  /**
+   * Re-reads the store's vector: finds events that reached the store by other paths, and
+   * this node's own events whose append was durable although its caller saw an error (a
+   * store reply lost after the commit), so no `event.appended` tap announced them. A
+   * store's vector counts only durable events, so this origin is read like any other.
+   */
   async refresh(signal?: AbortSignal): Promise<void> {
     const vector = await this.log.versionVector({ signal })
-    if (this.merge(vector, false)) for (const listener of this.listeners) listener.poke()
+    if (this.merge(vector)) for (const listener of this.listeners) listener.poke()
   }
 
   /** Age in ms of the oldest event held here and missing from `theirs` (0 when none). */
@@ -96,11 +99,10 @@ export class LocalFeed {
     }
   }
 
-  private merge(vector: VersionVector, includeOwn: boolean): boolean {
+  private merge(vector: VersionVector): boolean {
     const now = this.clock.now()
     let advanced = false
     for (const [origin, seq] of Object.entries(vector)) {
-      if (!includeOwn && origin === this.ownOrigin) continue
       if (seq > (this.knownVector[origin] ?? 0)) {
         this.knownVector[origin] = seq
         this.mark(origin, seq, now)

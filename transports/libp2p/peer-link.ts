@@ -1,5 +1,11 @@
 import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
-import { countMissing, dominates, type PeerStatus, type VersionVector } from '../../core/index.js'
+import {
+  countMissing,
+  dominates,
+  type EventRecord,
+  type PeerStatus,
+  type VersionVector,
+} from '../../core/index.js'
 import { REPLICATION_PROTOCOL, type HelloFrame } from './frames.js'
 import {
   PullSession,
@@ -28,6 +34,17 @@ export function backoffDelay(failures: number, settings: LinkSettings): number {
   const exponent = Math.min(Math.max(failures - 1, 0), 30)
   const ceiling = Math.min(settings.backoffMaxMs, settings.backoffBaseMs * 2 ** exponent)
   return Math.round(ceiling * (0.5 + settings.random() * 0.5))
+}
+
+/** One peer as the libp2p fabric reports it: `PeerStatus` and what cannot replicate to it. */
+export interface Libp2pPeerStatus extends PeerStatus {
+  /** Events this node found it cannot frame for the peer (each `origin:seq` counted once). */
+  readonly unframableEvents: number
+  /**
+   * Per origin, the seq of an event that cannot be framed: the peer gets nothing of that
+   * origin from it on (it stores no gaps), and `lagEvents` shows them as missing.
+   */
+  readonly blockedOrigins: Readonly<Record<string, number>>
 }
 
 interface Healing {
@@ -62,6 +79,9 @@ export class PeerLink implements SessionPeer {
   private lostAt: number | undefined
   private healing: Healing | undefined
   private rttMs: number | undefined
+  /** Per origin, the seq of an event that cannot be framed, until the peer holds it. */
+  private readonly blocked = new Map<string, number>()
+  private unframableEvents = 0
   private loop: Promise<void> | undefined
   private stopping = false
   private wake: (() => void) | undefined
@@ -123,7 +143,7 @@ export class PeerLink implements SessionPeer {
     return this.acked
   }
 
-  status(): PeerStatus {
+  status(): Libp2pPeerStatus {
     const { feed } = this.components
     const rtt = this.node.getConnections(this.remote).find((c) => c.rtt !== undefined)?.rtt
     const rttMs = rtt ?? this.rttMs
@@ -135,6 +155,8 @@ export class PeerLink implements SessionPeer {
       lagMs: feed.lagMs(this.acked),
       ...(rttMs !== undefined ? { rttMs } : {}),
       since: this.since,
+      unframableEvents: this.unframableEvents,
+      blockedOrigins: Object.fromEntries(this.blocked),
     }
   }
 
@@ -182,7 +204,11 @@ export class PeerLink implements SessionPeer {
         this.acked[origin] = seq
         advanced = true
       }
-    if (advanced) this.push?.peerHolds(vector)
+    if (advanced) {
+      this.push?.peerHolds(vector)
+      for (const [origin, seq] of this.blocked)
+        if ((this.acked[origin] ?? 0) >= seq) this.blocked.delete(origin)
+    }
     if (this.healing) this.checkHealed()
   }
 
@@ -200,6 +226,26 @@ export class PeerLink implements SessionPeer {
   refused(reason: string): void {
     const { clock, taps } = this.components
     taps.publish({ kind: 'peer.refused', at: clock.now(), peer: this.peerId, reason })
+  }
+
+  unframable(event: EventRecord, error: unknown): void {
+    // Every new session finds the same event again: report it once.
+    if (this.blocked.get(event.origin) === event.seq) return
+    this.blocked.set(event.origin, event.seq)
+    this.unframableEvents++
+    const { clock, taps, logger } = this.components
+    const where = `${event.origin}:${event.seq}`
+    const why = error instanceof Error ? error.message : String(error)
+    logger.error(
+      `event ${where} cannot be framed; it is skipped, and ${this.peerId} gets no later event of origin ${event.origin} (it stores no gaps) until it holds this one`,
+      { peer: this.peerId, geo: this.geo, event: where, error },
+    )
+    taps.publish({
+      kind: 'frame.rejected',
+      at: clock.now(),
+      peer: this.peerId,
+      reason: `event ${where} cannot be framed (${why}): origin ${event.origin} is held back from it on`,
+    })
   }
 
   private checkHealed(): void {

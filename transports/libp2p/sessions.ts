@@ -2,7 +2,6 @@ import type { Stream } from '@libp2p/interface'
 import {
   AbortedError,
   MAX_HLC_DRIFT_MS,
-  PayloadTooLargeError,
   type Clock,
   type EventIngest,
   type EventLog,
@@ -85,6 +84,11 @@ export interface SessionPeer {
   rtt(ms: number): void
   /** The handshake was refused (by either side), with why. */
   refused(reason: string): void
+  /**
+   * `event` cannot be framed (`error` says why): the session skips it and sends no later
+   * event of its origin, since the peer would not store them past the gap.
+   */
+  unframable(event: EventRecord, error: unknown): void
 }
 
 /** How a session ended. */
@@ -266,8 +270,8 @@ export class PushSession extends Session implements FeedListener {
   private inFlightBytes = 0
   private window: number
   private lastSentN = 0
-  /** Origins whose next event cannot be sent (larger than a frame). */
-  private readonly blocked = new Set<string>()
+  /** Per origin, the seq of an event that cannot be framed: nothing from it on is sent. */
+  private readonly blocked = new Map<string, number>()
   private unsubscribe: (() => void) | undefined
   private helloWaiter: ((hello: HelloFrame | undefined) => void) | undefined
 
@@ -325,7 +329,7 @@ export class PushSession extends Session implements FeedListener {
       this.liveCount = 0
     } else {
       for (const event of events) {
-        if (event.seq <= (this.sent[event.origin] ?? 0)) continue
+        if (event.seq <= (this.sent[event.origin] ?? 0) || this.isBlocked(event)) continue
         let queue = this.live.get(event.origin)
         if (!queue) this.live.set(event.origin, (queue = []))
         queue.push(event)
@@ -433,17 +437,29 @@ export class PushSession extends Session implements FeedListener {
   /** True when events the peer lacks are ready to send (catch-up is under way). */
   private hasMore(): boolean {
     for (const [origin, held] of Object.entries(this.components.feed.known))
-      if (held > (this.sent[origin] ?? 0) && !this.blocked.has(origin)) return true
+      if (this.sendableUpTo(origin, held) > (this.sent[origin] ?? 0)) return true
     return false
+  }
+
+  /** The highest seq of `origin` that may be sent: below an event that cannot be framed. */
+  private sendableUpTo(origin: string, held: number): number {
+    const stuckAt = this.blocked.get(origin)
+    if (stuckAt === undefined) return held
+    if ((this.acked[origin] ?? 0) >= stuckAt) {
+      // The peer got that event by another path: the origin flows again.
+      this.blocked.delete(origin)
+      return held
+    }
+    return Math.min(held, stuckAt - 1)
   }
 
   /** Up to `room` events the peer lacks, per origin in seq order, from the live queue or the store. */
   private async nextBatch(room: number): Promise<EventRecord[]> {
     const { feed, log } = this.components
     const batch: EventRecord[] = []
-    for (const [origin, held] of Object.entries(feed.known)) {
+    for (const [origin, known] of Object.entries(feed.known)) {
       if (batch.length >= room) break
-      if (this.blocked.has(origin)) continue
+      const held = this.sendableUpTo(origin, known)
       let next = (this.sent[origin] ?? 0) + 1
       if (next > held) continue
       const queue = this.live.get(origin)
@@ -451,7 +467,12 @@ export class PushSession extends Session implements FeedListener {
         let skip = 0
         while (skip < queue.length && queue[skip]!.seq < next) skip++
         let take = skip
-        while (take < queue.length && queue[take]!.seq === next && batch.length < room) {
+        while (
+          take < queue.length &&
+          queue[take]!.seq === next &&
+          next <= held &&
+          batch.length < room
+        ) {
           batch.push(queue[take]!)
           next++
           take++
@@ -477,32 +498,36 @@ export class PushSession extends Session implements FeedListener {
     return batch
   }
 
+  /**
+   * Frames and sends `batch`. When it cannot be framed, it is halved until every part can,
+   * or until the one event that cannot is alone: that event is skipped and reported, and
+   * everything else still goes out. A failure to encode never ends the session (it would
+   * redial, pick the same batch and fail again, forever).
+   */
   private send(batch: EventRecord[], more: boolean): void {
+    const events = this.blocked.size > 0 ? batch.filter((e) => !this.isBlocked(e)) : batch
+    if (events.length === 0) return
     const n = this.lastSentN + 1
     let bytes: Uint8Array
     try {
-      bytes = encodeFrame({ t: 'events', n, events: batch, ...(more ? { more } : {}) })
+      bytes = encodeFrame({ t: 'events', n, events, ...(more ? { more } : {}) })
     } catch (error) {
-      if (!(error instanceof PayloadTooLargeError)) throw error
-      if (batch.length > 1) {
-        const half = Math.ceil(batch.length / 2)
-        this.send(batch.slice(0, half), true)
-        this.send(batch.slice(half), more)
+      if (events.length > 1) {
+        const half = Math.ceil(events.length / 2)
+        this.send(events.slice(0, half), true)
+        this.send(events.slice(half), more)
         return
       }
-      const event = batch[0]!
-      this.blocked.add(event.origin)
-      this.logger.error(
-        'an event is larger than a fabric frame; its origin cannot replicate past it',
-        { origin: event.origin, seq: event.seq, error },
-      )
+      const event = events[0]!
+      this.blocked.set(event.origin, event.seq)
+      this.peer.unframable(event, error)
       return
     }
     this.lastSentN = n
     this.inFlight.push({ n, bytes: bytes.byteLength, sentAt: this.components.clock.now() })
     this.inFlightBytes += bytes.byteLength
     this.frames.writeEncoded(bytes)
-    this.peer.counted('out', batch.length)
+    this.peer.counted('out', events.length)
     const { taps, clock } = this.components
     if (taps.wants('replication.out'))
       taps.publish({
@@ -510,8 +535,13 @@ export class PushSession extends Session implements FeedListener {
         at: clock.now(),
         peer: this.peer.peerId,
         geo: this.peer.geo,
-        events: batch.length,
+        events: events.length,
       })
+  }
+
+  private isBlocked(event: EventRecord): boolean {
+    const stuckAt = this.blocked.get(event.origin)
+    return stuckAt !== undefined && event.seq >= stuckAt
   }
 }
 
