@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict'
-import * as core from '../../core/index.js'
-import { FrameError, PayloadTooLargeError, type EventRecord } from '../../core/index.js'
+import {
+  assertStorablePayload,
+  FrameError,
+  MAX_EVENT_PAYLOAD_BYTES,
+  MAX_NAME_LENGTH,
+  MAX_PAYLOAD_DEPTH,
+  PayloadTooLargeError,
+  type EventRecord,
+} from '../../core/index.js'
 import {
   decodeFrame,
   encodeFrame,
@@ -11,14 +18,6 @@ import {
   type Frame,
 } from '../../transports/libp2p/frames.js'
 
-/**
- * Core's emit-time limits. Until core exports them, the figures it is getting: a frame must
- * carry any event core accepts.
- */
-const limits = core as unknown as { MAX_PAYLOAD_DEPTH?: number; MAX_EVENT_PAYLOAD_BYTES?: number }
-const CORE_MAX_PAYLOAD_DEPTH = limits.MAX_PAYLOAD_DEPTH ?? 32
-const CORE_MAX_EVENT_PAYLOAD_BYTES = limits.MAX_EVENT_PAYLOAD_BYTES ?? 1024 * 1024
-
 function nested(depth: number): unknown {
   let payload: unknown = 1
   for (let i = 0; i < depth; i++) payload = i % 2 === 0 ? { d: payload } : [payload]
@@ -26,7 +25,7 @@ function nested(depth: number): unknown {
 }
 
 function eventWith(payload: unknown, seq = 1): EventRecord {
-  const name = 'n'.repeat(core.MAX_NAME_LENGTH)
+  const name = 'n'.repeat(MAX_NAME_LENGTH)
   return {
     actorType: name,
     actorId: name,
@@ -53,12 +52,13 @@ function roundTrip(frame: Frame): Frame {
 
 describe('fabric frames: what the encoder produces, the decoder accepts', () => {
   it('has limits at least as large as what core accepts at emit', () => {
-    assert.ok(MAX_FRAME_PAYLOAD_DEPTH >= CORE_MAX_PAYLOAD_DEPTH)
-    assert.ok(MAX_FRAME_BYTES > CORE_MAX_EVENT_PAYLOAD_BYTES)
+    assert.ok(MAX_FRAME_PAYLOAD_DEPTH >= MAX_PAYLOAD_DEPTH)
+    // msgpack is at most 3 times the JSON characters core counts (see MAX_FRAME_BYTES).
+    assert.ok(MAX_FRAME_BYTES > 3 * MAX_EVENT_PAYLOAD_BYTES)
   })
 
   it('carries a payload at the deepest nesting a frame allows', () => {
-    for (const depth of [CORE_MAX_PAYLOAD_DEPTH, 97, 98, MAX_FRAME_PAYLOAD_DEPTH]) {
+    for (const depth of [MAX_PAYLOAD_DEPTH, 97, 98, MAX_FRAME_PAYLOAD_DEPTH]) {
       const event = eventWith(nested(depth))
       const decoded = roundTrip({ t: 'events', n: 1, events: [event] })
       assert.equal(decoded.t, 'events')
@@ -71,11 +71,12 @@ describe('fabric frames: what the encoder produces, the decoder accepts', () => 
     assert.throws(() => encodeFrame({ t: 'events', n: 1, events: [event] }), FrameError)
   })
 
-  it('carries one event of the largest payload core accepts, even as msgpack floats', () => {
-    // JSON "0.5," is 4 bytes, its msgpack float 9: the worst growth from JSON size.
-    const floats = new Array<number>(Math.floor(CORE_MAX_EVENT_PAYLOAD_BYTES / 4)).fill(0.5)
-    const text = 'é'.repeat(CORE_MAX_EVENT_PAYLOAD_BYTES / 2)
-    for (const payload of [floats, { text }]) {
+  it('carries one event of the largest payload core accepts, where msgpack grows it most', () => {
+    // Core counts JSON characters: '中' is 1 of them and 3 UTF-8 bytes; "0.5," is 4 and 9 bytes.
+    const text = '中'.repeat(MAX_EVENT_PAYLOAD_BYTES - 2)
+    const floats = new Array<number>(Math.floor(MAX_EVENT_PAYLOAD_BYTES / 4) - 1).fill(0.5)
+    for (const payload of [text, floats]) {
+      assertStorablePayload(payload, 'the largest payload') // core accepts it at emit
       const decoded = roundTrip({ t: 'events', n: 1, events: [eventWith(payload)] })
       assert.equal(decoded.t, 'events')
       assert.deepEqual(decoded.events[0]!.payload, payload)
@@ -97,11 +98,14 @@ describe('fabric frames: what the encoder produces, the decoder accepts', () => 
   })
 
   it('refuses to encode a payload key no decoder accepts, but not the same text as a value', () => {
-    const proto = JSON.parse('{"__proto__": {"x": 1}}') as unknown
+    const proto = JSON.parse('{"a": [{"__proto__": {"x": 1}}]}') as unknown
     assert.throws(
       () => encodeFrame({ t: 'events', n: 1, events: [eventWith({ by: 1 }), eventWith(proto, 2)] }),
       (error: unknown) => error instanceof FrameError && /:2: .*__proto__/.test(error.message),
     )
+    // Deeper than core allows at emit, and the text '__proto__' elsewhere: still framed.
+    const legacy = { note: '__proto__', deep: nested(MAX_PAYLOAD_DEPTH + 10) }
+    assert.equal(roundTrip({ t: 'events', n: 1, events: [eventWith(legacy)] }).t, 'events')
     const decoded = roundTrip({ t: 'events', n: 1, events: [eventWith({ key: '__proto__' })] })
     assert.equal(decoded.t, 'events')
     assert.deepEqual(decoded.events[0]!.payload, { key: '__proto__' })

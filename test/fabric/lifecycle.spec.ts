@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { connect, createServer } from 'node:net'
+import { connect } from 'node:net'
 import { systemClock } from '../../core/clock.js'
 import { NotRunningError } from '../../core/errors.js'
 import { HybridLogicalClock } from '../../core/hlc.js'
@@ -10,13 +10,9 @@ import { Taps } from '../../core/taps.js'
 import { libp2pFabric } from '../../transports/libp2p/index.js'
 import { createGeo, removeDirs, tally } from './in-process.js'
 
-/** A port free right now on 127.0.0.1. */
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
+/** Listening TCP servers of this process (a libp2p node listens with one per address). */
+function listeningServers(): number {
+  return process.getActiveResourcesInfo().filter((r) => r === 'TCPServerWrap').length
 }
 
 /** True when something accepts TCP connections on the port. */
@@ -62,8 +58,7 @@ describe('fabric: lifecycle', function () {
         origin: 'node-stop-early',
       },
     )
-    const port = await freePort()
-    const fabric = libp2pFabric({ listen: [`/ip4/127.0.0.1/tcp/${port}`], peers: [] })({
+    const fabric = libp2pFabric({ listen: ['/ip4/127.0.0.1/tcp/0'], peers: [] })({
       appName: 'fabric-test',
       geo: identity.geo,
       nodeId: 'node-stop-early',
@@ -74,15 +69,15 @@ describe('fabric: lifecycle', function () {
       logger: silentLogger(),
       clock,
     })
+    const serversBefore = listeningServers()
     try {
       // SIGTERM while the node starts: stop() runs while start() is still in flight.
       const started = fabric.start()
       const stopped = fabric.stop()
       await assert.rejects(started, NotRunningError)
       await stopped
-      assert.equal(await listening(port), false, 'the fabric port is still open after stop()')
+      assert.equal(listeningServers(), serversBefore, 'a libp2p node still listens after stop()')
       assert.deepEqual(fabric.listenAddresses(), [])
-      await fabric.stop()
     } finally {
       await fabric.stop()
       await store.stop()
@@ -107,8 +102,7 @@ describe('fabric: lifecycle', function () {
         origin: 'n',
       },
     )
-    const port = await freePort()
-    const fabric = libp2pFabric({ listen: [`/ip4/127.0.0.1/tcp/${port}`], peers: [] })({
+    const fabric = libp2pFabric({ listen: ['/ip4/127.0.0.1/tcp/0'], peers: [] })({
       appName: 'fabric-test',
       geo: identity.geo,
       nodeId: 'n',
@@ -119,11 +113,15 @@ describe('fabric: lifecycle', function () {
       logger: silentLogger(),
       clock,
     })
+    const serversBefore = listeningServers()
     try {
       await fabric.start()
+      const port = Number(/\/tcp\/(\d+)/.exec(fabric.listenAddresses()[0]!)![1])
       assert.equal(await listening(port), true)
+      assert.ok(listeningServers() > serversBefore)
       await Promise.all([fabric.stop(), fabric.stop()])
       assert.equal(await listening(port), false)
+      assert.equal(listeningServers(), serversBefore)
     } finally {
       await fabric.stop()
       await store.stop()
