@@ -95,9 +95,14 @@ describe('documentation examples', function () {
     const geos = join(ROOT, 'geos')
     await rm(geos, { recursive: true, force: true })
     cleanups.push(async () => {
-      // Whatever the script left running if it failed halfway.
-      await run('bash', ['-c', 'kill $(cat geos/*.pid) 2>/dev/null; true'], { cwd: ROOT })
-      await rm(geos, { recursive: true, force: true })
+      // Whatever the script left running if it failed halfway; then wait (bounded) until every
+      // node has exited: a stopping node still writes its index checkpoint into geos/.
+      const waitForExit =
+        'pids=$(cat geos/*.pid 2>/dev/null); kill $pids 2>/dev/null; ' +
+        'for i in $(seq 100); do alive=0; for p in $pids; do kill -0 $p 2>/dev/null && alive=1; done; ' +
+        '[ $alive = 0 ] && break; sleep 0.1; done; true'
+      await run('bash', ['-c', waitForExit], { cwd: ROOT })
+      await rm(geos, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 })
     })
     const { stdout } = await run('bash', ['-c', block.code], { cwd: ROOT, timeout: 100_000 })
     const expected = [...block.code.matchAll(/# (\{"value":\d+\})/g)].map(

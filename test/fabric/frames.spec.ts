@@ -72,9 +72,10 @@ describe('fabric frames: what the encoder produces, the decoder accepts', () => 
   })
 
   it('carries one event of the largest payload core accepts, where msgpack grows it most', () => {
-    // Core counts JSON characters: '中' is 1 of them and 3 UTF-8 bytes; "0.5," is 4 and 9 bytes.
+    // Core counts about the JSON length: a string's characters + 2, a key's + 3, 8 per scalar.
+    // '中' is 1 character and 3 UTF-8 bytes; 0.5 counts 8 and is 9 bytes as a msgpack float64.
     const text = '中'.repeat(MAX_EVENT_PAYLOAD_BYTES - 2)
-    const floats = new Array<number>(Math.floor(MAX_EVENT_PAYLOAD_BYTES / 4) - 1).fill(0.5)
+    const floats = new Array<number>(Math.floor(MAX_EVENT_PAYLOAD_BYTES / 8) - 1).fill(0.5)
     for (const payload of [text, floats]) {
       assertStorablePayload(payload, 'the largest payload') // core accepts it at emit
       const decoded = roundTrip({ t: 'events', n: 1, events: [eventWith(payload)] })
