@@ -160,6 +160,18 @@ export async function startGeo(
 }
 
 /** Stops every geo started by `startGeo` (call in `afterEach`). */
+/** Two geos, b dialling a (a knows b's key but not its address); their data dirs go into `dirs`. */
+export async function startPair(dirs: string[]): Promise<[TestGeo, TestGeo]> {
+  const a = await createGeo('a')
+  const b = await createGeo('b')
+  dirs.push(a.dataDir, b.dataDir)
+  const geoA = await startGeo(a, { peers: [{ peerId: b.peerId, addrs: [] }] })
+  const geoB = await startGeo(b, {
+    peers: [{ geo: 'a', peerId: a.peerId, addrs: [addressOf(geoA)] }],
+  })
+  return [geoA, geoB]
+}
+
 export async function stopAllGeos(): Promise<void> {
   const all = created.splice(0)
   await Promise.allSettled(all.map((g) => g.stop()))

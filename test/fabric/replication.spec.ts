@@ -8,6 +8,7 @@ import {
   note,
   removeDirs,
   startGeo,
+  startPair,
   stopAllGeos,
   tally,
   waitFor,
@@ -26,16 +27,7 @@ describe('fabric: replication between in-process geos', function () {
     await removeDirs(dirs)
   })
 
-  async function pair(): Promise<[TestGeo, TestGeo]> {
-    const a = await createGeo('a')
-    const b = await createGeo('b')
-    dirs.push(a.dataDir, b.dataDir)
-    const geoA = await startGeo(a, { peers: [{ peerId: b.peerId, addrs: [] }] })
-    const geoB = await startGeo(b, {
-      peers: [{ geo: 'a', peerId: a.peerId, addrs: [addressOf(geoA)] }],
-    })
-    return [geoA, geoB]
-  }
+  const pair = () => startPair(dirs)
 
   async function vectorsEqual(geos: TestGeo[]): Promise<boolean> {
     const vectors = await Promise.all(geos.map((g) => g.store.versionVector()))

@@ -2,16 +2,7 @@ import assert from 'node:assert/strict'
 import { encode } from '@msgpack/msgpack'
 import type { EventRecord } from '../../core/event.js'
 import { MAX_FRAME_BYTES, MAX_FRAME_PAYLOAD_DEPTH } from '../../transports/libp2p/frames.js'
-import {
-  addressOf,
-  createGeo,
-  removeDirs,
-  startGeo,
-  stopAllGeos,
-  tally,
-  waitFor,
-  type TestGeo,
-} from './in-process.js'
+import { removeDirs, startPair, stopAllGeos, tally, waitFor, type TestGeo } from './in-process.js'
 
 /** A payload `depth` levels deep (a scalar is 0 deep). */
 function nested(depth: number): unknown {
@@ -45,13 +36,7 @@ describe('fabric: events that cannot be framed', function () {
   })
 
   async function pair(): Promise<[TestGeo, TestGeo]> {
-    const a = await createGeo('a')
-    const b = await createGeo('b')
-    dirs.push(a.dataDir, b.dataDir)
-    const geoA = await startGeo(a, { peers: [{ peerId: b.peerId, addrs: [] }] })
-    const geoB = await startGeo(b, {
-      peers: [{ geo: 'a', peerId: a.peerId, addrs: [addressOf(geoA)] }],
-    })
+    const [geoA, geoB] = await startPair(dirs)
     await waitFor('both peers connected', () =>
       [geoA, geoB].every((g) => g.fabric.status().peers.every((p) => p.connected)),
     )
