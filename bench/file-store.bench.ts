@@ -9,7 +9,7 @@ import { mkdtemp, open, rm, type FileHandle } from 'node:fs/promises'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
-import type { EventDraft } from '../core/event.js'
+import { BENCH_ACTORS as ACTORS, draftFor, withDeadline } from './support/store-workload.js'
 import { silentLogger, systemClock, Taps } from '../core/index.js'
 import { fileStore, type FileEventStore } from '../transports/file/index.js'
 import { encodeEventBody } from '../transports/file/record-codec.js'
@@ -24,12 +24,8 @@ const args = new Map(
 )
 const RUNS = Number(args.get('runs') ?? 7)
 const EVENTS_PER_RUN = Number(args.get('events') ?? 20_000)
-/** Distinct actors the events are spread over. */
-const ACTORS = 1_000
 /** Store and floor alternate this many times within one run. */
 const SLICES_PER_RUN = 5
-/** The benchmark gives up rather than hang if one run takes longer than this. */
-const RUN_DEADLINE_MS = 30_000
 
 /** One row: how many appenders, and at most how many events one commit may hold. */
 interface Setup {
@@ -53,32 +49,6 @@ interface Measurement {
   readonly eventsPerSecond: number
   /** Events per fsync. */
   readonly batch: number
-}
-
-function draftFor(i: number): EventDraft {
-  return {
-    actorType: 'counter',
-    actorId: `c${i % ACTORS}`,
-    origin: 'node-bench',
-    hlc: { wall: 1_700_000_000_000 + i, logical: 0 },
-    type: 'incremented',
-    payload: { by: 1 },
-  }
-}
-
-async function withDeadline<T>(what: string, work: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`${what} took over ${RUN_DEADLINE_MS} ms`)),
-      RUN_DEADLINE_MS,
-    )
-  })
-  try {
-    return await Promise.race([work, deadline])
-  } finally {
-    clearTimeout(timer)
-  }
 }
 
 /** A store and a floor file open side by side for one run, in fresh temp dirs. */

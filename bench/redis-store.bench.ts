@@ -7,7 +7,13 @@
 import { cpus } from 'node:os'
 import { performance } from 'node:perf_hooks'
 import { Redis } from 'ioredis'
-import { silentLogger, systemClock, Taps, type EventDraft } from '../core/index.js'
+import { silentLogger, systemClock, Taps } from '../core/index.js'
+import {
+  BENCH_ACTORS as ACTORS,
+  BENCH_ORIGIN as ORIGIN,
+  draftFor,
+  withDeadline,
+} from './support/store-workload.js'
 import { redisStore } from '../transports/redis/index.js'
 import { encodeMember } from '../transports/redis/encoding.js'
 import {
@@ -27,37 +33,6 @@ const RUNS = Number(args.get('runs') ?? 7)
 const EVENTS_PER_RUN = Number(args.get('events') ?? 15_000)
 /** Concurrent appenders: each awaits its append before the next, like one client per actor. */
 const CONCURRENCY = (args.get('concurrency') ?? '16,64').split(',').map(Number)
-/** Distinct actors the events are spread over. */
-const ACTORS = 1_000
-const ORIGIN = 'node-bench'
-/** The benchmark gives up rather than hang if one run takes longer than this. */
-const RUN_DEADLINE_MS = 30_000
-
-function draftFor(i: number): EventDraft {
-  return {
-    actorType: 'counter',
-    actorId: `c${i % ACTORS}`,
-    origin: ORIGIN,
-    hlc: { wall: 1_700_000_000_000 + i, logical: 0 },
-    type: 'incremented',
-    payload: { by: 1 },
-  }
-}
-
-async function withDeadline<T>(what: string, work: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`${what} took over ${RUN_DEADLINE_MS} ms`)),
-      RUN_DEADLINE_MS,
-    )
-  })
-  try {
-    return await Promise.race([work, deadline])
-  } finally {
-    clearTimeout(timer)
-  }
-}
 
 let runId = 0
 
