@@ -16,12 +16,31 @@ export interface StoreFixture {
 
 const hlc = (wall: number, logical = 0): Hlc => ({ wall, logical })
 
-function draft(actorId: string, wall: number, origin = 'node-a', payload: unknown = { n: wall }): EventDraft {
+function draft(
+  actorId: string,
+  wall: number,
+  origin = 'node-a',
+  payload: unknown = { n: wall },
+): EventDraft {
   return { actorType: 'thing', actorId, origin, hlc: hlc(wall), type: 'changed', payload }
 }
 
-function record(actorId: string, origin: string, seq: number, wall: number, logical = 0): EventRecord {
-  return { actorType: 'thing', actorId, origin, seq, hlc: hlc(wall, logical), type: 'changed', payload: { origin, seq } }
+function record(
+  actorId: string,
+  origin: string,
+  seq: number,
+  wall: number,
+  logical = 0,
+): EventRecord {
+  return {
+    actorType: 'thing',
+    actorId,
+    origin,
+    seq,
+    hlc: hlc(wall, logical),
+    type: 'changed',
+    payload: { origin, seq },
+  }
 }
 
 const keys = (events: readonly EventRecord[]) => events.map((e) => `${e.origin}:${e.seq}`)
@@ -44,8 +63,17 @@ export function eventStoreConformance(name: string, setup: () => Promise<StoreFi
     it('append gives each origin contiguous seqs from 1 and returns records in draft order', async () => {
       const first = await store.append([draft('x', 10), draft('y', 11)])
       const second = await store.append([draft('x', 12), draft('z', 13, 'node-b')])
-      assert.deepEqual(first.map((e) => e.seq), [1, 2])
-      assert.deepEqual(second.map((e) => [e.origin, e.seq]), [['node-a', 3], ['node-b', 1]])
+      assert.deepEqual(
+        first.map((e) => e.seq),
+        [1, 2],
+      )
+      assert.deepEqual(
+        second.map((e) => [e.origin, e.seq]),
+        [
+          ['node-a', 3],
+          ['node-b', 1],
+        ],
+      )
       assert.equal(first[0]!.actorId, 'x')
       assert.deepEqual(first[0]!.payload, { n: 10 })
       assert.deepEqual(await store.versionVector(), { 'node-a': 3, 'node-b': 1 })
@@ -53,7 +81,11 @@ export function eventStoreConformance(name: string, setup: () => Promise<StoreFi
 
     it('readActor returns an actor`s events in (hlc, origin, seq) order whatever the arrival order', async () => {
       await store.append([draft('x', 50)]) // node-a:1 at 50
-      await store.ingest([record('x', 'node-c', 1, 20), record('x', 'node-b', 1, 50), record('y', 'node-b', 2, 5)])
+      await store.ingest([
+        record('x', 'node-c', 1, 20),
+        record('x', 'node-b', 1, 50),
+        record('y', 'node-b', 2, 5),
+      ])
       await store.ingest([record('x', 'node-c', 2, 50), record('x', 'node-c', 3, 50, 1)])
       const events = await store.readActor('thing', 'x')
       assert.deepEqual(keys(events), ['node-c:1', 'node-a:1', 'node-b:1', 'node-c:2', 'node-c:3'])
@@ -62,10 +94,18 @@ export function eventStoreConformance(name: string, setup: () => Promise<StoreFi
     })
 
     it('readActor with `after` returns only the events that sort after the key', async () => {
-      await store.ingest([record('x', 'o', 1, 10), record('x', 'o', 2, 20), record('x', 'o', 3, 30)])
-      const after = await store.readActor('thing', 'x', { after: { hlc: hlc(20), origin: 'o', seq: 2 } })
+      await store.ingest([
+        record('x', 'o', 1, 10),
+        record('x', 'o', 2, 20),
+        record('x', 'o', 3, 30),
+      ])
+      const after = await store.readActor('thing', 'x', {
+        after: { hlc: hlc(20), origin: 'o', seq: 2 },
+      })
       assert.deepEqual(keys(after), ['o:3'])
-      const between = await store.readActor('thing', 'x', { after: { hlc: hlc(15), origin: 'zzz', seq: 99 } })
+      const between = await store.readActor('thing', 'x', {
+        after: { hlc: hlc(15), origin: 'zzz', seq: 99 },
+      })
       assert.deepEqual(keys(between), ['o:2', 'o:3'])
     })
 
@@ -88,37 +128,68 @@ export function eventStoreConformance(name: string, setup: () => Promise<StoreFi
     })
 
     it('ingest keeps per-origin order: an event after a gap waits until the gap is filled', async () => {
-      assert.deepEqual(keys(await store.ingest([record('x', 'r', 1, 10), record('x', 'r', 3, 12)])), ['r:1'])
+      assert.deepEqual(
+        keys(await store.ingest([record('x', 'r', 1, 10), record('x', 'r', 3, 12)])),
+        ['r:1'],
+      )
       assert.deepEqual(await store.versionVector(), { r: 1 })
       assert.deepEqual(await store.readOrigin('r', 1, 10).then(keys), ['r:1'])
       // Out of order within one batch is fine: the store sorts by seq.
-      assert.deepEqual(keys(await store.ingest([record('x', 'r', 3, 12), record('x', 'r', 2, 11)])), ['r:2', 'r:3'])
+      assert.deepEqual(
+        keys(await store.ingest([record('x', 'r', 3, 12), record('x', 'r', 2, 11)])),
+        ['r:2', 'r:3'],
+      )
       assert.deepEqual(await store.versionVector(), { r: 3 })
     })
 
     it('concurrent appends get unique, gap-free seqs', async () => {
       const batches = await Promise.all(
-        Array.from({ length: 100 }, (_, i) => store.append(Array.from({ length: 1 + (i % 3) }, (_, j) => draft(`c${j}`, 1000 + i)))),
+        Array.from({ length: 100 }, (_, i) =>
+          store.append(Array.from({ length: 1 + (i % 3) }, (_, j) => draft(`c${j}`, 1000 + i))),
+        ),
       )
-      const seqs = batches.flat().map((e) => e.seq).sort((a, b) => a - b)
-      assert.deepEqual(seqs, Array.from({ length: seqs.length }, (_, i) => i + 1))
+      const seqs = batches
+        .flat()
+        .map((e) => e.seq)
+        .sort((a, b) => a - b)
+      assert.deepEqual(
+        seqs,
+        Array.from({ length: seqs.length }, (_, i) => i + 1),
+      )
       assert.deepEqual(await store.versionVector(), { 'node-a': seqs.length })
       const all = await store.readOrigin('node-a', 1, 10_000)
       assert.equal(all.length, seqs.length)
     })
 
     it('round-trips JSON payloads exactly', async () => {
-      const payloads = [null, 0, -1.5, 'héllo ✓', [1, 'two', { three: 3 }], { nested: { deep: [true, false, null] }, empty: {} }]
+      const payloads = [
+        null,
+        0,
+        -1.5,
+        'héllo ✓',
+        [1, 'two', { three: 3 }],
+        { nested: { deep: [true, false, null] }, empty: {} },
+      ]
       const stored = await store.append(payloads.map((p, i) => draft('p', 10 + i, 'node-a', p)))
       const read = await store.readActor('thing', 'p')
-      assert.deepEqual(read.map((e) => e.payload), payloads)
+      assert.deepEqual(
+        read.map((e) => e.payload),
+        payloads,
+      )
       assert.deepEqual(read, stored)
     })
 
     it('saves and loads snapshots', async () => {
       const events = await store.append([draft('s', 10), draft('s', 11)])
       assert.equal(await store.loadSnapshot('thing', 's'), undefined)
-      const snapshot = { actorType: 'thing', actorId: 's', state: { total: 2 }, at: events[1]!, eventCount: 2, seen: { 'node-a': 2 } }
+      const snapshot = {
+        actorType: 'thing',
+        actorId: 's',
+        state: { total: 2 },
+        at: events[1]!,
+        eventCount: 2,
+        seen: { 'node-a': 2 },
+      }
       await store.saveSnapshot(snapshot)
       const loaded = await store.loadSnapshot('thing', 's')
       assert.deepEqual(loaded?.state, { total: 2 })
@@ -130,7 +201,14 @@ export function eventStoreConformance(name: string, setup: () => Promise<StoreFi
 
     it('drops a snapshot when an event of that actor arrives that sorts before it', async () => {
       const [e1] = await store.append([draft('s', 100)])
-      await store.saveSnapshot({ actorType: 'thing', actorId: 's', state: 1, at: e1!, eventCount: 1, seen: { 'node-a': 1 } })
+      await store.saveSnapshot({
+        actorType: 'thing',
+        actorId: 's',
+        state: 1,
+        at: e1!,
+        eventCount: 1,
+        seen: { 'node-a': 1 },
+      })
       await store.ingest([record('s', 'remote', 1, 200)]) // later: the snapshot stays valid
       assert.ok(await store.loadSnapshot('thing', 's'))
       await store.ingest([record('s', 'remote', 2, 50)]) // earlier: the snapshot no longer covers its prefix
@@ -139,9 +217,23 @@ export function eventStoreConformance(name: string, setup: () => Promise<StoreFi
 
     it('ignores a snapshot that does not count every event up to its key', async () => {
       const [e1, e2] = await store.append([draft('s', 100), draft('s', 101)])
-      await store.saveSnapshot({ actorType: 'thing', actorId: 's', state: 'stale', at: e2!, eventCount: 1, seen: {} })
+      await store.saveSnapshot({
+        actorType: 'thing',
+        actorId: 's',
+        state: 'stale',
+        at: e2!,
+        eventCount: 1,
+        seen: {},
+      })
       assert.equal(await store.loadSnapshot('thing', 's'), undefined)
-      await store.saveSnapshot({ actorType: 'thing', actorId: 's', state: 'ok', at: e1!, eventCount: 1, seen: {} })
+      await store.saveSnapshot({
+        actorType: 'thing',
+        actorId: 's',
+        state: 'ok',
+        at: e1!,
+        eventCount: 1,
+        seen: {},
+      })
       assert.equal((await store.loadSnapshot('thing', 's'))?.state, 'ok')
     })
 
@@ -149,10 +241,21 @@ export function eventStoreConformance(name: string, setup: () => Promise<StoreFi
       if (!fixture.reopen) return this.skip()
       const appended = await store.append([draft('k', 10), draft('k', 11)])
       await store.ingest([record('k', 'remote', 1, 5)])
-      await store.saveSnapshot({ actorType: 'thing', actorId: 'k', state: { ok: true }, at: appended[1]!, eventCount: 3, seen: { 'node-a': 2, remote: 1 } })
+      await store.saveSnapshot({
+        actorType: 'thing',
+        actorId: 'k',
+        state: { ok: true },
+        at: appended[1]!,
+        eventCount: 3,
+        seen: { 'node-a': 2, remote: 1 },
+      })
       store = await fixture.reopen()
       assert.deepEqual(await store.versionVector(), { 'node-a': 2, remote: 1 })
-      assert.deepEqual(keys(await store.readActor('thing', 'k')), ['remote:1', 'node-a:1', 'node-a:2'])
+      assert.deepEqual(keys(await store.readActor('thing', 'k')), [
+        'remote:1',
+        'node-a:1',
+        'node-a:2',
+      ])
       assert.deepEqual((await store.loadSnapshot('thing', 'k'))?.state, { ok: true })
       const [next] = await store.append([draft('k', 12)])
       assert.equal(next!.seq, 3)

@@ -84,8 +84,7 @@ async function deliver(
       const batch = pending.slice(i, i + chunk)
       const accepted = new Set((await runtime.ingest(batch)).map((e) => `${e.origin}:${e.seq}`))
       next.push(...batch.filter((e) => !accepted.has(`${e.origin}:${e.seq}`) && !held(e, store)))
-      if (readEvery > 0 && (i / chunk) % readEvery === 0)
-        await runtime.read(actors[0]!.type, 'x') // loads the replica, so later events re-fold
+      if (readEvery > 0 && (i / chunk) % readEvery === 0) await runtime.read(actors[0]!.type, 'x') // loads the replica, so later events re-fold
     }
     pending = next
   }
