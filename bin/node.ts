@@ -8,6 +8,7 @@ import {
   HybridLogicalClock,
   memoryStore,
   streamLogger,
+  syncDirectory,
   systemClock,
   Taps,
   type AnyActorDefinition,
@@ -218,12 +219,7 @@ async function persistentNodeId(file: string, geo: string): Promise<string> {
   } finally {
     await unlink(temp).catch(() => undefined)
   }
-  const dir = await open(dirname(file), 'r')
-  try {
-    await dir.sync()
-  } finally {
-    await dir.close()
-  }
+  await syncDirectory(dirname(file))
   return (await readNodeId(file)) ?? id
 }
 

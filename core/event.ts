@@ -37,6 +37,14 @@ export function compareEventKeys(a: EventKey, b: EventKey): number {
   return a.seq - b.seq
 }
 
+/** Orders events by origin, then seq: the order in which a store can take them without gaps. */
+export function compareOriginSeq(
+  a: { origin: string; seq: number },
+  b: { origin: string; seq: number },
+): number {
+  return a.origin === b.origin ? a.seq - b.seq : a.origin < b.origin ? -1 : 1
+}
+
 /** The key of an event (a copy without the payload). */
 export function eventKey(event: EventKey): EventKey {
   return { hlc: event.hlc, origin: event.origin, seq: event.seq }

@@ -23,6 +23,7 @@ export {
   MAX_HLC_WALL,
   MAX_PAYLOAD_DEPTH,
   compareEventKeys,
+  compareOriginSeq,
   eventKey,
   eventRecordSchema,
   hlcSchema,
@@ -40,7 +41,7 @@ export type {
 } from './event-store.js'
 export { compareHlc, HybridLogicalClock, MAX_HLC_DRIFT_MS } from './hlc.js'
 export type { Hlc } from './hlc.js'
-export { raceAbort } from './lifecycle.js'
+export { applyDefaults, raceAbort, syncDirectory } from './lifecycle.js'
 export type { AbortOptions, Startable } from './lifecycle.js'
 export { LOG_LEVELS, silentLogger, streamLogger } from './logger.js'
 export type { LogFields, Logger, LogLevel } from './logger.js'

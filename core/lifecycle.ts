@@ -1,3 +1,4 @@
+import { open } from 'node:fs/promises'
 import { AbortedError } from './errors.js'
 
 /** Anything that holds a resource. `stop()` is idempotent and releases sockets, timers and files. */
@@ -38,4 +39,20 @@ export function raceAbort<T>(
       },
     )
   })
+}
+
+/** The defaults overlaid with the fields `init` sets (an `undefined` field keeps its default). */
+export function applyDefaults<D extends object>(defaults: D, init: Partial<D>): D {
+  const set = Object.fromEntries(Object.entries(init).filter(([, value]) => value !== undefined))
+  return { ...defaults, ...set } as D
+}
+
+/** Makes a created, renamed or removed name in `dir` durable (fsync of the directory). */
+export async function syncDirectory(dir: string): Promise<void> {
+  const handle = await open(dir, 'r')
+  try {
+    await handle.sync()
+  } finally {
+    await handle.close()
+  }
 }

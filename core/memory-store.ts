@@ -1,5 +1,11 @@
 import { NotRunningError } from './errors.js'
-import { actorAddress, compareEventKeys, type EventDraft, type EventRecord } from './event.js'
+import {
+  actorAddress,
+  compareEventKeys,
+  compareOriginSeq,
+  type EventDraft,
+  type EventRecord,
+} from './event.js'
 import type { EventStore, EventStoreComponents, ReadActorOptions, Snapshot } from './event-store.js'
 import { insertSorted, upperBound } from './sorted.js'
 import type { VersionVector } from './version-vector.js'
@@ -41,7 +47,7 @@ export class MemoryEventStore implements EventStore {
   async ingest(events: readonly EventRecord[]): Promise<EventRecord[]> {
     this.assertRunning()
     const accepted: EventRecord[] = []
-    for (const event of [...events].sort(byOriginSeq)) {
+    for (const event of [...events].sort(compareOriginSeq)) {
       const log = this.originLog(event.origin)
       if (event.seq !== log.length + 1) continue // held already, or a gap
       this.insert(log, event)
@@ -105,8 +111,4 @@ export class MemoryEventStore implements EventStore {
   private assertRunning(): void {
     if (!this.running) throw new NotRunningError('the memory store')
   }
-}
-
-function byOriginSeq(a: EventRecord, b: EventRecord): number {
-  return a.origin === b.origin ? a.seq - b.seq : a.origin < b.origin ? -1 : 1
 }

@@ -33,7 +33,7 @@ import {
 } from './event.js'
 import type { EventStore } from './event-store.js'
 import type { HybridLogicalClock } from './hlc.js'
-import { raceAbort, type AbortOptions, type Startable } from './lifecycle.js'
+import { applyDefaults, raceAbort, type AbortOptions, type Startable } from './lifecycle.js'
 import type { Logger } from './logger.js'
 import { Mailbox } from './mailbox.js'
 import type { TapActor, Taps } from './taps.js'
@@ -194,7 +194,7 @@ export class ActorRuntime implements Startable {
     private readonly components: RuntimeComponents,
   ) {
     const { actors, ...rest } = init
-    this.settings = { ...RUNTIME_DEFAULTS, ...stripUndefined(rest) }
+    this.settings = applyDefaults<Required<Omit<RuntimeInit, 'actors'>>>(RUNTIME_DEFAULTS, rest)
     this.host = {
       origin: components.origin,
       hlc: components.hlc,
@@ -977,8 +977,4 @@ function failMessage(message: Message, error: unknown): void {
 
 function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
   return typeof (value as PromiseLike<unknown> | undefined)?.then === 'function'
-}
-
-function stripUndefined<T extends object>(value: T): Partial<T> {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>
 }

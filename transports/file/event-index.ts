@@ -1,6 +1,7 @@
 import { decode, encode } from '@msgpack/msgpack'
 import { endianness } from 'node:os'
 import type { EventKey, VersionVector } from '../../core/index.js'
+import { isCount } from './record-codec.js'
 import type { RecordLocation } from './segment-format.js'
 
 // What the file store keeps in memory: for every event its merge key and where its record
@@ -384,10 +385,6 @@ function insertGid(gids: number[], gid: number, index: EventIndex): void {
 
 function compareStrings(a: string, b: string): number {
   return a === b ? 0 : a < b ? -1 : 1
-}
-
-function isCount(value: unknown): value is number {
-  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0
 }
 
 function bytesOf(column: Uint32Array | Float64Array, length: number): Uint8Array {

@@ -43,6 +43,8 @@ import { mkdir, open, readdir, readFile, rename, type FileHandle } from 'node:fs
 import { join } from 'node:path'
 import { z } from 'zod'
 import {
+  compareOriginSeq,
+  syncDirectory,
   AbortedError,
   actorAddress,
   ConfigError,
@@ -366,7 +368,7 @@ export class FileEventStore implements EventStore {
     this.assertWritable('ingest', options)
     const next = new Map<string, number>()
     const accepted: EventRecord[] = []
-    for (const event of [...events].sort(byOriginSeq)) {
+    for (const event of [...events].sort(compareOriginSeq)) {
       const held = next.get(event.origin) ?? this.highestSeq(event.origin)
       if (event.seq !== held + 1) continue // held already, or a gap
       next.set(event.origin, event.seq)
@@ -517,7 +519,7 @@ export class FileEventStore implements EventStore {
       this.segment = 1
       this.segmentSize = 0
       this.writer = await open(this.segmentPath(1), this.writerFlags(true))
-      await fsyncDir(this.options.dir)
+      await syncDirectory(this.options.dir)
     } else {
       this.writer = await open(this.segmentPath(last), this.writerFlags(false))
     }
@@ -800,7 +802,7 @@ export class FileEventStore implements EventStore {
     this.writer = await open(this.segmentPath(next), this.writerFlags(true))
     this.segment = next
     this.segmentSize = 0
-    await fsyncDir(this.options.dir)
+    await syncDirectory(this.options.dir)
     this.logger.debug('rolled to a new segment', { segment: next })
   }
 
@@ -838,7 +840,7 @@ export class FileEventStore implements EventStore {
       await handle.close()
     }
     await rename(temp, file)
-    await fsyncDir(this.options.dir)
+    await syncDirectory(this.options.dir)
     this.counters.checkpoints++
   }
 
@@ -1052,20 +1054,6 @@ async function writeFully(handle: FileHandle, buffer: Buffer, position: number):
     )
     written += bytesWritten
   }
-}
-
-/** Makes a created, renamed or removed file name durable. */
-async function fsyncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r')
-  try {
-    await handle.sync()
-  } finally {
-    await handle.close()
-  }
-}
-
-function byOriginSeq(a: EventRecord, b: EventRecord): number {
-  return a.origin === b.origin ? a.seq - b.seq : a.origin < b.origin ? -1 : 1
 }
 
 /** Segment files open for reading; past a limit, the least recently used idle one is closed. */

@@ -190,7 +190,8 @@ function isName(value: unknown): value is string {
   return typeof value === 'string' && value.length > 0
 }
 
-function isCount(value: unknown): value is number {
+/** A non-negative safe integer (a seq, a count, an offset). */
+export function isCount(value: unknown): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0
 }
 

@@ -4,7 +4,7 @@ import { dirname } from 'node:path'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { ConfigError } from '../../core/index.js'
+import { ConfigError, syncDirectory } from '../../core/index.js'
 
 /** A node's fabric identity: its Ed25519 key and the PeerId derived from it. */
 export interface NodeIdentity {
@@ -69,14 +69,4 @@ export async function loadOrCreateIdentity(keyFile: string): Promise<NodeIdentit
     await rm(temporary, { force: true })
   }
   return { peerId: peerIdFromPrivateKey(privateKey).toString(), privateKey }
-}
-
-/** Makes a new directory entry durable (a crash must not lose a key the node already used). */
-async function syncDirectory(dir: string): Promise<void> {
-  const handle = await open(dir, 'r')
-  try {
-    await handle.sync()
-  } finally {
-    await handle.close()
-  }
 }

@@ -12,6 +12,7 @@ import { createLibp2p } from 'libp2p'
 import type { Subscription } from 'rxjs'
 import { z } from 'zod'
 import {
+  applyDefaults,
   ConfigError,
   NotRunningError,
   type Fabric,
@@ -232,7 +233,7 @@ class Libp2pFabricNode implements Libp2pFabric {
         { cause: parsed.error },
       )
     const init = parsed.data
-    const tuning: FabricTuning = { ...LIBP2P_FABRIC_DEFAULTS, ...stripUndefined(init) }
+    const tuning: FabricTuning = applyDefaults<FabricTuning>(LIBP2P_FABRIC_DEFAULTS, init)
     const identity = await loadOrCreateIdentity(init.keyFile ?? join(dataDir, 'peer-key'))
     this.id = identity.peerId
     const peers = parsePeers(init.peers, this.id, this.logger)
@@ -431,8 +432,4 @@ async function readPsk(file: string): Promise<Uint8Array> {
       `the fabric pre-shared key ${file} is not in the /key/swarm/psk/1.0.0/ format (three lines: /key/swarm/psk/1.0.0/, /base16/, 64 hex digits)`,
     )
   return new TextEncoder().encode(lines.join('\n'))
-}
-
-function stripUndefined<T extends object>(value: T): Partial<T> {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>
 }

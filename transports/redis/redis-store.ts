@@ -1,6 +1,7 @@
 import { Redis, type RedisOptions } from 'ioredis'
 import { z } from 'zod'
 import {
+  compareOriginSeq,
   AbortedError,
   AnywhereError,
   ConfigError,
@@ -275,7 +276,7 @@ export class RedisEventStore implements EventStore {
 
   async ingest(events: readonly EventRecord[], options?: AbortOptions): Promise<EventRecord[]> {
     if (events.length === 0) return this.run('ingest', options, async () => [])
-    const sorted = [...events].sort(byOriginSeq)
+    const sorted = [...events].sort(compareOriginSeq)
     const call = new WriteCall(this.keys)
     for (const event of sorted)
       call.add(
@@ -595,10 +596,6 @@ function settle(pending: PendingAppend, outcome: EventRecord[] | Error): void {
   pending.settled = true
   if (outcome instanceof Error) pending.reject(outcome)
   else pending.resolve(outcome)
-}
-
-function byOriginSeq(a: EventRecord, b: EventRecord): number {
-  return a.origin === b.origin ? a.seq - b.seq : a.origin < b.origin ? -1 : 1
 }
 
 function throwIfAborted(signal: AbortSignal | undefined, what: string): void {
