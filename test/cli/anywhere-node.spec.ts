@@ -2,8 +2,8 @@ import assert from 'node:assert/strict'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { runNodeCommand, startNodeProcess } from '../support/node-process.js'
+import { scratchModule } from '../support/scratch-module.js'
 
 describe('anywhere-node CLI', function () {
   this.timeout(60_000)
@@ -69,14 +69,10 @@ describe('anywhere-node CLI', function () {
   })
 
   it('loads a TypeScript config module that adds its own actors', async () => {
-    // Inside the repo, so the module resolves zod from its node_modules as a user's project would.
-    const moduleDir = await mkdtemp(fileURLToPath(new URL('../../tmp-config-', import.meta.url)))
-    try {
-      const config = join(moduleDir, 'node.config.mts')
-      const core = new URL('../../core/index.ts', import.meta.url).href
-      await writeFile(
-        config,
-        `import { z } from 'zod'
+    const core = new URL('../../core/index.ts', import.meta.url).href
+    const { file: config, remove } = await scratchModule(
+      'node.config.mts',
+      `import { z } from 'zod'
 import { defineActor } from '${core}'
 const greeter = defineActor({
   type: 'greeter',
@@ -92,7 +88,8 @@ const greeter = defineActor({
 })
 export default { geo: 'lab', store: { kind: 'memory' }, actors: [greeter] }
 `,
-      )
+    )
+    try {
       const node = await startNodeProcess({
         args: ['--config', config, '--port', '0', '--data-dir', dir, '--log-level', 'warn'],
       })
@@ -103,18 +100,15 @@ export default { geo: 'lab', store: { kind: 'memory' }, actors: [greeter] }
       assert.deepEqual(await reply.json(), { message: 'hello ada', greeted: 1 })
       await node.stop()
     } finally {
-      await rm(moduleDir, { recursive: true, force: true })
+      await remove()
     }
   })
 
   it('on SIGTERM finishes in-flight requests, releases the data dir and exits 0', async () => {
-    const moduleDir = await mkdtemp(fileURLToPath(new URL('../../tmp-config-', import.meta.url)))
-    try {
-      const config = join(moduleDir, 'slow.config.mts')
-      const core = new URL('../../core/index.ts', import.meta.url).href
-      await writeFile(
-        config,
-        `import { z } from 'zod'
+    const core = new URL('../../core/index.ts', import.meta.url).href
+    const { file: config, remove } = await scratchModule(
+      'slow.config.mts',
+      `import { z } from 'zod'
 import { defineActor } from '${core}'
 const slow = defineActor({
   type: 'slow',
@@ -131,7 +125,8 @@ const slow = defineActor({
 })
 export default { actors: [slow] }
 `,
-      )
+    )
+    try {
       const args = ['--config', config, '--port', '0', '--data-dir', dir]
       const node = await startNodeProcess({ args })
       const inFlight = fetch(`${node.url}/v1/actors/slow/s1/work`, {
@@ -155,7 +150,7 @@ export default { actors: [slow] }
         'the first node released its lock',
       )
     } finally {
-      await rm(moduleDir, { recursive: true, force: true })
+      await remove()
     }
   })
 

@@ -1,10 +1,8 @@
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
-import { z } from 'zod'
 import {
   ActorRuntime,
   compareEventKeys,
-  defineActor,
   HybridLogicalClock,
   MemoryEventStore,
   missingRanges,
@@ -15,15 +13,7 @@ import {
 } from '../../core/index.js'
 import { counter, lwwMap, orSet, register, setElements } from '../../actors/index.js'
 import { cart } from '../../samples/index.js'
-
-/** Non-commutative on purpose: the state is the order itself. */
-const journal = defineActor({
-  type: 'journal',
-  initialState: { lines: [] as string[] },
-  events: { written: z.object({ line: z.string() }) },
-  apply: (state, event) => ({ lines: [...state.lines, event.payload.line] }),
-  commands: (command) => ({ noop: command(z.object({}), () => null) }),
-})
+import { journal } from '../support/journal.js'
 
 const ORIGINS = ['geo-a', 'geo-b', 'geo-c']
 

@@ -4,22 +4,16 @@ import { execFile } from 'node:child_process'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { startNodeProcess, type NodeProcess } from '../support/node-process.js'
+import { REPO_ROOT, scratchDir } from '../support/scratch-module.js'
 
 const run = promisify(execFile)
-const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
 /** The fenced code blocks of a markdown file, in order, with their language. */
 async function codeBlocks(file: string): Promise<Array<{ lang: string; code: string }>> {
-  const text = await readFile(join(ROOT, file), 'utf8')
+  const text = await readFile(join(REPO_ROOT, file), 'utf8')
   return [...text.matchAll(/```(\w*)\n([\s\S]*?)```/g)].map((m) => ({ lang: m[1]!, code: m[2]! }))
-}
-
-/** A scratch dir inside the repo, so modules there resolve `anywhere` and `zod` like a user's project. */
-async function scratchDir(): Promise<string> {
-  return mkdtemp(join(ROOT, 'tmp-config-docs-'))
 }
 
 describe('documentation examples', function () {
@@ -92,7 +86,7 @@ describe('documentation examples', function () {
       (b) => b.lang === 'sh' && b.code.includes('geo a 8081'),
     )
     assert.ok(block, 'the README has the three-geos section')
-    const geos = join(ROOT, 'geos')
+    const geos = join(REPO_ROOT, 'geos')
     await rm(geos, { recursive: true, force: true })
     cleanups.push(async () => {
       // Whatever the script left running if it failed halfway; then wait (bounded) until every
@@ -101,10 +95,10 @@ describe('documentation examples', function () {
         'pids=$(cat geos/*.pid 2>/dev/null); kill $pids 2>/dev/null; ' +
         'for i in $(seq 100); do alive=0; for p in $pids; do kill -0 $p 2>/dev/null && alive=1; done; ' +
         '[ $alive = 0 ] && break; sleep 0.1; done; true'
-      await run('bash', ['-c', waitForExit], { cwd: ROOT })
+      await run('bash', ['-c', waitForExit], { cwd: REPO_ROOT })
       await rm(geos, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 })
     })
-    const { stdout } = await run('bash', ['-c', block.code], { cwd: ROOT, timeout: 100_000 })
+    const { stdout } = await run('bash', ['-c', block.code], { cwd: REPO_ROOT, timeout: 100_000 })
     const expected = [...block.code.matchAll(/# (\{"value":\d+\})/g)].map(
       (m) => JSON.parse(m[1]!) as unknown,
     )
@@ -154,7 +148,7 @@ describe('documentation examples', function () {
     const file = join(dir, 'example.mts')
     await writeFile(file, blocks.map((b) => b.code).join('\n'))
     const { stdout } = await run(process.execPath, ['--import', 'tsx', file], {
-      cwd: ROOT,
+      cwd: REPO_ROOT,
       timeout: 60_000,
     })
     assert.match(stdout, /balance: 7/)
