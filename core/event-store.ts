@@ -44,8 +44,6 @@ export interface Snapshot {
   readonly at: EventKey
   /** How many events were folded into `state`. */
   readonly eventCount: number
-  /** Per origin, the highest seq folded into `state`. */
-  readonly seen: Readonly<Record<string, number>>
 }
 
 /**

@@ -128,7 +128,6 @@ interface Checkpoint {
   at: EventKey
   state: unknown
   count: number
-  seen: Map<string, number>
 }
 
 /** One live actor: its state, its mailbox and what it needs to re-fold. */
@@ -138,8 +137,6 @@ class ActorCell {
   count = 0
   sinceSnapshot = 0
   checkpoints: Checkpoint[] = []
-  /** Per origin, the highest seq folded into this actor (kept in snapshots). */
-  seen = new Map<string, number>()
   lastUsed: number
   /** Set once the actor has been rehydrated from the store. */
   ready = false
@@ -624,13 +621,11 @@ export class ActorRuntime implements Startable {
     cell.last = eventKey(event)
     cell.count++
     cell.sinceSnapshot++
-    if ((cell.seen.get(event.origin) ?? 0) < event.seq) cell.seen.set(event.origin, event.seq)
     if (cell.count % CHECKPOINT_EVERY === 0) {
       cell.checkpoints.push({
         at: cell.last,
         state: cell.state,
         count: cell.count,
-        seen: new Map(cell.seen),
       })
       if (cell.checkpoints.length > MAX_CHECKPOINTS) cell.checkpoints.shift()
     }
@@ -652,7 +647,6 @@ export class ActorRuntime implements Startable {
     cell.state = base ? base.state : cell.definition.initialState
     cell.count = base ? base.count : 0
     cell.last = base?.at
-    cell.seen = new Map(base?.seen)
     cell.lateFrom = undefined
     for (const event of events) {
       // A command on this actor must sort after every event it has read, whatever the wall clock says.
@@ -678,19 +672,16 @@ export class ActorRuntime implements Startable {
     cell.state = cell.definition.initialState
     cell.count = 0
     cell.last = undefined
-    cell.seen = new Map()
     cell.checkpoints = []
     cell.lateFrom = undefined
     if (snapshot) {
       cell.state = snapshot.state
       cell.count = snapshot.eventCount
       cell.last = snapshot.at
-      cell.seen = new Map(Object.entries(snapshot.seen))
       cell.checkpoints.push({
         at: snapshot.at,
         state: snapshot.state,
         count: snapshot.eventCount,
-        seen: new Map(cell.seen),
       })
     }
     for (const event of events) {
@@ -721,7 +712,6 @@ export class ActorRuntime implements Startable {
         state: cell.state,
         at: cell.last,
         eventCount: cell.count,
-        seen: Object.fromEntries(cell.seen),
       })
       cell.snapshotFailures = 0
     } catch (error) {

@@ -273,7 +273,6 @@ describe('file store: faults and recovery', function () {
       state: { n: 3 },
       at: lastOf(written, 's3'),
       eventCount: written.filter((e) => e.actorId === 's3').length,
-      seen: {},
     })
     for (let i = 0; i < 30; i++)
       written.push(...(await store.append([draft(`s${i % 7}`, 5000 + i)])))
@@ -331,7 +330,6 @@ describe('file store: faults and recovery', function () {
       state: { total: 2 },
       at: events[1]!,
       eventCount: 2,
-      seen: { 'node-a': 2 },
     })
     const crashed = await crashCopy(dir)
     const replayed = await started(crashed)
@@ -648,7 +646,6 @@ function snapshotOf(actorId: string, at: EventRecord, eventCount: number): Snaps
     state: {},
     at,
     eventCount,
-    seen: { [at.origin]: at.seq },
   }
 }
 

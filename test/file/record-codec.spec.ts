@@ -25,7 +25,6 @@ describe('file store: record codec', () => {
     state: { total: 2 },
     at: { hlc: { wall: 5, logical: 0 }, origin: 'node-a', seq: 1 },
     eventCount: 1,
-    seen: { 'node-a': 1 },
   }
 
   /** A state as a fold like `{ ...state.entries, [key]: value }` builds it, key `__proto__`. */

@@ -114,7 +114,6 @@ describe('redis store faults: Redis down, hung, restarted', function () {
             state: 1,
             at: first!,
             eventCount: 1,
-            seen: {},
           }),
       ],
     ]
@@ -330,7 +329,6 @@ describe('redis store faults: data it did not write', function () {
       state: { ok: 1 },
       at: e1!,
       eventCount: 1,
-      seen: { 'node-a': 1 },
     })
     await raw!.hset(`${prefix}snapshot:5:thing:s`, 'state', 'garbage')
     await rejectsFast('loadSnapshot', () => store!.loadSnapshot('thing', 's'), StoreCorruptError)

@@ -6,7 +6,7 @@ import type { EventRecord, Snapshot } from '../../core/index.js'
 // small events, and the position of each field is fixed by the kind tag in front.
 //   event:    [0, actorType, actorId, origin, seq, hlc.wall, hlc.logical, type, payload]
 //   snapshot: [1, actorType, actorId, at.hlc.wall, at.hlc.logical, at.origin, at.seq,
-//              eventCount, seen, state]
+//              eventCount, state]
 // A payload or state holding a `__proto__` key is written as a JSON string with one more
 // field, the flag JSON_VALUE_FLAG, at the end (msgpack's decoder refuses that key, so
 // written as msgpack it would make the record unreadable); the Redis store does the same.
@@ -14,7 +14,7 @@ import type { EventRecord, Snapshot } from '../../core/index.js'
 const EVENT_TAG = 0
 const SNAPSHOT_TAG = 1
 const EVENT_FIELDS = 9
-const SNAPSHOT_FIELDS = 10
+const SNAPSHOT_FIELDS = 9
 const JSON_VALUE_FLAG = 1
 /** The bytes of the key msgpack cannot decode: a body without them needs no further check. */
 const PROTO_KEY = Buffer.from('__proto__')
@@ -61,7 +61,6 @@ export function encodeSnapshotBody(snapshot: Snapshot): Uint8Array {
       at.origin,
       at.seq,
       snapshot.eventCount,
-      snapshot.seen,
       snapshot.state,
     ],
     'a snapshot state',
@@ -101,7 +100,7 @@ export function decodeRecordBody(body: Uint8Array): StoredRecord {
     throw new Error('event record has a malformed field')
   }
   if (value[0] === SNAPSHOT_TAG && hasFields(value, SNAPSHOT_FIELDS)) {
-    const [, actorType, actorId, wall, logical, origin, seq, eventCount, seen] = value as unknown[]
+    const [, actorType, actorId, wall, logical, origin, seq, eventCount] = value as unknown[]
     const state = userValue(value, SNAPSHOT_FIELDS)
     if (
       isName(actorType) &&
@@ -110,8 +109,7 @@ export function decodeRecordBody(body: Uint8Array): StoredRecord {
       isCount(logical) &&
       isName(origin) &&
       isCount(seq) &&
-      isCount(eventCount) &&
-      isSeen(seen)
+      isCount(eventCount)
     )
       return {
         kind: 'snapshot',
@@ -121,7 +119,6 @@ export function decodeRecordBody(body: Uint8Array): StoredRecord {
           state,
           at: { hlc: { wall, logical }, origin, seq },
           eventCount,
-          seen,
         },
       }
     throw new Error('snapshot record has a malformed field')
@@ -193,9 +190,4 @@ function isName(value: unknown): value is string {
 /** A non-negative safe integer (a seq, a count, an offset). */
 export function isCount(value: unknown): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0
-}
-
-function isSeen(value: unknown): value is Record<string, number> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false
-  return Object.values(value).every(isCount)
 }

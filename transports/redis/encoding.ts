@@ -15,7 +15,7 @@ const ESCAPE = 0xff
 const BODY_FIELDS = 4
 const PAYLOAD_FIELD = 3
 /** Fields of a stored snapshot. */
-const SNAPSHOT_FIELDS = 4
+const SNAPSHOT_FIELDS = 3
 const STATE_FIELD = 0
 /**
  * msgpack decoders refuse a map key `__proto__` (a JSON payload may have one). A record
@@ -178,17 +178,11 @@ export function decodeMember(member: Uint8Array): EventRecord {
 }
 
 /**
- * A snapshot's stored bytes: msgpack of `[state, sort key of at, eventCount, [[origin, seq], ...]]`,
- * names as bytes. The actor is the key's, so it is not repeated.
+ * A snapshot's stored bytes: msgpack of `[state, sort key of at, eventCount]`. The actor is the key's, so it is not repeated.
  */
 export function encodeSnapshot(snapshot: Snapshot): Buffer {
   return encodeWithUserValue(
-    [
-      snapshot.state,
-      sortKey(snapshot.at),
-      snapshot.eventCount,
-      Object.entries(snapshot.seen).map(([origin, seq]) => [encodeName(origin), seq]),
-    ],
+    [snapshot.state, sortKey(snapshot.at), snapshot.eventCount],
     STATE_FIELD,
   )
 }
@@ -200,25 +194,13 @@ export function decodeSnapshot(bytes: Uint8Array, actorType: string, actorId: st
     !Array.isArray(value) ||
     !hasFields(value, SNAPSHOT_FIELDS) ||
     !(value[1] instanceof Uint8Array) ||
-    !Number.isSafeInteger(value[2]) ||
-    !Array.isArray(value[3])
+    !Number.isSafeInteger(value[2])
   )
-    throw new MemberDecodeError('snapshot is not [state, at, eventCount, seen]')
+    throw new MemberDecodeError('snapshot is not [state, at, eventCount]')
   const { key, end } = decodeSortKey(value[1])
   if (end !== value[1].length) throw new MemberDecodeError('snapshot key has trailing bytes')
-  const seen = Object.fromEntries(
-    (value[3] as unknown[]).map((entry) => {
-      if (
-        !Array.isArray(entry) ||
-        !(entry[0] instanceof Uint8Array) ||
-        !Number.isSafeInteger(entry[1])
-      )
-        throw new MemberDecodeError('snapshot seen entry is not [origin, seq]')
-      return [decodeName(entry[0]), entry[1] as number]
-    }),
-  )
   const state = userValue(value, SNAPSHOT_FIELDS, STATE_FIELD)
-  return { actorType, actorId, state, at: key, eventCount: value[2] as number, seen }
+  return { actorType, actorId, state, at: key, eventCount: value[2] as number }
 }
 
 /** msgpack of `fields`; field `at` is a user value (payload, state), kept as JSON if msgpack cannot round-trip it. */
