@@ -10,7 +10,6 @@ import {
   ActorRuntime,
   defineActor,
   HybridLogicalClock,
-  memoryStore,
   silentLogger,
   systemClock,
   Taps,
@@ -28,6 +27,7 @@ import {
   table,
   type Spread,
 } from './support/stats.js'
+import { memoryStore } from '../stores/memory/index.js'
 
 const PING_PONG_ROUND_TRIPS = 200_000
 const ASKS_SEQUENTIAL = 50_000

@@ -17,7 +17,7 @@ import type { EventDraft, EventRecord } from '../core/event.js'
 import type { Fabric } from '../core/fabric.js'
 import { HybridLogicalClock } from '../core/hlc.js'
 import { silentLogger } from '../core/logger.js'
-import { MemoryEventStore } from '../core/memory-store.js'
+import { MemoryEventStore } from '../stores/memory/memory-store.js'
 import { ActorRuntime } from '../core/runtime.js'
 import { Taps } from '../core/taps.js'
 import { countMissing, type VersionVector } from '../core/version-vector.js'
@@ -100,6 +100,7 @@ async function startGeo(
         dataDir: id.dataDir,
         log: store,
         ingest: runtime,
+        feed: runtime.feed,
         taps,
         logger,
         clock,

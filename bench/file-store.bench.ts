@@ -11,9 +11,9 @@ import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { BENCH_ACTORS as ACTORS, draftFor, withDeadline } from './support/store-workload.js'
 import { silentLogger, systemClock, Taps } from '../core/index.js'
-import { fileStore, type FileEventStore } from '../transports/file/index.js'
-import { encodeEventBody } from '../transports/file/record-codec.js'
-import { buildCommit, frameRecord } from '../transports/file/segment-format.js'
+import { fileStore, type FileEventStore } from '../stores/file/index.js'
+import { encodeEventBody } from '../stores/file/record-codec.js'
+import { buildCommit, frameRecord } from '../stores/file/segment-format.js'
 import { percent, rate, spread, spreadText, table } from './support/stats.js'
 
 const args = new Map(

@@ -14,8 +14,8 @@ import {
   draftFor,
   withDeadline,
 } from './support/store-workload.js'
-import { redisStore } from '../transports/redis/index.js'
-import { encodeMember } from '../transports/redis/encoding.js'
+import { redisStore } from '../stores/redis/index.js'
+import { encodeMember } from '../stores/redis/encoding.js'
 import {
   startRedisServer,
   stopAllRedisServers,

@@ -2,8 +2,8 @@ import { join, resolve } from 'node:path'
 import { Command, InvalidArgumentError, Option } from 'commander'
 import { AnywhereError, ConfigError, LOG_LEVELS } from '../core/index.js'
 import { loadOrCreateIdentity } from '../transports/libp2p/index.js'
-import { loadConfigFile, mergeConfig, parseNodeConfig, type NodeConfig } from './config.js'
-import { createNode } from './node.js'
+import { loadConfigFile, mergeConfig, parseNodeConfig, type NodeConfig } from '../node/index.js'
+import { createNode } from '../node/index.js'
 import { streamTaps } from './tap-client.js'
 
 interface StartFlags {

@@ -1,5 +1,6 @@
 import type { Clock } from './clock.js'
 import type { EventRecord } from './event.js'
+import type { EventFeed } from './event-feed.js'
 import type { EventLog } from './event-store.js'
 import type { AbortOptions, Startable } from './lifecycle.js'
 import type { Logger } from './logger.js'
@@ -54,7 +55,11 @@ export interface FabricComponents {
   /** The node's data directory (identity key lives there unless configured elsewhere). */
   dataDir: string
   log: EventLog
+  /** Where replicated events are stored and applied. */
   ingest: EventIngest
+  /** Events as they become durable here (local appends and ingests): what live push sends. */
+  feed: EventFeed
+  /** For watching only: the fabric publishes its own steps here and never reads them back. */
   taps: Taps
   logger: Logger
   clock: Clock

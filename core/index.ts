@@ -30,6 +30,7 @@ export {
   MAX_NAME_LENGTH,
 } from './event.js'
 export type { EventDraft, EventKey, EventRecord } from './event.js'
+export type { DurableEvents, EventFeed } from './event-feed.js'
 export type {
   EventLog,
   EventStore,
@@ -41,15 +42,12 @@ export type {
 } from './event-store.js'
 export { compareHlc, HybridLogicalClock, MAX_HLC_DRIFT_MS } from './hlc.js'
 export type { Hlc } from './hlc.js'
-export { applyDefaults, raceAbort, syncDirectory } from './lifecycle.js'
 export type { AbortOptions, Startable } from './lifecycle.js'
 export { LOG_LEVELS, silentLogger, streamLogger } from './logger.js'
 export type { LogFields, Logger, LogLevel } from './logger.js'
 export { Mailbox } from './mailbox.js'
-export { memoryStore, MemoryEventStore } from './memory-store.js'
 export { ActorRuntime, RUNTIME_DEFAULTS } from './runtime.js'
 export type { ActorRef, ActorView, AskOptions, RuntimeComponents, RuntimeInit } from './runtime.js'
-export { insertSorted, upperBound } from './sorted.js'
 export { Taps, tapConcernsActor } from './taps.js'
 export type { TapActor, TapEvent, TapKind, TapOf } from './taps.js'
 export { countMissing, dominates, mergeVectors, missingRanges } from './version-vector.js'

@@ -33,8 +33,11 @@ import {
 } from './event.js'
 import type { EventStore } from './event-store.js'
 import type { HybridLogicalClock } from './hlc.js'
-import { applyDefaults, raceAbort, type AbortOptions, type Startable } from './lifecycle.js'
+import { raceAbort } from '../support/abort.js'
+import { applyDefaults } from '../support/options.js'
+import type { AbortOptions, Startable } from './lifecycle.js'
 import type { Logger } from './logger.js'
+import { DurableEventFeed, type EventFeed } from './event-feed.js'
 import { Mailbox } from './mailbox.js'
 import type { TapActor, Taps } from './taps.js'
 
@@ -185,6 +188,7 @@ export class ActorRuntime implements Startable {
   private cancelSweep: (() => void) | undefined
   /** What handler contexts call back into, built once (not per message). */
   private readonly host: ContextHost
+  private readonly durable: DurableEventFeed
 
   constructor(
     init: RuntimeInit,
@@ -192,6 +196,7 @@ export class ActorRuntime implements Startable {
   ) {
     const { actors, ...rest } = init
     this.settings = applyDefaults<Required<Omit<RuntimeInit, 'actors'>>>(RUNTIME_DEFAULTS, rest)
+    this.durable = new DurableEventFeed(components.logger)
     this.host = {
       origin: components.origin,
       hlc: components.hlc,
@@ -205,6 +210,11 @@ export class ActorRuntime implements Startable {
         throw new TypeError(`actor type '${definition.type}' is registered twice`)
       this.definitions.set(definition.type, eraseActorTypes(definition))
     }
+  }
+
+  /** Every batch of events that becomes durable here, appended or ingested: what replication reads. */
+  get feed(): EventFeed {
+    return this.durable
   }
 
   /** The registered actor types. */
@@ -325,6 +335,9 @@ export class ActorRuntime implements Startable {
       throw error
     }
     if (accepted.length === 0) return accepted
+    this.durable.publish(
+      options?.from === undefined ? { events: accepted } : { events: accepted, from: options.from },
+    )
     const { taps } = this.components
     if (taps.wants('event.ingested'))
       taps.publish({
@@ -557,6 +570,7 @@ export class ActorRuntime implements Startable {
       this.markStale(cell)
       throw error
     }
+    this.durable.publish({ events: records })
     const { taps } = this.components
     if (taps.wants('event.appended'))
       taps.publish({ kind: 'event.appended', at: this.now(), events: records })

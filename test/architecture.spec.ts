@@ -22,28 +22,51 @@ async function imports(file: string): Promise<string[]> {
 }
 
 describe('architecture', () => {
-  it('core/ imports no backend (no ioredis, libp2p, fastify)', async () => {
-    for (const file of await sources('core')) {
-      for (const spec of await imports(file))
-        assert.doesNotMatch(spec, BACKENDS, `${file} imports ${spec}`)
-    }
-  })
-
-  it('core/, actors/ and samples/ never import transports/ or bin/', async () => {
-    for (const dir of ['core', 'actors', 'samples']) {
-      for (const file of await sources(dir)) {
+  it('core/ and support/ import no backend (no ioredis, libp2p, fastify)', async () => {
+    for (const dir of ['core', 'support'])
+      for (const file of await sources(dir))
         for (const spec of await imports(file))
-          assert.doesNotMatch(spec, /transports\/|bin\//, `${file} imports ${spec}`)
-      }
-    }
+          assert.doesNotMatch(spec, BACKENDS, `${file} imports ${spec}`)
   })
 
-  it('transports/ reach into core/ only through its public index', async () => {
-    for (const file of await sources('transports')) {
-      for (const spec of await imports(file)) {
+  it('core/, support/, actors/ and samples/ never import stores/, transports/, node/ or bin/', async () => {
+    for (const dir of ['core', 'support', 'actors', 'samples'])
+      for (const file of await sources(dir))
+        for (const spec of await imports(file))
+          assert.doesNotMatch(spec, /(stores|transports|node|bin)\//, `${file} imports ${spec}`)
+  })
+
+  it('support/ takes from core/ only its errors', async () => {
+    for (const file of await sources('support'))
+      for (const spec of await imports(file))
         if (spec.includes('/core/'))
-          assert.match(spec, /\/core\/index\.js$/, `${file} imports ${spec}`)
-      }
-    }
+          assert.match(spec, /\/core\/errors\.js$/, `${file} imports ${spec}`)
+  })
+
+  it('stores/ and transports/ reach core/ only through its public index, and no other backend', async () => {
+    for (const dir of ['stores', 'transports'])
+      for (const file of await sources(dir))
+        for (const spec of await imports(file)) {
+          if (spec.includes('/core/'))
+            assert.match(spec, /\/core\/index\.js$/, `${file} imports ${spec}`)
+          assert.doesNotMatch(
+            spec,
+            /\.\.\/\.\.\/(stores|transports|node|bin)\//,
+            `${file} imports ${spec}`,
+          )
+        }
+  })
+
+  it('the public index of core/ exports no internal helper', async () => {
+    const text = await readFile(join(ROOT, 'core/index.ts'), 'utf8')
+    assert.doesNotMatch(text, /support\//)
+    for (const name of [
+      'applyDefaults',
+      'raceAbort',
+      'syncDirectory',
+      'insertSorted',
+      'upperBound',
+    ])
+      assert.doesNotMatch(text, new RegExp(`\\b${name}\\b`), `core/index.ts exports ${name}`)
   })
 })

@@ -15,7 +15,7 @@ import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { z } from 'zod'
-import { createNode } from '../../bin/node.js'
+import { createNode } from '../../node/node.js'
 import { defineActor } from '../../core/index.js'
 
 /** Same limit as the gateway's default, so both servers refuse the same bodies. */

@@ -2,7 +2,6 @@ import assert from 'node:assert/strict'
 import {
   ActorRuntime,
   HybridLogicalClock,
-  MemoryEventStore,
   silentLogger,
   simulatedClock,
   Taps,
@@ -10,6 +9,7 @@ import {
 } from '../../core/index.js'
 import { builtInActors, counter, lwwMap, orSet, register } from '../../actors/index.js'
 import { cart } from '../../samples/index.js'
+import { MemoryEventStore } from '../../stores/memory/index.js'
 
 describe('built-in actors and the sample cart', () => {
   let runtime: ActorRuntime

@@ -4,7 +4,6 @@ import {
   ActorRuntime,
   compareEventKeys,
   HybridLogicalClock,
-  MemoryEventStore,
   missingRanges,
   silentLogger,
   simulatedClock,
@@ -14,6 +13,7 @@ import {
 import { counter, lwwMap, orSet, register, setElements } from '../../actors/index.js'
 import { cart } from '../../samples/index.js'
 import { journal } from '../support/journal.js'
+import { MemoryEventStore } from '../../stores/memory/index.js'
 
 const ORIGINS = ['geo-a', 'geo-b', 'geo-c']
 

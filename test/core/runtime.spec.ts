@@ -9,7 +9,6 @@ import {
   HybridLogicalClock,
   MAX_EVENT_PAYLOAD_BYTES,
   MAX_PAYLOAD_DEPTH,
-  MemoryEventStore,
   silentLogger,
   simulatedClock,
   StoreUnavailableError,
@@ -24,6 +23,7 @@ import {
 } from '../../core/index.js'
 import { counter } from '../../actors/index.js'
 import { journal } from '../support/journal.js'
+import { MemoryEventStore } from '../../stores/memory/index.js'
 
 /** Stores whatever it is given: schemas that keep every key. */
 const raw = defineActor({

@@ -4,7 +4,8 @@ import { dirname } from 'node:path'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { ConfigError, syncDirectory } from '../../core/index.js'
+import { ConfigError } from '../../core/index.js'
+import { syncDirectory } from '../../support/durable-file.js'
 
 /** A node's fabric identity: its Ed25519 key and the PeerId derived from it. */
 export interface NodeIdentity {

@@ -9,10 +9,8 @@ import { preSharedKey } from '@libp2p/pnet'
 import { tcp } from '@libp2p/tcp'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
-import type { Subscription } from 'rxjs'
 import { z } from 'zod'
 import {
-  applyDefaults,
   ConfigError,
   NotRunningError,
   type Fabric,
@@ -24,6 +22,7 @@ import { LocalFeed } from './local-feed.js'
 import { PeerLink, type LinkSettings, type Libp2pPeerStatus } from './peer-link.js'
 import { REPLICATION_PROTOCOL } from './frames.js'
 import type { ReplicationSettings, SessionComponents } from './sessions.js'
+import { applyDefaults } from '../../support/options.js'
 
 /** One allowlisted peer geo. */
 export interface FabricPeerInit {
@@ -159,7 +158,7 @@ class Libp2pFabricNode implements Libp2pFabric {
   private id = ''
   private node: Libp2p | undefined
   private readonly links = new Map<string, PeerLink>()
-  private subscriptions: Subscription[] = []
+  private unsubscribeFeed: (() => void) | undefined
   private cancelRefresh: (() => void) | undefined
   private state: 'new' | 'starting' | 'running' | 'stopped' = 'new'
   /** `startNode` while it runs: `stop()` waits for it, so nothing it creates outlives the fabric. */
@@ -204,8 +203,8 @@ class Libp2pFabricNode implements Libp2pFabric {
     // so the libp2p node it creates is stopped here rather than left listening.
     await this.starting?.catch(() => undefined)
     this.cancelRefresh?.()
-    for (const subscription of this.subscriptions) subscription.unsubscribe()
-    this.subscriptions = []
+    this.unsubscribeFeed?.()
+    this.unsubscribeFeed = undefined
     await Promise.allSettled([...this.links.values()].map((link) => link.stop()))
     const node = this.node
     this.node = undefined
@@ -304,12 +303,9 @@ class Libp2pFabricNode implements Libp2pFabric {
       if (peer.addrs.length > 0) await node.peerStore.merge(peer.peerId, { multiaddrs: peer.addrs })
 
     // Live push: every durable local append, and events that reached the store by another path.
-    this.subscriptions.push(
-      taps.of('event.appended').subscribe((e) => feed.add(e.events)),
-      taps.of('event.ingested').subscribe((e) => {
-        if (e.from === undefined || !this.links.has(e.from)) feed.add(e.events)
-      }),
-    )
+    this.unsubscribeFeed = this.components.feed.subscribe((batch) => {
+      if (batch.from === undefined || !this.links.has(batch.from)) feed.add(batch.events)
+    })
     this.scheduleRefresh(feed, tuning.refreshMs)
     if (this.state !== 'starting') throw new NotRunningError('the fabric')
     this.state = 'running'

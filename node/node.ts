@@ -1,0 +1,251 @@
+// The composition root: the one place that wires backends (stores, fabric, gateway) into the core.
+import { randomBytes } from 'node:crypto'
+import { link, mkdir, open, readFile, rename, unlink } from 'node:fs/promises'
+import { dirname, join, resolve } from 'node:path'
+import { builtInActors } from '../actors/index.js'
+import {
+  ActorRuntime,
+  HybridLogicalClock,
+  streamLogger,
+  systemClock,
+  Taps,
+  type AnyActorDefinition,
+  type Clock,
+  type EventStore,
+  type EventStoreFactory,
+  type Fabric,
+  type Logger,
+  type Startable,
+} from '../core/index.js'
+import { sampleActors } from '../samples/index.js'
+import { fileStore } from '../stores/file/index.js'
+import { gateway as httpGateway, type Gateway } from '../transports/http/index.js'
+import { libp2pFabric } from '../transports/libp2p/index.js'
+import { redisStore } from '../stores/redis/index.js'
+import {
+  parseNodeConfig,
+  type NodeConfig,
+  type NodeConfigInput,
+  type StoreConfig,
+} from './config.js'
+import { memoryStore } from '../stores/memory/index.js'
+import { syncDirectory } from '../support/durable-file.js'
+
+/** Everything a node is made of, started and stopped as one. */
+export interface AnywhereNode extends Startable {
+  readonly config: NodeConfig
+  readonly nodeId: string
+  readonly runtime: ActorRuntime
+  readonly store: EventStore
+  readonly taps: Taps
+  readonly gateway: Gateway
+  readonly fabric?: Fabric
+  readonly logger: Logger
+}
+
+export interface CreateNodeOptions {
+  /** Actor types served besides the built-in and sample ones. */
+  actors?: readonly AnyActorDefinition[]
+  logger?: Logger
+  clock?: Clock
+}
+
+/** Where the node id lives: with the file store, in the store's own directory (see persistentNodeId). */
+function nodeIdDir(store: StoreConfig, dataDir: string): string {
+  return store.kind === 'file' ? fileStoreDir(store, dataDir) : dataDir
+}
+
+function fileStoreDir(store: Extract<StoreConfig, { kind: 'file' }>, dataDir: string): string {
+  return resolve(store.dir ?? join(dataDir, 'events'))
+}
+
+/** The store a config names. */
+export function storeFactory(store: StoreConfig, dataDir: string): EventStoreFactory {
+  switch (store.kind) {
+    case 'memory':
+      return memoryStore()
+    case 'file': {
+      const { kind: _kind, dir: _dir, ...tuning } = store
+      return fileStore({ dir: fileStoreDir(store, dataDir), ...tuning })
+    }
+    case 'redis': {
+      const { kind: _kind, ...init } = store
+      return redisStore(init)
+    }
+  }
+}
+
+/**
+ * Builds a node from a config (parsed here if it is not already). Nothing runs until
+ * `start()`: the store opens, the runtime starts, the fabric connects, the gateway listens.
+ */
+export async function createNode(
+  input: NodeConfigInput | NodeConfig,
+  options: CreateNodeOptions = {},
+): Promise<AnywhereNode> {
+  const config = parseNodeConfig(input)
+  const dataDir = resolve(config.dataDir)
+  await mkdir(dataDir, { recursive: true })
+  const nodeId =
+    config.store.kind === 'memory'
+      ? ephemeralNodeId(config.geo)
+      : await persistentNodeId(join(nodeIdDir(config.store, dataDir), 'node-id'), config.geo)
+  const clock = options.clock ?? systemClock()
+  const logger = (
+    options.logger ?? streamLogger({ level: config.log.level, json: config.log.json })
+  ).child({ geo: config.geo })
+  const taps = new Taps()
+  const hlc = new HybridLogicalClock(clock)
+  const store = storeFactory(
+    config.store,
+    dataDir,
+  )({ clock, logger: logger.child({ component: 'store' }), taps, nodeId })
+  const actors = [
+    ...(config.builtInActors ? builtInActors : []),
+    ...(config.sampleActors ? sampleActors : []),
+    ...(options.actors ?? []),
+  ]
+  const runtime = new ActorRuntime(
+    { actors, ...config.runtime },
+    { store, clock, hlc, taps, logger: logger.child({ component: 'runtime' }), origin: nodeId },
+  )
+  const fabric = config.fabric
+    ? libp2pFabric(config.fabric)({
+        appName: config.app,
+        geo: config.geo,
+        nodeId,
+        dataDir,
+        log: store,
+        ingest: runtime,
+        feed: runtime.feed,
+        taps,
+        logger: logger.child({ component: 'fabric' }),
+        clock,
+      })
+    : undefined
+  const gateway = httpGateway({
+    host: config.http.host,
+    port: config.http.port,
+    bodyLimitBytes: config.http.bodyLimitBytes,
+  })({
+    runtime,
+    taps,
+    logger: logger.child({ component: 'gateway' }),
+    geo: config.geo,
+    nodeId,
+    fabric,
+  })
+
+  let state: 'new' | 'started' | 'stopped' = 'new'
+  const node: AnywhereNode = {
+    config,
+    nodeId,
+    runtime,
+    store,
+    taps,
+    gateway,
+    fabric,
+    logger,
+    async start() {
+      if (state !== 'new') return
+      state = 'started'
+      try {
+        await store.start()
+        await observeOwnClock(store, hlc, nodeId)
+        await runtime.start()
+        await fabric?.start()
+        await gateway.start()
+      } catch (error) {
+        await node.stop()
+        throw error
+      }
+      taps.publish({ kind: 'node.started', at: clock.now(), nodeId, geo: config.geo })
+      logger.info('node started', { nodeId, store: config.store.kind, http: gateway.url })
+    },
+    async stop() {
+      if (state === 'stopped') return
+      state = 'stopped'
+      taps.publish({ kind: 'node.stopping', at: clock.now(), nodeId, geo: config.geo })
+      // Front to back: stop taking requests, let in-flight ones finish, then release the store.
+      await settle(logger, 'gateway', gateway.stop())
+      await settle(logger, 'fabric', fabric?.stop())
+      await settle(logger, 'runtime', runtime.stop())
+      await settle(logger, 'store', store.stop())
+      taps.complete()
+      logger.info('node stopped', { nodeId })
+    },
+  }
+  return node
+}
+
+/** After a restart the wall clock may lag the stamps this node already issued: move the HLC past them. */
+async function observeOwnClock(
+  store: EventStore,
+  hlc: HybridLogicalClock,
+  nodeId: string,
+): Promise<void> {
+  const held = (await store.versionVector())[nodeId] ?? 0
+  if (held === 0) return
+  const [last] = await store.readOrigin(nodeId, held, 1)
+  if (last) hlc.observe(last.hlc)
+}
+
+/**
+ * The node id (its origin) kept next to its events: with the file store, inside the store's
+ * own directory, so a log that is emptied or replaced (as the corruption error advises)
+ * takes its id with it and the node writes under a fresh origin; a reused origin would
+ * restart at seq 1, and peers that hold those seqs would drop the new events as known.
+ * Written durably (temp file, fsync, link), so a crash on first start leaves a whole id or none.
+ */
+async function persistentNodeId(file: string, geo: string): Promise<string> {
+  const existing = await readNodeId(file)
+  if (existing) return existing
+  await mkdir(dirname(file), { recursive: true })
+  const temp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
+  const id = `${geo}-${randomBytes(4).toString('hex')}`
+  const handle = await open(temp, 'w', 0o644)
+  try {
+    await handle.writeFile(id + '\n')
+    await handle.sync()
+  } finally {
+    await handle.close()
+  }
+  try {
+    await link(temp, file) // fails if another start won the race (or a torn empty file is there)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
+    const winner = await readNodeId(file)
+    if (winner) return winner
+    await rename(temp, file) // an empty file left by a crash: replace it
+  } finally {
+    await unlink(temp).catch(() => undefined)
+  }
+  await syncDirectory(dirname(file))
+  return (await readNodeId(file)) ?? id
+}
+
+async function readNodeId(file: string): Promise<string | undefined> {
+  try {
+    return (await readFile(file, 'utf8')).trim() || undefined
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw error
+  }
+}
+
+/** A memory store forgets its events: a fresh origin per start keeps seqs from ever being reused. */
+function ephemeralNodeId(geo: string): string {
+  return `${geo}-mem-${randomBytes(4).toString('hex')}`
+}
+
+async function settle(
+  logger: Logger,
+  what: string,
+  stopping: Promise<void> | undefined,
+): Promise<void> {
+  try {
+    await stopping
+  } catch (error) {
+    logger.warn(`stopping the ${what} failed`, { error })
+  }
+}

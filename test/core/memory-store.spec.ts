@@ -1,8 +1,0 @@
-import { MemoryEventStore } from '../../core/memory-store.js'
-import { eventStoreConformance } from '../conformance/event-store.js'
-
-eventStoreConformance('memory store', async () => {
-  const store = new MemoryEventStore()
-  await store.start()
-  return { store, cleanup: () => store.stop() }
-})
