@@ -167,3 +167,11 @@ export class OverloadedError extends AnywhereError {
     super(message)
   }
 }
+
+/** An `Idempotency-Key` came back with a different request: it names another operation. */
+export class IdempotencyKeyReusedError extends AnywhereError {
+  override name = 'IdempotencyKeyReusedError'
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options)
+  }
+}

@@ -3,6 +3,7 @@ import { extname, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { z } from 'zod'
 import { ConfigError, LOG_LEVELS, type AnyActorDefinition } from '../core/index.js'
+import { gatewayInitSchema } from '../transports/http/index.js'
 
 /** Geo and app names: short, lower-case, usable in file names and headers. */
 const NAME = /^[a-z][a-z0-9-]{0,62}$/
@@ -66,19 +67,7 @@ export const nodeConfigSchema = z
     app: name('app').default('anywhere'),
     geo: name('geo').default('local'),
     dataDir: z.string().min(1).default('./.anywhere'),
-    http: z
-      .object({
-        host: z.string().min(1).default('127.0.0.1'),
-        port: z.number().int().min(0).max(65535).default(8080),
-        bodyLimitBytes: z
-          .number()
-          .int()
-          .min(1024)
-          .max(64 * 1024 * 1024)
-          .optional(),
-      })
-      .strict()
-      .prefault({}),
+    http: gatewayInitSchema.prefault({}),
     store: storeSchema.default({ kind: 'file' }),
     fabric: fabricSchema.optional(),
     runtime: z

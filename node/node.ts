@@ -123,11 +123,7 @@ export async function createNode(
         clock,
       })
     : undefined
-  const gateway = httpGateway({
-    host: config.http.host,
-    port: config.http.port,
-    bodyLimitBytes: config.http.bodyLimitBytes,
-  })({
+  const gateway = httpGateway(config.http)({
     runtime,
     taps,
     logger: logger.child({ component: 'gateway' }),

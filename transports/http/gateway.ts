@@ -1,4 +1,5 @@
-import secureJson from 'secure-json-parse'
+import { createHash } from 'node:crypto'
+import { z } from 'zod'
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify'
 import {
   AbortedError,
@@ -8,6 +9,8 @@ import {
   ConfigError,
   EventRejectedError,
   HandlerError,
+  IdempotencyKeyReusedError,
+  MAX_NAME_LENGTH,
   NotRunningError,
   OverloadedError,
   PayloadTooLargeError,
@@ -26,21 +29,23 @@ import {
   type Taps,
 } from '../../core/index.js'
 import { IdempotencyCache, IDEMPOTENCY_KEY_MAX_LENGTH } from './idempotency-cache.js'
+import { parseJsonBody } from './json-body.js'
+import {
+  gatewayInitSchema,
+  MAX_ENCODED_PARAM_LENGTH,
+  type GatewayInit,
+  type GatewayOptions,
+} from './options.js'
 
 /** Most bytes of tap events buffered for one SSE client before further ones are dropped. */
 export const SSE_MAX_BUFFERED_BYTES = 1024 * 1024
-
-/** How long `stop()` lets in-flight requests run before it closes their connections. */
-export const DEFAULT_STOP_TIMEOUT_MS = 10_000
-
-/** Largest request body accepted, unless configured otherwise. */
-export const DEFAULT_BODY_LIMIT_BYTES = 1024 * 1024
 
 /** The one table from error class to HTTP status. Anything else is a 500. */
 const STATUS_BY_ERROR: ReadonlyArray<readonly [new (...args: never[]) => Error, number]> = [
   [ValidationError, 400],
   [UnknownActorTypeError, 404],
   [UnknownCommandError, 404],
+  [IdempotencyKeyReusedError, 422],
   [PayloadTooLargeError, 413],
   [HandlerError, 500],
   [AskCycleError, 500],
@@ -61,16 +66,6 @@ export function statusForError(error: unknown): number {
   return 500
 }
 
-export interface GatewayInit {
-  host: string
-  port: number
-  bodyLimitBytes?: number
-  /** How long `stop()` waits for in-flight requests. */
-  stopTimeoutMs?: number
-  /** How many idempotency keys are remembered (least recently used are forgotten first). */
-  idempotencyKeys?: number
-}
-
 export interface GatewayComponents {
   runtime: ActorRuntime
   taps: Taps
@@ -84,9 +79,9 @@ export interface GatewayComponents {
 const actorParams = {
   type: 'object',
   properties: {
-    type: { type: 'string', maxLength: 256 },
-    id: { type: 'string', maxLength: 256 },
-    command: { type: 'string', maxLength: 256 },
+    type: { type: 'string', maxLength: MAX_NAME_LENGTH },
+    id: { type: 'string', maxLength: MAX_NAME_LENGTH },
+    command: { type: 'string', maxLength: MAX_NAME_LENGTH },
   },
 } as const
 
@@ -103,15 +98,27 @@ export class Gateway implements Startable {
   private readonly closeStreams = new Set<() => void>()
 
   constructor(
-    private readonly init: GatewayInit,
+    private readonly init: GatewayOptions,
     private readonly components: GatewayComponents,
   ) {
     this.idempotency = new IdempotencyCache(init.idempotencyKeys)
     this.app = Fastify({
-      bodyLimit: init.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES,
+      bodyLimit: init.bodyLimitBytes,
       logger: false,
       return503OnClosing: true,
       forceCloseConnections: 'idle',
+      routerOptions: { maxParamLength: MAX_ENCODED_PARAM_LENGTH },
+      // A client has this long to send its whole request; Node checks it every second here
+      // (its default is every 30 s), so a slowly dripped body is cut off close to the limit.
+      requestTimeout: init.requestTimeoutMs,
+      http: {
+        requestTimeout: init.requestTimeoutMs,
+        // Node enforces the request timeout only when the headers timeout is not longer.
+        headersTimeout: init.requestTimeoutMs,
+        connectionsCheckingInterval: Math.min(1_000, init.requestTimeoutMs),
+        // Node's own refusal of a request without Host has no body: answered as JSON below.
+        requireHostHeader: false,
+      },
     })
     this.routes()
   }
@@ -138,7 +145,7 @@ export class Gateway implements Startable {
     // Responses sent from now on close their connection, so keep-alive clients do not hold the close open.
     const backstop = setTimeout(
       () => this.app.server.closeAllConnections(),
-      this.init.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS,
+      this.init.stopTimeoutMs,
     )
     backstop.unref()
     try {
@@ -155,23 +162,11 @@ export class Gateway implements Startable {
     // Every body is JSON whatever its content type (so `curl -d '{...}'` works); an empty body is `{}`.
     app.removeAllContentTypeParsers()
     app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => {
-      const text = typeof body === 'string' ? body : body.toString('utf8')
-      if (text.trim() === '') return done(null, {})
       try {
-        // Keys such as __proto__ are refused (prototype poisoning; msgpack could not store them either).
-        done(
-          null,
-          secureJson.parse(text, null, { protoAction: 'error', constructorAction: 'error' }),
-        )
+        const text = typeof body === 'string' ? body : body.toString('utf8')
+        done(null, parseJsonBody(text, this.init.maxJsonDepth))
       } catch (error) {
-        done(
-          new ValidationError(
-            `the request body is not valid JSON: ${(error as Error).message}`,
-            [],
-            { cause: error },
-          ),
-          undefined,
-        )
+        done(error as Error, undefined)
       }
     })
 
@@ -184,6 +179,17 @@ export class Gateway implements Startable {
         message: `no route ${request.method} ${request.url}; see GET /v1/actors`,
       }),
     )
+
+    app.addHook('onRequest', (request, reply, done) => {
+      if (request.headers.host === undefined) {
+        void reply.code(400).send({
+          error: 'ValidationError',
+          message: 'the request has no Host header (HTTP/1.1 requires one)',
+        })
+        return
+      }
+      done()
+    })
 
     // Callback style, not async: an async hook costs a promise and a hook-runner turn per response.
     app.addHook('onSend', (_request, reply, payload, done) => {
@@ -220,8 +226,10 @@ export class Gateway implements Startable {
             `Idempotency-Key must be 1 to ${IDEMPOTENCY_KEY_MAX_LENGTH} characters`,
             [],
           )
-        const { result, replayed } = this.idempotency.run(`${type}/${id}/${command}/${key}`, () =>
-          runtime.ask(type, id, command, input),
+        const { result, replayed } = this.idempotency.run(
+          `${type}/${id}/${command}/${key}`,
+          fingerprint(input),
+          () => runtime.ask(type, id, command, input),
         )
         const value = await result
         if (replayed) reply.header('idempotent-replayed', 'true')
@@ -258,12 +266,13 @@ export class Gateway implements Startable {
       const wanted = (e: TapEvent) =>
         (!kinds || kinds.has(e.kind)) &&
         (!actorType || !actorId || tapConcernsActor(e, actorType, actorId))
-      reply.raw.writeHead(200, {
+      const headers = {
         'content-type': 'text/event-stream',
         'cache-control': 'no-cache',
-        connection: 'keep-alive',
         'x-anywhere-geo': geo,
-      })
+      }
+      if (request.method === 'HEAD') return reply.code(200).headers(headers).send()
+      reply.raw.writeHead(200, { ...headers, connection: 'keep-alive' })
       reply.raw.write(': anywhere taps\n\n')
       // A slow or paused client must not make the node buffer without bound: past
       // SSE_MAX_BUFFERED_BYTES unsent, tap events are dropped and the count is sent once it drains.
@@ -296,7 +305,7 @@ export class Gateway implements Startable {
     if (fastifyError.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || fastifyError.statusCode === 413) {
       return reply.code(413).send({
         error: 'PayloadTooLargeError',
-        message: `the request body is over the limit of ${this.init.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES} bytes`,
+        message: `the request body is over the limit of ${this.init.bodyLimitBytes} bytes`,
       })
     }
     if (fastifyError.validation) {
@@ -323,7 +332,17 @@ export class Gateway implements Startable {
   }
 }
 
-/** Creates a node's HTTP gateway. */
-export function gateway(init: GatewayInit): (components: GatewayComponents) => Gateway {
-  return (components) => new Gateway(init, components)
+/** A digest of a command's input: a key reused with another input is another operation. */
+function fingerprint(input: unknown): string {
+  return createHash('sha256').update(JSON.stringify(input)).digest('base64url')
+}
+
+/** Creates a node's HTTP gateway; the init is parsed once, here. */
+export function gateway(init: GatewayInit = {}): (components: GatewayComponents) => Gateway {
+  const parsed = gatewayInitSchema.safeParse(init)
+  if (!parsed.success)
+    throw new ConfigError(`invalid gateway init: ${z.prettifyError(parsed.error)}`, {
+      cause: parsed.error,
+    })
+  return (components) => new Gateway(parsed.data, components)
 }

@@ -1,4 +1,4 @@
-import { AskTimeoutError } from '../../core/index.js'
+import { AskTimeoutError, IdempotencyKeyReusedError } from '../../core/index.js'
 
 /** Longest `Idempotency-Key` header accepted. */
 export const IDEMPOTENCY_KEY_MAX_LENGTH = 256
@@ -13,25 +13,37 @@ export const DEFAULT_IDEMPOTENCY_KEYS = 100_000
  * Held in memory, so bounded: keys survive neither a restart nor a move to another node.
  */
 export class IdempotencyCache {
-  private readonly entries = new Map<string, Promise<unknown>>()
+  private readonly entries = new Map<string, { fingerprint: string; result: Promise<unknown> }>()
 
   constructor(private readonly capacity = DEFAULT_IDEMPOTENCY_KEYS) {}
 
-  /** Runs `fn` once per key; returns its (possibly remembered) result. */
-  run(key: string, fn: () => Promise<unknown>): { result: Promise<unknown>; replayed: boolean } {
+  /**
+   * Runs `fn` once per key; returns its (possibly remembered) result. `fingerprint` names the
+   * request: a key that comes back with another fingerprint throws IdempotencyKeyReusedError.
+   */
+  run(
+    key: string,
+    fingerprint: string,
+    fn: () => Promise<unknown>,
+  ): { result: Promise<unknown>; replayed: boolean } {
     const known = this.entries.get(key)
     if (known) {
+      if (known.fingerprint !== fingerprint)
+        throw new IdempotencyKeyReusedError(
+          'this Idempotency-Key was used for a request with another body: use a new key for a new operation',
+        )
       this.entries.delete(key)
       this.entries.set(key, known)
-      return { result: known, replayed: true }
+      return { result: known.result, replayed: true }
     }
     const result = fn()
-    this.entries.set(key, result)
+    const entry = { fingerprint, result }
+    this.entries.set(key, entry)
     result.catch((error: unknown) => {
       // A command whose outcome is unknown (its ask timed out, but it is still queued and
       // will run) keeps its key: a retry must not run it a second time. Only a command that
       // certainly did not take effect frees its key, and only if the key still maps to it.
-      if (!(error instanceof AskTimeoutError) && this.entries.get(key) === result)
+      if (!(error instanceof AskTimeoutError) && this.entries.get(key) === entry)
         this.entries.delete(key)
     })
     while (this.entries.size > this.capacity) {

@@ -1,6 +1,12 @@
 // The HTTP gateway of a node.
-export { DEFAULT_BODY_LIMIT_BYTES, Gateway, gateway, statusForError } from './gateway.js'
-export type { GatewayComponents, GatewayInit } from './gateway.js'
+export { Gateway, gateway, statusForError } from './gateway.js'
+export type { GatewayComponents } from './gateway.js'
+export {
+  DEFAULT_BODY_LIMIT_BYTES,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  gatewayInitSchema,
+} from './options.js'
+export type { GatewayInit, GatewayOptions } from './options.js'
 export {
   DEFAULT_IDEMPOTENCY_KEYS,
   IDEMPOTENCY_KEY_MAX_LENGTH,
