@@ -1,6 +1,5 @@
-import { isDeepStrictEqual } from 'node:util'
-import { Decoder, Encoder } from '@msgpack/msgpack'
 import type { EventRecord, Snapshot } from '../../core/index.js'
+import { hasValueFields, readUserValue, valueCodec } from '../../support/value-codec.js'
 
 // The msgpack body of one record. Arrays, not maps: field names would double the size of
 // small events, and the position of each field is fixed by the kind tag in front.
@@ -8,31 +7,30 @@ import type { EventRecord, Snapshot } from '../../core/index.js'
 //   snapshot: [1, actorType, actorId, at.hlc.wall, at.hlc.logical, at.origin, at.seq,
 //              eventCount, state]
 // A payload or state holding a `__proto__` key is written as a JSON string with one more
-// field, the flag JSON_VALUE_FLAG, at the end (msgpack's decoder refuses that key, so
-// written as msgpack it would make the record unreadable); the Redis store does the same.
+// field, a flag, at the end (msgpack's decoder refuses that key, so written as msgpack it
+// would make the record unreadable): support/value-codec.ts, shared with the Redis store.
 
 const EVENT_TAG = 0
 const SNAPSHOT_TAG = 1
 const EVENT_FIELDS = 9
 const SNAPSHOT_FIELDS = 9
-const JSON_VALUE_FLAG = 1
-/** The bytes of the key msgpack cannot decode: a body without them needs no further check. */
-const PROTO_KEY = Buffer.from('__proto__')
+/** The user value (payload or state) is the last field of both kinds. */
+const EVENT_VALUE_AT = EVENT_FIELDS - 1
+const SNAPSHOT_VALUE_AT = SNAPSHOT_FIELDS - 1
 
 /** A decoded record: an event, or an actor snapshot. */
 export type StoredRecord =
   | { readonly kind: 'event'; readonly event: EventRecord }
   | { readonly kind: 'snapshot'; readonly snapshot: Snapshot }
 
-const encoder = new Encoder()
-const decoder = new Decoder()
+const codec = valueCodec()
 
 /**
  * The msgpack bytes of an event. The returned view is only valid until the next encode
  * call (it is the encoder's shared buffer): copy it before encoding anything else.
  */
 export function encodeEventBody(event: EventRecord): Uint8Array {
-  return encodeWithUserValue(
+  return codec.encodeFields(
     [
       EVENT_TAG,
       event.actorType,
@@ -44,6 +42,7 @@ export function encodeEventBody(event: EventRecord): Uint8Array {
       event.type,
       event.payload,
     ],
+    EVENT_VALUE_AT,
     'an event payload',
   )
 }
@@ -51,7 +50,7 @@ export function encodeEventBody(event: EventRecord): Uint8Array {
 /** The msgpack bytes of a snapshot; valid until the next encode call, like `encodeEventBody`. */
 export function encodeSnapshotBody(snapshot: Snapshot): Uint8Array {
   const { at } = snapshot
-  return encodeWithUserValue(
+  return codec.encodeFields(
     [
       SNAPSHOT_TAG,
       snapshot.actorType,
@@ -63,6 +62,7 @@ export function encodeSnapshotBody(snapshot: Snapshot): Uint8Array {
       snapshot.eventCount,
       snapshot.state,
     ],
+    SNAPSHOT_VALUE_AT,
     'a snapshot state',
   )
 }
@@ -78,11 +78,11 @@ export function recordKindOf(body: Uint8Array): StoredRecord['kind'] | undefined
 
 /** Decodes a record body; throws a plain `Error` saying what is wrong (the caller adds where). */
 export function decodeRecordBody(body: Uint8Array): StoredRecord {
-  const value = decoder.decode(body)
+  const value = codec.decode(body)
   if (!Array.isArray(value)) throw new Error('record is not a msgpack array')
-  if (value[0] === EVENT_TAG && hasFields(value, EVENT_FIELDS)) {
+  if (value[0] === EVENT_TAG && hasValueFields(value, EVENT_FIELDS)) {
     const [, actorType, actorId, origin, seq, wall, logical, type] = value as unknown[]
-    const payload = userValue(value, EVENT_FIELDS)
+    const payload = readUserValue(value, EVENT_FIELDS, EVENT_VALUE_AT)
     if (
       isName(actorType) &&
       isName(actorId) &&
@@ -99,9 +99,9 @@ export function decodeRecordBody(body: Uint8Array): StoredRecord {
       }
     throw new Error('event record has a malformed field')
   }
-  if (value[0] === SNAPSHOT_TAG && hasFields(value, SNAPSHOT_FIELDS)) {
+  if (value[0] === SNAPSHOT_TAG && hasValueFields(value, SNAPSHOT_FIELDS)) {
     const [, actorType, actorId, wall, logical, origin, seq, eventCount] = value as unknown[]
-    const state = userValue(value, SNAPSHOT_FIELDS)
+    const state = readUserValue(value, SNAPSHOT_FIELDS, SNAPSHOT_VALUE_AT)
     if (
       isName(actorType) &&
       isName(actorId) &&
@@ -124,63 +124,6 @@ export function decodeRecordBody(body: Uint8Array): StoredRecord {
     throw new Error('snapshot record has a malformed field')
   }
   throw new Error(`unknown record kind ${JSON.stringify(value[0])}`)
-}
-
-/**
- * The encoder's shared buffer holding `fields`, whose last one is a user value (payload or
- * state): msgpack as it is, or that value as JSON behind the flag when it holds a
- * `__proto__` key. Throws when it holds one and JSON would not give it back exactly.
- */
-function encodeWithUserValue(fields: unknown[], what: string): Uint8Array {
-  const bytes = encoder.encodeSharedRef(fields)
-  if (Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).indexOf(PROTO_KEY) < 0)
-    return bytes
-  const value = fields.at(-1)
-  if (!hasProtoKey(value)) return bytes // only a string that reads `__proto__`
-  const json = JSON.stringify(value)
-  if (json === undefined || !isDeepStrictEqual(JSON.parse(json), value))
-    throw new Error(
-      `${what} holds a '__proto__' key, so it is stored as JSON, but it also holds a value ` +
-        `JSON cannot carry exactly (binary, a Date, a Map, undefined, ...). Use plain JSON values.`,
-    )
-  return encoder.encodeSharedRef([...fields.slice(0, -1), json, JSON_VALUE_FLAG])
-}
-
-function hasFields(fields: unknown[], count: number): boolean {
-  return (
-    fields.length === count || (fields.length === count + 1 && fields[count] === JSON_VALUE_FLAG)
-  )
-}
-
-/** The user value (last field) of a record with `count` fields, parsed if it is flagged JSON. */
-function userValue(fields: unknown[], count: number): unknown {
-  const value = fields[count - 1]
-  if (fields.length === count) return value
-  if (typeof value !== 'string') throw new Error('a JSON value is not a string')
-  return JSON.parse(value) as unknown
-}
-
-/** True when a value holds a `__proto__` key (an object's own key, or a Map's) at any depth. */
-function hasProtoKey(value: unknown): boolean {
-  const pending: unknown[] = [value]
-  while (pending.length > 0) {
-    const item = pending.pop()
-    if (typeof item !== 'object' || item === null || ArrayBuffer.isView(item)) continue
-    if (Array.isArray(item)) {
-      for (const element of item) pending.push(element)
-    } else if (item instanceof Map) {
-      for (const [key, element] of item as Map<unknown, unknown>) {
-        if (key === '__proto__') return true
-        pending.push(element)
-      }
-    } else {
-      for (const key of Object.keys(item)) {
-        if (key === '__proto__') return true
-        pending.push((item as Record<string, unknown>)[key])
-      }
-    }
-  }
-  return false
 }
 
 function isName(value: unknown): value is string {

@@ -1,8 +1,13 @@
 // Byte encodings of the Redis store: names in keys, the sortable event key, and the
 // member that holds one event. Redis compares strings byte by byte (memcmp), so every
 // encoding here is built so that byte order is exactly the merge order of `compareEventKeys`.
-import { Decoder, Encoder } from '@msgpack/msgpack'
 import type { EventKey, EventRecord, Hlc, Snapshot } from '../../core/index.js'
+import {
+  hasValueFields,
+  readUserValue,
+  UserValueDecodeError,
+  valueCodec,
+} from '../../support/value-codec.js'
 
 /** Bytes of one unsigned 64-bit big-endian field (wall, logical, seq). */
 const U64_BYTES = 8
@@ -18,15 +23,11 @@ const PAYLOAD_FIELD = 3
 const SNAPSHOT_FIELDS = 3
 const STATE_FIELD = 0
 /**
- * msgpack decoders refuse a map key `__proto__` (a JSON payload may have one). A record
- * whose bytes contain it keeps its payload or state as a JSON string instead, and ends
- * with this flag: `JSON.parse` keeps such a key as an own property.
+ * A payload or state holding a `__proto__` key (msgpack decoders refuse that key) is kept
+ * as a JSON string with a flag appended to its record: support/value-codec.ts, shared with
+ * the file store. Its own codec, so its shared buffer is never another store's.
  */
-const JSON_VALUE_FLAG = 1
-const PROTO_KEY = Buffer.from('__proto__')
-/** One of each, reused: `encode()`/`decode()` would build a new one (and its buffer) per call. */
-const encoder = new Encoder()
-const decoder = new Decoder()
+const codec = valueCodec()
 
 /** Why a member could not be decoded; the store turns it into a `StoreCorruptError`. */
 export class MemberDecodeError extends Error {
@@ -119,6 +120,7 @@ export function encodeBody(
   return encodeWithUserValue(
     [encodeName(event.actorType), encodeName(event.actorId), encodeName(event.type), event.payload],
     PAYLOAD_FIELD,
+    'an event payload',
   )
 }
 
@@ -160,7 +162,7 @@ export function decodeMember(member: Uint8Array): EventRecord {
   const body = decodeValue(member.subarray(end))
   if (
     !Array.isArray(body) ||
-    !hasFields(body, BODY_FIELDS) ||
+    !hasValueFields(body, BODY_FIELDS) ||
     !(body[0] instanceof Uint8Array) ||
     !(body[1] instanceof Uint8Array) ||
     !(body[2] instanceof Uint8Array)
@@ -184,6 +186,7 @@ export function encodeSnapshot(snapshot: Snapshot): Buffer {
   return encodeWithUserValue(
     [snapshot.state, sortKey(snapshot.at), snapshot.eventCount],
     STATE_FIELD,
+    'a snapshot state',
   )
 }
 
@@ -192,7 +195,7 @@ export function decodeSnapshot(bytes: Uint8Array, actorType: string, actorId: st
   const value = decodeValue(bytes)
   if (
     !Array.isArray(value) ||
-    !hasFields(value, SNAPSHOT_FIELDS) ||
+    !hasValueFields(value, SNAPSHOT_FIELDS) ||
     !(value[1] instanceof Uint8Array) ||
     !Number.isSafeInteger(value[2])
   )
@@ -203,42 +206,25 @@ export function decodeSnapshot(bytes: Uint8Array, actorType: string, actorId: st
   return { actorType, actorId, state, at: key, eventCount: value[2] as number }
 }
 
-/** msgpack of `fields`; field `at` is a user value (payload, state), kept as JSON if msgpack cannot round-trip it. */
-function encodeWithUserValue(fields: unknown[], at: number): Buffer {
-  const bytes = encodeValue(fields)
-  if (bytes.indexOf(PROTO_KEY) < 0) return bytes
-  const asJson = [...fields]
-  asJson[at] = JSON.stringify(fields[at]) ?? 'null'
-  asJson.push(JSON_VALUE_FLAG)
-  return encodeValue(asJson)
+/** msgpack of `fields`, field `at` a user value (kept as JSON if msgpack cannot round-trip it), as a Buffer of its own. */
+function encodeWithUserValue(fields: unknown[], at: number, what: string): Buffer {
+  return Buffer.from(codec.encodeFields(fields, at, what))
 }
 
-function hasFields(fields: unknown[], count: number): boolean {
-  return (
-    fields.length === count || (fields.length === count + 1 && fields[count] === JSON_VALUE_FLAG)
-  )
-}
-
+/** The user value of decoded `fields`, a `MemberDecodeError` when it was stored as JSON that does not parse. */
 function userValue(fields: unknown[], count: number, at: number): unknown {
-  if (fields.length === count) return fields[at]
-  if (typeof fields[at] !== 'string') throw new MemberDecodeError('JSON value is not a string')
   try {
-    return JSON.parse(fields[at]) as unknown
+    return readUserValue(fields, count, at)
   } catch (error) {
-    throw new MemberDecodeError(`JSON value does not parse: ${(error as Error).message}`)
+    if (error instanceof UserValueDecodeError) throw new MemberDecodeError(error.message)
+    throw error
   }
 }
 
-/** msgpack of any value. */
-export function encodeValue(value: unknown): Buffer {
-  const bytes = encoder.encode(value)
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-}
-
-/** The inverse of `encodeValue`. */
+/** The value msgpack `bytes` hold; `MemberDecodeError` when they are not msgpack. */
 export function decodeValue(bytes: Uint8Array): unknown {
   try {
-    return decoder.decode(bytes)
+    return codec.decode(bytes)
   } catch (error) {
     throw new MemberDecodeError(`not msgpack: ${(error as Error).message}`)
   }

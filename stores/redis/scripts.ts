@@ -14,6 +14,12 @@
 //   ARGV[1 + j]      the name of origin j (its field in the vector)
 //   ARGV[o + 3i - 1], ARGV[o + 3i], ARGV[o + 3i + 1]
 //                    per event: its origin number j, then two script-specific fields
+//
+// The TypeScript half, at the end of this file: `WriteCall` builds that layout, and
+// `defineStoreScripts` registers every script on a connection as a command.
+import type { Redis } from 'ioredis'
+import { encodeName } from './encoding.js'
+import type { RedisKeys } from './keys.js'
 
 /** The Lua helpers both write scripts start with. */
 const PRELUDE = `
@@ -165,3 +171,75 @@ return snapshot[1]
 
 /** The version vector as a flat [origin, seq, ...] array (raw bytes: origins are not always UTF-8). */
 export const VECTOR_SCRIPT = `return redis.call('HGETALL', KEYS[1])`
+
+/** A key of a script call. */
+export type ScriptKey = Buffer | string
+/** An argument of a script call. */
+export type ScriptArg = Buffer | string | number
+
+/** The scripts the store defines on its connection (`...Buffer` variants reply raw bytes). */
+export interface StoreScripts {
+  /** `APPEND_SCRIPT`, keys and args as a `WriteCall` lays them out. */
+  anywhereAppend(numKeys: number, keys: ScriptKey[], args: ScriptArg[]): Promise<unknown>
+  /** `INGEST_SCRIPT`, keys and args as a `WriteCall` lays them out. */
+  anywhereIngest(numKeys: number, keys: ScriptKey[], args: ScriptArg[]): Promise<unknown>
+  /** `SAVE_SNAPSHOT_SCRIPT`. */
+  anywhereSaveSnapshot(numKeys: number, ...keysAndArgs: ScriptArg[]): Promise<unknown>
+  /** `LOAD_SNAPSHOT_SCRIPT`, replying the state's raw bytes. */
+  anywhereLoadSnapshotBuffer(numKeys: number, ...keysAndArgs: ScriptArg[]): Promise<Buffer | null>
+  /** `VECTOR_SCRIPT`, replying raw bytes. */
+  anywhereVectorBuffer(numKeys: number, ...keysAndArgs: ScriptArg[]): Promise<Buffer[]>
+}
+
+/** Each script under the command name it is defined as (ioredis adds the `...Buffer` variants). */
+const STORE_SCRIPTS: Record<string, string> = {
+  anywhereAppend: APPEND_SCRIPT,
+  anywhereIngest: INGEST_SCRIPT,
+  anywhereSaveSnapshot: SAVE_SNAPSHOT_SCRIPT,
+  anywhereLoadSnapshot: LOAD_SNAPSHOT_SCRIPT,
+  anywhereVector: VECTOR_SCRIPT,
+}
+
+/** Defines every script of `StoreScripts` on a client, before it connects. */
+export function defineStoreScripts(client: Pick<Redis, 'defineCommand'>): void {
+  for (const [name, lua] of Object.entries(STORE_SCRIPTS)) client.defineCommand(name, { lua })
+}
+
+/** The KEYS and ARGV of a write script (append or ingest), laid out as described above. */
+export class WriteCall {
+  private readonly originNumbers = new Map<string, number>()
+  private readonly originNames: Buffer[] = []
+  private readonly streams: Buffer[] = []
+  private readonly actors: Buffer[] = []
+  private readonly eventArgs: ScriptArg[] = []
+
+  constructor(private readonly layout: RedisKeys) {}
+
+  /** Adds one event: its origin, actor index and the two script-specific fields. */
+  add(origin: string, actor: Buffer, first: ScriptArg, second: ScriptArg): void {
+    let number = this.originNumbers.get(origin)
+    if (number === undefined) {
+      const name = encodeName(origin)
+      number = this.originNames.push(name)
+      this.originNumbers.set(origin, number)
+      this.streams.push(this.layout.origin(name))
+    }
+    this.actors.push(actor)
+    this.eventArgs.push(number, first, second)
+  }
+
+  /** How many of `keys()` are KEYS (all of them). */
+  get numKeys(): number {
+    return 1 + this.streams.length + this.actors.length
+  }
+
+  /** KEYS: the vector, each origin's stream, each event's actor index. */
+  keys(): ScriptKey[] {
+    return [this.layout.vector(), ...this.streams, ...this.actors]
+  }
+
+  /** ARGV: the origin count, the origin names, then three fields per event. */
+  args(): ScriptArg[] {
+    return [this.originNames.length, ...this.originNames, ...this.eventArgs]
+  }
+}

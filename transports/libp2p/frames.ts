@@ -8,6 +8,7 @@ import {
   type EventRecord,
   type VersionVector,
 } from '../../core/index.js'
+import { holdsProtoKey, mentionsProtoKey } from '../../support/value-codec.js'
 
 /** The libp2p protocol id of replication. A breaking change gets a new id. */
 export const REPLICATION_PROTOCOL = '/anywhere/replicate/1'
@@ -130,8 +131,6 @@ export type Frame =
   | { t: 'ack'; n: number; received?: number; vector: VersionVector; echo?: number }
 
 const encoder = new Encoder({ ignoreUndefined: true, maxDepth: MAX_FRAME_DEPTH })
-/** msgpack decoders refuse a map key `__proto__`: a frame holding one would be rejected by every peer. */
-const PROTO_KEY = Buffer.from('__proto__')
 const decoder = new Decoder({
   maxStrLength: MAX_FRAME_BYTES,
   maxBinLength: MAX_FRAME_BYTES,
@@ -157,15 +156,13 @@ export function encodeFrame(frame: Frame, maxBytes = MAX_FRAME_BYTES): Uint8Arra
   }
   if (body.byteLength > maxBytes)
     throw new PayloadTooLargeError(`fabric '${frame.t}' frame`, body.byteLength, maxBytes)
-  if (frame.t === 'events' && holdsProtoBytes(body)) assertDecodable(frame.events)
+  // msgpack decoders refuse a map key `__proto__`: a frame holding one would be rejected by
+  // every peer. The stores keep such a value as JSON; a frame cannot without a new wire format.
+  if (frame.t === 'events' && mentionsProtoKey(body)) assertDecodable(frame.events)
   const out = new Uint8Array(FRAME_HEADER_BYTES + body.byteLength)
   new DataView(out.buffer).setUint32(0, body.byteLength)
   out.set(body, FRAME_HEADER_BYTES)
   return out
-}
-
-function holdsProtoBytes(body: Uint8Array): boolean {
-  return Buffer.from(body.buffer, body.byteOffset, body.byteLength).indexOf(PROTO_KEY) >= 0
 }
 
 /** The bytes `__proto__` appear in the frame: throws if they are a payload's key, not just text. */
@@ -175,23 +172,6 @@ function assertDecodable(events: readonly EventRecord[]): void {
       throw new FrameError(
         `cannot frame event ${event.origin}:${event.seq}: its payload holds a '__proto__' key, which msgpack decoders refuse`,
       )
-}
-
-function holdsProtoKey(payload: unknown): boolean {
-  const pending: unknown[] = [payload]
-  while (pending.length > 0) {
-    const value = pending.pop()
-    if (typeof value !== 'object' || value === null || ArrayBuffer.isView(value)) continue
-    if (Array.isArray(value)) {
-      for (const item of value) pending.push(item)
-      continue
-    }
-    for (const key of Object.keys(value)) {
-      if (key === '__proto__') return true
-      pending.push((value as Record<string, unknown>)[key])
-    }
-  }
-  return false
 }
 
 /** Decodes and validates one frame body. Throws `FrameError` with the reason. */

@@ -128,6 +128,33 @@ describe('redis store encoding', () => {
     assert.deepEqual(decodeSnapshot(encodeSnapshot(snapshot), 'thing', 'x').state, payload)
   })
 
+  it('reads members written before the stores shared one value codec', () => {
+    // Bodies as this store wrote them then: a payload with a __proto__ key as flagged JSON,
+    // and one that only mentioned __proto__ as text, which went to JSON too.
+    const key: EventKey = { hlc: { wall: 5, logical: 0 }, origin: 'o', seq: 1 }
+    const member = (hex: string) => Buffer.concat([sortKey(key), Buffer.from(hex, 'hex')])
+    const proto = decodeMember(
+      member(
+        '95c40174c4016bc40163d9317b225f5f70726f746f5f5f223a7b2278223a317d2c226c697374223a5b7b225f5f70726f746f5f5f223a6e756c6c7d5d7d01',
+      ),
+    )
+    assert.deepEqual(
+      proto.payload,
+      JSON.parse('{"__proto__":{"x":1},"list":[{"__proto__":null}]}') as unknown,
+    )
+    assert.ok(Object.hasOwn(proto.payload as object, '__proto__'))
+    const text = decodeMember(
+      member('95c40174c4016bc40163b47b226e6f7465223a225f5f70726f746f5f5f227d01'),
+    )
+    assert.deepEqual(text, {
+      ...key,
+      actorType: 't',
+      actorId: 'k',
+      type: 'c',
+      payload: { note: '__proto__' },
+    })
+  })
+
   it('refuses bytes that are not a member', () => {
     for (const garbage of [
       Buffer.alloc(0),
