@@ -5,8 +5,8 @@ import { Mailbox } from './mailbox.js'
 import type { PendingAsk } from './pending-ask.js'
 
 /** How many events apart the in-memory checkpoints used for re-folds are, and how many are kept. */
-export const CHECKPOINT_EVERY = 64
-export const MAX_CHECKPOINTS = 8
+const CHECKPOINT_EVERY = 64
+const MAX_CHECKPOINTS = 8
 
 /** A command on its way to an actor. */
 export interface CommandMessage {
