@@ -45,9 +45,14 @@ export type { Hlc } from './hlc.js'
 export type { AbortOptions, Startable } from './lifecycle.js'
 export { LOG_LEVELS, silentLogger, streamLogger } from './logger.js'
 export type { LogFields, Logger, LogLevel } from './logger.js'
-export { Mailbox } from './mailbox.js'
-export { ActorRuntime, RUNTIME_DEFAULTS } from './runtime.js'
-export type { ActorRef, ActorView, AskOptions, RuntimeComponents, RuntimeInit } from './runtime.js'
+export { ActorRuntime, Mailbox, RUNTIME_DEFAULTS } from './runtime/index.js'
+export type {
+  ActorRef,
+  ActorView,
+  AskOptions,
+  RuntimeComponents,
+  RuntimeInit,
+} from './runtime/index.js'
 export { Taps, tapConcernsActor } from './taps.js'
 export type { TapActor, TapEvent, TapKind, TapOf } from './taps.js'
 export { countMissing, dominates, mergeVectors, missingRanges } from './version-vector.js'

@@ -1,7 +1,7 @@
 // Compile-time tests of the actor API, checked by `npm run typecheck` (never run).
 import { z } from 'zod'
 import { defineActor } from '../../core/actor.js'
-import type { ActorRef } from '../../core/runtime.js'
+import type { ActorRef } from '../../core/runtime/index.js'
 
 export const account = defineActor({
   type: 'account',

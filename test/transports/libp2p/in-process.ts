@@ -14,7 +14,7 @@ import { systemClock } from '../../../core/clock.js'
 import { HybridLogicalClock } from '../../../core/hlc.js'
 import { silentLogger, streamLogger } from '../../../core/logger.js'
 import { MemoryEventStore } from '../../../stores/memory/memory-store.js'
-import { ActorRuntime } from '../../../core/runtime.js'
+import { ActorRuntime } from '../../../core/runtime/index.js'
 import { Taps, type TapEvent, type TapKind, type TapOf } from '../../../core/taps.js'
 import {
   libp2pFabric,

@@ -20,10 +20,10 @@ import {
   type EventRecord,
   type RuntimeInit,
   type SimulatedClock,
-} from '../../core/index.js'
-import { counter } from '../../actors/index.js'
-import { journal } from '../support/journal.js'
-import { MemoryEventStore } from '../../stores/memory/index.js'
+} from '../../../core/index.js'
+import { counter } from '../../../actors/index.js'
+import { journal } from '../../support/journal.js'
+import { MemoryEventStore } from '../../../stores/memory/index.js'
 
 /** Stores whatever it is given: schemas that keep every key. */
 const raw = defineActor({

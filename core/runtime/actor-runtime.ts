@@ -1,0 +1,324 @@
+import { eraseActorTypes, type AnyActorDefinition, type ErasedActorDefinition } from '../actor.js'
+import {
+  AbortedError,
+  AskCycleError,
+  AskTimeoutError,
+  NotRunningError,
+  OverloadedError,
+  UnknownActorTypeError,
+} from '../errors.js'
+import { actorAddress, type EventRecord } from '../event.js'
+import { DurableEventFeed, type EventFeed } from '../event-feed.js'
+import type { AbortOptions, Startable } from '../lifecycle.js'
+import { raceAbort } from '../../support/abort.js'
+import { applyDefaults } from '../../support/options.js'
+import { ActorCell, failMessage, type Message } from './actor-cell.js'
+import type { ActorRef, ActorView } from './actor-ref.js'
+import { CommandProcessor } from './command-processor.js'
+import type { ContextHost } from './handler-context.js'
+import {
+  RUNTIME_DEFAULTS,
+  type AskOptions,
+  type RuntimeComponents,
+  type RuntimeInit,
+  type RuntimeSettings,
+} from './options.js'
+import { PendingAsk } from './pending-ask.js'
+import { ReplicaEngine } from './replica.js'
+import { ResidentCells } from './resident-cells.js'
+import { RuntimeTaps } from './runtime-taps.js'
+
+/**
+ * The mailbox runtime: actors addressed by `(type, id)`, one message at a time per actor,
+ * persist before reply, eviction and rehydration, and re-folds when replicated events
+ * sort before events already applied.
+ */
+export class ActorRuntime implements Startable {
+  private readonly definitions = new Map<string, ErasedActorDefinition>()
+  private readonly cells: ResidentCells
+  private readonly settings: RuntimeSettings
+  private running = false
+  private readonly durable: DurableEventFeed
+  private readonly taps: RuntimeTaps
+  private readonly replica: ReplicaEngine
+  private readonly commands: CommandProcessor
+
+  constructor(
+    init: RuntimeInit,
+    private readonly components: RuntimeComponents,
+  ) {
+    const { actors, ...rest } = init
+    this.settings = applyDefaults<RuntimeSettings>(RUNTIME_DEFAULTS, rest)
+    this.durable = new DurableEventFeed(components.logger)
+    this.taps = new RuntimeTaps(components.taps, components.clock)
+    this.replica = new ReplicaEngine(components, this.taps, this.settings.snapshotEvery)
+    this.cells = new ResidentCells(this.settings, components.clock, this.replica, this.taps)
+    // What handler contexts call back into, built once (not per message).
+    const host: ContextHost = {
+      origin: components.origin,
+      hlc: components.hlc,
+      now: () => this.now(),
+      ask: (type, id, command, input, chain) =>
+        this.askWithChain(type, id, command, input, chain, undefined),
+      tell: (type, id, command, input) => this.tell(type, id, command, input),
+    }
+    this.commands = new CommandProcessor(
+      host,
+      components.store,
+      components.clock,
+      this.durable,
+      this.replica,
+      this.taps,
+    )
+    for (const definition of actors) {
+      if (this.definitions.has(definition.type))
+        throw new TypeError(`actor type '${definition.type}' is registered twice`)
+      this.definitions.set(definition.type, eraseActorTypes(definition))
+    }
+  }
+
+  /** Every batch of events that becomes durable here, appended or ingested: what replication reads. */
+  get feed(): EventFeed {
+    return this.durable
+  }
+
+  /** The registered actor types. */
+  get actorTypes(): readonly ErasedActorDefinition[] {
+    return [...this.definitions.values()]
+  }
+
+  /** How many actors are in memory now. */
+  get actorsInMemory(): number {
+    return this.cells.size
+  }
+
+  async start(): Promise<void> {
+    if (this.running) return
+    this.running = true
+    this.cells.startSweep()
+  }
+
+  /** Stops taking messages, lets queued ones finish (up to `stopTimeoutMs`), then persists snapshots. */
+  async stop(): Promise<void> {
+    if (!this.running) return
+    this.running = false
+    this.cells.stopSweep()
+    const drained = Promise.all([...this.cells.values()].map((cell) => cell.mailbox.whenIdle()))
+    let cancel: (() => void) | undefined
+    const timedOut = new Promise<void>((resolve) => {
+      cancel = this.components.clock.setTimer(this.settings.stopTimeoutMs, resolve)
+    })
+    await Promise.race([drained, timedOut])
+    cancel?.()
+    await Promise.allSettled(
+      [...this.cells.values()].map((cell) => this.replica.persistSnapshot(cell)),
+    )
+    this.cells.clear()
+  }
+
+  /** A typed handle on the actor `(definition.type, id)`. */
+  actor<D extends AnyActorDefinition>(definition: D, id: string): ActorRef<D> {
+    // The ref keeps its cell until the cell is evicted: a tell through a ref skips the lookup by address.
+    let cached: ActorCell | undefined
+    const cell = () => {
+      if (!cached || cached.evicted || !this.running) cached = this.cellFor(definition.type, id)
+      return cached
+    }
+    return {
+      type: definition.type,
+      id,
+      ask: (command, input, options) =>
+        this.ask(definition.type, id, command, input, options) as never,
+      tell: (command, input) => this.tellCell(cell(), command, input),
+      state: async (options) => (await this.read(definition.type, id, options)).state,
+    }
+  }
+
+  /** Sends a command to `type/id` and waits for the reply. Untyped: the gateway's entry point. */
+  ask(
+    type: string,
+    id: string,
+    command: string,
+    input: unknown,
+    options?: AskOptions,
+  ): Promise<unknown> {
+    return this.askWithChain(type, id, command, input, undefined, options)
+  }
+
+  /** Sends a command to `type/id` without waiting for a reply. */
+  tell(type: string, id: string, command: string, input: unknown): void {
+    this.tellCell(this.cellFor(type, id), command, input)
+  }
+
+  private tellCell(cell: ActorCell, command: string, input: unknown): void {
+    const message: Message = { kind: 'command', command, input, chain: undefined, reply: undefined }
+    if (!cell.mailbox.enqueue(message)) this.taps.tellRefused(cell, command, overloaded(cell))
+  }
+
+  /** The actor's state and position in its history, read through its mailbox. */
+  read(type: string, id: string, options?: AskOptions): Promise<ActorView> {
+    const cell = this.cellFor(type, id)
+    const timeoutMs = options?.timeoutMs ?? this.settings.askTimeoutMs
+    return raceAbort(
+      new Promise<ActorView>((resolve, reject) => {
+        // A read waits behind the actor's queued messages: it gets the same deadline as an ask.
+        const cancel = this.components.clock.setTimer(timeoutMs, () =>
+          reject(new AskTimeoutError(`read of ${cell.address}`, timeoutMs)),
+        )
+        const settle = {
+          resolve: (view: ActorView) => (cancel(), resolve(view)),
+          reject: (error: unknown) => (cancel(), reject(error)),
+        }
+        if (!cell.mailbox.enqueue({ kind: 'read', ...settle })) settle.reject(overloaded(cell))
+      }),
+      options?.signal,
+      `read of ${cell.address}`,
+    )
+  }
+
+  /**
+   * Stores replicated events and brings the in-memory replicas of their actors up to date,
+   * re-folding an actor when an event sorts before events it has applied.
+   * Returns the events that were new to this geo.
+   */
+  async ingest(
+    events: readonly EventRecord[],
+    options?: AbortOptions & { from?: string },
+  ): Promise<EventRecord[]> {
+    if (events.length === 0) return []
+    for (const event of events) this.components.hlc.observe(event.hlc)
+    let accepted: EventRecord[]
+    try {
+      accepted = await this.components.store.ingest(events, options)
+    } catch (error) {
+      // Some may be stored all the same; a retry would then return them as known, so the
+      // replicas of these actors reload from the store before their next message.
+      for (const event of events) this.cells.get(event.actorType, event.actorId)?.markStale()
+      throw error
+    }
+    if (accepted.length === 0) return accepted
+    this.durable.publish(
+      options?.from === undefined ? { events: accepted } : { events: accepted, from: options.from },
+    )
+    this.taps.ingested(accepted, options?.from)
+    const byActor = new Map<string, EventRecord[]>()
+    for (const event of accepted) {
+      const address = actorAddress(event.actorType, event.actorId)
+      if (!this.cells.at(address)) continue
+      const list = byActor.get(address)
+      if (list) list.push(event)
+      else byActor.set(address, [event])
+    }
+    for (const [address, list] of byActor) {
+      const cell = this.cells.at(address)
+      // A full mailbox must not lose a replicated event: the replica reloads from the store
+      // (which holds the event already) before it handles its next message.
+      if (cell && !cell.mailbox.enqueue({ kind: 'ingest', events: list })) cell.markStale()
+    }
+    return accepted
+  }
+
+  private askWithChain(
+    type: string,
+    id: string,
+    command: string,
+    input: unknown,
+    chain: readonly string[] | undefined,
+    options: AskOptions | undefined,
+  ): Promise<unknown> {
+    let cell: ActorCell
+    try {
+      cell = this.cellFor(type, id)
+    } catch (error) {
+      return Promise.reject(error)
+    }
+    if (chain?.includes(cell.address))
+      return Promise.reject(new AskCycleError([...chain, cell.address]))
+    const timeoutMs = options?.timeoutMs ?? this.settings.askTimeoutMs
+    const signal = options?.signal
+    return new Promise<unknown>((resolve, reject) => {
+      const pending = new PendingAsk(resolve, reject)
+      if (signal?.aborted)
+        return pending.reject(
+          new AbortedError(`ask of ${cell.address}.${command}`, { cause: signal.reason }),
+        )
+      pending.cancelTimer = this.components.clock.setTimer(timeoutMs, () =>
+        pending.reject(new AskTimeoutError(`${cell.address}.${command}`, timeoutMs)),
+      )
+      if (signal) pending.abortOn(signal, `ask of ${cell.address}.${command}`)
+      const message: Message = { kind: 'command', command, input, chain, reply: pending }
+      if (!cell.mailbox.enqueue(message)) pending.reject(overloaded(cell))
+    })
+  }
+
+  private cellFor(type: string, id: string): ActorCell {
+    if (!this.running) throw new NotRunningError('the actor runtime')
+    const cell = this.cells.get(type, id)
+    // No clock read here: processing the message marks the actor used (a busy mailbox is never evicted).
+    if (cell) return cell
+    const definition = this.definitions.get(type)
+    if (!definition) throw new UnknownActorTypeError(type)
+    const address = actorAddress(type, id)
+    const created = new ActorCell(
+      definition,
+      id,
+      address,
+      this.now(),
+      this.settings.mailboxCapacity,
+      (c, m) => this.process(c, m),
+      (error) =>
+        this.components.logger.error('mailbox processing failed', { actor: address, error }),
+    )
+    this.cells.add(created)
+    return created
+  }
+
+  private process(cell: ActorCell, message: Message): void | Promise<void> {
+    if (cell.ready) return this.processLoaded(cell, message)
+    // The first message waits for the rehydration; after it the path stays synchronous where it can.
+    cell.loading ??= this.replica.rehydrate(cell)
+    const generation = cell.generation
+    return cell.loading.then(
+      () => {
+        // Marked stale while loading (a replicated event it may not have read): load again.
+        if (cell.generation !== generation) return this.process(cell, message)
+        cell.ready = true
+        return this.processLoaded(cell, message)
+      },
+      (error: unknown) => {
+        cell.loading = undefined
+        failMessage(message, error)
+      },
+    )
+  }
+
+  private processLoaded(cell: ActorCell, message: Message): void | Promise<void> {
+    // Only the last queued message reads the clock: once the mailbox is idle, lastUsed is still
+    // the start of the last message handled, and a burst of messages costs one clock read.
+    if (cell.mailbox.size === 0) cell.lastUsed = this.now()
+    if (cell.lateFrom && message.kind !== 'ingest')
+      return this.replica.refold(cell, cell.lateFrom).then(
+        () => this.processLoaded(cell, message),
+        (error: unknown) => failMessage(message, error),
+      )
+    switch (message.kind) {
+      case 'read':
+        message.resolve({ state: cell.state, eventCount: cell.count, last: cell.last })
+        return
+      case 'ingest':
+        return this.replica.foldIngested(cell, message.events)
+      case 'command':
+        return this.commands.handle(cell, message)
+    }
+  }
+
+  private now(): number {
+    return this.components.clock.now()
+  }
+}
+
+function overloaded(cell: ActorCell): OverloadedError {
+  return new OverloadedError(
+    `the mailbox of ${cell.address} is full (${cell.mailbox.capacity} messages): retry later`,
+  )
+}

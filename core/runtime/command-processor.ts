@@ -1,0 +1,143 @@
+import type { Clock } from '../clock.js'
+import {
+  AskCycleError,
+  AskTimeoutError,
+  HandlerError,
+  NotRunningError,
+  OverloadedError,
+  StoreUnavailableError,
+  UnknownCommandError,
+  ValidationError,
+} from '../errors.js'
+import type { EventDraft, EventRecord } from '../event.js'
+import type { DurableEventFeed } from '../event-feed.js'
+import type { EventStore } from '../event-store.js'
+import type { TapActor } from '../taps.js'
+import type { ActorCell, CommandMessage } from './actor-cell.js'
+import { HandlerContext, type ContextHost } from './handler-context.js'
+import type { ReplicaEngine } from './replica.js'
+import type { RuntimeTaps } from './runtime-taps.js'
+
+/**
+ * Runs one command on a loaded actor: validates its input, calls its handler, persists the
+ * events it emitted, then replies (persist before reply). Synchronous from end to end when
+ * the handler is and emits nothing; only the handler and the append cost promise turns.
+ */
+export class CommandProcessor {
+  constructor(
+    private readonly host: ContextHost,
+    private readonly store: EventStore,
+    private readonly clock: Clock,
+    private readonly durable: DurableEventFeed,
+    private readonly replica: ReplicaEngine,
+    private readonly taps: RuntimeTaps,
+  ) {}
+
+  /** Handles `message` on `cell`; settles its reply, if any, in every case. */
+  handle(cell: ActorCell, message: CommandMessage): void | Promise<void> {
+    const { definition } = cell
+    const actor = this.taps.messageActor(cell)
+    const started = actor ? this.clock.now() : 0
+    if (actor) this.taps.received(actor, message.command, started)
+    const command = definition.commands[message.command]
+    if (!command)
+      return this.fail(
+        message,
+        actor,
+        new UnknownCommandError(definition.type, message.command, Object.keys(definition.commands)),
+      )
+    const parsed = command.input.safeParse(message.input)
+    if (!parsed.success)
+      return this.fail(
+        message,
+        actor,
+        new ValidationError(
+          `invalid input for ${definition.type}.${message.command}: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`,
+          parsed.error.issues,
+        ),
+      )
+    const ctx = new HandlerContext(this.host, cell, message.chain)
+    let result: unknown
+    try {
+      result = command.handle(ctx, parsed.data)
+    } catch (error) {
+      return this.fail(message, actor, handlerError(cell, message.command, error))
+    }
+    if (isPromiseLike(result))
+      return Promise.resolve(result).then(
+        (reply) => this.finish(cell, message, ctx, actor, started, reply),
+        (error: unknown) => {
+          ctx.close()
+          this.fail(message, actor, handlerError(cell, message.command, error))
+        },
+      )
+    return this.finish(cell, message, ctx, actor, started, result)
+  }
+
+  /** Persists what the handler emitted, then replies. */
+  private finish(
+    cell: ActorCell,
+    message: CommandMessage,
+    ctx: HandlerContext,
+    actor: TapActor | undefined,
+    started: number,
+    reply: unknown,
+  ): void | Promise<void> {
+    ctx.close()
+    const { drafts } = ctx
+    if (drafts === undefined) {
+      if (actor) this.taps.handled(actor, message.command, started, 0)
+      message.reply?.resolve(reply)
+      return
+    }
+    return this.persist(cell, drafts).then(
+      () => {
+        if (actor) this.taps.handled(actor, message.command, started, drafts.length)
+        message.reply?.resolve(reply)
+      },
+      (error: unknown) => this.fail(message, actor, error),
+    )
+  }
+
+  private fail(message: CommandMessage, actor: TapActor | undefined, error: unknown): void {
+    if (actor) this.taps.failed(actor, message.command, error)
+    message.reply?.reject(error)
+  }
+
+  /** Appends the drafts, then folds the stored records (with their seqs) into the actor. */
+  private async persist(cell: ActorCell, drafts: EventDraft[]): Promise<void> {
+    let records: EventRecord[]
+    try {
+      records = await this.store.append(drafts)
+    } catch (error) {
+      // The append may have landed all the same (a reply lost after the write): the replica
+      // reloads from the store before its next message rather than trust what it holds.
+      cell.markStale()
+      throw error
+    }
+    this.durable.publish({ events: records })
+    this.taps.appended(records)
+    // Only a re-fold is asynchronous: the common in-order fold costs no extra promise turn.
+    const refolding = this.replica.fold(cell, records)
+    if (refolding) await refolding
+  }
+}
+
+function handlerError(cell: ActorCell, command: string, error: unknown): Error {
+  // A condition of the runtime met through ctx.ask (a cycle, a timeout, an overloaded or
+  // stopped runtime, a store that is down) keeps its class, so the caller gets its status;
+  // anything else, a bad emit included, is the handler's failure.
+  if (
+    error instanceof AskCycleError ||
+    error instanceof AskTimeoutError ||
+    error instanceof OverloadedError ||
+    error instanceof NotRunningError ||
+    error instanceof StoreUnavailableError
+  )
+    return error
+  return new HandlerError(cell.definition.type, cell.id, command, error)
+}
+
+function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as PromiseLike<unknown> | undefined)?.then === 'function'
+}

@@ -1,0 +1,6 @@
+// The actor runtime: what core/index.ts exports of it.
+export { ActorRuntime } from './actor-runtime.js'
+export type { ActorRef, ActorView } from './actor-ref.js'
+export { Mailbox } from './mailbox.js'
+export { RUNTIME_DEFAULTS } from './options.js'
+export type { AskOptions, RuntimeComponents, RuntimeInit } from './options.js'
