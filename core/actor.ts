@@ -148,5 +148,16 @@ export function defineActor<
       `actor type '${definition.type}' must be lower-case letters, digits and dashes`,
     )
   const commands = definition.commands((input, handle) => ({ input, handle }))
-  return Object.freeze({ ...definition, commands })
+  // Looked up by names that come from HTTP paths and replicated events: without a prototype,
+  // 'constructor' or '__proto__' is simply not a command or an event type.
+  return Object.freeze({
+    ...definition,
+    events: ownEntriesOnly(definition.events),
+    commands: ownEntriesOnly(commands),
+  })
+}
+
+/** A frozen copy of `record` with no prototype, so only its own entries can be found in it. */
+function ownEntriesOnly<R extends object>(record: R): R {
+  return Object.freeze(Object.assign(Object.create(null) as R, record))
 }

@@ -321,6 +321,28 @@ describe('ActorRuntime', () => {
     assert.deepEqual((await ref.state()).lines, ['remote', 'slow 50', 'q1', 'q2'])
   })
 
+  it('treats command and event names of Object.prototype members as unknown, not as functions', async () => {
+    h = await harness()
+    const ref = h.runtime.actor(counter, 'proto')
+    for (const name of ['constructor', 'toString', '__proto__', 'hasOwnProperty'])
+      await assert.rejects(h.runtime.ask('counter', 'proto', name, {}), {
+        name: 'UnknownCommandError',
+      })
+    const unapplied = firstValueFrom(h.taps.of('event.unapplied').pipe(take(2), toArray()))
+    const base = {
+      actorType: 'counter',
+      actorId: 'proto',
+      origin: 'other',
+      hlc: { wall: 1, logical: 0 },
+    }
+    await h.runtime.ingest([
+      { ...base, seq: 1, type: 'constructor', payload: {} },
+      { ...base, seq: 2, type: 'toString', payload: {} },
+    ])
+    assert.equal((await unapplied).length, 2)
+    assert.deepEqual(await ref.ask('increment', { by: 1 }), { value: 1 })
+  })
+
   it('keeps but does not apply a replicated event it cannot apply (unknown type, bad payload), and the actor keeps serving', async () => {
     h = await harness()
     const ref = h.runtime.actor(counter, 'skew')

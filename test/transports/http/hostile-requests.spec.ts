@@ -91,6 +91,17 @@ describe('HTTP gateway: hostile requests', function () {
     if (error) assert.equal(body.error, error, text)
   }
 
+  for (const command of ['constructor', 'toString', '__proto__', 'valueOf', 'hasOwnProperty'])
+    it(`answers a command named after Object.prototype.${command} with a quick 404`, async () => {
+      const started = Date.now()
+      await expectJsonError(
+        await post(`/v1/actors/counter/c1/${encodeURIComponent(command)}`, '{}'),
+        404,
+        'UnknownCommandError',
+      )
+      assert.ok(Date.now() - started < 1_500, `took ${Date.now() - started} ms`)
+    })
+
   it('answers an actor type named after an Object.prototype member with a 404', async () => {
     await expectJsonError(await post('/v1/actors/constructor/c1/increment', '{}'), 404)
     await expectJsonError(await fetch(`${base}/v1/actors/toString/c1`), 404)
