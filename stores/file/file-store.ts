@@ -39,7 +39,7 @@
 // earlier process with this pid (a restarted container), is taken over (data-dir-lock.ts).
 
 import { constants as fsConstants } from 'node:fs'
-import { mkdir, open, readdir, readFile, rename, type FileHandle } from 'node:fs/promises'
+import { mkdir, open, readdir, readFile, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { z } from 'zod'
 import {
@@ -82,7 +82,7 @@ import {
   writeRecordFrame,
   type RecordLocation,
 } from './segment-format.js'
-import { syncDirectory } from '../../support/durable-file.js'
+import { syncDirectory, writeFileDurably } from '../../support/durable-file.js'
 
 /** Smallest accepted `segmentBytes` (tiny segments are for tests of rolling). */
 export const MIN_SEGMENT_BYTES = 1024
@@ -830,17 +830,7 @@ export class FileEventStore implements EventStore {
     CHECKPOINT_MAGIC.copy(header, 0)
     header.writeUInt32LE(body.length, 4)
     header.writeUInt32LE(crc32(body), 8)
-    const file = join(this.options.dir, CHECKPOINT_FILE)
-    const temp = `${file}.tmp`
-    const handle = await open(temp, 'w')
-    try {
-      await writeFully(handle, Buffer.concat([header, body]), 0)
-      await handle.datasync()
-    } finally {
-      await handle.close()
-    }
-    await rename(temp, file)
-    await syncDirectory(this.options.dir)
+    await writeFileDurably(join(this.options.dir, CHECKPOINT_FILE), Buffer.concat([header, body]))
     this.counters.checkpoints++
   }
 
