@@ -43,11 +43,11 @@ import { mkdir, open, readdir, readFile, type FileHandle } from 'node:fs/promise
 import { join } from 'node:path'
 import { z } from 'zod'
 import {
-  compareOriginSeq,
   AbortedError,
   actorAddress,
   ConfigError,
   eventKey,
+  gaplessIngest,
   NotRunningError,
   PayloadTooLargeError,
   StoreCorruptError,
@@ -366,18 +366,11 @@ export class FileEventStore implements EventStore {
 
   async ingest(events: readonly EventRecord[], options?: AbortOptions): Promise<EventRecord[]> {
     this.assertWritable('ingest', options)
-    const next = new Map<string, number>()
-    const accepted: EventRecord[] = []
-    for (const event of [...events].sort(compareOriginSeq)) {
-      const held = next.get(event.origin) ?? this.highestSeq(event.origin)
-      if (event.seq !== held + 1) continue // held already, or a gap
-      next.set(event.origin, event.seq)
-      accepted.push(event)
-    }
+    const { accepted, highestSeqs } = gaplessIngest(events, (origin) => this.highestSeq(origin))
     if (accepted.length === 0) return []
     const bodies = accepted.map((event) => encodeEvent(event).slice())
     assertCommitSize(bodies)
-    for (const [origin, seq] of next) this.assigned.set(origin, seq)
+    for (const [origin, seq] of highestSeqs) this.assigned.set(origin, seq)
     await this.commitRecords(accepted, bodies)
     return accepted
   }
