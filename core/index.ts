@@ -40,6 +40,8 @@ export type {
   Snapshot,
   SnapshotStore,
 } from './event-store.js'
+export { gaplessIngest } from './ingest-gaps.js'
+export type { GaplessIngest } from './ingest-gaps.js'
 export { compareHlc, HybridLogicalClock, MAX_HLC_DRIFT_MS } from './hlc.js'
 export type { Hlc } from './hlc.js'
 export type { AbortOptions, Startable } from './lifecycle.js'

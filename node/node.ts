@@ -1,6 +1,6 @@
 // The composition root: the one place that wires backends (stores, fabric, gateway) into the core.
 import { randomBytes } from 'node:crypto'
-import { link, mkdir, open, readFile, rename, unlink } from 'node:fs/promises'
+import { mkdir, readFile } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
 import { builtInActors } from '../actors/index.js'
 import {
@@ -29,7 +29,7 @@ import {
   type StoreConfig,
 } from './config.js'
 import { memoryStore } from '../stores/memory/index.js'
-import { syncDirectory } from '../support/durable-file.js'
+import { writeFileDurably } from '../support/durable-file.js'
 
 /** Everything a node is made of, started and stopped as one. */
 export interface AnywhereNode extends Startable {
@@ -186,6 +186,9 @@ async function observeOwnClock(
   if (last) hlc.observe(last.hlc)
 }
 
+/** The node-id file is not secret: readable by every user (for tools), writable by the owner. */
+const NODE_ID_FILE_MODE = 0o644
+
 /**
  * The node id (its origin) kept next to its events: with the file store, inside the store's
  * own directory, so a log that is emptied or replaced (as the corruption error advises)
@@ -197,26 +200,16 @@ async function persistentNodeId(file: string, geo: string): Promise<string> {
   const existing = await readNodeId(file)
   if (existing) return existing
   await mkdir(dirname(file), { recursive: true })
-  const temp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
   const id = `${geo}-${randomBytes(4).toString('hex')}`
-  const handle = await open(temp, 'w', 0o644)
   try {
-    await handle.writeFile(id + '\n')
-    await handle.sync()
-  } finally {
-    await handle.close()
-  }
-  try {
-    await link(temp, file) // fails if another start won the race (or a torn empty file is there)
+    // Linked, not renamed, into place: fails if another start won the race (or a torn empty file is there).
+    await writeFileDurably(file, id + '\n', { mode: NODE_ID_FILE_MODE, overwrite: false })
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
     const winner = await readNodeId(file)
     if (winner) return winner
-    await rename(temp, file) // an empty file left by a crash: replace it
-  } finally {
-    await unlink(temp).catch(() => undefined)
+    await writeFileDurably(file, id + '\n', { mode: NODE_ID_FILE_MODE }) // an empty file left by a crash: replace it
   }
-  await syncDirectory(dirname(file))
   return (await readNodeId(file)) ?? id
 }
 

@@ -1,7 +1,4 @@
-import { decode, encode } from '@msgpack/msgpack'
-import { endianness } from 'node:os'
 import type { EventKey, VersionVector } from '../../core/index.js'
-import { isCount } from './record-codec.js'
 import type { RecordLocation } from './segment-format.js'
 
 // What the file store keeps in memory: for every event its merge key and where its record
@@ -11,7 +8,6 @@ import type { RecordLocation } from './segment-format.js'
 // event plus one small entry per actor.
 
 const INITIAL_CAPACITY = 1024
-const CHECKPOINT_VERSION = 1
 
 /** The persisted snapshot of an actor: where it is and what it claims to cover. */
 export interface SnapshotRef extends RecordLocation {
@@ -39,6 +35,38 @@ export interface IndexedEvent extends EventKey {
   readonly actorId: string
 }
 
+/** The columns of an index, one slot per event (by gid). */
+export interface IndexColumns {
+  readonly segments: Uint32Array
+  readonly offsets: Uint32Array
+  readonly lengths: Uint32Array
+  readonly walls: Float64Array
+  readonly logicals: Uint32Array
+  readonly originNos: Uint32Array
+  readonly seqs: Uint32Array
+}
+
+/** One actor as `contents()` lists it. */
+export interface ActorContents {
+  readonly actorType: string
+  readonly actorId: string
+  readonly gids: ArrayLike<number> & Iterable<number>
+  readonly snapshot?: SnapshotRef
+}
+
+/** Everything an index holds, as plain data (see `EventIndex.contents`). */
+export interface IndexContents {
+  readonly count: number
+  readonly columns: IndexColumns
+  /** Origin names by their number (`columns.originNos`). */
+  readonly origins: readonly string[]
+  readonly actors: readonly ActorContents[]
+}
+
+/**
+ * The file store's in-memory index of every durable event (see the top of this file).
+ * Events are added in the order they became durable, each the next seq of its origin.
+ */
 export class EventIndex {
   /** How many events are indexed (the next gid). */
   count = 0
@@ -167,94 +195,45 @@ export class EventIndex {
     )
   }
 
-  /** The whole index as bytes, to be written as a checkpoint that covers up to `position`. */
-  serialize(position: LogPosition): Uint8Array {
+  /**
+   * What the index holds, for the checkpoint (index-checkpoint.ts): views of its columns,
+   * `count` long (valid until the next `add`), its origins by number and its actors, grouped
+   * by type in the order the types first appeared.
+   */
+  contents(): IndexContents {
     const n = this.count
-    const types = [...this.actors.keys()]
-    const typeNo = new Map(types.map((t, i) => [t, i]))
-    const entries = [...this.actors.values()].flatMap((byId) => [...byId.values()])
-    const actorTypeNos = new Uint32Array(entries.length)
-    const actorIds: string[] = []
-    const gidCounts = new Uint32Array(entries.length)
-    const allGids = new Uint32Array(n)
-    const snapshots: unknown[] = []
-    let i = 0
-    let at = 0
-    for (const entry of entries) {
-      actorTypeNos[i] = typeNo.get(entry.actorType)!
-      actorIds.push(entry.actorId)
-      gidCounts[i] = entry.gids.length
-      allGids.set(entry.gids, at)
-      at += entry.gids.length
-      const s = entry.snapshot
-      if (s)
-        snapshots.push([
-          i,
-          s.segment,
-          s.offset,
-          s.length,
-          s.at.hlc.wall,
-          s.at.hlc.logical,
-          s.at.origin,
-          s.at.seq,
-          s.eventCount,
-        ])
-      i++
-    }
-    return encode({
-      version: CHECKPOINT_VERSION,
-      endianness: endianness(),
-      segment: position.segment,
-      offset: position.offset,
+    return {
       count: n,
-      columns: [
-        this.segments,
-        this.offsets,
-        this.lengths,
-        this.walls,
-        this.logicals,
-        this.originNos,
-        this.seqs,
-      ].map((column) => bytesOf(column, n)),
+      columns: {
+        segments: this.segments.subarray(0, n),
+        offsets: this.offsets.subarray(0, n),
+        lengths: this.lengths.subarray(0, n),
+        walls: this.walls.subarray(0, n),
+        logicals: this.logicals.subarray(0, n),
+        originNos: this.originNos.subarray(0, n),
+        seqs: this.seqs.subarray(0, n),
+      },
       origins: this.origins,
-      types,
-      actorTypeNos: bytesOf(actorTypeNos, actorTypeNos.length),
-      actorIds,
-      gidCounts: bytesOf(gidCounts, gidCounts.length),
-      allGids: bytesOf(allGids, n),
-      snapshots,
-    })
+      actors: [...this.actors.values()].flatMap((byId) => [...byId.values()]),
+    }
   }
 
   /**
-   * Rebuilds an index from `serialize`'s bytes. Throws when they are not a consistent
-   * index (the caller then ignores the checkpoint and replays the segments instead).
+   * Rebuilds an index from `contents()`. Throws when they are not a consistent index (an
+   * origin's seqs out of order, an actor naming an unknown event, events and actors that do
+   * not add up): the caller then ignores the checkpoint and replays the segments instead.
    */
-  static deserialize(bytes: Uint8Array): { index: EventIndex; position: LogPosition } {
-    const data = decode(bytes) as Record<string, unknown>
-    if (data.version !== CHECKPOINT_VERSION)
-      throw new Error(`unknown version ${String(data.version)}`)
-    if (data.endianness !== endianness())
-      throw new Error('written on a machine of other endianness')
-    const n = data.count
-    const segment = data.segment
-    const offset = data.offset
-    if (!isCount(n) || !isCount(segment) || !isCount(offset)) throw new Error('bad header fields')
-    const columns = data.columns
-    if (!Array.isArray(columns) || columns.length !== 7) throw new Error('bad columns')
+  static fromContents(contents: IndexContents): EventIndex {
+    const { count: n, columns, origins } = contents
     const index = new EventIndex()
     index.grow(Math.max(INITIAL_CAPACITY, n))
-    const u32 = (value: unknown, length: number) => fromBytes(value, Uint32Array, length)
-    index.segments.set(u32(columns[0], n))
-    index.offsets.set(u32(columns[1], n))
-    index.lengths.set(u32(columns[2], n))
-    index.walls.set(fromBytes(columns[3], Float64Array, n))
-    index.logicals.set(u32(columns[4], n))
-    index.originNos.set(u32(columns[5], n))
-    index.seqs.set(u32(columns[6], n))
-    const origins = data.origins
-    if (!Array.isArray(origins) || !origins.every((o) => typeof o === 'string'))
-      throw new Error('bad origins')
+    index.segments.set(columns.segments.subarray(0, n))
+    index.offsets.set(columns.offsets.subarray(0, n))
+    index.lengths.set(columns.lengths.subarray(0, n))
+    index.walls.set(columns.walls.subarray(0, n))
+    index.logicals.set(columns.logicals.subarray(0, n))
+    index.originNos.set(columns.originNos.subarray(0, n))
+    index.seqs.set(columns.seqs.subarray(0, n))
     for (const origin of origins) index.originNo(origin)
     for (let gid = 0; gid < n; gid++) {
       const no = index.originNos[gid]!
@@ -263,49 +242,18 @@ export class EventIndex {
       index.pushOriginGid(no, gid)
     }
     index.count = n
-    const types = data.types
-    const actorIds = data.actorIds
-    if (!Array.isArray(types) || !Array.isArray(actorIds)) throw new Error('bad actors')
-    const actorTypeNos = u32(data.actorTypeNos, actorIds.length)
-    const gidCounts = u32(data.gidCounts, actorIds.length)
-    const allGids = u32(data.allGids, n)
-    const entries: ActorEntry[] = []
-    let at = 0
-    actorIds.forEach((actorId: unknown, i) => {
-      const actorType: unknown = types[actorTypeNos[i]!]
-      const count = gidCounts[i]!
-      if (typeof actorType !== 'string' || typeof actorId !== 'string' || at + count > n)
-        throw new Error(`bad actor ${i}`)
-      const entry = index.entry(actorType, actorId, true)
-      for (const gid of allGids.subarray(at, at + count)) {
+    let held = 0
+    contents.actors.forEach((actor, i) => {
+      const entry = index.entry(actor.actorType, actor.actorId, true)
+      for (const gid of actor.gids) {
         if (gid >= n) throw new Error(`actor ${i} names an unknown event`)
         entry.gids.push(gid)
       }
-      at += count
-      entries.push(entry)
+      held += actor.gids.length
+      if (actor.snapshot) entry.snapshot = actor.snapshot
     })
-    if (at !== n) throw new Error('events and actors do not add up')
-    if (!Array.isArray(data.snapshots)) throw new Error('bad snapshots')
-    for (const s of data.snapshots as unknown[]) {
-      if (!Array.isArray(s) || s.length !== 9) throw new Error('bad snapshot')
-      const [i, seg, off, len, wall, logical, origin, seq, eventCount] = s as unknown[]
-      const entry = typeof i === 'number' ? entries[i] : undefined
-      if (!entry || typeof origin !== 'string') throw new Error('bad snapshot')
-      if (![seg, off, len, wall, logical, seq, eventCount].every(isCount))
-        throw new Error('bad snapshot')
-      entry.snapshot = {
-        segment: seg as number,
-        offset: off as number,
-        length: len as number,
-        at: {
-          hlc: { wall: wall as number, logical: logical as number },
-          origin,
-          seq: seq as number,
-        },
-        eventCount: eventCount as number,
-      }
-    }
-    return { index, position: { segment, offset } }
+    if (held !== n) throw new Error('events and actors do not add up')
+    return index
   }
 
   private entry(actorType: string, actorId: string, create: true): ActorEntry
@@ -385,21 +333,4 @@ function insertGid(gids: number[], gid: number, index: EventIndex): void {
 
 function compareStrings(a: string, b: string): number {
   return a === b ? 0 : a < b ? -1 : 1
-}
-
-function bytesOf(column: Uint32Array | Float64Array, length: number): Uint8Array {
-  return new Uint8Array(column.buffer, column.byteOffset, length * column.BYTES_PER_ELEMENT)
-}
-
-function fromBytes<T extends Uint32Array | Float64Array>(
-  value: unknown,
-  type: { new (buffer: ArrayBuffer): T; BYTES_PER_ELEMENT: number },
-  length: number,
-): T {
-  if (!(value instanceof Uint8Array) || value.length !== length * type.BYTES_PER_ELEMENT)
-    throw new Error('a column has the wrong size')
-  // Copy into a fresh, aligned buffer: the decoded bytes are a view at any offset.
-  const aligned = new Uint8Array(value.length)
-  aligned.set(value)
-  return new type(aligned.buffer)
 }

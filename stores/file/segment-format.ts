@@ -2,7 +2,8 @@ import type { FileHandle } from 'node:fs/promises'
 import { StoreCorruptError } from '../../core/index.js'
 import { crc32 } from './crc32.js'
 
-// On-disk layout of a segment file (all integers little-endian unless noted):
+// On-disk layout of a segment file (all integers little-endian unless noted). Segments are
+// numbered from 1, one file each (`segmentName`), and none may be missing.
 //
 //   segment := commit*
 //   commit  := magic "AWC1" (4 bytes) | bodyLength u32 | bodyCrc u32 | headerCrc u32 | body
@@ -27,6 +28,19 @@ export const MAX_RECORD_BYTES = 16 * 1024 * 1024
 const COMMIT_MAGIC = Buffer.from('AWC1', 'latin1')
 /** How much of a segment the recovery scan reads at a time. */
 const SCAN_CHUNK_BYTES = 1024 * 1024
+
+const SEGMENT_NAME = /^segment-(\d{12})\.log$/
+
+/** The file name of segment number `n` (`segment-000000000001.log`, ...). */
+export function segmentName(n: number): string {
+  return `segment-${String(n).padStart(12, '0')}.log`
+}
+
+/** The number of the segment a file name names, or undefined for any other file. */
+export function segmentNumber(fileName: string): number | undefined {
+  const digits = SEGMENT_NAME.exec(fileName)?.[1]
+  return digits === undefined ? undefined : Number(digits)
+}
 
 /** Writes the frame of one record (crc, length, body) into `target` at `at`; returns its length. */
 export function writeRecordFrame(target: Buffer, at: number, body: Uint8Array): number {

@@ -1,7 +1,7 @@
 import {
   actorAddress,
   compareEventKeys,
-  compareOriginSeq,
+  gaplessIngest,
   NotRunningError,
   type EventDraft,
   type EventRecord,
@@ -49,13 +49,9 @@ export class MemoryEventStore implements EventStore {
 
   async ingest(events: readonly EventRecord[]): Promise<EventRecord[]> {
     this.assertRunning()
-    const accepted: EventRecord[] = []
-    for (const event of [...events].sort(compareOriginSeq)) {
-      const log = this.originLog(event.origin)
-      if (event.seq !== log.length + 1) continue // held already, or a gap
-      this.insert(log, event)
-      accepted.push(event)
-    }
+    // originLog, not a lookup: an origin met here is in the version vector (at 0) from now on, as before.
+    const { accepted } = gaplessIngest(events, (origin) => this.originLog(origin).length)
+    for (const event of accepted) this.insert(this.originLog(event.origin), event)
     return accepted
   }
 

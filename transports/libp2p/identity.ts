@@ -1,11 +1,10 @@
-import { randomBytes } from 'node:crypto'
-import { link, mkdir, open, readFile, rm } from 'node:fs/promises'
+import { mkdir, readFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { ConfigError } from '../../core/index.js'
-import { syncDirectory } from '../../support/durable-file.js'
+import { writeFileDurably } from '../../support/durable-file.js'
 
 /** A node's fabric identity: its Ed25519 key and the PeerId derived from it. */
 export interface NodeIdentity {
@@ -49,25 +48,16 @@ export async function loadOrCreateIdentity(keyFile: string): Promise<NodeIdentit
   }
   const privateKey = await generateKeyPair('Ed25519')
   await mkdir(dirname(keyFile), { recursive: true })
-  // Write a temporary file, then hard-link it into place: the key appears complete or not at
-  // all, and a concurrent first start of another process keeps whichever key won.
-  const temporary = `${keyFile}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`
-  const handle = await open(temporary, 'wx', KEY_FILE_MODE)
+  // Linked into place, never renamed over: the key appears complete or not at all, and a
+  // concurrent first start of another process keeps whichever key won.
   try {
-    await handle.writeFile(privateKeyToProtobuf(privateKey))
-    await handle.chmod(KEY_FILE_MODE)
-    await handle.sync()
-  } finally {
-    await handle.close()
-  }
-  try {
-    await link(temporary, keyFile)
-    await syncDirectory(dirname(keyFile))
+    await writeFileDurably(keyFile, privateKeyToProtobuf(privateKey), {
+      mode: KEY_FILE_MODE,
+      overwrite: false,
+    })
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'EEXIST') return loadOrCreateIdentity(keyFile)
     throw new ConfigError(`cannot write the fabric identity key ${keyFile}`, { cause: error })
-  } finally {
-    await rm(temporary, { force: true })
   }
   return { peerId: peerIdFromPrivateKey(privateKey).toString(), privateKey }
 }

@@ -1,0 +1,233 @@
+// The index checkpoint: the whole event index, written to one file every so often so a
+// restart replays only the segments after it. This file is the one place that knows its
+// format.
+//
+//   file   := magic "AWI1" (4 bytes) | bodyLength u32 LE | bodyCrc u32 LE | body
+//   body   := msgpack map: version, endianness, segment, offset (the log position it covers),
+//             count, columns (the index's 7 typed-array columns as raw bytes, in this
+//             machine's byte order), origins, types, actorTypeNos, actorIds, gidCounts,
+//             allGids (every actor's gids, one after another), snapshots (tuples)
+//
+// It is derived data: the segments hold everything it says, so a missing or damaged
+// checkpoint only costs a full replay. It is written whole, to a temporary file that is
+// fsynced and renamed into place.
+import { decode, encode } from '@msgpack/msgpack'
+import { readFile } from 'node:fs/promises'
+import { endianness } from 'node:os'
+import { join } from 'node:path'
+import type { Logger } from '../../core/index.js'
+import { writeFileDurably } from '../../support/durable-file.js'
+import { crc32 } from './crc32.js'
+import {
+  EventIndex,
+  type ActorContents,
+  type IndexColumns,
+  type LogPosition,
+  type SnapshotRef,
+} from './event-index.js'
+import { isCount } from './record-codec.js'
+
+/** Name of the index checkpoint in the data dir. */
+export const CHECKPOINT_FILE = 'index.ckpt'
+
+const CHECKPOINT_MAGIC = Buffer.from('AWI1', 'latin1')
+const CHECKPOINT_HEADER_BYTES = 12
+const CHECKPOINT_VERSION = 1
+/** The columns in the order the body lists them. */
+const COLUMN_ORDER = [
+  'segments',
+  'offsets',
+  'lengths',
+  'walls',
+  'logicals',
+  'originNos',
+  'seqs',
+] as const satisfies ReadonlyArray<keyof IndexColumns>
+
+/** An index and the log position it covers (the segments after it are replayed). */
+export interface IndexCheckpoint {
+  readonly index: EventIndex
+  readonly position: LogPosition
+}
+
+/** The checkpoint file's bytes for `index`, which covers the log up to `position`. */
+export function encodeIndexCheckpoint(index: EventIndex, position: LogPosition): Buffer {
+  const { count, columns, origins, actors } = index.contents()
+  const types: string[] = []
+  const typeNo = new Map<string, number>()
+  const actorTypeNos = new Uint32Array(actors.length)
+  const actorIds: string[] = []
+  const gidCounts = new Uint32Array(actors.length)
+  const allGids = new Uint32Array(count)
+  const snapshots: unknown[] = []
+  let at = 0
+  actors.forEach((actor, i) => {
+    let no = typeNo.get(actor.actorType)
+    if (no === undefined) typeNo.set(actor.actorType, (no = types.push(actor.actorType) - 1))
+    actorTypeNos[i] = no
+    actorIds.push(actor.actorId)
+    gidCounts[i] = actor.gids.length
+    allGids.set(actor.gids, at)
+    at += actor.gids.length
+    const s = actor.snapshot
+    if (s)
+      snapshots.push([
+        i,
+        s.segment,
+        s.offset,
+        s.length,
+        s.at.hlc.wall,
+        s.at.hlc.logical,
+        s.at.origin,
+        s.at.seq,
+        s.eventCount,
+      ])
+  })
+  const body = encode({
+    version: CHECKPOINT_VERSION,
+    endianness: endianness(),
+    segment: position.segment,
+    offset: position.offset,
+    count,
+    columns: COLUMN_ORDER.map((name) => bytesOf(columns[name])),
+    origins,
+    types,
+    actorTypeNos: bytesOf(actorTypeNos),
+    actorIds,
+    gidCounts: bytesOf(gidCounts),
+    allGids: bytesOf(allGids),
+    snapshots,
+  })
+  const header = Buffer.alloc(CHECKPOINT_HEADER_BYTES)
+  CHECKPOINT_MAGIC.copy(header, 0)
+  header.writeUInt32LE(body.length, 4)
+  header.writeUInt32LE(crc32(body), 8)
+  return Buffer.concat([header, body])
+}
+
+/**
+ * Rebuilds the index from a checkpoint file's bytes. Throws (an `Error` saying what is
+ * wrong) when they are not a whole, consistent checkpoint written on a machine like this one.
+ */
+export function decodeIndexCheckpoint(bytes: Buffer): IndexCheckpoint {
+  if (bytes.length < CHECKPOINT_HEADER_BYTES || !bytes.subarray(0, 4).equals(CHECKPOINT_MAGIC))
+    throw new Error('not a checkpoint file')
+  const body = bytes.subarray(CHECKPOINT_HEADER_BYTES)
+  if (bytes.readUInt32LE(4) !== body.length || bytes.readUInt32LE(8) !== crc32(body))
+    throw new Error('checksum mismatch')
+  const data = decode(body) as Record<string, unknown>
+  if (data.version !== CHECKPOINT_VERSION)
+    throw new Error(`unknown version ${String(data.version)}`)
+  if (data.endianness !== endianness()) throw new Error('written on a machine of other endianness')
+  const n = data.count
+  const segment = data.segment
+  const offset = data.offset
+  if (!isCount(n) || !isCount(segment) || !isCount(offset)) throw new Error('bad header fields')
+  const rawColumns = data.columns
+  if (!Array.isArray(rawColumns) || rawColumns.length !== COLUMN_ORDER.length)
+    throw new Error('bad columns')
+  const u32 = (value: unknown, length: number) => fromBytes(value, Uint32Array, length)
+  const columns: IndexColumns = {
+    segments: u32(rawColumns[0], n),
+    offsets: u32(rawColumns[1], n),
+    lengths: u32(rawColumns[2], n),
+    walls: fromBytes(rawColumns[3], Float64Array, n),
+    logicals: u32(rawColumns[4], n),
+    originNos: u32(rawColumns[5], n),
+    seqs: u32(rawColumns[6], n),
+  }
+  const origins = data.origins
+  if (!Array.isArray(origins) || !origins.every((o) => typeof o === 'string'))
+    throw new Error('bad origins')
+  const types = data.types
+  const actorIds = data.actorIds
+  if (!Array.isArray(types) || !Array.isArray(actorIds)) throw new Error('bad actors')
+  const actorTypeNos = u32(data.actorTypeNos, actorIds.length)
+  const gidCounts = u32(data.gidCounts, actorIds.length)
+  const allGids = u32(data.allGids, n)
+  const actors: Array<{ -readonly [K in keyof ActorContents]: ActorContents[K] }> = []
+  let at = 0
+  actorIds.forEach((actorId: unknown, i) => {
+    const actorType: unknown = types[actorTypeNos[i]!]
+    const count = gidCounts[i]!
+    if (typeof actorType !== 'string' || typeof actorId !== 'string' || at + count > n)
+      throw new Error(`bad actor ${i}`)
+    actors.push({ actorType, actorId, gids: allGids.subarray(at, at + count) })
+    at += count
+  })
+  if (!Array.isArray(data.snapshots)) throw new Error('bad snapshots')
+  for (const s of data.snapshots as unknown[]) {
+    if (!Array.isArray(s) || s.length !== 9) throw new Error('bad snapshot')
+    const [i, seg, off, len, wall, logical, origin, seq, eventCount] = s as unknown[]
+    const actor = typeof i === 'number' ? actors[i] : undefined
+    if (!actor || typeof origin !== 'string') throw new Error('bad snapshot')
+    if (![seg, off, len, wall, logical, seq, eventCount].every(isCount))
+      throw new Error('bad snapshot')
+    actor.snapshot = {
+      segment: seg as number,
+      offset: off as number,
+      length: len as number,
+      at: { hlc: { wall: wall as number, logical: logical as number }, origin, seq: seq as number },
+      eventCount: eventCount as number,
+    } satisfies SnapshotRef
+  }
+  const index = EventIndex.fromContents({ count: n, columns, origins, actors })
+  return { index, position: { segment, offset } }
+}
+
+/**
+ * Writes `index`, which covers the log up to `position`, as the checkpoint of `dir`. The
+ * index is encoded before this returns (so it may change right after), then written durably.
+ */
+export async function writeIndexCheckpoint(
+  dir: string,
+  index: EventIndex,
+  position: LogPosition,
+): Promise<void> {
+  const bytes = encodeIndexCheckpoint(index, position)
+  await writeFileDurably(join(dir, CHECKPOINT_FILE), bytes)
+}
+
+/**
+ * The checkpoint of `dir`, or undefined when there is none or it does not check out (then
+ * with a warning: the caller replays every segment instead).
+ */
+export async function loadIndexCheckpoint(
+  dir: string,
+  logger: Logger,
+): Promise<IndexCheckpoint | undefined> {
+  const file = join(dir, CHECKPOINT_FILE)
+  let bytes: Buffer
+  try {
+    bytes = await readFile(file)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw error
+  }
+  try {
+    return decodeIndexCheckpoint(bytes)
+  } catch (error) {
+    logger.warn('ignoring a damaged index checkpoint; replaying every segment instead', {
+      file,
+      error,
+    })
+    return undefined
+  }
+}
+
+function bytesOf(column: Uint32Array | Float64Array): Uint8Array {
+  return new Uint8Array(column.buffer, column.byteOffset, column.byteLength)
+}
+
+function fromBytes<T extends Uint32Array | Float64Array>(
+  value: unknown,
+  type: { new (buffer: ArrayBuffer): T; BYTES_PER_ELEMENT: number },
+  length: number,
+): T {
+  if (!(value instanceof Uint8Array) || value.length !== length * type.BYTES_PER_ELEMENT)
+    throw new Error('a column has the wrong size')
+  // Copy into a fresh, aligned buffer: the decoded bytes are a view at any offset.
+  const aligned = new Uint8Array(value.length)
+  aligned.set(value)
+  return new type(aligned.buffer)
+}

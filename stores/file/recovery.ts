@@ -1,0 +1,208 @@
+// Recovery: what start() does to the log before the store takes writes. It loads the index
+// checkpoint, then replays the segments after the position it covers and checks every
+// commit it reads. Only the final commit of the newest segment can be unsynced at a crash,
+// so damage there that has the shape of a torn write is truncated and published as a
+// `store.recovered` tap; any other damage (a bad checksum in an earlier commit or segment,
+// an undecodable record, a seq out of order, a missing segment) rejects start() with
+// StoreCorruptError naming the file and byte offset. Snapshots are derived data: one that
+// does not decode is skipped with a warning, and its actor folds its events instead. With
+// `verify: 'all'` the commits the checkpoint covers are checked too, without decoding them
+// (about 1.3 s per million small events here); `verify: 'tail'` skips that for large
+// stores, and every record read later is still checked against its own checksum.
+import { open, readdir, type FileHandle } from 'node:fs/promises'
+import { join } from 'node:path'
+import { StoreCorruptError, type EventStoreComponents, type Logger } from '../../core/index.js'
+import { EventIndex, type LogPosition } from './event-index.js'
+import { loadIndexCheckpoint, type IndexCheckpoint } from './index-checkpoint.js'
+import type { FileStoreOptions } from './options.js'
+import { decodeRecordBody, recordKindOf } from './record-codec.js'
+import {
+  corrupt,
+  scanSegment,
+  segmentName,
+  segmentNumber,
+  type RecordLocation,
+} from './segment-format.js'
+import { warnSkippedSnapshot } from './segment-reader.js'
+
+/** The log as recovery found it. */
+export interface RecoveredLog {
+  /** Every durable event, and the snapshots that still count their actor's events. */
+  readonly index: EventIndex
+  /** The end of the last intact commit: where the writer goes on. */
+  readonly end: LogPosition
+  /** True when the data dir had no segment yet: the writer creates segment 1. */
+  readonly empty: boolean
+  /** Events replayed after the checkpoint (not yet in any checkpoint). */
+  readonly replayed: number
+}
+
+/** What recovery needs of the store. */
+export interface RecoveryContext {
+  readonly options: Pick<FileStoreOptions, 'dir' | 'verify'>
+  readonly logger: Logger
+  readonly components: Pick<EventStoreComponents, 'taps' | 'clock'>
+}
+
+/** Recovers the log of `options.dir` (see the top of this file); throws `StoreCorruptError`. */
+export async function recoverLog(context: RecoveryContext): Promise<RecoveredLog> {
+  return new LogRecovery(context).run()
+}
+
+class LogRecovery {
+  private index = new EventIndex()
+  private readonly dir: string
+  private readonly logger: Logger
+
+  constructor(private readonly context: RecoveryContext) {
+    this.dir = context.options.dir
+    this.logger = context.logger
+  }
+
+  async run(): Promise<RecoveredLog> {
+    const segments = await this.listSegments()
+    const checkpoint = await this.loadCheckpoint(segments)
+    this.index = checkpoint?.index ?? new EventIndex()
+    const from: LogPosition = checkpoint?.position ?? { segment: 1, offset: 0 }
+    const last = segments.at(-1)
+    if (this.context.options.verify === 'all') await this.verifyBefore(from, segments)
+    let replayed = 0
+    let end: LogPosition = { segment: 1, offset: 0 }
+    for (const segment of segments) {
+      if (segment < from.segment) continue
+      const file = this.segmentPath(segment)
+      const isLast = segment === last
+      const handle = await open(file, isLast ? 'r+' : 'r')
+      try {
+        const { size } = await handle.stat()
+        const start = segment === from.segment ? from.offset : 0
+        if (size < start)
+          throw corrupt(
+            file,
+            size,
+            `the segment ends before the index checkpoint's position ${start}`,
+          )
+        const result = await scanSegment({
+          handle,
+          file,
+          size,
+          from: start,
+          isLast,
+          onRecord: (body, offset, length) => {
+            if (this.replayRecord(body, { segment, offset, length }, file)) replayed++
+          },
+        })
+        if (result.tornBytes !== undefined)
+          await this.truncateTorn(handle, file, result.end, result.tornBytes)
+        if (isLast) end = { segment, offset: result.end }
+      } finally {
+        await handle.close()
+      }
+    }
+    if (replayed > 0) this.logger.info('replayed the log after the index checkpoint', { replayed })
+    return { index: this.index, end, empty: last === undefined, replayed }
+  }
+
+  /** Indexes one record met by the replay; returns true for an event. */
+  private replayRecord(body: Uint8Array, location: RecordLocation, file: string): boolean {
+    let record
+    try {
+      record = decodeRecordBody(body)
+    } catch (error) {
+      if (recordKindOf(body) === 'snapshot') {
+        warnSkippedSnapshot(this.logger, file, location.offset, error)
+        return false
+      }
+      throw corrupt(
+        file,
+        location.offset,
+        `an undecodable record (${(error as Error).message})`,
+        error,
+      )
+    }
+    if (record.kind === 'snapshot') {
+      const { snapshot } = record
+      this.index.setSnapshot(snapshot.actorType, snapshot.actorId, {
+        ...location,
+        at: snapshot.at,
+        eventCount: snapshot.eventCount,
+      })
+      return false
+    }
+    const { event } = record
+    const expected = this.index.originCount(event.origin) + 1
+    if (event.seq !== expected)
+      throw corrupt(
+        file,
+        location.offset,
+        `event ${event.origin}:${event.seq} out of order (expected seq ${expected})`,
+      )
+    this.index.add(event, location.segment, location.offset, location.length)
+    return true
+  }
+
+  private async truncateTorn(handle: FileHandle, file: string, end: number, bytes: number) {
+    await handle.truncate(end)
+    await handle.datasync()
+    this.logger.warn('truncated a torn commit at the end of the log (a crash during a write)', {
+      file,
+      offset: end,
+      truncatedBytes: bytes,
+    })
+    const { taps, clock } = this.context.components
+    taps.publish({ kind: 'store.recovered', at: clock.now(), file, truncatedBytes: bytes })
+  }
+
+  /** With `verify: 'all'`: checks the commits the checkpoint covers (they are not replayed). */
+  private async verifyBefore(from: LogPosition, segments: number[]): Promise<void> {
+    for (const segment of segments) {
+      if (segment > from.segment) break
+      const file = this.segmentPath(segment)
+      const handle = await open(file, 'r')
+      try {
+        const { size } = await handle.stat()
+        const end = segment === from.segment ? Math.min(size, from.offset) : size
+        await scanSegment({ handle, file, size: end, from: 0, isLast: false })
+      } finally {
+        await handle.close()
+      }
+    }
+  }
+
+  /** The segment numbers in the data dir, which must run 1, 2, 3, ... with none missing. */
+  private async listSegments(): Promise<number[]> {
+    const numbers = (await readdir(this.dir))
+      .map(segmentNumber)
+      .filter((n): n is number => n !== undefined)
+      .sort((a, b) => a - b)
+    numbers.forEach((n, i) => {
+      if (n !== i + 1)
+        throw new StoreCorruptError(
+          `store data dir ${this.dir} is missing segment ${i + 1} (${this.segmentPath(i + 1)}): ` +
+            `events in it are lost. Restore the data dir from a backup or replace it with an empty one.`,
+          this.segmentPath(i + 1),
+          0,
+        )
+    })
+    return numbers
+  }
+
+  /** The index checkpoint, when one is there and checks out; otherwise undefined (full replay). */
+  private async loadCheckpoint(segments: number[]): Promise<IndexCheckpoint | undefined> {
+    const checkpoint = await loadIndexCheckpoint(this.dir, this.logger)
+    if (!checkpoint) return undefined
+    const { segment } = checkpoint.position
+    if (!segments.includes(segment))
+      throw new StoreCorruptError(
+        `store data dir ${this.dir} has no segment ${segment}, but its index checkpoint ` +
+          `covers events in it: they are lost. Restore the data dir from a backup.`,
+        this.segmentPath(segment),
+        checkpoint.position.offset,
+      )
+    return checkpoint
+  }
+
+  private segmentPath(segment: number): string {
+    return join(this.dir, segmentName(segment))
+  }
+}
