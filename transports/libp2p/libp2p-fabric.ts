@@ -21,7 +21,7 @@ import { loadOrCreateIdentity } from './identity.js'
 import { LocalFeed } from './local-feed.js'
 import { PeerLink, type LinkSettings, type Libp2pPeerStatus } from './peer-link.js'
 import { REPLICATION_PROTOCOL } from './frames.js'
-import type { ReplicationSettings, SessionComponents } from './sessions.js'
+import type { ReplicationSettings, SessionComponents } from './session.js'
 import { applyDefaults } from '../../support/options.js'
 
 /** One allowlisted peer geo. */
@@ -325,7 +325,7 @@ class Libp2pFabricNode implements Libp2pFabric {
       stream.abort(new Error('not on the allowlist'))
       return
     }
-    link.acceptPull(stream)
+    link.acceptInbound(stream)
   }
 
   private refuseUnknown(peer: PeerId, direction: 'inbound' | 'outbound'): boolean {
