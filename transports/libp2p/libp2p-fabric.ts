@@ -12,6 +12,7 @@ import { createLibp2p } from 'libp2p'
 import {
   ConfigError,
   NotRunningError,
+  type EventFeed,
   type Fabric,
   type FabricComponents,
   type FabricStatus,
@@ -49,6 +50,9 @@ interface ParsedPeer {
  * connection gater, and `/anywhere/replicate/1` to every allowlisted peer. `init` is
  * parsed here, once: an invalid one throws `ConfigError` naming the field.
  *
+ * New local events reach the peers along one path: the runtime's `components.feed` (an
+ * `EventFeed`) -> the fabric's `LocalFeed` -> one `ReplicationSender` per peer.
+ *
  * ```ts
  * const fabric = libp2pFabric({
  *   listen: ['/ip4/0.0.0.0/tcp/7400'],
@@ -68,7 +72,7 @@ class Libp2pFabricNode implements Libp2pFabric {
   private id = ''
   private node: Libp2p | undefined
   private readonly links = new Map<string, PeerLink>()
-  private unsubscribeFeed: (() => void) | undefined
+  private unfollowEventFeed: (() => void) | undefined
   private cancelRefresh: (() => void) | undefined
   private state: 'new' | 'starting' | 'running' | 'stopped' = 'new'
   /** `startNode` while it runs: `stop()` waits for it, so nothing it creates outlives the fabric. */
@@ -113,8 +117,8 @@ class Libp2pFabricNode implements Libp2pFabric {
     // so the libp2p node it creates is stopped here rather than left listening.
     await this.starting?.catch(() => undefined)
     this.cancelRefresh?.()
-    this.unsubscribeFeed?.()
-    this.unsubscribeFeed = undefined
+    this.unfollowEventFeed?.()
+    this.unfollowEventFeed = undefined
     await Promise.allSettled([...this.links.values()].map((link) => link.stop()))
     const node = this.node
     this.node = undefined
@@ -142,8 +146,8 @@ class Libp2pFabricNode implements Libp2pFabric {
     const listen = options.listen.map((address) => parseMultiaddr(address, 'listen'))
     const psk = options.psk ? await readPsk(options.psk) : undefined
 
-    const feed = new LocalFeed(log, clock)
-    await feed.start()
+    const localFeed = new LocalFeed(log, clock)
+    await localFeed.start()
 
     const node = await createLibp2p({
       privateKey: identity.privateKey,
@@ -180,7 +184,7 @@ class Libp2pFabricNode implements Libp2pFabric {
       taps,
       logger: this.logger,
       clock,
-      feed,
+      localFeed,
       settings: options,
     }
     const linkSettings: LinkSettings = { ...options, random: options.random ?? Math.random }
@@ -205,11 +209,8 @@ class Libp2pFabricNode implements Libp2pFabric {
     for (const peer of peers)
       if (peer.addrs.length > 0) await node.peerStore.merge(peer.peerId, { multiaddrs: peer.addrs })
 
-    // Live push: every durable local append, and events that reached the store by another path.
-    this.unsubscribeFeed = this.components.feed.subscribe((batch) => {
-      if (batch.from === undefined || !this.links.has(batch.from)) feed.add(batch.events)
-    })
-    this.scheduleRefresh(feed, options.refreshMs)
+    this.unfollowEventFeed = this.followEventFeed(this.components.feed, localFeed)
+    this.scheduleRefresh(localFeed, options.refreshMs)
     if (this.state !== 'starting') throw new NotRunningError('the fabric')
     this.state = 'running'
     for (const link of this.links.values()) link.start()
@@ -231,6 +232,18 @@ class Libp2pFabricNode implements Libp2pFabric {
     link.acceptInbound(stream)
   }
 
+  /**
+   * Live push: every batch that becomes durable here (local appends, and events that
+   * reached the store by another path) goes from core's feed into the `LocalFeed`, which
+   * offers it to the senders. Batches ingested from a peer of this fabric are skipped: its
+   * receiver has added them already, naming the peer they came from.
+   */
+  private followEventFeed(eventFeed: EventFeed, localFeed: LocalFeed): () => void {
+    return eventFeed.subscribe((batch) => {
+      if (batch.from === undefined || !this.links.has(batch.from)) localFeed.add(batch.events)
+    })
+  }
+
   private refuseUnknown(peer: PeerId, direction: 'inbound' | 'outbound'): boolean {
     const id = peer.toString()
     if (this.links.has(id)) return false
@@ -248,17 +261,17 @@ class Libp2pFabricNode implements Libp2pFabric {
     return true
   }
 
-  private scheduleRefresh(feed: LocalFeed, every: number): void {
+  private scheduleRefresh(localFeed: LocalFeed, every: number): void {
     this.cancelRefresh = this.components.clock.setTimer(every, () => {
       if (this.state === 'stopped') return
-      feed
+      localFeed
         .refresh()
-        .then(() => feed.prune([...this.links.values()].map((link) => link.vector)))
+        .then(() => localFeed.prune([...this.links.values()].map((link) => link.vector)))
         .catch((error: unknown) =>
           this.logger.warn('could not refresh the version vector', { error }),
         )
         .finally(() => {
-          if (this.state !== 'stopped') this.scheduleRefresh(feed, every)
+          if (this.state !== 'stopped') this.scheduleRefresh(localFeed, every)
         })
     })
   }

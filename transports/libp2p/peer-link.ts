@@ -141,15 +141,15 @@ export class PeerLink implements SessionPeer {
   }
 
   status(): Libp2pPeerStatus {
-    const { feed } = this.components
+    const { localFeed } = this.components
     const rtt = this.node.getConnections(this.remote).find((c) => c.rtt !== undefined)?.rtt
     const rttMs = rtt ?? this.rttMs
     return {
       geo: this.geo,
       peerId: this.peerId,
       connected: this.connected,
-      lagEvents: countMissing(feed.known, this.acked),
-      lagMs: feed.lagMs(this.acked),
+      lagEvents: countMissing(localFeed.known, this.acked),
+      lagMs: localFeed.lagMs(this.acked),
       ...(rttMs !== undefined ? { rttMs } : {}),
       since: this.since,
       unframableEvents: this.unframableEvents,
@@ -175,7 +175,7 @@ export class PeerLink implements SessionPeer {
       for (const [origin, seq] of Object.entries(hello.vector))
         if (seq > (this.healing.inTarget[origin] ?? 0)) this.healing.inTarget[origin] = seq
     if (this.connected) return
-    const { clock, taps, logger, feed } = this.components
+    const { clock, taps, logger, localFeed } = this.components
     const now = clock.now()
     this.connected = true
     this.since = now
@@ -185,7 +185,7 @@ export class PeerLink implements SessionPeer {
       this.healing = {
         startedAt: now,
         durationMs: now - this.lostAt,
-        outTarget: { ...feed.known },
+        outTarget: { ...localFeed.known },
         inTarget: { ...hello.vector },
         eventsIn: 0,
         eventsOut: 0,
@@ -248,8 +248,8 @@ export class PeerLink implements SessionPeer {
   private checkHealed(): void {
     const healing = this.healing
     if (!healing) return
-    const { feed, clock, taps, logger } = this.components
-    if (!dominates(this.acked, healing.outTarget) || !dominates(feed.known, healing.inTarget))
+    const { localFeed, clock, taps, logger } = this.components
+    if (!dominates(this.acked, healing.outTarget) || !dominates(localFeed.known, healing.inTarget))
       return
     this.healing = undefined
     const now = clock.now()

@@ -156,7 +156,7 @@ export class ReplicationReceiver extends ReplicationSession {
   }
 
   private async process(): Promise<void> {
-    const { ingest, log, settings, taps, clock, feed } = this.components
+    const { ingest, log, settings, taps, clock, localFeed } = this.components
     while (!this.closed) {
       if (!this.replied || (this.queue.length === 0 && !this.ackWanted)) {
         await this.wakeup.wait()
@@ -180,10 +180,10 @@ export class ReplicationReceiver extends ReplicationSession {
       if (events.length > 0) {
         const accepted = await ingest.ingest(events, { from: this.peer.peerId })
         if (this.closed) return
-        // Order matters: the link learns what the peer holds before the feed offers the
-        // events to the sending sessions, and counts (and checks the heal) after both.
+        // Order matters: the link learns what the peer holds before the local feed offers
+        // the events to the senders, and counts (and checks the heal) after both.
         this.peer.holds(vectorOf(events))
-        feed.add(accepted, this.peer.peerId)
+        localFeed.add(accepted, this.peer.peerId)
         this.peer.counted('in', accepted.length)
         if (accepted.length > 0 && taps.wants('replication.in'))
           taps.publish({

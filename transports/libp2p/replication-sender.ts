@@ -48,8 +48,8 @@ export class ReplicationSender extends ReplicationSession implements LocalFeedLi
 
   /** Runs the session until its stream ends. */
   async run(): Promise<SessionResult> {
-    const { feed } = this.components
-    this.sendHello({ ...feed.known })
+    const { localFeed } = this.components
+    this.sendHello({ ...localFeed.known })
     const hello = await new Promise<HelloFrame | undefined>((resolve) => {
       if (this.closed) return resolve(undefined)
       this.helloWaiter = resolve
@@ -59,7 +59,7 @@ export class ReplicationSender extends ReplicationSession implements LocalFeedLi
     Object.assign(this.sent, hello.vector)
     this.peer.holds(hello.vector)
     this.peer.handshook('sender', hello)
-    this.unsubscribe = feed.subscribe(this)
+    this.unsubscribe = localFeed.subscribe(this)
     await this.pump().catch((error: unknown) => this.close(`send failed: ${String(error)}`))
     return this.finished()
   }
@@ -189,7 +189,7 @@ export class ReplicationSender extends ReplicationSession implements LocalFeedLi
 
   /** True when events the peer lacks are ready to send (catch-up is under way). */
   private hasMore(): boolean {
-    for (const [origin, held] of Object.entries(this.components.feed.known))
+    for (const [origin, held] of Object.entries(this.components.localFeed.known))
       if (this.sendableUpTo(origin, held) > (this.sent[origin] ?? 0)) return true
     return false
   }
@@ -208,9 +208,9 @@ export class ReplicationSender extends ReplicationSession implements LocalFeedLi
 
   /** Up to `room` events the peer lacks, per origin in seq order, from the live queue or the store. */
   private async nextBatch(room: number): Promise<EventRecord[]> {
-    const { feed, log } = this.components
+    const { localFeed, log } = this.components
     const batch: EventRecord[] = []
-    for (const [origin, known] of Object.entries(feed.known)) {
+    for (const [origin, known] of Object.entries(localFeed.known)) {
       if (batch.length >= room) break
       const held = this.sendableUpTo(origin, known)
       let next = (this.sent[origin] ?? 0) + 1

@@ -66,7 +66,7 @@ export interface SessionComponents {
   logger: Logger
   clock: Clock
   /** What this geo holds; senders subscribe to it for new events, receivers add to it. */
-  feed: LocalFeed
+  localFeed: LocalFeed
   settings: ReplicationSettings
 }
 
