@@ -27,7 +27,7 @@ export interface ReplicationSettings {
   maxUnackedBytes: number
   /** Ack latency the sender's window aims for. */
   ackLatencyTargetMs: number
-  /** Most events held per sending session for live push; past it, the session reads the store. */
+  /** Most events held per sender for live push; past it, the sender reads the store. */
   liveQueueEvents: number
   /** Most events a receiver passes to one ingest call. */
   ingestBatchEvents: number
