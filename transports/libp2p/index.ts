@@ -3,14 +3,20 @@ import './polyfill.js'
 
 export { loadOrCreateIdentity } from './identity.js'
 export type { NodeIdentity } from './identity.js'
-export { libp2pFabric, LIBP2P_FABRIC_DEFAULTS } from './libp2p-fabric.js'
+export { libp2pFabric } from './libp2p-fabric.js'
+export type { Libp2pFabric, Libp2pFabricStatus } from './libp2p-fabric.js'
+export {
+  fabricPeerInitSchema,
+  LIBP2P_FABRIC_DEFAULTS,
+  libp2pFabricInitSchema,
+  parseLibp2pFabricInit,
+} from './options.js'
 export type {
   FabricPeerInit,
   FabricTuning,
-  Libp2pFabric,
   Libp2pFabricInit,
-  Libp2pFabricStatus,
-} from './libp2p-fabric.js'
+  Libp2pFabricOptions,
+} from './options.js'
 export type { Libp2pPeerStatus } from './peer-link.js'
 export {
   decodeFrame,

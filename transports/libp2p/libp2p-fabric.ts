@@ -9,115 +9,24 @@ import { preSharedKey } from '@libp2p/pnet'
 import { tcp } from '@libp2p/tcp'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
-import { z } from 'zod'
 import {
   ConfigError,
   NotRunningError,
+  type EventFeed,
   type Fabric,
   type FabricComponents,
   type FabricStatus,
 } from '../../core/index.js'
+import { REPLICATION_PROTOCOL } from './frames.js'
 import { loadOrCreateIdentity } from './identity.js'
 import { LocalFeed } from './local-feed.js'
+import {
+  parseLibp2pFabricInit,
+  type Libp2pFabricInit,
+  type Libp2pFabricOptions,
+} from './options.js'
 import { PeerLink, type LinkSettings, type Libp2pPeerStatus } from './peer-link.js'
-import { REPLICATION_PROTOCOL } from './frames.js'
-import type { ReplicationSettings, SessionComponents } from './sessions.js'
-import { applyDefaults } from '../../support/options.js'
-
-/** One allowlisted peer geo. */
-export interface FabricPeerInit {
-  /** The peer's geo name (learned from its hello when omitted). */
-  geo?: string
-  /** The peer's PeerId: only the holder of this key may connect as this peer. */
-  peerId: string
-  /** Where to dial it: multiaddrs, with or without the trailing `/p2p/<PeerId>`. May be empty (it dials us). */
-  addrs: string[]
-}
-
-/** What a user configures about the fabric; every tuning field is optional. */
-export interface Libp2pFabricInit extends Partial<FabricTuning> {
-  /** Multiaddrs to listen on, e.g. `/ip4/0.0.0.0/tcp/7400`. */
-  listen: string[]
-  /** The allowlist: every other PeerId is refused before any application frame. */
-  peers: FabricPeerInit[]
-  /** The identity key file; default `<dataDir>/peer-key`. */
-  keyFile?: string
-  /** A pre-shared key file (libp2p private network, `/key/swarm/psk/1.0.0/` format): peers without it cannot connect at all. */
-  psk?: string
-  /** Jitter source, uniform in [0, 1) (default `Math.random`). */
-  random?: () => number
-}
-
-/** Tuning of the fabric; see `LIBP2P_FABRIC_DEFAULTS`. */
-export interface FabricTuning extends ReplicationSettings, Omit<LinkSettings, 'random'> {
-  /** How often the connection monitor pings each connection (a frozen peer is found within about this plus `pingTimeoutMs`). */
-  pingIntervalMs: number
-  /** Ping deadline before the connection is aborted. */
-  pingTimeoutMs: number
-  /** How often the store's vector is re-read (events that reached it by other paths, lag markers pruned). */
-  refreshMs: number
-  /** Inbound connections accepted per second per remote IP (libp2p's default of 5 resets fast redials, trap 5). */
-  inboundConnectionThreshold: number
-}
-
-/** The defaults of every tuning field. */
-export const LIBP2P_FABRIC_DEFAULTS: Readonly<FabricTuning> = Object.freeze({
-  eventsPerFrame: 256,
-  maxUnackedBytes: 8 * 1024 * 1024,
-  ackLatencyTargetMs: 1_000,
-  liveQueueEvents: 8_192,
-  ingestBatchEvents: 65_536,
-  ingestBatchBytes: 8 * 1024 * 1024,
-  ingestLingerMs: 200,
-  receiveBufferBytes: 16 * 1024 * 1024,
-  maxQueuedBytes: 64 * 1024 * 1024,
-  heartbeatMs: 1_000,
-  silenceTimeoutMs: 6_000,
-  handshakeTimeoutMs: 10_000,
-  dialTimeoutMs: 5_000,
-  backoffBaseMs: 200,
-  backoffMaxMs: 5_000,
-  pingIntervalMs: 1_000,
-  pingTimeoutMs: 3_000,
-  refreshMs: 2_000,
-  inboundConnectionThreshold: 1_000,
-})
-
-const positiveInt = z.number().int().positive()
-
-/** Validates `Libp2pFabricInit` at the boundary (once, in `start`). */
-const initSchema = z.object({
-  listen: z.array(z.string().min(1)),
-  peers: z.array(
-    z.object({
-      geo: z.string().min(1).optional(),
-      peerId: z.string().min(1),
-      addrs: z.array(z.string().min(1)),
-    }),
-  ),
-  keyFile: z.string().min(1).optional(),
-  psk: z.string().min(1).optional(),
-  random: z.custom<() => number>((v) => typeof v === 'function').optional(),
-  eventsPerFrame: positiveInt.max(1024).optional(),
-  maxUnackedBytes: positiveInt.optional(),
-  ackLatencyTargetMs: positiveInt.optional(),
-  liveQueueEvents: positiveInt.optional(),
-  ingestBatchEvents: positiveInt.optional(),
-  ingestBatchBytes: positiveInt.optional(),
-  ingestLingerMs: positiveInt.optional(),
-  receiveBufferBytes: positiveInt.optional(),
-  maxQueuedBytes: positiveInt.optional(),
-  heartbeatMs: positiveInt.optional(),
-  silenceTimeoutMs: positiveInt.optional(),
-  handshakeTimeoutMs: positiveInt.optional(),
-  dialTimeoutMs: positiveInt.optional(),
-  backoffBaseMs: positiveInt.optional(),
-  backoffMaxMs: positiveInt.optional(),
-  pingIntervalMs: positiveInt.optional(),
-  pingTimeoutMs: positiveInt.optional(),
-  refreshMs: positiveInt.optional(),
-  inboundConnectionThreshold: positiveInt.optional(),
-})
+import type { SessionComponents } from './session.js'
 
 /** `FabricStatus` with the libp2p fabric's own per-peer fields. */
 export interface Libp2pFabricStatus extends FabricStatus {
@@ -138,7 +47,11 @@ interface ParsedPeer {
 
 /**
  * The inter-geo fabric over libp2p: TCP, Noise, yamux, an allowlist enforced by the
- * connection gater, and `/anywhere/replicate/1` to every allowlisted peer.
+ * connection gater, and `/anywhere/replicate/1` to every allowlisted peer. `init` is
+ * parsed here, once: an invalid one throws `ConfigError` naming the field.
+ *
+ * New local events reach the peers along one path: the runtime's `components.feed` (an
+ * `EventFeed`) -> the fabric's `LocalFeed` -> one `ReplicationSender` per peer.
  *
  * ```ts
  * const fabric = libp2pFabric({
@@ -151,14 +64,15 @@ interface ParsedPeer {
 export function libp2pFabric(
   init: Libp2pFabricInit,
 ): (components: FabricComponents) => Libp2pFabric {
-  return (components) => new Libp2pFabricNode(init, components)
+  const options = parseLibp2pFabricInit(init)
+  return (components) => new Libp2pFabricNode(options, components)
 }
 
 class Libp2pFabricNode implements Libp2pFabric {
   private id = ''
   private node: Libp2p | undefined
   private readonly links = new Map<string, PeerLink>()
-  private unsubscribeFeed: (() => void) | undefined
+  private unfollowEventFeed: (() => void) | undefined
   private cancelRefresh: (() => void) | undefined
   private state: 'new' | 'starting' | 'running' | 'stopped' = 'new'
   /** `startNode` while it runs: `stop()` waits for it, so nothing it creates outlives the fabric. */
@@ -167,7 +81,7 @@ class Libp2pFabricNode implements Libp2pFabric {
   private readonly logger
 
   constructor(
-    private readonly init: Libp2pFabricInit,
+    private readonly options: Libp2pFabricOptions,
     private readonly components: FabricComponents,
   ) {
     this.logger = components.logger.child({ component: 'fabric' })
@@ -203,8 +117,8 @@ class Libp2pFabricNode implements Libp2pFabric {
     // so the libp2p node it creates is stopped here rather than left listening.
     await this.starting?.catch(() => undefined)
     this.cancelRefresh?.()
-    this.unsubscribeFeed?.()
-    this.unsubscribeFeed = undefined
+    this.unfollowEventFeed?.()
+    this.unfollowEventFeed = undefined
     await Promise.allSettled([...this.links.values()].map((link) => link.stop()))
     const node = this.node
     this.node = undefined
@@ -225,22 +139,15 @@ class Libp2pFabricNode implements Libp2pFabric {
 
   private async startNode(): Promise<void> {
     const { dataDir, log, taps, clock, nodeId } = this.components
-    const parsed = initSchema.safeParse(this.init)
-    if (!parsed.success)
-      throw new ConfigError(
-        `invalid fabric configuration: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
-        { cause: parsed.error },
-      )
-    const init = parsed.data
-    const tuning: FabricTuning = applyDefaults<FabricTuning>(LIBP2P_FABRIC_DEFAULTS, init)
-    const identity = await loadOrCreateIdentity(init.keyFile ?? join(dataDir, 'peer-key'))
+    const options = this.options
+    const identity = await loadOrCreateIdentity(options.keyFile ?? join(dataDir, 'peer-key'))
     this.id = identity.peerId
-    const peers = parsePeers(init.peers, this.id, this.logger)
-    const listen = init.listen.map((address) => parseMultiaddr(address, 'listen'))
-    const psk = init.psk ? await readPsk(init.psk) : undefined
+    const peers = parsePeers(options.peers, this.id, this.logger)
+    const listen = options.listen.map((address) => parseMultiaddr(address, 'listen'))
+    const psk = options.psk ? await readPsk(options.psk) : undefined
 
-    const feed = new LocalFeed(log, clock)
-    await feed.start()
+    const localFeed = new LocalFeed(log, clock)
+    await localFeed.start()
 
     const node = await createLibp2p({
       privateKey: identity.privateKey,
@@ -255,12 +162,12 @@ class Libp2pFabricNode implements Libp2pFabric {
         denyOutboundEncryptedConnection: (peer) => this.refuseUnknown(peer, 'outbound'),
       },
       connectionManager: {
-        inboundConnectionThreshold: tuning.inboundConnectionThreshold,
-        dialTimeout: tuning.dialTimeoutMs,
+        inboundConnectionThreshold: options.inboundConnectionThreshold,
+        dialTimeout: options.dialTimeoutMs,
       },
       connectionMonitor: {
-        pingInterval: tuning.pingIntervalMs,
-        pingTimeout: { minTimeout: tuning.pingTimeoutMs, maxTimeout: tuning.pingTimeoutMs },
+        pingInterval: options.pingIntervalMs,
+        pingTimeout: { minTimeout: options.pingTimeoutMs, maxTimeout: options.pingTimeoutMs },
       },
       // The monitor opens a ping stream per interval; a slow one must not trip the stream limit.
       services: { ping: ping({ maxInboundStreams: 8, maxOutboundStreams: 8 }) },
@@ -277,10 +184,10 @@ class Libp2pFabricNode implements Libp2pFabric {
       taps,
       logger: this.logger,
       clock,
-      feed,
-      settings: tuning,
+      localFeed,
+      settings: options,
     }
-    const linkSettings: LinkSettings = { ...tuning, random: init.random ?? Math.random }
+    const linkSettings: LinkSettings = { ...options, random: options.random ?? Math.random }
     for (const peer of peers) {
       const id = peer.peerId.toString()
       this.links.set(
@@ -302,11 +209,8 @@ class Libp2pFabricNode implements Libp2pFabric {
     for (const peer of peers)
       if (peer.addrs.length > 0) await node.peerStore.merge(peer.peerId, { multiaddrs: peer.addrs })
 
-    // Live push: every durable local append, and events that reached the store by another path.
-    this.unsubscribeFeed = this.components.feed.subscribe((batch) => {
-      if (batch.from === undefined || !this.links.has(batch.from)) feed.add(batch.events)
-    })
-    this.scheduleRefresh(feed, tuning.refreshMs)
+    this.unfollowEventFeed = this.followEventFeed(this.components.feed, localFeed)
+    this.scheduleRefresh(localFeed, options.refreshMs)
     if (this.state !== 'starting') throw new NotRunningError('the fabric')
     this.state = 'running'
     for (const link of this.links.values()) link.start()
@@ -325,7 +229,19 @@ class Libp2pFabricNode implements Libp2pFabric {
       stream.abort(new Error('not on the allowlist'))
       return
     }
-    link.acceptPull(stream)
+    link.acceptInbound(stream)
+  }
+
+  /**
+   * Live push: every batch that becomes durable here (local appends, and events that
+   * reached the store by another path) goes from core's feed into the `LocalFeed`, which
+   * offers it to the senders. Batches ingested from a peer of this fabric are skipped: its
+   * receiver has added them already, naming the peer they came from.
+   */
+  private followEventFeed(eventFeed: EventFeed, localFeed: LocalFeed): () => void {
+    return eventFeed.subscribe((batch) => {
+      if (batch.from === undefined || !this.links.has(batch.from)) localFeed.add(batch.events)
+    })
   }
 
   private refuseUnknown(peer: PeerId, direction: 'inbound' | 'outbound'): boolean {
@@ -345,24 +261,24 @@ class Libp2pFabricNode implements Libp2pFabric {
     return true
   }
 
-  private scheduleRefresh(feed: LocalFeed, every: number): void {
+  private scheduleRefresh(localFeed: LocalFeed, every: number): void {
     this.cancelRefresh = this.components.clock.setTimer(every, () => {
       if (this.state === 'stopped') return
-      feed
+      localFeed
         .refresh()
-        .then(() => feed.prune([...this.links.values()].map((link) => link.vector)))
+        .then(() => localFeed.prune([...this.links.values()].map((link) => link.vector)))
         .catch((error: unknown) =>
           this.logger.warn('could not refresh the version vector', { error }),
         )
         .finally(() => {
-          if (this.state !== 'stopped') this.scheduleRefresh(feed, every)
+          if (this.state !== 'stopped') this.scheduleRefresh(localFeed, every)
         })
     })
   }
 }
 
 function parsePeers(
-  peers: ReadonlyArray<{ geo?: string; peerId: string; addrs: string[] }>,
+  peers: ReadonlyArray<Libp2pFabricOptions['peers'][number]>,
   self: string,
   logger: FabricComponents['logger'],
 ): ParsedPeer[] {

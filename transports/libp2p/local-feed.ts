@@ -3,8 +3,8 @@ import type { Clock, EventLog, EventRecord, VersionVector } from '../../core/ind
 /** Most lag markers kept per origin; past it neighbours merge (the lag estimate errs older). */
 export const MAX_LAG_MARKERS_PER_ORIGIN = 256
 
-/** A sending session that wants to hear about events new to this geo. */
-export interface FeedListener {
+/** A sender (`ReplicationSender`) that wants to hear about events new to this geo. */
+export interface LocalFeedListener {
   /** Events new to this geo, durable; `fromPeer` is the peer they came from, if replicated. */
   offer(events: readonly EventRecord[], fromPeer: string | undefined): void
   /** The local vector advanced without records at hand (found by a store refresh). */
@@ -20,12 +20,16 @@ interface LagMarker {
 /**
  * What this geo durably holds, as the fabric tracks it: the vector `known` (advanced by
  * local appends, by replicated ingests and by periodic store refreshes), when each part
- * of it became known (for lag in ms), and the sending sessions to tell about new events.
+ * of it became known (for lag in ms), and the senders to tell about new events.
+ *
+ * The data path of live push: core's `EventFeed` (durable local appends, published by the
+ * runtime) and the receivers' ingests `add` here; every subscribed `ReplicationSender` is
+ * offered them.
  */
 export class LocalFeed {
   private readonly knownVector: VersionVector = {}
   private readonly markers = new Map<string, LagMarker[]>()
-  private readonly listeners = new Set<FeedListener>()
+  private readonly listeners = new Set<LocalFeedListener>()
 
   constructor(
     private readonly log: EventLog,
@@ -43,7 +47,8 @@ export class LocalFeed {
     return this.knownVector
   }
 
-  subscribe(listener: FeedListener): () => void {
+  /** Offers `listener` every event new to this geo from now on; returns the unsubscribe. */
+  subscribe(listener: LocalFeedListener): () => void {
     this.listeners.add(listener)
     return () => this.listeners.delete(listener)
   }

@@ -7,13 +7,9 @@ import {
   type VersionVector,
 } from '../../core/index.js'
 import { REPLICATION_PROTOCOL, type HelloFrame } from './frames.js'
-import {
-  PullSession,
-  PushSession,
-  type SessionComponents,
-  type SessionPeer,
-  type SessionResult,
-} from './sessions.js'
+import { ReplicationReceiver } from './replication-receiver.js'
+import { ReplicationSender } from './replication-sender.js'
+import type { SessionComponents, SessionPeer, SessionResult, SessionRole } from './session.js'
 
 /** How a link dials and redials its peer. */
 export interface LinkSettings {
@@ -26,7 +22,7 @@ export interface LinkSettings {
   random: () => number
 }
 
-/** A sending session that lasted this long resets the backoff. */
+/** A sender that lasted this long resets the backoff. */
 export const STABLE_SESSION_MS = 10_000
 
 /** The redial delay after `failures` consecutive failures: exponential, capped, jittered in [50%, 100%]. */
@@ -61,16 +57,17 @@ interface Healing {
 }
 
 /**
- * One allowlisted peer geo: the dial loop that keeps a sending session open to it (redialled
- * with backoff and jitter, forever), the receiving session it opened to us, and what we
- * know of it (its vector, connectivity, round trip, partition and heal).
+ * One allowlisted peer geo: the dial loop that keeps a `ReplicationSender` open to it
+ * (redialled with backoff and jitter, forever), the `ReplicationReceiver` of the stream it
+ * opened to us, and what we know of it (its vector, connectivity, round trip, partition
+ * and heal).
  */
 export class PeerLink implements SessionPeer {
   geo: string
-  private push: PushSession | undefined
-  private pull: PullSession | undefined
-  private pushUp = false
-  private pullUp = false
+  private sender: ReplicationSender | undefined
+  private receiver: ReplicationReceiver | undefined
+  private senderUp = false
+  private receiverUp = false
   /** The peer's vector as far as this node knows. */
   private acked: VersionVector = {}
   private connected = false
@@ -110,8 +107,8 @@ export class PeerLink implements SessionPeer {
     this.stopping = true
     this.stopController.abort()
     this.wake?.()
-    this.push?.close('the fabric is stopping')
-    this.pull?.close('the fabric is stopping')
+    this.sender?.close('the fabric is stopping')
+    this.receiver?.close('the fabric is stopping')
     await this.loop
   }
 
@@ -120,20 +117,20 @@ export class PeerLink implements SessionPeer {
     this.wake?.()
   }
 
-  /** Serves a stream the peer opened: the receiving session, replacing any older one. */
-  acceptPull(stream: Stream): void {
+  /** Serves a stream the peer opened: a receiver of its events, replacing any older one. */
+  acceptInbound(stream: Stream): void {
     if (this.stopping) {
       stream.abort(new Error('the fabric is stopping'))
       return
     }
-    const previous = this.pull
-    const session = new PullSession(stream, this, this.components)
-    this.pull = session
+    const previous = this.receiver
+    const session = new ReplicationReceiver(stream, this, this.components)
+    this.receiver = session
     previous?.close('replaced by a newer stream from the same peer')
     void session.run().then((result) => {
-      if (this.pull !== session) return
-      this.pull = undefined
-      this.pullUp = false
+      if (this.receiver !== session) return
+      this.receiver = undefined
+      this.receiverUp = false
       this.maybeDown(result.reason)
     })
   }
@@ -144,15 +141,15 @@ export class PeerLink implements SessionPeer {
   }
 
   status(): Libp2pPeerStatus {
-    const { feed } = this.components
+    const { localFeed } = this.components
     const rtt = this.node.getConnections(this.remote).find((c) => c.rtt !== undefined)?.rtt
     const rttMs = rtt ?? this.rttMs
     return {
       geo: this.geo,
       peerId: this.peerId,
       connected: this.connected,
-      lagEvents: countMissing(feed.known, this.acked),
-      lagMs: feed.lagMs(this.acked),
+      lagEvents: countMissing(localFeed.known, this.acked),
+      lagMs: localFeed.lagMs(this.acked),
       ...(rttMs !== undefined ? { rttMs } : {}),
       since: this.since,
       unframableEvents: this.unframableEvents,
@@ -162,7 +159,7 @@ export class PeerLink implements SessionPeer {
 
   // SessionPeer: what the sessions report.
 
-  handshook(session: 'push' | 'pull', hello: HelloFrame): void {
+  handshook(role: SessionRole, hello: HelloFrame): void {
     if (this.geo !== hello.geo) {
       if (this.geo !== 'unknown')
         this.components.logger.warn('peer announced another geo than configured', {
@@ -172,13 +169,13 @@ export class PeerLink implements SessionPeer {
         })
       this.geo = hello.geo
     }
-    if (session === 'push') this.pushUp = true
-    else this.pullUp = true
-    if (this.healing && session === 'pull')
+    if (role === 'sender') this.senderUp = true
+    else this.receiverUp = true
+    if (this.healing && role === 'receiver')
       for (const [origin, seq] of Object.entries(hello.vector))
         if (seq > (this.healing.inTarget[origin] ?? 0)) this.healing.inTarget[origin] = seq
     if (this.connected) return
-    const { clock, taps, logger, feed } = this.components
+    const { clock, taps, logger, localFeed } = this.components
     const now = clock.now()
     this.connected = true
     this.since = now
@@ -188,7 +185,7 @@ export class PeerLink implements SessionPeer {
       this.healing = {
         startedAt: now,
         durationMs: now - this.lostAt,
-        outTarget: { ...feed.known },
+        outTarget: { ...localFeed.known },
         inTarget: { ...hello.vector },
         eventsIn: 0,
         eventsOut: 0,
@@ -205,7 +202,7 @@ export class PeerLink implements SessionPeer {
         advanced = true
       }
     if (advanced) {
-      this.push?.peerHolds(vector)
+      this.sender?.peerHolds(vector)
       for (const [origin, seq] of this.blocked)
         if ((this.acked[origin] ?? 0) >= seq) this.blocked.delete(origin)
     }
@@ -251,8 +248,8 @@ export class PeerLink implements SessionPeer {
   private checkHealed(): void {
     const healing = this.healing
     if (!healing) return
-    const { feed, clock, taps, logger } = this.components
-    if (!dominates(this.acked, healing.outTarget) || !dominates(feed.known, healing.inTarget))
+    const { localFeed, clock, taps, logger } = this.components
+    if (!dominates(this.acked, healing.outTarget) || !dominates(localFeed.known, healing.inTarget))
       return
     this.healing = undefined
     const now = clock.now()
@@ -269,7 +266,7 @@ export class PeerLink implements SessionPeer {
   }
 
   private maybeDown(reason: string): void {
-    if (!this.connected || this.pushUp || this.pullUp) return
+    if (!this.connected || this.senderUp || this.receiverUp) return
     const { clock, taps, logger } = this.components
     const now = clock.now()
     this.connected = false
@@ -304,7 +301,7 @@ export class PeerLink implements SessionPeer {
     }
   }
 
-  /** One dial and, if it works, one sending session until it ends. Never throws. */
+  /** One dial and, if it works, one sender until it ends. Never throws. */
   private async attempt(): Promise<SessionResult> {
     const { clock } = this.components
     const deadline = new AbortController()
@@ -325,12 +322,12 @@ export class PeerLink implements SessionPeer {
       stream.abort(new Error('the fabric is stopping'))
       return { handshook: false, refused: false, reason: 'stopping' }
     }
-    const session = new PushSession(stream, this, this.components)
-    this.push = session
+    const session = new ReplicationSender(stream, this, this.components)
+    this.sender = session
     const result = await session.run()
-    if (this.push === session) {
-      this.push = undefined
-      this.pushUp = false
+    if (this.sender === session) {
+      this.sender = undefined
+      this.senderUp = false
     }
     this.maybeDown(result.reason)
     return result

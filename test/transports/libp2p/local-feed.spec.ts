@@ -1,0 +1,211 @@
+import assert from 'node:assert/strict'
+import {
+  simulatedClock,
+  type EventRecord,
+  type SimulatedClock,
+  type VersionVector,
+} from '../../../core/index.js'
+import { MemoryEventStore } from '../../../stores/memory/index.js'
+import {
+  LocalFeed,
+  MAX_LAG_MARKERS_PER_ORIGIN,
+  type LocalFeedListener,
+} from '../../../transports/libp2p/local-feed.js'
+
+/** A listener that records what the feed told it. */
+class RecordingListener implements LocalFeedListener {
+  readonly offers: Array<{ events: readonly EventRecord[]; fromPeer: string | undefined }> = []
+  pokes = 0
+
+  offer(events: readonly EventRecord[], fromPeer: string | undefined): void {
+    this.offers.push({ events, fromPeer })
+  }
+
+  poke(): void {
+    this.pokes++
+  }
+}
+
+describe('LocalFeed', () => {
+  let clock: SimulatedClock
+  let store: MemoryEventStore
+  let feed: LocalFeed
+
+  /** Appends `count` events of `origin` to the store; returns the records. */
+  async function append(origin: string, count = 1): Promise<EventRecord[]> {
+    const drafts = Array.from({ length: count }, () => ({
+      actorType: 'journal',
+      actorId: 'a',
+      origin,
+      hlc: { wall: clock.now(), logical: 0 },
+      type: 'written',
+      payload: { line: 'x' },
+    }))
+    return store.append(drafts)
+  }
+
+  beforeEach(async () => {
+    clock = simulatedClock()
+    store = new MemoryEventStore()
+    await store.start()
+    feed = new LocalFeed(store, clock)
+  })
+
+  afterEach(() => store.stop())
+
+  it('starts from the store vector', async () => {
+    await append('eu', 3)
+    await append('us', 1)
+    await feed.start()
+    assert.deepEqual({ ...feed.known }, { eu: 3, us: 1 })
+  })
+
+  it('advances the known vector by add and offers the batch to every listener', async () => {
+    await feed.start()
+    const first = new RecordingListener()
+    const second = new RecordingListener()
+    feed.subscribe(first)
+    feed.subscribe(second)
+    const events = await append('eu', 2)
+    feed.add(events, 'peer-1')
+    assert.deepEqual({ ...feed.known }, { eu: 2 })
+    for (const listener of [first, second]) {
+      assert.equal(listener.offers.length, 1)
+      assert.deepEqual(listener.offers[0], { events, fromPeer: 'peer-1' })
+      assert.equal(listener.pokes, 0)
+    }
+    const [local] = await append('us')
+    feed.add([local!])
+    assert.deepEqual({ ...feed.known }, { eu: 2, us: 1 })
+    assert.deepEqual(first.offers[1], { events: [local], fromPeer: undefined })
+  })
+
+  it('offers nothing for events it knows already, nor for an empty batch', async () => {
+    const events = await append('eu', 2)
+    await feed.start()
+    const listener = new RecordingListener()
+    feed.subscribe(listener)
+    feed.add(events)
+    feed.add(events.slice(0, 1), 'peer-1')
+    feed.add([])
+    assert.equal(listener.offers.length, 0)
+    assert.deepEqual({ ...feed.known }, { eu: 2 })
+  })
+
+  it('stops offering to a listener once it unsubscribes', async () => {
+    await feed.start()
+    const listener = new RecordingListener()
+    const unsubscribe = feed.subscribe(listener)
+    feed.add(await append('eu'))
+    unsubscribe()
+    feed.add(await append('eu'))
+    assert.equal(listener.offers.length, 1)
+    assert.deepEqual({ ...feed.known }, { eu: 2 })
+  })
+
+  it('refresh finds events that reached the store by another path and pokes the listeners', async () => {
+    await feed.start()
+    const listener = new RecordingListener()
+    feed.subscribe(listener)
+    await append('eu', 4)
+    assert.deepEqual({ ...feed.known }, {})
+    await feed.refresh()
+    assert.deepEqual({ ...feed.known }, { eu: 4 })
+    assert.equal(listener.pokes, 1)
+    assert.equal(listener.offers.length, 0)
+    await feed.refresh()
+    assert.equal(listener.pokes, 1, 'a refresh that finds nothing new pokes nobody')
+  })
+
+  it('measures lag as the age of the oldest event the peer lacks', async () => {
+    await feed.start()
+    feed.add(await append('eu'))
+    clock.advance(100)
+    feed.add(await append('eu'))
+    clock.advance(50)
+    feed.add(await append('us'))
+    clock.advance(25)
+    assert.equal(feed.lagMs({}), 175)
+    assert.equal(feed.lagMs({ eu: 1 }), 75)
+    assert.equal(feed.lagMs({ eu: 2 }), 25)
+    assert.equal(feed.lagMs({ eu: 2, us: 1 }), 0)
+    assert.equal(feed.lagMs({ eu: 9, us: 9 }), 0, 'a peer ahead lags by nothing')
+  })
+
+  it('times the events a refresh found from the refresh', async () => {
+    await feed.start()
+    await append('eu', 2)
+    clock.advance(40)
+    await feed.refresh()
+    clock.advance(10)
+    assert.equal(feed.lagMs({}), 10)
+    assert.equal(feed.lagMs({ eu: 1 }), 10)
+  })
+
+  it('prune forgets the markers every peer acknowledged, and keeps the others', async () => {
+    await feed.start()
+    feed.add(await append('eu'))
+    clock.advance(100)
+    feed.add(await append('eu'))
+    clock.advance(100)
+    feed.add(await append('eu'))
+    clock.advance(100)
+    const peers: VersionVector[] = [{ eu: 2 }, { eu: 1 }]
+    feed.prune(peers)
+    // The marker of seq 1 is gone: a peer that holds nothing is now timed from seq 2.
+    assert.equal(feed.lagMs({}), 200)
+    // Seq 2 was not acknowledged by every peer: its marker stays.
+    assert.equal(feed.lagMs({ eu: 1 }), 200)
+    assert.equal(feed.lagMs({ eu: 2 }), 100)
+    feed.prune([{ eu: 3 }])
+    assert.equal(feed.lagMs({ eu: 2 }), 0, 'no marker left for the missing events')
+  })
+
+  it(`thins the markers past ${MAX_LAG_MARKERS_PER_ORIGIN} per origin, overstating lag, never understating it`, async () => {
+    await feed.start()
+    const addedAt = new Map<number, number>()
+    const total = MAX_LAG_MARKERS_PER_ORIGIN + 1
+    for (let i = 0; i < total; i++) {
+      const [event] = await append('eu')
+      feed.add([event!])
+      addedAt.set(event!.seq, clock.now())
+      clock.advance(1)
+    }
+    assert.equal(feed.known.eu, total)
+    // Before thinning, a peer at seq 1 lagged from seq 2's time; neighbours (1, 2) merged
+    // into one marker at seq 2 with seq 1's time, so the lag now counts from seq 1's time.
+    assert.equal(feed.lagMs({ eu: 1 }), clock.now() - addedAt.get(1)!)
+    assert.equal(feed.lagMs({ eu: 3 }), clock.now() - addedAt.get(3)!)
+    // The last marker, alone in its pair, is exact.
+    assert.equal(feed.lagMs({ eu: total - 1 }), clock.now() - addedAt.get(total)!)
+    for (let held = 0; held < total; held++) {
+      const trueLag = clock.now() - addedAt.get(held + 1)!
+      const lag = feed.lagMs({ eu: held })
+      assert.ok(lag >= trueLag, `held ${held}: lag ${lag} < true lag ${trueLag}`)
+      assert.ok(lag <= trueLag + 1, `held ${held}: lag ${lag} overstated by more than one merge`)
+    }
+  })
+
+  it('keeps at most the marker limit per origin however long the origin grows', async () => {
+    await feed.start()
+    const addedAt = new Map<number, number>()
+    const total = 4 * MAX_LAG_MARKERS_PER_ORIGIN
+    for (let i = 0; i < total; i++) {
+      const [event] = await append('eu')
+      feed.add([event!])
+      addedAt.set(event!.seq, clock.now())
+      clock.advance(1)
+    }
+    // Each marker yields one lag value: the distinct lags over every held seq count them.
+    const lags = new Set<number>()
+    for (let held = 0; held < total; held++) {
+      const trueLag = clock.now() - addedAt.get(held + 1)!
+      const lag = feed.lagMs({ eu: held })
+      assert.ok(lag >= trueLag, `held ${held}: lag ${lag} < true lag ${trueLag}`)
+      lags.add(lag)
+    }
+    assert.ok(lags.size <= MAX_LAG_MARKERS_PER_ORIGIN, `${lags.size} markers kept`)
+    assert.ok(lags.size > 1, 'thinning keeps more than one marker')
+    assert.equal(feed.lagMs({ eu: total - 1 }), 1, 'the newest marker stays exact')
+  })
+})

@@ -1,0 +1,116 @@
+// What a user configures about the libp2p fabric: the schema its init is parsed with, once.
+import { z } from 'zod'
+import { ConfigError } from '../../core/index.js'
+import { MAX_EVENTS_PER_FRAME } from './frames.js'
+import type { LinkSettings } from './peer-link.js'
+import type { ReplicationSettings } from './session.js'
+
+/** Tuning of the fabric; see `LIBP2P_FABRIC_DEFAULTS`. */
+export interface FabricTuning extends ReplicationSettings, Omit<LinkSettings, 'random'> {
+  /** How often the connection monitor pings each connection (a frozen peer is found within about this plus `pingTimeoutMs`). */
+  pingIntervalMs: number
+  /** Ping deadline before the connection is aborted. */
+  pingTimeoutMs: number
+  /** How often the store's vector is re-read (events that reached it by other paths, lag markers pruned). */
+  refreshMs: number
+  /** Inbound connections accepted per second per remote IP (libp2p's default of 5 resets fast redials, trap 5). */
+  inboundConnectionThreshold: number
+}
+
+/** The defaults of every tuning field. */
+export const LIBP2P_FABRIC_DEFAULTS: Readonly<FabricTuning> = Object.freeze({
+  eventsPerFrame: 256,
+  maxUnackedBytes: 8 * 1024 * 1024,
+  ackLatencyTargetMs: 1_000,
+  liveQueueEvents: 8_192,
+  ingestBatchEvents: 65_536,
+  ingestBatchBytes: 8 * 1024 * 1024,
+  ingestLingerMs: 200,
+  receiveBufferBytes: 16 * 1024 * 1024,
+  maxQueuedBytes: 64 * 1024 * 1024,
+  heartbeatMs: 1_000,
+  silenceTimeoutMs: 6_000,
+  handshakeTimeoutMs: 10_000,
+  dialTimeoutMs: 5_000,
+  backoffBaseMs: 200,
+  backoffMaxMs: 5_000,
+  pingIntervalMs: 1_000,
+  pingTimeoutMs: 3_000,
+  refreshMs: 2_000,
+  inboundConnectionThreshold: 1_000,
+})
+
+const D = LIBP2P_FABRIC_DEFAULTS
+const positiveInt = z.number().int().positive()
+
+/** Every tuning field: optional, a positive integer, defaulting to `LIBP2P_FABRIC_DEFAULTS`. */
+const tuningShape = {
+  // A receiver rejects a larger frame.
+  eventsPerFrame: positiveInt.max(MAX_EVENTS_PER_FRAME).default(D.eventsPerFrame),
+  maxUnackedBytes: positiveInt.default(D.maxUnackedBytes),
+  ackLatencyTargetMs: positiveInt.default(D.ackLatencyTargetMs),
+  liveQueueEvents: positiveInt.default(D.liveQueueEvents),
+  ingestBatchEvents: positiveInt.default(D.ingestBatchEvents),
+  ingestBatchBytes: positiveInt.default(D.ingestBatchBytes),
+  ingestLingerMs: positiveInt.default(D.ingestLingerMs),
+  receiveBufferBytes: positiveInt.default(D.receiveBufferBytes),
+  maxQueuedBytes: positiveInt.default(D.maxQueuedBytes),
+  heartbeatMs: positiveInt.default(D.heartbeatMs),
+  silenceTimeoutMs: positiveInt.default(D.silenceTimeoutMs),
+  handshakeTimeoutMs: positiveInt.default(D.handshakeTimeoutMs),
+  dialTimeoutMs: positiveInt.default(D.dialTimeoutMs),
+  backoffBaseMs: positiveInt.default(D.backoffBaseMs),
+  backoffMaxMs: positiveInt.default(D.backoffMaxMs),
+  pingIntervalMs: positiveInt.default(D.pingIntervalMs),
+  pingTimeoutMs: positiveInt.default(D.pingTimeoutMs),
+  refreshMs: positiveInt.default(D.refreshMs),
+  inboundConnectionThreshold: positiveInt.default(D.inboundConnectionThreshold),
+} satisfies Record<keyof FabricTuning, z.ZodType>
+
+/** One allowlisted peer geo. */
+export const fabricPeerInitSchema = z.object({
+  /** The peer's geo name (learned from its hello when omitted). */
+  geo: z.string().min(1).optional(),
+  /** The peer's PeerId: only the holder of this key may connect as this peer. */
+  peerId: z.string().min(1),
+  /**
+   * Where to dial it: multiaddrs, with or without the trailing `/p2p/<PeerId>`. May be
+   * empty or omitted: a peer behind NAT dials us.
+   */
+  addrs: z.array(z.string().min(1)).default([]),
+})
+
+/** The libp2p fabric's init, parsed once by `libp2pFabric`; node config composes it. */
+export const libp2pFabricInitSchema = z.object({
+  /** Multiaddrs to listen on, e.g. `/ip4/0.0.0.0/tcp/7400`. */
+  listen: z.array(z.string().min(1)),
+  /** The allowlist: every other PeerId is refused before any application frame. */
+  peers: z.array(fabricPeerInitSchema),
+  /** The identity key file; default `<dataDir>/peer-key`. */
+  keyFile: z.string().min(1).optional(),
+  /** A pre-shared key file (libp2p private network, `/key/swarm/psk/1.0.0/` format): peers without it cannot connect at all. */
+  psk: z.string().min(1).optional(),
+  /** Jitter source, uniform in [0, 1) (default `Math.random`). */
+  random: z.custom<() => number>((v) => typeof v === 'function').optional(),
+  ...tuningShape,
+})
+
+/** One allowlisted peer geo, as a user configures it. */
+export type FabricPeerInit = z.input<typeof fabricPeerInitSchema>
+
+/** What a user configures about the fabric; every tuning field is optional. */
+export type Libp2pFabricInit = z.input<typeof libp2pFabricInitSchema>
+
+/** The fabric's init once parsed: every default applied. */
+export type Libp2pFabricOptions = z.output<typeof libp2pFabricInitSchema>
+
+/** Parses the fabric's init; an invalid one throws `ConfigError` naming each bad field. */
+export function parseLibp2pFabricInit(init: Libp2pFabricInit): Libp2pFabricOptions {
+  const parsed = libp2pFabricInitSchema.safeParse(init)
+  if (!parsed.success)
+    throw new ConfigError(
+      `invalid fabric configuration: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+      { cause: parsed.error },
+    )
+  return parsed.data
+}

@@ -1,0 +1,215 @@
+import type { Stream } from '@libp2p/interface'
+import { MAX_HLC_DRIFT_MS, type EventRecord, type VersionVector } from '../../core/index.js'
+import type { Frame, HelloFrame } from './frames.js'
+import {
+  ReplicationSession,
+  type SessionComponents,
+  type SessionPeer,
+  type SessionResult,
+} from './session.js'
+
+/**
+ * The side of replication that takes a peer's events in, over a stream the peer opened:
+ * answers the hello with this geo's vector, validates each events frame (order, clock
+ * drift, the flow-control window), ingests them in batches, adds what was accepted to the
+ * `LocalFeed` (so the senders to other peers pass it on), and acknowledges with the vector
+ * after each ingest.
+ */
+export class ReplicationReceiver extends ReplicationSession {
+  private readonly queue: Array<{
+    n: number
+    events: EventRecord[]
+    bytes: number
+    more: boolean
+  }> = []
+  private queuedBytes = 0
+  private queuedEvents = 0
+  /** Highest frame acknowledged as received. */
+  private receivedAcked = 0
+  private receiptScheduled = false
+  private lastVector: VersionVector = {}
+  private lastN = 0
+  private processedN = 0
+  private echo: number | undefined
+  private ackWanted = false
+  /** Our hello went out: acks may follow. */
+  private replied = false
+  private lingerStartedAt: number | undefined
+
+  constructor(stream: Stream, peer: SessionPeer, components: SessionComponents) {
+    super('receiver', stream, peer, components)
+  }
+
+  /** Runs the session until its stream ends. */
+  async run(): Promise<SessionResult> {
+    await this.process().catch((error: unknown) => {
+      this.logger.warn('could not ingest replicated events; closing the stream', { error })
+      this.close(`ingest failed: ${(error as Error).message}`)
+    })
+    return this.finished()
+  }
+
+  protected override onFrame(frame: Frame, bytes: number): void {
+    if (!this.handshake) {
+      if (frame.t !== 'hello') return this.reject(`a '${frame.t}' frame before the hello`)
+      this.onHello(frame)
+      return
+    }
+    switch (frame.t) {
+      case 'events': {
+        if (frame.n !== this.lastN + 1)
+          return this.reject(`events frame ${frame.n} out of order (expected ${this.lastN + 1})`)
+        const horizon = this.components.clock.now() + MAX_HLC_DRIFT_MS
+        if (frame.events.some((e) => e.hlc.wall > horizon))
+          return this.reject('an event stamped more than MAX_HLC_DRIFT_MS in the future')
+        this.lastN = frame.n
+        this.queue.push({ n: frame.n, events: frame.events, bytes, more: frame.more === true })
+        this.queuedBytes += bytes
+        this.queuedEvents += frame.events.length
+        if (this.queuedBytes > this.components.settings.maxQueuedBytes)
+          return this.reject('the sender ignored the flow-control window')
+        this.scheduleReceipt()
+        this.wakeup.notify()
+        return
+      }
+      case 'ping':
+        this.echo = frame.at
+        this.ackWanted = true
+        this.wakeup.notify()
+        return
+      default:
+        return this.reject(`a '${frame.t}' frame on the receiving side of the stream`)
+    }
+  }
+
+  protected override onTick(): void {}
+
+  private onHello(hello: HelloFrame): void {
+    if (!this.acceptHello(hello, true)) return
+    this.peer.holds(hello.vector)
+    // Reply with the vector once the store answers; frames that arrive meanwhile queue up.
+    this.ackWanted = false
+    this.components.log.versionVector().then(
+      (vector) => {
+        if (this.closed) return
+        this.sendHello(vector)
+        this.replied = true
+        this.peer.handshook('receiver', hello)
+        this.wakeup.notify()
+      },
+      (error: unknown) => this.close(`cannot read the version vector: ${String(error)}`),
+    )
+  }
+
+  /** The frames received so far may be acknowledged, as long as the queue has room. */
+  private receivable(): number {
+    return this.queuedBytes <= this.components.settings.receiveBufferBytes
+      ? this.lastN
+      : this.receivedAcked
+  }
+
+  /** Acknowledges receipt at the end of this turn (one ack for every frame read in it). */
+  private scheduleReceipt(): void {
+    if (this.receiptScheduled) return
+    this.receiptScheduled = true
+    setImmediate(() => {
+      this.receiptScheduled = false
+      const received = this.receivable()
+      if (this.closed || received <= this.receivedAcked) return
+      this.sendAck(this.processedN, this.lastVector, undefined)
+    })
+  }
+
+  private sendAck(n: number, vector: VersionVector, echo: number | undefined): void {
+    const received = Math.max(n, this.receivable())
+    this.receivedAcked = received
+    this.frames.write({
+      t: 'ack',
+      n,
+      ...(received > n ? { received } : {}),
+      vector,
+      ...(echo !== undefined ? { echo } : {}),
+    })
+  }
+
+  /** The sender has more ready and the batch is still small: wait a little for it. */
+  private shouldLinger(): boolean {
+    const { settings, clock } = this.components
+    const last = this.queue.at(-1)
+    if (!last?.more) return false
+    if (this.queuedBytes >= settings.ingestBatchBytes) return false
+    if (this.queuedEvents >= settings.ingestBatchEvents) return false
+    this.lingerStartedAt ??= clock.now()
+    return clock.now() - this.lingerStartedAt < settings.ingestLingerMs
+  }
+
+  private linger(): Promise<void> {
+    return new Promise((resolve) => {
+      const cancel = this.components.clock.setTimer(this.components.settings.ingestLingerMs, done)
+      const woken = this.wakeup.wait()
+      void woken.then(done)
+      function done() {
+        cancel()
+        resolve()
+      }
+    })
+  }
+
+  private async process(): Promise<void> {
+    const { ingest, log, settings, taps, clock, localFeed } = this.components
+    while (!this.closed) {
+      if (!this.replied || (this.queue.length === 0 && !this.ackWanted)) {
+        await this.wakeup.wait()
+        continue
+      }
+      if (this.shouldLinger()) {
+        await this.linger()
+        continue
+      }
+      this.lingerStartedAt = undefined
+      const events: EventRecord[] = []
+      let n = this.processedN
+      while (this.queue.length > 0 && events.length < settings.ingestBatchEvents) {
+        const item = this.queue.shift()!
+        this.queuedBytes -= item.bytes
+        this.queuedEvents -= item.events.length
+        for (const event of item.events) events.push(event)
+        n = item.n
+      }
+      this.ackWanted = false
+      if (events.length > 0) {
+        const accepted = await ingest.ingest(events, { from: this.peer.peerId })
+        if (this.closed) return
+        // Order matters: the link learns what the peer holds before the local feed offers
+        // the events to the senders, and counts (and checks the heal) after both.
+        this.peer.holds(vectorOf(events))
+        localFeed.add(accepted, this.peer.peerId)
+        this.peer.counted('in', accepted.length)
+        if (accepted.length > 0 && taps.wants('replication.in'))
+          taps.publish({
+            kind: 'replication.in',
+            at: clock.now(),
+            peer: this.peer.peerId,
+            geo: this.peer.geo,
+            events: accepted.length,
+          })
+      }
+      // n and the vector advance together: a receipt ack sent meanwhile pairs the old ones.
+      const vector = await log.versionVector()
+      if (this.closed) return
+      this.processedN = n
+      this.lastVector = vector
+      const echo = this.echo
+      this.echo = undefined
+      this.sendAck(n, vector, echo)
+    }
+  }
+}
+
+/** The highest seq per origin among `events` (the sender holds everything up to each). */
+function vectorOf(events: readonly EventRecord[]): VersionVector {
+  const vector: VersionVector = {}
+  for (const event of events)
+    if (event.seq > (vector[event.origin] ?? 0)) vector[event.origin] = event.seq
+  return vector
+}

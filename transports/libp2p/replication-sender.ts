@@ -1,0 +1,299 @@
+import type { Stream } from '@libp2p/interface'
+import type { EventRecord, VersionVector } from '../../core/index.js'
+import { encodeFrame, type Frame, type HelloFrame } from './frames.js'
+import type { LocalFeedListener } from './local-feed.js'
+import {
+  ReplicationSession,
+  type SessionComponents,
+  type SessionPeer,
+  type SessionResult,
+} from './session.js'
+
+interface InFlight {
+  n: number
+  bytes: number
+  sentAt: number
+}
+
+/** The sender's window never shrinks below this. */
+export const MIN_WINDOW_BYTES = 256 * 1024
+
+/**
+ * The side of replication that sends this geo's events to one peer, over a stream this
+ * node opened: hello, catch-up of exactly what the peer's vector lacks (read from the
+ * store in batches), then live push of the events the `LocalFeed` offers; a window of
+ * unacknowledged bytes and the stream's `drain` events bound what is buffered, and each
+ * ack (answering a ping: anti-entropy) re-sends what the peer turned out to lack.
+ */
+export class ReplicationSender extends ReplicationSession implements LocalFeedListener {
+  /** Highest seq per origin sent on this stream (or known to be held by the peer). */
+  private readonly sent: VersionVector = {}
+  private acked: VersionVector = {}
+  private readonly live = new Map<string, EventRecord[]>()
+  private liveCount = 0
+  private readonly inFlight: InFlight[] = []
+  private inFlightBytes = 0
+  private window: number
+  private lastSentN = 0
+  /** Per origin, the seq of an event that cannot be framed: nothing from it on is sent. */
+  private readonly blocked = new Map<string, number>()
+  private unsubscribe: (() => void) | undefined
+  private helloWaiter: ((hello: HelloFrame | undefined) => void) | undefined
+
+  constructor(stream: Stream, peer: SessionPeer, components: SessionComponents) {
+    super('sender', stream, peer, components)
+    // Open fully: loopback and LAN-like links never need less; a slow link halves it quickly.
+    this.window = components.settings.maxUnackedBytes
+  }
+
+  /** Runs the session until its stream ends. */
+  async run(): Promise<SessionResult> {
+    const { localFeed } = this.components
+    this.sendHello({ ...localFeed.known })
+    const hello = await new Promise<HelloFrame | undefined>((resolve) => {
+      if (this.closed) return resolve(undefined)
+      this.helloWaiter = resolve
+    })
+    if (!hello || this.closed || !this.acceptHello(hello, false)) return this.finished()
+    this.acked = { ...hello.vector }
+    Object.assign(this.sent, hello.vector)
+    this.peer.holds(hello.vector)
+    this.peer.handshook('sender', hello)
+    this.unsubscribe = localFeed.subscribe(this)
+    await this.pump().catch((error: unknown) => this.close(`send failed: ${String(error)}`))
+    return this.finished()
+  }
+
+  /** The peer is known to hold `vector` (it sent us those events): never send them back. */
+  peerHolds(vector: Readonly<VersionVector>): void {
+    for (const [origin, seq] of Object.entries(vector)) {
+      if (seq > (this.sent[origin] ?? 0)) this.sent[origin] = seq
+      if (seq > (this.acked[origin] ?? 0)) this.acked[origin] = seq
+    }
+  }
+
+  /** Queues the events the peer lacks for live push (not those that came from it). */
+  offer(events: readonly EventRecord[], fromPeer: string | undefined): void {
+    if (this.closed || !this.handshake || fromPeer === this.peer.peerId) return
+    if (this.liveCount + events.length > this.components.settings.liveQueueEvents) {
+      // The peer is slow: stop buffering, the pump reads the backlog from the store.
+      this.live.clear()
+      this.liveCount = 0
+    } else {
+      for (const event of events) {
+        if (event.seq <= (this.sent[event.origin] ?? 0) || this.isBlocked(event)) continue
+        let queue = this.live.get(event.origin)
+        if (!queue) this.live.set(event.origin, (queue = []))
+        queue.push(event)
+        this.liveCount++
+      }
+    }
+    this.wakeup.notify()
+  }
+
+  /** The local vector advanced without records: the pump reads them from the store. */
+  poke(): void {
+    this.wakeup.notify()
+  }
+
+  protected override onFrame(frame: Frame): void {
+    switch (frame.t) {
+      case 'hello':
+        if (this.handshake || !this.helloWaiter) return this.reject('a second hello')
+        this.helloWaiter(frame)
+        this.helloWaiter = undefined
+        return
+      case 'refuse': {
+        const reason = `refused by the peer: ${frame.reason}`
+        this.logger.warn('replication peer refused this node', { reason: frame.reason })
+        this.refuse(reason, false)
+        return
+      }
+      case 'ack':
+        if (!this.handshake) return this.reject('an ack before the hello')
+        return this.onAck(frame)
+      default:
+        return this.reject(`a '${frame.t}' frame on the sending side of the stream`)
+    }
+  }
+
+  protected override onTick(now: number): void {
+    if (this.handshake) this.frames.write({ t: 'ping', at: now })
+  }
+
+  protected override onClosed(): void {
+    this.unsubscribe?.()
+    this.helloWaiter?.(undefined)
+    this.helloWaiter = undefined
+    this.live.clear()
+  }
+
+  private onAck(frame: {
+    n: number
+    received?: number
+    vector: VersionVector
+    echo?: number
+  }): void {
+    const received = frame.received ?? frame.n
+    if (received > this.lastSentN) return this.reject(`an ack of frame ${received} never sent`)
+    let newest: InFlight | undefined
+    while (this.inFlight.length > 0 && this.inFlight[0]!.n <= received) {
+      newest = this.inFlight.shift()!
+      this.inFlightBytes -= newest.bytes
+    }
+    if (newest) this.adaptWindow(this.components.clock.now() - newest.sentAt, newest.bytes)
+    for (const [origin, seq] of Object.entries(frame.vector)) {
+      if (seq > (this.acked[origin] ?? 0)) this.acked[origin] = seq
+      if (seq > (this.sent[origin] ?? 0)) this.sent[origin] = seq
+    }
+    if (frame.n === this.lastSentN) {
+      // Nothing in flight: whatever the peer still lacks below what was sent, it refused
+      // (a gap it could not fill then). Send it again.
+      for (const [origin, seq] of Object.entries(this.sent))
+        if (seq > (this.acked[origin] ?? 0)) this.sent[origin] = this.acked[origin] ?? 0
+    }
+    if (frame.echo !== undefined) this.peer.rtt(this.components.clock.now() - frame.echo)
+    this.peer.holds(this.acked)
+    this.wakeup.notify()
+  }
+
+  /** Delay-based window: additive growth while acks are quick, halving when they lag. */
+  private adaptWindow(latencyMs: number, ackedBytes: number): void {
+    const { ackLatencyTargetMs, maxUnackedBytes } = this.components.settings
+    const floor = Math.min(MIN_WINDOW_BYTES, maxUnackedBytes)
+    if (latencyMs > 2 * ackLatencyTargetMs) this.window = Math.max(floor, this.window / 2)
+    else if (latencyMs < ackLatencyTargetMs)
+      this.window = Math.min(maxUnackedBytes, this.window + ackedBytes)
+  }
+
+  private async pump(): Promise<void> {
+    const { settings } = this.components
+    while (!this.closed) {
+      if (this.frames.needsDrain) {
+        await this.frames.writable()
+        continue
+      }
+      if (this.inFlightBytes >= this.window) {
+        await this.wakeup.wait()
+        continue
+      }
+      const batch = await this.nextBatch(settings.eventsPerFrame)
+      if (this.closed) return
+      if (batch.length === 0) {
+        await this.wakeup.wait()
+        continue
+      }
+      this.send(batch, this.hasMore())
+    }
+  }
+
+  /** True when events the peer lacks are ready to send (catch-up is under way). */
+  private hasMore(): boolean {
+    for (const [origin, held] of Object.entries(this.components.localFeed.known))
+      if (this.sendableUpTo(origin, held) > (this.sent[origin] ?? 0)) return true
+    return false
+  }
+
+  /** The highest seq of `origin` that may be sent: below an event that cannot be framed. */
+  private sendableUpTo(origin: string, held: number): number {
+    const stuckAt = this.blocked.get(origin)
+    if (stuckAt === undefined) return held
+    if ((this.acked[origin] ?? 0) >= stuckAt) {
+      // The peer got that event by another path: the origin flows again.
+      this.blocked.delete(origin)
+      return held
+    }
+    return Math.min(held, stuckAt - 1)
+  }
+
+  /** Up to `room` events the peer lacks, per origin in seq order, from the live queue or the store. */
+  private async nextBatch(room: number): Promise<EventRecord[]> {
+    const { localFeed, log } = this.components
+    const batch: EventRecord[] = []
+    for (const [origin, known] of Object.entries(localFeed.known)) {
+      if (batch.length >= room) break
+      const held = this.sendableUpTo(origin, known)
+      let next = (this.sent[origin] ?? 0) + 1
+      if (next > held) continue
+      const queue = this.live.get(origin)
+      if (queue) {
+        let skip = 0
+        while (skip < queue.length && queue[skip]!.seq < next) skip++
+        let take = skip
+        while (
+          take < queue.length &&
+          queue[take]!.seq === next &&
+          next <= held &&
+          batch.length < room
+        ) {
+          batch.push(queue[take]!)
+          next++
+          take++
+        }
+        queue.splice(0, take)
+        this.liveCount -= take
+        if (queue.length === 0) this.live.delete(origin)
+        if (take > skip || batch.length >= room) {
+          this.sent[origin] = next - 1
+          continue
+        }
+      }
+      const limit = Math.min(room - batch.length, held - next + 1)
+      const events = await log.readOrigin(origin, next, limit)
+      if (this.closed) return []
+      for (const event of events) {
+        if (event.seq !== next) break
+        batch.push(event)
+        next++
+      }
+      this.sent[origin] = next - 1
+    }
+    return batch
+  }
+
+  /**
+   * Frames and sends `batch`. When it cannot be framed, it is halved until every part can,
+   * or until the one event that cannot is alone: that event is skipped and reported, and
+   * everything else still goes out. A failure to encode never ends the session (it would
+   * redial, pick the same batch and fail again, forever).
+   */
+  private send(batch: EventRecord[], more: boolean): void {
+    const events = this.blocked.size > 0 ? batch.filter((e) => !this.isBlocked(e)) : batch
+    if (events.length === 0) return
+    const n = this.lastSentN + 1
+    let bytes: Uint8Array
+    try {
+      bytes = encodeFrame({ t: 'events', n, events, ...(more ? { more } : {}) })
+    } catch (error) {
+      if (events.length > 1) {
+        const half = Math.ceil(events.length / 2)
+        this.send(events.slice(0, half), true)
+        this.send(events.slice(half), more)
+        return
+      }
+      const event = events[0]!
+      this.blocked.set(event.origin, event.seq)
+      this.peer.unframable(event, error)
+      return
+    }
+    this.lastSentN = n
+    this.inFlight.push({ n, bytes: bytes.byteLength, sentAt: this.components.clock.now() })
+    this.inFlightBytes += bytes.byteLength
+    this.frames.writeEncoded(bytes)
+    this.peer.counted('out', events.length)
+    const { taps, clock } = this.components
+    if (taps.wants('replication.out'))
+      taps.publish({
+        kind: 'replication.out',
+        at: clock.now(),
+        peer: this.peer.peerId,
+        geo: this.peer.geo,
+        events: events.length,
+      })
+  }
+
+  private isBlocked(event: EventRecord): boolean {
+    const stuckAt = this.blocked.get(event.origin)
+    return stuckAt !== undefined && event.seq >= stuckAt
+  }
+}

@@ -1,0 +1,267 @@
+import type { Stream } from '@libp2p/interface'
+import {
+  AbortedError,
+  type Clock,
+  type EventIngest,
+  type EventLog,
+  type EventRecord,
+  type Logger,
+  type Taps,
+  type VersionVector,
+} from '../../core/index.js'
+import { FrameStream } from './frame-stream.js'
+import type { Frame, HelloFrame } from './frames.js'
+import { helloFrame, helloMismatch } from './hello.js'
+import type { LocalFeed } from './local-feed.js'
+
+/** Replication tuning; defaults in `LIBP2P_FABRIC_DEFAULTS`. */
+export interface ReplicationSettings {
+  /** Events per `events` frame during catch-up. */
+  eventsPerFrame: number
+  /**
+   * Most frame bytes sent and not yet acknowledged: the cap of the sender's window. The
+   * window itself adapts: it grows while acks come back within `ackLatencyTargetMs` and
+   * halves when they take more than twice that, so a slow receiver never has seconds of
+   * data queued ahead of the pings and acks that share the connection.
+   */
+  maxUnackedBytes: number
+  /** Ack latency the sender's window aims for. */
+  ackLatencyTargetMs: number
+  /** Most events held per sender for live push; past it, the sender reads the store. */
+  liveQueueEvents: number
+  /** Most events a receiver passes to one ingest call. */
+  ingestBatchEvents: number
+  /**
+   * While the sender says more is coming, a receiver gathers up to this many bytes (or
+   * `ingestBatchEvents`) for one ingest call: fewer, larger ingests mean fewer re-folds of
+   * the actors they touch. Keep it under the sender's window.
+   */
+  ingestBatchBytes: number
+  /** Longest a receiver waits for more frames before it ingests what it has. */
+  ingestLingerMs: number
+  /**
+   * Bytes a receiver queues (received, not yet ingested) and still acknowledges as
+   * received; past it, receipts wait for the ingest to catch up, and the sender's window
+   * stops it.
+   */
+  receiveBufferBytes: number
+  /** Bytes a receiver queues before it treats the sender as ignoring the window. */
+  maxQueuedBytes: number
+  /** How often the sender pings (and learns the receiver's vector: anti-entropy). */
+  heartbeatMs: number
+  /** A session that hears nothing for this long is closed (the peer froze or vanished). */
+  silenceTimeoutMs: number
+  /** Deadline of the hello exchange. */
+  handshakeTimeoutMs: number
+}
+
+/** What a session needs from the node. */
+export interface SessionComponents {
+  appName: string
+  geo: string
+  nodeId: string
+  log: EventLog
+  ingest: EventIngest
+  taps: Taps
+  logger: Logger
+  clock: Clock
+  /** What this geo holds; senders subscribe to it for new events, receivers add to it. */
+  localFeed: LocalFeed
+  settings: ReplicationSettings
+}
+
+/** Which direction a session replicates: this geo's events out, or the peer's in. */
+export type SessionRole = 'sender' | 'receiver'
+
+/** How a session reports to the link of its peer. */
+export interface SessionPeer {
+  readonly peerId: string
+  /** The peer's geo (configured or learned from its hello). */
+  readonly geo: string
+  /** The hello exchange succeeded. */
+  handshook(role: SessionRole, hello: HelloFrame): void
+  /** The peer holds at least `vector`. */
+  holds(vector: Readonly<VersionVector>): void
+  /** Counts events sent to or taken from the peer. */
+  counted(direction: 'in' | 'out', events: number): void
+  /** A measured round trip. */
+  rtt(ms: number): void
+  /** The handshake was refused (by either side), with why. */
+  refused(reason: string): void
+  /**
+   * `event` cannot be framed (`error` says why): the session skips it and sends no later
+   * event of its origin, since the peer would not store them past the gap.
+   */
+  unframable(event: EventRecord, error: unknown): void
+}
+
+/** How a session ended. */
+export interface SessionResult {
+  /** The hello exchange succeeded. */
+  handshook: boolean
+  /** The handshake was refused by either side. */
+  refused: boolean
+  /** Why it ended. */
+  reason: string
+}
+
+/** A one-slot wake-up: `notify()` before `wait()` is not lost. */
+export class Wakeup {
+  private pending = false
+  private resolve: (() => void) | undefined
+
+  /** Wakes the waiter, or the next one to wait. */
+  notify(): void {
+    if (this.resolve) {
+      const resolve = this.resolve
+      this.resolve = undefined
+      resolve()
+    } else this.pending = true
+  }
+
+  /** Resolves at the next `notify()` (at once if one is pending). */
+  wait(): Promise<void> {
+    if (this.pending) {
+      this.pending = false
+      return Promise.resolve()
+    }
+    return new Promise((resolve) => (this.resolve = resolve))
+  }
+}
+
+/**
+ * What both directions of replication share: the frame stream, the hello exchange, the
+ * silence watchdog, rejecting and refusing, and the end.
+ */
+export abstract class ReplicationSession {
+  protected readonly frames: FrameStream
+  protected readonly wakeup = new Wakeup()
+  protected closed = false
+  protected handshake: HelloFrame | undefined
+  protected refusedReason: string | undefined
+  protected lastHeardAt: number
+  protected readonly logger: Logger
+  private endReason = 'closed'
+  private cancelTimer: (() => void) | undefined
+  private readonly done: Promise<void>
+  private resolveDone!: () => void
+
+  constructor(
+    protected readonly role: SessionRole,
+    stream: Stream,
+    protected readonly peer: SessionPeer,
+    protected readonly components: SessionComponents,
+  ) {
+    this.logger = components.logger.child({ peer: peer.peerId, session: role })
+    this.lastHeardAt = components.clock.now()
+    this.done = new Promise((resolve) => (this.resolveDone = resolve))
+    this.frames = new FrameStream(stream, {
+      onFrame: (frame, bytes) => {
+        this.lastHeardAt = this.components.clock.now()
+        this.onFrame(frame, bytes)
+      },
+      onClose: (error, rejected) => this.onStreamClosed(error, rejected),
+    })
+    this.scheduleTick()
+  }
+
+  /** Closes the session (idempotent). */
+  close(reason: string): void {
+    if (this.closed) return
+    this.endReason = reason
+    this.frames.abort(new AbortedError(`replication session with ${this.peer.peerId}: ${reason}`))
+  }
+
+  /** Resolves when the session has ended. */
+  protected async finished(): Promise<SessionResult> {
+    await this.done
+    return {
+      handshook: this.handshake !== undefined,
+      refused: this.refusedReason !== undefined,
+      reason: this.refusedReason ?? this.endReason,
+    }
+  }
+
+  protected abstract onFrame(frame: Frame, bytes: number): void
+  protected abstract onTick(now: number): void
+
+  /** Sends this node's hello, announcing `vector`. */
+  protected sendHello(vector: VersionVector): void {
+    this.frames.write(helloFrame(this.components, vector))
+  }
+
+  /**
+   * Checks the peer's hello: on a mismatch, refuses it (telling the peer when `tellPeer`,
+   * i.e. when we are the receiver) and returns false; otherwise records the handshake.
+   */
+  protected acceptHello(hello: HelloFrame, tellPeer: boolean): boolean {
+    const mismatch = helloMismatch(this.components, hello)
+    if (mismatch) {
+      this.logger.warn('replication peer refused: handshake mismatch', { reason: mismatch })
+      this.refuse(mismatch, tellPeer)
+      return false
+    }
+    this.handshake = hello
+    return true
+  }
+
+  /** Rejects a frame: tap, log, close the stream. The node keeps serving. */
+  protected reject(reason: string): void {
+    this.publishRejected(reason)
+    this.close(`frame rejected: ${reason}`)
+  }
+
+  /** Refuses the handshake: tells the peer when we are the receiver, then closes. */
+  protected refuse(reason: string, tellPeer: boolean): void {
+    this.refusedReason = reason
+    this.peer.refused(reason)
+    if (tellPeer) {
+      this.frames.write({ t: 'refuse', reason })
+      void this.frames.close()
+    } else this.close(`refused: ${reason}`)
+  }
+
+  /** Releases what the session holds besides the stream; called once, when it ends. */
+  protected onClosed(): void {}
+
+  private onStreamClosed(error: Error | undefined, rejected: boolean): void {
+    if (rejected && error) {
+      this.publishRejected(error.message)
+      this.endReason = `frame rejected: ${error.message}`
+    } else if (error && this.endReason === 'closed') this.endReason = error.message
+    this.closed = true
+    this.cancelTimer?.()
+    this.wakeup.notify()
+    this.onClosed()
+    this.resolveDone()
+  }
+
+  private publishRejected(reason: string): void {
+    this.logger.warn('fabric frame rejected; closing the stream', { reason })
+    this.components.taps.publish({
+      kind: 'frame.rejected',
+      at: this.components.clock.now(),
+      peer: this.peer.peerId,
+      reason,
+    })
+  }
+
+  private scheduleTick(): void {
+    const { clock, settings } = this.components
+    this.cancelTimer = clock.setTimer(settings.heartbeatMs, () => {
+      if (this.closed) return
+      const now = clock.now()
+      const limit = this.handshake ? settings.silenceTimeoutMs : settings.handshakeTimeoutMs
+      if (now - this.lastHeardAt > limit) {
+        this.close(
+          this.handshake
+            ? `no frame from the peer for ${now - this.lastHeardAt} ms`
+            : 'no hello from the peer in time',
+        )
+        return
+      }
+      this.onTick(now)
+      this.scheduleTick()
+    })
+  }
+}
