@@ -47,7 +47,7 @@ export type { Hlc } from './hlc.js'
 export type { AbortOptions, Startable } from './lifecycle.js'
 export { LOG_LEVELS, silentLogger, streamLogger } from './logger.js'
 export type { LogFields, Logger, LogLevel } from './logger.js'
-export { ActorRuntime, Mailbox, RUNTIME_DEFAULTS } from './runtime/index.js'
+export { ActorRuntime, Mailbox, RUNTIME_DEFAULTS, runtimeSettingsSchema } from './runtime/index.js'
 export type {
   ActorRef,
   ActorView,

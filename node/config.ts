@@ -2,7 +2,15 @@ import { readFile } from 'node:fs/promises'
 import { extname, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { z } from 'zod'
-import { ConfigError, LOG_LEVELS, type AnyActorDefinition } from '../core/index.js'
+import {
+  ConfigError,
+  LOG_LEVELS,
+  runtimeSettingsSchema,
+  type AnyActorDefinition,
+} from '../core/index.js'
+import { fileStoreInitSchema } from '../stores/file/index.js'
+import { redisStoreInitSchema } from '../stores/redis/index.js'
+import { libp2pFabricInitSchema } from '../transports/libp2p/index.js'
 import { gatewayInitSchema } from '../transports/http/index.js'
 
 /** Geo and app names: short, lower-case, usable in file names and headers. */
@@ -12,54 +20,21 @@ const name = (what: string) =>
     .string()
     .regex(NAME, `${what} must be lower-case letters, digits and dashes, starting with a letter`)
 
+// Each backend declares its own fields once (with their limits and defaults); the node's
+// config composes those schemas and adds only what it decides itself.
 const storeSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('memory') }).strict(),
-  z
-    .object({
+  fileStoreInitSchema
+    .extend({
       kind: z.literal('file'),
       /** Defaults to `<dataDir>/events`. */
       dir: z.string().min(1).optional(),
-      segmentBytes: z
-        .number()
-        .int()
-        .min(64 * 1024)
-        .optional(),
-      /** `all` (default) checks every commit's checksum at start; `tail` only those after the index checkpoint. */
-      verify: z.enum(['all', 'tail']).optional(),
     })
     .strict(),
-  z
-    .object({
-      kind: z.literal('redis'),
-      url: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL'),
-      prefix: z.string().min(1).max(128).optional(),
-      commandTimeoutMs: z.number().int().positive().optional(),
-    })
-    .strict(),
+  redisStoreInitSchema.extend({ kind: z.literal('redis') }).strict(),
 ])
 
-const multiaddr = z
-  .string()
-  .regex(/^\/(ip4|ip6|dns4|dns6|dns)\//, 'must be a multiaddr such as /ip4/127.0.0.1/tcp/7400')
-
-const fabricSchema = z
-  .object({
-    listen: z.array(multiaddr).min(1),
-    peers: z
-      .array(
-        z
-          .object({
-            geo: name('peers[].geo').optional(),
-            peerId: z.string().min(10),
-            addrs: z.array(multiaddr).min(1),
-          })
-          .strict(),
-      )
-      .default([]),
-    keyFile: z.string().min(1).optional(),
-    psk: z.string().min(1).optional(),
-  })
-  .strict()
+const fabricSchema = libp2pFabricInitSchema.omit({ random: true }).strict()
 
 /** The node configuration, as a file or a TypeScript module gives it. Every field has a default. */
 export const nodeConfigSchema = z
@@ -68,19 +43,9 @@ export const nodeConfigSchema = z
     geo: name('geo').default('local'),
     dataDir: z.string().min(1).default('./.anywhere'),
     http: gatewayInitSchema.prefault({}),
-    store: storeSchema.default({ kind: 'file' }),
+    store: storeSchema.prefault({ kind: 'file' }),
     fabric: fabricSchema.optional(),
-    runtime: z
-      .object({
-        maxActorsInMemory: z.number().int().positive().optional(),
-        idleEvictMs: z.number().int().positive().optional(),
-        snapshotEvery: z.number().int().positive().optional(),
-        mailboxCapacity: z.number().int().positive().optional(),
-        askTimeoutMs: z.number().int().positive().optional(),
-        stopTimeoutMs: z.number().int().positive().optional(),
-      })
-      .strict()
-      .prefault({}),
+    runtime: runtimeSettingsSchema.prefault({}),
     log: z
       .object({ level: z.enum(LOG_LEVELS).default('info'), json: z.boolean().default(false) })
       .strict()

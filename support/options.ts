@@ -1,7 +1,22 @@
-// Options parsing shared by the backends.
+// Options parsing shared by every component that takes an init: once, at the boundary.
+import type { z } from 'zod'
+import { ConfigError } from '../core/errors.js'
 
-/** The defaults overlaid with the fields `init` sets (an `undefined` field keeps its default). */
-export function applyDefaults<D extends object>(defaults: D, init: Partial<D>): D {
-  const set = Object.fromEntries(Object.entries(init).filter(([, value]) => value !== undefined))
-  return { ...defaults, ...set } as D
+/**
+ * Parses `init` with `schema` (filling its defaults); an invalid init throws ConfigError
+ * naming every bad field, prefixed with `what` (e.g. `file store`).
+ */
+export function parseInit<S extends z.ZodType>(
+  schema: S,
+  init: unknown,
+  what: string,
+): z.output<S> {
+  const parsed = schema.safeParse(init)
+  if (parsed.success) return parsed.data
+  const problems = parsed.error.issues.map(
+    (issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`,
+  )
+  throw new ConfigError(`invalid ${what} options: ${problems.join('; ')}`, {
+    cause: parsed.error,
+  })
 }

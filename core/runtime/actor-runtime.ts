@@ -11,13 +11,13 @@ import { actorAddress, type EventRecord } from '../event.js'
 import { DurableEventFeed, type EventFeed } from '../event-feed.js'
 import type { AbortOptions, Startable } from '../lifecycle.js'
 import { raceAbort } from '../../support/abort.js'
-import { applyDefaults } from '../../support/options.js'
+import { parseInit } from '../../support/options.js'
 import { ActorCell, failMessage, type Message } from './actor-cell.js'
 import type { ActorRef, ActorView } from './actor-ref.js'
 import { CommandProcessor } from './command-processor.js'
 import type { ContextHost } from './handler-context.js'
 import {
-  RUNTIME_DEFAULTS,
+  runtimeSettingsSchema,
   type AskOptions,
   type RuntimeComponents,
   type RuntimeInit,
@@ -48,7 +48,7 @@ export class ActorRuntime implements Startable {
     private readonly components: RuntimeComponents,
   ) {
     const { actors, ...rest } = init
-    this.settings = applyDefaults<RuntimeSettings>(RUNTIME_DEFAULTS, rest)
+    this.settings = parseInit(runtimeSettingsSchema, rest, 'runtime')
     this.durable = new DurableEventFeed(components.logger)
     this.taps = new RuntimeTaps(components.taps, components.clock)
     this.replica = new ReplicaEngine(components, this.taps, this.settings.snapshotEvery)

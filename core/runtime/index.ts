@@ -2,5 +2,5 @@
 export { ActorRuntime } from './actor-runtime.js'
 export type { ActorRef, ActorView } from './actor-ref.js'
 export { Mailbox } from './mailbox.js'
-export { RUNTIME_DEFAULTS } from './options.js'
+export { RUNTIME_DEFAULTS, runtimeSettingsSchema } from './options.js'
 export type { AskOptions, RuntimeComponents, RuntimeInit } from './options.js'

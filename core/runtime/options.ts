@@ -1,3 +1,4 @@
+import { z } from 'zod'
 import type { AnyActorDefinition } from '../actor.js'
 import type { Clock } from '../clock.js'
 import type { EventStore } from '../event-store.js'
@@ -6,22 +7,40 @@ import type { AbortOptions } from '../lifecycle.js'
 import type { Logger } from '../logger.js'
 import type { Taps } from '../taps.js'
 
-/** What a user tunes about the runtime. */
-export interface RuntimeInit {
+/** The value of every runtime setting the user leaves out. */
+export const RUNTIME_DEFAULTS = {
+  maxActorsInMemory: 100_000,
+  idleEvictMs: 5 * 60_000,
+  snapshotEvery: 256,
+  mailboxCapacity: 10_000,
+  askTimeoutMs: 30_000,
+  stopTimeoutMs: 10_000,
+} as const
+
+const positiveInt = z.number().int().positive()
+
+/** The runtime's settings (`runtime` in the node config), with their defaults. */
+export const runtimeSettingsSchema = z
+  .object({
+    /** Most actors held in memory; the least recently used idle ones are evicted past it. */
+    maxActorsInMemory: positiveInt.default(RUNTIME_DEFAULTS.maxActorsInMemory),
+    /** An actor unused this long is evicted (it is rehydrated from the store on its next message). */
+    idleEvictMs: positiveInt.default(RUNTIME_DEFAULTS.idleEvictMs),
+    /** Persist a snapshot of an actor after this many events since its last one. */
+    snapshotEvery: positiveInt.default(RUNTIME_DEFAULTS.snapshotEvery),
+    /** Most messages waiting in one actor's mailbox; more are refused with OverloadedError. */
+    mailboxCapacity: positiveInt.default(RUNTIME_DEFAULTS.mailboxCapacity),
+    /** Default deadline of an ask. */
+    askTimeoutMs: positiveInt.default(RUNTIME_DEFAULTS.askTimeoutMs),
+    /** How long `stop()` waits for queued messages to finish. */
+    stopTimeoutMs: positiveInt.default(RUNTIME_DEFAULTS.stopTimeoutMs),
+  })
+  .strict()
+
+/** What a user tunes about the runtime: its actor types and any of its settings. */
+export interface RuntimeInit extends z.input<typeof runtimeSettingsSchema> {
   /** The actor types this node serves. */
   actors: readonly AnyActorDefinition[]
-  /** Most actors held in memory; the least recently used idle ones are evicted past it. */
-  maxActorsInMemory?: number
-  /** An actor unused this long is evicted (it is rehydrated from the store on its next message). */
-  idleEvictMs?: number
-  /** Persist a snapshot of an actor after this many events since its last one. */
-  snapshotEvery?: number
-  /** Most messages waiting in one actor's mailbox; more are refused with OverloadedError. */
-  mailboxCapacity?: number
-  /** Default deadline of an ask. */
-  askTimeoutMs?: number
-  /** How long `stop()` waits for queued messages to finish. */
-  stopTimeoutMs?: number
 }
 
 /** What the node injects. */
@@ -35,18 +54,8 @@ export interface RuntimeComponents {
   origin: string
 }
 
-/** The value of every `RuntimeInit` setting the user leaves out. */
-export const RUNTIME_DEFAULTS = {
-  maxActorsInMemory: 100_000,
-  idleEvictMs: 5 * 60_000,
-  snapshotEvery: 256,
-  mailboxCapacity: 10_000,
-  askTimeoutMs: 30_000,
-  stopTimeoutMs: 10_000,
-} as const
-
 /** The runtime's settings once the defaults are applied. */
-export type RuntimeSettings = Required<Omit<RuntimeInit, 'actors'>>
+export type RuntimeSettings = z.output<typeof runtimeSettingsSchema>
 
 /** Options of one ask or read. */
 export interface AskOptions extends AbortOptions {

@@ -2,7 +2,7 @@
 // the factory parses a user's init with it once.
 import { constants as fsConstants } from 'node:fs'
 import { z } from 'zod'
-import { ConfigError } from '../../core/index.js'
+import { parseInit } from '../../support/options.js'
 
 /**
  * Smallest accepted `segmentBytes`: tiny segments are for tests of rolling (the node's
@@ -72,12 +72,5 @@ export type FileStoreOptions = z.output<typeof fileStoreInitSchema>
 
 /** Checks `init` once and fills in the defaults; throws `ConfigError` naming the bad field. */
 export function parseFileStoreInit(init: FileStoreInit): FileStoreOptions {
-  const parsed = fileStoreInitSchema.safeParse(init)
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!
-    throw new ConfigError(`file store: ${issue.path.join('.') || 'init'}: ${issue.message}`, {
-      cause: parsed.error,
-    })
-  }
-  return parsed.data
+  return parseInit(fileStoreInitSchema, init, 'file store')
 }

@@ -1,7 +1,7 @@
 // What a user configures for the Redis store, parsed once at the boundary. The schema is
 // exported so the node's config can compose it.
 import { z } from 'zod'
-import { ConfigError } from '../../core/index.js'
+import { parseInit } from '../../support/options.js'
 
 /** The defaults of every optional `RedisStoreInit` field. */
 export const REDIS_STORE_DEFAULTS = {
@@ -48,12 +48,5 @@ export type RedisStoreSettings = z.output<typeof redisStoreInitSchema>
 
 /** Parses a `RedisStoreInit` once, at the boundary; throws `ConfigError` naming the field. */
 export function parseRedisStoreInit(init: RedisStoreInit): RedisStoreSettings {
-  const parsed = redisStoreInitSchema.safeParse(init)
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!
-    throw new ConfigError(`redis store: ${issue.path.join('.') || 'init'} ${issue.message}`, {
-      cause: parsed.error,
-    })
-  }
-  return parsed.data
+  return parseInit(redisStoreInitSchema, init, 'redis store')
 }

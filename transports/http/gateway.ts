@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto'
-import { z } from 'zod'
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify'
 import {
   AbortedError,
@@ -29,6 +28,7 @@ import {
   type Taps,
 } from '../../core/index.js'
 import { IdempotencyCache, IDEMPOTENCY_KEY_MAX_LENGTH } from './idempotency-cache.js'
+import { parseInit } from '../../support/options.js'
 import { parseJsonBody } from './json-body.js'
 import {
   gatewayInitSchema,
@@ -339,10 +339,6 @@ function fingerprint(input: unknown): string {
 
 /** Creates a node's HTTP gateway; the init is parsed once, here. */
 export function gateway(init: GatewayInit = {}): (components: GatewayComponents) => Gateway {
-  const parsed = gatewayInitSchema.safeParse(init)
-  if (!parsed.success)
-    throw new ConfigError(`invalid gateway init: ${z.prettifyError(parsed.error)}`, {
-      cause: parsed.error,
-    })
-  return (components) => new Gateway(parsed.data, components)
+  const options = parseInit(gatewayInitSchema, init, 'gateway')
+  return (components) => new Gateway(options, components)
 }

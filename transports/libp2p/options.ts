@@ -1,6 +1,6 @@
 // What a user configures about the libp2p fabric: the schema its init is parsed with, once.
 import { z } from 'zod'
-import { ConfigError } from '../../core/index.js'
+import { parseInit } from '../../support/options.js'
 import { MAX_EVENTS_PER_FRAME } from './frames.js'
 import type { LinkSettings } from './peer-link.js'
 import type { ReplicationSettings } from './session.js'
@@ -67,6 +67,11 @@ const tuningShape = {
   inboundConnectionThreshold: positiveInt.default(D.inboundConnectionThreshold),
 } satisfies Record<keyof FabricTuning, z.ZodType>
 
+/** A multiaddr a node can listen on or dial. */
+const multiaddrSchema = z
+  .string()
+  .regex(/^\/(ip4|ip6|dns4|dns6|dns)\//, 'must be a multiaddr such as /ip4/127.0.0.1/tcp/7400')
+
 /** One allowlisted peer geo. */
 export const fabricPeerInitSchema = z.object({
   /** The peer's geo name (learned from its hello when omitted). */
@@ -77,15 +82,15 @@ export const fabricPeerInitSchema = z.object({
    * Where to dial it: multiaddrs, with or without the trailing `/p2p/<PeerId>`. May be
    * empty or omitted: a peer behind NAT dials us.
    */
-  addrs: z.array(z.string().min(1)).default([]),
+  addrs: z.array(multiaddrSchema).default([]),
 })
 
 /** The libp2p fabric's init, parsed once by `libp2pFabric`; node config composes it. */
 export const libp2pFabricInitSchema = z.object({
   /** Multiaddrs to listen on, e.g. `/ip4/0.0.0.0/tcp/7400`. */
-  listen: z.array(z.string().min(1)),
+  listen: z.array(multiaddrSchema),
   /** The allowlist: every other PeerId is refused before any application frame. */
-  peers: z.array(fabricPeerInitSchema),
+  peers: z.array(fabricPeerInitSchema).default([]),
   /** The identity key file; default `<dataDir>/peer-key`. */
   keyFile: z.string().min(1).optional(),
   /** A pre-shared key file (libp2p private network, `/key/swarm/psk/1.0.0/` format): peers without it cannot connect at all. */
@@ -106,11 +111,5 @@ export type Libp2pFabricOptions = z.output<typeof libp2pFabricInitSchema>
 
 /** Parses the fabric's init; an invalid one throws `ConfigError` naming each bad field. */
 export function parseLibp2pFabricInit(init: Libp2pFabricInit): Libp2pFabricOptions {
-  const parsed = libp2pFabricInitSchema.safeParse(init)
-  if (!parsed.success)
-    throw new ConfigError(
-      `invalid fabric configuration: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
-      { cause: parsed.error },
-    )
-  return parsed.data
+  return parseInit(libp2pFabricInitSchema, init, 'fabric')
 }

@@ -36,7 +36,7 @@ describe('file store: init', () => {
       assert.throws(
         () => fileStore(init as Parameters<typeof fileStore>[0]),
         (error: unknown) =>
-          error instanceof ConfigError && error.message.startsWith(`file store: ${field}:`),
+          error instanceof ConfigError && error.message.includes(`file store options: ${field}:`),
       )
     refused({ dir: '/d', segmentBytes: MIN_SEGMENT_BYTES - 1 }, 'segmentBytes')
     refused({ dir: '/d', checkpointEvery: 0 }, 'checkpointEvery')

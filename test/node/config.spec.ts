@@ -1,0 +1,48 @@
+import assert from 'node:assert/strict'
+import { ConfigError, RUNTIME_DEFAULTS } from '../../core/index.js'
+import { parseNodeConfig } from '../../node/index.js'
+import { FILE_STORE_DEFAULTS, MIN_SEGMENT_BYTES } from '../../stores/file/index.js'
+import { LIBP2P_FABRIC_DEFAULTS } from '../../transports/libp2p/index.js'
+import { DEFAULT_REQUEST_TIMEOUT_MS } from '../../transports/http/index.js'
+
+const PEER_ID = '12D3KooWRBhwfeP2Y9CDkFRBAZ1pmxUadH36TKuk3KtKm5XXP8mA'
+
+describe('node config: composed from each backend schema', () => {
+  it('fills every section from the backends defaults', () => {
+    const config = parseNodeConfig({})
+    assert.equal(config.store.kind, 'file')
+    if (config.store.kind !== 'file') return
+    assert.equal(config.store.segmentBytes, FILE_STORE_DEFAULTS.segmentBytes)
+    assert.equal(config.http.requestTimeoutMs, DEFAULT_REQUEST_TIMEOUT_MS)
+    assert.equal(config.runtime.askTimeoutMs, RUNTIME_DEFAULTS.askTimeoutMs)
+  })
+
+  it('reaches every tuning knob of the store and the fabric', () => {
+    const config = parseNodeConfig({
+      store: { kind: 'file', cacheEvents: 7, segmentBytes: MIN_SEGMENT_BYTES },
+      fabric: {
+        listen: ['/ip4/127.0.0.1/tcp/0'],
+        peers: [{ peerId: PEER_ID }],
+        heartbeatMs: 250,
+      },
+    })
+    assert.equal(config.store.kind === 'file' && config.store.cacheEvents, 7)
+    assert.equal(config.fabric?.heartbeatMs, 250)
+    assert.equal(config.fabric?.silenceTimeoutMs, LIBP2P_FABRIC_DEFAULTS.silenceTimeoutMs)
+    assert.deepEqual(config.fabric?.peers[0]?.addrs, [], 'a peer may omit addrs: it dials us')
+  })
+
+  it('refuses what a backend refuses, naming the field', () => {
+    const refused = (input: unknown, field: RegExp) =>
+      assert.throws(
+        () => parseNodeConfig(input),
+        (error: unknown) => error instanceof ConfigError && field.test(error.message),
+      )
+    refused({ store: { kind: 'file', segmentBytes: MIN_SEGMENT_BYTES - 1 } }, /store\.segmentBytes/)
+    refused({ store: { kind: 'redis', url: 'http://x' } }, /store\.url/)
+    refused({ fabric: { listen: ['tcp/1'], peers: [] } }, /fabric\.listen\.0/)
+    refused({ fabric: { listen: [], peers: [], random: 1 } }, /fabric/)
+    refused({ runtime: { snapshotEvery: 0 } }, /runtime\.snapshotEvery/)
+    refused({ http: { requestTimeoutMs: 1 } }, /http\.requestTimeoutMs/)
+  })
+})
