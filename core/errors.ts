@@ -1,13 +1,21 @@
 /**
- * One class per failure condition. Each has an explicit `name` (stable across
- * minification and used as the `error` field of HTTP error bodies), a message that
- * says what to do, and carries `cause` through.
+ * One class per failure condition. Each has an explicit `name` (stable across minification
+ * and used as the `error` field of HTTP error bodies) and takes `(message, options?)`: the
+ * message says what happened and what to do, `options.cause` is carried through, and a
+ * class with fields of its own takes them in its options.
  */
+
+/** One problem found by validation: where, and what is wrong. */
+export interface ValidationIssue {
+  readonly path: ReadonlyArray<PropertyKey>
+  readonly message: string
+  readonly code?: string
+}
 
 /** Base class of every error the runtime raises on purpose. */
 export class AnywhereError extends Error {
   override name = 'AnywhereError'
-  constructor(message: string, options?: { cause?: unknown }) {
+  constructor(message: string, options?: ErrorOptions) {
     super(message, options)
   }
 }
@@ -15,94 +23,85 @@ export class AnywhereError extends Error {
 /** A command's input (or an emitted event's payload) does not match its zod schema. */
 export class ValidationError extends AnywhereError {
   override name = 'ValidationError'
-  constructor(
-    message: string,
-    readonly issues: ReadonlyArray<{
-      path: ReadonlyArray<PropertyKey>
-      message: string
-      code?: string
-    }>,
-    options?: { cause?: unknown },
-  ) {
+  /** What is wrong, field by field (empty when the input could not be read at all). */
+  readonly issues: readonly ValidationIssue[]
+  constructor(message: string, options?: ErrorOptions & { issues?: readonly ValidationIssue[] }) {
     super(message, options)
+    this.issues = options?.issues ?? []
   }
 }
 
 /** No actor type of that name is registered on this node. */
 export class UnknownActorTypeError extends AnywhereError {
   override name = 'UnknownActorTypeError'
-  constructor(readonly actorType: string) {
-    super(`unknown actor type '${actorType}': register it with defineActor() in the node's actors`)
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options)
   }
 }
 
 /** The actor type has no command of that name. */
 export class UnknownCommandError extends AnywhereError {
   override name = 'UnknownCommandError'
-  constructor(
-    readonly actorType: string,
-    readonly command: string,
-    readonly known: readonly string[],
-  ) {
-    super(`actor type '${actorType}' has no command '${command}'; it has: ${known.join(', ')}`)
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options)
   }
 }
 
 /** A command handler threw: the command emitted nothing and the actor keeps serving. */
 export class HandlerError extends AnywhereError {
   override name = 'HandlerError'
-  constructor(actorType: string, actorId: string, command: string, cause: unknown) {
-    const reason = cause instanceof Error ? cause.message : String(cause)
-    super(`command '${command}' of ${actorType}/${actorId} failed: ${reason}`, { cause })
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options)
   }
 }
 
 /** An ask would wait on an actor that is already waiting on the asker: a deadlock. */
 export class AskCycleError extends AnywhereError {
   override name = 'AskCycleError'
-  constructor(readonly chain: readonly string[]) {
-    super(
-      `ask cycle ${chain.join(' -> ')}: an actor cannot wait on an actor that waits on it; use tell for one direction`,
-    )
+  /** The actors of the cycle, asker first. */
+  readonly chain: readonly string[]
+  constructor(message: string, options: ErrorOptions & { chain: readonly string[] }) {
+    super(message, options)
+    this.chain = options.chain
   }
 }
 
 /** An ask got no reply before its deadline. */
 export class AskTimeoutError extends AnywhereError {
   override name = 'AskTimeoutError'
-  constructor(target: string, timeoutMs: number) {
-    super(`no reply from ${target} within ${timeoutMs} ms`)
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options)
   }
 }
 
 /** A call was aborted through its AbortSignal. */
 export class AbortedError extends AnywhereError {
   override name = 'AbortedError'
-  constructor(what: string, options?: { cause?: unknown }) {
-    super(`${what} was aborted`, options)
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options)
   }
 }
 
-/** An HTTP body or a fabric frame is larger than the limit that applies to it. */
+/** An HTTP body, an event or a fabric frame is larger than the limit that applies to it. */
 export class PayloadTooLargeError extends AnywhereError {
   override name = 'PayloadTooLargeError'
-  constructor(what: string, size: number, limit: number) {
-    super(`${what} of ${size} bytes is over the limit of ${limit} bytes`)
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options)
   }
 }
 
 /** The runtime, a store or the gateway is stopped or stopping. */
 export class NotRunningError extends AnywhereError {
   override name = 'NotRunningError'
-  constructor(what: string) {
-    super(`${what} is not running: start it first, or it is shutting down`)
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options)
   }
 }
 
 /** The event store cannot be reached (e.g. Redis is down). Retry later. */
 export class StoreUnavailableError extends AnywhereError {
   override name = 'StoreUnavailableError'
-  constructor(message: string, options?: { cause?: unknown }) {
+  constructor(message: string, options?: ErrorOptions) {
     super(message, options)
   }
 }
@@ -110,28 +109,21 @@ export class StoreUnavailableError extends AnywhereError {
 /** Stored data failed a checksum or could not be decoded; the store refuses to start. */
 export class StoreCorruptError extends AnywhereError {
   override name = 'StoreCorruptError'
-  constructor(
-    message: string,
-    readonly file?: string,
-    readonly offset?: number,
-    options?: { cause?: unknown },
-  ) {
+  /** The damaged file, when the store is made of files. */
+  readonly file?: string
+  /** Where in that file the damage starts. */
+  readonly offset?: number
+  constructor(message: string, options?: ErrorOptions & { file?: string; offset?: number }) {
     super(message, options)
+    this.file = options?.file
+    this.offset = options?.offset
   }
 }
 
 /** Another process holds the store (its data dir lock). */
 export class StoreLockedError extends AnywhereError {
   override name = 'StoreLockedError'
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options)
-  }
-}
-
-/** A replicated event is malformed or contradicts an event already stored. */
-export class EventRejectedError extends AnywhereError {
-  override name = 'EventRejectedError'
-  constructor(message: string, options?: { cause?: unknown }) {
+  constructor(message: string, options?: ErrorOptions) {
     super(message, options)
   }
 }
@@ -139,7 +131,7 @@ export class EventRejectedError extends AnywhereError {
 /** The node configuration is invalid; the message names the field. */
 export class ConfigError extends AnywhereError {
   override name = 'ConfigError'
-  constructor(message: string, options?: { cause?: unknown }) {
+  constructor(message: string, options?: ErrorOptions) {
     super(message, options)
   }
 }
@@ -147,15 +139,7 @@ export class ConfigError extends AnywhereError {
 /** A fabric frame could not be decoded or failed validation. */
 export class FrameError extends AnywhereError {
   override name = 'FrameError'
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options)
-  }
-}
-
-/** A fabric peer was refused: unknown identity, other app, or other protocol version. */
-export class PeerRefusedError extends AnywhereError {
-  override name = 'PeerRefusedError'
-  constructor(message: string, options?: { cause?: unknown }) {
+  constructor(message: string, options?: ErrorOptions) {
     super(message, options)
   }
 }
@@ -163,15 +147,25 @@ export class PeerRefusedError extends AnywhereError {
 /** The node is overloaded (its mailbox or request queue is full). Retry later or elsewhere. */
 export class OverloadedError extends AnywhereError {
   override name = 'OverloadedError'
-  constructor(message: string) {
-    super(message)
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options)
   }
 }
 
 /** An `Idempotency-Key` came back with a different request: it names another operation. */
 export class IdempotencyKeyReusedError extends AnywhereError {
   override name = 'IdempotencyKeyReusedError'
-  constructor(message: string, options?: { cause?: unknown }) {
+  constructor(message: string, options?: ErrorOptions) {
     super(message, options)
   }
+}
+
+/** The message of a NotRunningError for `what` (e.g. `the file store`). */
+export function notRunningMessage(what: string): string {
+  return `${what} is not running: start it first, or it is shutting down`
+}
+
+/** The message of a PayloadTooLargeError: `what` of `size` bytes over `limit`. */
+export function tooLargeMessage(what: string, size: number, limit: number): string {
+  return `${what} of ${size} bytes is over the limit of ${limit} bytes`
 }

@@ -103,13 +103,13 @@ export function assertStorablePayload(payload: unknown, where: string): void {
     if (size > MAX_EVENT_PAYLOAD_BYTES)
       throw new ValidationError(
         `${where}: a payload may be at most ${MAX_EVENT_PAYLOAD_BYTES} bytes as JSON`,
-        [{ path: [], message: 'too large' }],
+        { issues: [{ path: [], message: 'too large' }] },
       )
     if (typeof value !== 'object' || value === null) continue
     if (depth > MAX_PAYLOAD_DEPTH)
       throw new ValidationError(
         `${where}: a payload may nest at most ${MAX_PAYLOAD_DEPTH} levels`,
-        [{ path: [], message: 'too deep' }],
+        { issues: [{ path: [], message: 'too deep' }] },
       )
     if (Array.isArray(value)) {
       for (const item of value) pending.push([item, depth + 1])
@@ -118,9 +118,9 @@ export function assertStorablePayload(payload: unknown, where: string): void {
     for (const key of Object.keys(value)) {
       size += key.length + 3
       if (key === '__proto__')
-        throw new ValidationError(`${where}: a payload may not hold a '__proto__' key`, [
-          { path: [key], message: "the key '__proto__' is not allowed" },
-        ])
+        throw new ValidationError(`${where}: a payload may not hold a '__proto__' key`, {
+          issues: [{ path: [key], message: "the key '__proto__' is not allowed" }],
+        })
       pending.push([(value as Record<string, unknown>)[key], depth + 1])
     }
   }

@@ -45,7 +45,6 @@ export type TapEvent = { readonly at: number } & (
   | { kind: 'replication.out'; peer: string; geo: string; events: number }
   | { kind: 'replication.in'; peer: string; geo: string; events: number }
   | { kind: 'frame.rejected'; peer: string; reason: string }
-  | { kind: 'request.routed'; toGeo: string; reason: string }
   | { kind: 'node.started'; nodeId: string; geo: string }
   | { kind: 'node.stopping'; nodeId: string; geo: string }
 )

@@ -11,9 +11,10 @@ export function raceAbort<T>(
   what: string,
 ): Promise<T> {
   if (!signal) return promise
-  if (signal.aborted) return Promise.reject(new AbortedError(what, { cause: signal.reason }))
+  if (signal.aborted)
+    return Promise.reject(new AbortedError(`${what} was aborted`, { cause: signal.reason }))
   return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(new AbortedError(what, { cause: signal.reason }))
+    const onAbort = () => reject(new AbortedError(`${what} was aborted`, { cause: signal.reason }))
     signal.addEventListener('abort', onAbort, { once: true })
     promise.then(
       (value) => {

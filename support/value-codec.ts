@@ -97,7 +97,7 @@ export function valueCodec(): ValueCodec {
         throw new ValidationError(
           `${what} holds a '__proto__' key, so it is stored as JSON, but it also holds a value ` +
             `JSON cannot carry exactly (binary, a Date, a Map, undefined, ...). Use plain JSON values.`,
-          [{ path: [PROTO_KEY], message: 'not a plain JSON value' }],
+          { issues: [{ path: [PROTO_KEY], message: 'not a plain JSON value' }] },
         )
       const asJson = [...fields]
       asJson[valueAt] = json

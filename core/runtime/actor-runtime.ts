@@ -6,6 +6,7 @@ import {
   NotRunningError,
   OverloadedError,
   UnknownActorTypeError,
+  notRunningMessage,
 } from '../errors.js'
 import { actorAddress, type EventRecord } from '../event.js'
 import { DurableEventFeed, type EventFeed } from '../event-feed.js'
@@ -163,7 +164,9 @@ export class ActorRuntime implements Startable {
       new Promise<ActorView>((resolve, reject) => {
         // A read waits behind the actor's queued messages: it gets the same deadline as an ask.
         const cancel = this.components.clock.setTimer(timeoutMs, () =>
-          reject(new AskTimeoutError(`read of ${cell.address}`, timeoutMs)),
+          reject(
+            new AskTimeoutError(`no reply from read of ${cell.address} within ${timeoutMs} ms`),
+          ),
         )
         const settle = {
           resolve: (view: ActorView) => (cancel(), resolve(view)),
@@ -232,18 +235,21 @@ export class ActorRuntime implements Startable {
     } catch (error) {
       return Promise.reject(error)
     }
-    if (chain?.includes(cell.address))
-      return Promise.reject(new AskCycleError([...chain, cell.address]))
+    if (chain?.includes(cell.address)) return Promise.reject(askCycle([...chain, cell.address]))
     const timeoutMs = options?.timeoutMs ?? this.settings.askTimeoutMs
     const signal = options?.signal
     return new Promise<unknown>((resolve, reject) => {
       const pending = new PendingAsk(resolve, reject)
       if (signal?.aborted)
         return pending.reject(
-          new AbortedError(`ask of ${cell.address}.${command}`, { cause: signal.reason }),
+          new AbortedError(`ask of ${cell.address}.${command} was aborted`, {
+            cause: signal.reason,
+          }),
         )
       pending.cancelTimer = this.components.clock.setTimer(timeoutMs, () =>
-        pending.reject(new AskTimeoutError(`${cell.address}.${command}`, timeoutMs)),
+        pending.reject(
+          new AskTimeoutError(`no reply from ${cell.address}.${command} within ${timeoutMs} ms`),
+        ),
       )
       if (signal) pending.abortOn(signal, `ask of ${cell.address}.${command}`)
       const message: Message = { kind: 'command', command, input, chain, reply: pending }
@@ -252,12 +258,15 @@ export class ActorRuntime implements Startable {
   }
 
   private cellFor(type: string, id: string): ActorCell {
-    if (!this.running) throw new NotRunningError('the actor runtime')
+    if (!this.running) throw new NotRunningError(notRunningMessage('the actor runtime'))
     const cell = this.cells.get(type, id)
     // No clock read here: processing the message marks the actor used (a busy mailbox is never evicted).
     if (cell) return cell
     const definition = this.definitions.get(type)
-    if (!definition) throw new UnknownActorTypeError(type)
+    if (!definition)
+      throw new UnknownActorTypeError(
+        `unknown actor type '${type}': register it with defineActor() in the node's actors`,
+      )
     const address = actorAddress(type, id)
     const created = new ActorCell(
       definition,
@@ -320,5 +329,13 @@ export class ActorRuntime implements Startable {
 function overloaded(cell: ActorCell): OverloadedError {
   return new OverloadedError(
     `the mailbox of ${cell.address} is full (${cell.mailbox.capacity} messages): retry later`,
+  )
+}
+
+/** An ask that would wait on an actor already waiting on the asker. */
+function askCycle(chain: readonly string[]): AskCycleError {
+  return new AskCycleError(
+    `ask cycle ${chain.join(' -> ')}: an actor cannot wait on an actor that waits on it; use tell for one direction`,
+    { chain },
   )
 }

@@ -44,7 +44,9 @@ export class CommandProcessor {
       return this.fail(
         message,
         actor,
-        new UnknownCommandError(definition.type, message.command, Object.keys(definition.commands)),
+        new UnknownCommandError(
+          `actor type '${definition.type}' has no command '${message.command}'; it has: ${Object.keys(definition.commands).join(', ')}`,
+        ),
       )
     const parsed = command.input.safeParse(message.input)
     if (!parsed.success)
@@ -53,7 +55,7 @@ export class CommandProcessor {
         actor,
         new ValidationError(
           `invalid input for ${definition.type}.${message.command}: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`,
-          parsed.error.issues,
+          { issues: parsed.error.issues },
         ),
       )
     const ctx = new HandlerContext(this.host, cell, message.chain)
@@ -135,7 +137,10 @@ function handlerError(cell: ActorCell, command: string, error: unknown): Error {
     error instanceof StoreUnavailableError
   )
     return error
-  return new HandlerError(cell.definition.type, cell.id, command, error)
+  const reason = error instanceof Error ? error.message : String(error)
+  return new HandlerError(`command '${command}' of ${cell.address} failed: ${reason}`, {
+    cause: error,
+  })
 }
 
 function isPromiseLike(value: unknown): value is PromiseLike<unknown> {

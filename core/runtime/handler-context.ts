@@ -62,16 +62,15 @@ export class HandlerContext implements ActorContext<unknown, never> {
     if (!this.open)
       throw new ValidationError(
         `emit after ${cell.address}'s handler returned: emit before returning (or awaiting) the reply`,
-        [],
       )
     const schema = definition.events[type]
     if (!schema)
-      throw new ValidationError(`actor type '${definition.type}' declares no event '${type}'`, [])
+      throw new ValidationError(`actor type '${definition.type}' declares no event '${type}'`)
     const parsed = schema.safeParse(payload)
     if (!parsed.success)
       throw new ValidationError(
         `invalid payload for event '${type}' of ${definition.type}: ${parsed.error.message}`,
-        parsed.error.issues,
+        { issues: parsed.error.issues },
       )
     assertStorablePayload(parsed.data, `event '${type}' of ${definition.type}`)
     const draft: EventDraft = {

@@ -15,7 +15,8 @@ export class PendingAsk {
   /** Rejects with AbortedError when `signal` aborts first. */
   abortOn(signal: AbortSignal, what: string): void {
     this.signal = signal
-    this.onAbort = () => this.reject(new AbortedError(what, { cause: signal.reason }))
+    this.onAbort = () =>
+      this.reject(new AbortedError(`${what} was aborted`, { cause: signal.reason }))
     signal.addEventListener('abort', this.onAbort, { once: true })
   }
 

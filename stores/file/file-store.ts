@@ -32,6 +32,8 @@ import {
   type ReadActorOptions,
   type Snapshot,
   type VersionVector,
+  notRunningMessage,
+  tooLargeMessage,
 } from '../../core/index.js'
 import { acquireDataDirLock, type DataDirLock } from './data-dir-lock.js'
 import { EventIndex } from './event-index.js'
@@ -374,9 +376,9 @@ export class FileEventStore implements EventStore {
   }
 
   private assertRunning(what: string, options?: AbortOptions): void {
-    if (this.state !== 'running') throw new NotRunningError('the file store')
+    if (this.state !== 'running') throw new NotRunningError(notRunningMessage('the file store'))
     if (options?.signal?.aborted)
-      throw new AbortedError(`file store ${what}`, { cause: options.signal.reason })
+      throw new AbortedError(`file store ${what} was aborted`, { cause: options.signal.reason })
   }
 
   private assertWritable(what: string, options?: AbortOptions): void {
@@ -389,13 +391,17 @@ export class FileEventStore implements EventStore {
 function assertCommitSize(bodies: readonly Uint8Array[]): void {
   const bytes = framedBytes(bodies)
   if (bytes > MAX_COMMIT_BYTES)
-    throw new PayloadTooLargeError(`${bodies.length} records in one call`, bytes, MAX_COMMIT_BYTES)
+    throw new PayloadTooLargeError(
+      tooLargeMessage(`${bodies.length} records in one call`, bytes, MAX_COMMIT_BYTES),
+    )
 }
 
 /** An event's msgpack body (the encoder's shared buffer: use or copy it at once). */
 function encodeEvent(event: EventRecord): Uint8Array {
   const body = encodeEventBody(event)
   if (body.length > MAX_RECORD_BYTES)
-    throw new PayloadTooLargeError('an event record', body.length, MAX_RECORD_BYTES)
+    throw new PayloadTooLargeError(
+      tooLargeMessage('an event record', body.length, MAX_RECORD_BYTES),
+    )
   return body
 }

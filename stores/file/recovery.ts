@@ -180,8 +180,7 @@ class LogRecovery {
         throw new StoreCorruptError(
           `store data dir ${this.dir} is missing segment ${i + 1} (${this.segmentPath(i + 1)}): ` +
             `events in it are lost. Restore the data dir from a backup or replace it with an empty one.`,
-          this.segmentPath(i + 1),
-          0,
+          { file: this.segmentPath(i + 1), offset: 0 },
         )
     })
     return numbers
@@ -196,8 +195,7 @@ class LogRecovery {
       throw new StoreCorruptError(
         `store data dir ${this.dir} has no segment ${segment}, but its index checkpoint ` +
           `covers events in it: they are lost. Restore the data dir from a backup.`,
-        this.segmentPath(segment),
-        checkpoint.position.offset,
+        { file: this.segmentPath(segment), offset: checkpoint.position.offset },
       )
     return checkpoint
   }

@@ -191,9 +191,7 @@ export function corrupt(
     `store file ${file} is corrupt: ${what} at byte offset ${offset}. The store refuses to ` +
       `start rather than skip data: restore the data dir from a backup, or replace it with ` +
       `an empty one and let the node catch up from the other geos.`,
-    file,
-    offset,
-    cause === undefined ? undefined : { cause },
+    cause === undefined ? { file, offset } : { file, offset, cause },
   )
 }
 

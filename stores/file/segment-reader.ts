@@ -3,7 +3,7 @@
 // checksum as it is decoded.
 import { open, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
-import { NotRunningError, type Logger } from '../../core/index.js'
+import { NotRunningError, type Logger, notRunningMessage } from '../../core/index.js'
 import { decodeRecordBody, type StoredRecord } from './record-codec.js'
 import { corrupt, segmentName, unframeRecord, type RecordLocation } from './segment-format.js'
 
@@ -39,7 +39,7 @@ export class SegmentReader {
   /** `length` bytes at `position` of a segment (fewer only if the file is shorter). */
   async read(segment: number, position: number, length: number): Promise<Buffer> {
     // Once closed, a read would open a file that nothing closes (and after the lock is gone).
-    if (this.closed) throw new NotRunningError('the file store')
+    if (this.closed) throw new NotRunningError(notRunningMessage('the file store'))
     const entry = this.acquire(segment)
     try {
       const handle = await entry.handle

@@ -8,6 +8,7 @@ import {
   PayloadTooLargeError,
   type Logger,
   type Snapshot,
+  tooLargeMessage,
 } from '../../core/index.js'
 import type { EventIndex, SnapshotRef } from './event-index.js'
 import { RecentCache } from './recent-cache.js'
@@ -61,18 +62,22 @@ export class SnapshotRecords {
     const over = this.oversized.get(address)
     if (over && snapshot.eventCount < over.eventCount * OVERSIZED_SNAPSHOT_GROWTH)
       throw new PayloadTooLargeError(
-        `the snapshot of ${address} is refused without encoding until the actor has ` +
-          `${over.eventCount * OVERSIZED_SNAPSHOT_GROWTH} events: its last one, at ${over.eventCount} events,`,
-        over.bytes,
-        MAX_RECORD_BYTES,
+        tooLargeMessage(
+          `the snapshot of ${address} is refused without encoding until the actor has ` +
+            `${over.eventCount * OVERSIZED_SNAPSHOT_GROWTH} events: its last one, at ${over.eventCount} events,`,
+          over.bytes,
+          MAX_RECORD_BYTES,
+        ),
       )
     const body = encodeSnapshotBody(snapshot)
     if (body.length > MAX_RECORD_BYTES) {
       this.oversized.set(address, { eventCount: snapshot.eventCount, bytes: body.length })
       throw new PayloadTooLargeError(
-        `the snapshot of ${address} (${snapshot.eventCount} events)`,
-        body.length,
-        MAX_RECORD_BYTES,
+        tooLargeMessage(
+          `the snapshot of ${address} (${snapshot.eventCount} events)`,
+          body.length,
+          MAX_RECORD_BYTES,
+        ),
       )
     }
     return body

@@ -10,6 +10,7 @@ import {
   type ReadActorOptions,
   type Snapshot,
   type VersionVector,
+  notRunningMessage,
 } from '../../core/index.js'
 import { insertSorted, upperBound } from '../../support/sorted.js'
 
@@ -110,6 +111,6 @@ export class MemoryEventStore implements EventStore {
   }
 
   private assertRunning(): void {
-    if (!this.running) throw new NotRunningError('the memory store')
+    if (!this.running) throw new NotRunningError(notRunningMessage('the memory store'))
   }
 }

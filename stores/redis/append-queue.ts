@@ -34,7 +34,7 @@ export class AppendQueue {
   ): Promise<EventRecord[]> {
     return new Promise<EventRecord[]>((resolve, reject) => {
       const onAbort = () =>
-        settleAppend(pending, new AbortedError('append', { cause: signal?.reason }))
+        settleAppend(pending, new AbortedError('append was aborted', { cause: signal?.reason }))
       const pending: PendingAppend = {
         drafts,
         encoded,

@@ -15,6 +15,7 @@ import {
   type ReadActorOptions,
   type Snapshot,
   type VersionVector,
+  notRunningMessage,
 } from '../../core/index.js'
 import { AppendQueue, settleAppend, type PendingAppend } from './append-queue.js'
 import {
@@ -223,7 +224,8 @@ export class RedisEventStore implements EventStore {
   private sendBatch(batch: PendingAppend[]): void {
     const client = this.client
     if (!client) {
-      for (const pending of batch) settleAppend(pending, new NotRunningError('the redis store'))
+      for (const pending of batch)
+        settleAppend(pending, new NotRunningError(notRunningMessage('the redis store')))
       return
     }
     const call = new WriteCall(this.keys)
@@ -264,7 +266,7 @@ export class RedisEventStore implements EventStore {
     command: (client: StoreClient) => Promise<T>,
   ): Promise<T> {
     const client = this.client
-    if (!this.running || !client) throw new NotRunningError('the redis store')
+    if (!this.running || !client) throw new NotRunningError(notRunningMessage('the redis store'))
     const signal = options?.signal
     throwIfAborted(signal, what)
     try {
@@ -280,16 +282,12 @@ export class RedisEventStore implements EventStore {
   private storeError(error: unknown, what: string): AnywhereError {
     if (error instanceof AnywhereError) return error
     if (error instanceof MemberDecodeError)
-      return new StoreCorruptError(`redis store: ${error.message}`, undefined, undefined, {
-        cause: error,
-      })
+      return new StoreCorruptError(`redis store: ${error.message}`, { cause: error })
     const message = errorMessage(error)
     if (isReplyError(error) && /^(CORRUPT|WRONGTYPE)|not an integer|not a valid/.test(message))
       return new StoreCorruptError(
         `redis store: ${what} found data it did not write under '${this.settings.prefix}': ${message}. ` +
           'Another program may share the key prefix; give the store its own prefix or restore the keys',
-        undefined,
-        undefined,
         { cause: error },
       )
     const reason = `Redis did not serve ${what}: ${message}`
@@ -320,8 +318,6 @@ export class RedisEventStore implements EventStore {
     return new StoreCorruptError(
       `redis store: key '${key.toString('utf8')}' ${detail}: it was not written by this store version ` +
         'or has been changed; restore it from a replica or a backup',
-      undefined,
-      undefined,
       { cause },
     )
   }
@@ -345,7 +341,7 @@ export class RedisEventStore implements EventStore {
   }
 
   private assertRunning(): void {
-    if (!this.running) throw new NotRunningError('the redis store')
+    if (!this.running) throw new NotRunningError(notRunningMessage('the redis store'))
   }
 }
 
@@ -365,5 +361,5 @@ function toRecord(draft: EventDraft, seq: number | undefined): EventRecord {
 }
 
 function throwIfAborted(signal: AbortSignal | undefined, what: string): void {
-  if (signal?.aborted) throw new AbortedError(what, { cause: signal.reason })
+  if (signal?.aborted) throw new AbortedError(`${what} was aborted`, { cause: signal.reason })
 }

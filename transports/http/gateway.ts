@@ -6,7 +6,6 @@ import {
   AskCycleError,
   AskTimeoutError,
   ConfigError,
-  EventRejectedError,
   HandlerError,
   IdempotencyKeyReusedError,
   MAX_NAME_LENGTH,
@@ -26,6 +25,7 @@ import {
   type Startable,
   type TapEvent,
   type Taps,
+  notRunningMessage,
 } from '../../core/index.js'
 import { IdempotencyCache, IDEMPOTENCY_KEY_MAX_LENGTH } from './idempotency-cache.js'
 import { parseInit } from '../../support/options.js'
@@ -51,7 +51,6 @@ const STATUS_BY_ERROR: ReadonlyArray<readonly [new (...args: never[]) => Error, 
   [AskCycleError, 500],
   [StoreCorruptError, 500],
   [ConfigError, 500],
-  [EventRejectedError, 500],
   [StoreLockedError, 500],
   [AbortedError, 503],
   [NotRunningError, 503],
@@ -125,7 +124,7 @@ export class Gateway implements Startable {
 
   /** The base URL the gateway listens on (after start). */
   get url(): string {
-    if (!this.address) throw new NotRunningError('the gateway')
+    if (!this.address) throw new NotRunningError(notRunningMessage('the gateway'))
     return this.address
   }
 
@@ -224,7 +223,6 @@ export class Gateway implements Startable {
         if (key.length === 0 || key.length > IDEMPOTENCY_KEY_MAX_LENGTH)
           throw new ValidationError(
             `Idempotency-Key must be 1 to ${IDEMPOTENCY_KEY_MAX_LENGTH} characters`,
-            [],
           )
         const { result, replayed } = this.idempotency.run(
           `${type}/${id}/${command}/${key}`,

@@ -29,14 +29,12 @@ export function jsonNestsDeeperThan(text: string, maxDepth: number): boolean {
 export function parseJsonBody(text: string, maxDepth: number): unknown {
   if (text.trim() === '') return {}
   if (jsonNestsDeeperThan(text, maxDepth))
-    throw new ValidationError(`the request body nests deeper than ${maxDepth} levels`, [])
+    throw new ValidationError(`the request body nests deeper than ${maxDepth} levels`)
   try {
     return secureJson.parse(text, null, { protoAction: 'error', constructorAction: 'error' })
   } catch (error) {
-    throw new ValidationError(
-      `the request body is not valid JSON: ${(error as Error).message}`,
-      [],
-      { cause: error },
-    )
+    throw new ValidationError(`the request body is not valid JSON: ${(error as Error).message}`, {
+      cause: error,
+    })
   }
 }

@@ -96,12 +96,15 @@ export class FrameStream {
   /** Resolves when the writer may send again (after `drain`), or when the stream closed. */
   async writable(signal?: AbortSignal): Promise<void> {
     if (this.closed || !this.stream.writableNeedsDrain) return
-    if (signal?.aborted) throw new AbortedError('waiting for the fabric stream to drain')
+    if (signal?.aborted)
+      throw new AbortedError('waiting for the fabric stream to drain was aborted')
     await new Promise<void>((resolve, reject) => {
       const onAbort = () => {
         this.drainWaiters = this.drainWaiters.filter((w) => w !== done)
         reject(
-          new AbortedError('waiting for the fabric stream to drain', { cause: signal?.reason }),
+          new AbortedError('waiting for the fabric stream to drain was aborted', {
+            cause: signal?.reason,
+          }),
         )
       }
       const done = () => {

@@ -7,6 +7,7 @@ import {
   eventRecordSchema,
   type EventRecord,
   type VersionVector,
+  tooLargeMessage,
 } from '../../core/index.js'
 import { holdsProtoKey, mentionsProtoKey } from '../../support/value-codec.js'
 
@@ -155,7 +156,9 @@ export function encodeFrame(frame: Frame, maxBytes = MAX_FRAME_BYTES): Uint8Arra
     })
   }
   if (body.byteLength > maxBytes)
-    throw new PayloadTooLargeError(`fabric '${frame.t}' frame`, body.byteLength, maxBytes)
+    throw new PayloadTooLargeError(
+      tooLargeMessage(`fabric '${frame.t}' frame`, body.byteLength, maxBytes),
+    )
   // msgpack decoders refuse a map key `__proto__`: a frame holding one would be rejected by
   // every peer. The stores keep such a value as JSON; a frame cannot without a new wire format.
   if (frame.t === 'events' && mentionsProtoKey(body)) assertDecodable(frame.events)
@@ -231,7 +234,7 @@ export class FrameDecoder {
       const header = this.take(FRAME_HEADER_BYTES)
       const length = new DataView(header.buffer, header.byteOffset, FRAME_HEADER_BYTES).getUint32(0)
       if (length > this.maxFrameBytes)
-        throw new PayloadTooLargeError('fabric frame', length, this.maxFrameBytes)
+        throw new PayloadTooLargeError(tooLargeMessage('fabric frame', length, this.maxFrameBytes))
       if (length === 0) throw new FrameError('a fabric frame declared an empty body')
       this.expected = length
     }

@@ -16,6 +16,7 @@ import {
   type Fabric,
   type FabricComponents,
   type FabricStatus,
+  notRunningMessage,
 } from '../../core/index.js'
 import { REPLICATION_PROTOCOL } from './frames.js'
 import { loadOrCreateIdentity } from './identity.js'
@@ -204,14 +205,14 @@ class Libp2pFabricNode implements Libp2pFabric {
     node.addEventListener('peer:connect', (event) =>
       this.links.get(event.detail.toString())?.nudge(),
     )
-    if (this.state !== 'starting') throw new NotRunningError('the fabric')
+    if (this.state !== 'starting') throw new NotRunningError(notRunningMessage('the fabric'))
     await node.start()
     for (const peer of peers)
       if (peer.addrs.length > 0) await node.peerStore.merge(peer.peerId, { multiaddrs: peer.addrs })
 
     this.unfollowEventFeed = this.followEventFeed(this.components.feed, localFeed)
     this.scheduleRefresh(localFeed, options.refreshMs)
-    if (this.state !== 'starting') throw new NotRunningError('the fabric')
+    if (this.state !== 'starting') throw new NotRunningError(notRunningMessage('the fabric'))
     this.state = 'running'
     for (const link of this.links.values()) link.start()
     this.logger.info('fabric started', {

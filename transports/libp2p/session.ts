@@ -169,7 +169,9 @@ export abstract class ReplicationSession {
   close(reason: string): void {
     if (this.closed) return
     this.endReason = reason
-    this.frames.abort(new AbortedError(`replication session with ${this.peer.peerId}: ${reason}`))
+    this.frames.abort(
+      new AbortedError(`replication session with ${this.peer.peerId}: ${reason} was aborted`),
+    )
   }
 
   /** Resolves when the session has ended. */
