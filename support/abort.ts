@@ -1,5 +1,35 @@
-// Abort handling, AbortSignal first (as js-libp2p does): one way to stop waiting.
+// Abort handling, AbortSignal first (as js-libp2p does): one way to stop waiting, used by
+// every blocking call that takes `{ signal }`.
 import { AbortedError } from '../core/errors.js'
+
+/** The error a call that `signal` aborted fails with: `<what> was aborted`, the reason as cause. */
+export function abortedError(signal: AbortSignal, what: string): AbortedError {
+  return new AbortedError(`${what} was aborted`, { cause: signal.reason })
+}
+
+/** Throws the AbortedError of `what` when `signal` has already aborted. */
+export function throwIfAborted(signal: AbortSignal | undefined, what: string): void {
+  if (signal?.aborted) throw abortedError(signal, what)
+}
+
+/**
+ * Calls `fail` with the AbortedError of `what` once `signal` aborts (at once when it already
+ * has). Returns the function that stops listening: call it when the work settles first.
+ */
+export function onAbort(
+  signal: AbortSignal | undefined,
+  what: string,
+  fail: (error: AbortedError) => void,
+): () => void {
+  if (!signal) return noop
+  if (signal.aborted) {
+    fail(abortedError(signal, what))
+    return noop
+  }
+  const listener = () => fail(abortedError(signal, what))
+  signal.addEventListener('abort', listener, { once: true })
+  return () => signal.removeEventListener('abort', listener)
+}
 
 /**
  * `promise`, or an AbortedError as soon as `signal` aborts (the work itself goes on; the
@@ -11,20 +41,19 @@ export function raceAbort<T>(
   what: string,
 ): Promise<T> {
   if (!signal) return promise
-  if (signal.aborted)
-    return Promise.reject(new AbortedError(`${what} was aborted`, { cause: signal.reason }))
   return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(new AbortedError(`${what} was aborted`, { cause: signal.reason }))
-    signal.addEventListener('abort', onAbort, { once: true })
+    const stop = onAbort(signal, what, reject)
     promise.then(
       (value) => {
-        signal.removeEventListener('abort', onAbort)
+        stop()
         resolve(value)
       },
       (error: unknown) => {
-        signal.removeEventListener('abort', onAbort)
+        stop()
         reject(error)
       },
     )
   })
 }
+
+function noop(): void {}

@@ -1,6 +1,5 @@
 import { eraseActorTypes, type AnyActorDefinition, type ErasedActorDefinition } from '../actor.js'
 import {
-  AbortedError,
   AskCycleError,
   AskTimeoutError,
   NotRunningError,
@@ -240,18 +239,13 @@ export class ActorRuntime implements Startable {
     const signal = options?.signal
     return new Promise<unknown>((resolve, reject) => {
       const pending = new PendingAsk(resolve, reject)
-      if (signal?.aborted)
-        return pending.reject(
-          new AbortedError(`ask of ${cell.address}.${command} was aborted`, {
-            cause: signal.reason,
-          }),
-        )
+      pending.abortOn(signal, `ask of ${cell.address}.${command}`)
+      if (signal?.aborted) return
       pending.cancelTimer = this.components.clock.setTimer(timeoutMs, () =>
         pending.reject(
           new AskTimeoutError(`no reply from ${cell.address}.${command} within ${timeoutMs} ms`),
         ),
       )
-      if (signal) pending.abortOn(signal, `ask of ${cell.address}.${command}`)
       const message: Message = { kind: 'command', command, input, chain, reply: pending }
       if (!cell.mailbox.enqueue(message)) pending.reject(overloaded(cell))
     })

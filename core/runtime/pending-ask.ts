@@ -1,23 +1,19 @@
-import { AbortedError } from '../errors.js'
+import { onAbort } from '../../support/abort.js'
 
 /** The caller's side of an ask: settles once, cancels its deadline and abort listener when it does. */
 export class PendingAsk {
   cancelTimer: (() => void) | undefined
   private settled = false
-  private signal: AbortSignal | undefined
-  private onAbort: (() => void) | undefined
+  private stopListening: (() => void) | undefined
 
   constructor(
     private readonly settleResolve: (reply: unknown) => void,
     private readonly settleReject: (error: unknown) => void,
   ) {}
 
-  /** Rejects with AbortedError when `signal` aborts first. */
-  abortOn(signal: AbortSignal, what: string): void {
-    this.signal = signal
-    this.onAbort = () =>
-      this.reject(new AbortedError(`${what} was aborted`, { cause: signal.reason }))
-    signal.addEventListener('abort', this.onAbort, { once: true })
+  /** Rejects with AbortedError when `signal` aborts first (at once if it already has). */
+  abortOn(signal: AbortSignal | undefined, what: string): void {
+    this.stopListening = onAbort(signal, what, (error) => this.reject(error))
   }
 
   /** Settles the ask with its reply (ignored once settled). */
@@ -34,7 +30,7 @@ export class PendingAsk {
     if (this.settled) return false
     this.settled = true
     this.cancelTimer?.()
-    if (this.onAbort) this.signal?.removeEventListener('abort', this.onAbort)
+    this.stopListening?.()
     return true
   }
 }

@@ -19,7 +19,6 @@
 // and on stop, the whole index is checkpointed with the log position it covers.
 import { mkdir } from 'node:fs/promises'
 import {
-  AbortedError,
   gaplessIngest,
   NotRunningError,
   PayloadTooLargeError,
@@ -57,6 +56,7 @@ import { recoverLog } from './recovery.js'
 import { corrupt, MAX_RECORD_BYTES, type RecordLocation } from './segment-format.js'
 import { SegmentReader } from './segment-reader.js'
 import { SnapshotRecords } from './snapshot-records.js'
+import { throwIfAborted } from '../../support/abort.js'
 
 /** With many events, a checkpoint is written once the events since the last one reach 1/this of all. */
 const CHECKPOINT_GROWTH = 8
@@ -377,8 +377,7 @@ export class FileEventStore implements EventStore {
 
   private assertRunning(what: string, options?: AbortOptions): void {
     if (this.state !== 'running') throw new NotRunningError(notRunningMessage('the file store'))
-    if (options?.signal?.aborted)
-      throw new AbortedError(`file store ${what} was aborted`, { cause: options.signal.reason })
+    throwIfAborted(options?.signal, `file store ${what}`)
   }
 
   private assertWritable(what: string, options?: AbortOptions): void {

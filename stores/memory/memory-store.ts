@@ -6,12 +6,14 @@ import {
   type EventDraft,
   type EventRecord,
   type EventStore,
+  type AbortOptions,
   type EventStoreComponents,
   type ReadActorOptions,
   type Snapshot,
   type VersionVector,
   notRunningMessage,
 } from '../../core/index.js'
+import { throwIfAborted } from '../../support/abort.js'
 import { insertSorted, upperBound } from '../../support/sorted.js'
 
 /** Options of the memory store (none yet: it keeps everything in this process until stopped). */
@@ -38,8 +40,8 @@ export class MemoryEventStore implements EventStore {
     this.running = false
   }
 
-  async append(drafts: readonly EventDraft[]): Promise<EventRecord[]> {
-    this.assertRunning()
+  async append(drafts: readonly EventDraft[], options?: AbortOptions): Promise<EventRecord[]> {
+    this.assertRunning('append', options)
     return drafts.map((draft) => {
       const log = this.originLog(draft.origin)
       const record: EventRecord = { ...draft, seq: log.length + 1 }
@@ -48,8 +50,8 @@ export class MemoryEventStore implements EventStore {
     })
   }
 
-  async ingest(events: readonly EventRecord[]): Promise<EventRecord[]> {
-    this.assertRunning()
+  async ingest(events: readonly EventRecord[], options?: AbortOptions): Promise<EventRecord[]> {
+    this.assertRunning('ingest', options)
     // originLog, not a lookup: an origin met here is in the version vector (at 0) from now on, as before.
     const { accepted } = gaplessIngest(events, (origin) => this.originLog(origin).length)
     for (const event of accepted) this.insert(this.originLog(event.origin), event)
@@ -61,36 +63,45 @@ export class MemoryEventStore implements EventStore {
     actorId: string,
     options?: ReadActorOptions,
   ): Promise<EventRecord[]> {
-    this.assertRunning()
+    this.assertRunning('readActor', options)
     const list = this.byActor.get(actorAddress(actorType, actorId)) ?? []
     return options?.after
       ? list.slice(upperBound(list, options.after, compareEventKeys))
       : [...list]
   }
 
-  async readOrigin(origin: string, fromSeq: number, limit: number): Promise<EventRecord[]> {
-    this.assertRunning()
+  async readOrigin(
+    origin: string,
+    fromSeq: number,
+    limit: number,
+    options?: AbortOptions,
+  ): Promise<EventRecord[]> {
+    this.assertRunning('readOrigin', options)
     const log = this.byOrigin.get(origin) ?? []
     return log.slice(Math.max(0, fromSeq - 1), Math.max(0, fromSeq - 1) + limit)
   }
 
-  async versionVector(): Promise<VersionVector> {
-    this.assertRunning()
+  async versionVector(options?: AbortOptions): Promise<VersionVector> {
+    this.assertRunning('versionVector', options)
     const vector: VersionVector = {}
     for (const [origin, log] of this.byOrigin) vector[origin] = log.length
     return vector
   }
 
-  async saveSnapshot(snapshot: Snapshot): Promise<void> {
-    this.assertRunning()
+  async saveSnapshot(snapshot: Snapshot, options?: AbortOptions): Promise<void> {
+    this.assertRunning('saveSnapshot', options)
     const address = actorAddress(snapshot.actorType, snapshot.actorId)
     const list = this.byActor.get(address) ?? []
     if (upperBound(list, snapshot.at, compareEventKeys) !== snapshot.eventCount) return // folded before an event that has since arrived
     this.snapshots.set(address, snapshot)
   }
 
-  async loadSnapshot(actorType: string, actorId: string): Promise<Snapshot | undefined> {
-    this.assertRunning()
+  async loadSnapshot(
+    actorType: string,
+    actorId: string,
+    options?: AbortOptions,
+  ): Promise<Snapshot | undefined> {
+    this.assertRunning('loadSnapshot', options)
     return this.snapshots.get(actorAddress(actorType, actorId))
   }
 
@@ -110,7 +121,8 @@ export class MemoryEventStore implements EventStore {
     return log
   }
 
-  private assertRunning(): void {
+  private assertRunning(what: string, options: AbortOptions | undefined): void {
     if (!this.running) throw new NotRunningError(notRunningMessage('the memory store'))
+    throwIfAborted(options?.signal, `memory store ${what}`)
   }
 }

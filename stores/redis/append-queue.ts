@@ -1,6 +1,7 @@
 // Appends that arrive together go to Redis as one script call: the queue collects them
 // until a batch is full or the event-loop turn ends, then hands each batch to the store.
-import { AbortedError, type EventDraft, type EventRecord } from '../../core/index.js'
+import { type EventDraft, type EventRecord } from '../../core/index.js'
+import { onAbort } from '../../support/abort.js'
 
 /** One `append` call waiting to be sent in the next batch. */
 export interface PendingAppend {
@@ -33,22 +34,22 @@ export class AppendQueue {
     signal: AbortSignal | undefined,
   ): Promise<EventRecord[]> {
     return new Promise<EventRecord[]>((resolve, reject) => {
-      const onAbort = () =>
-        settleAppend(pending, new AbortedError('append was aborted', { cause: signal?.reason }))
+      let stopListening = (): void => {}
       const pending: PendingAppend = {
         drafts,
         encoded,
         settled: false,
         resolve: (records) => {
-          signal?.removeEventListener('abort', onAbort)
+          stopListening()
           resolve(records)
         },
         reject: (error) => {
-          signal?.removeEventListener('abort', onAbort)
+          stopListening()
           reject(error)
         },
       }
-      signal?.addEventListener('abort', onAbort, { once: true })
+      stopListening = onAbort(signal, 'append', (error) => settleAppend(pending, error))
+      if (pending.settled) return
       this.queue.push(pending)
       this.queuedEvents += drafts.length
       // A full batch goes at once, so Redis works on it while the next one fills up.

@@ -1,7 +1,6 @@
 // The Redis store's facade: the EventStore calls, each one script or read on one connection.
 import {
   compareOriginSeq,
-  AbortedError,
   AnywhereError,
   NotRunningError,
   StoreCorruptError,
@@ -43,7 +42,7 @@ import {
 import { RedisKeys } from './keys.js'
 import { parseRedisStoreInit, type RedisStoreInit, type RedisStoreSettings } from './options.js'
 import { WriteCall } from './scripts.js'
-import { raceAbort } from '../../support/abort.js'
+import { raceAbort, throwIfAborted } from '../../support/abort.js'
 
 /**
  * The Redis store: events, per-origin seqs, the per-actor index, the version vector and
@@ -358,8 +357,4 @@ function toRecord(draft: EventDraft, seq: number | undefined): EventRecord {
     type: draft.type,
     payload: draft.payload,
   }
-}
-
-function throwIfAborted(signal: AbortSignal | undefined, what: string): void {
-  if (signal?.aborted) throw new AbortedError(`${what} was aborted`, { cause: signal.reason })
 }

@@ -232,6 +232,43 @@ export function eventStoreConformance(name: string, setup: () => Promise<StoreFi
       assert.equal((await store.loadSnapshot('thing', 's'))?.state, 'ok')
     })
 
+    it('refuses every call with an already aborted signal (AbortedError) and writes nothing', async () => {
+      await store.append([draft('k', 1)])
+      const signal = AbortSignal.abort(new Error('the caller gave up'))
+      const aborted = { name: 'AbortedError' }
+      await assert.rejects(store.append([draft('k', 2)], { signal }), aborted)
+      await assert.rejects(store.ingest([record('k', 'remote', 1, 5)], { signal }), aborted)
+      await assert.rejects(store.readActor('thing', 'k', { signal }), aborted)
+      await assert.rejects(store.readOrigin('node-a', 1, 10, { signal }), aborted)
+      await assert.rejects(store.versionVector({ signal }), aborted)
+      await assert.rejects(store.loadSnapshot('thing', 'k', { signal }), aborted)
+      assert.deepEqual(await store.versionVector(), { 'node-a': 1 })
+      assert.deepEqual(keys(await store.readActor('thing', 'k')), ['node-a:1'])
+    })
+
+    it('refuses every call once stopped (NotRunningError), and stop is idempotent', async () => {
+      await store.append([draft('k', 1)])
+      await store.stop()
+      await store.stop()
+      const notRunning = { name: 'NotRunningError' }
+      await assert.rejects(store.append([draft('k', 2)]), notRunning)
+      await assert.rejects(store.ingest([record('k', 'remote', 1, 5)]), notRunning)
+      await assert.rejects(store.readActor('thing', 'k'), notRunning)
+      await assert.rejects(store.readOrigin('node-a', 1, 10), notRunning)
+      await assert.rejects(store.versionVector(), notRunning)
+      await assert.rejects(store.loadSnapshot('thing', 'k'), notRunning)
+      await assert.rejects(
+        store.saveSnapshot({
+          actorType: 'thing',
+          actorId: 'k',
+          state: {},
+          at: record('k', 'node-a', 1, 1),
+          eventCount: 1,
+        }),
+        notRunning,
+      )
+    })
+
     it('keeps events, seqs, vector and snapshots across a reopen', async function () {
       if (!fixture.reopen) return this.skip()
       const appended = await store.append([draft('k', 10), draft('k', 11)])

@@ -1,6 +1,7 @@
 import type { Stream } from '@libp2p/interface'
-import { AbortedError, FrameError } from '../../core/index.js'
+import { FrameError } from '../../core/index.js'
 import { decodeFrame, encodeFrame, FrameDecoder, MAX_FRAME_BYTES, type Frame } from './frames.js'
+import { onAbort, throwIfAborted } from '../../support/abort.js'
 
 /** Frames smaller than this are gathered into one write (trap 4: yamux costs per write). */
 export const COALESCE_BYTES = 64 * 1024
@@ -96,23 +97,18 @@ export class FrameStream {
   /** Resolves when the writer may send again (after `drain`), or when the stream closed. */
   async writable(signal?: AbortSignal): Promise<void> {
     if (this.closed || !this.stream.writableNeedsDrain) return
-    if (signal?.aborted)
-      throw new AbortedError('waiting for the fabric stream to drain was aborted')
+    const what = 'waiting for the fabric stream to drain'
+    throwIfAborted(signal, what)
     await new Promise<void>((resolve, reject) => {
-      const onAbort = () => {
-        this.drainWaiters = this.drainWaiters.filter((w) => w !== done)
-        reject(
-          new AbortedError('waiting for the fabric stream to drain was aborted', {
-            cause: signal?.reason,
-          }),
-        )
-      }
       const done = () => {
-        signal?.removeEventListener('abort', onAbort)
+        stopListening()
         resolve()
       }
       this.drainWaiters.push(done)
-      signal?.addEventListener('abort', onAbort, { once: true })
+      const stopListening = onAbort(signal, what, (error) => {
+        this.drainWaiters = this.drainWaiters.filter((w) => w !== done)
+        reject(error)
+      })
     })
   }
 
