@@ -4,7 +4,8 @@ import { defineActor } from '../core/actor.js'
 /** Longest element accepted by the set. */
 export const MAX_SET_ELEMENT_LENGTH = 1024
 
-interface OrSetState {
+/** The state of a `set` actor: each element with the tags of the adds not yet removed. */
+export interface OrSetState {
   /** Per element, the tags (`origin:seq` of the adding event) that keep it in the set. */
   readonly tags: Readonly<Record<string, readonly string[]>>
 }

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
 import { join, resolve } from 'node:path'
 import { Command, InvalidArgumentError, Option } from 'commander'
 import { AnywhereError, ConfigError, LOG_LEVELS } from '../core/index.js'
@@ -29,6 +31,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     .description(
       'Runs an Anywhere node: actors, event store, HTTP gateway and (with --fabric-listen) the inter-geo fabric.',
     )
+    .version(packageVersion(), '-V, --version', 'print the version of anywhere-node')
     .showHelpAfterError()
     .exitOverride()
 
@@ -229,4 +232,19 @@ function reportFatal(error: unknown): number {
   }
   console.error('anywhere-node: unexpected failure', error)
   return 1
+}
+
+/** This package's version, read from its package.json (two levels up from src and from dist). */
+function packageVersion(): string {
+  for (const candidate of ['../package.json', '../../package.json']) {
+    try {
+      const manifest = JSON.parse(
+        readFileSync(fileURLToPath(new URL(candidate, import.meta.url)), 'utf8'),
+      ) as { name?: string; version?: string }
+      if (manifest.name === 'anywhere-node' && manifest.version) return manifest.version
+    } catch {
+      // not there from this layout: try the next
+    }
+  }
+  return 'unknown'
 }

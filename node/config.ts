@@ -101,7 +101,7 @@ export async function loadConfigFile(
   }
   let module: { default?: NodeConfigModule; config?: NodeConfigModule }
   try {
-    module = (await import(pathToFileURL(file).href)) as typeof module
+    module = (await importConfigModule(file)) as typeof module
   } catch (error) {
     throw new ConfigError(`cannot load config module ${file}: ${(error as Error).message}`, {
       cause: error,
@@ -133,4 +133,12 @@ export function mergeConfig(
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+/** TypeScript config files go through tsx (loaded only for them); JavaScript ones through Node itself. */
+async function importConfigModule(file: string): Promise<unknown> {
+  const url = pathToFileURL(file).href
+  if (!/\.[cm]?ts$/.test(file)) return import(url)
+  const { tsImport } = await import('tsx/esm/api')
+  return tsImport(url, import.meta.url)
 }
