@@ -144,7 +144,7 @@ class ClientTransport {
       let error: AnywhereClientError
       try {
         const { status, text } = await attempt(deadline.signal)
-        if (status >= 200 && status < 300) return text === '' ? undefined : JSON.parse(text)
+        if (status >= 200 && status < 300) return parseReply(status, text)
         error = errorFromResponse(status, text)
       } catch (thrown) {
         if (options.signal?.aborted) throw abortedError(options.signal)
@@ -166,6 +166,21 @@ class ClientTransport {
   private async send(path: string, init: RequestInit): Promise<{ status: number; text: string }> {
     const response = await this.fetch(`${this.baseUrl}${path}`, init)
     return { status: response.status, text: await response.text() }
+  }
+}
+
+/** A 2xx answer's body: JSON, or nothing when the handler returned nothing. */
+function parseReply(status: number, text: string): unknown {
+  if (text === '') return undefined
+  try {
+    return JSON.parse(text)
+  } catch (error) {
+    // Not the gateway's answer (a proxy's page, say): retrying would not change it.
+    throw new AnywhereClientError(`HTTP ${status} with a body that is not JSON`, {
+      status,
+      errorName: 'InvalidResponseError',
+      cause: error,
+    })
   }
 }
 

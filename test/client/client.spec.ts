@@ -225,6 +225,18 @@ describe('anywhere-node/client', function () {
     assert.equal(bad.calls.length, 1, 'a 4xx is not retried')
   })
 
+  it('a 2xx whose body is not JSON (a proxy page) is a typed error, not retried', async () => {
+    const proxy = recordingFetch(async () => new Response('<html>welcome</html>', { status: 200 }))
+    const error = await client({ fetch: proxy.fetch })
+      .actor('counter', 'c-proxy')
+      .ask('increment', { by: 1 })
+      .catch((e: unknown) => e)
+    assert.ok(error instanceof AnywhereClientError, String(error))
+    assert.equal(error.errorName, 'InvalidResponseError')
+    assert.equal(error.status, 200)
+    assert.equal(proxy.calls.length, 1)
+  })
+
   it('gives up after the configured retries with a NetworkError carrying the cause', async () => {
     const down = recordingFetch(async () => {
       throw new TypeError('fetch failed', { cause: new Error('ECONNREFUSED') })
