@@ -54,13 +54,14 @@ export interface ActorDefinition<
   E extends EventSchemas,
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   C extends Record<string, CommandDefinition<S, E, any, any>>,
+  V = S,
 > {
   readonly type: T
   readonly initialState: S
   readonly events: E
   readonly apply: (state: S, event: AppliedEvent<E>) => S
   /** What readers see of the state (`GET /v1/actors/:type/:id`); the state itself when omitted. */
-  readonly view?: (state: S) => unknown
+  readonly view?: (state: S) => V
   readonly commands: C
 }
 
@@ -135,14 +136,15 @@ export function defineActor<
   E extends EventSchemas,
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   C extends Record<string, CommandDefinition<S, E, any, any>>,
+  V = S,
 >(definition: {
   type: T
   initialState: S
   events: E
   apply: (state: S, event: AppliedEvent<E>) => S
-  view?: (state: S) => unknown
+  view?: (state: S) => V
   commands: (command: CommandBuilder<S, E>) => C
-}): ActorDefinition<T, S, E, C> {
+}): ActorDefinition<T, S, E, C, V> {
   if (!/^[a-z][a-z0-9-]*$/.test(definition.type))
     throw new TypeError(
       `actor type '${definition.type}' must be lower-case letters, digits and dashes`,

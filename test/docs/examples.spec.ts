@@ -5,6 +5,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
+import { createNode } from '../../node/node.js'
 import { startNodeProcess, type NodeProcess } from '../support/node-process.js'
 import { REPO_ROOT, scratchDir } from '../support/scratch-module.js'
 
@@ -152,5 +153,40 @@ describe('documentation examples', function () {
       timeout: 60_000,
     })
     assert.match(stdout, /balance: 7/)
+  })
+
+  it('docs/client.md: the client example compiles (strict, as the repository) and prints what it says', async () => {
+    const blocks = (await codeBlocks('docs/client.md')).filter((b) => b.lang === 'ts')
+    assert.equal(blocks.length, 1)
+    const dir = await scratchDir()
+    cleanups.push(() => rm(dir, { recursive: true, force: true }))
+    const file = join(dir, 'client-example.mts')
+    await writeFile(file, blocks[0]!.code)
+    await writeFile(
+      join(dir, 'tsconfig.json'),
+      JSON.stringify({ extends: '../tsconfig.json', include: ['client-example.mts'] }),
+    )
+    await run(process.execPath, [join(REPO_ROOT, 'node_modules/typescript/bin/tsc'), '-p', dir], {
+      cwd: REPO_ROOT,
+      timeout: 60_000,
+    })
+    const node = await createNode({
+      store: { kind: 'memory' },
+      dataDir: dir,
+      http: { port: 0 },
+      log: { level: 'silent' },
+    })
+    await node.start()
+    cleanups.push(() => node.stop())
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', file], {
+      cwd: REPO_ROOT,
+      timeout: 60_000,
+      env: { ...process.env, ANYWHERE_URL: node.gateway.url },
+    })
+    assert.deepEqual(stdout.trim().split('\n'), [
+      'value: 2',
+      'elements: blue',
+      'refused: 400 ValidationError at by',
+    ])
   })
 })

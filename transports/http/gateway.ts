@@ -30,6 +30,7 @@ import {
 import { IdempotencyCache, IDEMPOTENCY_KEY_MAX_LENGTH } from './idempotency-cache.js'
 import { parseInit } from '../../support/options.js'
 import { parseJsonBody } from './json-body.js'
+import { actorCatalog, openApiDocument } from './openapi.js'
 import {
   gatewayInitSchema,
   MAX_ENCODED_PARAM_LENGTH,
@@ -204,13 +205,11 @@ export class Gateway implements Startable {
       actorsInMemory: runtime.actorsInMemory,
     }))
 
-    app.get('/v1/actors', async () => ({
-      actors: runtime.actorTypes.map((d) => ({
-        type: d.type,
-        commands: Object.keys(d.commands),
-        events: Object.keys(d.events),
-      })),
-    }))
+    // Built once: actor types do not change while the node runs.
+    const catalog = JSON.stringify({ actors: actorCatalog(runtime.actorTypes) })
+    const openApi = JSON.stringify(openApiDocument(runtime.actorTypes))
+    app.get('/v1/actors', (_request, reply) => reply.type('application/json').send(catalog))
+    app.get('/v1/openapi.json', (_request, reply) => reply.type('application/json').send(openApi))
 
     app.post<{ Params: { type: string; id: string; command: string }; Body: unknown }>(
       '/v1/actors/:type/:id/:command',
