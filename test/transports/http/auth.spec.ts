@@ -10,6 +10,7 @@ import { createNode, type AnywhereNode } from '../../../node/node.js'
 import type { NodeConfigInput } from '../../../node/config.js'
 import {
   isLoopbackHost,
+  isWellFormedToken,
   openGatewayWarning,
   tokenDigest,
   type Authorize,
@@ -280,6 +281,13 @@ describe('HTTP gateway: auth with an authorize function', function () {
 })
 
 describe('HTTP gateway: auth config', function () {
+  it('hashes only tokens a client could send as Bearer (RFC 6750 b64token, at most 512 characters)', () => {
+    for (const token of [READ, WRITE, 'a', 'x'.repeat(512), 'YWJj==', 'a-b.c_d~e+f/g'])
+      assert.ok(isWellFormedToken(token), token)
+    for (const token of ['', 'x'.repeat(513), 'two words', 'tok"en', '=abc', 'caf\u00e9', 'a\nb'])
+      assert.ok(!isWellFormedToken(token), JSON.stringify(token))
+  })
+
   const refused = async (auth: unknown, pattern: RegExp) => {
     await assert.rejects(
       createNode({ store: { kind: 'memory' }, http: { auth } } as NodeConfigInput),
