@@ -38,6 +38,8 @@ export function accessOf(request: FastifyRequest): RouteAccess {
 export const MAX_TOKEN_LENGTH = 512
 /** Most tokens one gateway holds: each request compares its digest with every one of them. */
 export const MAX_AUTH_TOKENS = 1_000
+/** How long an authorize function may take before the request is refused. */
+export const DEFAULT_AUTHORIZE_TIMEOUT_MS = 5_000
 /** Longest token or principal name. */
 export const MAX_PRINCIPAL_LENGTH = 200
 
@@ -108,6 +110,8 @@ export const authInitSchema = z
         'must be a function (request) => { principal, scopes } | undefined; only a config module can carry one',
       )
       .optional(),
+    /** Past this, a pending authorize answer refuses the request (401, logged): it never lets it through. */
+    authorizeTimeoutMs: z.number().int().positive().default(DEFAULT_AUTHORIZE_TIMEOUT_MS),
   })
   .strict()
   .refine((auth) => auth.tokens.length > 0 || auth.authorize !== undefined, {
@@ -200,11 +204,16 @@ export function authHook(
               : 'the bearer token is not valid here',
           ),
         )
-      const grant = grantSchema.safeParse(result)
+      let grant: ReturnType<typeof grantSchema.safeParse>
+      try {
+        grant = grantSchema.safeParse(result)
+      } catch (error) {
+        return failClosed(error) // a getter or a proxy in the grant threw
+      }
       if (!grant.success)
         return failClosed(
           new TypeError(
-            `authorize returned ${JSON.stringify(result)?.slice(0, 200)}, not { principal, scopes } or undefined`,
+            `authorize returned a ${typeof result} that is not { principal, scopes } or undefined: ${grant.error.issues[0]?.message ?? ''}`,
           ),
         )
       done(
@@ -226,8 +235,23 @@ export function authHook(
     } catch (error) {
       return failClosed(error)
     }
-    if (isThenable(result)) result.then(decide, failClosed)
-    else decide(result)
+    if (!isThenable(result)) return decide(result)
+    let settled = false
+    const once =
+      <T>(f: (value: T) => void) =>
+      (value: T) => {
+        if (settled) return
+        settled = true
+        clearTimeout(timer)
+        f(value)
+      }
+    const timer = setTimeout(
+      once(() =>
+        failClosed(new Error(`authorize did not answer within ${auth.authorizeTimeoutMs} ms`)),
+      ),
+      auth.authorizeTimeoutMs,
+    )
+    result.then(once(decide), once(failClosed))
   }
 }
 

@@ -215,8 +215,10 @@ describe('HTTP gateway: auth with an authorize function', function () {
     for (const cleanup of cleanups.splice(0)) await cleanup()
   })
 
-  async function nodeWith(authorize: Authorize) {
-    const started = await startNode({ auth: { authorize, tokens: [tokens[2]!] } })
+  async function nodeWith(authorize: Authorize, authorizeTimeoutMs?: number) {
+    const started = await startNode({
+      auth: { authorize, tokens: [tokens[2]!], authorizeTimeoutMs },
+    })
     cleanups.push(started.stop)
     const base = started.node.gateway.url
     const write = (id: string, headers: Record<string, string> = {}) =>
@@ -267,9 +269,17 @@ describe('HTTP gateway: auth with an authorize function', function () {
       if (request.token === 'rejects') return Promise.reject(new Error('the directory timed out'))
       if (request.token === 'bad-grant')
         return { principal: 'mallory', scopes: ['root'] } as unknown as ReturnType<Authorize>
+      if (request.token === 'getter-throws')
+        return {
+          principal: 'mallory',
+          get scopes(): never {
+            throw new Error('the getter exploded')
+          },
+        }
+      if (request.token === 'hangs') return new Promise<undefined>(() => {})
       return undefined
-    })
-    for (const token of ['throws', 'rejects', 'bad-grant'])
+    }, 300)
+    for (const token of ['throws', 'rejects', 'bad-grant', 'getter-throws', 'hangs'])
       await expectError(await write('g', bearer(token)), 401, 'UnauthorizedError')
     assert.equal(await value('g'), 0)
     const logged = errors.join('')
@@ -277,6 +287,8 @@ describe('HTTP gateway: auth with an authorize function', function () {
     assert.match(logged, /the directory is down/)
     assert.match(logged, /the directory timed out/)
     assert.match(logged, /not \{ principal, scopes \}/)
+    assert.match(logged, /the getter exploded/)
+    assert.match(logged, /did not answer within 300 ms/)
   })
 })
 
