@@ -3,6 +3,12 @@ import { fileURLToPath } from 'node:url'
 import { join, resolve } from 'node:path'
 import { Command, InvalidArgumentError, Option } from 'commander'
 import { AnywhereError, ConfigError, LOG_LEVELS } from '../core/index.js'
+import {
+  AUTH_SCOPES,
+  MAX_TOKEN_LENGTH,
+  isWellFormedToken,
+  tokenDigest,
+} from '../transports/http/index.js'
 import { loadOrCreateIdentity } from '../transports/libp2p/index.js'
 import { loadConfigFile, mergeConfig, parseNodeConfig, type NodeConfig } from '../node/index.js'
 import { createNode } from '../node/index.js'
@@ -100,8 +106,42 @@ export async function main(argv: readonly string[]): Promise<number> {
       'only these kinds, comma-separated (e.g. event.appended,peer.lost)',
     )
     .option('-a, --actor <type/id>', 'only tap events about this actor')
-    .action(async (flags: { url: string; kind?: string; actor?: string }) => {
+    .addOption(
+      new Option(
+        '-t, --token <token>',
+        "a token with the 'admin' scope, when the node has http.auth",
+      ).env('ANYWHERE_TOKEN'),
+    )
+    .action(async (flags: { url: string; kind?: string; actor?: string; token?: string }) => {
       exitCode = await streamTaps(flags, (line) => console.log(line))
+    })
+
+  program
+    .command('token')
+    .description('tokens for http.auth')
+    .command('hash')
+    .description(
+      'print the sha256 of a token (read from stdin, or --token) to put in http.auth.tokens; with --name, the whole entry as JSON',
+    )
+    .option('--token <token>', 'the token (prefer stdin: a flag shows in the process list)')
+    .option('--name <name>', 'print a JSON token entry with this name')
+    .addOption(
+      new Option('--scope <scope>', 'the scope of the printed entry (with --name)')
+        .choices(AUTH_SCOPES)
+        .default('read'),
+    )
+    .action(async (flags: { token?: string; name?: string; scope: string }) => {
+      const token = flags.token ?? (await readToken())
+      if (!isWellFormedToken(token))
+        throw new ConfigError(
+          `the token must be 1 to ${MAX_TOKEN_LENGTH} characters of A-Z a-z 0-9 - . _ ~ + / (then = padding), as a Bearer token is sent`,
+        )
+      const sha256 = tokenDigest(token)
+      console.log(
+        flags.name === undefined
+          ? sha256
+          : JSON.stringify({ name: flags.name, sha256, scopes: [flags.scope] }),
+      )
     })
 
   try {
@@ -208,6 +248,17 @@ export function parsePeers(values: readonly string[]): Array<{ peerId: string; a
     peers.set(peerId, [...(peers.get(peerId) ?? []), addr])
   }
   return [...peers].map(([peerId, addrs]) => ({ peerId, addrs }))
+}
+
+/** The token on stdin, without the line end a shell's echo or a terminal adds; read at most a few KB. */
+async function readToken(): Promise<string> {
+  if (process.stdin.isTTY) console.error('type the token, then Enter and Ctrl-D')
+  let text = ''
+  for await (const chunk of process.stdin) {
+    text += (chunk as Buffer).toString('utf8')
+    if (text.length > MAX_TOKEN_LENGTH + 2) break
+  }
+  return text.replace(/\r?\n$/, '')
 }
 
 function parsePort(value: string): number {

@@ -1,6 +1,6 @@
 /** Reads a node's `GET /v1/taps` server-sent events and hands each one on as a JSON line. */
 export async function streamTaps(
-  flags: { url: string; kind?: string; actor?: string },
+  flags: { url: string; kind?: string; actor?: string; token?: string },
   print: (line: string) => void,
   signal?: AbortSignal,
 ): Promise<number> {
@@ -9,7 +9,8 @@ export async function streamTaps(
   if (flags.actor) url.searchParams.set('actor', flags.actor)
   let response: Response
   try {
-    response = await fetch(url, { signal, headers: { accept: 'text/event-stream' } })
+    const auth = flags.token ? { authorization: `Bearer ${flags.token}` } : undefined
+    response = await fetch(url, { signal, headers: { accept: 'text/event-stream', ...auth } })
   } catch (error) {
     print(
       JSON.stringify({

@@ -160,6 +160,22 @@ export class IdempotencyKeyReusedError extends AnywhereError {
   }
 }
 
+/** A request carries no valid credentials: send `Authorization: Bearer <token>`. */
+export class UnauthorizedError extends AnywhereError {
+  override name = 'UnauthorizedError'
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options)
+  }
+}
+
+/** A request's credentials are valid but lack the scope the route needs. */
+export class ForbiddenError extends AnywhereError {
+  override name = 'ForbiddenError'
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options)
+  }
+}
+
 /** The message of a NotRunningError for `what` (e.g. `the file store`). */
 export function notRunningMessage(what: string): string {
   return `${what} is not running: start it first, or it is shutting down`

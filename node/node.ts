@@ -19,7 +19,11 @@ import {
 } from '../core/index.js'
 import { sampleActors } from '../samples/index.js'
 import { fileStore } from '../stores/file/index.js'
-import { gateway as httpGateway, type Gateway } from '../transports/http/index.js'
+import {
+  gateway as httpGateway,
+  openGatewayWarning,
+  type Gateway,
+} from '../transports/http/index.js'
 import { libp2pFabric } from '../transports/libp2p/index.js'
 import { redisStore } from '../stores/redis/index.js'
 import {
@@ -151,6 +155,8 @@ export async function createNode(
         await runtime.start()
         await fabric?.start()
         await gateway.start()
+        const open = openGatewayWarning(config.http, gateway.url)
+        if (open) logger.warn(open)
       } catch (error) {
         await node.stop()
         throw error

@@ -6,6 +6,7 @@ import {
   AskCycleError,
   AskTimeoutError,
   ConfigError,
+  ForbiddenError,
   HandlerError,
   IdempotencyKeyReusedError,
   MAX_NAME_LENGTH,
@@ -15,6 +16,7 @@ import {
   StoreCorruptError,
   StoreLockedError,
   StoreUnavailableError,
+  UnauthorizedError,
   UnknownActorTypeError,
   UnknownCommandError,
   ValidationError,
@@ -27,6 +29,7 @@ import {
   type Taps,
   notRunningMessage,
 } from '../../core/index.js'
+import { authHook, WWW_AUTHENTICATE } from './auth.js'
 import { IdempotencyCache, IDEMPOTENCY_KEY_MAX_LENGTH } from './idempotency-cache.js'
 import { parseInit } from '../../support/options.js'
 import { parseJsonBody } from './json-body.js'
@@ -44,6 +47,8 @@ export const SSE_MAX_BUFFERED_BYTES = 1024 * 1024
 /** The one table from error class to HTTP status. Anything else is a 500. */
 const STATUS_BY_ERROR: ReadonlyArray<readonly [new (...args: never[]) => Error, number]> = [
   [ValidationError, 400],
+  [UnauthorizedError, 401],
+  [ForbiddenError, 403],
   [UnknownActorTypeError, 404],
   [UnknownCommandError, 404],
   [IdempotencyKeyReusedError, 422],
@@ -190,6 +195,8 @@ export class Gateway implements Startable {
       }
       done()
     })
+    // The scope each route needs is in auth.ts (ROUTE_ACCESS); without auth no hook runs at all.
+    if (this.init.auth) app.addHook('onRequest', authHook(this.init.auth, this.components.logger))
 
     // Callback style, not async: an async hook costs a promise and a hook-runner turn per response.
     app.addHook('onSend', (_request, reply, payload, done) => {
@@ -305,6 +312,7 @@ export class Gateway implements Startable {
         message: `the request body is over the limit of ${this.init.bodyLimitBytes} bytes`,
       })
     }
+    if (error instanceof UnauthorizedError) reply.header('www-authenticate', WWW_AUTHENTICATE)
     if (fastifyError.validation) {
       return reply
         .code(400)

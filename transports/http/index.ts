@@ -1,5 +1,16 @@
 // The HTTP gateway of a node.
 export { Gateway, gateway, statusForError } from './gateway.js'
+export {
+  AUTH_SCOPES,
+  MAX_AUTH_TOKENS,
+  MAX_TOKEN_LENGTH,
+  ROUTE_ACCESS,
+  authInitSchema,
+  isWellFormedToken,
+  openGatewayWarning,
+  tokenDigest,
+} from './auth.js'
+export type { AuthGrant, AuthInit, AuthRequest, AuthScope, Authorize, RouteAccess } from './auth.js'
 export type { GatewayComponents } from './gateway.js'
 export {
   DEFAULT_BODY_LIMIT_BYTES,

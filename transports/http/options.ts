@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { MAX_NAME_LENGTH, MAX_PAYLOAD_DEPTH } from '../../core/index.js'
+import { authInitSchema } from './auth.js'
 
 /** Largest request body accepted, unless configured otherwise. */
 export const DEFAULT_BODY_LIMIT_BYTES = 1024 * 1024
@@ -37,6 +38,8 @@ export const gatewayInitSchema = z
     stopTimeoutMs: z.number().int().positive().default(DEFAULT_STOP_TIMEOUT_MS),
     /** How many idempotency keys are remembered (least recently used are forgotten first). */
     idempotencyKeys: z.number().int().positive().default(100_000),
+    /** Who may call: without it the gateway answers everyone (keep it on 127.0.0.1 then). */
+    auth: authInitSchema.optional(),
   })
   .strict()
 
