@@ -107,7 +107,7 @@ class ClientTransport {
   }
 
   /** POSTs a command. One Idempotency-Key for the whole call, sent again on every retry. */
-  command(path: string, input: unknown, options: CallOptions = {}): Promise<unknown> {
+  async command(path: string, input: unknown, options: CallOptions = {}): Promise<unknown> {
     const key = options.idempotencyKey ?? newIdempotencyKey()
     const body = JSON.stringify(input)
     return this.withRetries(options, (signal) =>
@@ -124,7 +124,7 @@ class ClientTransport {
   }
 
   /** GETs an actor's state. A read changes nothing, so every transient failure is retried. */
-  read(path: string, options: CallOptions = {}): Promise<unknown> {
+  async read(path: string, options: CallOptions = {}): Promise<unknown> {
     return this.withRetries(options, (signal) =>
       this.send(path, { method: 'GET', signal, headers: this.headers(options, {}) }),
     )
