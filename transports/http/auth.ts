@@ -20,6 +20,7 @@ export const ROUTE_ACCESS: ReadonlyMap<string, RouteAccess> = new Map<string, Ro
   ['GET /healthz', 'open'],
   ['GET /readyz', 'open'],
   ['GET /v1/actors', 'read'],
+  ['GET /v1/openapi.json', 'read'],
   ['GET /v1/actors/:type/:id', 'read'],
   ['POST /v1/actors/:type/:id/:command', 'write'],
   ['GET /v1/fabric', 'admin'],
