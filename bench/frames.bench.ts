@@ -28,11 +28,14 @@ async function refusal(build: () => Uint8Array, runs: number) {
   const times: number[] = []
   let heapMb = 0
   let rssMb = 0
+  let accepted = 0
   const loop = monitorEventLoopDelay({ resolution: 1 })
   loop.enable()
+  let stallMs = 0
   for (let i = 0; i < runs; i++) {
     gc()
-    await new Promise((resolve) => setImmediate(resolve))
+    await new Promise((resolve) => setTimeout(resolve, 5))
+    loop.reset() // the stall of gc() above is not the frame's
     const before = process.memoryUsage()
     const start = performance.now()
     let refused = false
@@ -45,11 +48,19 @@ async function refusal(build: () => Uint8Array, runs: number) {
     const after = process.memoryUsage()
     heapMb = Math.max(heapMb, (after.heapUsed - before.heapUsed) / 2 ** 20)
     rssMb = Math.max(rssMb, (after.rss - before.rss) / 2 ** 20)
-    if (!refused) throw new Error('a hostile frame was accepted')
+    if (!refused) accepted++
     await new Promise((resolve) => setTimeout(resolve, 5))
+    stallMs = Math.max(stallMs, loop.max / 1e6)
   }
   loop.disable()
-  return { ms: median(times), max: Math.max(...times), heapMb, rssMb, stallMs: loop.max / 1e6 }
+  return {
+    ms: median(times),
+    max: Math.max(...times),
+    heapMb,
+    rssMb,
+    stallMs,
+    outcome: accepted > 0 ? `accepted ${accepted}/${runs}` : 'refused',
+  }
 }
 
 function decodesPerSecond(body: Uint8Array): number {
@@ -89,14 +100,14 @@ async function main(): Promise<void> {
     '',
     `Node ${process.version}; every hostile frame is about 4 MiB (MAX_FRAME_BYTES).`,
     '',
-    '| hostile frame | refused in (median) | max | heap grown | RSS grown | longest loop stall |',
-    '| --- | --- | --- | --- | --- | --- |',
+    '| hostile frame | outcome | decode time (median) | max | heap grown | RSS grown | longest loop stall |',
+    '| --- | --- | --- | --- | --- | --- | --- |',
   ]
   for (const [name, build] of hostile) {
     process.stderr.write(`hostile: ${name}\n`)
     const r = await refusal(build, Number(process.env.HOSTILE_RUNS ?? RUNS))
     lines.push(
-      `| ${name} | ${r.ms.toFixed(2)} ms | ${r.max.toFixed(2)} ms | ${r.heapMb.toFixed(1)} MB | ${r.rssMb.toFixed(1)} MB | ${r.stallMs.toFixed(1)} ms |`,
+      `| ${name} | ${r.outcome} | ${r.ms.toFixed(2)} ms | ${r.max.toFixed(2)} ms | ${r.heapMb.toFixed(1)} MB | ${r.rssMb.toFixed(1)} MB | ${r.stallMs.toFixed(1)} ms |`,
     )
   }
   const events = encodeFrame({

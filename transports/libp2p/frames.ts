@@ -11,7 +11,7 @@ import {
   tooLargeMessage,
 } from '../../core/index.js'
 import { holdsProtoKey, mentionsProtoKey } from '../../support/value-codec.js'
-import { scanFrame, type FrameScanLimits } from './frame-scan.js'
+import { FrameScanner } from './frame-scan.js'
 
 /** The libp2p protocol id of replication. A breaking change gets a new id. */
 export const REPLICATION_PROTOCOL = '/anywhere/replicate/1'
@@ -64,13 +64,13 @@ export const MAX_FRAME_CONTAINER_ENTRIES = MAX_EVENT_PAYLOAD_BYTES / 2
 export const MAX_EVENT_FIELDS = 16
 
 /** What every frame body is scanned against before it is decoded. */
-const scanLimits: FrameScanLimits = {
+const scanner = new FrameScanner({
   maxContainerEntries: MAX_FRAME_CONTAINER_ENTRIES,
   maxDepth: MAX_FRAME_DEPTH,
   maxVectorEntries: MAX_VECTOR_ORIGINS,
   maxEvents: MAX_EVENTS_PER_FRAME,
   maxEventFields: MAX_EVENT_FIELDS,
-}
+})
 
 /** Longest refusal reason. */
 export const MAX_REASON_LENGTH = 1_000
@@ -199,11 +199,11 @@ function assertDecodable(events: readonly EventRecord[]): void {
 
 /**
  * Decodes and validates one frame body. Throws `FrameError` with the reason. The counts and
- * depth are checked first by a scan of the msgpack headers (`scanFrame`), so a frame over a
+ * depth are checked first by a scan of the msgpack headers (`FrameScanner`), so a frame over a
  * limit is refused before decoding or validation cost anything in proportion to it.
  */
 export function decodeFrame(body: Uint8Array): Frame {
-  scanFrame(body, scanLimits)
+  scanner.scan(body)
   let value: unknown
   try {
     value = decoder.decode(body)
