@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import { ValidationError } from './errors.js'
-import { compareHlc, type Hlc } from './hlc.js'
+import { compareHlc, MAX_HLC_LOGICAL, type Hlc } from './hlc.js'
 
 /**
  * One event as stored and replicated. `(origin, seq)` identifies it; `(hlc, origin, seq)`
@@ -62,8 +62,7 @@ const name = z.string().min(1).max(MAX_NAME_LENGTH)
 
 /** Largest HLC wall time accepted (ms; about the year 6400): stores keep it in 48 bits. */
 export const MAX_HLC_WALL = 2 ** 47
-/** Largest HLC logical counter accepted: stores keep it in 32 bits. */
-export const MAX_HLC_LOGICAL = 2 ** 32 - 1
+export { MAX_HLC_LOGICAL }
 
 export const hlcSchema = z.object({
   wall: z.number().int().nonnegative().max(MAX_HLC_WALL),

@@ -1,6 +1,7 @@
 import type { Clock } from './clock.js'
 import type { EventRecord } from './event.js'
 import type { EventFeed } from './event-feed.js'
+import type { Hlc } from './hlc.js'
 import type { EventLog } from './event-store.js'
 import type { AbortOptions, Startable } from './lifecycle.js'
 import type { Logger } from './logger.js'
@@ -44,6 +45,12 @@ export interface EventIngest {
     events: readonly EventRecord[],
     options?: AbortOptions & { from?: string },
   ): Promise<EventRecord[]>
+  /**
+   * Whether an event stamped `stamp` may be stored now: false when it is further ahead of
+   * this geo's clock than the skew bound. The fabric holds such events back and takes them
+   * again once the clock has caught up.
+   */
+  acceptsStamp(stamp: Hlc): boolean
 }
 
 /** What the node injects into the fabric. */

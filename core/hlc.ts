@@ -1,8 +1,8 @@
 import type { Clock } from './clock.js'
 
 /**
- * A hybrid logical clock stamp: wall milliseconds plus a counter that orders
- * stamps taken within the same millisecond (or while the wall clock lags).
+ * A hybrid logical clock stamp (Kulkarni et al., 2014): wall milliseconds plus a counter
+ * that orders stamps taken within the same millisecond (or while the wall clock lags).
  */
 export interface Hlc {
   readonly wall: number
@@ -14,35 +14,77 @@ export function compareHlc(a: Hlc, b: Hlc): number {
   return a.wall - b.wall || a.logical - b.logical
 }
 
-/** The largest drift accepted from a remote stamp before it is refused (guards against a broken clock). */
+/** Largest HLC logical counter accepted: stores keep it in 32 bits. */
+export const MAX_HLC_LOGICAL = 2 ** 32 - 1
+
+/**
+ * A replicated event stamped further in the future than this is refused outright (its
+ * frame is rejected): no honest clock is a day off. Closer ones beyond the clock's skew
+ * bound are held back until the local clock catches up.
+ */
 export const MAX_HLC_DRIFT_MS = 24 * 60 * 60 * 1000
 
 /**
+ * How far ahead of the local wall clock a remote stamp may be and still be merged, by
+ * default: NTP keeps honest clocks within milliseconds, a minute covers a badly drifting one.
+ */
+export const DEFAULT_MAX_CLOCK_SKEW_MS = 60_000
+
+export interface HybridLogicalClockOptions {
+  /** Remote stamps further ahead of the wall clock than this are not merged (default `DEFAULT_MAX_CLOCK_SKEW_MS`). */
+  maxSkewMs?: number
+}
+
+/**
  * Issues stamps that never go backwards and that sort after every stamp this node has
- * observed, so a locally written event always sorts after everything the node knew.
+ * merged, so a locally written event sorts after everything the node stored. No peer can
+ * push it around: a remote stamp further ahead than `maxSkewMs` is not merged, and the
+ * logical counter never passes MAX_HLC_LOGICAL (the wall part moves on by 1 ms instead).
  */
 export class HybridLogicalClock {
+  /** Remote stamps further ahead of the wall clock than this are not merged. */
+  readonly maxSkewMs: number
   private last: Hlc = { wall: 0, logical: 0 }
 
-  constructor(private readonly clock: Clock) {}
+  constructor(
+    private readonly clock: Clock,
+    options: HybridLogicalClockOptions = {},
+  ) {
+    this.maxSkewMs = options.maxSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS
+  }
 
-  /** A new stamp, later than every stamp issued or observed before. */
+  /** A new stamp, later than every stamp issued or merged before. */
   now(): Hlc {
     const wall = this.clock.now()
-    this.last =
-      wall > this.last.wall
-        ? { wall, logical: 0 }
-        : { wall: this.last.wall, logical: this.last.logical + 1 }
+    this.last = wall > this.last.wall ? { wall, logical: 0 } : successor(this.last)
     return this.last
   }
 
-  /** Moves the clock past a stamp seen elsewhere (a replicated or recovered event). */
-  observe(remote: Hlc): void {
-    if (compareHlc(remote, this.last) > 0) this.last = remote
+  /** True when `stamp` is no further ahead of the wall clock than `maxSkewMs`. */
+  withinSkew(stamp: Hlc): boolean {
+    return stamp.wall <= this.clock.now() + this.maxSkewMs
   }
 
-  /** The latest stamp issued or observed. */
+  /**
+   * Moves the clock past a stamp of a stored event (replicated, recovered or read back).
+   * A stamp beyond the skew bound is not merged and false is returned: the caller decides
+   * what to do with its event.
+   */
+  observe(remote: Hlc): boolean {
+    if (!this.withinSkew(remote)) return false
+    if (compareHlc(remote, this.last) > 0) this.last = remote
+    return true
+  }
+
+  /** The latest stamp issued or merged. */
   peek(): Hlc {
     return this.last
   }
+}
+
+/** The next stamp after `stamp` in the same millisecond, or the next millisecond when its counter is full. */
+function successor(stamp: Hlc): Hlc {
+  return stamp.logical >= MAX_HLC_LOGICAL
+    ? { wall: stamp.wall + 1, logical: 0 }
+    : { wall: stamp.wall, logical: stamp.logical + 1 }
 }

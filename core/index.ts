@@ -42,8 +42,13 @@ export type {
 } from './event-store.js'
 export { gaplessIngest } from './ingest-gaps.js'
 export type { GaplessIngest } from './ingest-gaps.js'
-export { compareHlc, HybridLogicalClock, MAX_HLC_DRIFT_MS } from './hlc.js'
-export type { Hlc } from './hlc.js'
+export {
+  compareHlc,
+  DEFAULT_MAX_CLOCK_SKEW_MS,
+  HybridLogicalClock,
+  MAX_HLC_DRIFT_MS,
+} from './hlc.js'
+export type { Hlc, HybridLogicalClockOptions } from './hlc.js'
 export type { AbortOptions, Startable } from './lifecycle.js'
 export { LOG_LEVELS, silentLogger, streamLogger } from './logger.js'
 export type { LogFields, Logger, LogLevel } from './logger.js'

@@ -45,6 +45,8 @@ export type TapEvent = { readonly at: number } & (
   | { kind: 'replication.out'; peer: string; geo: string; events: number }
   | { kind: 'replication.in'; peer: string; geo: string; events: number }
   | { kind: 'frame.rejected'; peer: string; reason: string }
+  /** A replicated event stamped beyond the clock's skew bound: held back (not stored) until the clock catches up. */
+  | { kind: 'clock.skew'; peer: string; origin: string; seq: number; aheadMs: number }
   | { kind: 'node.started'; nodeId: string; geo: string }
   | { kind: 'node.stopping'; nodeId: string; geo: string }
 )

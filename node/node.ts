@@ -99,7 +99,7 @@ export async function createNode(
     options.logger ?? streamLogger({ level: config.log.level, json: config.log.json })
   ).child({ geo: config.geo })
   const taps = new Taps()
-  const hlc = new HybridLogicalClock(clock)
+  const hlc = new HybridLogicalClock(clock, { maxSkewMs: config.runtime.maxClockSkewMs })
   const store = storeFactory(
     config.store,
     dataDir,
@@ -151,7 +151,7 @@ export async function createNode(
       state = 'started'
       try {
         await store.start()
-        await observeOwnClock(store, hlc, nodeId)
+        await observeOwnClock(store, hlc, nodeId, logger)
         await runtime.start()
         await fabric?.start()
         await gateway.start()
@@ -180,16 +180,30 @@ export async function createNode(
   return node
 }
 
-/** After a restart the wall clock may lag the stamps this node already issued: move the HLC past them. */
+/**
+ * After a restart the wall clock may lag the stamps this node already issued: move the HLC
+ * past them. An own stamp beyond the skew bound (a clock poisoned by an older version, which
+ * merged a far-future remote stamp) is not merged: the node stamps from its real clock again,
+ * so its next events sort before that one in the merge order. Convergence does not depend on
+ * it (every geo folds the same set in the same `(hlc, origin, seq)` order) and per-origin
+ * `seq` order is unchanged; only "a local write sorts after everything this node wrote" is
+ * given up for events written while the clock was poisoned.
+ */
 async function observeOwnClock(
   store: EventStore,
   hlc: HybridLogicalClock,
   nodeId: string,
+  logger: Logger,
 ): Promise<void> {
   const held = (await store.versionVector())[nodeId] ?? 0
   if (held === 0) return
   const [last] = await store.readOrigin(nodeId, held, 1)
-  if (last) hlc.observe(last.hlc)
+  if (last && !hlc.observe(last.hlc))
+    logger.warn('own last stamp is beyond the clock skew bound; stamping from the wall clock', {
+      seq: last.seq,
+      hlc: last.hlc,
+      maxClockSkewMs: hlc.maxSkewMs,
+    })
 }
 
 /** The node-id file is not secret: readable by every user (for tools), writable by the owner. */

@@ -9,6 +9,7 @@ import {
 } from '../errors.js'
 import { actorAddress, type EventRecord } from '../event.js'
 import { DurableEventFeed, type EventFeed } from '../event-feed.js'
+import type { Hlc } from '../hlc.js'
 import type { AbortOptions, Startable } from '../lifecycle.js'
 import { raceAbort } from '../../support/abort.js'
 import { parseInit } from '../../support/options.js'
@@ -188,10 +189,16 @@ export class ActorRuntime implements Startable {
     options?: AbortOptions & { from?: string },
   ): Promise<EventRecord[]> {
     if (events.length === 0) return []
-    for (const event of events) this.components.hlc.observe(event.hlc)
+    const { hlc, store } = this.components
+    // An event stamped beyond the clock's skew bound is not stored (the fabric holds it back
+    // and takes it again later); the later seqs of its origin are then gaps, which the store drops.
+    const storable = events.every((e) => hlc.withinSkew(e.hlc))
+      ? events
+      : events.filter((e) => hlc.withinSkew(e.hlc))
+    if (storable.length === 0) return []
     let accepted: EventRecord[]
     try {
-      accepted = await this.components.store.ingest(events, options)
+      accepted = await store.ingest(storable, options)
     } catch (error) {
       // Some may be stored all the same; a retry would then return them as known, so the
       // replicas of these actors reload from the store before their next message.
@@ -199,6 +206,8 @@ export class ActorRuntime implements Startable {
       throw error
     }
     if (accepted.length === 0) return accepted
+    // Only stored events move the clock: a refused, duplicate or gapped one never does.
+    for (const event of accepted) hlc.observe(event.hlc)
     this.durable.publish(
       options?.from === undefined ? { events: accepted } : { events: accepted, from: options.from },
     )
@@ -218,6 +227,11 @@ export class ActorRuntime implements Startable {
       if (cell && !cell.mailbox.enqueue({ kind: 'ingest', events: list })) cell.markStale()
     }
     return accepted
+  }
+
+  /** Whether an event stamped `stamp` may be stored now: not when it is beyond the clock's skew bound. */
+  acceptsStamp(stamp: Hlc): boolean {
+    return this.components.hlc.withinSkew(stamp)
   }
 
   private askWithChain(

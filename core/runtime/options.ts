@@ -2,7 +2,7 @@ import { z } from 'zod'
 import type { AnyActorDefinition } from '../actor.js'
 import type { Clock } from '../clock.js'
 import type { EventStore } from '../event-store.js'
-import type { HybridLogicalClock } from '../hlc.js'
+import { DEFAULT_MAX_CLOCK_SKEW_MS, type HybridLogicalClock } from '../hlc.js'
 import type { AbortOptions } from '../lifecycle.js'
 import type { Logger } from '../logger.js'
 import type { Taps } from '../taps.js'
@@ -15,6 +15,7 @@ export const RUNTIME_DEFAULTS = {
   mailboxCapacity: 10_000,
   askTimeoutMs: 30_000,
   stopTimeoutMs: 10_000,
+  maxClockSkewMs: DEFAULT_MAX_CLOCK_SKEW_MS,
 } as const
 
 const positiveInt = z.number().int().positive()
@@ -34,6 +35,11 @@ export const runtimeSettingsSchema = z
     askTimeoutMs: positiveInt.default(RUNTIME_DEFAULTS.askTimeoutMs),
     /** How long `stop()` waits for queued messages to finish. */
     stopTimeoutMs: positiveInt.default(RUNTIME_DEFAULTS.stopTimeoutMs),
+    /**
+     * How far ahead of this node's wall clock a replicated stamp may be: further ones are
+     * not merged into the HLC, and their events wait until the clock catches up.
+     */
+    maxClockSkewMs: positiveInt.default(RUNTIME_DEFAULTS.maxClockSkewMs),
   })
   .strict()
 

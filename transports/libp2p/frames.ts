@@ -2,6 +2,7 @@ import { Decoder, Encoder } from '@msgpack/msgpack'
 import { z } from 'zod'
 import {
   FrameError,
+  MAX_EVENT_PAYLOAD_BYTES,
   MAX_NAME_LENGTH,
   PayloadTooLargeError,
   eventRecordSchema,
@@ -10,6 +11,7 @@ import {
   tooLargeMessage,
 } from '../../core/index.js'
 import { holdsProtoKey, mentionsProtoKey } from '../../support/value-codec.js'
+import { FrameScanner } from './frame-scan.js'
 
 /** The libp2p protocol id of replication. A breaking change gets a new id. */
 export const REPLICATION_PROTOCOL = '/anywhere/replicate/1'
@@ -51,6 +53,24 @@ export const MAX_EVENTS_PER_FRAME = 1024
 
 /** Most origins in one version vector. */
 export const MAX_VECTOR_ORIGINS = 10_000
+
+/**
+ * Most entries of any map or array in a frame: as many as one payload of
+ * MAX_EVENT_PAYLOAD_BYTES JSON characters can hold (`[0,0,...]` is 2 characters an element).
+ */
+export const MAX_FRAME_CONTAINER_ENTRIES = MAX_EVENT_PAYLOAD_BYTES / 2
+
+/** Most fields of one event record in a frame (seven today; room for fields to come, such as a signature). */
+export const MAX_EVENT_FIELDS = 16
+
+/** What every frame body is scanned against before it is decoded. */
+const scanner = new FrameScanner({
+  maxContainerEntries: MAX_FRAME_CONTAINER_ENTRIES,
+  maxDepth: MAX_FRAME_DEPTH,
+  maxVectorEntries: MAX_VECTOR_ORIGINS,
+  maxEvents: MAX_EVENTS_PER_FRAME,
+  maxEventFields: MAX_EVENT_FIELDS,
+})
 
 /** Longest refusal reason. */
 export const MAX_REASON_LENGTH = 1_000
@@ -177,8 +197,13 @@ function assertDecodable(events: readonly EventRecord[]): void {
       )
 }
 
-/** Decodes and validates one frame body. Throws `FrameError` with the reason. */
+/**
+ * Decodes and validates one frame body. Throws `FrameError` with the reason. The counts and
+ * depth are checked first by a scan of the msgpack headers (`FrameScanner`), so a frame over a
+ * limit is refused before decoding or validation cost anything in proportion to it.
+ */
 export function decodeFrame(body: Uint8Array): Frame {
+  scanner.scan(body)
   let value: unknown
   try {
     value = decoder.decode(body)

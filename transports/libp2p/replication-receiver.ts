@@ -1,6 +1,6 @@
 import type { Stream } from '@libp2p/interface'
 import { MAX_HLC_DRIFT_MS, type EventRecord, type VersionVector } from '../../core/index.js'
-import type { Frame, HelloFrame } from './frames.js'
+import { MAX_VECTOR_ORIGINS, type Frame, type HelloFrame } from './frames.js'
 import {
   ReplicationSession,
   type SessionComponents,
@@ -8,12 +8,23 @@ import {
   type SessionResult,
 } from './session.js'
 
+/** At most one warning per this many ms about events held back for their clock skew. */
+const SKEW_WARN_EVERY_MS = 10_000
+
 /**
  * The side of replication that takes a peer's events in, over a stream the peer opened:
  * answers the hello with this geo's vector, validates each events frame (order, clock
  * drift, the flow-control window), ingests them in batches, adds what was accepted to the
  * `LocalFeed` (so the senders to other peers pass it on), and acknowledges with the vector
  * after each ingest.
+ *
+ * Clock skew, decided per event: a frame holding an event stamped more than
+ * MAX_HLC_DRIFT_MS ahead is rejected (no honest clock is a day off: the stream closes and
+ * the redial backoff bounds what the peer costs). An event beyond the clock's skew bound
+ * but within that horizon is held back: neither it nor any later seq of its origin is
+ * ingested, and acks stop short of its frame, so the sender does not re-send it at once.
+ * Once the local clock has caught up, the ack names every frame: the sender sees the
+ * vector still lacks those events and sends them again (anti-entropy), and they are stored.
  */
 export class ReplicationReceiver extends ReplicationSession {
   private readonly queue: Array<{
@@ -35,6 +46,14 @@ export class ReplicationReceiver extends ReplicationSession {
   /** Our hello went out: acks may follow. */
   private replied = false
   private lingerStartedAt: number | undefined
+  /** Highest events frame ingested (acks name `processedN`, which stops short of a held one). */
+  private ingestedN = 0
+  /** Per origin, its first event held back for its clock skew; later seqs of it wait too. */
+  private readonly held = new Map<string, EventRecord>()
+  /** The first events frame with a held-back event, while any is held. */
+  private heldFromN: number | undefined
+  private lastSkewWarnAt = -Infinity
+  private skewWarnsSuppressed = 0
 
   constructor(stream: Stream, peer: SessionPeer, components: SessionComponents) {
     super('receiver', stream, peer, components)
@@ -61,7 +80,9 @@ export class ReplicationReceiver extends ReplicationSession {
           return this.reject(`events frame ${frame.n} out of order (expected ${this.lastN + 1})`)
         const horizon = this.components.clock.now() + MAX_HLC_DRIFT_MS
         if (frame.events.some((e) => e.hlc.wall > horizon))
-          return this.reject('an event stamped more than MAX_HLC_DRIFT_MS in the future')
+          return this.reject(
+            `an event stamped more than MAX_HLC_DRIFT_MS (${MAX_HLC_DRIFT_MS} ms) in the future`,
+          )
         this.lastN = frame.n
         this.queue.push({ n: frame.n, events: frame.events, bytes, more: frame.more === true })
         this.queuedBytes += bytes
@@ -82,7 +103,58 @@ export class ReplicationReceiver extends ReplicationSession {
     }
   }
 
-  protected override onTick(): void {}
+  /** Releases the held-back events once one of them is within the skew bound. */
+  protected override onTick(): void {
+    if (this.heldFromN === undefined) return
+    const { ingest } = this.components
+    if (![...this.held.values()].some((event) => ingest.acceptsStamp(event.hlc))) return
+    // Every held origin is released: any still too far ahead is held again when re-sent.
+    this.held.clear()
+    this.heldFromN = undefined
+    this.ackWanted = true
+    this.wakeup.notify()
+  }
+
+  /**
+   * Whether `event` (of frame `n`) may be ingested now: not when its origin is held back,
+   * nor when it is stamped beyond the skew bound (its origin is then held back from it on).
+   */
+  private admit(event: EventRecord, n: number): boolean {
+    if (this.held.has(event.origin)) return false
+    const { ingest, clock, taps } = this.components
+    if (ingest.acceptsStamp(event.hlc)) return true
+    if (this.held.size >= MAX_VECTOR_ORIGINS) {
+      this.reject(`events of more than ${MAX_VECTOR_ORIGINS} origins stamped in the future`)
+      return false
+    }
+    this.held.set(event.origin, event)
+    this.heldFromN ??= n
+    const aheadMs = event.hlc.wall - clock.now()
+    taps.publish({
+      kind: 'clock.skew',
+      at: clock.now(),
+      peer: this.peer.peerId,
+      origin: event.origin,
+      seq: event.seq,
+      aheadMs,
+    })
+    if (clock.now() - this.lastSkewWarnAt < SKEW_WARN_EVERY_MS) this.skewWarnsSuppressed++
+    else {
+      this.logger.warn(
+        'replicated events stamped beyond the clock skew bound are held back until the clock catches up',
+        {
+          peer: this.peer.peerId,
+          origin: event.origin,
+          seq: event.seq,
+          aheadMs,
+          suppressed: this.skewWarnsSuppressed,
+        },
+      )
+      this.lastSkewWarnAt = clock.now()
+      this.skewWarnsSuppressed = 0
+    }
+    return false
+  }
 
   private onHello(hello: HelloFrame): void {
     if (!this.acceptHello(hello, true)) return
@@ -168,21 +240,27 @@ export class ReplicationReceiver extends ReplicationSession {
       }
       this.lingerStartedAt = undefined
       const events: EventRecord[] = []
-      let n = this.processedN
-      while (this.queue.length > 0 && events.length < settings.ingestBatchEvents) {
+      const peerHolds: VersionVector = {}
+      let received = 0
+      let n = this.ingestedN
+      while (this.queue.length > 0 && received < settings.ingestBatchEvents) {
         const item = this.queue.shift()!
         this.queuedBytes -= item.bytes
         this.queuedEvents -= item.events.length
-        for (const event of item.events) events.push(event)
+        received += item.events.length
+        addToVector(peerHolds, item.events)
+        for (const event of item.events) if (this.admit(event, item.n)) events.push(event)
+        if (this.closed) return
         n = item.n
       }
       this.ackWanted = false
-      if (events.length > 0) {
-        const accepted = await ingest.ingest(events, { from: this.peer.peerId })
+      if (received > 0) {
+        const accepted =
+          events.length > 0 ? await ingest.ingest(events, { from: this.peer.peerId }) : []
         if (this.closed) return
         // Order matters: the link learns what the peer holds before the local feed offers
         // the events to the senders, and counts (and checks the heal) after both.
-        this.peer.holds(vectorOf(events))
+        this.peer.holds(peerHolds)
         localFeed.add(accepted, this.peer.peerId)
         this.peer.counted('in', accepted.length)
         if (accepted.length > 0 && taps.wants('replication.in'))
@@ -197,19 +275,20 @@ export class ReplicationReceiver extends ReplicationSession {
       // n and the vector advance together: a receipt ack sent meanwhile pairs the old ones.
       const vector = await log.versionVector()
       if (this.closed) return
-      this.processedN = n
+      this.ingestedN = n
+      // While events are held back, acks stop short of their frame: an ack of everything
+      // sent would make the sender re-send them at once, again and again.
+      this.processedN = this.heldFromN === undefined ? n : Math.min(n, this.heldFromN - 1)
       this.lastVector = vector
       const echo = this.echo
       this.echo = undefined
-      this.sendAck(n, vector, echo)
+      this.sendAck(this.processedN, vector, echo)
     }
   }
 }
 
-/** The highest seq per origin among `events` (the sender holds everything up to each). */
-function vectorOf(events: readonly EventRecord[]): VersionVector {
-  const vector: VersionVector = {}
+/** Raises `vector` to the highest seq per origin among `events` (the sender holds everything up to each). */
+function addToVector(vector: VersionVector, events: readonly EventRecord[]): void {
   for (const event of events)
     if (event.seq > (vector[event.origin] ?? 0)) vector[event.origin] = event.seq
-  return vector
 }

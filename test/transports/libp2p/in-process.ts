@@ -10,7 +10,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import { z } from 'zod'
 import { defineActor } from '../../../core/actor.js'
-import { systemClock } from '../../../core/clock.js'
+import { systemClock, type Clock } from '../../../core/clock.js'
 import { HybridLogicalClock } from '../../../core/hlc.js'
 import { silentLogger, streamLogger } from '../../../core/logger.js'
 import { MemoryEventStore } from '../../../stores/memory/memory-store.js'
@@ -67,6 +67,7 @@ export interface TestGeo {
   dataDir: string
   store: MemoryEventStore
   runtime: ActorRuntime
+  hlc: HybridLogicalClock
   taps: Taps
   fabric: Libp2pFabric
   /** Every tap event since start. */
@@ -100,13 +101,31 @@ export async function createGeo(
   return { geo, dataDir, peerId }
 }
 
+/** The system clock, `offsetMs` off (timers are real). */
+export function offsetClock(offsetMs: number): Clock {
+  const real = systemClock()
+  if (offsetMs === 0) return real
+  return { now: () => real.now() + offsetMs, setTimer: (ms, fn) => real.setTimer(ms, fn) }
+}
+
 /** Starts a geo with the given fabric init (listen defaults to 127.0.0.1 port 0). */
 export async function startGeo(
   identity: { geo: string; dataDir: string; peerId: string },
   init: Partial<Libp2pFabricInit> & { peers: Libp2pFabricInit['peers'] },
-  options: { appName?: string; debug?: boolean; store?: MemoryEventStore } = {},
+  options: {
+    appName?: string
+    debug?: boolean
+    store?: MemoryEventStore
+    /** Runs the geo's wall clock this far from the real one (a skewed clock). */
+    clockOffsetMs?: number
+    maxClockSkewMs?: number
+  } = {},
 ): Promise<TestGeo> {
-  const clock = systemClock()
+  const clock = offsetClock(options.clockOffsetMs ?? 0)
+  const hlc = new HybridLogicalClock(
+    clock,
+    options.maxClockSkewMs ? { maxSkewMs: options.maxClockSkewMs } : {},
+  )
   const taps = new Taps()
   const tapLog: TapEvent[] = []
   const subscription = taps.events$.subscribe((e) => tapLog.push(e))
@@ -117,7 +136,7 @@ export async function startGeo(
   const nodeId = `node-${identity.geo}`
   const runtime = new ActorRuntime(
     { actors: [note, tally] },
-    { store, clock, hlc: new HybridLogicalClock(clock), taps, logger, origin: nodeId },
+    { store, clock, hlc, taps, logger, origin: nodeId },
   )
   const fabric = libp2pFabric({ listen: ['/ip4/127.0.0.1/tcp/0'], ...FAST, ...init })({
     appName: options.appName ?? 'fabric-test',
@@ -137,6 +156,7 @@ export async function startGeo(
     nodeId,
     store,
     runtime,
+    hlc,
     taps,
     fabric,
     tapLog,

@@ -1,0 +1,77 @@
+import assert from 'node:assert/strict'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { MAX_HLC_LOGICAL, systemClock, type Clock } from '../../core/index.js'
+import { createNode, type AnywhereNode } from '../../node/node.js'
+
+const DAY_MS = 24 * 60 * 60 * 1000
+
+/** A wall clock `offsetMs` away from the real one (a node whose clock was set wrong). */
+function offsetClock(offsetMs: number): Clock {
+  const real = systemClock()
+  return { now: () => real.now() + offsetMs, setTimer: (ms, fn) => real.setTimer(ms, fn) }
+}
+
+describe('node: the clock after a restart', () => {
+  let dir: string
+  const started: AnywhereNode[] = []
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'anywhere-own-clock-'))
+  })
+
+  afterEach(async () => {
+    await Promise.allSettled(started.splice(0).map((n) => n.stop()))
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  async function start(clock?: Clock, maxClockSkewMs?: number): Promise<AnywhereNode> {
+    const node = await createNode(
+      {
+        dataDir: dir,
+        http: { port: 0 },
+        log: { level: 'silent' },
+        ...(maxClockSkewMs ? { runtime: { maxClockSkewMs } } : {}),
+      },
+      clock ? { clock } : {},
+    )
+    started.push(node)
+    await node.start()
+    return node
+  }
+
+  it('does not re-merge a poisoned own stamp beyond the skew bound: it stamps from its real clock again', async () => {
+    // What an older version left behind: its clock was pushed ~23 h ahead, to a full counter.
+    const poisoned = await start(offsetClock(23 * 60 * 60 * 1000))
+    await poisoned.runtime.ask('counter', 'c', 'increment', {})
+    const [old] = await poisoned.store.readOrigin(poisoned.nodeId, 1, 1)
+    await poisoned.stop()
+
+    const healed = await start()
+    assert.equal(healed.nodeId, poisoned.nodeId)
+    const before = Date.now()
+    await healed.runtime.ask('counter', 'c', 'increment', {})
+    const [next] = await healed.store.readOrigin(healed.nodeId, 2, 1)
+    assert.ok(old!.hlc.wall > before + DAY_MS / 2)
+    assert.equal(next!.seq, 2, 'per-origin seqs continue')
+    assert.ok(
+      next!.hlc.wall <= Date.now() && next!.hlc.wall >= before - 1_000,
+      `stamped from the real clock: ${JSON.stringify(next!.hlc)}`,
+    )
+    assert.ok(next!.hlc.logical < MAX_HLC_LOGICAL)
+    // Both events are folded (the later own event sorts first; a counter does not mind).
+    assert.deepEqual((await healed.runtime.read('counter', 'c')).state, { value: 2 })
+  })
+
+  it('still moves past its own stamps within the bound (a wall clock that went back a little)', async () => {
+    const ahead = await start(offsetClock(20_000))
+    await ahead.runtime.ask('counter', 'c', 'increment', {})
+    const [first] = await ahead.store.readOrigin(ahead.nodeId, 1, 1)
+    await ahead.stop()
+    const behind = await start(undefined, 60_000)
+    await behind.runtime.ask('counter', 'c', 'increment', {})
+    const [second] = await behind.store.readOrigin(behind.nodeId, 2, 1)
+    assert.ok(second!.hlc.wall >= first!.hlc.wall, `${JSON.stringify([first, second])}`)
+  })
+})
