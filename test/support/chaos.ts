@@ -30,13 +30,13 @@ export interface ChaosReport {
   violations: string[]
 }
 
-const COUNTERS = ['c0', 'c1', 'c2']
-const JOURNALS = ['j0', 'j1']
+export const COUNTERS = ['c0', 'c1', 'c2']
+export const JOURNALS = ['j0', 'j1']
 /** A write whose answer takes longer is of unknown outcome (it may still apply later). */
 const WRITE_TIMEOUT_MS = 4_000
 
 /** What clients were told: acknowledged writes, and those whose outcome is unknown. */
-class AckModel {
+export class AckModel {
   readonly counterAcked = new Map<string, number>()
   readonly counterUnknown = new Map<string, number>()
   readonly journalAcked = new Map<string, Set<string>>()
@@ -186,7 +186,7 @@ async function statesOf(cluster: MultiGeo): Promise<Map<string, Record<string, s
 }
 
 /** Checks the converged state against the model: counters in bounds, journal lines once. */
-function checkModel(state: Record<string, string>, model: AckModel): string[] {
+export function checkModel(state: Record<string, string>, model: AckModel): string[] {
   const violations: string[] = []
   for (const id of COUNTERS) {
     const { value } = JSON.parse(state[`counter/${id}`]!) as { value: number }
