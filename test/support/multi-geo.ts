@@ -20,6 +20,8 @@ export interface MultiGeoInit {
   logLevel?: 'debug' | 'info' | 'warn' | 'error'
   /** How long a node may take to print its ready line. */
   startTimeoutMs?: number
+  /** A config file every node loads (`--config`), e.g. a module that adds test actors. */
+  configFile?: string
 }
 
 /** One geo: its node process, identity and HTTP helpers. */
@@ -62,6 +64,11 @@ export interface MultiGeo {
   readonly geos: readonly Geo[]
   geo(name: string): Geo
   link(a: string, b: string): Link
+  /**
+   * A one-way cut: bytes from `from` to `to` are held on both proxies between them (whoever
+   * dialled), while bytes from `to` to `from` still flow. `heal()` undoes it.
+   */
+  cutOneWay(from: string, to: string): void
   /** Cuts every link between different groups, e.g. `partition(['a'], ['b', 'c'])`. */
   partition(...groups: string[][]): void
   /** Restores every link. */
@@ -146,6 +153,13 @@ export async function startMultiGeo(init: MultiGeoInit): Promise<MultiGeo> {
         freeze: () => (ab.freeze(), ba.freeze()),
         delay: (ms) => (ab.delay(ms), ba.delay(ms)),
       }
+    },
+    cutOneWay(from, to) {
+      const dialledByFrom = proxies.get(`${from}->${to}`)
+      const dialledByTo = proxies.get(`${to}->${from}`)
+      if (!dialledByFrom || !dialledByTo) throw new Error(`no link ${from}|${to}`)
+      dialledByFrom.cutDirection('toTarget')
+      dialledByTo.cutDirection('toClient')
     },
     partition(...groups) {
       const groupOf = new Map<string, number>()
@@ -236,6 +250,7 @@ export async function startMultiGeo(init: MultiGeoInit): Promise<MultiGeo> {
       `/ip4/127.0.0.1/tcp/${geo.fabricPort}`,
     ]
     if (init.app) args.push('--app', init.app)
+    if (init.configFile) args.push('--config', init.configFile)
     for (const other of geos.values())
       if (other !== geo)
         args.push(

@@ -20,7 +20,13 @@ export interface TcpProxy {
   freeze(): void
   /** Adds `ms` of one-way latency to every chunk in both directions (0 removes it). */
   delay(ms: number): void
-  /** Forwards again: undoes `cut()` and `freeze()` (not `delay()`). */
+  /**
+   * A one-way cut: holds every byte in one direction (`toTarget`: from the dialler to the
+   * target; `toClient`: back), sockets open, the other direction flowing. TCP sees its data
+   * unacknowledged, as on a real one-way loss; the peers' own timeouts decide what breaks.
+   */
+  cutDirection(direction: ProxyDirection): void
+  /** Forwards again: undoes `cut()`, `freeze()` and `cutDirection()` (not `delay()`). */
   restore(): void
   /** Connections open now. */
   readonly connections: number
@@ -28,12 +34,21 @@ export interface TcpProxy {
   close(): Promise<void>
 }
 
+/** `toTarget`: bytes the dialling side sends; `toClient`: bytes the target sends back. */
+export type ProxyDirection = 'toTarget' | 'toClient'
+
+interface Held {
+  to: Socket
+  data: Buffer
+  at: number
+}
+
 interface Pipe {
   client: Socket
   upstream: Socket
-  /** Chunks held while frozen or delayed, per direction, with their release time. */
-  held: Array<{ to: Socket; data: Buffer; at: number }>
-  timer: NodeJS.Timeout | undefined
+  /** Chunks held while frozen, cut one way or delayed, per direction, with their release time. */
+  held: Record<ProxyDirection, Held[]>
+  timers: Record<ProxyDirection, NodeJS.Timeout | undefined>
 }
 
 /** Starts a proxy on 127.0.0.1 that forwards to `targetHost:targetPort`. */
@@ -43,39 +58,45 @@ export async function startTcpProxy(init: TcpProxyInit): Promise<TcpProxy> {
   let mode: 'open' | 'cut' | 'frozen' = 'open'
   let delayMs = 0
   let closed = false
+  const blocked = new Set<ProxyDirection>()
 
-  const pump = (pipe: Pipe) => {
-    if (pipe.timer) return
+  const pump = (pipe: Pipe, direction: ProxyDirection) => {
+    if (pipe.timers[direction]) return
+    const held = pipe.held[direction]
     const now = Date.now()
-    while (pipe.held.length > 0 && mode !== 'frozen') {
-      const next = pipe.held[0]!
+    while (held.length > 0 && mode !== 'frozen' && !blocked.has(direction)) {
+      const next = held[0]!
       if (next.at > now) {
-        pipe.timer = setTimeout(() => {
-          pipe.timer = undefined
-          pump(pipe)
+        pipe.timers[direction] = setTimeout(() => {
+          pipe.timers[direction] = undefined
+          pump(pipe, direction)
         }, next.at - now)
         return
       }
-      pipe.held.shift()
+      held.shift()
       if (!next.to.destroyed) next.to.write(next.data)
     }
   }
 
   const forward = (pipe: Pipe, to: Socket, data: Buffer) => {
     if (mode === 'cut') return
-    if (mode === 'open' && delayMs === 0 && pipe.held.length === 0) {
+    const direction: ProxyDirection = to === pipe.upstream ? 'toTarget' : 'toClient'
+    const held = pipe.held[direction]
+    if (mode === 'open' && delayMs === 0 && held.length === 0 && !blocked.has(direction)) {
       to.write(data)
       return
     }
-    const last = pipe.held.at(-1)?.at ?? 0
-    pipe.held.push({ to, data, at: Math.max(Date.now() + delayMs, last) })
-    pump(pipe)
+    const last = held.at(-1)?.at ?? 0
+    held.push({ to, data, at: Math.max(Date.now() + delayMs, last) })
+    pump(pipe, direction)
   }
 
   const destroy = (pipe: Pipe) => {
-    if (pipe.timer) clearTimeout(pipe.timer)
-    pipe.timer = undefined
-    pipe.held = []
+    for (const direction of ['toTarget', 'toClient'] as const) {
+      clearTimeout(pipe.timers[direction])
+      pipe.timers[direction] = undefined
+      pipe.held[direction] = []
+    }
     pipe.client.resetAndDestroy()
     pipe.upstream.resetAndDestroy()
     pipes.delete(pipe)
@@ -87,7 +108,12 @@ export async function startTcpProxy(init: TcpProxyInit): Promise<TcpProxy> {
       return
     }
     const upstream = createConnection({ host, port: proxy.targetPort })
-    const pipe: Pipe = { client, upstream, held: [], timer: undefined }
+    const pipe: Pipe = {
+      client,
+      upstream,
+      held: { toTarget: [], toClient: [] },
+      timers: { toTarget: undefined, toClient: undefined },
+    }
     pipes.add(pipe)
     client.setNoDelay(true)
     upstream.setNoDelay(true)
@@ -123,9 +149,16 @@ export async function startTcpProxy(init: TcpProxyInit): Promise<TcpProxy> {
     delay(ms) {
       delayMs = Math.max(0, ms)
     },
+    cutDirection(direction) {
+      blocked.add(direction)
+    },
     restore() {
       mode = 'open'
-      for (const pipe of pipes) pump(pipe)
+      blocked.clear()
+      for (const pipe of pipes) {
+        pump(pipe, 'toTarget')
+        pump(pipe, 'toClient')
+      }
     },
     async close() {
       if (closed) return

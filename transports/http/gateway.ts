@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import type { Duplex } from 'node:stream'
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify'
 import {
   AbortedError,
@@ -125,6 +126,8 @@ export class Gateway implements Startable {
         requireHostHeader: false,
       },
     })
+    // Node closes a CONNECT request's socket without a word when nothing listens for it.
+    this.app.server.on('connect', (_request: unknown, socket: Duplex) => refuseConnect(socket))
     this.routes()
   }
 
@@ -335,6 +338,19 @@ export class Gateway implements Startable {
       }))
     return reply.code(status).send(body)
   }
+}
+
+/** Answers a CONNECT (the gateway is no proxy) with a JSON 405, then closes the socket. */
+function refuseConnect(socket: Duplex): void {
+  const body = JSON.stringify({
+    error: 'MethodNotAllowed',
+    message: 'CONNECT is not supported: the gateway is an HTTP API, not a proxy',
+  })
+  socket.on('error', () => socket.destroy())
+  socket.end(
+    `HTTP/1.1 405 Method Not Allowed\r\nContent-Type: application/json; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  )
 }
 
 /** A digest of a command's input: a key reused with another input is another operation. */
