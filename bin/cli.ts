@@ -4,7 +4,9 @@ import { AnywhereError, ConfigError, LOG_LEVELS } from '../core/index.js'
 import { loadOrCreateIdentity } from '../transports/libp2p/index.js'
 import { loadConfigFile, mergeConfig, parseNodeConfig, type NodeConfig } from '../node/index.js'
 import { createNode } from '../node/index.js'
+import { didYouMean } from './suggest.js'
 import { streamTaps } from './tap-client.js'
+import { parseTapKinds } from './tap-kinds.js'
 
 interface StartFlags {
   config?: string
@@ -20,6 +22,7 @@ interface StartFlags {
   peer?: string[]
   logLevel?: (typeof LOG_LEVELS)[number]
   logJson?: boolean
+  debug?: boolean
 }
 
 /** Runs the CLI; resolves to the process exit code. */
@@ -31,6 +34,9 @@ export async function main(argv: readonly string[]): Promise<number> {
     )
     .showHelpAfterError()
     .exitOverride()
+    .option('--debug', 'print the stack trace of a failure (so does DEBUG=1)')
+  // Parsed before commander so that a failure anywhere, argument errors included, honours it.
+  const debug = argv.includes('--debug') || Boolean(process.env.DEBUG)
 
   program
     .command('start', { isDefault: true })
@@ -71,7 +77,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS))
     .option('--log-json', 'log JSON lines')
     .action(async (flags: StartFlags) => {
-      exitCode = await start(flags)
+      exitCode = await start({ ...flags, debug })
     })
 
   program
@@ -98,18 +104,34 @@ export async function main(argv: readonly string[]): Promise<number> {
     )
     .option('-a, --actor <type/id>', 'only tap events about this actor')
     .action(async (flags: { url: string; kind?: string; actor?: string }) => {
+      if (flags.kind !== undefined) parseTapKinds(flags.kind)
       exitCode = await streamTaps(flags, (line) => console.log(line))
     })
 
   try {
+    refuseUnknownCommand(program, argv)
     await program.parseAsync(argv)
   } catch (error) {
     const code = (error as { code?: string }).code
     if (code === 'commander.helpDisplayed' || code === 'commander.version') return 0
     if (code?.startsWith('commander.')) return 2
-    return reportFatal(error)
+    return reportFatal(error, debug)
   }
   return exitCode
+}
+
+/**
+ * `start` is the default command, so commander would read `anywhere-node strat` as start with
+ * a stray argument: a first word that names no command is refused here, with the nearest one.
+ */
+function refuseUnknownCommand(program: Command, argv: readonly string[]): void {
+  const word = argv[2]
+  if (word === undefined || word.startsWith('-')) return
+  const names = program.commands.flatMap((c) => [c.name(), ...c.aliases()])
+  if (names.includes(word) || word === 'help') return
+  throw new ConfigError(
+    `unknown command '${word}'${didYouMean(word, names)} (commands: ${names.join(', ')}; see --help)`,
+  )
 }
 
 async function start(flags: StartFlags): Promise<number> {
@@ -126,9 +148,14 @@ async function start(flags: StartFlags): Promise<number> {
       flags.config ? `config (${flags.config} and flags)` : 'flags',
     )
   } catch (error) {
-    return reportFatal(error)
+    return reportFatal(error, flags.debug)
   }
-  const node = await createNode(config, { actors })
+  let node: Awaited<ReturnType<typeof createNode>>
+  try {
+    node = await createNode(config, { actors })
+  } catch (error) {
+    return reportFatal(error, flags.debug)
+  }
   let stopping: Promise<void> | undefined
   let stopped!: () => void
   const whenStopped = new Promise<void>((resolveStopped) => (stopped = resolveStopped))
@@ -145,7 +172,7 @@ async function start(flags: StartFlags): Promise<number> {
   try {
     await node.start()
   } catch (error) {
-    return reportFatal(error)
+    return reportFatal(error, flags.debug)
   }
   const ready = {
     event: 'ready',
@@ -183,6 +210,10 @@ function flagsToConfig(flags: StartFlags, fileConfig: unknown): Record<string, u
   }
   if (flags.fabricListen || flags.peer) {
     const fileFabric = (fileConfig as { fabric?: Record<string, unknown> }).fabric ?? {}
+    if (!flags.fabricListen && fileFabric.listen === undefined)
+      throw new ConfigError(
+        `--peer needs --fabric-listen: the fabric must listen to replicate with peers; add e.g. --fabric-listen /ip4/127.0.0.1/tcp/7401 (or fabric.listen in the config)`,
+      )
     overlay.fabric = {
       ...fileFabric,
       ...(flags.fabricListen ? { listen: flags.fabricListen } : {}),
@@ -218,15 +249,23 @@ function collect(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value]
 }
 
-function reportFatal(error: unknown): number {
+/**
+ * One line (or the config's field list) naming the cause and the fix: exit 2 for bad input
+ * (a ConfigError), 1 otherwise. The stack only with --debug or DEBUG set.
+ */
+export function reportFatal(error: unknown, debug = Boolean(process.env.DEBUG)): number {
+  const stack = debug && error instanceof Error && error.stack ? `\n${error.stack}` : ''
   if (error instanceof ConfigError) {
-    console.error(`anywhere-node: ${error.message}`)
+    console.error(`anywhere-node: ${error.message}${stack}`)
     return 2
   }
   if (error instanceof AnywhereError) {
-    console.error(`anywhere-node: ${error.name}: ${error.message}`)
+    console.error(`anywhere-node: ${error.name}: ${error.message}${stack}`)
     return 1
   }
-  console.error('anywhere-node: unexpected failure', error)
+  const message = error instanceof Error ? error.message : String(error)
+  console.error(
+    `anywhere-node: unexpected failure: ${message}${stack || ' (run with --debug for the stack trace)'}`,
+  )
   return 1
 }
