@@ -4,6 +4,7 @@ import { AnywhereError, ConfigError, LOG_LEVELS } from '../core/index.js'
 import { loadOrCreateIdentity } from '../transports/libp2p/index.js'
 import { loadConfigFile, mergeConfig, parseNodeConfig, type NodeConfig } from '../node/index.js'
 import { createNode } from '../node/index.js'
+import { runDev } from './dev/index.js'
 import { didYouMean } from './suggest.js'
 import { streamTaps } from './tap-client.js'
 import { parseTapKinds } from './tap-kinds.js'
@@ -107,6 +108,35 @@ export async function main(argv: readonly string[]): Promise<number> {
       if (flags.kind !== undefined) parseTapKinds(flags.kind)
       exitCode = await streamTaps(flags, (line) => console.log(line))
     })
+
+  program
+    .command('dev')
+    .description(
+      'start N local geos (a, b, c...) linked over the fabric, with commands to partition and heal them',
+    )
+    .option('-g, --geos <n>', 'how many geos', parseCount, 3)
+    .option('-d, --data-dir <dir>', 'data of geo x goes to <dir>/x', './.anywhere-dev')
+    .option(
+      '--http-port <port>',
+      'gateway of geo a; b gets the next port... (0: free ports)',
+      parsePort,
+      8081,
+    )
+    .option('--control-port <port>', 'the control endpoint (0: a free port)', parsePort, 8090)
+    .addOption(new Option('--log-level <level>', "the geos' log level").choices(LOG_LEVELS))
+    .action(
+      async (flags: {
+        geos: number
+        dataDir: string
+        httpPort: number
+        controlPort: number
+        logLevel?: string
+      }) => {
+        exitCode = await runDev({ ...flags, startTimeoutMs: 60_000, stopGraceMs: 10_000 }, (line) =>
+          console.log(line),
+        )
+      },
+    )
 
   try {
     refuseUnknownCommand(program, argv)
@@ -243,6 +273,13 @@ function parsePort(value: string): number {
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new InvalidArgumentError('must be a port number from 0 to 65535')
   return port
+}
+
+function parseCount(value: string): number {
+  const count = Number(value)
+  if (!Number.isInteger(count) || count < 1)
+    throw new InvalidArgumentError('must be a whole number')
+  return count
 }
 
 function collect(value: string, previous: string[] | undefined): string[] {
