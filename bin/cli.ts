@@ -4,6 +4,7 @@ import { AnywhereError, ConfigError, LOG_LEVELS } from '../core/index.js'
 import { loadOrCreateIdentity } from '../transports/libp2p/index.js'
 import { loadConfigFile, mergeConfig, parseNodeConfig, type NodeConfig } from '../node/index.js'
 import { createNode } from '../node/index.js'
+import { checkConfig } from './check.js'
 import { runDev } from './dev/index.js'
 import { didYouMean } from './suggest.js'
 import { streamTaps } from './tap-client.js'
@@ -137,6 +138,18 @@ export async function main(argv: readonly string[]): Promise<number> {
         )
       },
     )
+
+  program
+    .command('check')
+    .description('type-check (TypeScript) and validate a config file without starting a node')
+    .requiredOption('-c, --config <file>', 'the config file: JSON, or a JS/TS module')
+    .action(async (flags: { config: string }) => {
+      exitCode = await checkConfig(
+        flags.config,
+        (line) => console.log(line),
+        (line) => console.error(line),
+      )
+    })
 
   try {
     refuseUnknownCommand(program, argv)

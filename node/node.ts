@@ -86,12 +86,7 @@ export async function createNode(
 ): Promise<AnywhereNode> {
   const config = parseNodeConfig(input)
   const dataDir = resolve(config.dataDir)
-  const builtIn = [
-    ...(config.builtInActors ? builtInActors : []),
-    ...(config.sampleActors ? sampleActors : []),
-  ]
-  const actors = [...builtIn, ...(options.actors ?? [])]
-  refuseDuplicateActorTypes(actors, builtIn)
+  const actors = servedActors(config, options.actors)
   let nodeId: string
   try {
     await mkdir(dataDir, { recursive: true })
@@ -285,6 +280,23 @@ function startError(error: unknown, config: NodeConfig, dataDir: string): Config
       { cause: error },
     )
   return dataDirError(error, dataDir)
+}
+
+/**
+ * The actor types a node of this config serves: built-in, sample and `extra` ones. Two of one
+ * name are refused with a ConfigError naming the fix (also used by `anywhere-node check`).
+ */
+export function servedActors(
+  config: Pick<NodeConfig, 'builtInActors' | 'sampleActors'>,
+  extra: readonly AnyActorDefinition[] = [],
+): AnyActorDefinition[] {
+  const builtIn = [
+    ...(config.builtInActors ? builtInActors : []),
+    ...(config.sampleActors ? sampleActors : []),
+  ]
+  const actors = [...builtIn, ...extra]
+  refuseDuplicateActorTypes(actors, builtIn)
+  return actors
 }
 
 /** Two actor types of one name: refused before anything starts, naming the fix. */
