@@ -132,10 +132,10 @@ export class DevCluster {
     )
   }
 
-  /** Stops every geo (SIGTERM, SIGKILL after `graceMs`) and every proxy. Idempotent. */
-  stop(graceMs: number): Promise<void> {
+  /** Stops every geo (SIGTERM, SIGKILL after `graceMs`; see GeoProcess.stop) and every proxy. Idempotent. */
+  stop(graceMs: number, ownSignalMs = 0): Promise<void> {
     this.stopping ??= (async () => {
-      await Promise.all([...this.geos.values()].map((geo) => geo.stop(graceMs)))
+      await Promise.all([...this.geos.values()].map((geo) => geo.stop(graceMs, ownSignalMs)))
       await Promise.all([...this.links.values()].map((proxy) => proxy.close()))
     })()
     return this.stopping

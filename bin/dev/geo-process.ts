@@ -15,8 +15,13 @@ export interface GeoProcess {
   readonly exited: boolean
   /** Resolves with the gateway URL once `/healthz` answers 200; rejects at the deadline or on exit. */
   waitHealthy(deadlineMs: number, signal?: AbortSignal): Promise<string>
-  /** SIGTERM (unless the child is already shutting down), SIGKILL after `graceMs`; resolves once exited. */
-  stop(graceMs: number): Promise<void>
+  /**
+   * SIGTERM (unless the child is already shutting down), SIGKILL after `graceMs`; resolves
+   * once exited. With `ownSignalMs`, first waits that long for the child to start stopping by
+   * itself (a terminal's Ctrl-C reaches every process of the group): a second signal would
+   * make it exit without its clean stop.
+   */
+  stop(graceMs: number, ownSignalMs?: number): Promise<void>
   /** SIGKILL now (for `process.on('exit')`: synchronous). */
   killNow(): void
 }
@@ -85,7 +90,10 @@ export function spawnGeo(
       }
       throw new Error(`geo ${name} was not healthy within ${deadlineMs} ms (${last})`)
     },
-    async stop(graceMs) {
+    async stop(graceMs, ownSignalMs = 0) {
+      const waitUntil = Date.now() + ownSignalMs
+      while (!exited && !shuttingDown && Date.now() < waitUntil)
+        await new Promise((resolve) => setTimeout(resolve, 50))
       if (exited) return
       // A Ctrl-C in a terminal reached the child too: a second signal would skip its clean stop.
       if (!shuttingDown) child.kill('SIGTERM')

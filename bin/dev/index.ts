@@ -1,7 +1,11 @@
 // `anywhere-node dev`: N local geos as child processes, linked through cuttable proxies, with
 // a control endpoint and stdin commands to partition and heal them.
+import { ConfigError } from '../../core/index.js'
 import { DevCluster } from './cluster.js'
 import { DEV_HELP, readStdinCommands, startControlServer } from './control.js'
+
+/** How long geos get to react to a terminal's Ctrl-C themselves before they are sent SIGTERM. */
+const TERMINAL_SIGNAL_WAIT_MS = 2_000
 
 export interface DevFlags {
   geos: number
@@ -29,8 +33,11 @@ export async function runDev(flags: DevFlags, print: (line: string) => void): Pr
   process.on('exit', killChildren)
   let quit!: () => void
   const quitting = new Promise<void>((resolve) => (quit = resolve))
+  // Ctrl-C in a terminal signals the geos too: give them a moment to begin their own stop.
+  let ownSignalMs = 0
   const onSignal = (signal: NodeJS.Signals) => {
     print(`dev: ${signal}: stopping every geo`)
+    if (signal === 'SIGINT' && process.stdin.isTTY) ownSignalMs = TERMINAL_SIGNAL_WAIT_MS
     quit()
   }
   process.on('SIGINT', onSignal)
@@ -62,10 +69,13 @@ export async function runDev(flags: DevFlags, print: (line: string) => void): Pr
     return 0
   } catch (error) {
     if (aborted.signal.aborted) return 0
-    throw error
+    if (error instanceof ConfigError) throw error
+    // A geo that failed to start printed why in its own lines above.
+    print(`dev: ${(error as Error).message}; stopping every geo`)
+    return 1
   } finally {
     stopStdin?.()
-    await cluster.stop(flags.stopGraceMs)
+    await cluster.stop(flags.stopGraceMs, ownSignalMs)
     await control?.close()
     process.off('SIGINT', onSignal)
     process.off('SIGTERM', onSignal)
