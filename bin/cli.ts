@@ -12,7 +12,11 @@ import {
 import { loadOrCreateIdentity } from '../transports/libp2p/index.js'
 import { loadConfigFile, mergeConfig, parseNodeConfig, type NodeConfig } from '../node/index.js'
 import { createNode } from '../node/index.js'
+import { checkConfig } from './check.js'
+import { runDev } from './dev/index.js'
+import { didYouMean } from './suggest.js'
 import { streamTaps } from './tap-client.js'
+import { parseTapKinds } from './tap-kinds.js'
 
 interface StartFlags {
   config?: string
@@ -28,6 +32,7 @@ interface StartFlags {
   peer?: string[]
   logLevel?: (typeof LOG_LEVELS)[number]
   logJson?: boolean
+  debug?: boolean
 }
 
 /** Runs the CLI; resolves to the process exit code. */
@@ -40,6 +45,9 @@ export async function main(argv: readonly string[]): Promise<number> {
     .version(packageVersion(), '-V, --version', 'print the version of anywhere-node')
     .showHelpAfterError()
     .exitOverride()
+    .option('--debug', 'print the stack trace of a failure (so does DEBUG=1)')
+  // Parsed before commander so that a failure anywhere, argument errors included, honours it.
+  const debug = argv.includes('--debug') || Boolean(process.env.DEBUG)
 
   program
     .command('start', { isDefault: true })
@@ -80,7 +88,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS))
     .option('--log-json', 'log JSON lines')
     .action(async (flags: StartFlags) => {
-      exitCode = await start(flags)
+      exitCode = await start({ ...flags, debug })
     })
 
   program
@@ -113,6 +121,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       ).env('ANYWHERE_TOKEN'),
     )
     .action(async (flags: { url: string; kind?: string; actor?: string; token?: string }) => {
+      if (flags.kind !== undefined) parseTapKinds(flags.kind)
       exitCode = await streamTaps(flags, (line) => console.log(line))
     })
 
@@ -144,15 +153,71 @@ export async function main(argv: readonly string[]): Promise<number> {
       )
     })
 
+  program
+    .command('dev')
+    .description(
+      'start N local geos (a, b, c...) linked over the fabric, with commands to partition and heal them',
+    )
+    .option('-g, --geos <n>', 'how many geos', parseCount, 3)
+    .option('-d, --data-dir <dir>', 'data of geo x goes to <dir>/x', './.anywhere-dev')
+    .option(
+      '--http-port <port>',
+      'gateway of geo a; b gets the next port... (0: free ports)',
+      parsePort,
+      8081,
+    )
+    .option('--control-port <port>', 'the control endpoint (0: a free port)', parsePort, 8090)
+    .addOption(new Option('--log-level <level>', "the geos' log level").choices(LOG_LEVELS))
+    .action(
+      async (flags: {
+        geos: number
+        dataDir: string
+        httpPort: number
+        controlPort: number
+        logLevel?: string
+      }) => {
+        exitCode = await runDev({ ...flags, startTimeoutMs: 60_000, stopGraceMs: 10_000 }, (line) =>
+          console.log(line),
+        )
+      },
+    )
+
+  program
+    .command('check')
+    .description('type-check (TypeScript) and validate a config file without starting a node')
+    .requiredOption('-c, --config <file>', 'the config file: JSON, or a JS/TS module')
+    .action(async (flags: { config: string }) => {
+      exitCode = await checkConfig(
+        flags.config,
+        (line) => console.log(line),
+        (line) => console.error(line),
+      )
+    })
+
   try {
+    refuseUnknownCommand(program, argv)
     await program.parseAsync(argv)
   } catch (error) {
     const code = (error as { code?: string }).code
     if (code === 'commander.helpDisplayed' || code === 'commander.version') return 0
     if (code?.startsWith('commander.')) return 2
-    return reportFatal(error)
+    return reportFatal(error, debug)
   }
   return exitCode
+}
+
+/**
+ * `start` is the default command, so commander would read `anywhere-node strat` as start with
+ * a stray argument: a first word that names no command is refused here, with the nearest one.
+ */
+function refuseUnknownCommand(program: Command, argv: readonly string[]): void {
+  const word = argv[2]
+  if (word === undefined || word.startsWith('-')) return
+  const names = program.commands.flatMap((c) => [c.name(), ...c.aliases()])
+  if (names.includes(word) || word === 'help') return
+  throw new ConfigError(
+    `unknown command '${word}'${didYouMean(word, names)} (commands: ${names.join(', ')}; see --help)`,
+  )
 }
 
 async function start(flags: StartFlags): Promise<number> {
@@ -169,9 +234,14 @@ async function start(flags: StartFlags): Promise<number> {
       flags.config ? `config (${flags.config} and flags)` : 'flags',
     )
   } catch (error) {
-    return reportFatal(error)
+    return reportFatal(error, flags.debug)
   }
-  const node = await createNode(config, { actors })
+  let node: Awaited<ReturnType<typeof createNode>>
+  try {
+    node = await createNode(config, { actors })
+  } catch (error) {
+    return reportFatal(error, flags.debug)
+  }
   let stopping: Promise<void> | undefined
   let stopped!: () => void
   const whenStopped = new Promise<void>((resolveStopped) => (stopped = resolveStopped))
@@ -188,7 +258,7 @@ async function start(flags: StartFlags): Promise<number> {
   try {
     await node.start()
   } catch (error) {
-    return reportFatal(error)
+    return reportFatal(error, flags.debug)
   }
   const ready = {
     event: 'ready',
@@ -226,6 +296,10 @@ function flagsToConfig(flags: StartFlags, fileConfig: unknown): Record<string, u
   }
   if (flags.fabricListen || flags.peer) {
     const fileFabric = (fileConfig as { fabric?: Record<string, unknown> }).fabric ?? {}
+    if (!flags.fabricListen && fileFabric.listen === undefined)
+      throw new ConfigError(
+        `--peer needs --fabric-listen: the fabric must listen to replicate with peers; add e.g. --fabric-listen /ip4/127.0.0.1/tcp/7401 (or fabric.listen in the config)`,
+      )
     overlay.fabric = {
       ...fileFabric,
       ...(flags.fabricListen ? { listen: flags.fabricListen } : {}),
@@ -268,20 +342,35 @@ function parsePort(value: string): number {
   return port
 }
 
+function parseCount(value: string): number {
+  const count = Number(value)
+  if (!Number.isInteger(count) || count < 1)
+    throw new InvalidArgumentError('must be a whole number')
+  return count
+}
+
 function collect(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value]
 }
 
-function reportFatal(error: unknown): number {
+/**
+ * One line (or the config's field list) naming the cause and the fix: exit 2 for bad input
+ * (a ConfigError), 1 otherwise. The stack only with --debug or DEBUG set.
+ */
+export function reportFatal(error: unknown, debug = Boolean(process.env.DEBUG)): number {
+  const stack = debug && error instanceof Error && error.stack ? `\n${error.stack}` : ''
   if (error instanceof ConfigError) {
-    console.error(`anywhere-node: ${error.message}`)
+    console.error(`anywhere-node: ${error.message}${stack}`)
     return 2
   }
   if (error instanceof AnywhereError) {
-    console.error(`anywhere-node: ${error.name}: ${error.message}`)
+    console.error(`anywhere-node: ${error.name}: ${error.message}${stack}`)
     return 1
   }
-  console.error('anywhere-node: unexpected failure', error)
+  const message = error instanceof Error ? error.message : String(error)
+  console.error(
+    `anywhere-node: unexpected failure: ${message}${stack || ' (run with --debug for the stack trace)'}`,
+  )
   return 1
 }
 

@@ -20,6 +20,8 @@ export interface PeerStatus {
   readonly rttMs?: number
   /** When the current connection (or the current partition) began. */
   readonly since: number
+  /** Why the last dial or handshake failed (e.g. a wrong PeerId), until a connection succeeds. */
+  readonly lastError?: string
 }
 
 export interface FabricStatus {

@@ -5,6 +5,7 @@ import { dirname, join, resolve } from 'node:path'
 import { builtInActors } from '../actors/index.js'
 import {
   ActorRuntime,
+  ConfigError,
   HybridLogicalClock,
   streamLogger,
   systemClock,
@@ -89,11 +90,17 @@ export async function createNode(
 ): Promise<AnywhereNode> {
   const config = parseNodeConfig(input)
   const dataDir = resolve(config.dataDir)
-  await mkdir(dataDir, { recursive: true })
-  const nodeId =
-    config.store.kind === 'memory'
-      ? ephemeralNodeId(config.geo)
-      : await persistentNodeId(join(nodeIdDir(config.store, dataDir), 'node-id'), config.geo)
+  const actors = servedActors(config, options.actors)
+  let nodeId: string
+  try {
+    await mkdir(dataDir, { recursive: true })
+    nodeId =
+      config.store.kind === 'memory'
+        ? ephemeralNodeId(config.geo)
+        : await persistentNodeId(join(nodeIdDir(config.store, dataDir), 'node-id'), config.geo)
+  } catch (error) {
+    throw dataDirError(error, dataDir) ?? error
+  }
   const clock = options.clock ?? systemClock()
   const logger = (
     options.logger ?? streamLogger({ level: config.log.level, json: config.log.json })
@@ -104,11 +111,6 @@ export async function createNode(
     config.store,
     dataDir,
   )({ clock, logger: logger.child({ component: 'store' }), taps, nodeId })
-  const actors = [
-    ...(config.builtInActors ? builtInActors : []),
-    ...(config.sampleActors ? sampleActors : []),
-    ...(options.actors ?? []),
-  ]
   const runtime = new ActorRuntime(
     { actors, ...config.runtime },
     { store, clock, hlc, taps, logger: logger.child({ component: 'runtime' }), origin: nodeId },
@@ -159,7 +161,7 @@ export async function createNode(
         if (open) logger.warn(open)
       } catch (error) {
         await node.stop()
-        throw error
+        throw startError(error, config, dataDir) ?? error
       }
       taps.publish({ kind: 'node.started', at: clock.now(), nodeId, geo: config.geo })
       logger.info('node started', { nodeId, store: config.store.kind, http: gateway.url })
@@ -256,5 +258,87 @@ async function settle(
     await stopping
   } catch (error) {
     logger.warn(`stopping the ${what} failed`, { error })
+  }
+}
+
+/** Errno codes that mean "this process cannot write there". */
+const NOT_WRITABLE = new Set(['EACCES', 'EPERM', 'EROFS', 'ENOTDIR', 'EEXIST'])
+
+/** The errno code of an error or of one of its causes. */
+function errnoCode(error: unknown): string | undefined {
+  for (let e = error, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    const code = (e as NodeJS.ErrnoException).code
+    if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return code
+  }
+  return undefined
+}
+
+/** A data dir the node cannot write to, as a ConfigError naming it and the fix; else undefined. */
+function dataDirError(error: unknown, dataDir: string): ConfigError | undefined {
+  const code = errnoCode(error)
+  if (!code || !NOT_WRITABLE.has(code)) return undefined
+  const why = error instanceof Error ? error.message : String(error)
+  return new ConfigError(
+    `data dir ${dataDir} is not writable (${code}: ${why}); choose another with --data-dir (or dataDir in the config)`,
+    { cause: error },
+  )
+}
+
+/** A failed start caused by the user's settings (a port in use, an unwritable dir), as a ConfigError. */
+function startError(error: unknown, config: NodeConfig, dataDir: string): ConfigError | undefined {
+  const message = error instanceof Error ? error.message : String(error)
+  if (errnoCode(error) === 'EADDRINUSE')
+    return new ConfigError(
+      `the gateway cannot listen: ${config.http.host}:${config.http.port} is already in use; stop what holds it or pick another port with --port (0 picks a free one)`,
+      { cause: error },
+    )
+  // libp2p reports every listen address that failed in one message, one per line.
+  const fabricInUse = [...message.matchAll(/^\s*(\/\S+): .*EADDRINUSE/gm)].map((m) => m[1])
+  if (fabricInUse.length > 0)
+    return new ConfigError(
+      `the fabric cannot listen: ${fabricInUse.join(', ')} is already in use; pick another address with --fabric-listen (tcp/0 picks a free port)`,
+      { cause: error },
+    )
+  return dataDirError(error, dataDir)
+}
+
+/**
+ * The actor types a node of this config serves: built-in, sample and `extra` ones. Two of one
+ * name are refused with a ConfigError naming the fix (also used by `anywhere-node check`).
+ */
+export function servedActors(
+  config: Pick<NodeConfig, 'builtInActors' | 'sampleActors'>,
+  extra: readonly AnyActorDefinition[] = [],
+): AnyActorDefinition[] {
+  const builtIn = [
+    ...(config.builtInActors ? builtInActors : []),
+    ...(config.sampleActors ? sampleActors : []),
+  ]
+  const actors = [...builtIn, ...extra]
+  refuseDuplicateActorTypes(actors, builtIn)
+  return actors
+}
+
+/** Two actor types of one name: refused before anything starts, naming the fix. */
+function refuseDuplicateActorTypes(
+  actors: readonly AnyActorDefinition[],
+  builtIn: readonly AnyActorDefinition[],
+): void {
+  const seen = new Set<string>()
+  for (const { type } of actors) {
+    if (!seen.has(type)) {
+      seen.add(type)
+      continue
+    }
+    const flag = builtInActors.some((d) => d.type === type)
+      ? 'builtInActors'
+      : sampleActors.some((d) => d.type === type)
+        ? 'sampleActors'
+        : undefined
+    const fix =
+      flag && builtIn.some((d) => d.type === type)
+        ? `it is a built-in actor type: rename yours, or set ${flag}: false in the config to serve yours instead`
+        : 'rename one of them'
+    throw new ConfigError(`actor type '${type}' is registered twice; ${fix}`)
   }
 }

@@ -1,9 +1,10 @@
 // The examples in README.md and docs/ run as printed.
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { execFile, spawn } from 'node:child_process'
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { basename, join } from 'node:path'
 import { promisify } from 'node:util'
 import { createNode } from '../../node/node.js'
 import { startNodeProcess, type NodeProcess } from '../support/node-process.js'
@@ -15,6 +16,47 @@ const run = promisify(execFile)
 async function codeBlocks(file: string): Promise<Array<{ lang: string; code: string }>> {
   const text = await readFile(join(REPO_ROOT, file), 'utf8')
   return [...text.matchAll(/```(\w*)\n([\s\S]*?)```/g)].map((m) => ({ lang: m[1]!, code: m[2]! }))
+}
+
+/** The first of `count` consecutive ports free now on 127.0.0.1 (probed, from a random base). */
+async function freePortRun(count: number): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 20_000 + Math.floor(Math.random() * 30_000)
+    const servers = []
+    try {
+      for (let i = 0; i < count; i++) {
+        const server = createServer()
+        await new Promise<void>((resolve, reject) => {
+          server.once('error', reject)
+          server.listen(base + i, '127.0.0.1', () => resolve())
+        })
+        servers.push(server)
+      }
+      return base
+    } catch {
+      // Taken: try another base.
+    } finally {
+      await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))))
+    }
+  }
+  throw new Error(`no ${count} consecutive free ports found`)
+}
+
+/** Pids of the live processes whose command line contains `text` (from /proc). */
+async function processesWith(text: string): Promise<number[]> {
+  const pids: number[] = []
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue
+    try {
+      const cmdline = (await readFile(`/proc/${entry}/cmdline`, 'utf8')).replaceAll('\0', ' ')
+      const stat = await readFile(`/proc/${entry}/stat`, 'utf8')
+      if (cmdline.includes(text) && stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z')
+        pids.push(Number(entry))
+    } catch {
+      // Exited while we read.
+    }
+  }
+  return pids
 }
 
 describe('documentation examples', function () {
@@ -81,25 +123,51 @@ describe('documentation examples', function () {
     })
   })
 
-  it('the README "three geos on one laptop" section runs as printed: a write crosses geos, a partition heals', async function () {
-    this.timeout(120_000)
+  it('the README "three geos on one laptop" section runs as printed, with a core kept busy: a write crosses geos, a partition heals', async function () {
+    this.timeout(240_000)
     const block = (await codeBlocks('README.md')).find(
-      (b) => b.lang === 'sh' && b.code.includes('geo a 8081'),
+      (b) => b.lang === 'sh' && b.code.includes('npx anywhere-node dev'),
     )
     assert.ok(block, 'the README has the three-geos section')
-    const geos = join(REPO_ROOT, 'geos')
-    await rm(geos, { recursive: true, force: true })
+    // The block as printed, on free ports and in a data dir of its own (other runs may hold 8081).
+    const base = await freePortRun(3)
+    const control = await freePortRun(1)
+    const dataDir = await mkdtemp(join(tmpdir(), 'anywhere-readme-dev-'))
+    const log = `dev-${basename(dataDir)}.log`
+    const script = block.code
+      .replace(
+        'npx anywhere-node dev',
+        `npx anywhere-node dev --http-port ${base} --control-port ${control} --data-dir ${dataDir}`,
+      )
+      .replace(
+        /\b(localhost:|reads )808([1-3])\b/g,
+        (_, prefix: string, i: string) => `${prefix}${base + Number(i) - 1}`,
+      )
+      .replaceAll('localhost:8090', `localhost:${control}`)
+      .replaceAll('dev.log', log)
+    assert.doesNotMatch(script, /\b80(8[1-3]|90)\b/, 'every port of the block is substituted')
+    // A loaded machine: one core spins for the whole run.
+    const burner = spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' })
     cleanups.push(async () => {
-      // Whatever the script left running if it failed halfway; then wait (bounded) until every
-      // node has exited: a stopping node still writes its index checkpoint into geos/.
-      const waitForExit =
-        'pids=$(cat geos/*.pid 2>/dev/null); kill $pids 2>/dev/null; ' +
-        'for i in $(seq 100); do alive=0; for p in $pids; do kill -0 $p 2>/dev/null && alive=1; done; ' +
-        '[ $alive = 0 ] && break; sleep 0.1; done; true'
-      await run('bash', ['-c', waitForExit], { cwd: REPO_ROOT })
-      await rm(geos, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 })
+      burner.kill('SIGKILL')
+      // Whatever the script left running if it failed halfway: ask the dev process to quit,
+      // wait (bounded) for every process of this run to exit, then kill what is left.
+      await fetch(`http://127.0.0.1:${control}/quit`, { method: 'POST' }).catch(() => undefined)
+      const deadline = Date.now() + 30_000
+      while ((await processesWith(dataDir)).length > 0 && Date.now() < deadline)
+        await new Promise((resolve) => setTimeout(resolve, 100))
+      for (const pid of await processesWith(dataDir)) process.kill(pid, 'SIGKILL')
+      await rm(dataDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 })
+      await rm(join(REPO_ROOT, log), { force: true })
     })
-    const { stdout } = await run('bash', ['-c', block.code], { cwd: REPO_ROOT, timeout: 100_000 })
+    let stdout: string
+    try {
+      stdout = (await run('bash', ['-e', '-c', script], { cwd: REPO_ROOT, timeout: 200_000 }))
+        .stdout
+    } catch (error) {
+      const devLog = await readFile(join(REPO_ROOT, log), 'utf8').catch(() => '')
+      throw new Error(`${(error as Error).message}\n--- ${log} ---\n${devLog.slice(-10_000)}`)
+    }
     const expected = [...block.code.matchAll(/# (\{"value":\d+\})/g)].map(
       (m) => JSON.parse(m[1]!) as unknown,
     )
@@ -108,6 +176,12 @@ describe('documentation examples', function () {
     assert.match(stdout, /"connected":true,"lagEvents":0/)
     // b may catch up through c first, so a's own counts of the heal vary.
     assert.match(stdout, /partition healed .*durationMs=\d+ eventsIn=\d+ eventsOut=\d+/)
+    assert.match(stdout, /"stopping":true/)
+    const deadline = Date.now() + 60_000
+    while ((await processesWith(dataDir)).length > 0) {
+      if (Date.now() > deadline) assert.fail('the dev geos were still running 60 s after quit')
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
   })
 
   it('the README config module serves its own actor', async () => {

@@ -330,8 +330,11 @@ export class Gateway implements Startable {
         error instanceof AnywhereError ? error.name : status < 500 ? 'BadRequest' : 'InternalError',
       message: error.message,
     }
-    if (error instanceof ValidationError && error.issues.length > 0)
-      body.issues = error.issues.map((i) => ({
+    // A handler's bad emit is a HandlerError (500) whose cause holds the payload's issues.
+    const invalid =
+      error instanceof HandlerError && error.cause instanceof ValidationError ? error.cause : error
+    if (invalid instanceof ValidationError && invalid.issues.length > 0)
+      body.issues = invalid.issues.map((i) => ({
         path: i.path.map(String),
         message: i.message,
         code: i.code,

@@ -76,6 +76,7 @@ export class PeerLink implements SessionPeer {
   private lostAt: number | undefined
   private healing: Healing | undefined
   private rttMs: number | undefined
+  private lastError: string | undefined
   /** Per origin, the seq of an event that cannot be framed, until the peer holds it. */
   private readonly blocked = new Map<string, number>()
   private unframableEvents = 0
@@ -152,6 +153,7 @@ export class PeerLink implements SessionPeer {
       lagMs: localFeed.lagMs(this.acked),
       ...(rttMs !== undefined ? { rttMs } : {}),
       since: this.since,
+      ...(this.lastError !== undefined ? { lastError: this.lastError } : {}),
       unframableEvents: this.unframableEvents,
       blockedOrigins: Object.fromEntries(this.blocked),
     }
@@ -171,6 +173,7 @@ export class PeerLink implements SessionPeer {
     }
     if (role === 'sender') this.senderUp = true
     else this.receiverUp = true
+    this.lastError = undefined
     if (this.healing && role === 'receiver')
       for (const [origin, seq] of Object.entries(hello.vector))
         if (seq > (this.healing.inTarget[origin] ?? 0)) this.healing.inTarget[origin] = seq
@@ -245,6 +248,17 @@ export class PeerLink implements SessionPeer {
     })
   }
 
+  /** A dial or handshake that failed: warned once per distinct reason, kept for `status()`. */
+  private failed(reason: string): void {
+    if (reason !== this.lastError)
+      this.components.logger.warn('fabric dial failed', {
+        peer: this.peerId,
+        geo: this.geo,
+        error: reason,
+      })
+    this.lastError = reason
+  }
+
   private checkHealed(): void {
     const healing = this.healing
     if (!healing) return
@@ -284,6 +298,7 @@ export class PeerLink implements SessionPeer {
       const startedAt = this.components.clock.now()
       const result = await this.attempt()
       if (this.stopping) return
+      if (!result.handshook) this.failed(result.reason)
       // A session that ends soon after its handshake (e.g. the peer's store keeps failing)
       // counts as a failure too, so it is retried with backoff, not in a tight loop.
       const lasted = this.components.clock.now() - startedAt

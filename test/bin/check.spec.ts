@@ -1,0 +1,102 @@
+// `anywhere-node check --config FILE`: type errors with the user's file:line:col, schema
+// errors by field, exit 0 / 2, and no node started.
+import assert from 'node:assert/strict'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { createServer, type Server } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join, relative } from 'node:path'
+import { runNodeCommand } from '../support/node-process.js'
+import { REPO_ROOT, scratchModule } from '../support/scratch-module.js'
+
+describe('anywhere-node check', function () {
+  this.timeout(60_000)
+  let dir: string
+  const cleanups: Array<() => Promise<void>> = []
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'anywhere-check-'))
+  })
+
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0)) await cleanup()
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  it('a valid JSON config: config OK with its geo, store and actor types, exit 0, without starting a node', async () => {
+    // Its gateway port is held: a check that started a node would fail on it.
+    const server: Server = createServer()
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()))
+    cleanups.push(() => new Promise((resolve) => server.close(() => resolve())))
+    const port = (server.address() as { port: number }).port
+    const config = join(dir, 'node.json')
+    await writeFile(
+      config,
+      JSON.stringify({ geo: 'lab', store: { kind: 'memory' }, http: { port } }),
+    )
+    const { code, stdout, stderr } = await runNodeCommand(['check', '--config', config])
+    assert.equal(code, 0, stderr)
+    assert.match(
+      stdout,
+      /^config OK: geo lab, store memory, 5 actor types \(counter, register, set, map, cart\)$/m,
+    )
+  })
+
+  it('a JSON config with a bad field: names it, exit 2', async () => {
+    const config = join(dir, 'bad.json')
+    await writeFile(config, JSON.stringify({ geo: 'Lab', stor: {} }))
+    const { code, stderr } = await runNodeCommand(['check', '--config', config])
+    assert.equal(code, 2, stderr)
+    assert.match(stderr, /geo: geo must be lower-case/)
+    assert.match(stderr, /stor/)
+  })
+
+  it("a TypeScript config with a type error: the error at the user's file:line:col, exit 2", async () => {
+    const { file, remove } = await scratchModule(
+      'typo.config.mts',
+      `import type { NodeConfigModule } from 'anywhere-node/node'
+const config: NodeConfigModule = {
+  geo: 'lab',
+  http: { port: 'eighty' },
+}
+export default config
+`,
+    )
+    cleanups.push(remove)
+    const shown = relative(REPO_ROOT, file)
+    const { code, stderr } = await runNodeCommand(['check', '--config', file])
+    assert.equal(code, 2, stderr)
+    assert.ok(
+      stderr.includes(`${file}:4:11: error TS2322`) ||
+        stderr.includes(`${shown}:4:11: error TS2322`),
+      stderr,
+    )
+    assert.match(stderr, /does not type-check \(1 errors\)/)
+  })
+
+  it('a TypeScript config module that type-checks and adds the built-in counter again: exit 2 naming the fix', async () => {
+    const { file, remove } = await scratchModule(
+      'dup.config.mts',
+      `import { z } from 'zod'
+import { defineActor } from 'anywhere-node'
+const counter = defineActor({
+  type: 'counter',
+  initialState: { n: 0 },
+  events: { added: z.object({}) },
+  apply: (state) => ({ n: state.n + 1 }),
+  commands: (command) => ({
+    add: command(z.object({}), (ctx) => {
+      ctx.emit('added', {})
+      return ctx.state
+    }),
+  }),
+})
+export default { store: { kind: 'memory' as const }, actors: [counter] }
+`,
+    )
+    cleanups.push(remove)
+    const { code, stderr } = await runNodeCommand(['check', '--config', file])
+    assert.equal(code, 2, stderr)
+    assert.doesNotMatch(stderr, /error TS/)
+    assert.match(stderr, /actor type 'counter' is registered twice; .*builtInActors: false/)
+  })
+})
