@@ -21,7 +21,6 @@ import { mkdir } from 'node:fs/promises'
 import {
   gaplessIngest,
   NotRunningError,
-  PayloadTooLargeError,
   type AbortOptions,
   type EventDraft,
   type EventRecord,
@@ -32,28 +31,21 @@ import {
   type Snapshot,
   type VersionVector,
   notRunningMessage,
-  tooLargeMessage,
 } from '../../core/index.js'
 import { acquireDataDirLock, type DataDirLock } from './data-dir-lock.js'
 import { EventIndex } from './event-index.js'
 import {
-  framedBytes,
   GroupCommitWriter,
   SnapshotWrite,
   type CommitItem,
   type WriterCounters,
 } from './group-commit.js'
 import { writeIndexCheckpoint } from './index-checkpoint.js'
-import {
-  MAX_COMMIT_BYTES,
-  parseFileStoreInit,
-  type FileStoreInit,
-  type FileStoreOptions,
-} from './options.js'
+import { parseFileStoreInit, type FileStoreInit, type FileStoreOptions } from './options.js'
 import { RecentCache } from './recent-cache.js'
-import { encodeEventBody } from './record-codec.js'
+import { assertCommitSize, encodeEvent } from './record-limits.js'
 import { recoverLog } from './recovery.js'
-import { corrupt, MAX_RECORD_BYTES, type RecordLocation } from './segment-format.js'
+import { corrupt, type RecordLocation } from './segment-format.js'
 import { SegmentReader } from './segment-reader.js'
 import { SnapshotRecords } from './snapshot-records.js'
 import { throwIfAborted } from '../../support/abort.js'
@@ -384,23 +376,4 @@ export class FileEventStore implements EventStore {
     this.assertRunning(what, options)
     if (this.writer.failure) throw this.writer.failure
   }
-}
-
-/** One call's records go in one commit, which has a hard limit. */
-function assertCommitSize(bodies: readonly Uint8Array[]): void {
-  const bytes = framedBytes(bodies)
-  if (bytes > MAX_COMMIT_BYTES)
-    throw new PayloadTooLargeError(
-      tooLargeMessage(`${bodies.length} records in one call`, bytes, MAX_COMMIT_BYTES),
-    )
-}
-
-/** An event's msgpack body (the encoder's shared buffer: use or copy it at once). */
-function encodeEvent(event: EventRecord): Uint8Array {
-  const body = encodeEventBody(event)
-  if (body.length > MAX_RECORD_BYTES)
-    throw new PayloadTooLargeError(
-      tooLargeMessage('an event record', body.length, MAX_RECORD_BYTES),
-    )
-  return body
 }
