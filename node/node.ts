@@ -93,7 +93,9 @@ export async function createNode(
   const actors = servedActors(config, options.actors)
   let nodeId: string
   try {
-    await mkdir(dataDir, { recursive: true })
+    // A memory-store node keeps nothing: it creates no directory (a fabric's key file is
+    // created where it is needed, by the fabric).
+    if (config.store.kind !== 'memory') await mkdir(dataDir, { recursive: true })
     nodeId =
       config.store.kind === 'memory'
         ? ephemeralNodeId(config.geo)
