@@ -9,11 +9,8 @@ import {
   isWellFormedToken,
   tokenDigest,
 } from '../transports/http/index.js'
-import { loadOrCreateIdentity } from '../transports/libp2p/index.js'
 import { loadConfigFile, mergeConfig, parseNodeConfig, type NodeConfig } from '../node/index.js'
 import { createNode } from '../node/index.js'
-import { checkConfig } from './check.js'
-import { runDev } from './dev/index.js'
 import { didYouMean } from './suggest.js'
 import { streamTaps } from './tap-client.js'
 import { parseTapKinds } from './tap-kinds.js'
@@ -97,6 +94,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('-d, --data-dir <dir>', 'data directory', './.anywhere')
     .option('--key-file <file>', 'key file (default <data-dir>/peer-key)')
     .action(async (flags: { dataDir: string; keyFile?: string }) => {
+      const { loadOrCreateIdentity } = await import('../transports/libp2p/index.js')
       const identity = await loadOrCreateIdentity(
         resolve(flags.keyFile ?? join(flags.dataDir, 'peer-key')),
       )
@@ -176,6 +174,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         controlPort: number
         logLevel?: string
       }) => {
+        const { runDev } = await import('./dev/index.js')
         exitCode = await runDev({ ...flags, startTimeoutMs: 60_000, stopGraceMs: 10_000 }, (line) =>
           console.log(line),
         )
@@ -187,6 +186,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     .description('type-check (TypeScript) and validate a config file without starting a node')
     .requiredOption('-c, --config <file>', 'the config file: JSON, or a JS/TS module')
     .action(async (flags: { config: string }) => {
+      const { checkConfig } = await import('./check.js')
       exitCode = await checkConfig(
         flags.config,
         (line) => console.log(line),

@@ -8,9 +8,10 @@ import {
   runtimeSettingsSchema,
   type AnyActorDefinition,
 } from '../core/index.js'
-import { fileStoreInitSchema } from '../stores/file/index.js'
-import { redisStoreInitSchema } from '../stores/redis/index.js'
-import { libp2pFabricInitSchema } from '../transports/libp2p/index.js'
+// The backends' option schemas, not their index: the config never loads ioredis or libp2p.
+import { fileStoreInitSchema } from '../stores/file/options.js'
+import { redisStoreInitSchema } from '../stores/redis/options.js'
+import { libp2pFabricInitSchema } from '../transports/libp2p/options.js'
 import { gatewayInitSchema } from '../transports/http/index.js'
 
 /** Geo and app names: short, lower-case, usable in file names and headers. */

@@ -19,14 +19,11 @@ import {
   type Startable,
 } from '../core/index.js'
 import { sampleActors } from '../samples/index.js'
-import { fileStore } from '../stores/file/index.js'
 import {
   gateway as httpGateway,
   openGatewayWarning,
   type Gateway,
 } from '../transports/http/index.js'
-import { libp2pFabric } from '../transports/libp2p/index.js'
-import { redisStore } from '../stores/redis/index.js'
 import {
   parseNodeConfig,
   type NodeConfig,
@@ -64,16 +61,24 @@ function fileStoreDir(store: Extract<StoreConfig, { kind: 'file' }>, dataDir: st
   return resolve(store.dir ?? join(dataDir, 'events'))
 }
 
-/** The store a config names. */
-export function storeFactory(store: StoreConfig, dataDir: string): EventStoreFactory {
+/**
+ * The store a config names. Its backend is loaded only now, when it is configured: a node
+ * on the file store never loads ioredis.
+ */
+export async function storeFactory(
+  store: StoreConfig,
+  dataDir: string,
+): Promise<EventStoreFactory> {
   switch (store.kind) {
     case 'memory':
       return memoryStore()
     case 'file': {
+      const { fileStore } = await import('../stores/file/index.js')
       const { kind: _kind, dir: _dir, ...tuning } = store
       return fileStore({ dir: fileStoreDir(store, dataDir), ...tuning })
     }
     case 'redis': {
+      const { redisStore } = await import('../stores/redis/index.js')
       const { kind: _kind, ...init } = store
       return redisStore(init)
     }
@@ -109,16 +114,19 @@ export async function createNode(
   ).child({ geo: config.geo })
   const taps = new Taps()
   const hlc = new HybridLogicalClock(clock, { maxSkewMs: config.runtime.maxClockSkewMs })
-  const store = storeFactory(
-    config.store,
-    dataDir,
-  )({ clock, logger: logger.child({ component: 'store' }), taps, nodeId })
+  const store = (await storeFactory(config.store, dataDir))({
+    clock,
+    logger: logger.child({ component: 'store' }),
+    taps,
+    nodeId,
+  })
   const runtime = new ActorRuntime(
     { actors, ...config.runtime },
     { store, clock, hlc, taps, logger: logger.child({ component: 'runtime' }), origin: nodeId },
   )
+  // libp2p is loaded only for a node that runs a fabric.
   const fabric = config.fabric
-    ? libp2pFabric(config.fabric)({
+    ? (await import('../transports/libp2p/index.js')).libp2pFabric(config.fabric)({
         appName: config.app,
         geo: config.geo,
         nodeId,
