@@ -62,6 +62,23 @@ export async function demo(): Promise<number> {
 export default { geo: 'packed', store: { kind: 'memory' }, http: { port: 0 }, actors: [visits] }
 `
 
+/** The user's client code: typed by the app's actors through a type-only import. */
+const CALLER = `
+import { createClient, RemoteValidationError } from 'anywhere-node/client'
+import type { visits } from './app.mjs'
+
+const client = createClient<[typeof visits]>(process.argv[2]!)
+const count: number = await client.actor('visits', 'home').ask('visit', { page: '/' })
+const state: { count: number } = await client.actor('visits', 'home').read()
+let refused = ''
+try {
+  await client.actor('visits', 'home').ask('visit', { page: 42 as unknown as string })
+} catch (error) {
+  if (error instanceof RemoteValidationError) refused = error.errorName
+}
+console.log(JSON.stringify({ count, state, refused }))
+`
+
 describe('the npm package, installed from its tarball', function () {
   this.timeout(240_000)
   let dir: string
@@ -125,14 +142,14 @@ describe('the npm package, installed from its tarball', function () {
     assert.equal(stdout.trim(), manifest.version)
   })
 
-  it('type-checks a user project under --strict, NodeNext, without skipLibCheck', async () => {
+  it('type-checks and compiles a user project (actors and typed client) under --strict, NodeNext, without skipLibCheck', async () => {
     const app = join(dir, 'app')
     await writeFile(join(app, 'app.mts'), APP)
+    await writeFile(join(app, 'caller.mts'), CALLER)
     const result = await run(
       process.execPath,
       [
         TSC,
-        '--noEmit',
         '--strict',
         '--module',
         'NodeNext',
@@ -144,7 +161,10 @@ describe('the npm package, installed from its tarball', function () {
         'false',
         '--types',
         'node',
+        '--outDir',
+        'out',
         'app.mts',
+        'caller.mts',
       ],
       { cwd: app, env: userEnv() },
     ).catch((error: { stdout?: string; stderr?: string }) => error)
@@ -155,7 +175,7 @@ describe('the npm package, installed from its tarball', function () {
     )
   })
 
-  it('starts a node from a .mts config on plain node, with no tsx process, and serves it', async () => {
+  it('starts a node from a .mts config on plain node, with no tsx process, and serves the typed client', async () => {
     const app = join(dir, 'app')
     await writeFile(join(app, 'app.mts'), APP)
     const child = spawn(
@@ -193,6 +213,17 @@ describe('the npm package, installed from its tarball', function () {
       })
       assert.equal(response.status, 200, await response.clone().text())
       assert.equal(await response.json(), 1)
+      // The user's typed client code, compiled by their tsc (previous test), run on plain node.
+      const { stdout: called } = await run(
+        process.execPath,
+        [join(app, 'out', 'caller.mjs'), ready.http],
+        { cwd: app, env: userEnv() },
+      )
+      assert.deepEqual(JSON.parse(called), {
+        count: 2,
+        state: { count: 2 },
+        refused: 'ValidationError',
+      })
     } finally {
       child.kill('SIGTERM')
     }
