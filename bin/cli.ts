@@ -262,7 +262,7 @@ async function start(flags: StartFlags): Promise<number> {
   }
   const ready = {
     event: 'ready',
-    http: node.gateway.url,
+    http: node.gateway?.url,
     geo: config.geo,
     nodeId: node.nodeId,
     store: config.store.kind,

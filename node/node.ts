@@ -40,7 +40,8 @@ export interface AnywhereNode extends Startable {
   readonly runtime: ActorRuntime
   readonly store: EventStore
   readonly taps: Taps
-  readonly gateway: Gateway
+  /** Absent when `http.enabled` is false (mount `anywhereRoutes` into an app of your own). */
+  readonly gateway?: Gateway
   readonly fabric?: Fabric
   readonly logger: Logger
 }
@@ -139,14 +140,16 @@ export async function createNode(
         clock,
       })
     : undefined
-  const gateway = httpGateway(config.http)({
-    runtime,
-    taps,
-    logger: logger.child({ component: 'gateway' }),
-    geo: config.geo,
-    nodeId,
-    fabric,
-  })
+  const gateway = config.http.enabled
+    ? httpGateway(config.http)({
+        runtime,
+        taps,
+        logger: logger.child({ component: 'gateway' }),
+        geo: config.geo,
+        nodeId,
+        fabric,
+      })
+    : undefined
 
   let state: 'new' | 'started' | 'stopped' = 'new'
   const node: AnywhereNode = {
@@ -166,22 +169,24 @@ export async function createNode(
         await observeOwnClock(store, hlc, nodeId, logger)
         await runtime.start()
         await fabric?.start()
-        await gateway.start()
-        const open = openGatewayWarning(config.http, gateway.url)
-        if (open) logger.warn(open)
+        if (gateway) {
+          await gateway.start()
+          const open = openGatewayWarning(config.http, gateway.url)
+          if (open) logger.warn(open)
+        }
       } catch (error) {
         await node.stop()
         throw startError(error, config, dataDir) ?? error
       }
       taps.publish({ kind: 'node.started', at: clock.now(), nodeId, geo: config.geo })
-      logger.info('node started', { nodeId, store: config.store.kind, http: gateway.url })
+      logger.info('node started', { nodeId, store: config.store.kind, http: gateway?.url })
     },
     async stop() {
       if (state === 'stopped') return
       state = 'stopped'
       taps.publish({ kind: 'node.stopping', at: clock.now(), nodeId, geo: config.geo })
       // Front to back: stop taking requests, let in-flight ones finish, then release the store.
-      await settle(logger, 'gateway', gateway.stop())
+      await settle(logger, 'gateway', gateway?.stop())
       await settle(logger, 'fabric', fabric?.stop())
       await settle(logger, 'runtime', runtime.stop())
       await settle(logger, 'store', store.stop())

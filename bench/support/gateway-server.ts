@@ -58,7 +58,7 @@ async function startAnywhere(): Promise<Running> {
   )
   await node.start()
   return {
-    url: node.gateway.url,
+    url: node.gateway!.url,
     async stop() {
       await node.stop()
       await rm(dataDir, { recursive: true, force: true })

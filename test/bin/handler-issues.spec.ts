@@ -41,7 +41,7 @@ describe('a handler emitting an invalid event payload', function () {
   })
 
   it('answers 500 HandlerError with the payload issues, and changes nothing', async () => {
-    const reply = await fetch(`${node.gateway.url}/v1/actors/sloppy/s1/add`, {
+    const reply = await fetch(`${node.gateway!.url}/v1/actors/sloppy/s1/add`, {
       method: 'POST',
       body: '{"amount":-3}',
       headers: { 'content-type': 'application/json' },
@@ -60,7 +60,7 @@ describe('a handler emitting an invalid event payload', function () {
       [['amount']],
     )
     assert.equal(body.issues[0]!.code, 'too_small')
-    const state = await fetch(`${node.gateway.url}/v1/actors/sloppy/s1`)
+    const state = await fetch(`${node.gateway!.url}/v1/actors/sloppy/s1`)
     assert.deepEqual(await state.json(), { total: 0 })
   })
 })

@@ -72,7 +72,7 @@ describe('anywhere-node/client', function () {
   let dir: string
   const fast: ClientOptions['retry'] = { retries: 3, baseDelayMs: 1, maxDelayMs: 5 }
   const client = (options: ClientOptions = {}) =>
-    createClient<Actors>(node.gateway.url, { retry: fast, ...options })
+    createClient<Actors>(node.gateway!.url, { retry: fast, ...options })
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'anywhere-client-'))
@@ -123,7 +123,7 @@ describe('anywhere-node/client', function () {
     assert.equal(wrong.errorName, 'ValidationError')
     assert.deepEqual(wrong.issues[0]?.path, ['by'])
 
-    const untyped = createClient(node.gateway.url, { retry: fast })
+    const untyped = createClient(node.gateway!.url, { retry: fast })
     const type = await untyped
       .actor('nothing', 'x')
       .read()

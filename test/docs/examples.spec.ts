@@ -255,7 +255,7 @@ describe('documentation examples', function () {
     const { stdout } = await run(process.execPath, ['--import', 'tsx', file], {
       cwd: REPO_ROOT,
       timeout: 60_000,
-      env: { ...process.env, ANYWHERE_URL: node.gateway.url },
+      env: { ...process.env, ANYWHERE_URL: node.gateway!.url },
     })
     assert.deepEqual(stdout.trim().split('\n'), [
       'value: 2',

@@ -17,7 +17,7 @@ describe('node: a memory-store node', () => {
     })
     try {
       await node.start()
-      const reply = await fetch(`${node.gateway.url}/v1/actors/counter/c/increment`, {
+      const reply = await fetch(`${node.gateway!.url}/v1/actors/counter/c/increment`, {
         method: 'POST',
       })
       assert.equal(reply.status, 200)

@@ -1,95 +1,14 @@
-import { createHash } from 'node:crypto'
 import type { Duplex } from 'node:stream'
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify'
-import {
-  AbortedError,
-  AnywhereError,
-  AskCycleError,
-  AskTimeoutError,
-  ConfigError,
-  ForbiddenError,
-  HandlerError,
-  IdempotencyKeyReusedError,
-  MAX_NAME_LENGTH,
-  NotRunningError,
-  OverloadedError,
-  PayloadTooLargeError,
-  StoreCorruptError,
-  StoreLockedError,
-  StoreUnavailableError,
-  UnauthorizedError,
-  UnknownActorTypeError,
-  UnknownCommandError,
-  ValidationError,
-  tapConcernsActor,
-  type ActorRuntime,
-  type Fabric,
-  type Logger,
-  type Startable,
-  type TapEvent,
-  type Taps,
-  notRunningMessage,
-} from '../../core/index.js'
-import { authHook, WWW_AUTHENTICATE } from './auth.js'
-import { IdempotencyCache, IDEMPOTENCY_KEY_MAX_LENGTH } from './idempotency-cache.js'
+import Fastify, { type FastifyInstance } from 'fastify'
+import { NotRunningError, notRunningMessage, type Startable } from '../../core/index.js'
 import { parseInit } from '../../support/options.js'
-import { parseJsonBody } from './json-body.js'
-import { actorCatalog, openApiDocument } from './openapi.js'
 import {
   gatewayInitSchema,
   MAX_ENCODED_PARAM_LENGTH,
   type GatewayInit,
   type GatewayOptions,
 } from './options.js'
-
-/** Most bytes of tap events buffered for one SSE client before further ones are dropped. */
-export const SSE_MAX_BUFFERED_BYTES = 1024 * 1024
-
-/** The one table from error class to HTTP status. Anything else is a 500. */
-const STATUS_BY_ERROR: ReadonlyArray<readonly [new (...args: never[]) => Error, number]> = [
-  [ValidationError, 400],
-  [UnauthorizedError, 401],
-  [ForbiddenError, 403],
-  [UnknownActorTypeError, 404],
-  [UnknownCommandError, 404],
-  [IdempotencyKeyReusedError, 422],
-  [PayloadTooLargeError, 413],
-  [HandlerError, 500],
-  [AskCycleError, 500],
-  [StoreCorruptError, 500],
-  [ConfigError, 500],
-  [StoreLockedError, 500],
-  [AbortedError, 503],
-  [NotRunningError, 503],
-  [StoreUnavailableError, 503],
-  [OverloadedError, 503],
-  [AskTimeoutError, 504],
-]
-
-/** The HTTP status for an error, from the table above. */
-export function statusForError(error: unknown): number {
-  for (const [type, status] of STATUS_BY_ERROR) if (error instanceof type) return status
-  return 500
-}
-
-export interface GatewayComponents {
-  runtime: ActorRuntime
-  taps: Taps
-  logger: Logger
-  geo: string
-  nodeId: string
-  /** Present when the node runs a fabric: serves `GET /v1/fabric`. */
-  fabric?: Fabric
-}
-
-const actorParams = {
-  type: 'object',
-  properties: {
-    type: { type: 'string', maxLength: MAX_NAME_LENGTH },
-    id: { type: 'string', maxLength: MAX_NAME_LENGTH },
-    command: { type: 'string', maxLength: MAX_NAME_LENGTH },
-  },
-} as const
+import { GatewayRoutes, type GatewayComponents } from './routes.js'
 
 /**
  * The HTTP face of a node: commands and reads of actors, health, fabric status and taps
@@ -98,16 +17,14 @@ const actorParams = {
  */
 export class Gateway implements Startable {
   private readonly app: FastifyInstance
-  private readonly idempotency: IdempotencyCache
+  private readonly routes: GatewayRoutes
   private address: string | undefined
   private started = false
-  private readonly closeStreams = new Set<() => void>()
 
   constructor(
     private readonly init: GatewayOptions,
     private readonly components: GatewayComponents,
   ) {
-    this.idempotency = new IdempotencyCache(init.idempotencyKeys)
     this.app = Fastify({
       bodyLimit: init.bodyLimitBytes,
       logger: false,
@@ -128,7 +45,8 @@ export class Gateway implements Startable {
     })
     // Node closes a CONNECT request's socket without a word when nothing listens for it.
     this.app.server.on('connect', (_request: unknown, socket: Duplex) => refuseConnect(socket))
-    this.routes()
+    this.routes = new GatewayRoutes(init, components, () => !this.started)
+    this.routes.register(this.app)
   }
 
   /** The base URL the gateway listens on (after start). */
@@ -149,7 +67,7 @@ export class Gateway implements Startable {
   async stop(): Promise<void> {
     if (!this.started) return
     this.started = false
-    for (const close of this.closeStreams) close()
+    this.routes.closeStreams()
     // Responses sent from now on close their connection, so keep-alive clients do not hold the close open.
     const backstop = setTimeout(
       () => this.app.server.closeAllConnections(),
@@ -161,185 +79,6 @@ export class Gateway implements Startable {
     } finally {
       clearTimeout(backstop)
     }
-  }
-
-  private routes(): void {
-    const { app } = this
-    const { runtime, geo, nodeId } = this.components
-
-    // Every body is JSON whatever its content type (so `curl -d '{...}'` works); an empty body is `{}`.
-    app.removeAllContentTypeParsers()
-    app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => {
-      try {
-        const text = typeof body === 'string' ? body : body.toString('utf8')
-        done(null, parseJsonBody(text, this.init.maxJsonDepth))
-      } catch (error) {
-        done(error as Error, undefined)
-      }
-    })
-
-    app.setErrorHandler((error: FastifyError | Error, _request, reply) =>
-      this.sendError(reply, error),
-    )
-    app.setNotFoundHandler((request, reply) =>
-      reply.code(404).send({
-        error: 'NotFound',
-        message: `no route ${request.method} ${request.url}; see GET /v1/actors`,
-      }),
-    )
-
-    app.addHook('onRequest', (request, reply, done) => {
-      if (request.headers.host === undefined) {
-        void reply.code(400).send({
-          error: 'ValidationError',
-          message: 'the request has no Host header (HTTP/1.1 requires one)',
-        })
-        return
-      }
-      done()
-    })
-    // The scope each route needs is in auth.ts (ROUTE_ACCESS); without auth no hook runs at all.
-    if (this.init.auth) app.addHook('onRequest', authHook(this.init.auth, this.components.logger))
-
-    // Callback style, not async: an async hook costs a promise and a hook-runner turn per response.
-    app.addHook('onSend', (_request, reply, payload, done) => {
-      reply.header('x-anywhere-geo', geo)
-      if (!this.started) reply.header('connection', 'close')
-      done(null, payload)
-    })
-
-    app.get('/healthz', async () => ({
-      status: 'ok',
-      geo,
-      nodeId,
-      actorsInMemory: runtime.actorsInMemory,
-    }))
-
-    // Built once: actor types do not change while the node runs.
-    const catalog = JSON.stringify({ actors: actorCatalog(runtime.actorTypes) })
-    const openApi = JSON.stringify(openApiDocument(runtime.actorTypes))
-    app.get('/v1/actors', (_request, reply) => reply.type('application/json').send(catalog))
-    app.get('/v1/openapi.json', (_request, reply) => reply.type('application/json').send(openApi))
-
-    app.post<{ Params: { type: string; id: string; command: string }; Body: unknown }>(
-      '/v1/actors/:type/:id/:command',
-      { schema: { params: actorParams } },
-      async (request, reply) => {
-        const { type, id, command } = request.params
-        const key = request.headers['idempotency-key']
-        const input = request.body ?? {}
-        if (typeof key !== 'string') return reply.send(await runtime.ask(type, id, command, input))
-        if (key.length === 0 || key.length > IDEMPOTENCY_KEY_MAX_LENGTH)
-          throw new ValidationError(
-            `Idempotency-Key must be 1 to ${IDEMPOTENCY_KEY_MAX_LENGTH} characters`,
-          )
-        const { result, replayed } = this.idempotency.run(
-          `${type}/${id}/${command}/${key}`,
-          fingerprint(input),
-          () => runtime.ask(type, id, command, input),
-        )
-        const value = await result
-        if (replayed) reply.header('idempotent-replayed', 'true')
-        return reply.send(value)
-      },
-    )
-
-    app.get<{ Params: { type: string; id: string } }>(
-      '/v1/actors/:type/:id',
-      { schema: { params: actorParams } },
-      async (request, reply) => {
-        const { type, id } = request.params
-        const view = await runtime.read(type, id)
-        const definition = runtime.actorTypes.find((d) => d.type === type)
-        reply.header('x-anywhere-event-count', String(view.eventCount))
-        if (view.last) reply.header('x-anywhere-last-event', `${view.last.origin}:${view.last.seq}`)
-        return reply.send(definition?.view ? definition.view(view.state) : view.state)
-      },
-    )
-
-    app.get('/v1/fabric', async (_request, reply) => {
-      const { fabric } = this.components
-      if (!fabric)
-        return reply.code(404).send({
-          error: 'NotFound',
-          message: 'this node runs no fabric: start it with --fabric-listen and --peer',
-        })
-      return reply.send(fabric.status())
-    })
-
-    app.get<{ Querystring: { kind?: string; actor?: string } }>('/v1/taps', (request, reply) => {
-      const kinds = request.query.kind ? new Set(request.query.kind.split(',')) : undefined
-      const [actorType, actorId] = request.query.actor?.split('/') ?? []
-      const wanted = (e: TapEvent) =>
-        (!kinds || kinds.has(e.kind)) &&
-        (!actorType || !actorId || tapConcernsActor(e, actorType, actorId))
-      const headers = {
-        'content-type': 'text/event-stream',
-        'cache-control': 'no-cache',
-        'x-anywhere-geo': geo,
-      }
-      if (request.method === 'HEAD') return reply.code(200).headers(headers).send()
-      reply.raw.writeHead(200, { ...headers, connection: 'keep-alive' })
-      reply.raw.write(': anywhere taps\n\n')
-      // A slow or paused client must not make the node buffer without bound: past
-      // SSE_MAX_BUFFERED_BYTES unsent, tap events are dropped and the count is sent once it drains.
-      let dropped = 0
-      const subscription = this.components.taps.events$.subscribe((event) => {
-        if (!wanted(event)) return
-        if (reply.raw.writableLength > SSE_MAX_BUFFERED_BYTES) {
-          dropped++
-          return
-        }
-        if (dropped > 0) {
-          reply.raw.write(`event: taps.dropped\ndata: ${JSON.stringify({ dropped })}\n\n`)
-          dropped = 0
-        }
-        reply.raw.write(`event: ${event.kind}\ndata: ${JSON.stringify(event)}\n\n`)
-      })
-      const close = () => {
-        subscription.unsubscribe()
-        this.closeStreams.delete(close)
-        reply.raw.end()
-      }
-      this.closeStreams.add(close)
-      request.raw.on('close', close)
-      return reply.hijack()
-    })
-  }
-
-  private sendError(reply: FastifyReply, error: FastifyError | Error): FastifyReply {
-    const fastifyError = error as FastifyError
-    if (fastifyError.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || fastifyError.statusCode === 413) {
-      return reply.code(413).send({
-        error: 'PayloadTooLargeError',
-        message: `the request body is over the limit of ${this.init.bodyLimitBytes} bytes`,
-      })
-    }
-    if (error instanceof UnauthorizedError) reply.header('www-authenticate', WWW_AUTHENTICATE)
-    if (fastifyError.validation) {
-      return reply
-        .code(400)
-        .send({ error: 'ValidationError', message: error.message, issues: fastifyError.validation })
-    }
-    const status =
-      error instanceof AnywhereError ? statusForError(error) : (fastifyError.statusCode ?? 500)
-    if (status >= 500 && !(error instanceof HandlerError))
-      this.components.logger.warn('request failed', { error: error.name, message: error.message })
-    const body: Record<string, unknown> = {
-      error:
-        error instanceof AnywhereError ? error.name : status < 500 ? 'BadRequest' : 'InternalError',
-      message: error.message,
-    }
-    // A handler's bad emit is a HandlerError (500) whose cause holds the payload's issues.
-    const invalid =
-      error instanceof HandlerError && error.cause instanceof ValidationError ? error.cause : error
-    if (invalid instanceof ValidationError && invalid.issues.length > 0)
-      body.issues = invalid.issues.map((i) => ({
-        path: i.path.map(String),
-        message: i.message,
-        code: i.code,
-      }))
-    return reply.code(status).send(body)
   }
 }
 
@@ -354,11 +93,6 @@ function refuseConnect(socket: Duplex): void {
     `HTTP/1.1 405 Method Not Allowed\r\nContent-Type: application/json; charset=utf-8\r\n` +
       `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   )
-}
-
-/** A digest of a command's input: a key reused with another input is another operation. */
-function fingerprint(input: unknown): string {
-  return createHash('sha256').update(JSON.stringify(input)).digest('base64url')
 }
 
 /** Creates a node's HTTP gateway; the init is parsed once, here. */

@@ -1,5 +1,6 @@
 // The HTTP gateway of a node.
-export { Gateway, gateway, statusForError } from './gateway.js'
+export { Gateway, gateway } from './gateway.js'
+export { anywhereRoutes, GatewayRoutes, SSE_MAX_BUFFERED_BYTES, statusForError } from './routes.js'
 export {
   AUTH_SCOPES,
   MAX_AUTH_TOKENS,
@@ -11,7 +12,7 @@ export {
   tokenDigest,
 } from './auth.js'
 export type { AuthGrant, AuthInit, AuthRequest, AuthScope, Authorize, RouteAccess } from './auth.js'
-export type { GatewayComponents } from './gateway.js'
+export type { GatewayComponents } from './routes.js'
 export {
   DEFAULT_BODY_LIMIT_BYTES,
   DEFAULT_REQUEST_TIMEOUT_MS,

@@ -16,6 +16,11 @@ export const MAX_ENCODED_PARAM_LENGTH = MAX_NAME_LENGTH * 3
 /** What a user configures about a node's HTTP gateway (`http` in the node config). */
 export const gatewayInitSchema = z
   .object({
+    /**
+     * `false`: the node runs no HTTP server of its own (mount `anywhereRoutes` into your own
+     * Fastify app, or call the runtime in-process).
+     */
+    enabled: z.boolean().default(true),
     host: z.string().min(1).default('127.0.0.1'),
     /** `0` picks a free port. */
     port: z.number().int().min(0).max(65535).default(8080),

@@ -75,7 +75,7 @@ describe('HTTP gateway: auth with hashed tokens', function () {
 
   before(async () => {
     ;({ node, stop } = await startNode({ auth: { tokens } }))
-    base = node.gateway.url
+    base = node.gateway!.url
   })
 
   after(async () => {
@@ -220,7 +220,7 @@ describe('HTTP gateway: auth with an authorize function', function () {
       auth: { authorize, tokens: [tokens[2]!], authorizeTimeoutMs },
     })
     cleanups.push(started.stop)
-    const base = started.node.gateway.url
+    const base = started.node.gateway!.url
     const write = (id: string, headers: Record<string, string> = {}) =>
       fetch(`${base}/v1/actors/counter/${id}/increment`, { method: 'POST', body: '{}', headers })
     const value = async (id: string) =>
@@ -367,7 +367,7 @@ describe('HTTP gateway: the warning about an open gateway', function () {
     try {
       await node.start()
       assert.equal(node.config.http.host, '127.0.0.1')
-      assert.match(node.gateway.url, /^http:\/\/127\.0\.0\.1:/)
+      assert.match(node.gateway!.url, /^http:\/\/127\.0\.0\.1:/)
       assert.doesNotMatch(lines.join(''), /accepts writes from anyone/)
     } finally {
       await node.stop()

@@ -22,7 +22,7 @@ describe('HTTP gateway: fuzzer findings', function () {
       log: { level: 'silent' },
     })
     await node.start()
-    port = Number(new URL(node.gateway.url).port)
+    port = Number(new URL(node.gateway!.url).port)
   })
 
   after(async () => {
@@ -51,7 +51,7 @@ describe('HTTP gateway: fuzzer findings', function () {
 
   it('still serves normal requests after a CONNECT', async () => {
     await expectJson4xx('CONNECT a:1 HTTP/1.1\r\nHost: a:1\r\n\r\n')
-    const response = await fetch(`${node!.gateway.url}/healthz`)
+    const response = await fetch(`${node!.gateway!.url}/healthz`)
     assert.equal(response.status, 200)
   })
 

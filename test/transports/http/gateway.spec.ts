@@ -54,7 +54,7 @@ describe('HTTP gateway', function () {
       { actors: [fragile] },
     )
     await node.start()
-    base = node.gateway.url
+    base = node.gateway!.url
   })
 
   after(async () => {

@@ -67,7 +67,7 @@ describe('HTTP gateway: hostile requests', function () {
       log: { level: 'silent' },
     })
     await node.start()
-    base = node.gateway.url
+    base = node.gateway!.url
   })
 
   after(async () => {

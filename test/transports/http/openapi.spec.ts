@@ -77,7 +77,7 @@ describe('HTTP gateway: JSON Schema and OpenAPI', function () {
   })
 
   const getJson = async <T>(path: string): Promise<T> => {
-    const response = await fetch(`${node.gateway.url}${path}`)
+    const response = await fetch(`${node.gateway!.url}${path}`)
     assert.equal(response.status, 200, `GET ${path}`)
     assert.match(response.headers.get('content-type') ?? '', /^application\/json/)
     return (await response.json()) as T
