@@ -1,4 +1,34 @@
-import { AskTimeoutError, IdempotencyKeyReusedError } from '../../core/index.js'
+import {
+  AskCycleError,
+  HandlerError,
+  IdempotencyKeyReusedError,
+  NotRunningError,
+  OverloadedError,
+  PayloadTooLargeError,
+  UnknownActorTypeError,
+  UnknownCommandError,
+  ValidationError,
+} from '../../core/index.js'
+
+/**
+ * Failures that certainly wrote nothing: refused before the handler ran, or a handler that
+ * threw (its events are never appended). Every other failure, a timed-out ask, a store that
+ * did not answer (its append may have landed), an abort, leaves the outcome unknown.
+ */
+const NOTHING_WRITTEN = [
+  ValidationError,
+  UnknownActorTypeError,
+  UnknownCommandError,
+  HandlerError,
+  AskCycleError,
+  OverloadedError,
+  NotRunningError,
+  PayloadTooLargeError,
+] as const
+
+function certainlyNotApplied(error: unknown): boolean {
+  return NOTHING_WRITTEN.some((type) => error instanceof type)
+}
 
 /** Longest `Idempotency-Key` header accepted. */
 export const IDEMPOTENCY_KEY_MAX_LENGTH = 256
@@ -8,8 +38,9 @@ export const DEFAULT_IDEMPOTENCY_KEYS = 100_000
 /**
  * Remembers the outcome of commands sent with an `Idempotency-Key`: a retry with the same
  * key gets the first reply, and a retry that arrives while the first is still running
- * waits for it. A command that failed without taking effect may be retried for real; one
- * whose ask timed out (it may still run) answers its retries with the same timeout.
+ * waits for it. A command that certainly failed without taking effect may be retried for
+ * real; one whose outcome is unknown (its ask timed out and it may still run, or the store
+ * did not answer and the append may have landed) answers its retries with the same error.
  * Held in memory, so bounded: keys survive neither a restart nor a move to another node.
  */
 export class IdempotencyCache {
@@ -40,11 +71,10 @@ export class IdempotencyCache {
     const entry = { fingerprint, result }
     this.entries.set(key, entry)
     result.catch((error: unknown) => {
-      // A command whose outcome is unknown (its ask timed out, but it is still queued and
-      // will run) keeps its key: a retry must not run it a second time. Only a command that
-      // certainly did not take effect frees its key, and only if the key still maps to it.
-      if (!(error instanceof AskTimeoutError) && this.entries.get(key) === entry)
-        this.entries.delete(key)
+      // A command whose outcome is unknown keeps its key: a retry must not run it a second
+      // time. Only a command that certainly did not take effect frees its key, and only if
+      // the key still maps to it.
+      if (certainlyNotApplied(error) && this.entries.get(key) === entry) this.entries.delete(key)
     })
     while (this.entries.size > this.capacity) {
       const oldest = this.entries.keys().next().value as string

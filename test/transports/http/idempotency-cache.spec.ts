@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { AskTimeoutError, HandlerError } from '../../../core/index.js'
+import { AskTimeoutError, HandlerError, StoreUnavailableError } from '../../../core/index.js'
 import { IdempotencyCache } from '../../../transports/http/idempotency-cache.js'
 
 describe('gateway: idempotency cache', () => {
@@ -50,6 +50,19 @@ describe('gateway: idempotency cache', () => {
     const retry = cache.run('k', 'body', async () => (ranAgain = true))
     assert.equal(retry.replayed, true)
     await assert.rejects(retry.result, AskTimeoutError)
+    assert.equal(ranAgain, false)
+  })
+
+  it('keeps the key of a command the store did not confirm (its append may have landed)', async () => {
+    const cache = new IdempotencyCache()
+    const unknown = cache.run('k', 'body', () =>
+      Promise.reject(new StoreUnavailableError('redis did not answer')),
+    )
+    await assert.rejects(unknown.result, StoreUnavailableError)
+    let ranAgain = false
+    const retry = cache.run('k', 'body', async () => (ranAgain = true))
+    assert.equal(retry.replayed, true)
+    await assert.rejects(retry.result, StoreUnavailableError)
     assert.equal(ranAgain, false)
   })
 
