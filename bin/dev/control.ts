@@ -77,6 +77,14 @@ export async function startControlServer(
     }
     // Nothing here reads a body: it is drained, never buffered.
     request.resume()
+    // Only tools on this machine: a web page (it sends Origin) or a DNS-rebound name (its
+    // Host is not loopback) may not cut links or stop the geos.
+    if (!fromLocalTool(request.headers.host, request.headers.origin))
+      return send(403, {
+        error: 'Forbidden',
+        message:
+          'the dev control endpoint answers only local tools (Host 127.0.0.1 or localhost, no Origin)',
+      })
     const path = new URL(request.url ?? '/', 'http://control').pathname
     const partition = /^\/partition\/([^/]+)$/.exec(path)
     void (async () => {
@@ -131,4 +139,10 @@ export async function startControlServer(
         server.close(() => resolve())
       }),
   }
+}
+
+/** A request from curl or a script on this machine, not from a browser page or a rebound DNS name. */
+export function fromLocalTool(host: string | undefined, origin: string | undefined): boolean {
+  if (origin !== undefined) return false
+  return host !== undefined && /^(127\.0\.0\.1|localhost|\[::1\])(:\d+)?$/.test(host)
 }
