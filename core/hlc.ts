@@ -76,6 +76,15 @@ export class HybridLogicalClock {
     return true
   }
 
+  /**
+   * Moves the clock past a stamp of this node's OWN stored event, whatever its distance: an
+   * origin's events must keep sorting in seq order, so a node never stamps an event before
+   * one it wrote already, even one stamped by a clock that was wrong.
+   */
+  observeOwn(stamp: Hlc): void {
+    if (compareHlc(stamp, this.last) > 0) this.last = stamp
+  }
+
   /** The latest stamp issued or merged. */
   peek(): Hlc {
     return this.last

@@ -215,12 +215,16 @@ async function observeOwnClock(
   const held = (await store.versionVector())[nodeId] ?? 0
   if (held === 0) return
   const [last] = await store.readOrigin(nodeId, held, 1)
-  if (last && !hlc.observe(last.hlc))
-    logger.warn('own last stamp is beyond the clock skew bound; stamping from the wall clock', {
-      seq: last.seq,
-      hlc: last.hlc,
-      maxClockSkewMs: hlc.maxSkewMs,
-    })
+  if (!last) return
+  if (!hlc.withinSkew(last.hlc))
+    logger.error(
+      'this node wrote events stamped beyond the clock skew bound (a clock pushed ahead by an older version): ' +
+        'new events still sort after them, so peers hold them back until their clocks reach that time; ' +
+        'start the node on a new event log to write under a fresh origin now',
+      { seq: last.seq, hlc: last.hlc, maxClockSkewMs: hlc.maxSkewMs },
+    )
+  // Own events keep seq order in the merge order: never stamp before one already written.
+  hlc.observeOwn(last.hlc)
 }
 
 /** The node-id file is not secret: readable by every user (for tools), writable by the owner. */

@@ -59,7 +59,7 @@ export class ReplicaEngine {
     cell.rewind(base)
     for (const event of events) {
       // A command on this actor must sort after every event it has read, whatever the wall clock says.
-      this.components.hlc.observe(event.hlc)
+      this.observeStored(event)
       this.applyOne(cell, event)
     }
     this.taps.reordered(cell, late, events.length)
@@ -78,7 +78,7 @@ export class ReplicaEngine {
     cell.rewind(base)
     for (const event of events) {
       // A command on this actor must sort after every event it has read, whatever the wall clock says.
-      this.components.hlc.observe(event.hlc)
+      this.observeStored(event)
       this.applyOne(cell, event)
     }
     cell.sinceSnapshot = events.length
@@ -128,5 +128,14 @@ export class ReplicaEngine {
       reason,
     })
     this.taps.unapplied(cell, event, reason)
+  }
+
+  /**
+   * Moves the clock past a stored event: this node's own events unconditionally (its next
+   * event must sort after them), others within the skew bound.
+   */
+  private observeStored(event: EventRecord): void {
+    if (event.origin === this.components.origin) this.components.hlc.observeOwn(event.hlc)
+    else this.components.hlc.observe(event.hlc)
   }
 }
