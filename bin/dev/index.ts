@@ -55,7 +55,9 @@ export async function runDev(flags: DevFlags, print: (line: string) => void): Pr
     )
     await cluster.start(flags.startTimeoutMs, aborted.signal)
     for (const { name, url } of cluster.urls()) print(`dev: geo ${name}  ${url}`)
-    print(`dev: control ${control.url}  (POST /partition/<geo>, POST /heal, GET /status)`)
+    print(
+      `dev: control ${control.url}  (POST /partition/<geo>, POST /heal, GET /status, POST /quit)`,
+    )
     print(DEV_HELP)
     print(
       JSON.stringify({
