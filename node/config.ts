@@ -68,6 +68,15 @@ export interface NodeConfigModule extends NodeConfigInput {
   actors?: readonly AnyActorDefinition[]
 }
 
+/**
+ * Types a config module's default export: `export default defineConfig({ geo: 'eu', ... })`.
+ * A wrong field or value is a compile error in the user's editor; the node still validates
+ * the config when it starts (or with `anywhere-node check`).
+ */
+export function defineConfig(config: NodeConfigModule): NodeConfigModule {
+  return config
+}
+
 /** Parses a config once, at the boundary; the error names every bad field. */
 export function parseNodeConfig(input: unknown, source = 'config'): NodeConfig {
   const parsed = nodeConfigSchema.safeParse(input)

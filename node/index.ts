@@ -1,7 +1,13 @@
 // The composition root's public surface: build a node from a config, in-process.
 export { createNode, storeFactory } from './node.js'
 export type { AnywhereNode, CreateNodeOptions } from './node.js'
-export { loadConfigFile, mergeConfig, nodeConfigSchema, parseNodeConfig } from './config.js'
+export {
+  defineConfig,
+  loadConfigFile,
+  mergeConfig,
+  nodeConfigSchema,
+  parseNodeConfig,
+} from './config.js'
 export type {
   FabricConfig,
   NodeConfig,
