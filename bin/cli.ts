@@ -40,7 +40,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       'Runs an Anywhere node: actors, event store, HTTP gateway and (with --fabric-listen) the inter-geo fabric.',
     )
     .version(packageVersion(), '-V, --version', 'print the version of anywhere-node')
-    .showHelpAfterError()
+    .showHelpAfterError('(anywhere-node --help lists the commands and their options)')
     .exitOverride()
     .option('--debug', 'print the stack trace of a failure (so does DEBUG=1)')
   // Parsed before commander so that a failure anywhere, argument errors included, honours it.
