@@ -260,13 +260,24 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
   return typeof (value as PromiseLike<unknown> | undefined)?.then === 'function'
 }
 
+/** Who each authorized request is (only while the request lives). */
+const principals = new WeakMap<FastifyRequest, string>()
+
+/** The principal an auth hook admitted `request` as; undefined when the gateway has no auth. */
+export function principalOf(request: FastifyRequest): string | undefined {
+  return principals.get(request)
+}
+
 /** Undefined when the grant covers `access`, else the 403 to answer. */
 function check(
   grant: { principal: string; rank: number },
   access: AuthScope,
   request: FastifyRequest,
 ): ForbiddenError | undefined {
-  if (grant.rank >= RANK[access]) return undefined
+  if (grant.rank >= RANK[access]) {
+    principals.set(request, grant.principal)
+    return undefined
+  }
   return new ForbiddenError(
     `${grant.principal} may not ${request.method} ${request.url.split('?', 1)[0]}: it needs the '${access}' scope`,
   )

@@ -30,16 +30,12 @@ import {
   type TapEvent,
   type Taps,
 } from '../../core/index.js'
-import { authHook, WWW_AUTHENTICATE } from './auth.js'
+import { authHook, WWW_AUTHENTICATE, principalOf } from './auth.js'
 import { IdempotencyCache, IDEMPOTENCY_KEY_MAX_LENGTH } from './idempotency-cache.js'
 import { parseInit } from '../../support/options.js'
 import { parseJsonBody } from './json-body.js'
 import { actorCatalog, openApiDocument } from './openapi.js'
-import {
-  gatewayInitSchema,
-  type GatewayInit,
-  type GatewayOptions,
-} from './options.js'
+import { gatewayInitSchema, type GatewayInit, type GatewayOptions } from './options.js'
 
 /** Most bytes of tap events buffered for one SSE client before further ones are dropped. */
 export const SSE_MAX_BUFFERED_BYTES = 1024 * 1024
@@ -180,8 +176,9 @@ export class GatewayRoutes {
           throw new ValidationError(
             `Idempotency-Key must be 1 to ${IDEMPOTENCY_KEY_MAX_LENGTH} characters`,
           )
+        // Scoped to the caller: another principal's key never replays this one's reply.
         const { result, replayed } = this.idempotency.run(
-          `${type}/${id}/${command}/${key}`,
+          `${principalOf(request) ?? ''}\u0000${type}/${id}/${command}/${key}`,
           fingerprint(input),
           () => runtime.ask(type, id, command, input),
         )

@@ -98,6 +98,18 @@ describe('HTTP gateway: auth with hashed tokens', function () {
     assert.equal(await counter('a'), 0)
   })
 
+  it('scopes idempotency keys to the principal: another caller reusing a key gets its own run, not the first reply', async () => {
+    const key = { 'idempotency-key': 'shared-key-1' }
+    const first = await post('/v1/actors/counter/idem-p/increment', { ...bearer(WRITE), ...key })
+    assert.equal(first.status, 200)
+    const retry = await post('/v1/actors/counter/idem-p/increment', { ...bearer(WRITE), ...key })
+    assert.equal(retry.headers.get('idempotent-replayed'), 'true', 'the same caller replays')
+    const other = await post('/v1/actors/counter/idem-p/increment', { ...bearer(ADMIN), ...key })
+    assert.equal(other.status, 200)
+    assert.equal(other.headers.get('idempotent-replayed'), null, 'another caller is not replayed')
+    assert.equal(await counter('idem-p'), 2)
+  })
+
   it('refuses malformed Authorization headers with 401 before hashing or parsing', async () => {
     const headers = [
       'Basic ' + Buffer.from('ops:' + ADMIN).toString('base64'),
