@@ -199,7 +199,12 @@ export async function main(argv: readonly string[]): Promise<number> {
     await program.parseAsync(argv)
   } catch (error) {
     const code = (error as { code?: string }).code
-    if (code === 'commander.helpDisplayed' || code === 'commander.version') return 0
+    if (
+      code === 'commander.helpDisplayed' ||
+      code === 'commander.help' ||
+      code === 'commander.version'
+    )
+      return 0
     if (code?.startsWith('commander.')) return 2
     return reportFatal(error, debug)
   }

@@ -23,6 +23,9 @@ describe('anywhere-node CLI', function () {
     assert.match(stdout, /Usage: anywhere-node/)
     assert.match(stdout, /\bid\b/)
     assert.match(stdout, /\btap\b/)
+    const help = await runNodeCommand(['help'])
+    assert.equal(help.code, 0, 'the help command is not an error')
+    assert.match(help.stdout, /Usage: anywhere-node/)
   })
 
   it('names the bad field of an invalid config file and exits 2', async () => {
