@@ -7,14 +7,12 @@ import {
   addressOf,
   createGeo,
   frameReader,
-  removeDirs,
   startGeo,
   startRawPeer,
-  stopAllGeos,
-  stopAllRawPeers,
   tally,
   waitFor,
   type TestGeo,
+  cleanUpAfterEach,
 } from './in-process.js'
 
 const HOUR_MS = 60 * 60 * 1000
@@ -33,16 +31,7 @@ function remote(origin: string, seq: number, hlc: Hlc): EventRecord {
 
 describe('fabric: a clock no peer can push around', function () {
   this.timeout(30_000)
-  const dirs: string[] = []
-
-  afterEach(async () => {
-    await stopAllRawPeers()
-    await stopAllGeos()
-  })
-
-  after(async () => {
-    await removeDirs(dirs)
-  })
+  const dirs = cleanUpAfterEach()
 
   /** A victim geo replicating with an honest geo, and the key file of an allowlisted raw peer. */
   async function victimHonestAndIntruder(

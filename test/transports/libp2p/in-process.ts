@@ -308,3 +308,20 @@ export function frameReader(stream: Stream): {
     },
   }
 }
+
+/**
+ * Registers the hooks a fabric spec needs, inside its `describe`: every geo and raw peer
+ * stopped after each test (even a failed one), the temp dirs removed at the end. Returns
+ * the list the spec pushes its dirs into.
+ */
+export function cleanUpAfterEach(): string[] {
+  const dirs: string[] = []
+  afterEach(async () => {
+    await stopAllRawPeers()
+    await stopAllGeos()
+  })
+  after(async () => {
+    await removeDirs(dirs)
+  })
+  return dirs
+}

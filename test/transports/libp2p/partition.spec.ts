@@ -10,28 +10,17 @@ import {
   createGeo,
   frameReader,
   note,
-  removeDirs,
   startGeo,
   startRawPeer,
-  stopAllGeos,
-  stopAllRawPeers,
   tally,
   waitFor,
   type TestGeo,
+  cleanUpAfterEach,
 } from './in-process.js'
 
 describe('fabric: offline peers, relays and blast radius', function () {
   this.timeout(60_000)
-  const dirs: string[] = []
-
-  afterEach(async () => {
-    await stopAllRawPeers()
-    await stopAllGeos()
-  })
-
-  after(async () => {
-    await removeDirs(dirs)
-  })
+  const dirs = cleanUpAfterEach()
 
   async function sameVectors(geos: TestGeo[]): Promise<boolean> {
     const vectors = await Promise.all(geos.map((g) => g.store.versionVector()))

@@ -6,26 +6,17 @@ import {
   addressOf,
   createGeo,
   note,
-  removeDirs,
   startGeo,
   startPair,
-  stopAllGeos,
   tally,
   waitFor,
   type TestGeo,
+  cleanUpAfterEach,
 } from './in-process.js'
 
 describe('fabric: replication between in-process geos', function () {
   this.timeout(30_000)
-  const dirs: string[] = []
-
-  afterEach(async () => {
-    await stopAllGeos()
-  })
-
-  after(async () => {
-    await removeDirs(dirs)
-  })
+  const dirs = cleanUpAfterEach()
 
   const pair = () => startPair(dirs)
 

@@ -13,28 +13,17 @@ import {
   addressOf,
   createGeo,
   frameReader,
-  removeDirs,
   startGeo,
   startRawPeer,
-  stopAllGeos,
-  stopAllRawPeers,
   tally,
   waitFor,
   type TestGeo,
+  cleanUpAfterEach,
 } from './in-process.js'
 
 describe('fabric: allowlist, handshake and hostile frames', function () {
   this.timeout(30_000)
-  const dirs: string[] = []
-
-  afterEach(async () => {
-    await stopAllRawPeers()
-    await stopAllGeos()
-  })
-
-  after(async () => {
-    await removeDirs(dirs)
-  })
+  const dirs = cleanUpAfterEach()
 
   /** A geo that allowlists the raw peer whose key lives in the returned key file. */
   async function geoWithAllowlistedRawPeer(): Promise<{ geo: TestGeo; keyFile: string }> {

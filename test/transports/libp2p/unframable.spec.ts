@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { encode } from '@msgpack/msgpack'
 import type { EventRecord } from '../../../core/event.js'
 import { MAX_FRAME_BYTES, MAX_FRAME_PAYLOAD_DEPTH } from '../../../transports/libp2p/frames.js'
-import { removeDirs, startPair, stopAllGeos, tally, waitFor, type TestGeo } from './in-process.js'
+import { cleanUpAfterEach, startPair, tally, waitFor, type TestGeo } from './in-process.js'
 
 /** A payload `depth` levels deep (a scalar is 0 deep). */
 function nested(depth: number): unknown {
@@ -25,15 +25,7 @@ function event(origin: string, seq: number, payload: unknown): EventRecord {
 
 describe('fabric: events that cannot be framed', function () {
   this.timeout(30_000)
-  const dirs: string[] = []
-
-  afterEach(async () => {
-    await stopAllGeos()
-  })
-
-  after(async () => {
-    await removeDirs(dirs)
-  })
+  const dirs = cleanUpAfterEach()
 
   async function pair(): Promise<[TestGeo, TestGeo]> {
     const [geoA, geoB] = await startPair(dirs)
