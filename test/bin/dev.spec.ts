@@ -4,10 +4,11 @@
 import assert from 'node:assert/strict'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { processesWith } from '../support/processes.js'
 
 const BIN = fileURLToPath(new URL('../../bin/anywhere-node.mjs', import.meta.url))
 
@@ -32,25 +33,6 @@ async function until<T>(
       )
     await new Promise((resolve) => setTimeout(resolve, 100))
   }
-}
-
-/** Live processes (not zombies) whose command line contains `text`, from /proc. */
-async function processesWith(text: string): Promise<Array<{ pid: number; ppid: number }>> {
-  const found: Array<{ pid: number; ppid: number }> = []
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue
-    try {
-      const cmdline = (await readFile(`/proc/${entry}/cmdline`, 'utf8')).replaceAll('\0', ' ')
-      if (!cmdline.includes(text)) continue
-      const stat = await readFile(`/proc/${entry}/stat`, 'utf8')
-      // The fields after the command (which may hold spaces): state, ppid, ...
-      const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-      if (state !== 'Z') found.push({ pid: Number(entry), ppid: Number(ppid) })
-    } catch {
-      // The process exited while we read.
-    }
-  }
-  return found
 }
 
 function alive(pid: number): boolean {

@@ -1,7 +1,7 @@
 // The examples in README.md and docs/ run as printed.
 import assert from 'node:assert/strict'
 import { execFile, spawn } from 'node:child_process'
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { basename, join } from 'node:path'
@@ -9,6 +9,7 @@ import { promisify } from 'node:util'
 import { createNode } from '../../node/node.js'
 import { startNodeProcess, type NodeProcess } from '../support/node-process.js'
 import { REPO_ROOT, scratchDir } from '../support/scratch-module.js'
+import { processesWith } from '../support/processes.js'
 
 const run = promisify(execFile)
 
@@ -40,23 +41,6 @@ async function freePortRun(count: number): Promise<number> {
     }
   }
   throw new Error(`no ${count} consecutive free ports found`)
-}
-
-/** Pids of the live processes whose command line contains `text` (from /proc). */
-async function processesWith(text: string): Promise<number[]> {
-  const pids: number[] = []
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue
-    try {
-      const cmdline = (await readFile(`/proc/${entry}/cmdline`, 'utf8')).replaceAll('\0', ' ')
-      const stat = await readFile(`/proc/${entry}/stat`, 'utf8')
-      if (cmdline.includes(text) && stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z')
-        pids.push(Number(entry))
-    } catch {
-      // Exited while we read.
-    }
-  }
-  return pids
 }
 
 describe('documentation examples', function () {
@@ -154,9 +138,10 @@ describe('documentation examples', function () {
       // wait (bounded) for every process of this run to exit, then kill what is left.
       await fetch(`http://127.0.0.1:${control}/quit`, { method: 'POST' }).catch(() => undefined)
       const deadline = Date.now() + 30_000
-      while ((await processesWith(dataDir)).length > 0 && Date.now() < deadline)
+      while ((await processesWith(dataDir)).map((p) => p.pid).length > 0 && Date.now() < deadline)
         await new Promise((resolve) => setTimeout(resolve, 100))
-      for (const pid of await processesWith(dataDir)) process.kill(pid, 'SIGKILL')
+      for (const pid of (await processesWith(dataDir)).map((p) => p.pid))
+        process.kill(pid, 'SIGKILL')
       await rm(dataDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 })
       await rm(join(REPO_ROOT, log), { force: true })
     })
@@ -178,7 +163,7 @@ describe('documentation examples', function () {
     assert.match(stdout, /partition healed .*durationMs=\d+ eventsIn=\d+ eventsOut=\d+/)
     assert.match(stdout, /"stopping":true/)
     const deadline = Date.now() + 60_000
-    while ((await processesWith(dataDir)).length > 0) {
+    while ((await processesWith(dataDir)).map((p) => p.pid).length > 0) {
       if (Date.now() > deadline) assert.fail('the dev geos were still running 60 s after quit')
       await new Promise((resolve) => setTimeout(resolve, 100))
     }
