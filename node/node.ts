@@ -7,6 +7,7 @@ import {
   ActorRuntime,
   ConfigError,
   HybridLogicalClock,
+  signedOrigin,
   streamLogger,
   systemClock,
   Taps,
@@ -97,18 +98,27 @@ export async function createNode(
   const config = parseNodeConfig(input)
   const dataDir = resolve(config.dataDir)
   const actors = servedActors(config, options.actors)
-  let nodeId: string
+  let logId: string
   try {
     // A memory-store node keeps nothing: it creates no directory (a fabric's key file is
     // created where it is needed, by the fabric).
     if (config.store.kind !== 'memory') await mkdir(dataDir, { recursive: true })
-    nodeId =
+    logId =
       config.store.kind === 'memory'
         ? ephemeralNodeId(config.geo)
         : await persistentNodeId(join(nodeIdDir(config.store, dataDir), 'node-id'), config.geo)
   } catch (error) {
     throw dataDirError(error, dataDir) ?? error
   }
+  // A node with a fabric writes under an origin that names its key, so that every geo can
+  // check that its events are its own (libp2p is loaded only for a node that runs a fabric).
+  const libp2p = config.fabric ? await import('../transports/libp2p/index.js') : undefined
+  const identity =
+    config.fabric && libp2p
+      ? await libp2p.loadOrCreateIdentity(config.fabric.keyFile ?? join(dataDir, 'peer-key'))
+      : undefined
+  // The node's id is the origin it writes under.
+  const nodeId = identity ? signedOrigin(logId, identity.peerId) : logId
   const clock = options.clock ?? systemClock()
   const logger = (
     options.logger ?? streamLogger({ level: config.log.level, json: config.log.json })
@@ -125,21 +135,21 @@ export async function createNode(
     { actors, ...config.runtime },
     { store, clock, hlc, taps, logger: logger.child({ component: 'runtime' }), origin: nodeId },
   )
-  // libp2p is loaded only for a node that runs a fabric.
-  const fabric = config.fabric
-    ? (await import('../transports/libp2p/index.js')).libp2pFabric(config.fabric)({
-        appName: config.app,
-        geo: config.geo,
-        nodeId,
-        dataDir,
-        log: store,
-        ingest: runtime,
-        feed: runtime.feed,
-        taps,
-        logger: logger.child({ component: 'fabric' }),
-        clock,
-      })
-    : undefined
+  const fabric =
+    config.fabric && libp2p
+      ? libp2p.libp2pFabric(config.fabric, { identity })({
+          appName: config.app,
+          geo: config.geo,
+          nodeId,
+          dataDir,
+          log: store,
+          ingest: runtime,
+          feed: runtime.feed,
+          taps,
+          logger: logger.child({ component: 'fabric' }),
+          clock,
+        })
+      : undefined
   const gateway = config.http.enabled
     ? httpGateway(config.http)({
         runtime,

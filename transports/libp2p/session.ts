@@ -12,6 +12,7 @@ import {
 import { FrameStream } from './frame-stream.js'
 import type { Frame, HelloFrame } from './frames.js'
 import { helloFrame, helloMismatch } from './hello.js'
+import type { EventVerifier, OwnEventSigner } from './event-signing.js'
 import type { LocalFeed } from './local-feed.js'
 
 /** Replication tuning; defaults in `LIBP2P_FABRIC_DEFAULTS`. */
@@ -67,6 +68,12 @@ export interface SessionComponents {
   clock: Clock
   /** What this geo holds; senders subscribe to it for new events, receivers add to it. */
   localFeed: LocalFeed
+  /** The origin this node writes under: its events are signed as they are sent. */
+  ownOrigin: string
+  /** Signs this node's events; undefined when its origin names no key of its (they stay here). */
+  signer: OwnEventSigner | undefined
+  /** Checks that every received event is signed by the key its origin names. */
+  verifier: EventVerifier
   settings: ReplicationSettings
 }
 
@@ -89,10 +96,11 @@ export interface SessionPeer {
   /** The handshake was refused (by either side), with why. */
   refused(reason: string): void
   /**
-   * `event` cannot be framed (`error` says why): the session skips it and sends no later
-   * event of its origin, since the peer would not store them past the gap.
+   * Event `origin:seq` cannot be sent (`why`: it cannot be framed, or no signature of its
+   * origin covers it): the session skips it and sends no later event of its origin, since
+   * the peer would not store them past the gap.
    */
-  unframable(event: EventRecord, error: unknown): void
+  heldBack(origin: string, seq: number, why: string): void
 }
 
 /** How a session ended. */
