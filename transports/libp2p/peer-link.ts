@@ -2,7 +2,6 @@ import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
 import {
   countMissing,
   dominates,
-  type EventRecord,
   type PeerStatus,
   type VersionVector,
 } from '../../core/index.js'

@@ -4,7 +4,6 @@ import {
   type Clock,
   type EventIngest,
   type EventLog,
-  type EventRecord,
   type Logger,
   type Taps,
   type VersionVector,
