@@ -42,12 +42,13 @@ export class OwnEventSigner {
   }
 
   private signatureOf(chunk: readonly EventRecord[]): EventSig {
-    const first = chunk[0]!
-    const last = chunk[chunk.length - 1]!
-    const id = `${first.origin}\0${first.seq}\0${last.seq}`
+    // Keyed by the digest, not the seqs: a cached signature is only ever of the same events.
+    const digest = sealDigest(chunk)
+    const id = Buffer.from(digest).toString('base64')
+    const from = chunk[0]!.seq
     const cached = this.cache.get(id)
-    if (cached) return cached
-    const sig: EventSig = { from: first.seq, bytes: sign(null, sealDigest(chunk), this.key) }
+    if (cached?.from === from) return cached
+    const sig: EventSig = { from, bytes: sign(null, digest, this.key) }
     if (this.cache.size >= SIGNATURE_CACHE_ENTRIES)
       this.cache.delete(this.cache.keys().next().value!)
     this.cache.set(id, sig)

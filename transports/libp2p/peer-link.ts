@@ -1,10 +1,5 @@
 import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
-import {
-  countMissing,
-  dominates,
-  type PeerStatus,
-  type VersionVector,
-} from '../../core/index.js'
+import { countMissing, dominates, type PeerStatus, type VersionVector } from '../../core/index.js'
 import { REPLICATION_PROTOCOL, type HelloFrame } from './frames.js'
 import { ReplicationReceiver } from './replication-receiver.js'
 import { ReplicationSender } from './replication-sender.js'
