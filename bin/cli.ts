@@ -29,6 +29,8 @@ interface StartFlags {
   peer?: string[]
   logLevel?: (typeof LOG_LEVELS)[number]
   logJson?: boolean
+  builtInActors?: boolean
+  sampleActors?: boolean
   debug?: boolean
 }
 
@@ -49,7 +51,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   program
     .command('start', { isDefault: true })
     .description(
-      'start a node (the default command). With no config: geo "local", file store in ./.anywhere, gateway on 127.0.0.1:8080',
+      'start a node (the default command). With no config: geo "local", file store in ./.anywhere, gateway on 127.0.0.1:8080, the built-in and sample actors',
     )
     .option(
       '-c, --config <file>',
@@ -84,6 +86,14 @@ export async function main(argv: readonly string[]): Promise<number> {
     )
     .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS))
     .option('--log-json', 'log JSON lines')
+    .option(
+      '--built-in-actors',
+      "serve the built-in actors (counter, register, set, map) besides the config's (without --config they are always served)",
+    )
+    .option(
+      '--sample-actors',
+      "serve the sample actors (cart) besides the config's (without --config they are always served)",
+    )
     .action(async (flags: StartFlags) => {
       exitCode = await start({ ...flags, debug })
     })
@@ -286,6 +296,8 @@ function flagsToConfig(flags: StartFlags, fileConfig: unknown): Record<string, u
     dataDir: flags.dataDir,
     http: { host: flags.host, port: flags.port },
     log: { level: flags.logLevel, json: flags.logJson },
+    builtInActors: flags.builtInActors,
+    sampleActors: flags.sampleActors,
   }
   const storeKind = flags.store ?? (flags.redisUrl ? 'redis' : undefined)
   if (storeKind === 'redis') {

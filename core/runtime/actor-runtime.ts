@@ -43,12 +43,14 @@ export class ActorRuntime implements Startable {
   private readonly taps: RuntimeTaps
   private readonly replica: ReplicaEngine
   private readonly commands: CommandProcessor
+  private readonly unknownActorHint: RuntimeInit['unknownActorHint']
 
   constructor(
     init: RuntimeInit,
     private readonly components: RuntimeComponents,
   ) {
-    const { actors, ...rest } = init
+    const { actors, unknownActorHint, ...rest } = init
+    this.unknownActorHint = unknownActorHint
     this.settings = parseInit(runtimeSettingsSchema, rest, 'runtime')
     this.durable = new DurableEventFeed(components.logger)
     this.taps = new RuntimeTaps(components.taps, components.clock)
@@ -265,16 +267,27 @@ export class ActorRuntime implements Startable {
     })
   }
 
+  /** Names the types served, and what would serve this one when the node knows it. */
+  private unknownActorType(type: string): UnknownActorTypeError {
+    const servedTypes = [...this.definitions.keys()]
+    const served =
+      servedTypes.length > 0
+        ? `this node serves ${servedTypes.map((t) => `'${t}'`).join(', ')}`
+        : 'this node serves no actor type'
+    const hint =
+      this.unknownActorHint?.(type) ?? "register it with defineActor() in the node's actors"
+    return new UnknownActorTypeError(`unknown actor type '${type}': ${served}; ${hint}`, {
+      servedTypes,
+    })
+  }
+
   private cellFor(type: string, id: string): ActorCell {
     if (!this.running) throw new NotRunningError(notRunningMessage('the actor runtime'))
     const cell = this.cells.get(type, id)
     // No clock read here: processing the message marks the actor used (a busy mailbox is never evicted).
     if (cell) return cell
     const definition = this.definitions.get(type)
-    if (!definition)
-      throw new UnknownActorTypeError(
-        `unknown actor type '${type}': register it with defineActor() in the node's actors`,
-      )
+    if (!definition) throw this.unknownActorType(type)
     const address = actorAddress(type, id)
     const created = new ActorCell(
       definition,
