@@ -12,6 +12,7 @@ import {
 import { loadConfigFile, mergeConfig, parseNodeConfig, type NodeConfig } from '../node/index.js'
 import { createNode } from '../node/index.js'
 import { didYouMean } from './suggest.js'
+import { usageHint } from './usage-hint.js'
 import { streamTaps } from './tap-client.js'
 import { parseTapKinds } from './tap-kinds.js'
 
@@ -42,7 +43,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       'Runs an Anywhere node: actors, event store, HTTP gateway and (with --fabric-listen) the inter-geo fabric.',
     )
     .version(packageVersion(), '-V, --version', 'print the version of anywhere-node')
-    .showHelpAfterError('(anywhere-node --help lists the commands and their options)')
+    // One hint line of our own instead (usageHint), for every command: set before they are added.
+    .showSuggestionAfterError(false)
     .exitOverride()
     .option('--debug', 'print the stack trace of a failure (so does DEBUG=1)')
   // Parsed before commander so that a failure anywhere, argument errors included, honours it.
@@ -215,7 +217,10 @@ export async function main(argv: readonly string[]): Promise<number> {
       code === 'commander.version'
     )
       return 0
-    if (code?.startsWith('commander.')) return 2
+    if (code?.startsWith('commander.')) {
+      console.error(usageHint(program, argv, (error as Error).message))
+      return 2
+    }
     return reportFatal(error, debug)
   }
   return exitCode
