@@ -151,6 +151,20 @@ export class ClientTimeoutError extends AnywhereClientError {
   }
 }
 
+/**
+ * The answer's body is larger than `maxResponseBytes` (client or call option): the client
+ * stopped reading it. Not retried: the same request would bring the same answer.
+ */
+export class ResponseTooLargeError extends AnywhereClientError {
+  override name = 'ResponseTooLargeError'
+  /** The bound that was passed, in bytes. */
+  readonly limitBytes: number
+  constructor(message: string, options: ErrorOptions & { status: number; limitBytes: number }) {
+    super(message, { ...options, errorName: 'ResponseTooLargeError' })
+    this.limitBytes = options.limitBytes
+  }
+}
+
 /** The caller's AbortSignal fired: the call stopped, and is not retried. */
 export class ClientAbortedError extends AnywhereClientError {
   override name = 'ClientAbortedError'
