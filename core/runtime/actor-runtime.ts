@@ -29,6 +29,9 @@ import { ReplicaEngine } from './replica.js'
 import { ResidentCells } from './resident-cells.js'
 import { RuntimeTaps } from './runtime-taps.js'
 
+/** Most actor types named in the message of an UnknownActorTypeError (all are in its `servedTypes`). */
+const MAX_TYPES_NAMED = 20
+
 /**
  * The mailbox runtime: actors addressed by `(type, id)`, one message at a time per actor,
  * persist before reply, eviction and rehydration, and re-folds when replicated events
@@ -270,9 +273,12 @@ export class ActorRuntime implements Startable {
   /** Names the types served, and what would serve this one when the node knows it. */
   private unknownActorType(type: string): UnknownActorTypeError {
     const servedTypes = [...this.definitions.keys()]
+    const named = servedTypes.slice(0, MAX_TYPES_NAMED).map((t) => `'${t}'`)
+    if (servedTypes.length > MAX_TYPES_NAMED)
+      named.push(`${servedTypes.length - MAX_TYPES_NAMED} more (servedTypes lists them)`)
     const served =
       servedTypes.length > 0
-        ? `this node serves ${servedTypes.map((t) => `'${t}'`).join(', ')}`
+        ? `this node serves ${named.join(', ')}`
         : 'this node serves no actor type'
     const hint =
       this.unknownActorHint?.(type) ?? "register it with defineActor() in the node's actors"
