@@ -132,7 +132,7 @@ export async function createNode(
     nodeId,
   })
   const runtime = new ActorRuntime(
-    { actors, ...config.runtime },
+    { actors, ...config.runtime, unknownActorHint: (type) => servingHint(config, type) },
     { store, clock, hlc, taps, logger: logger.child({ component: 'runtime' }), origin: nodeId },
   )
   const fabric =
@@ -189,7 +189,16 @@ export async function createNode(
         throw startError(error, config, dataDir) ?? error
       }
       taps.publish({ kind: 'node.started', at: clock.now(), nodeId, geo: config.geo })
-      logger.info('node started', { nodeId, store: config.store.kind, http: gateway?.url })
+      logger.info('node started', {
+        nodeId,
+        store: config.store.kind,
+        http: gateway?.url,
+        actorTypes: actors.map((a) => a.type).join(','),
+      })
+      if (actors.length === 0)
+        logger.warn(
+          'this node serves no actor type: list yours in the config module (actors: [...]), or set builtInActors: true to serve the built-in ones',
+        )
     },
     async stop() {
       if (state === 'stopped') return
@@ -348,6 +357,18 @@ export function servedActors(
   return actors
 }
 
+/** For a type this node does not serve: the setting that would serve it, if it is built in. */
+function servingHint(
+  config: Pick<NodeConfig, 'builtInActors' | 'sampleActors'>,
+  type: string,
+): string | undefined {
+  if (!config.builtInActors && builtInActors.some((d) => d.type === type))
+    return `'${type}' is a built-in actor type, served when the config sets builtInActors: true (or with anywhere-node --built-in-actors)`
+  if (!config.sampleActors && sampleActors.some((d) => d.type === type))
+    return `'${type}' is a sample actor type, served when the config sets sampleActors: true (or with anywhere-node --sample-actors)`
+  return undefined
+}
+
 /** Two actor types of one name: refused before anything starts, naming the fix. */
 function refuseDuplicateActorTypes(
   actors: readonly AnyActorDefinition[],
@@ -366,7 +387,7 @@ function refuseDuplicateActorTypes(
         : undefined
     const fix =
       flag && builtIn.some((d) => d.type === type)
-        ? `it is a built-in actor type: rename yours, or set ${flag}: false in the config to serve yours instead`
+        ? `it is a built-in actor type: rename yours, or set ${flag}: false (the default with a config file) to serve yours instead`
         : 'rename one of them'
     throw new ConfigError(`actor type '${type}' is registered twice; ${fix}`)
   }
