@@ -28,6 +28,7 @@ import {
   loadOrCreateIdentity,
   type Libp2pFabricInit,
 } from '../transports/libp2p/index.js'
+import { EventVerifier, OwnEventSigner } from '../transports/libp2p/event-signing.js'
 import { startTcpProxy } from '../test/support/tcp-proxy.js'
 
 const THROUGHPUT_EVENTS = 50_000
@@ -83,7 +84,7 @@ async function startGeo(
   const taps = new Taps()
   const logger = silentLogger()
   const store = new MemoryEventStore()
-  const nodeId = `node-${name}`
+  const nodeId = `node-${name}.${id.peerId}`
   const runtime = new ActorRuntime(
     { actors: [tally] },
     { store, clock, hlc: new HybridLogicalClock(clock), taps, logger, origin: nodeId },
@@ -185,12 +186,18 @@ async function fabricThroughput(): Promise<number> {
  * the same incremental decoder and zod validation and, with `ingest`, the same ingest into
  * a runtime, pipelined (decode while the previous batch is ingested), over a plain socket
  * with Node's own backpressure (`write()` false, then `drain`). No handshake, no acks, no
- * encryption, no multiplexing.
+ * encryption, no multiplexing. With `signed`, the sender signs each frame's events as the
+ * fabric does and the receiver verifies them before ingest: what signing costs replication.
  */
-async function rawThroughput(ingest: boolean): Promise<number> {
+async function rawThroughput(ingest: boolean, signed = false): Promise<number> {
   const source = new MemoryEventStore()
   await source.start()
-  await fill(source, 'node-a', THROUGHPUT_EVENTS)
+  const key = await identity('raw')
+  const { privateKey } = await loadOrCreateIdentity(join(key.dataDir, 'peer-key'))
+  const signer = new OwnEventSigner(privateKey)
+  const verifier = new EventVerifier((peerId) => peerId === key.peerId)
+  const origin = `node-a.${key.peerId}`
+  await fill(source, origin, THROUGHPUT_EVENTS)
   const clock = systemClock()
   const sinkStore = new MemoryEventStore()
   await sinkStore.start()
@@ -230,7 +237,12 @@ async function rawThroughput(ingest: boolean): Promise<number> {
       decoder.push(chunk)
       for (let body = decoder.next(); body; body = decoder.next()) {
         const frame = decodeFrame(body)
-        if (frame.t === 'events') for (const event of frame.events) pending.push(event)
+        if (frame.t !== 'events') continue
+        if (signed) {
+          const refusal = verifier.check(frame.events)
+          if (refusal) throw new Error(`refused: ${refusal.reason}`)
+        }
+        for (const event of frame.events) pending.push(event)
       }
       if (!busy) void drainPending()
     })
@@ -244,7 +256,8 @@ async function rawThroughput(ingest: boolean): Promise<number> {
   await new Promise<void>((resolve) => client.once('connect', () => resolve()))
   let n = 0
   for (let from = 1; from <= THROUGHPUT_EVENTS; from += batch) {
-    const events = await source.readOrigin('node-a', from, batch)
+    const read = await source.readOrigin(origin, from, batch)
+    const events = signed ? signer.seal(read) : read
     const ok = client.write(encodeFrame({ t: 'events', n: ++n, events }))
     if (!ok) await new Promise((resolve) => client.once('drain', resolve))
   }
@@ -416,17 +429,22 @@ async function main(): Promise<void> {
   const fabricRates: number[] = []
   const rawRates: number[] = []
   const transportRates: number[] = []
+  const signedRates: number[] = []
   const ratios: number[] = []
+  const signedRatios: number[] = []
   for (let run = 0; run < THROUGHPUT_RUNS; run++) {
     const raw = await rawThroughput(true)
     const fabric = await fabricThroughput()
+    const signed = await rawThroughput(true, true)
     const transport = await rawThroughput(false)
     rawRates.push(raw)
     fabricRates.push(fabric)
+    signedRates.push(signed)
     transportRates.push(transport)
     ratios.push(fabric / raw)
+    signedRatios.push(signed / raw)
     process.stderr.write(
-      `throughput run ${run + 1}: fabric ${fabric.toFixed(0)} ev/s, raw ${raw.toFixed(0)} ev/s, raw without ingest ${transport.toFixed(0)} ev/s\n`,
+      `throughput run ${run + 1}: fabric ${fabric.toFixed(0)} ev/s, raw ${raw.toFixed(0)} ev/s, raw signed ${signed.toFixed(0)} ev/s, raw without ingest ${transport.toFixed(0)} ev/s\n`,
     )
   }
   out(
@@ -442,10 +460,16 @@ async function main(): Promise<void> {
     `| raw TCP floor: same frames, decoder, zod validation and ingest, pipelined | ${spread(rawRates)} | |`,
   )
   out(
+    `| raw TCP floor, each frame signed by the sender and verified before ingest (as the fabric does) | ${spread(signedRates)} | ${spread(signedRatios.map((r) => r * 100))} % (signed / unsigned floor) |`,
+  )
+  out(
     `| raw TCP, same frames, decoder and validation, no ingest (context) | ${spread(transportRates)} | |`,
   )
   out()
   out(`Goal ≥ 50 % of the raw floor: ${median(ratios) >= 0.5 ? 'met' : 'not met'}.`)
+  out(
+    `Signing and verification (issue 8), the signed floor against the unsigned one in the same run: ${spread(signedRatios.map((r) => r * 100))} % (goal ≥ 80 %: ${median(signedRatios) >= 0.8 ? 'met' : 'not met'}). The fabric row includes them: its events are signed by A as it sends them and verified by B.`,
+  )
   out()
 
   const p50s: number[] = []
