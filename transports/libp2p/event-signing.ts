@@ -73,8 +73,8 @@ export interface EventRefusal {
 /** How many times, on average, an event of a frame may be hashed to check its chunks. */
 const MAX_HASHED_PER_EVENT = 4
 
-/** Most origin keys kept parsed; past it the cache starts over. */
-const MAX_CACHED_ORIGIN_KEYS = 1_000
+/** Most PeerId keys kept parsed (this node and its allowlist); past it the cache starts over. */
+const MAX_CACHED_KEYS = 1_000
 
 /**
  * Checks replicated events before anything else is done with them: each origin must name
@@ -151,26 +151,28 @@ export class EventVerifier {
 
   /** The origin's Ed25519 public key, or why it has none this node accepts. */
   private keyOf(origin: string): KeyObject | string {
-    let key = this.keys.get(origin)
-    if (key !== undefined) return key
-    key = this.parseKey(origin)
-    if (this.keys.size >= MAX_CACHED_ORIGIN_KEYS) this.keys.clear()
-    this.keys.set(origin, key)
-    return key
-  }
-
-  private parseKey(origin: string): KeyObject | string {
     const peerId = originPeerId(origin)
     if (!peerId) return 'its origin names no PeerId (<log id>.<PeerId>): unsigned'
     if (!this.accepts(peerId))
       return `its origin names PeerId ${peerId}, neither this node nor an allowlisted peer`
-    try {
-      const key = peerIdFromString(peerId).publicKey
-      if (key?.type !== 'Ed25519') return 'its origin names no Ed25519 PeerId'
-      return ed25519PublicKey(key.raw)
-    } catch {
-      return 'its origin names no valid PeerId'
-    }
+    // Kept per PeerId (every log of a node shares its key), for accepted PeerIds only.
+    let key = this.keys.get(peerId)
+    if (key !== undefined) return key
+    key = publicKeyOf(peerId)
+    if (this.keys.size >= MAX_CACHED_KEYS) this.keys.clear()
+    this.keys.set(peerId, key)
+    return key
+  }
+}
+
+/** The Ed25519 public key a PeerId embeds, or why it has none. */
+function publicKeyOf(peerId: string): KeyObject | string {
+  try {
+    const key = peerIdFromString(peerId).publicKey
+    if (key?.type !== 'Ed25519') return 'its origin names no Ed25519 PeerId'
+    return ed25519PublicKey(key.raw)
+  } catch {
+    return 'its origin names no valid PeerId'
   }
 }
 

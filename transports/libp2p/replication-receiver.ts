@@ -56,6 +56,8 @@ export class ReplicationReceiver extends ReplicationSession {
   private readonly held = new Map<string, EventRecord>()
   /** The first events frame with a held-back event, while any is held. */
   private heldFromN: number | undefined
+  /** Per origin, the highest seq this session has told the sender this geo holds (hello, acks). */
+  private readonly told: VersionVector = {}
   /** Per origin this node does not allowlist, the highest seq passed over in this session. */
   private readonly foreign: VersionVector = {}
   private lastSkewWarnAt = -Infinity
@@ -230,6 +232,7 @@ export class ReplicationReceiver extends ReplicationSession {
       (vector) => {
         if (this.closed) return
         this.sendHello(vector)
+        Object.assign(this.told, vector)
         this.replied = true
         this.peer.handshook('receiver', hello)
         this.wakeup.notify()
@@ -258,7 +261,7 @@ export class ReplicationReceiver extends ReplicationSession {
   }
 
   private sendAck(n: number, held: VersionVector, echo: number | undefined): void {
-    const vector = Object.keys(this.foreign).length > 0 ? { ...this.foreign, ...held } : held
+    const vector = this.advancedSinceTold(held)
     const received = Math.max(n, this.receivable())
     this.receivedAcked = received
     this.frames.write({
@@ -268,6 +271,29 @@ export class ReplicationReceiver extends ReplicationSession {
       vector,
       ...(echo !== undefined ? { echo } : {}),
     })
+  }
+
+  /**
+   * The origins of `held` (and of those passed over) that advanced past what this session
+   * last told the sender, at most MAX_VECTOR_ORIGINS of them (the rest go in the next ack):
+   * an ack's size follows what changed, not how many origins the geo holds.
+   */
+  private advancedSinceTold(held: VersionVector): VersionVector {
+    const advanced: VersionVector = {}
+    let count = 0
+    for (const vector of [held, this.foreign])
+      for (const [origin, seq] of Object.entries(vector)) {
+        if (seq <= (this.told[origin] ?? 0)) continue
+        if (count >= MAX_VECTOR_ORIGINS) {
+          this.ackWanted = true
+          this.wakeup.notify()
+          return advanced
+        }
+        advanced[origin] = seq
+        this.told[origin] = seq
+        count++
+      }
+    return advanced
   }
 
   /** The sender has more ready and the batch is still small: wait a little for it. */

@@ -184,15 +184,9 @@ export class ReplicationSender extends ReplicationSession implements LocalFeedLi
         await this.wakeup.wait()
         continue
       }
-      this.send(batch, this.hasMore())
+      // A full batch says more is ready (catch-up): the receiver may wait to ingest them together.
+      this.send(batch, batch.length >= settings.eventsPerFrame)
     }
-  }
-
-  /** True when events the peer lacks are ready to send (catch-up is under way). */
-  private hasMore(): boolean {
-    for (const [origin, held] of Object.entries(this.components.localFeed.known))
-      if (this.sendableUpTo(origin, held) > (this.sent[origin] ?? 0)) return true
-    return false
   }
 
   /** The highest seq of `origin` that may be sent: below an event that cannot be framed. */

@@ -134,6 +134,24 @@ const FORGED_ORIGIN_ACTIONS: Array<[string, Action]> = [
 const ACTIONS: Array<[string, Action]> = [
   ['malformed bytes', (c) => c.send(framed(randomJunk(64 + (c.n() % 900), seededRandom(c.n()))))],
   ['an oversized header', (c) => c.send(Uint8Array.from([0x7f, 0xff, 0xff, 0xff, 1, 2, 3]))],
+  [
+    'a vector page no hello announced',
+    (c) => c.send(encodeFrame({ t: 'vector', vector: { x: 1 } })),
+  ],
+  [
+    'a paged hello after the handshake',
+    (c) => {
+      const page = {
+        t: 'hello',
+        protocol: PROTOCOL_VERSION,
+        app: 'fabric-test',
+        geo: 'raw',
+        node: 'raw',
+      }
+      c.send(encodeFrame({ ...page, vector: {}, more: true } as Frame))
+      c.send(encodeFrame({ t: 'vector', vector: { y: 1 } }))
+    },
+  ],
   ['a truncated frame', (c) => c.send(framed(encodeFrame({ t: 'ping', at: 1 })).subarray(0, 7))],
   ['a 4 MiB hello of 690k vector entries', (c) => c.send(framed(hugeHello()))],
   ['an events frame of 4M junk events', (c) => c.send(framed(eventsOfJunk(4_000_000, 1 << 20)))],
