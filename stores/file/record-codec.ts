@@ -105,9 +105,16 @@ export function recordKindOf(body: Uint8Array): StoredRecord['kind'] | undefined
 export function decodeRecordBody(body: Uint8Array): StoredRecord {
   const value = codec.decode(body)
   if (!Array.isArray(value)) throw new Error('record is not a msgpack array')
-  if (value[0] === EVENT_TAG && hasValueFields(value, EVENT_FIELDS)) {
-    const [, actorType, actorId, origin, seq, wall, logical, type] = value as unknown[]
-    const payload = readUserValue(value, EVENT_FIELDS, EVENT_VALUE_AT)
+  const signed = value[0] === SIGNED_EVENT_TAG
+  if (
+    signed
+      ? hasValueFields(value, SIGNED_EVENT_FIELDS)
+      : value[0] === EVENT_TAG && hasValueFields(value, EVENT_FIELDS)
+  ) {
+    const [, actorType, actorId, origin, seq, wall, logical, type, from, bytes] = value as unknown[]
+    const payload = signed
+      ? readUserValue(value, SIGNED_EVENT_FIELDS, SIGNED_EVENT_VALUE_AT)
+      : readUserValue(value, EVENT_FIELDS, EVENT_VALUE_AT)
     if (
       isName(actorType) &&
       isName(actorId) &&
@@ -117,45 +124,28 @@ export function decodeRecordBody(body: Uint8Array): StoredRecord {
       isCount(wall) &&
       isCount(logical) &&
       isName(type)
-    )
-      return {
-        kind: 'event',
-        event: { actorType, actorId, origin, seq, hlc: { wall, logical }, type, payload },
+    ) {
+      const event: EventRecord = {
+        actorType,
+        actorId,
+        origin,
+        seq,
+        hlc: { wall, logical },
+        type,
+        payload,
       }
-    throw new Error('event record has a malformed field')
-  }
-  if (value[0] === SIGNED_EVENT_TAG && hasValueFields(value, SIGNED_EVENT_FIELDS)) {
-    const [, actorType, actorId, origin, seq, wall, logical, type, from, bytes] = value as unknown[]
-    const payload = readUserValue(value, SIGNED_EVENT_FIELDS, SIGNED_EVENT_VALUE_AT)
-    if (
-      isName(actorType) &&
-      isName(actorId) &&
-      isName(origin) &&
-      isCount(seq) &&
-      seq > 0 &&
-      isCount(wall) &&
-      isCount(logical) &&
-      isName(type) &&
-      isCount(from) &&
-      from > 0 &&
-      from <= seq &&
-      bytes instanceof Uint8Array &&
-      bytes.byteLength === EVENT_SIG_BYTES
-    )
-      return {
-        kind: 'event',
-        event: {
-          actorType,
-          actorId,
-          origin,
-          seq,
-          hlc: { wall, logical },
-          type,
-          payload,
-          sig: { from, bytes: bytes.slice() }, // a copy: the decoder returns a view of a read buffer
-        },
-      }
-    throw new Error('signed event record has a malformed field')
+      if (!signed) return { kind: 'event', event }
+      if (
+        isCount(from) &&
+        from > 0 &&
+        from <= seq &&
+        bytes instanceof Uint8Array &&
+        bytes.byteLength === EVENT_SIG_BYTES
+      )
+        // A copy of the signature: the decoder returns a view of a read buffer.
+        return { kind: 'event', event: { ...event, sig: { from, bytes: bytes.slice() } } }
+    }
+    throw new Error(`${signed ? 'signed ' : ''}event record has a malformed field`)
   }
   if (value[0] === SNAPSHOT_TAG && hasValueFields(value, SNAPSHOT_FIELDS)) {
     const [, actorType, actorId, wall, logical, origin, seq, eventCount] = value as unknown[]

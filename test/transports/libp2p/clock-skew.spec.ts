@@ -1,12 +1,10 @@
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
-import type { Stream } from '@libp2p/interface'
 import { MAX_HLC_LOGICAL, type EventRecord, type Hlc } from '../../../core/index.js'
-import { encodeFrame, PROTOCOL_VERSION } from '../../../transports/libp2p/frames.js'
+import { encodeFrame } from '../../../transports/libp2p/frames.js'
 import {
   addressOf,
   createGeo,
-  frameReader,
   startGeo,
   startRawPeer,
   tally,
@@ -62,27 +60,11 @@ describe('fabric: a clock no peer can push around', function () {
     return { victim, honest, keyFile: join(intruder.dataDir, 'peer-key') }
   }
 
-  async function handshake(stream: Stream) {
-    const reader = frameReader(stream)
-    stream.send(
-      encodeFrame({
-        t: 'hello',
-        protocol: PROTOCOL_VERSION,
-        app: 'fabric-test',
-        geo: 'raw',
-        node: 'node-raw',
-        vector: {},
-      }),
-    )
-    assert.equal((await reader.next())?.t, 'hello')
-    return reader
-  }
-
   it('a far-future stamp with a full counter, never stored, does not move the clock: writes keep replicating', async () => {
     const { victim, honest, keyFile } = await victimHonestAndIntruder()
     const raw = await startRawPeer(keyFile)
     const stream = await raw.open(addressOf(victim))
-    const reader = await handshake(stream)
+    const reader = await raw.handshake(stream)
     const attack = { wall: Date.now() + 23 * HOUR_MS, logical: MAX_HLC_LOGICAL }
     // The reproduced attack, signed by the intruder's own key (it may write as itself): a
     // gap (seq 2 without 1), then a far-future event that is next in line.
@@ -164,7 +146,7 @@ describe('fabric: a clock no peer can push around', function () {
     const { victim, keyFile } = await victimHonestAndIntruder()
     const raw = await startRawPeer(keyFile)
     const stream = await raw.open(addressOf(victim))
-    const reader = await handshake(stream)
+    const reader = await raw.handshake(stream)
     const stamp = { wall: Date.now() + 25 * HOUR_MS, logical: 0 }
     stream.send(encodeFrame({ t: 'events', n: 1, events: [remote('evil', 1, stamp)] }))
     await waitFor('frame.rejected', () => victim.seen('frame.rejected').length > 0)

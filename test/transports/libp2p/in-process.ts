@@ -26,7 +26,9 @@ import {
 } from '../../../transports/libp2p/index.js'
 import {
   decodeFrame,
+  encodeFrame,
   FrameDecoder,
+  PROTOCOL_VERSION,
   REPLICATION_PROTOCOL,
   type Frame,
 } from '../../../transports/libp2p/frames.js'
@@ -238,6 +240,8 @@ export interface RawPeer {
   sign(events: readonly EventRecord[]): EventRecord[]
   /** Opens a replication stream to `address` (throws if the fabric refuses the connection). */
   open(address: string): Promise<Stream>
+  /** Sends this peer's hello (an empty vector) on `stream` and reads the answer, which must be a hello. */
+  handshake(stream: Stream): Promise<ReturnType<typeof frameReader>>
   stop(): Promise<void>
 }
 
@@ -268,6 +272,22 @@ export async function startRawPeer(keyFile: string): Promise<RawPeer> {
       node.dialProtocol(multiaddr(address), REPLICATION_PROTOCOL, {
         signal: AbortSignal.timeout(5_000),
       }),
+    handshake: async (stream) => {
+      const reader = frameReader(stream)
+      stream.send(
+        encodeFrame({
+          t: 'hello',
+          protocol: PROTOCOL_VERSION,
+          app: 'fabric-test',
+          geo: 'raw',
+          node: 'node-raw',
+          vector: {},
+        }),
+      )
+      const reply = await reader.next()
+      if (reply?.t !== 'hello') throw new Error(`expected a hello, got ${JSON.stringify(reply)}`)
+      return reader
+    },
     stop: async () => {
       await node.stop()
     },

@@ -1,13 +1,11 @@
 import assert from 'node:assert/strict'
-import type { Stream } from '@libp2p/interface'
 import type { EventRecord } from '../../../core/event.js'
 import { MemoryEventStore } from '../../../stores/memory/memory-store.js'
-import { encodeFrame, PROTOCOL_VERSION } from '../../../transports/libp2p/frames.js'
+import { encodeFrame } from '../../../transports/libp2p/frames.js'
 import {
   addressOf,
   cleanUpAfterEach,
   createGeo,
-  frameReader,
   startGeo,
   startRawPeer,
   tally,
@@ -48,20 +46,8 @@ describe('fabric: events signed by their origin', function () {
   }
 
   async function openSession(raw: RawPeer, victim: TestGeo) {
-    const stream: Stream = await raw.open(addressOf(victim))
-    const reader = frameReader(stream)
-    stream.send(
-      encodeFrame({
-        t: 'hello',
-        protocol: PROTOCOL_VERSION,
-        app: 'fabric-test',
-        geo: 'raw',
-        node: 'raw',
-        vector: {},
-      }),
-    )
-    assert.equal((await reader.next())?.t, 'hello')
-    return { stream, reader }
+    const stream = await raw.open(addressOf(victim))
+    return { stream, reader: await raw.handshake(stream) }
   }
 
   for (const [what, forge] of [
