@@ -52,7 +52,17 @@ export type { Hlc, HybridLogicalClockOptions } from './hlc.js'
 export type { AbortOptions, Startable } from './lifecycle.js'
 export { LOG_LEVELS, silentLogger, streamLogger } from './logger.js'
 export type { LogFields, Logger, LogLevel } from './logger.js'
-export { ActorRuntime, Mailbox, RUNTIME_DEFAULTS, runtimeSettingsSchema } from './runtime/index.js'
+export {
+  ActorRuntime,
+  ActorTypeStats,
+  Buckets,
+  HANDLER_LATENCY_BUCKETS,
+  LATENCY_SAMPLE_EVERY,
+  Mailbox,
+  RUNTIME_DEFAULTS,
+  RuntimeStats,
+  runtimeSettingsSchema,
+} from './runtime/index.js'
 export type {
   ActorRef,
   ActorView,
@@ -70,5 +80,6 @@ export type {
   FabricComponents,
   FabricFactory,
   FabricStatus,
+  PeerTraffic,
   PeerStatus,
 } from './fabric.js'

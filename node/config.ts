@@ -51,6 +51,11 @@ export const nodeConfigSchema = z
       .object({ level: z.enum(LOG_LEVELS).default('info'), json: z.boolean().default(false) })
       .strict()
       .prefault({}),
+    /** Prometheus metrics at `GET /metrics` (admin scope when `http.auth` is set). */
+    metrics: z
+      .object({ enabled: z.boolean().default(true) })
+      .strict()
+      .prefault({}),
     /** Serve the built-in actors (`counter`, `register`, `set`, `map`). */
     builtInActors: z.boolean().default(true),
     /** Serve the sample app's actors (`cart`). */

@@ -7,6 +7,7 @@ import {
   ActorRuntime,
   ConfigError,
   HybridLogicalClock,
+  RuntimeStats,
   streamLogger,
   systemClock,
   Taps,
@@ -32,6 +33,9 @@ import {
 } from './config.js'
 import { memoryStore } from '../stores/memory/index.js'
 import { writeFileDurably } from '../support/durable-file.js'
+import { MeteredStore, StoreStats } from './metered-store.js'
+import { nodeMetrics } from './metrics.js'
+import type { Registry } from 'prom-client'
 
 /** Everything a node is made of, started and stopped as one. */
 export interface AnywhereNode extends Startable {
@@ -44,6 +48,8 @@ export interface AnywhereNode extends Startable {
   readonly gateway?: Gateway
   readonly fabric?: Fabric
   readonly logger: Logger
+  /** The node's Prometheus registry (absent when `metrics.enabled` is false); the gateway serves it at `/metrics`. */
+  readonly metrics?: Registry
 }
 
 export interface CreateNodeOptions {
@@ -115,15 +121,26 @@ export async function createNode(
   ).child({ geo: config.geo })
   const taps = new Taps()
   const hlc = new HybridLogicalClock(clock, { maxSkewMs: config.runtime.maxClockSkewMs })
-  const store = (await storeFactory(config.store, dataDir))({
+  const backend = (await storeFactory(config.store, dataDir))({
     clock,
     logger: logger.child({ component: 'store' }),
     taps,
     nodeId,
   })
+  const runtimeStats = config.metrics.enabled ? new RuntimeStats() : undefined
+  const storeStats = config.metrics.enabled ? new StoreStats() : undefined
+  const store = storeStats ? new MeteredStore(backend, storeStats) : backend
   const runtime = new ActorRuntime(
     { actors, ...config.runtime },
-    { store, clock, hlc, taps, logger: logger.child({ component: 'runtime' }), origin: nodeId },
+    {
+      store,
+      clock,
+      hlc,
+      taps,
+      logger: logger.child({ component: 'runtime' }),
+      origin: nodeId,
+      ...(runtimeStats ? { stats: runtimeStats } : {}),
+    },
   )
   // libp2p is loaded only for a node that runs a fabric.
   const fabric = config.fabric
@@ -140,6 +157,19 @@ export async function createNode(
         clock,
       })
     : undefined
+  const metrics =
+    runtimeStats && storeStats
+      ? nodeMetrics({
+          app: config.app,
+          geo: config.geo,
+          nodeId,
+          runtime,
+          runtimeStats,
+          storeStats,
+          taps,
+          fabric,
+        })
+      : undefined
   const gateway = config.http.enabled
     ? httpGateway(config.http)({
         runtime,
@@ -148,6 +178,7 @@ export async function createNode(
         geo: config.geo,
         nodeId,
         fabric,
+        metrics: metrics?.registry,
       })
     : undefined
 
@@ -161,6 +192,7 @@ export async function createNode(
     gateway,
     fabric,
     logger,
+    metrics: metrics?.registry,
     async start() {
       if (state !== 'new') return
       state = 'started'
@@ -190,6 +222,7 @@ export async function createNode(
       await settle(logger, 'fabric', fabric?.stop())
       await settle(logger, 'runtime', runtime.stop())
       await settle(logger, 'store', store.stop())
+      metrics?.stop()
       taps.complete()
       logger.info('node stopped', { nodeId })
     },

@@ -51,7 +51,7 @@ export class ActorRuntime implements Startable {
     const { actors, ...rest } = init
     this.settings = parseInit(runtimeSettingsSchema, rest, 'runtime')
     this.durable = new DurableEventFeed(components.logger)
-    this.taps = new RuntimeTaps(components.taps, components.clock)
+    this.taps = new RuntimeTaps(components.taps, components.clock, components.stats)
     this.replica = new ReplicaEngine(components, this.taps, this.settings.snapshotEvery)
     this.cells = new ResidentCells(this.settings, components.clock, this.replica, this.taps)
     // What handler contexts call back into, built once (not per message).
@@ -91,6 +91,13 @@ export class ActorRuntime implements Startable {
   /** How many actors are in memory now. */
   get actorsInMemory(): number {
     return this.cells.size
+  }
+
+  /** Messages waiting in the mailboxes of the actors in memory (a scrape reads it; it walks them all). */
+  mailboxBacklog(): number {
+    let queued = 0
+    for (const cell of this.cells.values()) queued += cell.mailbox.size
+    return queued
   }
 
   async start(): Promise<void> {
@@ -153,7 +160,10 @@ export class ActorRuntime implements Startable {
 
   private tellCell(cell: ActorCell, command: string, input: unknown): void {
     const message: Message = { kind: 'command', command, input, chain: undefined, reply: undefined }
-    if (!cell.mailbox.enqueue(message)) this.taps.tellRefused(cell, command, overloaded(cell))
+    if (!cell.mailbox.enqueue(message)) {
+      if (cell.stats) cell.stats.failed++
+      this.taps.tellRefused(cell, command, overloaded(cell))
+    }
   }
 
   /** The actor's state and position in its history, read through its mailbox. */
@@ -261,7 +271,10 @@ export class ActorRuntime implements Startable {
         ),
       )
       const message: Message = { kind: 'command', command, input, chain, reply: pending }
-      if (!cell.mailbox.enqueue(message)) pending.reject(overloaded(cell))
+      if (!cell.mailbox.enqueue(message)) {
+        if (cell.stats) cell.stats.failed++
+        pending.reject(overloaded(cell))
+      }
     })
   }
 
@@ -286,6 +299,7 @@ export class ActorRuntime implements Startable {
       (error) =>
         this.components.logger.error('mailbox processing failed', { actor: address, error }),
     )
+    created.stats = this.components.stats?.forType(type)
     this.cells.add(created)
     return created
   }

@@ -3,18 +3,20 @@ import { AnywhereError } from '../errors.js'
 import type { EventRecord } from '../event.js'
 import type { TapActor, Taps } from '../taps.js'
 import type { ActorCell } from './actor-cell.js'
+import type { RuntimeStats } from './runtime-stats.js'
 
 /**
  * The tap events the runtime publishes, one method per kind. Each builds its tap object
  * (and reads the clock) only when someone listens to that kind: these calls sit on the hot
  * path of every message and fold, and a method call with plain arguments allocates nothing,
  * where a callback that builds the event would cost a closure per call even with nobody
- * listening.
+ * listening. The rare steps (evictions, rehydrations, re-folds) are also counted in `stats`.
  */
 export class RuntimeTaps {
   constructor(
     private readonly taps: Taps,
     private readonly clock: Clock,
+    private readonly stats?: RuntimeStats,
   ) {}
 
   /**
@@ -80,6 +82,10 @@ export class RuntimeTaps {
 
   /** `event.reordered`: a late event made the actor re-fold `refolded` events. */
   reordered(cell: ActorCell, late: EventRecord, refolded: number): void {
+    if (this.stats) {
+      this.stats.refolds++
+      this.stats.refoldedEvents += refolded
+    }
     if (this.taps.wants('event.reordered'))
       this.taps.publish({
         kind: 'event.reordered',
@@ -104,6 +110,9 @@ export class RuntimeTaps {
 
   /** `actor.evicted`: the actor left memory. */
   evicted(cell: ActorCell, reason: 'idle' | 'capacity'): void {
+    if (this.stats)
+      if (reason === 'idle') this.stats.evictedIdle++
+      else this.stats.evictedCapacity++
     if (this.taps.wants('actor.evicted'))
       this.taps.publish({
         kind: 'actor.evicted',
@@ -115,6 +124,7 @@ export class RuntimeTaps {
 
   /** `actor.rehydrated`: the actor was loaded from the store. */
   rehydrated(cell: ActorCell, events: number, fromSnapshot: boolean): void {
+    if (this.stats) this.stats.rehydrations++
     if (this.taps.wants('actor.rehydrated'))
       this.taps.publish({
         kind: 'actor.rehydrated',

@@ -3,6 +3,7 @@
 // mounted into an existing Fastify app with `anywhereRoutes`.
 import { createHash } from 'node:crypto'
 import type { FastifyError, FastifyInstance, FastifyPluginAsync, FastifyReply } from 'fastify'
+import type { Registry } from 'prom-client'
 import {
   AbortedError,
   AnywhereError,
@@ -34,6 +35,7 @@ import { authHook, WWW_AUTHENTICATE, principalOf } from './auth.js'
 import { IdempotencyCache, IDEMPOTENCY_KEY_MAX_LENGTH } from './idempotency-cache.js'
 import { parseInit } from '../../support/options.js'
 import { parseJsonBody } from './json-body.js'
+import { RequestMetrics } from './request-metrics.js'
 import { actorCatalog, openApiDocument } from './openapi.js'
 import { gatewayInitSchema, type GatewayInit, type GatewayOptions } from './options.js'
 
@@ -75,6 +77,11 @@ export interface GatewayComponents {
   nodeId: string
   /** Present when the node runs a fabric: serves `GET /v1/fabric`. */
   fabric?: Fabric
+  /**
+   * Present when the node keeps metrics: the gateway adds its request metrics to it and
+   * serves the whole registry at `GET /metrics` (admin scope when auth is configured).
+   */
+  metrics?: Registry
 }
 
 const actorParams = {
@@ -150,6 +157,14 @@ export class GatewayRoutes {
       if (this.stopping()) reply.header('connection', 'close')
       done(null, payload)
     })
+
+    const { metrics } = this.components
+    if (metrics) {
+      new RequestMetrics(metrics, runtime).register(app)
+      app.get('/metrics', async (_request, reply) =>
+        reply.type(metrics.contentType).send(await metrics.metrics()),
+      )
+    }
 
     app.get('/healthz', async () => ({
       status: 'ok',

@@ -80,6 +80,8 @@ export class PeerLink implements SessionPeer {
   /** Per origin, the seq of an event that cannot be framed, until the peer holds it. */
   private readonly blocked = new Map<string, number>()
   private unframableEvents = 0
+  /** What crossed the link, for metrics: plain counters a scrape reads through status(). */
+  private readonly traffic = { eventsIn: 0, eventsOut: 0, bytesIn: 0, bytesOut: 0, reconnects: 0 }
   private loop: Promise<void> | undefined
   private stopping = false
   private wake: (() => void) | undefined
@@ -154,6 +156,7 @@ export class PeerLink implements SessionPeer {
       ...(rttMs !== undefined ? { rttMs } : {}),
       since: this.since,
       ...(this.lastError !== undefined ? { lastError: this.lastError } : {}),
+      traffic: { ...this.traffic },
       unframableEvents: this.unframableEvents,
       blockedOrigins: Object.fromEntries(this.blocked),
     }
@@ -185,6 +188,7 @@ export class PeerLink implements SessionPeer {
     logger.info('fabric peer connected', { peer: this.peerId, geo: this.geo })
     taps.publish({ kind: 'peer.connected', at: now, peer: this.peerId, geo: this.geo })
     if (this.lostAt !== undefined) {
+      this.traffic.reconnects++
       this.healing = {
         startedAt: now,
         durationMs: now - this.lostAt,
@@ -212,7 +216,14 @@ export class PeerLink implements SessionPeer {
     if (this.healing) this.checkHealed()
   }
 
-  counted(direction: 'in' | 'out', events: number): void {
+  counted(direction: 'in' | 'out', events: number, bytes: number): void {
+    if (direction === 'in') {
+      this.traffic.eventsIn += events
+      this.traffic.bytesIn += bytes
+    } else {
+      this.traffic.eventsOut += events
+      this.traffic.bytesOut += bytes
+    }
     if (!this.healing) return
     if (direction === 'in') this.healing.eventsIn += events
     else this.healing.eventsOut += events
