@@ -139,7 +139,7 @@ export function nodeMetrics(sources: NodeMetricsSources): NodeMetrics {
   pulled(
     own,
     'anywhere_store_append_duration_seconds',
-    'Time to make a batch of local events durable',
+    'Time to make a batch of local events durable, sampled (one append in 32)',
     'histogram',
     () => histogramSamples('anywhere_store_append_duration_seconds', store.appendSeconds),
   )
@@ -168,8 +168,16 @@ export function nodeMetrics(sources: NodeMetricsSources): NodeMetrics {
     'anywhere_store_errors_total',
     'Store operations that failed, by operation',
     'counter',
-    () =>
-      Object.entries(store.errors).map(([operation, value]) => ({ labels: { operation }, value })),
+    () => [
+      {
+        labels: { operation: 'append' },
+        value: byType((s) => s.appendFailures).reduce((a, b) => a + b, 0),
+      },
+      ...Object.entries(store.errors).map(([operation, value]) => ({
+        labels: { operation },
+        value,
+      })),
+    ],
   )
 
   // Fabric.

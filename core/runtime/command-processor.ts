@@ -135,6 +135,7 @@ export class CommandProcessor {
       // The append may have landed all the same (a reply lost after the write): the replica
       // reloads from the store before its next message rather than trust what it holds.
       cell.markStale()
+      if (cell.stats) cell.stats.appendFailures++
       throw error
     }
     this.durable.publish({ events: records })

@@ -44,6 +44,8 @@ export class ActorTypeStats {
   handled = 0
   /** Commands refused or failed (validation, handler error, store error, full mailbox). */
   failed = 0
+  /** Appends of this type's events that failed (the store was down, or refused them). */
+  appendFailures = 0
   /** Commands seen (the sampling counter). */
   private seen = 0
   /** Sampled handler latencies in seconds. */
