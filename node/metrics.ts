@@ -7,13 +7,13 @@ import type { Subscription } from 'rxjs'
 import type {
   ActorRuntime,
   ActorTypeStats,
-  Buckets,
   Fabric,
   PeerStatus,
   RuntimeStats,
   Taps,
 } from '../core/index.js'
 import type { StoreStats } from './metered-store.js'
+import { histogramSamples, pulledMetric as pulled } from '../support/pulled-metrics.js'
 
 /** Upper bounds (seconds) of the partition convergence buckets. */
 export const CONVERGENCE_BUCKETS = [0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300]
@@ -36,13 +36,6 @@ export interface NodeMetrics {
   readonly registry: Registry
   /** Ends the tap subscriptions. */
   stop(): void
-}
-
-type Labels = Record<string, string>
-interface Sample {
-  readonly metricName?: string
-  readonly labels?: Labels
-  readonly value: number
 }
 
 /** The process metrics (CPU, memory, event loop lag, GC) are collected once per process. */
@@ -296,48 +289,4 @@ function registerFabricMetrics(registry: Registry, fabric: Fabric): void {
     'counter',
     perGeo((p) => p.traffic?.reconnects ?? 0),
   )
-}
-
-/**
- * A metric whose samples are read when scraped. prom-client formats any registered object
- * with a name, help, type and `get()`; this one keeps no state of its own.
- */
-function pulled(
-  registry: Registry,
-  name: string,
-  help: string,
-  type: 'counter' | 'gauge' | 'histogram',
-  samples: () => readonly Sample[],
-): void {
-  const metric = {
-    name,
-    help,
-    type,
-    aggregator: 'sum',
-    get: () => Promise.resolve({ name, help, type, aggregator: 'sum', values: samples() }),
-    reset: () => undefined,
-  }
-  registry.registerMetric(metric as unknown as Parameters<Registry['registerMetric']>[0])
-}
-
-/** The `_bucket` (cumulative), `_sum` and `_count` lines of a histogram. */
-function histogramSamples(name: string, buckets: Buckets, labels: Labels = {}): Sample[] {
-  const samples: Sample[] = []
-  let cumulative = 0
-  buckets.bounds.forEach((bound, i) => {
-    cumulative += buckets.counts[i]!
-    samples.push({
-      metricName: `${name}_bucket`,
-      labels: { ...labels, le: String(bound) },
-      value: cumulative,
-    })
-  })
-  samples.push({
-    metricName: `${name}_bucket`,
-    labels: { ...labels, le: '+Inf' },
-    value: buckets.count,
-  })
-  samples.push({ metricName: `${name}_sum`, labels, value: buckets.sum })
-  samples.push({ metricName: `${name}_count`, labels, value: buckets.count })
-  return samples
 }

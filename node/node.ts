@@ -8,7 +8,6 @@ import {
   ConfigError,
   HybridLogicalClock,
   RuntimeStats,
-  streamLogger,
   systemClock,
   Taps,
   type AnyActorDefinition,
@@ -35,6 +34,7 @@ import { memoryStore } from '../stores/memory/index.js'
 import { writeFileDurably } from '../support/durable-file.js'
 import { MeteredStore, StoreStats } from './metered-store.js'
 import { nodeMetrics } from './metrics.js'
+import { pinoLogger } from './pino-logger.js'
 import type { Registry } from 'prom-client'
 
 /** Everything a node is made of, started and stopped as one. */
@@ -116,9 +116,15 @@ export async function createNode(
     throw dataDirError(error, dataDir) ?? error
   }
   const clock = options.clock ?? systemClock()
+  // Every line names the geo and the node it comes from.
   const logger = (
-    options.logger ?? streamLogger({ level: config.log.level, json: config.log.json })
-  ).child({ geo: config.geo })
+    options.logger ??
+    pinoLogger({
+      level: config.log.level,
+      format:
+        config.log.json === undefined ? config.log.format : config.log.json ? 'json' : 'pretty',
+    })
+  ).child({ geo: config.geo, nodeId })
   const taps = new Taps()
   const hlc = new HybridLogicalClock(clock, { maxSkewMs: config.runtime.maxClockSkewMs })
   const backend = (await storeFactory(config.store, dataDir))({
@@ -211,7 +217,7 @@ export async function createNode(
         throw startError(error, config, dataDir) ?? error
       }
       taps.publish({ kind: 'node.started', at: clock.now(), nodeId, geo: config.geo })
-      logger.info('node started', { nodeId, store: config.store.kind, http: gateway?.url })
+      logger.info('node started', { store: config.store.kind, http: gateway?.url })
     },
     async stop() {
       if (state === 'stopped') return
@@ -224,7 +230,7 @@ export async function createNode(
       await settle(logger, 'store', store.stop())
       metrics?.stop()
       taps.complete()
-      logger.info('node stopped', { nodeId })
+      logger.info('node stopped')
     },
   }
   return node

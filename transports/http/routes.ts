@@ -152,19 +152,19 @@ export class GatewayRoutes {
       app.addHook('onRequest', authHook(this.options.auth, this.components.logger))
 
     // Callback style, not async: an async hook costs a promise and a hook-runner turn per response.
-    app.addHook('onSend', (_request, reply, payload, done) => {
+    app.addHook('onSend', (request, reply, payload, done) => {
+      requestMetrics?.observe(request, reply)
       reply.header('x-anywhere-geo', geo)
       if (this.stopping()) reply.header('connection', 'close')
       done(null, payload)
     })
 
     const { metrics } = this.components
-    if (metrics) {
-      new RequestMetrics(metrics, runtime).register(app)
+    const requestMetrics = metrics ? new RequestMetrics(metrics, runtime) : undefined
+    if (metrics)
       app.get('/metrics', async (_request, reply) =>
         reply.type(metrics.contentType).send(await metrics.metrics()),
       )
-    }
 
     app.get('/healthz', async () => ({
       status: 'ok',
