@@ -50,6 +50,15 @@ export function eventKey(event: EventKey): EventKey {
   return { hlc: event.hlc, origin: event.origin, seq: event.seq }
 }
 
+/**
+ * The geo an origin belongs to. A node's id (its origin) is its geo's name, a dash and a
+ * random suffix (`eu-1a2b3c4d`, `eu-mem-1a2b3c4d` for a memory store): see node/node.ts.
+ * Undefined for an origin not of that form.
+ */
+export function geoOfOrigin(origin: string): string | undefined {
+  return /^([a-z][a-z0-9-]*?)-(?:mem-)?[0-9a-f]{8}$/.exec(origin)?.[1]
+}
+
 /** The address of an actor: its type and id. */
 export function actorAddress(actorType: string, actorId: string): string {
   return `${actorType}/${actorId}`

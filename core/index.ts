@@ -26,6 +26,7 @@ export {
   compareOriginSeq,
   eventKey,
   eventRecordSchema,
+  geoOfOrigin,
   hlcSchema,
   MAX_NAME_LENGTH,
 } from './event.js'
@@ -70,8 +71,8 @@ export type {
   RuntimeComponents,
   RuntimeInit,
 } from './runtime/index.js'
-export { Taps, tapConcernsActor } from './taps.js'
-export type { TapActor, TapEvent, TapKind, TapOf } from './taps.js'
+export { MAX_TAP_CONCURRENT, Taps, tapConcernsActor } from './taps.js'
+export type { ConcurrentEvent, TapActor, TapEvent, TapKind, TapOf } from './taps.js'
 export { countMissing, dominates, mergeVectors, missingRanges } from './version-vector.js'
 export type { SeqRange, VersionVector } from './version-vector.js'
 export type {

@@ -190,6 +190,21 @@ export class ActorRuntime implements Startable {
   }
 
   /**
+   * The events of `type/id` held here, in merge order: why its state is what it is. Read
+   * from the store (not through the mailbox): it may include replicated events the replica
+   * in memory folds on its next message.
+   */
+  history(type: string, id: string, options?: AbortOptions): Promise<EventRecord[]> {
+    if (!this.definitions.has(type))
+      return Promise.reject(
+        new UnknownActorTypeError(
+          `unknown actor type '${type}': register it with defineActor() in the node's actors`,
+        ),
+      )
+    return this.components.store.readActor(type, id, options ?? {})
+  }
+
+  /**
    * Stores replicated events and brings the in-memory replicas of their actors up to date,
    * re-folding an actor when an event sorts before events it has applied.
    * Returns the events that were new to this geo.

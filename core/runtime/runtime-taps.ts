@@ -1,7 +1,7 @@
 import type { Clock } from '../clock.js'
 import { AnywhereError } from '../errors.js'
-import type { EventRecord } from '../event.js'
-import type { TapActor, Taps } from '../taps.js'
+import { compareEventKeys, type EventRecord } from '../event.js'
+import { MAX_TAP_CONCURRENT, type ConcurrentEvent, type TapActor, type Taps } from '../taps.js'
 import type { ActorCell } from './actor-cell.js'
 import type { RuntimeStats } from './runtime-stats.js'
 
@@ -80,20 +80,40 @@ export class RuntimeTaps {
       this.taps.publish({ kind: 'event.ingested', at: this.clock.now(), events, from })
   }
 
-  /** `event.reordered`: a late event made the actor re-fold `refolded` events. */
-  reordered(cell: ActorCell, late: EventRecord, refolded: number): void {
+  /**
+   * `event.reordered`: a late event made the actor re-fold `refolded` events; `refoldedEvents`
+   * are the events read again (in merge order), `stateBefore` the state before the re-fold.
+   */
+  reordered(
+    cell: ActorCell,
+    late: EventRecord,
+    refoldedEvents: readonly EventRecord[],
+    stateBefore: unknown,
+  ): void {
     if (this.stats) {
       this.stats.refolds++
-      this.stats.refoldedEvents += refolded
+      this.stats.refoldedEvents += refoldedEvents.length
     }
-    if (this.taps.wants('event.reordered'))
-      this.taps.publish({
-        kind: 'event.reordered',
-        at: this.clock.now(),
-        actor: { type: cell.definition.type, id: cell.id },
-        event: late,
-        refolded,
-      })
+    if (!this.taps.wants('event.reordered')) return
+    const concurrent: ConcurrentEvent[] = []
+    let concurrentCount = 0
+    for (const event of refoldedEvents) {
+      if (compareEventKeys(event, late) <= 0 || event.origin === late.origin) continue
+      concurrentCount++
+      if (concurrent.length < MAX_TAP_CONCURRENT)
+        concurrent.push({ origin: event.origin, seq: event.seq, hlc: event.hlc, type: event.type })
+    }
+    this.taps.publish({
+      kind: 'event.reordered',
+      at: this.clock.now(),
+      actor: { type: cell.definition.type, id: cell.id },
+      event: late,
+      refolded: refoldedEvents.length,
+      concurrent,
+      concurrentCount,
+      stateBefore,
+      stateAfter: cell.state,
+    })
   }
 
   /** `event.unapplied`: an event was kept but left out of the state. */

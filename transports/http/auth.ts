@@ -22,6 +22,7 @@ export const ROUTE_ACCESS: ReadonlyMap<string, RouteAccess> = new Map<string, Ro
   ['GET /v1/actors', 'read'],
   ['GET /v1/openapi.json', 'read'],
   ['GET /v1/actors/:type/:id', 'read'],
+  ['GET /v1/actors/:type/:id/history', 'read'],
   ['POST /v1/actors/:type/:id/:command', 'write'],
   ['GET /v1/fabric', 'admin'],
   ['GET /v1/taps', 'admin'],

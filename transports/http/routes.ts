@@ -24,6 +24,7 @@ import {
   UnknownActorTypeError,
   UnknownCommandError,
   ValidationError,
+  geoOfOrigin,
   tapConcernsActor,
   type ActorRuntime,
   type Fabric,
@@ -216,6 +217,30 @@ export class GatewayRoutes {
       },
     )
 
+    app.get<{ Params: { type: string; id: string }; Querystring: { limit?: string } }>(
+      '/v1/actors/:type/:id/history',
+      { schema: { params: actorParams } },
+      async (request, reply) => {
+        const { type, id } = request.params
+        const limit = historyLimit(request.query.limit)
+        const events = await runtime.history(type, id)
+        const shown = events.length > limit ? events.slice(events.length - limit) : events
+        return reply.send({
+          type,
+          id,
+          total: events.length,
+          events: shown.map((e) => ({
+            origin: e.origin,
+            geo: geoOfOrigin(e.origin) ?? null,
+            seq: e.seq,
+            hlc: e.hlc,
+            type: e.type,
+            payload: e.payload,
+          })),
+        })
+      },
+    )
+
     app.get('/v1/fabric', async (_request, reply) => {
       const { fabric } = this.components
       if (!fabric)
@@ -300,6 +325,19 @@ export class GatewayRoutes {
       }))
     return reply.code(status).send(body)
   }
+}
+
+/** Events `GET /v1/actors/:type/:id/history` returns unless `?limit=` says otherwise (the latest ones). */
+export const DEFAULT_HISTORY_LIMIT = 200
+/** Most events one history response carries. */
+export const MAX_HISTORY_LIMIT = 1_000
+
+function historyLimit(value: string | undefined): number {
+  if (value === undefined) return DEFAULT_HISTORY_LIMIT
+  const limit = /^[0-9]{1,4}$/.test(value) ? Number(value) : NaN
+  if (!(limit >= 1 && limit <= MAX_HISTORY_LIMIT))
+    throw new ValidationError(`limit must be a whole number from 1 to ${MAX_HISTORY_LIMIT}`)
+  return limit
 }
 
 /** A digest of a command's input: a key reused with another input is another operation. */
