@@ -37,6 +37,7 @@ import { IdempotencyCache, IDEMPOTENCY_KEY_MAX_LENGTH } from './idempotency-cach
 import { parseInit } from '../../support/options.js'
 import { parseJsonBody } from './json-body.js'
 import { RequestMetrics } from './request-metrics.js'
+import { Dashboard } from './dashboard.js'
 import { actorCatalog, openApiDocument } from './openapi.js'
 import { gatewayInitSchema, type GatewayInit, type GatewayOptions } from './options.js'
 
@@ -98,6 +99,7 @@ const actorParams = {
 export class GatewayRoutes {
   private readonly idempotency: IdempotencyCache
   private readonly streams = new Set<() => void>()
+  private readonly dashboard: Dashboard
 
   constructor(
     private readonly options: GatewayOptions,
@@ -106,11 +108,13 @@ export class GatewayRoutes {
     private readonly stopping: () => boolean = () => false,
   ) {
     this.idempotency = new IdempotencyCache(options.idempotencyKeys)
+    this.dashboard = new Dashboard(components)
   }
 
-  /** Ends every open tap stream (the server is stopping). */
+  /** Ends every open tap and dashboard stream (the server is stopping). */
   closeStreams(): void {
     for (const close of this.streams) close()
+    this.dashboard.close()
   }
 
   /** Registers every route, parser, hook and error handler on `app` (a Fastify instance or plugin scope). */
@@ -240,6 +244,8 @@ export class GatewayRoutes {
         })
       },
     )
+
+    this.dashboard.register(app)
 
     app.get('/v1/fabric', async (_request, reply) => {
       const { fabric } = this.components
