@@ -382,8 +382,9 @@ function report(
     `The same work with metrics off and on, interleaved in this one run (the order alternates every round; ` +
       `1 warm-up round discarded in process, a 2 s warm-up per gateway), ${ROUNDS} rounds. "On" is what a node ` +
       `with \`metrics.enabled\` (the default) runs: per-actor-type counters bumped in place, handler latency ` +
-      `timed on one command in 32, the metered store (two clock reads and a bucket per append), and for the ` +
-      `gateway an \`onResponse\` hook feeding the request counter and latency histogram. Each in-process run ` +
+      `timed on one command in 32, the metered store (a batch-size bucket per append, latency timed on one ` +
+      `append in 32), the process metrics (CPU, memory, heap, event loop lag; read when scraped), and for the ` +
+      `gateway a count and a latency bucket per response in the gateway's \`onSend\` hook. Each in-process run ` +
       `ends with a scrape that must show every handled message; the gateway run ends with a scrape of the ` +
       `metrics node. Each gateway node is its own process; autocannon runs here. Median (min–max) over the ` +
       `rounds; the ratio is a round's "on" over its "off"; the CPU ratio is the same with operations per CPU-second (of this process in process, of the server process for the gateway), which the other load on this shared machine disturbs less. Whole section: ${seconds.toFixed(0)} s.`,

@@ -9,7 +9,13 @@ import {
   isWellFormedToken,
   tokenDigest,
 } from '../transports/http/index.js'
-import { loadConfigFile, mergeConfig, parseNodeConfig, type NodeConfig } from '../node/index.js'
+import {
+  LOG_FORMATS,
+  loadConfigFile,
+  mergeConfig,
+  parseNodeConfig,
+  type NodeConfig,
+} from '../node/index.js'
 import { createNode } from '../node/index.js'
 import { didYouMean } from './suggest.js'
 import { streamTaps } from './tap-client.js'
@@ -29,6 +35,7 @@ interface StartFlags {
   peer?: string[]
   logLevel?: (typeof LOG_LEVELS)[number]
   logJson?: boolean
+  logFormat?: (typeof LOG_FORMATS)[number]
   debug?: boolean
 }
 
@@ -83,7 +90,13 @@ export async function main(argv: readonly string[]): Promise<number> {
       collect,
     )
     .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS))
-    .option('--log-json', 'log JSON lines')
+    .option('--log-json', 'log JSON lines (same as --log-format json)')
+    .addOption(
+      new Option(
+        '--log-format <format>',
+        'json, pretty (one readable line per entry), or auto: pretty on a terminal, json otherwise',
+      ).choices(LOG_FORMATS),
+    )
     .action(async (flags: StartFlags) => {
       exitCode = await start({ ...flags, debug })
     })
@@ -285,7 +298,7 @@ function flagsToConfig(flags: StartFlags, fileConfig: unknown): Record<string, u
     geo: flags.geo,
     dataDir: flags.dataDir,
     http: { host: flags.host, port: flags.port },
-    log: { level: flags.logLevel, json: flags.logJson },
+    log: { level: flags.logLevel, json: flags.logJson, format: flags.logFormat },
   }
   const storeKind = flags.store ?? (flags.redisUrl ? 'redis' : undefined)
   if (storeKind === 'redis') {

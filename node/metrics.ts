@@ -2,7 +2,8 @@
 // runtime, the store wrapper and the fabric keep anyway (plain numbers bumped in place), so
 // the hot paths pay no label hashing; only the rare fabric steps (refused peers, healed
 // partitions) come from taps.
-import { collectDefaultMetrics, Histogram, Registry } from 'prom-client'
+import { createRequire } from 'node:module'
+import { Histogram, Registry } from 'prom-client'
 import type { Subscription } from 'rxjs'
 import type {
   ActorRuntime,
@@ -38,16 +39,32 @@ export interface NodeMetrics {
   stop(): void
 }
 
-/** The process metrics (CPU, memory, event loop lag, GC) are collected once per process. */
+/** The process metrics (CPU, memory, heap, event loop lag, handles) are collected once per process. */
 let processRegistry: Registry | undefined
 
+/**
+ * prom-client's default metrics except `nodejs_gc_duration_seconds`: its observer of every
+ * garbage collection cost 9% of a gateway request's CPU in bench/metrics.bench.ts, where all
+ * the others together cost nothing measurable (they are read when scraped). prom-client
+ * exposes no switch per metric, so each collector is loaded from its own module.
+ */
 function processMetrics(): Registry {
-  if (!processRegistry) {
-    processRegistry = new Registry()
-    collectDefaultMetrics({ register: processRegistry })
+  if (processRegistry) return processRegistry
+  processRegistry = new Registry()
+  const require = createRequire(import.meta.url)
+  const { metricsList } = require('prom-client/lib/defaultMetrics') as { metricsList: string[] }
+  for (const name of metricsList) {
+    if (name === 'gc') continue
+    const collect = require(`prom-client/lib/metrics/${name}`) as DefaultCollector
+    collect(processRegistry, { eventLoopMonitoringPrecision: 10 })
   }
   return processRegistry
 }
+
+type DefaultCollector = (
+  registry: Registry,
+  config: { eventLoopMonitoringPrecision: number },
+) => void
 
 /** Builds the registry of one node; nothing is read until a scrape. */
 export function nodeMetrics(sources: NodeMetricsSources): NodeMetrics {

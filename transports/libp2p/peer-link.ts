@@ -185,7 +185,8 @@ export class PeerLink implements SessionPeer {
     const now = clock.now()
     this.connected = true
     this.since = now
-    logger.info('fabric peer connected', { peer: this.peerId, geo: this.geo })
+    // `peerGeo`, not `geo`: every line already names this node's own geo.
+    logger.info('fabric peer connected', { peer: this.peerId, peerGeo: this.geo })
     taps.publish({ kind: 'peer.connected', at: now, peer: this.peerId, geo: this.geo })
     if (this.lostAt !== undefined) {
       this.traffic.reconnects++
@@ -249,7 +250,7 @@ export class PeerLink implements SessionPeer {
     const why = error instanceof Error ? error.message : String(error)
     logger.error(
       `event ${where} cannot be framed; it is skipped, and ${this.peerId} gets no later event of origin ${event.origin} (it stores no gaps) until it holds this one`,
-      { peer: this.peerId, geo: this.geo, event: where, error },
+      { peer: this.peerId, peerGeo: this.geo, event: where, error },
     )
     taps.publish({
       kind: 'frame.rejected',
@@ -264,7 +265,7 @@ export class PeerLink implements SessionPeer {
     if (reason !== this.lastError)
       this.components.logger.warn('fabric dial failed', {
         peer: this.peerId,
-        geo: this.geo,
+        peerGeo: this.geo,
         error: reason,
       })
     this.lastError = reason
@@ -286,7 +287,8 @@ export class PeerLink implements SessionPeer {
       eventsOut: healing.eventsOut,
       convergeMs: now - healing.startedAt,
     }
-    logger.info('fabric partition healed', healed)
+    const { peer, geo: peerGeo, ...figures } = healed
+    logger.info('fabric partition healed', { peer, peerGeo, ...figures })
     taps.publish({ kind: 'partition.healed', at: now, ...healed })
   }
 
@@ -299,7 +301,7 @@ export class PeerLink implements SessionPeer {
     // A partition that began before an unfinished heal keeps its start.
     this.lostAt = this.healing ? this.healing.startedAt - this.healing.durationMs : now
     this.healing = undefined
-    logger.warn('fabric peer lost', { peer: this.peerId, geo: this.geo, reason })
+    logger.warn('fabric peer lost', { peer: this.peerId, peerGeo: this.geo, reason })
     taps.publish({ kind: 'peer.lost', at: now, peer: this.peerId, geo: this.geo, reason })
   }
 
