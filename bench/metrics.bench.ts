@@ -38,7 +38,7 @@ const args = new Map(
     return [key!, value] as const
   }),
 )
-const ROUNDS = Number(args.get('rounds') ?? 7)
+const ROUNDS = Number(args.get('rounds') ?? 9)
 const SECONDS = Number(args.get('seconds') ?? 4)
 /** `--only=tell,ask`: only these workloads (`gateway` included). */
 const ONLY = args.get('only')?.split(',')

@@ -1,7 +1,7 @@
 // The gateway's Prometheus metrics: requests by route template, actor type, command and
 // status, and their latency. Labels are bounded: a route is a registered template (never a
 // raw path), an actor type and a command are ones the node declares, anything else is `other`.
-import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyReply, FastifyRequest, onSendHookHandler, RouteOptions } from 'fastify'
 import type { Registry } from 'prom-client'
 import { Buckets, type ActorRuntime } from '../../core/index.js'
 import { histogramSamples, pulledMetric } from '../../support/pulled-metrics.js'
@@ -64,10 +64,21 @@ export class RequestMetrics {
     )
   }
 
-  /** Counts one response (called from the gateway's onSend hook: its status is final there). */
-  observe(request: FastifyRequest, reply: FastifyReply): void {
+  /** Adds to `route` (from an onRoute hook) an onSend hook that counts its responses. */
+  countResponses(route: RouteOptions): void {
+    const template = route.url
+    const count: onSendHookHandler = (request, reply, payload, done) => {
+      this.observe(template, request, reply)
+      done(null, payload)
+    }
+    const existing = route.onSend
+    route.onSend = existing === undefined ? [count] : [...[existing].flat(), count]
+  }
+
+  /** Counts one response of route `template` (undefined: no route matched); its status is final. */
+  observe(template: string | undefined, request: FastifyRequest, reply: FastifyReply): void {
     const method = request.method
-    const route = request.routeOptions.url ?? UNMATCHED
+    const route = template ?? UNMATCHED
     const status = reply.statusCode
     const [type, command] = this.commandOf(request)
     const key = `${method} ${route} ${type} ${command} ${status}`
