@@ -28,10 +28,12 @@ import {
   loadOrCreateIdentity,
   type Libp2pFabricInit,
 } from '../transports/libp2p/index.js'
+import { EventVerifier, OwnEventSigner } from '../transports/libp2p/event-signing.js'
 import { startTcpProxy } from '../test/support/tcp-proxy.js'
 
 const THROUGHPUT_EVENTS = 50_000
 const THROUGHPUT_RUNS = Number(process.env.BENCH_RUNS ?? 5)
+const SIGNING_PAIRS = Number(process.env.BENCH_SIGNING_PAIRS ?? 8)
 const LAG_RATE_PER_S = 1_000
 const LAG_SECONDS = 3
 const LAG_RUNS = Number(process.env.BENCH_RUNS ?? 5)
@@ -83,7 +85,7 @@ async function startGeo(
   const taps = new Taps()
   const logger = silentLogger()
   const store = new MemoryEventStore()
-  const nodeId = `node-${name}`
+  const nodeId = `node-${name}.${id.peerId}`
   const runtime = new ActorRuntime(
     { actors: [tally] },
     { store, clock, hlc: new HybridLogicalClock(clock), taps, logger, origin: nodeId },
@@ -185,12 +187,18 @@ async function fabricThroughput(): Promise<number> {
  * the same incremental decoder and zod validation and, with `ingest`, the same ingest into
  * a runtime, pipelined (decode while the previous batch is ingested), over a plain socket
  * with Node's own backpressure (`write()` false, then `drain`). No handshake, no acks, no
- * encryption, no multiplexing.
+ * encryption, no multiplexing. With `signed`, the sender signs each frame's events as the
+ * fabric does and the receiver verifies them before ingest: what signing costs replication.
  */
-async function rawThroughput(ingest: boolean): Promise<number> {
+async function rawThroughput(ingest: boolean, signed = false): Promise<number> {
   const source = new MemoryEventStore()
   await source.start()
-  await fill(source, 'node-a', THROUGHPUT_EVENTS)
+  const key = await identity('raw')
+  const { privateKey } = await loadOrCreateIdentity(join(key.dataDir, 'peer-key'))
+  const signer = new OwnEventSigner(privateKey)
+  const verifier = new EventVerifier((peerId) => peerId === key.peerId)
+  const origin = `node-a.${key.peerId}`
+  await fill(source, origin, THROUGHPUT_EVENTS)
   const clock = systemClock()
   const sinkStore = new MemoryEventStore()
   await sinkStore.start()
@@ -230,7 +238,12 @@ async function rawThroughput(ingest: boolean): Promise<number> {
       decoder.push(chunk)
       for (let body = decoder.next(); body; body = decoder.next()) {
         const frame = decodeFrame(body)
-        if (frame.t === 'events') for (const event of frame.events) pending.push(event)
+        if (frame.t !== 'events') continue
+        if (signed) {
+          const refusal = verifier.check(frame.events)
+          if (refusal) throw new Error(`refused: ${refusal.reason}`)
+        }
+        for (const event of frame.events) pending.push(event)
       }
       if (!busy) void drainPending()
     })
@@ -244,7 +257,8 @@ async function rawThroughput(ingest: boolean): Promise<number> {
   await new Promise<void>((resolve) => client.once('connect', () => resolve()))
   let n = 0
   for (let from = 1; from <= THROUGHPUT_EVENTS; from += batch) {
-    const events = await source.readOrigin('node-a', from, batch)
+    const read = await source.readOrigin(origin, from, batch)
+    const events = signed ? signer.seal(read) : read
     const ok = client.write(encodeFrame({ t: 'events', n: ++n, events }))
     if (!ok) await new Promise((resolve) => client.once('drain', resolve))
   }
@@ -429,6 +443,22 @@ async function main(): Promise<void> {
       `throughput run ${run + 1}: fabric ${fabric.toFixed(0)} ev/s, raw ${raw.toFixed(0)} ev/s, raw without ingest ${transport.toFixed(0)} ev/s\n`,
     )
   }
+  // Signing's cost, in pairs run back to back (in alternating order, so drift favours neither).
+  const unsignedRates: number[] = []
+  const signedRates: number[] = []
+  const signedRatios: number[] = []
+  for (let pair = 0; pair < SIGNING_PAIRS; pair++) {
+    const first = pair % 2 === 0
+    const a = await rawThroughput(true, !first)
+    const b = await rawThroughput(true, first)
+    const [unsigned, signed] = first ? [a, b] : [b, a]
+    unsignedRates.push(unsigned)
+    signedRates.push(signed)
+    signedRatios.push(signed / unsigned)
+    process.stderr.write(
+      `signing pair ${pair + 1}: unsigned ${unsigned.toFixed(0)} ev/s, signed ${signed.toFixed(0)} ev/s\n`,
+    )
+  }
   out(
     `### Replication throughput A → B (${THROUGHPUT_EVENTS.toLocaleString('en-US')} events of ~150 B, catch-up, ${THROUGHPUT_RUNS} runs interleaved)`,
   )
@@ -446,6 +476,26 @@ async function main(): Promise<void> {
   )
   out()
   out(`Goal ≥ 50 % of the raw floor: ${median(ratios) >= 0.5 ? 'met' : 'not met'}.`)
+  out('The fabric row includes signing: A signs its events as it sends them, B verifies them.')
+  out()
+  out(
+    `### What signing costs replication (issue 8): the raw floor with and without it, ${SIGNING_PAIRS} pairs back to back`,
+  )
+  out()
+  out(
+    'Signed: the sender signs each frame as the fabric does (one Ed25519 signature over the sha256 of its events) and the receiver verifies it before ingest; sender and receiver share this process, so both costs are in the figure.',
+  )
+  out()
+  out('| floor | events/s | signed / unsigned |')
+  out('|---|---|---|')
+  out(`| unsigned | ${spread(unsignedRates)} | |`)
+  out(
+    `| signed and verified | ${spread(signedRates)} | ${spread(signedRatios.map((r) => r * 100))} % |`,
+  )
+  out()
+  out(
+    `Goal ≥ 80 %: ${median(signedRatios) >= 0.8 ? 'met' : 'not met'}. Appends do not sign (a node signs when it sends), so the durable append path is unchanged.`,
+  )
   out()
 
   const p50s: number[] = []

@@ -33,9 +33,11 @@ export async function checkConfig(
     const { config: input, actors } = await loadConfigFile(file)
     const config = parseNodeConfig(input, `config ${path}`)
     const served = servedActors(config, actors)
-    print(
-      `config OK: geo ${config.geo}, store ${config.store.kind}, ${served.length} actor types (${served.map((a) => a.type).join(', ')})`,
-    )
+    const types =
+      served.length > 0
+        ? `${served.length} actor type${served.length === 1 ? '' : 's'} (${served.map((a) => a.type).join(', ')})`
+        : 'no actor types (list yours in a config module as actors: [...], or set builtInActors: true)'
+    print(`config OK: geo ${config.geo}, store ${config.store.kind}, ${types}`)
     return 0
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error

@@ -17,27 +17,11 @@ import {
   type NodeConfig,
 } from '../node/index.js'
 import { createNode } from '../node/index.js'
+import { flagsToConfig, type StartFlags } from './start-flags.js'
 import { didYouMean } from './suggest.js'
+import { usageHint } from './usage-hint.js'
 import { streamTaps } from './tap-client.js'
 import { parseTapKinds } from './tap-kinds.js'
-
-interface StartFlags {
-  config?: string
-  host?: string
-  port?: number
-  dataDir?: string
-  geo?: string
-  app?: string
-  store?: 'memory' | 'file' | 'redis'
-  redisUrl?: string
-  redisPrefix?: string
-  fabricListen?: string[]
-  peer?: string[]
-  logLevel?: (typeof LOG_LEVELS)[number]
-  logJson?: boolean
-  logFormat?: (typeof LOG_FORMATS)[number]
-  debug?: boolean
-}
 
 /** Runs the CLI; resolves to the process exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
@@ -47,7 +31,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       'Runs an Anywhere node: actors, event store, HTTP gateway and (with --fabric-listen) the inter-geo fabric.',
     )
     .version(packageVersion(), '-V, --version', 'print the version of anywhere-node')
-    .showHelpAfterError('(anywhere-node --help lists the commands and their options)')
+    // One hint line of our own instead (usageHint), for every command: set before they are added.
+    .showSuggestionAfterError(false)
     .exitOverride()
     .option('--debug', 'print the stack trace of a failure (so does DEBUG=1)')
   // Parsed before commander so that a failure anywhere, argument errors included, honours it.
@@ -56,7 +41,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   program
     .command('start', { isDefault: true })
     .description(
-      'start a node (the default command). With no config: geo "local", file store in ./.anywhere, gateway on 127.0.0.1:8080',
+      'start a node (the default command). With no config: geo "local", file store in ./.anywhere, gateway on 127.0.0.1:8080, the built-in and sample actors',
     )
     .option(
       '-c, --config <file>',
@@ -96,6 +81,14 @@ export async function main(argv: readonly string[]): Promise<number> {
         '--log-format <format>',
         'json, pretty (one readable line per entry), or auto: pretty on a terminal, json otherwise',
       ).choices(LOG_FORMATS),
+    )
+    .option(
+      '--built-in-actors',
+      "serve the built-in actors (counter, register, set, map) besides the config's (without --config they are always served)",
+    )
+    .option(
+      '--sample-actors',
+      "serve the sample actors (cart) besides the config's (without --config they are always served)",
     )
     .action(async (flags: StartFlags) => {
       exitCode = await start({ ...flags, debug })
@@ -218,7 +211,10 @@ export async function main(argv: readonly string[]): Promise<number> {
       code === 'commander.version'
     )
       return 0
-    if (code?.startsWith('commander.')) return 2
+    if (code?.startsWith('commander.')) {
+      console.error(usageHint(program, argv, (error as Error).message))
+      return 2
+    }
     return reportFatal(error, debug)
   }
   return exitCode
@@ -289,57 +285,6 @@ async function start(flags: StartFlags): Promise<number> {
   console.log(JSON.stringify(ready))
   await whenStopped
   return 0
-}
-
-/** Turns flags into a partial config that overlays the file's. */
-function flagsToConfig(flags: StartFlags, fileConfig: unknown): Record<string, unknown> {
-  const overlay: Record<string, unknown> = {
-    app: flags.app,
-    geo: flags.geo,
-    dataDir: flags.dataDir,
-    http: { host: flags.host, port: flags.port },
-    log: { level: flags.logLevel, json: flags.logJson, format: flags.logFormat },
-  }
-  const storeKind = flags.store ?? (flags.redisUrl ? 'redis' : undefined)
-  if (storeKind === 'redis') {
-    const fileStore = (fileConfig as { store?: Record<string, unknown> }).store
-    overlay.store = {
-      ...(fileStore?.kind === 'redis' ? fileStore : {}),
-      kind: 'redis',
-      url: flags.redisUrl ?? fileStore?.url,
-      prefix: flags.redisPrefix ?? fileStore?.prefix,
-    }
-  } else if (storeKind) {
-    overlay.store = { kind: storeKind }
-  }
-  if (flags.fabricListen || flags.peer) {
-    const fileFabric = (fileConfig as { fabric?: Record<string, unknown> }).fabric ?? {}
-    if (!flags.fabricListen && fileFabric.listen === undefined)
-      throw new ConfigError(
-        `--peer needs --fabric-listen: the fabric must listen to replicate with peers; add e.g. --fabric-listen /ip4/127.0.0.1/tcp/7401 (or fabric.listen in the config)`,
-      )
-    overlay.fabric = {
-      ...fileFabric,
-      ...(flags.fabricListen ? { listen: flags.fabricListen } : {}),
-      ...(flags.peer ? { peers: parsePeers(flags.peer) } : {}),
-    }
-  }
-  return overlay
-}
-
-/** `/ip4/127.0.0.1/tcp/7401/p2p/12D3...` → `{ peerId, addrs: ['/ip4/127.0.0.1/tcp/7401'] }`, merged per PeerId. */
-export function parsePeers(values: readonly string[]): Array<{ peerId: string; addrs: string[] }> {
-  const peers = new Map<string, string[]>()
-  for (const value of values) {
-    const match = /^(\/.+)\/p2p\/([A-Za-z0-9]+)$/.exec(value)
-    if (!match)
-      throw new ConfigError(
-        `--peer ${value}: must be a multiaddr ending in /p2p/<PeerId>; get a node's PeerId with 'anywhere-node id'`,
-      )
-    const [, addr, peerId] = match as unknown as [string, string, string]
-    peers.set(peerId, [...(peers.get(peerId) ?? []), addr])
-  }
-  return [...peers].map(([peerId, addrs]) => ({ peerId, addrs }))
 }
 
 /** The token on stdin, without the line end a shell's echo or a terminal adds; read at most a few KB. */

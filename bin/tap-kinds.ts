@@ -24,6 +24,7 @@ const KINDS = {
   'replication.in': true,
   'frame.rejected': true,
   'clock.skew': true,
+  'event.refused': true,
   'node.started': true,
   'node.stopping': true,
 } as const satisfies Record<TapKind, true>

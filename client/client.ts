@@ -7,6 +7,7 @@ import {
   NetworkError,
   errorFromResponse,
 } from './errors.js'
+import { maxResponseBytesOf, readBoundedBody } from './response-body.js'
 import {
   abortedError,
   attemptSignal,
@@ -39,6 +40,11 @@ export interface ClientOptions {
   readonly timeoutMs?: number
   /** How failed attempts are retried (see `RetryInit`); `{ retries: 0 }` turns retries off. */
   readonly retry?: RetryInit
+  /**
+   * Largest answer body read, in bytes: a longer one rejects with ResponseTooLargeError and is
+   * not read further. Default 16 MiB.
+   */
+  readonly maxResponseBytes?: number
 }
 
 /** A client of one node's gateway, typed by the actor definitions the node serves. */
@@ -91,6 +97,7 @@ class ClientTransport {
   private readonly fetch: typeof fetch
   private readonly retry: RetryPolicy
   private readonly timeoutMs: number
+  private readonly maxResponseBytes: number
 
   constructor(
     readonly baseUrl: string,
@@ -104,14 +111,16 @@ class ClientTransport {
     this.fetch = fetchImpl
     this.retry = retryPolicy(options.retry)
     this.timeoutMs = options.timeoutMs ?? DEFAULT_CLIENT_TIMEOUT_MS
+    this.maxResponseBytes = maxResponseBytesOf(options.maxResponseBytes, 'maxResponseBytes')
   }
 
   /** POSTs a command. One Idempotency-Key for the whole call, sent again on every retry. */
   async command(path: string, input: unknown, options: CallOptions = {}): Promise<unknown> {
     const key = options.idempotencyKey ?? newIdempotencyKey()
     const body = JSON.stringify(input)
+    const maxBytes = this.maxBytesOf(options)
     return this.withRetries(options, (signal) =>
-      this.send(path, {
+      this.send(path, maxBytes, {
         method: 'POST',
         body,
         signal,
@@ -125,9 +134,16 @@ class ClientTransport {
 
   /** GETs an actor's state. A read changes nothing, so every transient failure is retried. */
   async read(path: string, options: CallOptions = {}): Promise<unknown> {
+    const maxBytes = this.maxBytesOf(options)
     return this.withRetries(options, (signal) =>
-      this.send(path, { method: 'GET', signal, headers: this.headers(options, {}) }),
+      this.send(path, maxBytes, { method: 'GET', signal, headers: this.headers(options, {}) }),
     )
+  }
+
+  private maxBytesOf(options: CallOptions): number {
+    return options.maxResponseBytes === undefined
+      ? this.maxResponseBytes
+      : maxResponseBytesOf(options.maxResponseBytes, 'options.maxResponseBytes')
   }
 
   private headers(options: CallOptions, own: Record<string, string>): Record<string, string> {
@@ -162,10 +178,14 @@ class ClientTransport {
     }
   }
 
-  /** One attempt: the status and the whole body (read under the attempt's signal). */
-  private async send(path: string, init: RequestInit): Promise<{ status: number; text: string }> {
+  /** One attempt: the status and the whole body, at most `maxBytes` (read under the attempt's signal). */
+  private async send(
+    path: string,
+    maxBytes: number,
+    init: RequestInit,
+  ): Promise<{ status: number; text: string }> {
     const response = await this.fetch(`${this.baseUrl}${path}`, init)
-    return { status: response.status, text: await response.text() }
+    return { status: response.status, text: await readBoundedBody(response, maxBytes) }
   }
 }
 

@@ -44,11 +44,14 @@ export class RemoteValidationError extends AnywhereClientError {
   }
 }
 
-/** 404: the node serves no actor type of that name. */
+/** 404: the node serves no actor type of that name. See `servedTypes`. */
 export class RemoteUnknownActorTypeError extends AnywhereClientError {
   override name = 'RemoteUnknownActorTypeError'
-  constructor(message: string, options: ClientErrorOptions) {
+  /** The actor types the node does serve (the answer's `servedTypes`; empty if it gave none). */
+  readonly servedTypes: readonly string[]
+  constructor(message: string, options: ClientErrorOptions & { servedTypes?: readonly string[] }) {
     super(message, options)
+    this.servedTypes = options.servedTypes ?? []
   }
 }
 
@@ -151,6 +154,20 @@ export class ClientTimeoutError extends AnywhereClientError {
   }
 }
 
+/**
+ * The answer's body is larger than `maxResponseBytes` (client or call option): the client
+ * stopped reading it. Not retried: the same request would bring the same answer.
+ */
+export class ResponseTooLargeError extends AnywhereClientError {
+  override name = 'ResponseTooLargeError'
+  /** The bound that was passed, in bytes. */
+  readonly limitBytes: number
+  constructor(message: string, options: ErrorOptions & { status: number; limitBytes: number }) {
+    super(message, { ...options, errorName: 'ResponseTooLargeError' })
+    this.limitBytes = options.limitBytes
+  }
+}
+
 /** The caller's AbortSignal fired: the call stopped, and is not retried. */
 export class ClientAbortedError extends AnywhereClientError {
   override name = 'ClientAbortedError'
@@ -192,12 +209,18 @@ export function errorFromResponse(status: number, bodyText: string): AnywhereCli
       { status, errorName: 'HttpError' },
     )
   const Class = CLASS_BY_ERROR_NAME.get(body.error) ?? AnywhereClientError
-  return new Class(body.message, { status, errorName: body.error, issues: body.issues })
+  const options = { status, errorName: body.error, issues: body.issues }
+  if (Class === RemoteUnknownActorTypeError)
+    return new RemoteUnknownActorTypeError(body.message, {
+      ...options,
+      servedTypes: body.servedTypes,
+    })
+  return new Class(body.message, options)
 }
 
 function parseErrorBody(
   text: string,
-): { error: string; message: string; issues: ClientIssue[] } | undefined {
+): { error: string; message: string; issues: ClientIssue[]; servedTypes: string[] } | undefined {
   let value: unknown
   try {
     value = JSON.parse(text)
@@ -205,9 +228,16 @@ function parseErrorBody(
     return undefined
   }
   if (typeof value !== 'object' || value === null) return undefined
-  const { error, message, issues } = value as Record<string, unknown>
+  const { error, message, issues, servedTypes } = value as Record<string, unknown>
   if (typeof error !== 'string' || typeof message !== 'string') return undefined
-  return { error, message, issues: Array.isArray(issues) ? issues.filter(isIssue) : [] }
+  return {
+    error,
+    message,
+    issues: Array.isArray(issues) ? issues.filter(isIssue) : [],
+    servedTypes: Array.isArray(servedTypes)
+      ? servedTypes.filter((t): t is string => typeof t === 'string')
+      : [],
+  }
 }
 
 function isIssue(value: unknown): value is ClientIssue {

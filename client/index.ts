@@ -29,8 +29,10 @@ export {
   RemoteUnknownActorTypeError,
   RemoteUnknownCommandError,
   RemoteValidationError,
+  ResponseTooLargeError,
   errorFromResponse,
 } from './errors.js'
 export type { ClientErrorOptions, ClientIssue } from './errors.js'
 export { DEFAULT_RETRY, isRetryable } from './retry.js'
+export { DEFAULT_MAX_RESPONSE_BYTES } from './response-body.js'
 export type { RetryInit } from './retry.js'

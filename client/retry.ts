@@ -4,6 +4,7 @@ import {
   ClientAbortedError,
   ClientTimeoutError,
   NetworkError,
+  ResponseTooLargeError,
 } from './errors.js'
 
 /** How a call is retried. */
@@ -38,6 +39,8 @@ export function retryPolicy(init: RetryInit = {}): RetryPolicy {
  */
 export function isRetryable(error: AnywhereClientError): boolean {
   if (error instanceof NetworkError || error instanceof ClientTimeoutError) return true
+  // A 503 whose body is over the bound is not the gateway's answer: the same request would bring it again.
+  if (error instanceof ResponseTooLargeError) return false
   return error.status !== undefined && RETRYABLE_STATUSES.has(error.status)
 }
 

@@ -48,6 +48,8 @@ export interface CallOptions {
    * retry that outlives this call (after a page reload, say) apply the command once.
    */
   readonly idempotencyKey?: string
+  /** Largest answer body read, in bytes (overrides the client's `maxResponseBytes`). */
+  readonly maxResponseBytes?: number
 }
 
 /**

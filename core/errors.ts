@@ -34,8 +34,11 @@ export class ValidationError extends AnywhereError {
 /** No actor type of that name is registered on this node. */
 export class UnknownActorTypeError extends AnywhereError {
   override name = 'UnknownActorTypeError'
-  constructor(message: string, options?: ErrorOptions) {
+  /** The actor types this node does serve. */
+  readonly servedTypes: readonly string[]
+  constructor(message: string, options?: ErrorOptions & { servedTypes?: readonly string[] }) {
     super(message, options)
+    this.servedTypes = options?.servedTypes ?? []
   }
 }
 

@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { ValidationError } from './errors.js'
+import { EVENT_SIG_BYTES, MAX_SIGNED_CHUNK_EVENTS, type EventSig } from './event-seal.js'
 import { compareHlc, MAX_HLC_LOGICAL, type Hlc } from './hlc.js'
 
 /**
@@ -17,10 +18,16 @@ export interface EventRecord {
   /** The event type, one of the actor type's declared events. */
   readonly type: string
   readonly payload: unknown
+  /**
+   * On the last event of a signed chunk: its origin's signature over the chunk, the events
+   * `sig.from` to `seq` (core/event-seal.ts). Events are signed when their origin sends
+   * them; a geo stores the signatures it received so that it can relay the events on.
+   */
+  readonly sig?: EventSig
 }
 
 /** An event before its store has given it a `seq`. */
-export type EventDraft = Omit<EventRecord, 'seq'>
+export type EventDraft = Omit<EventRecord, 'seq' | 'sig'>
 
 /** The place of an event in the merge order. */
 export interface EventKey {
@@ -51,12 +58,13 @@ export function eventKey(event: EventKey): EventKey {
 }
 
 /**
- * The geo an origin belongs to. A node's id (its origin) is its geo's name, a dash and a
- * random suffix (`eu-1a2b3c4d`, `eu-mem-1a2b3c4d` for a memory store): see node/node.ts.
+ * The geo an origin belongs to. A node's origin starts with its log id: its geo's name, a
+ * dash and a random suffix (`eu-1a2b3c4d`, `eu-mem-1a2b3c4d` for a memory store), followed
+ * by `.<PeerId>` on a node with a fabric (see node/node.ts and `signedOrigin`).
  * Undefined for an origin not of that form.
  */
 export function geoOfOrigin(origin: string): string | undefined {
-  return /^([a-z][a-z0-9-]*?)-(?:mem-)?[0-9a-f]{8}$/.exec(origin)?.[1]
+  return /^([a-z][a-z0-9-]*?)-(?:mem-)?[0-9a-f]{8}(?:\.[1-9A-HJ-NP-Za-km-z]+)?$/.exec(origin)?.[1]
 }
 
 /** The address of an actor: its type and id. */
@@ -78,16 +86,35 @@ export const hlcSchema = z.object({
   logical: z.number().int().nonnegative().max(MAX_HLC_LOGICAL),
 })
 
-/** Validates an event that arrives from outside the process (fabric, store decode). */
-export const eventRecordSchema = z.object({
-  actorType: name,
-  actorId: name,
-  origin: name,
-  seq: z.number().int().positive(),
-  hlc: hlcSchema,
-  type: name,
-  payload: z.unknown(),
+/** A chunk's signature as it arrives: exactly 64 bytes, naming the chunk's first seq. */
+export const eventSigSchema = z.object({
+  from: z.number().int().positive(),
+  bytes: z.instanceof(Uint8Array).refine((bytes) => bytes.byteLength === EVENT_SIG_BYTES, {
+    message: `a signature is exactly ${EVENT_SIG_BYTES} bytes`,
+  }),
 })
+
+/** Validates an event that arrives from outside the process (fabric, store decode). */
+export const eventRecordSchema = z
+  .object({
+    actorType: name,
+    actorId: name,
+    origin: name,
+    seq: z.number().int().positive(),
+    hlc: hlcSchema,
+    type: name,
+    payload: z.unknown(),
+    sig: eventSigSchema.optional(),
+  })
+  .refine(
+    (event) =>
+      event.sig === undefined ||
+      (event.sig.from <= event.seq && event.seq - event.sig.from < MAX_SIGNED_CHUNK_EVENTS),
+    {
+      message: `a signature covers 1 to ${MAX_SIGNED_CHUNK_EVENTS} events ending at its own`,
+      path: ['sig'],
+    },
+  )
 
 /** Largest payload an event may carry, as JSON characters (every store and the fabric carry it). */
 export const MAX_EVENT_PAYLOAD_BYTES = 1024 * 1024

@@ -26,11 +26,20 @@ export {
   compareOriginSeq,
   eventKey,
   eventRecordSchema,
+  eventSigSchema,
   geoOfOrigin,
   hlcSchema,
   MAX_NAME_LENGTH,
 } from './event.js'
 export type { EventDraft, EventKey, EventRecord } from './event.js'
+export {
+  EVENT_SIG_BYTES,
+  MAX_SIGNED_CHUNK_EVENTS,
+  originPeerId,
+  sealDigest,
+  signedOrigin,
+} from './event-seal.js'
+export type { EventSig } from './event-seal.js'
 export type { DurableEvents, EventFeed } from './event-feed.js'
 export type {
   EventLog,

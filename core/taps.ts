@@ -73,6 +73,8 @@ export type TapEvent = { readonly at: number } & (
   | { kind: 'frame.rejected'; peer: string; reason: string }
   /** A replicated event stamped beyond the clock's skew bound: held back (not stored) until the clock catches up. */
   | { kind: 'clock.skew'; peer: string; origin: string; seq: number; aheadMs: number }
+  /** Replicated events not signed by the key their origin names: refused before anything is stored. */
+  | { kind: 'event.refused'; peer: string; origin: string; seq: number; reason: string }
   | { kind: 'node.started'; nodeId: string; geo: string }
   | { kind: 'node.stopping'; nodeId: string; geo: string }
 )

@@ -63,9 +63,12 @@ export const nodeConfigSchema = z
       .object({ enabled: z.boolean().default(true) })
       .strict()
       .prefault({}),
-    /** Serve the built-in actors (`counter`, `register`, `set`, `map`). */
+    /**
+     * Serve the built-in actors (`counter`, `register`, `set`, `map`). On by default for a node
+     * with no config file; off when a config file is given (see CONFIG_FILE_DEFAULTS).
+     */
     builtInActors: z.boolean().default(true),
-    /** Serve the sample app's actors (`cart`). */
+    /** Serve the sample app's actors (`cart`); on and off as `builtInActors`. */
     sampleActors: z.boolean().default(true),
   })
   .strict()
@@ -74,6 +77,13 @@ export type NodeConfigInput = z.input<typeof nodeConfigSchema>
 export type NodeConfig = z.output<typeof nodeConfigSchema>
 export type StoreConfig = NodeConfig['store']
 export type FabricConfig = NonNullable<NodeConfig['fabric']>
+
+/**
+ * What a config file leaves out defaults to this: a node started from the user's config serves
+ * the user's actors only. The built-in and sample actors (the zero-config node's tour) are
+ * served when the config asks (`builtInActors: true`, `sampleActors: true`).
+ */
+export const CONFIG_FILE_DEFAULTS = { builtInActors: false, sampleActors: false } as const
 
 /** What a TypeScript config module may export besides the JSON-able fields: its actors. */
 export interface NodeConfigModule extends NodeConfigInput {
@@ -99,11 +109,23 @@ export function parseNodeConfig(input: unknown, source = 'config'): NodeConfig {
   throw new ConfigError(`invalid ${source}:\n${problems.join('\n')}`, { cause: parsed.error })
 }
 
-/** Reads a config file: JSON, or a JS/TS module whose default export (or `config` export) is the config. */
+/**
+ * Reads a config file: JSON, or a JS/TS module whose default export (or `config` export) is the
+ * config. The fields it leaves out of CONFIG_FILE_DEFAULTS take those values.
+ */
 export async function loadConfigFile(
   path: string,
 ): Promise<{ config: unknown; actors: AnyActorDefinition[] }> {
-  const file = resolve(path)
+  const { config, actors } = await readConfigFile(resolve(path))
+  return {
+    config: isPlainObject(config) ? mergeConfig({ ...CONFIG_FILE_DEFAULTS }, config) : config,
+    actors,
+  }
+}
+
+async function readConfigFile(
+  file: string,
+): Promise<{ config: unknown; actors: AnyActorDefinition[] }> {
   if (extname(file) === '.json') {
     let text: string
     try {

@@ -2,6 +2,7 @@
 export { createNode, storeFactory } from './node.js'
 export type { AnywhereNode, CreateNodeOptions } from './node.js'
 export {
+  CONFIG_FILE_DEFAULTS,
   defineConfig,
   loadConfigFile,
   mergeConfig,

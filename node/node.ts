@@ -8,6 +8,7 @@ import {
   ConfigError,
   HybridLogicalClock,
   RuntimeStats,
+  signedOrigin,
   systemClock,
   Taps,
   type AnyActorDefinition,
@@ -103,18 +104,27 @@ export async function createNode(
   const config = parseNodeConfig(input)
   const dataDir = resolve(config.dataDir)
   const actors = servedActors(config, options.actors)
-  let nodeId: string
+  let logId: string
   try {
     // A memory-store node keeps nothing: it creates no directory (a fabric's key file is
     // created where it is needed, by the fabric).
     if (config.store.kind !== 'memory') await mkdir(dataDir, { recursive: true })
-    nodeId =
+    logId =
       config.store.kind === 'memory'
         ? ephemeralNodeId(config.geo)
         : await persistentNodeId(join(nodeIdDir(config.store, dataDir), 'node-id'), config.geo)
   } catch (error) {
     throw dataDirError(error, dataDir) ?? error
   }
+  // A node with a fabric writes under an origin that names its key, so that every geo can
+  // check that its events are its own (libp2p is loaded only for a node that runs a fabric).
+  const libp2p = config.fabric ? await import('../transports/libp2p/index.js') : undefined
+  const identity =
+    config.fabric && libp2p
+      ? await libp2p.loadOrCreateIdentity(config.fabric.keyFile ?? join(dataDir, 'peer-key'))
+      : undefined
+  // The node's id is the origin it writes under.
+  const nodeId = identity ? signedOrigin(logId, identity.peerId) : logId
   const clock = options.clock ?? systemClock()
   // Every line names the geo and the node it comes from.
   const logger = (
@@ -137,7 +147,7 @@ export async function createNode(
   const storeStats = config.metrics.enabled ? new StoreStats() : undefined
   const store = storeStats ? new MeteredStore(backend, storeStats) : backend
   const runtime = new ActorRuntime(
-    { actors, ...config.runtime },
+    { actors, ...config.runtime, unknownActorHint: (type) => servingHint(config, type) },
     {
       store,
       clock,
@@ -148,21 +158,21 @@ export async function createNode(
       ...(runtimeStats ? { stats: runtimeStats } : {}),
     },
   )
-  // libp2p is loaded only for a node that runs a fabric.
-  const fabric = config.fabric
-    ? (await import('../transports/libp2p/index.js')).libp2pFabric(config.fabric)({
-        appName: config.app,
-        geo: config.geo,
-        nodeId,
-        dataDir,
-        log: store,
-        ingest: runtime,
-        feed: runtime.feed,
-        taps,
-        logger: logger.child({ component: 'fabric' }),
-        clock,
-      })
-    : undefined
+  const fabric =
+    config.fabric && libp2p
+      ? libp2p.libp2pFabric(config.fabric, { identity })({
+          appName: config.app,
+          geo: config.geo,
+          nodeId,
+          dataDir,
+          log: store,
+          ingest: runtime,
+          feed: runtime.feed,
+          taps,
+          logger: logger.child({ component: 'fabric' }),
+          clock,
+        })
+      : undefined
   const metrics =
     runtimeStats && storeStats
       ? nodeMetrics({
@@ -217,7 +227,15 @@ export async function createNode(
         throw startError(error, config, dataDir) ?? error
       }
       taps.publish({ kind: 'node.started', at: clock.now(), nodeId, geo: config.geo })
-      logger.info('node started', { store: config.store.kind, http: gateway?.url })
+      logger.info('node started', {
+        store: config.store.kind,
+        http: gateway?.url,
+        actorTypes: actors.map((a) => a.type).join(','),
+      })
+      if (actors.length === 0)
+        logger.warn(
+          'this node serves no actor type: list yours in the config module (actors: [...]), or set builtInActors: true to serve the built-in ones',
+        )
     },
     async stop() {
       if (state === 'stopped') return
@@ -377,6 +395,18 @@ export function servedActors(
   return actors
 }
 
+/** For a type this node does not serve: the setting that would serve it, if it is built in. */
+function servingHint(
+  config: Pick<NodeConfig, 'builtInActors' | 'sampleActors'>,
+  type: string,
+): string | undefined {
+  if (!config.builtInActors && builtInActors.some((d) => d.type === type))
+    return `'${type}' is a built-in actor type, served when the config sets builtInActors: true (or with anywhere-node --built-in-actors)`
+  if (!config.sampleActors && sampleActors.some((d) => d.type === type))
+    return `'${type}' is a sample actor type, served when the config sets sampleActors: true (or with anywhere-node --sample-actors)`
+  return undefined
+}
+
 /** Two actor types of one name: refused before anything starts, naming the fix. */
 function refuseDuplicateActorTypes(
   actors: readonly AnyActorDefinition[],
@@ -395,7 +425,7 @@ function refuseDuplicateActorTypes(
         : undefined
     const fix =
       flag && builtIn.some((d) => d.type === type)
-        ? `it is a built-in actor type: rename yours, or set ${flag}: false in the config to serve yours instead`
+        ? `it is a built-in actor type: rename yours, or set ${flag}: false (the default with a config file) to serve yours instead`
         : 'rename one of them'
     throw new ConfigError(`actor type '${type}' is registered twice; ${fix}`)
   }

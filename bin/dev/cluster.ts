@@ -47,6 +47,7 @@ export class DevCluster {
 
   /** Creates identities and proxies, starts every geo and waits until each is healthy. */
   async start(deadlineMs: number, signal?: AbortSignal): Promise<void> {
+    await this.refuseTakenHttpPorts()
     const peers = new Map<string, { peerId: string; fabricPort: number }>()
     for (const name of this.names) {
       const dir = this.dataDirOf(name)
@@ -146,9 +147,41 @@ export class DevCluster {
     for (const geo of this.geos.values()) geo.killNow()
   }
 
+  /**
+   * A gateway port that is taken is named here, with dev's own option: a geo that failed on it
+   * would name `start`'s (--port), which dev does not take.
+   */
+  private async refuseTakenHttpPorts(): Promise<void> {
+    const first = this.init.httpPort
+    if (first === 0) return
+    const last = first + this.names.length - 1
+    if (last > 65_535)
+      throw new ConfigError(
+        `--http-port ${first}: the ${this.names.length} geos need ports ${first}-${last}, past 65535; pick a lower one (0 picks free ports)`,
+      )
+    const taken: string[] = []
+    for (const [i, name] of this.names.entries())
+      if (!(await isFree(first + i))) taken.push(`${first + i} (geo ${name})`)
+    if (taken.length > 0)
+      throw new ConfigError(
+        `the geos' gateways cannot listen: 127.0.0.1:${taken.join(', ')} ${taken.length === 1 ? 'is' : 'are'} already in use; stop what holds ${taken.length === 1 ? 'it' : 'them'} or pick other ports with --http-port (0 picks free ports)`,
+      )
+  }
+
   private dataDirOf(name: string): string {
     return resolve(this.init.dataDir, name)
   }
+}
+
+/** Whether `port` on 127.0.0.1 can be listened on right now. */
+async function isFree(port: number): Promise<boolean> {
+  const server = createServer()
+  const listening = await new Promise<boolean>((resolveListen) => {
+    server.once('error', () => resolveListen(false))
+    server.listen(port, '127.0.0.1', () => resolveListen(true))
+  })
+  if (listening) await new Promise<void>((resolveClose) => server.close(() => resolveClose()))
+  return listening
 }
 
 /** A TCP port free right now on 127.0.0.1. */

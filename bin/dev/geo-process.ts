@@ -26,6 +26,18 @@ export interface GeoProcess {
   killNow(): void
 }
 
+/**
+ * A geo's own line, as dev prints it: a hint that names an option of `start` that dev sets
+ * itself names dev's option instead (a port taken after dev checked it).
+ */
+export function relayedLine(line: string): string {
+  if (!line.includes('the gateway cannot listen')) return line
+  return line.replace(
+    /pick another port with --port \(0 picks a free one\)/,
+    'pick other ports with anywhere-node dev --http-port (0 picks free ports)',
+  )
+}
+
 /** Starts `anywhere-node start <args>` with the CLI that runs this process. */
 export function spawnGeo(
   name: string,
@@ -57,7 +69,7 @@ export function spawnGeo(
       }
     }
     if (line.includes('shutting down')) shuttingDown = true
-    print(`[${name}] ${line}`)
+    print(`[${name}] ${relayedLine(line)}`)
   }
   createInterface({ input: child.stdout! }).on('line', onLine)
   createInterface({ input: child.stderr! }).on('line', onLine)

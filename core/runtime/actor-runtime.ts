@@ -29,6 +29,9 @@ import { ReplicaEngine } from './replica.js'
 import { ResidentCells } from './resident-cells.js'
 import { RuntimeTaps } from './runtime-taps.js'
 
+/** Most actor types named in the message of an UnknownActorTypeError (all are in its `servedTypes`). */
+const MAX_TYPES_NAMED = 20
+
 /**
  * The mailbox runtime: actors addressed by `(type, id)`, one message at a time per actor,
  * persist before reply, eviction and rehydration, and re-folds when replicated events
@@ -43,12 +46,14 @@ export class ActorRuntime implements Startable {
   private readonly taps: RuntimeTaps
   private readonly replica: ReplicaEngine
   private readonly commands: CommandProcessor
+  private readonly unknownActorHint: RuntimeInit['unknownActorHint']
 
   constructor(
     init: RuntimeInit,
     private readonly components: RuntimeComponents,
   ) {
-    const { actors, ...rest } = init
+    const { actors, unknownActorHint, ...rest } = init
+    this.unknownActorHint = unknownActorHint
     this.settings = parseInit(runtimeSettingsSchema, rest, 'runtime')
     this.durable = new DurableEventFeed(components.logger)
     this.taps = new RuntimeTaps(components.taps, components.clock, components.stats)
@@ -293,16 +298,30 @@ export class ActorRuntime implements Startable {
     })
   }
 
+  /** Names the types served, and what would serve this one when the node knows it. */
+  private unknownActorType(type: string): UnknownActorTypeError {
+    const servedTypes = [...this.definitions.keys()]
+    const named = servedTypes.slice(0, MAX_TYPES_NAMED).map((t) => `'${t}'`)
+    if (servedTypes.length > MAX_TYPES_NAMED)
+      named.push(`${servedTypes.length - MAX_TYPES_NAMED} more (servedTypes lists them)`)
+    const served =
+      servedTypes.length > 0
+        ? `this node serves ${named.join(', ')}`
+        : 'this node serves no actor type'
+    const hint =
+      this.unknownActorHint?.(type) ?? "register it with defineActor() in the node's actors"
+    return new UnknownActorTypeError(`unknown actor type '${type}': ${served}; ${hint}`, {
+      servedTypes,
+    })
+  }
+
   private cellFor(type: string, id: string): ActorCell {
     if (!this.running) throw new NotRunningError(notRunningMessage('the actor runtime'))
     const cell = this.cells.get(type, id)
     // No clock read here: processing the message marks the actor used (a busy mailbox is never evicted).
     if (cell) return cell
     const definition = this.definitions.get(type)
-    if (!definition)
-      throw new UnknownActorTypeError(
-        `unknown actor type '${type}': register it with defineActor() in the node's actors`,
-      )
+    if (!definition) throw this.unknownActorType(type)
     const address = actorAddress(type, id)
     const created = new ActorCell(
       definition,

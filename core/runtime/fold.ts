@@ -12,18 +12,19 @@ export class UnappliedEvent {
 
 /**
  * One step of the fold, pure: the state after `event`, or an `UnappliedEvent` when this
- * node cannot apply it. Events written at `localOrigin` were validated when emitted; others
- * may come from a geo that runs another version of the actor, so their type and payload are
- * checked against this node's schemas first. An `apply` that throws or returns undefined
+ * node cannot apply it. Only events this process has `justEmitted` were validated (at emit);
+ * every other one, whatever its origin (read back from a store, replicated, recovered from
+ * a peer), may come from another version of the actor or from a hostile writer, so its
+ * type and payload are checked against this node's schemas first. An `apply` that throws or returns undefined
  * leaves the state as it was: the event stays stored (it replicates on) and is reported.
  */
 export function applyEvent(
   definition: ErasedActorDefinition,
   state: unknown,
   event: EventRecord,
-  localOrigin: string,
+  justEmitted = false,
 ): unknown {
-  if (event.origin !== localOrigin) {
+  if (!justEmitted) {
     const schema = definition.events[event.type]
     if (!schema)
       return new UnappliedEvent(
@@ -65,12 +66,12 @@ export function foldEvents(
   definition: ErasedActorDefinition,
   state: unknown,
   events: readonly EventRecord[],
-  localOrigin: string,
+  justEmitted = false,
 ): Folded {
   const unapplied: Array<{ event: EventRecord; reason: string }> = []
   let last: EventKey | undefined
   for (const event of [...events].sort(compareEventKeys)) {
-    const next = applyEvent(definition, state, event, localOrigin)
+    const next = applyEvent(definition, state, event, justEmitted)
     if (next instanceof UnappliedEvent) unapplied.push({ event, reason: next.reason })
     else state = next
     last = eventKey(event)

@@ -48,6 +48,11 @@ export const runtimeSettingsSchema = z
 export interface RuntimeInit extends z.input<typeof runtimeSettingsSchema> {
   /** The actor types this node serves. */
   actors: readonly AnyActorDefinition[]
+  /**
+   * A sentence added to the error for a type this node does not serve (the node names the
+   * setting that would serve it), or undefined.
+   */
+  unknownActorHint?: (type: string) => string | undefined
 }
 
 /** What the node injects. */

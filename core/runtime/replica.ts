@@ -17,13 +17,16 @@ export class ReplicaEngine {
     private readonly snapshotEvery: number,
   ) {}
 
-  /** Folds events that are known to be new to this actor, re-folding if any sorts before its last. */
+  /**
+   * Folds events a command of this actor has just emitted (validated at emit), re-folding
+   * from the store if any sorts before its last.
+   */
   fold(cell: ActorCell, events: EventRecord[]): void | Promise<void> {
     let first = events[0]!
     for (const e of events) if (compareEventKeys(e, first) < 0) first = e
     if (cell.last && compareEventKeys(first, cell.last) < 0) return this.refold(cell, first)
     if (events.length > 1) events = [...events].sort(compareEventKeys)
-    for (const event of events) this.applyOne(cell, event)
+    for (const event of events) this.applyOne(cell, event, true)
   }
 
   /**
@@ -113,8 +116,8 @@ export class ReplicaEngine {
     }
   }
 
-  private applyOne(cell: ActorCell, event: EventRecord): void {
-    const next = applyEvent(cell.definition, cell.state, event, this.components.origin)
+  private applyOne(cell: ActorCell, event: EventRecord, justEmitted = false): void {
+    const next = applyEvent(cell.definition, cell.state, event, justEmitted)
     if (next instanceof UnappliedEvent) this.reportUnapplied(cell, event, next.reason)
     else cell.state = next
     cell.advance(event)

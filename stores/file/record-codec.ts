@@ -1,9 +1,11 @@
-import type { EventRecord, Snapshot } from '../../core/index.js'
+import { EVENT_SIG_BYTES, type EventRecord, type Snapshot } from '../../core/index.js'
 import { hasValueFields, readUserValue, valueCodec } from '../../support/value-codec.js'
 
 // The msgpack body of one record. Arrays, not maps: field names would double the size of
 // small events, and the position of each field is fixed by the kind tag in front.
 //   event:    [0, actorType, actorId, origin, seq, hlc.wall, hlc.logical, type, payload]
+//   signed:   [2, actorType, actorId, origin, seq, hlc.wall, hlc.logical, type, sig.from,
+//              sig.bytes, payload]   (the last event of a signed chunk, core/event-seal.ts)
 //   snapshot: [1, actorType, actorId, at.hlc.wall, at.hlc.logical, at.origin, at.seq,
 //              eventCount, state]
 // A payload or state holding a `__proto__` key is written as a JSON string with one more
@@ -12,10 +14,13 @@ import { hasValueFields, readUserValue, valueCodec } from '../../support/value-c
 
 const EVENT_TAG = 0
 const SNAPSHOT_TAG = 1
+const SIGNED_EVENT_TAG = 2
 const EVENT_FIELDS = 9
+const SIGNED_EVENT_FIELDS = 11
 const SNAPSHOT_FIELDS = 9
-/** The user value (payload or state) is the last field of both kinds. */
+/** The user value (payload or state) is the last field of every kind. */
 const EVENT_VALUE_AT = EVENT_FIELDS - 1
+const SIGNED_EVENT_VALUE_AT = SIGNED_EVENT_FIELDS - 1
 const SNAPSHOT_VALUE_AT = SNAPSHOT_FIELDS - 1
 
 /** A decoded record: an event, or an actor snapshot. */
@@ -30,6 +35,25 @@ const codec = valueCodec()
  * call (it is the encoder's shared buffer): copy it before encoding anything else.
  */
 export function encodeEventBody(event: EventRecord): Uint8Array {
+  const { sig } = event
+  if (sig)
+    return codec.encodeFields(
+      [
+        SIGNED_EVENT_TAG,
+        event.actorType,
+        event.actorId,
+        event.origin,
+        event.seq,
+        event.hlc.wall,
+        event.hlc.logical,
+        event.type,
+        sig.from,
+        sig.bytes,
+        event.payload,
+      ],
+      SIGNED_EVENT_VALUE_AT,
+      'an event payload',
+    )
   return codec.encodeFields(
     [
       EVENT_TAG,
@@ -73,7 +97,8 @@ export function encodeSnapshotBody(snapshot: Snapshot): Uint8Array {
  */
 export function recordKindOf(body: Uint8Array): StoredRecord['kind'] | undefined {
   if (body.length < 2 || (body[0]! & 0xf0) !== 0x90) return undefined
-  return body[1] === EVENT_TAG ? 'event' : body[1] === SNAPSHOT_TAG ? 'snapshot' : undefined
+  if (body[1] === EVENT_TAG || body[1] === SIGNED_EVENT_TAG) return 'event'
+  return body[1] === SNAPSHOT_TAG ? 'snapshot' : undefined
 }
 
 /** Decodes a record body; throws a plain `Error` saying what is wrong (the caller adds where). */
@@ -98,6 +123,39 @@ export function decodeRecordBody(body: Uint8Array): StoredRecord {
         event: { actorType, actorId, origin, seq, hlc: { wall, logical }, type, payload },
       }
     throw new Error('event record has a malformed field')
+  }
+  if (value[0] === SIGNED_EVENT_TAG && hasValueFields(value, SIGNED_EVENT_FIELDS)) {
+    const [, actorType, actorId, origin, seq, wall, logical, type, from, bytes] = value as unknown[]
+    const payload = readUserValue(value, SIGNED_EVENT_FIELDS, SIGNED_EVENT_VALUE_AT)
+    if (
+      isName(actorType) &&
+      isName(actorId) &&
+      isName(origin) &&
+      isCount(seq) &&
+      seq > 0 &&
+      isCount(wall) &&
+      isCount(logical) &&
+      isName(type) &&
+      isCount(from) &&
+      from > 0 &&
+      from <= seq &&
+      bytes instanceof Uint8Array &&
+      bytes.byteLength === EVENT_SIG_BYTES
+    )
+      return {
+        kind: 'event',
+        event: {
+          actorType,
+          actorId,
+          origin,
+          seq,
+          hlc: { wall, logical },
+          type,
+          payload,
+          sig: { from, bytes: bytes.slice() }, // a copy: the decoder returns a view of a read buffer
+        },
+      }
+    throw new Error('signed event record has a malformed field')
   }
   if (value[0] === SNAPSHOT_TAG && hasValueFields(value, SNAPSHOT_FIELDS)) {
     const [, actorType, actorId, wall, logical, origin, seq, eventCount] = value as unknown[]

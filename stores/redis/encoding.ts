@@ -1,7 +1,13 @@
 // Byte encodings of the Redis store: names in keys, the sortable event key, and the
 // member that holds one event. Redis compares strings byte by byte (memcmp), so every
 // encoding here is built so that byte order is exactly the merge order of `compareEventKeys`.
-import type { EventKey, EventRecord, Hlc, Snapshot } from '../../core/index.js'
+import {
+  EVENT_SIG_BYTES,
+  type EventKey,
+  type EventRecord,
+  type Hlc,
+  type Snapshot,
+} from '../../core/index.js'
 import {
   hasValueFields,
   readUserValue,
@@ -16,9 +22,15 @@ const HLC_BYTES = 2 * U64_BYTES
 /** Ends the origin inside a sort key; a 0x00 byte of the origin itself is written 0x00 0xff. */
 const TERMINATOR = 0x00
 const ESCAPE = 0xff
-/** Fields of the msgpack body that follows the sort key in a member. */
+/**
+ * Fields of the msgpack body that follows the sort key in a member: `[actorType, actorId,
+ * type, payload]`, or for the last event of a signed chunk (core/event-seal.ts)
+ * `[actorType, actorId, type, sig.from, sig.bytes, payload]`.
+ */
 const BODY_FIELDS = 4
 const PAYLOAD_FIELD = 3
+const SIGNED_BODY_FIELDS = 6
+const SIGNED_PAYLOAD_FIELD = 5
 /** Fields of a stored snapshot. */
 const SNAPSHOT_FIELDS = 3
 const STATE_FIELD = 0
@@ -115,8 +127,22 @@ export function sortKeySuccessor(key: EventKey): Buffer {
  * `encodeName` bytes (msgpack strings would lose lone surrogates in long names).
  */
 export function encodeBody(
-  event: Pick<EventRecord, 'actorType' | 'actorId' | 'type' | 'payload'>,
+  event: Pick<EventRecord, 'actorType' | 'actorId' | 'type' | 'payload' | 'sig'>,
 ): Buffer {
+  const { sig } = event
+  if (sig)
+    return encodeWithUserValue(
+      [
+        encodeName(event.actorType),
+        encodeName(event.actorId),
+        encodeName(event.type),
+        sig.from,
+        sig.bytes,
+        event.payload,
+      ],
+      SIGNED_PAYLOAD_FIELD,
+      'an event payload',
+    )
   return encodeWithUserValue(
     [encodeName(event.actorType), encodeName(event.actorId), encodeName(event.type), event.payload],
     PAYLOAD_FIELD,
@@ -162,20 +188,36 @@ export function decodeMember(member: Uint8Array): EventRecord {
   const body = decodeValue(member.subarray(end))
   if (
     !Array.isArray(body) ||
-    !hasValueFields(body, BODY_FIELDS) ||
     !(body[0] instanceof Uint8Array) ||
     !(body[1] instanceof Uint8Array) ||
     !(body[2] instanceof Uint8Array)
   )
     throw new MemberDecodeError('body is not [actorType, actorId, type, payload]')
-  return {
+  const event = {
     actorType: decodeName(body[0]),
     actorId: decodeName(body[1]),
     origin: key.origin,
     seq: key.seq,
     hlc: key.hlc,
     type: decodeName(body[2]),
-    payload: userValue(body, BODY_FIELDS, PAYLOAD_FIELD),
+  }
+  if (hasValueFields(body, BODY_FIELDS))
+    return { ...event, payload: userValue(body, BODY_FIELDS, PAYLOAD_FIELD) }
+  const [, , , from, bytes] = body as unknown[]
+  if (
+    !hasValueFields(body, SIGNED_BODY_FIELDS) ||
+    !Number.isSafeInteger(from) ||
+    (from as number) < 1 ||
+    (from as number) > key.seq ||
+    !(bytes instanceof Uint8Array) ||
+    bytes.byteLength !== EVENT_SIG_BYTES
+  )
+    throw new MemberDecodeError('body is not [actorType, actorId, type, (sig,) payload]')
+  return {
+    ...event,
+    payload: userValue(body, SIGNED_BODY_FIELDS, SIGNED_PAYLOAD_FIELD),
+    // A copy: the decoder returns a view of the member's bytes.
+    sig: { from: from as number, bytes: bytes.slice() },
   }
 }
 

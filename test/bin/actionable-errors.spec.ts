@@ -126,7 +126,7 @@ const counter = defineActor({
   apply: (state) => ({ n: state.n + 1 }),
   commands: (command) => ({ add: command(z.object({}), (ctx) => { ctx.emit('added', {}); return ctx.state }) }),
 })
-export default { store: { kind: 'memory' }, actors: [counter] }
+export default { store: { kind: 'memory' }, builtInActors: true, actors: [counter] }
 `,
     )
     cleanups.push(remove)

@@ -57,7 +57,7 @@ describe('anywhere-node CLI', function () {
       }),
     )
     const node = await startNodeProcess({
-      args: ['--config', config, '--port', '0', '--data-dir', dir],
+      args: ['--config', config, '--port', '0', '--data-dir', dir, '--built-in-actors'],
     })
     assert.equal(node.ready.geo, 'eu-west')
     const reply = await fetch(`${node.url}/v1/actors/counter/a/increment`, {
@@ -101,10 +101,67 @@ export default { geo: 'lab', store: { kind: 'memory' }, actors: [greeter] }
         body: '{"name":"ada"}',
       })
       assert.deepEqual(await reply.json(), { message: 'hello ada', greeted: 1 })
+      // A config file serves its own actors only: the built-in counter is a 404 naming the fix.
+      const counter = await fetch(`${node.url}/v1/actors/counter/c1/increment`, { method: 'POST' })
+      assert.equal(counter.status, 404)
+      const body = (await counter.json()) as {
+        error: string
+        message: string
+        servedTypes: string[]
+      }
+      assert.equal(body.error, 'UnknownActorTypeError')
+      assert.deepEqual(body.servedTypes, ['greeter'])
+      assert.match(body.message, /unknown actor type 'counter': this node serves 'greeter'/)
+      assert.match(body.message, /builtInActors: true .*--built-in-actors/)
+      const read = await fetch(`${node.url}/v1/actors/cart/alice`)
+      assert.equal(read.status, 404)
+      assert.match(((await read.json()) as { message: string }).message, /sampleActors: true/)
+      const listed = (await (await fetch(`${node.url}/v1/actors`)).json()) as {
+        actors: Array<{ type: string }>
+      }
+      assert.deepEqual(
+        listed.actors.map((a) => a.type),
+        ['greeter'],
+      )
       await node.stop()
     } finally {
       await remove()
     }
+  })
+
+  it('a config file serves the built-in and sample actors when it asks for them', async () => {
+    const config = join(dir, 'tour.json')
+    await writeFile(
+      config,
+      JSON.stringify({ store: { kind: 'memory' }, log: { level: 'warn' }, sampleActors: true }),
+    )
+    const node = await startNodeProcess({ args: ['--config', config, '--port', '0'] })
+    try {
+      const cart = await fetch(`${node.url}/v1/actors/cart/alice/add`, {
+        method: 'POST',
+        body: '{"sku":"pear"}',
+      })
+      assert.equal(cart.status, 200)
+      const counter = await fetch(`${node.url}/v1/actors/counter/c/increment`, { method: 'POST' })
+      assert.equal(counter.status, 404)
+      assert.deepEqual(((await counter.json()) as { servedTypes: string[] }).servedTypes, ['cart'])
+    } finally {
+      await node.stop()
+    }
+    const noActors = join(dir, 'empty.json')
+    await writeFile(noActors, JSON.stringify({ store: { kind: 'memory' } }))
+    const empty = await startNodeProcess({ args: ['--config', noActors, '--port', '0'] })
+    try {
+      const missing = await fetch(`${empty.url}/v1/actors/counter/c`)
+      assert.equal(missing.status, 404)
+      const body = (await missing.json()) as { message: string; servedTypes: string[] }
+      assert.deepEqual(body.servedTypes, [])
+      assert.match(body.message, /this node serves no actor type/)
+    } finally {
+      await empty.stop()
+    }
+    // Read once it exited: its log (stderr) and ready line (stdout) are separate pipes.
+    assert.match(empty.output(), /this node serves no actor type: list yours in the config/)
   })
 
   it('on SIGTERM finishes in-flight requests, releases the data dir and exits 0', async () => {

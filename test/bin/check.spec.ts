@@ -1,7 +1,7 @@
 // `anywhere-node check --config FILE`: type errors with the user's file:line:col, schema
 // errors by field, exit 0 / 2, and no node started.
 import assert from 'node:assert/strict'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { createServer, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
@@ -31,13 +31,30 @@ describe('anywhere-node check', function () {
     const config = join(dir, 'node.json')
     await writeFile(
       config,
-      JSON.stringify({ geo: 'lab', store: { kind: 'memory' }, http: { port } }),
+      JSON.stringify({
+        geo: 'lab',
+        store: { kind: 'memory' },
+        http: { port },
+        builtInActors: true,
+        sampleActors: true,
+      }),
     )
     const { code, stdout, stderr } = await runNodeCommand(['check', '--config', config])
     assert.equal(code, 0, stderr)
     assert.match(
       stdout,
       /^config OK: geo lab, store memory, 5 actor types \(counter, register, set, map, cart\)$/m,
+    )
+  })
+
+  it('a config file serves no built-in actor unless it asks: says so, exit 0', async () => {
+    const config = join(dir, 'node.json')
+    await writeFile(config, JSON.stringify({ geo: 'lab', store: { kind: 'memory' } }))
+    const { code, stdout, stderr } = await runNodeCommand(['check', '--config', config])
+    assert.equal(code, 0, stderr)
+    assert.match(
+      stdout,
+      /^config OK: geo lab, store memory, no actor types \(.*builtInActors: true\)$/m,
     )
   })
 
@@ -90,7 +107,7 @@ const counter = defineActor({
     }),
   }),
 })
-export default { store: { kind: 'memory' as const }, actors: [counter] }
+export default { store: { kind: 'memory' as const }, builtInActors: true, actors: [counter] }
 `,
     )
     cleanups.push(remove)
@@ -98,5 +115,15 @@ export default { store: { kind: 'memory' as const }, actors: [counter] }
     assert.equal(code, 2, stderr)
     assert.doesNotMatch(stderr, /error TS/)
     assert.match(stderr, /actor type 'counter' is registered twice; .*builtInActors: false/)
+
+    // Without builtInActors: true (the default with a config file) its own counter is served.
+    const own = await scratchModule(
+      'own.config.mts',
+      (await readFile(file, 'utf8')).replace('builtInActors: true, ', ''),
+    )
+    cleanups.push(own.remove)
+    const served = await runNodeCommand(['check', '--config', own.file])
+    assert.equal(served.code, 0, served.stderr)
+    assert.match(served.stdout, /^config OK: geo local, store memory, 1 actor type \(counter\)$/m)
   })
 })

@@ -112,7 +112,11 @@ describe('anywhere-node token hash, and a node process behind http.auth', functi
     ]
     await writeFile(
       config,
-      JSON.stringify({ store: { kind: 'memory' }, http: { auth: { tokens } } }),
+      JSON.stringify({
+        store: { kind: 'memory' },
+        http: { auth: { tokens } },
+        builtInActors: true,
+      }),
     )
     const node = await startNode(['--config', config, '--log-level', 'warn'])
     const increment = (headers: Record<string, string>) =>

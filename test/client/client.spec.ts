@@ -130,6 +130,8 @@ describe('anywhere-node/client', function () {
       .catch((e: unknown) => e)
     assert.ok(type instanceof RemoteUnknownActorTypeError, String(type))
     assert.equal(type.status, 404)
+    assert.ok(type.servedTypes.includes('counter') && type.servedTypes.includes('fragile'))
+    assert.match(type.message, /unknown actor type 'nothing': this node serves 'counter'/)
     const command = await untyped
       .actor('counter', 'x')
       .ask('explode')

@@ -127,6 +127,35 @@ export function eventStoreConformance(name: string, setup: () => Promise<StoreFi
       assert.deepEqual(await store.versionVector(), { r: 2 })
     })
 
+    it('keeps the signature a replicated event carries, through every read and a reopen', async () => {
+      // Two chunks of origin r: seqs 1-2 and 2-3 (chunks may overlap), and an unsigned event.
+      const sigA = new Uint8Array(64).fill(7)
+      const sigB = Uint8Array.from({ length: 64 }, (_, i) => i)
+      const events: EventRecord[] = [
+        record('x', 'r', 1, 10),
+        { ...record('y', 'r', 2, 11), sig: { from: 1, bytes: sigA } },
+        { ...record('x', 'r', 3, 12, 4), sig: { from: 2, bytes: sigB } },
+        { ...record('x', 'r', 4, 13), payload: { ['__proto__']: 1, deep: [[1]] } },
+      ]
+      await store.ingest(events)
+      const sigs = (read: readonly EventRecord[]) =>
+        read.map((e) => (e.sig ? [e.seq, e.sig.from, [...e.sig.bytes]] : [e.seq]))
+      const expected = sigs(events)
+      assert.deepEqual(sigs(await store.readOrigin('r', 1, 10)), expected)
+      const byActor = [
+        ...(await store.readActor('thing', 'x')),
+        ...(await store.readActor('thing', 'y')),
+      ].sort((a, b) => a.seq - b.seq)
+      assert.deepEqual(sigs(byActor), expected)
+      assert.deepEqual(
+        (await store.readOrigin('r', 1, 10)).map((e) => e.payload),
+        events.map((e) => e.payload),
+      )
+      if (!fixture.reopen) return
+      store = await fixture.reopen()
+      assert.deepEqual(sigs(await store.readOrigin('r', 1, 10)), expected)
+    })
+
     it('ingest keeps per-origin order: an event after a gap waits until the gap is filled', async () => {
       assert.deepEqual(
         keys(await store.ingest([record('x', 'r', 1, 10), record('x', 'r', 3, 12)])),

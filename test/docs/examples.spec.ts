@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os'
 import { basename, join } from 'node:path'
 import { promisify } from 'node:util'
 import { createNode } from '../../node/node.js'
-import { startNodeProcess, type NodeProcess } from '../support/node-process.js'
+import { runNodeCommand, startNodeProcess, type NodeProcess } from '../support/node-process.js'
 import { REPO_ROOT, scratchDir } from '../support/scratch-module.js'
 import { processesWith } from '../support/processes.js'
 
@@ -198,6 +198,40 @@ describe('documentation examples', function () {
       body: '{"amount":5}',
     })
     assert.deepEqual(await reply.json(), { balance: 5 })
+
+    // docs/running.md, "Actor types served": what a call to a type it does not serve prints.
+    const served = (await codeBlocks('docs/running.md')).find(
+      (b) => b.lang === 'sh' && b.code.includes('UnknownActorTypeError'),
+    )
+    assert.ok(served, 'docs/running.md shows the 404 of an actor type not served')
+    const lines = served.code.split('\n')
+    let checked = 0
+    for (let i = 0; i < lines.length; i++) {
+      const line = lines[i]!.trim()
+      if (!line.startsWith('curl ')) continue
+      const { stdout } = await run(
+        'bash',
+        ['-c', line.replaceAll('localhost:8080', new URL(node.url).host)],
+        {
+          timeout: 10_000,
+        },
+      )
+      const expected = /^# (\{.*\})$/.exec(lines[i + 1]?.trim() ?? '')?.[1]
+      assert.ok(expected, `${line} is followed by what it prints`)
+      assert.deepEqual(JSON.parse(stdout), JSON.parse(expected), `${line} printed ${stdout}`)
+      checked++
+    }
+    assert.equal(checked, 2)
+
+    // docs/running.md, `anywhere-node check`: the README's config module, as printed there.
+    const checkBlock = (await codeBlocks('docs/running.md')).find((b) =>
+      b.code.includes('anywhere-node check --config my-actors.config.mts'),
+    )
+    assert.ok(checkBlock)
+    const printed = checkBlock.code.split('\n').find((l) => l.startsWith('config OK'))
+    const checked2 = await runNodeCommand(['check', '--config', config])
+    assert.equal(checked2.code, 0, checked2.stderr)
+    assert.equal(checked2.stdout.trim(), printed)
   })
 
   it('docs/actors.md: the account actor and the code that uses it run', async () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { firstValueFrom, take, toArray } from 'rxjs'
-import { silentLogger, type EventRecord, type TapOf } from '../../core/index.js'
+import { geoOfOrigin, silentLogger, type EventRecord, type TapOf } from '../../core/index.js'
 import { createNode, type AnywhereNode } from '../../node/index.js'
 
 describe('node: conflict taps and the history of an actor', function () {
@@ -73,6 +73,17 @@ describe('node: conflict taps and the history of an actor', function () {
       ['eu'],
       'the latest events',
     )
+  })
+
+  it('reads the geo of an origin: a log id, with or without the PeerId of a signed origin', () => {
+    assert.equal(geoOfOrigin('eu-1a2b3c4d'), 'eu')
+    assert.equal(geoOfOrigin('eu-west-mem-1a2b3c4d'), 'eu-west')
+    assert.equal(
+      geoOfOrigin('us-1a2b3c4d.12D3KooWQGQ4k9Yk77N7UEcmZC555dwHjgSMPoCfgs7mBkkuwHNA'),
+      'us',
+    )
+    assert.equal(geoOfOrigin('not an origin'), undefined)
+    assert.equal(geoOfOrigin('eu-1a2b3c4d.0OIl'), undefined, 'not base58')
   })
 
   it('refuses a bad limit and an unknown actor type with JSON 4xx', async () => {

@@ -63,6 +63,33 @@ describe('node: the clock after a restart', () => {
     assert.deepEqual((await healed.runtime.read('counter', 'c')).state, { value: 2 })
   })
 
+  it('recovers a clock poisoned by a version without signed origins: on upgrade it writes under a new origin, stamped by its real clock', async () => {
+    // An older version wrote under its bare log id (no PeerId) with a clock pushed 23 h ahead.
+    const poisoned = await start(offsetClock(23 * 60 * 60 * 1000))
+    await poisoned.runtime.ask('counter', 'c', 'increment', {})
+    const legacyOrigin = poisoned.nodeId
+    await poisoned.stop()
+    // This version with a fabric signs: its origin names its key, a log of its own.
+    const upgraded = await createNode({
+      dataDir: dir,
+      http: { port: 0 },
+      log: { level: 'silent' },
+      fabric: { listen: ['/ip4/127.0.0.1/tcp/0'] },
+    })
+    started.push(upgraded)
+    await upgraded.start()
+    assert.equal(upgraded.nodeId, `${legacyOrigin}.${upgraded.fabric!.status().peerId}`)
+    await upgraded.runtime.ask('counter', 'd', 'increment', {})
+    const [mine] = await upgraded.store.readOrigin(upgraded.nodeId, 1, 1)
+    assert.ok(
+      mine!.hlc.wall <= Date.now() + 1_000,
+      `stamped by the real clock: ${JSON.stringify(mine)}`,
+    )
+    assert.ok(mine!.hlc.logical < MAX_HLC_LOGICAL)
+    // What the older version wrote is still here, under its own origin.
+    assert.equal((await upgraded.store.versionVector())[legacyOrigin], 1)
+  })
+
   it('still moves past its own stamps within the bound (a wall clock that went back a little)', async () => {
     const ahead = await start(offsetClock(20_000))
     await ahead.runtime.ask('counter', 'c', 'increment', {})

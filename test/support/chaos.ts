@@ -225,7 +225,7 @@ export async function runChaos(init: ChaosInit): Promise<ChaosReport> {
   const journalModule = fileURLToPath(new URL('./journal.ts', import.meta.url))
   const config = await scratchModule(
     'chaos.config.ts',
-    `import { journal } from ${JSON.stringify(journalModule)}\nexport default { actors: [journal] }\n`,
+    `import { journal } from ${JSON.stringify(journalModule)}\nexport default { builtInActors: true, actors: [journal] }\n`,
   )
   const report: ChaosReport = {
     seed: init.seed,

@@ -78,6 +78,11 @@ const ERROR_SCHEMA: JsonSchema = {
         },
       },
     },
+    servedTypes: {
+      type: 'array',
+      items: { type: 'string' },
+      description: 'with UnknownActorTypeError: the actor types this node serves',
+    },
   },
 }
 

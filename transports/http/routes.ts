@@ -326,6 +326,7 @@ export class GatewayRoutes {
         error instanceof AnywhereError ? error.name : status < 500 ? 'BadRequest' : 'InternalError',
       message: error.message,
     }
+    if (error instanceof UnknownActorTypeError) body.servedTypes = error.servedTypes
     // A handler's bad emit is a HandlerError (500) whose cause holds the payload's issues.
     const invalid =
       error instanceof HandlerError && error.cause instanceof ValidationError ? error.cause : error

@@ -13,11 +13,17 @@ import {
 import { holdsProtoKey, mentionsProtoKey } from '../../support/value-codec.js'
 import { FrameScanner } from './frame-scan.js'
 
-/** The libp2p protocol id of replication. A breaking change gets a new id. */
+/**
+ * The libp2p protocol id of replication. It stays while `hello` can say which version each
+ * side speaks, so that a node of another version gets a refusal that names the fix.
+ */
 export const REPLICATION_PROTOCOL = '/anywhere/replicate/1'
 
-/** The version both sides announce in `hello`; a peer announcing another one is refused. */
-export const PROTOCOL_VERSION = 1
+/**
+ * The version both sides announce in `hello`; a peer announcing another one is refused.
+ * 2: events signed by their origin, paged hello vectors, acks that carry what advanced.
+ */
+export const PROTOCOL_VERSION = 2
 
 /** Bytes of the big-endian length that precedes every frame. */
 export const FRAME_HEADER_BYTES = 4
@@ -51,8 +57,15 @@ export const MAX_FRAME_DEPTH = FRAME_ENVELOPE_DEPTH + 1 + MAX_FRAME_PAYLOAD_DEPT
 /** Most events in one `events` frame. */
 export const MAX_EVENTS_PER_FRAME = 1024
 
-/** Most origins in one version vector. */
+/** Most origins in one frame's version vector (a hello's longer vector follows in `vector` frames). */
 export const MAX_VECTOR_ORIGINS = 10_000
+
+/**
+ * Most origins a hello may announce in all, over its `vector` frames: far above what a geo
+ * holds (each origin is a log some node wrote), bounded so that one hello costs at most
+ * tens of MB to assemble.
+ */
+export const MAX_HELLO_ORIGINS = 250_000
 
 /**
  * Most entries of any map or array in a frame: as many as one payload of
@@ -84,7 +97,10 @@ const vectorSchema = z
     message: `a version vector has at most ${MAX_VECTOR_ORIGINS} origins`,
   })
 
-/** First frame of each side: who it is and what it holds. */
+/**
+ * First frame of each side: who it is and what it holds. With `more`, the vector goes on in
+ * `vector` frames (the last one without `more`): a geo may hold more origins than one frame.
+ */
 export const helloFrameSchema = z.object({
   t: z.literal('hello'),
   protocol: z.number().int().positive(),
@@ -92,6 +108,14 @@ export const helloFrameSchema = z.object({
   geo: name,
   node: name,
   vector: vectorSchema,
+  more: z.literal(true).optional(),
+})
+
+/** The rest of a hello's vector, in order; the last page has no `more`. */
+export const vectorFrameSchema = z.object({
+  t: z.literal('vector'),
+  vector: vectorSchema,
+  more: z.literal(true).optional(),
 })
 
 /** The receiving side refuses the handshake (other app, other protocol version). */
@@ -120,7 +144,8 @@ export const pingFrameSchema = z.object({
 
 /**
  * The receiving side's answer: it has ingested every events frame up to `n` and holds
- * `vector`; it has received (and queued) every frame up to `received` (flow control).
+ * `vector` (only the origins that advanced since what it last said: its hello, its acks);
+ * it has received (and queued) every frame up to `received` (flow control).
  */
 export const ackFrameSchema = z
   .object({
@@ -137,6 +162,7 @@ export const ackFrameSchema = z
 /** Every frame of `/anywhere/replicate/1`. */
 export const frameSchema = z.discriminatedUnion('t', [
   helloFrameSchema,
+  vectorFrameSchema,
   refuseFrameSchema,
   eventsFrameSchema,
   pingFrameSchema,
@@ -146,6 +172,7 @@ export const frameSchema = z.discriminatedUnion('t', [
 export type HelloFrame = z.infer<typeof helloFrameSchema>
 export type Frame =
   | HelloFrame
+  | z.infer<typeof vectorFrameSchema>
   | z.infer<typeof refuseFrameSchema>
   | { t: 'events'; n: number; events: EventRecord[]; more?: boolean }
   | z.infer<typeof pingFrameSchema>

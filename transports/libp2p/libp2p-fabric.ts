@@ -17,9 +17,11 @@ import {
   type FabricComponents,
   type FabricStatus,
   notRunningMessage,
+  originPeerId,
 } from '../../core/index.js'
 import { REPLICATION_PROTOCOL } from './frames.js'
-import { loadOrCreateIdentity } from './identity.js'
+import { EventVerifier, OwnEventSigner } from './event-signing.js'
+import { loadOrCreateIdentity, type NodeIdentity } from './identity.js'
 import { LocalFeed } from './local-feed.js'
 import {
   parseLibp2pFabricInit,
@@ -64,9 +66,10 @@ interface ParsedPeer {
  */
 export function libp2pFabric(
   init: Libp2pFabricInit,
+  preset: { identity?: NodeIdentity } = {},
 ): (components: FabricComponents) => Libp2pFabric {
   const options = parseLibp2pFabricInit(init)
-  return (components) => new Libp2pFabricNode(options, components)
+  return (components) => new Libp2pFabricNode(options, components, preset.identity)
 }
 
 class Libp2pFabricNode implements Libp2pFabric {
@@ -84,6 +87,8 @@ class Libp2pFabricNode implements Libp2pFabric {
   constructor(
     private readonly options: Libp2pFabricOptions,
     private readonly components: FabricComponents,
+    /** The node's key when it already loaded it (its origin names the key's PeerId). */
+    private readonly identity?: NodeIdentity,
   ) {
     this.logger = components.logger.child({ component: 'fabric' })
   }
@@ -141,8 +146,18 @@ class Libp2pFabricNode implements Libp2pFabric {
   private async startNode(): Promise<void> {
     const { dataDir, log, taps, clock, nodeId } = this.components
     const options = this.options
-    const identity = await loadOrCreateIdentity(options.keyFile ?? join(dataDir, 'peer-key'))
+    const identity =
+      this.identity ?? (await loadOrCreateIdentity(options.keyFile ?? join(dataDir, 'peer-key')))
     this.id = identity.peerId
+    // This node signs the events it writes only when its origin names its key; a log
+    // written before events were signed (or without this key) stays in this geo.
+    const signer =
+      originPeerId(nodeId) === identity.peerId ? new OwnEventSigner(identity.privateKey) : undefined
+    if (!signer)
+      this.logger.warn(
+        `this node's origin ${nodeId} does not name its fabric key ${identity.peerId}: its events are not signed, and no peer takes them`,
+      )
+    const verifier = new EventVerifier((peerId) => peerId === this.id || this.links.has(peerId))
     const peers = parsePeers(options.peers, this.id, this.logger)
     const listen = options.listen.map((address) => parseMultiaddr(address, 'listen'))
     const psk = options.psk ? await readPsk(options.psk) : undefined
@@ -186,6 +201,9 @@ class Libp2pFabricNode implements Libp2pFabric {
       logger: this.logger,
       clock,
       localFeed,
+      ownOrigin: nodeId,
+      signer,
+      verifier,
       settings: options,
     }
     const linkSettings: LinkSettings = { ...options, random: options.random ?? Math.random }

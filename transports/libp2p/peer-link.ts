@@ -1,11 +1,5 @@
 import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
-import {
-  countMissing,
-  dominates,
-  type EventRecord,
-  type PeerStatus,
-  type VersionVector,
-} from '../../core/index.js'
+import { countMissing, dominates, type PeerStatus, type VersionVector } from '../../core/index.js'
 import { REPLICATION_PROTOCOL, type HelloFrame } from './frames.js'
 import { ReplicationReceiver } from './replication-receiver.js'
 import { ReplicationSender } from './replication-sender.js'
@@ -240,23 +234,22 @@ export class PeerLink implements SessionPeer {
     taps.publish({ kind: 'peer.refused', at: clock.now(), peer: this.peerId, reason })
   }
 
-  unframable(event: EventRecord, error: unknown): void {
+  heldBack(origin: string, seq: number, why: string): void {
     // Every new session finds the same event again: report it once.
-    if (this.blocked.get(event.origin) === event.seq) return
-    this.blocked.set(event.origin, event.seq)
+    if (this.blocked.get(origin) === seq) return
+    this.blocked.set(origin, seq)
     this.unframableEvents++
     const { clock, taps, logger } = this.components
-    const where = `${event.origin}:${event.seq}`
-    const why = error instanceof Error ? error.message : String(error)
+    const where = `${origin}:${seq}`
     logger.error(
-      `event ${where} cannot be framed; it is skipped, and ${this.peerId} gets no later event of origin ${event.origin} (it stores no gaps) until it holds this one`,
-      { peer: this.peerId, peerGeo: this.geo, event: where, error },
+      `event ${where} cannot be sent (${why}); it is skipped, and ${this.peerId} gets no later event of origin ${origin} (it stores no gaps) until it holds this one`,
+      { peer: this.peerId, peerGeo: this.geo, event: where },
     )
     taps.publish({
       kind: 'frame.rejected',
       at: clock.now(),
       peer: this.peerId,
-      reason: `event ${where} cannot be framed (${why}): origin ${event.origin} is held back from it on`,
+      reason: `event ${where} cannot be sent (${why}): origin ${origin} is held back from it on`,
     })
   }
 

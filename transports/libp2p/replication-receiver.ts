@@ -1,5 +1,6 @@
 import type { Stream } from '@libp2p/interface'
 import { MAX_HLC_DRIFT_MS, type EventRecord, type VersionVector } from '../../core/index.js'
+import type { EventRefusal } from './event-signing.js'
 import { MAX_VECTOR_ORIGINS, type Frame, type HelloFrame } from './frames.js'
 import {
   ReplicationSession,
@@ -7,6 +8,9 @@ import {
   type SessionPeer,
   type SessionResult,
 } from './session.js'
+
+/** Most origins a session passes over for not being allowlisted before it closes the stream. */
+const MAX_FOREIGN_ORIGINS = 1_000
 
 /** At most one warning per this many ms about events held back for their clock skew. */
 const SKEW_WARN_EVERY_MS = 10_000
@@ -52,6 +56,10 @@ export class ReplicationReceiver extends ReplicationSession {
   private readonly held = new Map<string, EventRecord>()
   /** The first events frame with a held-back event, while any is held. */
   private heldFromN: number | undefined
+  /** Per origin, the highest seq this session has told the sender this geo holds (hello, acks). */
+  private readonly told: VersionVector = {}
+  /** Per origin this node does not allowlist, the highest seq passed over in this session. */
+  private readonly foreign: VersionVector = {}
   private lastSkewWarnAt = -Infinity
   private skewWarnsSuppressed = 0
 
@@ -83,8 +91,16 @@ export class ReplicationReceiver extends ReplicationSession {
           return this.reject(
             `an event stamped more than MAX_HLC_DRIFT_MS (${MAX_HLC_DRIFT_MS} ms) in the future`,
           )
+        const { verifier } = this.components
+        let events = frame.events
+        if (events.some((e) => verifier.isForeign(e.origin))) {
+          if (!this.passOver(events.filter((e) => verifier.isForeign(e.origin)))) return
+          events = events.filter((e) => !verifier.isForeign(e.origin))
+        }
+        const refusal = verifier.check(events)
+        if (refusal) return this.refuseEvents(refusal)
         this.lastN = frame.n
-        this.queue.push({ n: frame.n, events: frame.events, bytes, more: frame.more === true })
+        this.queue.push({ n: frame.n, events, bytes, more: frame.more === true })
         this.queuedBytes += bytes
         this.queuedEvents += frame.events.length
         if (this.queuedBytes > this.components.settings.maxQueuedBytes)
@@ -101,6 +117,57 @@ export class ReplicationReceiver extends ReplicationSession {
       default:
         return this.reject(`a '${frame.t}' frame on the receiving side of the stream`)
     }
+  }
+
+  /**
+   * Events of origins whose PeerId this node does not allowlist (a relay whose allowlist is
+   * wider sent them): not taken, reported once per origin, and acknowledged as if held for
+   * the rest of the session so that the sender does not send them again and again. False
+   * (the stream is closed) past MAX_FOREIGN_ORIGINS of them.
+   */
+  private passOver(events: readonly EventRecord[]): boolean {
+    for (const event of events) {
+      const seen = this.foreign[event.origin]
+      if (seen === undefined) {
+        if (Object.keys(this.foreign).length >= MAX_FOREIGN_ORIGINS) {
+          this.reject(
+            `events of more than ${MAX_FOREIGN_ORIGINS} origins this node does not allowlist`,
+          )
+          return false
+        }
+        this.logger.warn(
+          "replicated events not taken: their origin's PeerId is not on this node's allowlist (add it, without an address, to take events it writes)",
+          { peer: this.peer.peerId, origin: event.origin },
+        )
+      }
+      if (event.seq > (seen ?? 0)) this.foreign[event.origin] = event.seq
+    }
+    return true
+  }
+
+  /**
+   * Events not signed by the key their origin names (forged, altered, or from an origin
+   * this geo does not accept): nothing of the frame is stored, and the stream closes (the
+   * redial backoff bounds what the peer costs).
+   */
+  private refuseEvents(refusal: EventRefusal): void {
+    const { taps, clock } = this.components
+    const { origin, seq, reason } = refusal
+    this.logger.warn('replicated events refused: not signed by their origin', {
+      peer: this.peer.peerId,
+      geo: this.peer.geo,
+      event: `${origin}:${seq}`,
+      reason,
+    })
+    taps.publish({
+      kind: 'event.refused',
+      at: clock.now(),
+      peer: this.peer.peerId,
+      origin,
+      seq,
+      reason,
+    })
+    this.reject(`event ${origin}:${seq} refused: ${reason}`)
   }
 
   /** Releases the held-back events once one of them is within the skew bound. */
@@ -165,6 +232,7 @@ export class ReplicationReceiver extends ReplicationSession {
       (vector) => {
         if (this.closed) return
         this.sendHello(vector)
+        Object.assign(this.told, vector)
         this.replied = true
         this.peer.handshook('receiver', hello)
         this.wakeup.notify()
@@ -192,7 +260,8 @@ export class ReplicationReceiver extends ReplicationSession {
     })
   }
 
-  private sendAck(n: number, vector: VersionVector, echo: number | undefined): void {
+  private sendAck(n: number, held: VersionVector, echo: number | undefined): void {
+    const vector = this.advancedSinceTold(held)
     const received = Math.max(n, this.receivable())
     this.receivedAcked = received
     this.frames.write({
@@ -202,6 +271,29 @@ export class ReplicationReceiver extends ReplicationSession {
       vector,
       ...(echo !== undefined ? { echo } : {}),
     })
+  }
+
+  /**
+   * The origins of `held` (and of those passed over) that advanced past what this session
+   * last told the sender, at most MAX_VECTOR_ORIGINS of them (the rest go in the next ack):
+   * an ack's size follows what changed, not how many origins the geo holds.
+   */
+  private advancedSinceTold(held: VersionVector): VersionVector {
+    const advanced: VersionVector = {}
+    let count = 0
+    for (const vector of [held, this.foreign])
+      for (const [origin, seq] of Object.entries(vector)) {
+        if (seq <= (this.told[origin] ?? 0)) continue
+        if (count >= MAX_VECTOR_ORIGINS) {
+          this.ackWanted = true
+          this.wakeup.notify()
+          return advanced
+        }
+        advanced[origin] = seq
+        this.told[origin] = seq
+        count++
+      }
+    return advanced
   }
 
   /** The sender has more ready and the batch is still small: wait a little for it. */

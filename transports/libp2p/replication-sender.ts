@@ -1,6 +1,7 @@
 import type { Stream } from '@libp2p/interface'
-import type { EventRecord, VersionVector } from '../../core/index.js'
-import { encodeFrame, type Frame, type HelloFrame } from './frames.js'
+import { MAX_SIGNED_CHUNK_EVENTS, type EventRecord, type VersionVector } from '../../core/index.js'
+import { cutRelayed, keepSigs, unsignedSeq } from './event-signing.js'
+import { encodeFrame, MAX_EVENTS_PER_FRAME, type Frame, type HelloFrame } from './frames.js'
 import type { LocalFeedListener } from './local-feed.js'
 import {
   ReplicationSession,
@@ -183,15 +184,9 @@ export class ReplicationSender extends ReplicationSession implements LocalFeedLi
         await this.wakeup.wait()
         continue
       }
-      this.send(batch, this.hasMore())
+      // A full batch says more is ready (catch-up): the receiver may wait to ingest them together.
+      this.send(batch, batch.length >= settings.eventsPerFrame)
     }
-  }
-
-  /** True when events the peer lacks are ready to send (catch-up is under way). */
-  private hasMore(): boolean {
-    for (const [origin, held] of Object.entries(this.components.localFeed.known))
-      if (this.sendableUpTo(origin, held) > (this.sent[origin] ?? 0)) return true
-    return false
   }
 
   /** The highest seq of `origin` that may be sent: below an event that cannot be framed. */
@@ -206,49 +201,116 @@ export class ReplicationSender extends ReplicationSession implements LocalFeedLi
     return Math.min(held, stuckAt - 1)
   }
 
-  /** Up to `room` events the peer lacks, per origin in seq order, from the live queue or the store. */
+  /**
+   * Up to `room` events the peer lacks, per origin in seq order, from the live queue or the
+   * store. This node's own events are signed when sent (`send`); another origin's go as the
+   * whole signed chunks they arrived in (a relayed run may start before what the peer lacks).
+   */
   private async nextBatch(room: number): Promise<EventRecord[]> {
-    const { localFeed, log } = this.components
+    const { localFeed, ownOrigin, signer } = this.components
     const batch: EventRecord[] = []
     for (const [origin, known] of Object.entries(localFeed.known)) {
       if (batch.length >= room) break
       const held = this.sendableUpTo(origin, known)
-      let next = (this.sent[origin] ?? 0) + 1
+      const next = (this.sent[origin] ?? 0) + 1
       if (next > held) continue
-      const queue = this.live.get(origin)
-      if (queue) {
-        let skip = 0
-        while (skip < queue.length && queue[skip]!.seq < next) skip++
-        let take = skip
-        while (
-          take < queue.length &&
-          queue[take]!.seq === next &&
-          next <= held &&
-          batch.length < room
-        ) {
-          batch.push(queue[take]!)
-          next++
-          take++
-        }
-        queue.splice(0, take)
-        this.liveCount -= take
-        if (queue.length === 0) this.live.delete(origin)
-        if (take > skip || batch.length >= room) {
-          this.sent[origin] = next - 1
-          continue
-        }
+      if (origin === ownOrigin && !signer) {
+        this.block(next, origin, 'this node has no fabric key to sign its own events with')
+        continue
       }
-      const limit = Math.min(room - batch.length, held - next + 1)
-      const events = await log.readOrigin(origin, next, limit)
+      const live = this.takeLive(origin, next, held, room - batch.length)
+      const run =
+        origin === ownOrigin
+          ? live.length > 0
+            ? live
+            : await this.readRun(origin, next, Math.min(room - batch.length, held - next + 1))
+          : await this.relayedRun(origin, next, held, room - batch.length, batch.length === 0, live)
       if (this.closed) return []
-      for (const event of events) {
-        if (event.seq !== next) break
-        batch.push(event)
-        next++
-      }
-      this.sent[origin] = next - 1
+      if (run.length === 0) continue
+      batch.push(...run)
+      this.sent[origin] = run[run.length - 1]!.seq
     }
     return batch
+  }
+
+  /** The live queue's events of `origin` from `next` on (consecutive seqs), removed from the queue. */
+  private takeLive(origin: string, next: number, held: number, room: number): EventRecord[] {
+    const queue = this.live.get(origin)
+    if (!queue) return []
+    let skip = 0
+    while (skip < queue.length && queue[skip]!.seq < next) skip++
+    let take = skip
+    while (take < queue.length && queue[take]!.seq === next + take - skip) {
+      if (queue[take]!.seq > held || take - skip >= room) break
+      take++
+    }
+    const run = queue.slice(skip, take)
+    queue.splice(0, take)
+    this.liveCount -= take
+    if (queue.length === 0) this.live.delete(origin)
+    return run
+  }
+
+  /** Up to `limit` stored events of `origin` from `from` on, stopping at the first gap. */
+  private async readRun(origin: string, from: number, limit: number): Promise<EventRecord[]> {
+    const events = await this.components.log.readOrigin(origin, from, limit)
+    let end = 0
+    while (end < events.length && events[end]!.seq === from + end) end++
+    return events.slice(0, end)
+  }
+
+  /**
+   * A run of another origin's events for a frame: whole signed chunks that cover `next` on
+   * (from the live queue when it holds them, else from the store, read again from where
+   * the chunk began when it began earlier), keeping only the signatures of those chunks.
+   * At most `room` events unless `first` (an empty frame takes at least one chunk). An
+   * origin no signature covers is held back from that seq, and reported once.
+   */
+  private async relayedRun(
+    origin: string,
+    next: number,
+    held: number,
+    room: number,
+    first: boolean,
+    live: readonly EventRecord[],
+  ): Promise<EventRecord[]> {
+    const fits = (count: number) => count <= room || (first && count <= MAX_EVENTS_PER_FRAME)
+    if (live.length > 0) {
+      const cut = cutRelayed(live, next, room)
+      if (cut.kind === 'take' && cut.start + cut.count === live.length && fits(cut.count))
+        return keepSigs(live.slice(cut.start), cut.ends)
+    }
+    const readAhead = MAX_SIGNED_CHUNK_EVENTS - 1
+    let from = next
+    let events = await this.readRun(origin, from, Math.min(room + readAhead, held - next + 1))
+    let cut = cutRelayed(events, next, room)
+    if (cut.kind === 'readFrom') {
+      from = cut.seq
+      events = await this.readRun(
+        origin,
+        from,
+        Math.min(next - from + room + readAhead, held - from + 1),
+      )
+      cut = cutRelayed(events, next, room)
+    }
+    if (this.closed) return []
+    if (cut.kind !== 'take') {
+      if (events.length > 0 && events[events.length - 1]!.seq >= Math.min(held, next + readAhead))
+        this.block(
+          events[0]!.seq >= next ? next : from,
+          origin,
+          'no signature of its origin covers it',
+        )
+      return []
+    }
+    if (!fits(cut.count)) return []
+    return keepSigs(events.slice(cut.start, cut.start + cut.count), cut.ends)
+  }
+
+  /** Holds back `origin` from `seq` on for this peer, and reports why. */
+  private block(seq: number, origin: string, why: string): void {
+    this.blocked.set(origin, seq)
+    this.peer.heldBack(origin, seq, why)
   }
 
   /**
@@ -263,7 +325,21 @@ export class ReplicationSender extends ReplicationSession implements LocalFeedLi
     const n = this.lastSentN + 1
     let bytes: Uint8Array
     try {
-      bytes = encodeFrame({ t: 'events', n, events, ...(more ? { more } : {}) })
+      const uncovered = unsignedSeq(events, this.components.ownOrigin)
+      if (uncovered) {
+        // A part of a halved batch that cut a relayed chunk: send it again, whole, later.
+        const { origin, seq } = uncovered
+        if ((this.sent[origin] ?? 0) >= seq) this.sent[origin] = seq - 1
+        const rest = events.filter((e) => e.origin !== origin)
+        if (rest.length > 0) this.send(rest, more)
+        return
+      }
+      bytes = encodeFrame({
+        t: 'events',
+        n,
+        events: this.sealOwn(events),
+        ...(more ? { more } : {}),
+      })
     } catch (error) {
       if (events.length > 1) {
         const half = Math.ceil(events.length / 2)
@@ -272,8 +348,11 @@ export class ReplicationSender extends ReplicationSession implements LocalFeedLi
         return
       }
       const event = events[0]!
-      this.blocked.set(event.origin, event.seq)
-      this.peer.unframable(event, error)
+      this.block(
+        event.seq,
+        event.origin,
+        `it cannot be framed: ${error instanceof Error ? error.message : String(error)}`,
+      )
       return
     }
     this.lastSentN = n
@@ -290,6 +369,15 @@ export class ReplicationSender extends ReplicationSession implements LocalFeedLi
         geo: this.peer.geo,
         events: events.length,
       })
+  }
+
+  /** `events` with this node's own run signed (a chunk per frame, so halves are signed anew). */
+  private sealOwn(events: EventRecord[]): EventRecord[] {
+    const { ownOrigin, signer } = this.components
+    const own = events.filter((e) => e.origin === ownOrigin)
+    if (own.length === 0) return events
+    if (!signer) throw new Error('this node has no key to sign its events with')
+    return [...events.filter((e) => e.origin !== ownOrigin), ...signer.seal(own)]
   }
 
   private isBlocked(event: EventRecord): boolean {

@@ -4,14 +4,14 @@ import {
   type Clock,
   type EventIngest,
   type EventLog,
-  type EventRecord,
   type Logger,
   type Taps,
   type VersionVector,
 } from '../../core/index.js'
 import { FrameStream } from './frame-stream.js'
-import type { Frame, HelloFrame } from './frames.js'
+import { MAX_HELLO_ORIGINS, MAX_VECTOR_ORIGINS, type Frame, type HelloFrame } from './frames.js'
 import { helloFrame, helloMismatch } from './hello.js'
+import type { EventVerifier, OwnEventSigner } from './event-signing.js'
 import type { LocalFeed } from './local-feed.js'
 
 /** Replication tuning; defaults in `LIBP2P_FABRIC_DEFAULTS`. */
@@ -67,6 +67,12 @@ export interface SessionComponents {
   clock: Clock
   /** What this geo holds; senders subscribe to it for new events, receivers add to it. */
   localFeed: LocalFeed
+  /** The origin this node writes under: its events are signed as they are sent. */
+  ownOrigin: string
+  /** Signs this node's events; undefined when its origin names no key of its (they stay here). */
+  signer: OwnEventSigner | undefined
+  /** Checks that every received event is signed by the key its origin names. */
+  verifier: EventVerifier
   settings: ReplicationSettings
 }
 
@@ -89,10 +95,11 @@ export interface SessionPeer {
   /** The handshake was refused (by either side), with why. */
   refused(reason: string): void
   /**
-   * `event` cannot be framed (`error` says why): the session skips it and sends no later
-   * event of its origin, since the peer would not store them past the gap.
+   * Event `origin:seq` cannot be sent (`why`: it cannot be framed, or no signature of its
+   * origin covers it): the session skips it and sends no later event of its origin, since
+   * the peer would not store them past the gap.
    */
-  unframable(event: EventRecord, error: unknown): void
+  heldBack(origin: string, seq: number, why: string): void
 }
 
 /** How a session ended. */
@@ -141,6 +148,8 @@ export abstract class ReplicationSession {
   protected refusedReason: string | undefined
   protected lastHeardAt: number
   protected readonly logger: Logger
+  /** A hello whose vector is still arriving in `vector` frames. */
+  private pendingHello: { hello: HelloFrame; vector: VersionVector; origins: number } | undefined
   private endReason = 'closed'
   private cancelTimer: (() => void) | undefined
   private readonly done: Promise<void>
@@ -158,7 +167,8 @@ export abstract class ReplicationSession {
     this.frames = new FrameStream(stream, {
       onFrame: (frame, bytes) => {
         this.lastHeardAt = this.components.clock.now()
-        this.onFrame(frame, bytes)
+        const whole = this.assembleHello(frame)
+        if (whole) this.onFrame(whole, bytes)
       },
       onClose: (error, rejected) => this.onStreamClosed(error, rejected),
     })
@@ -187,9 +197,46 @@ export abstract class ReplicationSession {
   protected abstract onFrame(frame: Frame, bytes: number): void
   protected abstract onTick(now: number): void
 
-  /** Sends this node's hello, announcing `vector`. */
+  /** Sends this node's hello, announcing `vector`: in pages of MAX_VECTOR_ORIGINS origins. */
   protected sendHello(vector: VersionVector): void {
-    this.frames.write(helloFrame(this.components, vector))
+    const entries = Object.entries(vector)
+    const page = (from: number) => Object.fromEntries(entries.slice(from, from + MAX_VECTOR_ORIGINS))
+    const more = (from: number) => (from + MAX_VECTOR_ORIGINS < entries.length ? { more: true as const } : {})
+    this.frames.write({ ...helloFrame(this.components, page(0)), ...more(0) })
+    for (let from = MAX_VECTOR_ORIGINS; from < entries.length; from += MAX_VECTOR_ORIGINS)
+      this.frames.write({ t: 'vector', vector: page(from), ...more(from) })
+  }
+
+  /**
+   * Puts a paged hello back together: the frame to handle (a whole hello, or any other
+   * frame), or undefined while pages are still to come. A `vector` frame outside a hello,
+   * or a hello of more than MAX_HELLO_ORIGINS origins, is rejected.
+   */
+  private assembleHello(frame: Frame): Frame | undefined {
+    if (frame.t === 'hello' && frame.more) {
+      if (this.pendingHello || this.handshake) return frame // the subclass rejects a second hello
+      this.pendingHello = { hello: frame, vector: { ...frame.vector }, origins: Object.keys(frame.vector).length }
+      return undefined
+    }
+    if (frame.t !== 'vector') return frame
+    const pending = this.pendingHello
+    if (!pending) {
+      this.reject("a 'vector' frame that no hello announced")
+      return undefined
+    }
+    for (const [origin, seq] of Object.entries(frame.vector)) {
+      if (origin === '__proto__') continue
+      if (pending.vector[origin] === undefined) pending.origins++
+      pending.vector[origin] = seq
+    }
+    if (pending.origins > MAX_HELLO_ORIGINS) {
+      this.reject(`a hello of more than ${MAX_HELLO_ORIGINS} origins`)
+      return undefined
+    }
+    if (frame.more) return undefined
+    this.pendingHello = undefined
+    const { more: _more, ...hello } = pending.hello
+    return { ...hello, vector: pending.vector }
   }
 
   /**

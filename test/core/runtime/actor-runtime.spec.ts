@@ -188,6 +188,35 @@ describe('ActorRuntime', () => {
     assert.deepEqual(await h.store.versionVector(), {})
   })
 
+  it('an unknown type names the types served (at most 20 in the message) and the hint the node gives', async () => {
+    h = await harness({
+      unknownActorHint: (type) => (type === 'hinted' ? 'serve it with X' : undefined),
+    })
+    const ghost = await h.runtime.ask('ghost', 'g', 'write', {}).catch((e: unknown) => e)
+    assert.ok(ghost instanceof UnknownActorTypeError)
+    assert.deepEqual(ghost.servedTypes, ['journal', 'ping', 'counter', 'raw'])
+    assert.equal(
+      ghost.message,
+      "unknown actor type 'ghost': this node serves 'journal', 'ping', 'counter', 'raw'; register it with defineActor() in the node's actors",
+    )
+    const hinted = await (async () => h.runtime.read('hinted', 'x'))().catch((e: unknown) => e)
+    assert.ok(hinted instanceof UnknownActorTypeError)
+    assert.match(hinted.message, /; serve it with X$/)
+    await h.runtime.stop()
+    await h.store.stop()
+
+    const many = Array.from({ length: 25 }, (_, i) => ({
+      ...counter,
+      type: `t${i}`,
+    })) as unknown as RuntimeInit['actors']
+    h = await harness({ actors: many })
+    const listed = await h.runtime.ask('ghost', 'g', 'x', {}).catch((e: unknown) => e)
+    assert.ok(listed instanceof UnknownActorTypeError)
+    assert.equal(listed.servedTypes.length, 25)
+    assert.match(listed.message, /'t19', 5 more \(servedTypes lists them\);/)
+    assert.doesNotMatch(listed.message, /'t20'/)
+  })
+
   it('replies only after the events are durable, and not at all when the store fails', async () => {
     h = await harness()
     h.store.appendDelayMs = 50

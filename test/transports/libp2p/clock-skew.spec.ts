@@ -84,26 +84,31 @@ describe('fabric: a clock no peer can push around', function () {
     const stream = await raw.open(addressOf(victim))
     const reader = await handshake(stream)
     const attack = { wall: Date.now() + 23 * HOUR_MS, logical: MAX_HLC_LOGICAL }
-    // The reproduced attack: a gap (seq 2 without 1), then a far-future event that is next in line.
-    stream.send(encodeFrame({ t: 'events', n: 1, events: [remote('evil', 2, attack)] }))
+    // The reproduced attack, signed by the intruder's own key (it may write as itself): a
+    // gap (seq 2 without 1), then a far-future event that is next in line.
+    const [evil, evil2] = [raw.origin('evil'), raw.origin('evil2')]
+    stream.send(encodeFrame({ t: 'events', n: 1, events: raw.sign([remote(evil, 2, attack)]) }))
     stream.send(
       encodeFrame({
         t: 'events',
         n: 2,
-        events: [remote('evil2', 1, attack), remote('evil2', 2, { wall: Date.now(), logical: 0 })],
+        events: raw.sign([
+          remote(evil2, 1, attack),
+          remote(evil2, 2, { wall: Date.now(), logical: 0 }),
+        ]),
       }),
     )
     await waitFor('the far-future event is held back', () => victim.seen('clock.skew').length > 0)
     const ack = await reader.next()
     assert.equal(ack?.t, 'ack')
-    assert.ok(ack.t === 'ack' && !ack.vector.evil && !ack.vector.evil2, JSON.stringify(ack))
+    assert.ok(ack.t === 'ack' && !ack.vector[evil] && !ack.vector[evil2], JSON.stringify(ack))
     assert.ok(victim.hlc.peek().wall <= Date.now() + victim.hlc.maxSkewMs, 'the clock did not move')
     const vector = await victim.store.versionVector()
-    assert.equal((vector.evil ?? 0) + (vector.evil2 ?? 0), 0, JSON.stringify(vector))
+    assert.equal((vector[evil] ?? 0) + (vector[evil2] ?? 0), 0, JSON.stringify(vector))
     const skews = victim.seen('clock.skew')
     assert.ok(skews.every((e) => e.peer === raw.peerId && e.aheadMs > 22 * HOUR_MS))
     assert.ok(
-      skews.some((e) => e.origin === 'evil2' && e.seq === 1),
+      skews.some((e) => e.origin === evil2 && e.seq === 1),
       JSON.stringify(skews),
     )
 

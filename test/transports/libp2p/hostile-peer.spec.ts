@@ -75,14 +75,83 @@ function event(origin: string, seq: number, hlc: Hlc, by = 1): EventRecord {
 }
 
 /** One hostile session: what the peer sends, on a stream of its own. */
-type Action = (ctx: { send(bytes: Uint8Array): void; n(): number; round: number }) => void
+type Action = (ctx: {
+  send(bytes: Uint8Array): void
+  n(): number
+  round: number
+  /** The hostile peer: it signs with its own (allowlisted) key. */
+  raw: RawPeer
+  /** Keys the hostile peer holds besides its own: a stranger's, not allowlisted. */
+  stranger: RawPeer
+  /** Origins of others: the victim's own, and the honest geo's. */
+  victimOrigin: string
+  honestOrigin: string
+}) => void
 
-/** Where forged-origin cases (an allowlisted peer writing as another origin) go once events are signed. */
-const FORGED_ORIGIN_ACTIONS: Array<[string, Action]> = []
+/** A forged event: under another node's origin (or altered), it must never be stored or applied. */
+function forged(origin: string, seq: number): EventRecord {
+  return { ...event(origin, seq, { wall: Date.now(), logical: 0 }, 1_000), actorId: 'forged' }
+}
+
+/** An allowlisted peer writing as another origin, or sending what its origin never signed. */
+const FORGED_ORIGIN_ACTIONS: Array<[string, Action]> = [
+  [
+    "an event under the victim's own origin, signed by the peer's key",
+    (c) => c.send(rawEvents(c.n(), c.raw.sign([forged(c.victimOrigin, 1)]))),
+  ],
+  [
+    "an event under the honest geo's origin, signed by the peer's key",
+    (c) => c.send(rawEvents(c.n(), c.raw.sign([forged(c.honestOrigin, 1)]))),
+  ],
+  [
+    'an event under an origin of a key that is not allowlisted, signed by that key',
+    (c) => c.send(rawEvents(c.n(), c.stranger.sign([forged(c.stranger.origin(`x${c.round}`), 1)]))),
+  ],
+  [
+    'an unsigned event under its own origin',
+    (c) => c.send(rawEvents(c.n(), [forged(c.raw.origin(`unsigned${c.round}`), 1)])),
+  ],
+  [
+    'a signed event altered after signing',
+    (c) => {
+      const [signedEvent] = c.raw.sign([
+        event(c.raw.origin(`altered${c.round}`), 1, { wall: Date.now(), logical: 0 }),
+      ])
+      c.send(rawEvents(c.n(), [{ ...signedEvent!, payload: { by: 1_000 }, actorId: 'forged' }]))
+    },
+  ],
+  [
+    "another origin's signature moved onto a forged event",
+    (c) => {
+      const [own] = c.raw.sign([
+        event(c.raw.origin(`moved${c.round}`), 1, { wall: Date.now(), logical: 0 }),
+      ])
+      c.send(rawEvents(c.n(), [{ ...forged(c.victimOrigin, 1), sig: own!.sig! }]))
+    },
+  ],
+]
 
 const ACTIONS: Array<[string, Action]> = [
   ['malformed bytes', (c) => c.send(framed(randomJunk(64 + (c.n() % 900), seededRandom(c.n()))))],
   ['an oversized header', (c) => c.send(Uint8Array.from([0x7f, 0xff, 0xff, 0xff, 1, 2, 3]))],
+  [
+    'a vector page no hello announced',
+    (c) => c.send(encodeFrame({ t: 'vector', vector: { x: 1 } })),
+  ],
+  [
+    'a paged hello after the handshake',
+    (c) => {
+      const page = {
+        t: 'hello',
+        protocol: PROTOCOL_VERSION,
+        app: 'fabric-test',
+        geo: 'raw',
+        node: 'raw',
+      }
+      c.send(encodeFrame({ ...page, vector: {}, more: true } as Frame))
+      c.send(encodeFrame({ t: 'vector', vector: { y: 1 } }))
+    },
+  ],
   ['a truncated frame', (c) => c.send(framed(encodeFrame({ t: 'ping', at: 1 })).subarray(0, 7))],
   ['a 4 MiB hello of 690k vector entries', (c) => c.send(framed(hugeHello()))],
   ['an events frame of 4M junk events', (c) => c.send(framed(eventsOfJunk(4_000_000, 1 << 20)))],
@@ -124,13 +193,15 @@ const ACTIONS: Array<[string, Action]> = [
   [
     'a flood of valid events',
     (c) => {
-      const origin = `flood-${c.round}`
+      const origin = c.raw.origin(`flood-${c.round}`)
       for (let f = 0; f < 20; f++)
         c.send(
           rawEvents(
             c.n(),
-            Array.from({ length: 50 }, (_, i) =>
-              event(origin, f * 50 + i + 1, { wall: Date.now(), logical: 0 }),
+            c.raw.sign(
+              Array.from({ length: 50 }, (_, i) =>
+                event(origin, f * 50 + i + 1, { wall: Date.now(), logical: 0 }),
+              ),
             ),
           ),
         )
@@ -170,6 +241,7 @@ describe('fabric: a hostile allowlisted peer (seeded)', function () {
   let victim: TestGeo
   let honest: TestGeo
   let raw: RawPeer
+  let stranger: RawPeer
   let restart: () => Promise<void>
   let expected = 0
 
@@ -197,6 +269,7 @@ describe('fabric: a hostile allowlisted peer (seeded)', function () {
       victim = await startVictim()
     }
     raw = await startRawPeer(join(r.dataDir, 'peer-key'))
+    stranger = await startRawPeer(join(r.dataDir, 'stranger-key'))
   })
 
   after(async () => {
@@ -254,6 +327,18 @@ describe('fabric: a hostile allowlisted peer (seeded)', function () {
         `${round}: ${origin} stored`,
       )
     }
+    // No forged event was stored, nor applied.
+    assert.deepEqual(
+      await victim.store.readActor('tally', 'forged'),
+      [],
+      `${round}: forged events stored`,
+    )
+    assert.deepEqual(await victim.runtime.actor(tally, 'forged').state(), { value: 0 })
+    const refused = victim.seen('event.refused')
+    assert.ok(
+      refused.every((e) => e.peer === raw.peerId),
+      `${round}: every refusal names the hostile peer: ${JSON.stringify(refused)}`,
+    )
     // The honest geo and the victim still converge on new writes, both ways.
     await victim.runtime.actor(tally, 'probe').ask('add', { by: 1 })
     await honest.runtime.actor(tally, 'probe').ask('add', { by: 1 })
@@ -285,7 +370,15 @@ describe('fabric: a hostile allowlisted peer (seeded)', function () {
           n = 0
         }
         const s = stream
-        act({ send: (bytes) => void s.send(bytes), n: () => ++n, round })
+        act({
+          send: (bytes) => void s.send(bytes),
+          n: () => ++n,
+          round,
+          raw,
+          stranger,
+          victimOrigin: victim.nodeId,
+          honestOrigin: honest.nodeId,
+        })
         done.push(name)
         // Let the victim answer (an ack, drained here) or close the stream before the next action.
         await reader.next(200)

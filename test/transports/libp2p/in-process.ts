@@ -8,6 +8,8 @@ import type { Libp2p, Stream } from '@libp2p/interface'
 import { tcp } from '@libp2p/tcp'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
+import type { EventRecord } from '../../../core/event.js'
+import { OwnEventSigner } from '../../../transports/libp2p/event-signing.js'
 import { z } from 'zod'
 import { defineActor } from '../../../core/actor.js'
 import { systemClock, type Clock } from '../../../core/clock.js'
@@ -133,7 +135,7 @@ export async function startGeo(
   const logger = options.debug
     ? streamLogger({ level: 'debug', fields: { geo: identity.geo } })
     : silentLogger()
-  const nodeId = `node-${identity.geo}`
+  const nodeId = `node-${identity.geo}.${identity.peerId}`
   const runtime = new ActorRuntime(
     { actors: [note, tally] },
     { store, clock, hlc, taps, logger, origin: nodeId },
@@ -230,6 +232,10 @@ export function addressOf(geo: TestGeo): string {
 export interface RawPeer {
   peerId: string
   node: Libp2p
+  /** The origin `<log>.<PeerId>` whose events this peer's key signs. */
+  origin(log: string): string
+  /** `events` with each origin's run signed by this peer's key, as its node would send them. */
+  sign(events: readonly EventRecord[]): EventRecord[]
   /** Opens a replication stream to `address` (throws if the fabric refuses the connection). */
   open(address: string): Promise<Stream>
   stop(): Promise<void>
@@ -248,9 +254,16 @@ export async function startRawPeer(keyFile: string): Promise<RawPeer> {
     streamMuxers: [yamux()],
     connectionManager: { inboundConnectionThreshold: 1_000 },
   })
+  const signer = new OwnEventSigner(privateKey)
   const raw: RawPeer = {
     peerId,
     node,
+    origin: (log) => `${log}.${peerId}`,
+    sign: (events) => {
+      const runs = new Map<string, EventRecord[]>()
+      for (const event of events) runs.set(event.origin, [...(runs.get(event.origin) ?? []), event])
+      return [...runs.values()].flatMap((run) => signer.seal(run))
+    },
     open: (address) =>
       node.dialProtocol(multiaddr(address), REPLICATION_PROTOCOL, {
         signal: AbortSignal.timeout(5_000),

@@ -64,15 +64,27 @@ describe('fabric: offline peers, relays and blast radius', function () {
   it('relays events through a geo in the middle, so a chain converges', async () => {
     const [a, b, c] = await Promise.all(['a', 'b', 'c'].map((g) => createGeo(g)))
     dirs.push(a!.dataDir, b!.dataDir, c!.dataDir)
-    // a -- b -- c: a and c are not peers of each other.
+    // a -- b -- c: a and c do not connect.
     const geoB = await startGeo(b!, {
       peers: [
         { peerId: a!.peerId, addrs: [] },
         { peerId: c!.peerId, addrs: [] },
       ],
     })
-    const geoA = await startGeo(a!, { peers: [{ peerId: b!.peerId, addrs: [addressOf(geoB)] }] })
-    const geoC = await startGeo(c!, { peers: [{ peerId: b!.peerId, addrs: [addressOf(geoB)] }] })
+    // a and c allowlist each other without an address: they never connect, but each takes
+    // the other's events, signed by the other's key, through b.
+    const geoA = await startGeo(a!, {
+      peers: [
+        { peerId: b!.peerId, addrs: [addressOf(geoB)] },
+        { peerId: c!.peerId, addrs: [] },
+      ],
+    })
+    const geoC = await startGeo(c!, {
+      peers: [
+        { peerId: b!.peerId, addrs: [addressOf(geoB)] },
+        { peerId: a!.peerId, addrs: [] },
+      ],
+    })
     for (let i = 0; i < 30; i++) {
       await geoA.runtime.actor(note, 'doc').ask('set', { value: `a${i}` })
       await geoC.runtime.actor(note, 'doc').ask('set', { value: `c${i}` })

@@ -17,6 +17,7 @@ import {
   startRawPeer,
   tally,
   waitFor,
+  type RawPeer,
   type TestGeo,
   cleanUpAfterEach,
 } from './in-process.js'
@@ -46,19 +47,20 @@ describe('fabric: allowlist, handshake and hostile frames', function () {
     }
   }
 
-  function events(origin: string, from: number, to: number): EventRecord[] {
+  /** Events of log `log`; signed by `raw`'s key (under its origin for that log) when given. */
+  function events(log: string, from: number, to: number, raw?: RawPeer): EventRecord[] {
     const list: EventRecord[] = []
     for (let seq = from; seq <= to; seq++)
       list.push({
         actorType: 'tally',
         actorId: 'remote',
-        origin,
+        origin: raw ? raw.origin(log) : log,
         seq,
         hlc: { wall: Date.now(), logical: seq },
         type: 'added',
         payload: { by: 1 },
       })
-    return list
+    return raw ? raw.sign(list) : list
   }
 
   async function handshake(stream: Stream) {
@@ -88,19 +90,24 @@ describe('fabric: allowlist, handshake and hostile frames', function () {
     const raw = await startRawPeer(keyFile)
     const stream = await raw.open(addressOf(geo))
     const reader = await handshake(stream)
-    const batch = events('origin-x', 1, 5)
+    const batch = events('origin-x', 1, 5, raw)
+    // Acks carry what advanced: the first names the origin, the repeats nothing new.
     for (let n = 1; n <= 3; n++) {
       stream.send(encodeFrame({ t: 'events', n, events: batch }))
       const ack = await reader.next()
       assert.equal(ack?.t, 'ack')
-      assert.deepEqual(ack.t === 'ack' && ack.vector, { 'origin-x': 5 })
+      assert.deepEqual(
+        ack.t === 'ack' && ack.vector,
+        n === 1 ? { [raw.origin('origin-x')]: 5 } : {},
+      )
     }
-    // A gap (seq 7 without 6) is not stored: the ack's vector says where the peer must resume.
-    stream.send(encodeFrame({ t: 'events', n: 4, events: events('origin-x', 7, 7) }))
+    // A gap (seq 7 without 6) is not stored: no ack says it advanced past 5.
+    stream.send(encodeFrame({ t: 'events', n: 4, events: events('origin-x', 7, 7, raw) }))
     const ack = await reader.next()
-    assert.deepEqual(ack?.t === 'ack' && ack.vector, { 'origin-x': 5 })
+    assert.deepEqual(ack?.t === 'ack' && ack.vector, {})
+    assert.deepEqual(await geo.store.versionVector(), { [raw.origin('origin-x')]: 5 })
     assert.deepEqual(await geo.runtime.actor(tally, 'remote').state(), { value: 5 })
-    assert.equal((await geo.store.readOrigin('origin-x', 1, 100)).length, 5)
+    assert.equal((await geo.store.readOrigin(raw.origin('origin-x'), 1, 100)).length, 5)
   })
 
   for (const [name, bytes] of [
@@ -132,10 +139,10 @@ describe('fabric: allowlist, handshake and hostile frames', function () {
       await geo.runtime.actor(tally, 'local').ask('add', { by: 2 })
       const again = await raw.open(addressOf(geo))
       const reader2 = await handshake(again)
-      again.send(encodeFrame({ t: 'events', n: 1, events: events('origin-y', 1, 2) }))
+      again.send(encodeFrame({ t: 'events', n: 1, events: events('origin-y', 1, 2, raw) }))
       const ack = await reader2.next()
       assert.equal(ack?.t, 'ack')
-      assert.equal((await geo.store.versionVector())['origin-y'], 2)
+      assert.equal((await geo.store.versionVector())[raw.origin('origin-y')], 2)
     })
   }
 
@@ -144,7 +151,7 @@ describe('fabric: allowlist, handshake and hostile frames', function () {
     const raw = await startRawPeer(keyFile)
     const stream = await raw.open(addressOf(geo))
     const reader = frameReader(stream)
-    stream.send(encodeFrame({ t: 'events', n: 1, events: events('origin-x', 1, 1) }))
+    stream.send(encodeFrame({ t: 'events', n: 1, events: events('origin-x', 1, 1, raw) }))
     await waitFor('frame.rejected tap', () => geo.seen('frame.rejected').length > 0)
     await waitFor('stream closed', () => reader.closed())
     assert.deepEqual(await geo.store.versionVector(), {})
