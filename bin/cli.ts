@@ -9,7 +9,13 @@ import {
   isWellFormedToken,
   tokenDigest,
 } from '../transports/http/index.js'
-import { loadConfigFile, mergeConfig, parseNodeConfig, type NodeConfig } from '../node/index.js'
+import {
+  LOG_FORMATS,
+  loadConfigFile,
+  mergeConfig,
+  parseNodeConfig,
+  type NodeConfig,
+} from '../node/index.js'
 import { createNode } from '../node/index.js'
 import { flagsToConfig, type StartFlags } from './start-flags.js'
 import { didYouMean } from './suggest.js'
@@ -69,7 +75,13 @@ export async function main(argv: readonly string[]): Promise<number> {
       collect,
     )
     .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS))
-    .option('--log-json', 'log JSON lines')
+    .option('--log-json', 'log JSON lines (same as --log-format json)')
+    .addOption(
+      new Option(
+        '--log-format <format>',
+        'json, pretty (one readable line per entry), or auto: pretty on a terminal, json otherwise',
+      ).choices(LOG_FORMATS),
+    )
     .option(
       '--built-in-actors',
       "serve the built-in actors (counter, register, set, map) besides the config's (without --config they are always served)",

@@ -1,5 +1,6 @@
 // The flags of `anywhere-node start`, and the partial config they overlay on the config file's.
 import { ConfigError, type LOG_LEVELS } from '../core/index.js'
+import type { LOG_FORMATS } from '../node/index.js'
 
 /** What `start` is given on the command line. */
 export interface StartFlags {
@@ -16,6 +17,7 @@ export interface StartFlags {
   peer?: string[]
   logLevel?: (typeof LOG_LEVELS)[number]
   logJson?: boolean
+  logFormat?: (typeof LOG_FORMATS)[number]
   builtInActors?: boolean
   sampleActors?: boolean
   debug?: boolean
@@ -28,7 +30,7 @@ export function flagsToConfig(flags: StartFlags, fileConfig: unknown): Record<st
     geo: flags.geo,
     dataDir: flags.dataDir,
     http: { host: flags.host, port: flags.port },
-    log: { level: flags.logLevel, json: flags.logJson },
+    log: { level: flags.logLevel, json: flags.logJson, format: flags.logFormat },
     builtInActors: flags.builtInActors,
     sampleActors: flags.sampleActors,
   }

@@ -57,6 +57,16 @@ export function eventKey(event: EventKey): EventKey {
   return { hlc: event.hlc, origin: event.origin, seq: event.seq }
 }
 
+/**
+ * The geo an origin belongs to. A node's origin starts with its log id: its geo's name, a
+ * dash and a random suffix (`eu-1a2b3c4d`, `eu-mem-1a2b3c4d` for a memory store), followed
+ * by `.<PeerId>` on a node with a fabric (see node/node.ts and `signedOrigin`).
+ * Undefined for an origin not of that form.
+ */
+export function geoOfOrigin(origin: string): string | undefined {
+  return /^([a-z][a-z0-9-]*?)-(?:mem-)?[0-9a-f]{8}(?:\.[1-9A-HJ-NP-Za-km-z]+)?$/.exec(origin)?.[1]
+}
+
 /** The address of an actor: its type and id. */
 export function actorAddress(actorType: string, actorId: string): string {
   return `${actorType}/${actorId}`

@@ -22,6 +22,22 @@ export interface PeerStatus {
   readonly since: number
   /** Why the last dial or handshake failed (e.g. a wrong PeerId), until a connection succeeds. */
   readonly lastError?: string
+  /** What crossed the link since the fabric started (for metrics), when the fabric counts it. */
+  readonly traffic?: PeerTraffic
+}
+
+/** Totals of one link since the fabric started. */
+export interface PeerTraffic {
+  /** Events taken from the peer that were new here. */
+  readonly eventsIn: number
+  /** Events sent to the peer. */
+  readonly eventsOut: number
+  /** Replication frame bytes received from the peer. */
+  readonly bytesIn: number
+  /** Replication frame bytes sent to the peer. */
+  readonly bytesOut: number
+  /** Connections after the first one (each follows a lost link). */
+  readonly reconnects: number
 }
 
 export interface FabricStatus {

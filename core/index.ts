@@ -27,6 +27,7 @@ export {
   eventKey,
   eventRecordSchema,
   eventSigSchema,
+  geoOfOrigin,
   hlcSchema,
   MAX_NAME_LENGTH,
 } from './event.js'
@@ -61,7 +62,17 @@ export type { Hlc, HybridLogicalClockOptions } from './hlc.js'
 export type { AbortOptions, Startable } from './lifecycle.js'
 export { LOG_LEVELS, silentLogger, streamLogger } from './logger.js'
 export type { LogFields, Logger, LogLevel } from './logger.js'
-export { ActorRuntime, Mailbox, RUNTIME_DEFAULTS, runtimeSettingsSchema } from './runtime/index.js'
+export {
+  ActorRuntime,
+  ActorTypeStats,
+  Buckets,
+  HANDLER_LATENCY_BUCKETS,
+  LATENCY_SAMPLE_EVERY,
+  Mailbox,
+  RUNTIME_DEFAULTS,
+  RuntimeStats,
+  runtimeSettingsSchema,
+} from './runtime/index.js'
 export type {
   ActorRef,
   ActorView,
@@ -69,8 +80,8 @@ export type {
   RuntimeComponents,
   RuntimeInit,
 } from './runtime/index.js'
-export { Taps, tapConcernsActor } from './taps.js'
-export type { TapActor, TapEvent, TapKind, TapOf } from './taps.js'
+export { MAX_TAP_CONCURRENT, Taps, tapConcernsActor } from './taps.js'
+export type { ConcurrentEvent, TapActor, TapEvent, TapKind, TapOf } from './taps.js'
 export { countMissing, dominates, mergeVectors, missingRanges } from './version-vector.js'
 export type { SeqRange, VersionVector } from './version-vector.js'
 export type {
@@ -79,5 +90,6 @@ export type {
   FabricComponents,
   FabricFactory,
   FabricStatus,
+  PeerTraffic,
   PeerStatus,
 } from './fabric.js'

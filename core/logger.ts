@@ -52,5 +52,18 @@ export function silentLogger(): Logger {
 }
 
 function errorReplacer(_key: string, value: unknown): unknown {
-  return value instanceof Error ? { name: value.name, message: value.message } : value
+  return value instanceof Error ? serializeError(value, 0) : value
+}
+
+/** An error with its stack and the chain of its causes (at most 8 deep). */
+function serializeError(error: Error, depth: number): Record<string, unknown> {
+  const cause = error.cause
+  return {
+    name: error.name,
+    message: error.message,
+    stack: error.stack,
+    ...(cause === undefined || depth >= 8
+      ? {}
+      : { cause: cause instanceof Error ? serializeError(cause, depth + 1) : cause }),
+  }
 }

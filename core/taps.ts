@@ -1,5 +1,17 @@
 import { Observable, Subject, filter } from 'rxjs'
 import type { EventRecord } from './event.js'
+import type { Hlc } from './hlc.js'
+
+/** Most concurrent events an `event.reordered` tap lists (it gives the full count). */
+export const MAX_TAP_CONCURRENT = 32
+
+/** An event named on a tap by its place in the merge order and where it was written. */
+export interface ConcurrentEvent {
+  readonly origin: string
+  readonly seq: number
+  readonly hlc: Hlc
+  readonly type: string
+}
 
 /** An actor's address on the taps. */
 export interface TapActor {
@@ -23,7 +35,21 @@ export type TapEvent = { readonly at: number } & (
   | { kind: 'message.failed'; actor: TapActor; command: string; error: string; message: string }
   | { kind: 'event.appended'; events: readonly EventRecord[] }
   | { kind: 'event.ingested'; events: readonly EventRecord[]; from?: string }
-  | { kind: 'event.reordered'; actor: TapActor; event: EventRecord; refolded: number }
+  | {
+      kind: 'event.reordered'
+      actor: TapActor
+      /** The earliest late event: it sorted before events already applied. */
+      event: EventRecord
+      /** Events folded again. */
+      refolded: number
+      /** The events already applied that the late one sorted before (its concurrent writes), at most MAX_TAP_CONCURRENT. */
+      concurrent: readonly ConcurrentEvent[]
+      /** How many there were in all. */
+      concurrentCount: number
+      /** The actor's state before the re-fold, and after it. */
+      stateBefore: unknown
+      stateAfter: unknown
+    }
   | { kind: 'event.unapplied'; actor: TapActor; event: EventRecord; reason: string }
   | { kind: 'actor.evicted'; actor: TapActor; reason: 'idle' | 'capacity' }
   | { kind: 'actor.rehydrated'; actor: TapActor; events: number; fromSnapshot: boolean }

@@ -13,6 +13,7 @@ import { fileStoreInitSchema } from '../stores/file/options.js'
 import { redisStoreInitSchema } from '../stores/redis/options.js'
 import { libp2pFabricInitSchema } from '../transports/libp2p/options.js'
 import { gatewayInitSchema } from '../transports/http/index.js'
+import { LOG_FORMATS } from './pino-logger.js'
 
 /** Geo and app names: short, lower-case, usable in file names and headers. */
 const NAME = /^[a-z][a-z0-9-]{0,62}$/
@@ -48,7 +49,18 @@ export const nodeConfigSchema = z
     fabric: fabricSchema.optional(),
     runtime: runtimeSettingsSchema.prefault({}),
     log: z
-      .object({ level: z.enum(LOG_LEVELS).default('info'), json: z.boolean().default(false) })
+      .object({
+        level: z.enum(LOG_LEVELS).default('info'),
+        /** `auto`: JSON lines when stderr is not a terminal, one readable line per entry on one. */
+        format: z.enum(LOG_FORMATS).default('auto'),
+        /** `true` is `format: 'json'`, `false` is `format: 'pretty'` (the `--log-json` flag). */
+        json: z.boolean().optional(),
+      })
+      .strict()
+      .prefault({}),
+    /** Prometheus metrics at `GET /metrics` (admin scope when `http.auth` is set). */
+    metrics: z
+      .object({ enabled: z.boolean().default(true) })
       .strict()
       .prefault({}),
     /**

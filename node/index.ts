@@ -16,3 +16,5 @@ export type {
   NodeConfigModule,
   StoreConfig,
 } from './config.js'
+export { LOG_FORMATS, pinoLogger, prettyLine, prettyStream } from './pino-logger.js'
+export type { LogFormat, PinoLoggerInit } from './pino-logger.js'

@@ -7,8 +7,8 @@ import {
   ActorRuntime,
   ConfigError,
   HybridLogicalClock,
+  RuntimeStats,
   signedOrigin,
-  streamLogger,
   systemClock,
   Taps,
   type AnyActorDefinition,
@@ -33,6 +33,10 @@ import {
 } from './config.js'
 import { memoryStore } from '../stores/memory/index.js'
 import { writeFileDurably } from '../support/durable-file.js'
+import { MeteredStore, StoreStats } from './metered-store.js'
+import { nodeMetrics } from './metrics.js'
+import { pinoLogger } from './pino-logger.js'
+import type { Registry } from 'prom-client'
 
 /** Everything a node is made of, started and stopped as one. */
 export interface AnywhereNode extends Startable {
@@ -45,6 +49,8 @@ export interface AnywhereNode extends Startable {
   readonly gateway?: Gateway
   readonly fabric?: Fabric
   readonly logger: Logger
+  /** The node's Prometheus registry (absent when `metrics.enabled` is false); the gateway serves it at `/metrics`. */
+  readonly metrics?: Registry
 }
 
 export interface CreateNodeOptions {
@@ -120,20 +126,37 @@ export async function createNode(
   // The node's id is the origin it writes under.
   const nodeId = identity ? signedOrigin(logId, identity.peerId) : logId
   const clock = options.clock ?? systemClock()
+  // Every line names the geo and the node it comes from.
   const logger = (
-    options.logger ?? streamLogger({ level: config.log.level, json: config.log.json })
-  ).child({ geo: config.geo })
+    options.logger ??
+    pinoLogger({
+      level: config.log.level,
+      format:
+        config.log.json === undefined ? config.log.format : config.log.json ? 'json' : 'pretty',
+    })
+  ).child({ geo: config.geo, nodeId })
   const taps = new Taps()
   const hlc = new HybridLogicalClock(clock, { maxSkewMs: config.runtime.maxClockSkewMs })
-  const store = (await storeFactory(config.store, dataDir))({
+  const backend = (await storeFactory(config.store, dataDir))({
     clock,
     logger: logger.child({ component: 'store' }),
     taps,
     nodeId,
   })
+  const runtimeStats = config.metrics.enabled ? new RuntimeStats() : undefined
+  const storeStats = config.metrics.enabled ? new StoreStats() : undefined
+  const store = storeStats ? new MeteredStore(backend, storeStats) : backend
   const runtime = new ActorRuntime(
     { actors, ...config.runtime, unknownActorHint: (type) => servingHint(config, type) },
-    { store, clock, hlc, taps, logger: logger.child({ component: 'runtime' }), origin: nodeId },
+    {
+      store,
+      clock,
+      hlc,
+      taps,
+      logger: logger.child({ component: 'runtime' }),
+      origin: nodeId,
+      ...(runtimeStats ? { stats: runtimeStats } : {}),
+    },
   )
   const fabric =
     config.fabric && libp2p
@@ -150,6 +173,19 @@ export async function createNode(
           clock,
         })
       : undefined
+  const metrics =
+    runtimeStats && storeStats
+      ? nodeMetrics({
+          app: config.app,
+          geo: config.geo,
+          nodeId,
+          runtime,
+          runtimeStats,
+          storeStats,
+          taps,
+          fabric,
+        })
+      : undefined
   const gateway = config.http.enabled
     ? httpGateway(config.http)({
         runtime,
@@ -158,6 +194,7 @@ export async function createNode(
         geo: config.geo,
         nodeId,
         fabric,
+        metrics: metrics?.registry,
       })
     : undefined
 
@@ -171,6 +208,7 @@ export async function createNode(
     gateway,
     fabric,
     logger,
+    metrics: metrics?.registry,
     async start() {
       if (state !== 'new') return
       state = 'started'
@@ -190,7 +228,6 @@ export async function createNode(
       }
       taps.publish({ kind: 'node.started', at: clock.now(), nodeId, geo: config.geo })
       logger.info('node started', {
-        nodeId,
         store: config.store.kind,
         http: gateway?.url,
         actorTypes: actors.map((a) => a.type).join(','),
@@ -209,8 +246,9 @@ export async function createNode(
       await settle(logger, 'fabric', fabric?.stop())
       await settle(logger, 'runtime', runtime.stop())
       await settle(logger, 'store', store.stop())
+      metrics?.stop()
       taps.complete()
-      logger.info('node stopped', { nodeId })
+      logger.info('node stopped')
     },
   }
   return node

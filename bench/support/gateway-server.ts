@@ -2,7 +2,8 @@
 // the load generator runs in the parent:
 //
 //   node --import tsx bench/support/gateway-server.ts anywhere   an Anywhere node (memory store)
-//                                                                 (also serves `tally`, a counter that emits nothing)
+//                                                                 (also serves `tally`, a counter that emits nothing;
+//                                                                 `anywhere no-metrics`: with metrics.enabled false)
 //   node --import tsx bench/support/gateway-server.ts plain      a plain node:http server (the floor)
 //   node --import tsx bench/support/gateway-server.ts fastify    Fastify set up like the gateway, no runtime
 //
@@ -46,6 +47,7 @@ const tally = defineActor({
 })
 
 async function startAnywhere(): Promise<Running> {
+  const metrics = process.argv[3] !== 'no-metrics'
   const dataDir = await mkdtemp(join(tmpdir(), 'anywhere-bench-'))
   const node = await createNode(
     {
@@ -53,6 +55,7 @@ async function startAnywhere(): Promise<Running> {
       store: { kind: 'memory' },
       http: { host: '127.0.0.1', port: 0 },
       log: { level: 'silent' },
+      metrics: { enabled: metrics },
     },
     { actors: [tally] },
   )

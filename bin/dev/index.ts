@@ -25,7 +25,12 @@ export async function runDev(flags: DevFlags, print: (line: string) => void): Pr
     geos: flags.geos,
     dataDir: flags.dataDir,
     httpPort: flags.httpPort,
-    startArgs: flags.logLevel ? ['--log-level', flags.logLevel] : [],
+    // The geos' lines are read by a person (prefixed with their geo): readable, not JSON.
+    startArgs: [
+      '--log-format',
+      'pretty',
+      ...(flags.logLevel ? ['--log-level', flags.logLevel] : []),
+    ],
     print,
   })
   // If this process exits by any path, no geo outlives it.

@@ -3,6 +3,7 @@ import { compareEventKeys, eventKey, type EventKey, type EventRecord } from '../
 import type { ActorView } from './actor-ref.js'
 import { Mailbox } from './mailbox.js'
 import type { PendingAsk } from './pending-ask.js'
+import type { ActorTypeStats } from './runtime-stats.js'
 
 /** How many events apart the in-memory checkpoints used for re-folds are, and how many are kept. */
 const CHECKPOINT_EVERY = 64
@@ -61,6 +62,8 @@ export class ActorCell {
   lateFrom: EventRecord | undefined
   loading: Promise<void> | undefined
   readonly mailbox: Mailbox<Message>
+  /** Its type's counters, when the node keeps metrics. */
+  stats: ActorTypeStats | undefined
 
   constructor(
     readonly definition: ErasedActorDefinition,

@@ -56,7 +56,7 @@ export class ActorRuntime implements Startable {
     this.unknownActorHint = unknownActorHint
     this.settings = parseInit(runtimeSettingsSchema, rest, 'runtime')
     this.durable = new DurableEventFeed(components.logger)
-    this.taps = new RuntimeTaps(components.taps, components.clock)
+    this.taps = new RuntimeTaps(components.taps, components.clock, components.stats)
     this.replica = new ReplicaEngine(components, this.taps, this.settings.snapshotEvery)
     this.cells = new ResidentCells(this.settings, components.clock, this.replica, this.taps)
     // What handler contexts call back into, built once (not per message).
@@ -96,6 +96,13 @@ export class ActorRuntime implements Startable {
   /** How many actors are in memory now. */
   get actorsInMemory(): number {
     return this.cells.size
+  }
+
+  /** Messages waiting in the mailboxes of the actors in memory (a scrape reads it; it walks them all). */
+  mailboxBacklog(): number {
+    let queued = 0
+    for (const cell of this.cells.values()) queued += cell.mailbox.size
+    return queued
   }
 
   async start(): Promise<void> {
@@ -158,7 +165,10 @@ export class ActorRuntime implements Startable {
 
   private tellCell(cell: ActorCell, command: string, input: unknown): void {
     const message: Message = { kind: 'command', command, input, chain: undefined, reply: undefined }
-    if (!cell.mailbox.enqueue(message)) this.taps.tellRefused(cell, command, overloaded(cell))
+    if (!cell.mailbox.enqueue(message)) {
+      if (cell.stats) cell.stats.failed++
+      this.taps.tellRefused(cell, command, overloaded(cell))
+    }
   }
 
   /** The actor's state and position in its history, read through its mailbox. */
@@ -182,6 +192,21 @@ export class ActorRuntime implements Startable {
       options?.signal,
       `read of ${cell.address}`,
     )
+  }
+
+  /**
+   * The events of `type/id` held here, in merge order: why its state is what it is. Read
+   * from the store (not through the mailbox): it may include replicated events the replica
+   * in memory folds on its next message.
+   */
+  history(type: string, id: string, options?: AbortOptions): Promise<EventRecord[]> {
+    if (!this.definitions.has(type))
+      return Promise.reject(
+        new UnknownActorTypeError(
+          `unknown actor type '${type}': register it with defineActor() in the node's actors`,
+        ),
+      )
+    return this.components.store.readActor(type, id, options ?? {})
   }
 
   /**
@@ -266,7 +291,10 @@ export class ActorRuntime implements Startable {
         ),
       )
       const message: Message = { kind: 'command', command, input, chain, reply: pending }
-      if (!cell.mailbox.enqueue(message)) pending.reject(overloaded(cell))
+      if (!cell.mailbox.enqueue(message)) {
+        if (cell.stats) cell.stats.failed++
+        pending.reject(overloaded(cell))
+      }
     })
   }
 
@@ -305,6 +333,7 @@ export class ActorRuntime implements Startable {
       (error) =>
         this.components.logger.error('mailbox processing failed', { actor: address, error }),
     )
+    created.stats = this.components.stats?.forType(type)
     this.cells.add(created)
     return created
   }

@@ -17,6 +17,7 @@ import type { ActorCell, CommandMessage } from './actor-cell.js'
 import { HandlerContext, type ContextHost } from './handler-context.js'
 import type { ReplicaEngine } from './replica.js'
 import type { RuntimeTaps } from './runtime-taps.js'
+import { LATENCY_SAMPLE_EVERY } from './runtime-stats.js'
 
 /**
  * Runs one command on a loaded actor: validates its input, calls its handler, persists the
@@ -38,10 +39,17 @@ export class CommandProcessor {
     const { definition } = cell
     const actor = this.taps.messageActor(cell)
     const started = actor ? this.clock.now() : 0
+    // Inline, not a call: this line runs for every command.
+    const stats = cell.stats
+    const sampled =
+      stats !== undefined && (++stats.seen & (LATENCY_SAMPLE_EVERY - 1)) === 0
+        ? performance.now()
+        : 0
     if (actor) this.taps.received(actor, message.command, started)
     const command = definition.commands[message.command]
     if (!command)
       return this.fail(
+        cell,
         message,
         actor,
         new UnknownCommandError(
@@ -51,6 +59,7 @@ export class CommandProcessor {
     const parsed = command.input.safeParse(message.input)
     if (!parsed.success)
       return this.fail(
+        cell,
         message,
         actor,
         new ValidationError(
@@ -63,17 +72,17 @@ export class CommandProcessor {
     try {
       result = command.handle(ctx, parsed.data)
     } catch (error) {
-      return this.fail(message, actor, handlerError(cell, message.command, error))
+      return this.fail(cell, message, actor, handlerError(cell, message.command, error))
     }
     if (isPromiseLike(result))
       return Promise.resolve(result).then(
-        (reply) => this.finish(cell, message, ctx, actor, started, reply),
+        (reply) => this.finish(cell, message, ctx, actor, started, sampled, reply),
         (error: unknown) => {
           ctx.close()
-          this.fail(message, actor, handlerError(cell, message.command, error))
+          this.fail(cell, message, actor, handlerError(cell, message.command, error))
         },
       )
-    return this.finish(cell, message, ctx, actor, started, result)
+    return this.finish(cell, message, ctx, actor, started, sampled, result)
   }
 
   /** Persists what the handler emitted, then replies. */
@@ -83,25 +92,42 @@ export class CommandProcessor {
     ctx: HandlerContext,
     actor: TapActor | undefined,
     started: number,
+    sampled: number,
     reply: unknown,
   ): void | Promise<void> {
     ctx.close()
     const { drafts } = ctx
     if (drafts === undefined) {
+      this.count(cell, sampled)
       if (actor) this.taps.handled(actor, message.command, started, 0)
       message.reply?.resolve(reply)
       return
     }
     return this.persist(cell, drafts).then(
       () => {
+        this.count(cell, sampled)
         if (actor) this.taps.handled(actor, message.command, started, drafts.length)
         message.reply?.resolve(reply)
       },
-      (error: unknown) => this.fail(message, actor, error),
+      (error: unknown) => this.fail(cell, message, actor, error),
     )
   }
 
-  private fail(message: CommandMessage, actor: TapActor | undefined, error: unknown): void {
+  /** Counts a handled command (and its latency, when it was sampled) for metrics. */
+  private count(cell: ActorCell, sampled: number): void {
+    const { stats } = cell
+    if (stats === undefined) return
+    stats.handled++
+    if (sampled !== 0) stats.sampleEnd(sampled)
+  }
+
+  private fail(
+    cell: ActorCell,
+    message: CommandMessage,
+    actor: TapActor | undefined,
+    error: unknown,
+  ): void {
+    if (cell.stats) cell.stats.failed++
     if (actor) this.taps.failed(actor, message.command, error)
     message.reply?.reject(error)
   }
@@ -115,6 +141,7 @@ export class CommandProcessor {
       // The append may have landed all the same (a reply lost after the write): the replica
       // reloads from the store before its next message rather than trust what it holds.
       cell.markStale()
+      if (cell.stats) cell.stats.appendFailures++
       throw error
     }
     this.durable.publish({ events: records })

@@ -6,6 +6,7 @@ import { DEFAULT_MAX_CLOCK_SKEW_MS, type HybridLogicalClock } from '../hlc.js'
 import type { AbortOptions } from '../lifecycle.js'
 import type { Logger } from '../logger.js'
 import type { Taps } from '../taps.js'
+import type { RuntimeStats } from './runtime-stats.js'
 
 /** The value of every runtime setting the user leaves out. */
 export const RUNTIME_DEFAULTS = {
@@ -63,6 +64,8 @@ export interface RuntimeComponents {
   logger: Logger
   /** The origin of events written here (this node's id). */
   origin: string
+  /** Counters for metrics, when the node keeps them (read by a scrape, never by the runtime). */
+  stats?: RuntimeStats
 }
 
 /** The runtime's settings once the defaults are applied. */

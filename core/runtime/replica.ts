@@ -54,6 +54,8 @@ export class ReplicaEngine {
   /** Re-folds the actor from the newest checkpoint before `late` (or from scratch). */
   async refold(cell: ActorCell, late: EventRecord): Promise<void> {
     const base = cell.checkpointBefore(late)
+    // A reference, not a copy: apply is pure, so the state it points to never changes.
+    const stateBefore = cell.state
     const events = await this.components.store.readActor(
       cell.definition.type,
       cell.id,
@@ -65,7 +67,7 @@ export class ReplicaEngine {
       this.observeStored(event)
       this.applyOne(cell, event)
     }
-    this.taps.reordered(cell, late, events.length)
+    this.taps.reordered(cell, late, events, stateBefore)
   }
 
   /** Loads the actor from its latest snapshot and the events stored after it. */

@@ -1,20 +1,22 @@
 import type { Clock } from '../clock.js'
 import { AnywhereError } from '../errors.js'
-import type { EventRecord } from '../event.js'
-import type { TapActor, Taps } from '../taps.js'
+import { compareEventKeys, type EventRecord } from '../event.js'
+import { MAX_TAP_CONCURRENT, type ConcurrentEvent, type TapActor, type Taps } from '../taps.js'
 import type { ActorCell } from './actor-cell.js'
+import type { RuntimeStats } from './runtime-stats.js'
 
 /**
  * The tap events the runtime publishes, one method per kind. Each builds its tap object
  * (and reads the clock) only when someone listens to that kind: these calls sit on the hot
  * path of every message and fold, and a method call with plain arguments allocates nothing,
  * where a callback that builds the event would cost a closure per call even with nobody
- * listening.
+ * listening. The rare steps (evictions, rehydrations, re-folds) are also counted in `stats`.
  */
 export class RuntimeTaps {
   constructor(
     private readonly taps: Taps,
     private readonly clock: Clock,
+    private readonly stats?: RuntimeStats,
   ) {}
 
   /**
@@ -78,16 +80,40 @@ export class RuntimeTaps {
       this.taps.publish({ kind: 'event.ingested', at: this.clock.now(), events, from })
   }
 
-  /** `event.reordered`: a late event made the actor re-fold `refolded` events. */
-  reordered(cell: ActorCell, late: EventRecord, refolded: number): void {
-    if (this.taps.wants('event.reordered'))
-      this.taps.publish({
-        kind: 'event.reordered',
-        at: this.clock.now(),
-        actor: { type: cell.definition.type, id: cell.id },
-        event: late,
-        refolded,
-      })
+  /**
+   * `event.reordered`: a late event made the actor re-fold `refolded` events; `refoldedEvents`
+   * are the events read again (in merge order), `stateBefore` the state before the re-fold.
+   */
+  reordered(
+    cell: ActorCell,
+    late: EventRecord,
+    refoldedEvents: readonly EventRecord[],
+    stateBefore: unknown,
+  ): void {
+    if (this.stats) {
+      this.stats.refolds++
+      this.stats.refoldedEvents += refoldedEvents.length
+    }
+    if (!this.taps.wants('event.reordered')) return
+    const concurrent: ConcurrentEvent[] = []
+    let concurrentCount = 0
+    for (const event of refoldedEvents) {
+      if (compareEventKeys(event, late) <= 0 || event.origin === late.origin) continue
+      concurrentCount++
+      if (concurrent.length < MAX_TAP_CONCURRENT)
+        concurrent.push({ origin: event.origin, seq: event.seq, hlc: event.hlc, type: event.type })
+    }
+    this.taps.publish({
+      kind: 'event.reordered',
+      at: this.clock.now(),
+      actor: { type: cell.definition.type, id: cell.id },
+      event: late,
+      refolded: refoldedEvents.length,
+      concurrent,
+      concurrentCount,
+      stateBefore,
+      stateAfter: cell.state,
+    })
   }
 
   /** `event.unapplied`: an event was kept but left out of the state. */
@@ -104,6 +130,9 @@ export class RuntimeTaps {
 
   /** `actor.evicted`: the actor left memory. */
   evicted(cell: ActorCell, reason: 'idle' | 'capacity'): void {
+    if (this.stats)
+      if (reason === 'idle') this.stats.evictedIdle++
+      else this.stats.evictedCapacity++
     if (this.taps.wants('actor.evicted'))
       this.taps.publish({
         kind: 'actor.evicted',
@@ -115,6 +144,7 @@ export class RuntimeTaps {
 
   /** `actor.rehydrated`: the actor was loaded from the store. */
   rehydrated(cell: ActorCell, events: number, fromSnapshot: boolean): void {
+    if (this.stats) this.stats.rehydrations++
     if (this.taps.wants('actor.rehydrated'))
       this.taps.publish({
         kind: 'actor.rehydrated',

@@ -111,10 +111,37 @@ export function openApiDocument(definitions: ActorTypes): JsonSchema {
         },
       },
     }
+    paths[`/v1/actors/${type}/{id}/history`] = {
+      get: {
+        operationId: names.operation(`${definition.type}_history`),
+        tags: [definition.type],
+        summary: `The events of a ${definition.type} in merge order, with the geo each was written in`,
+        parameters: [
+          idParameter,
+          {
+            name: 'limit',
+            in: 'query',
+            required: false,
+            description: 'the latest events returned (default 200)',
+            schema: { type: 'integer', minimum: 1, maximum: 1000 },
+          },
+        ],
+        responses: {
+          '200': {
+            description: '{ type, id, total, events: [{ origin, geo, seq, hlc, type, payload }] }',
+            content: { 'application/json': { schema: {} } },
+          },
+          ...Object.fromEntries(READ_ERRORS.map((s) => [s, errorResponse(COMMAND_ERRORS[s]!)])),
+        },
+      },
+    }
     for (const [command, { input }] of Object.entries(definition.commands)) {
       const name = names.schema(`${definition.type}.${command}.input`)
       Object.assign(schemas, liftDefinitions(name, toJsonSchema(input, 'input')))
-      paths[`/v1/actors/${type}/{id}/${encodeURIComponent(command)}`] = {
+      const commandPath = `/v1/actors/${type}/{id}/${encodeURIComponent(command)}`
+      // A command named `history` shares its path with the GET of the history.
+      paths[commandPath] = {
+        ...paths[commandPath],
         post: {
           operationId: names.operation(`${definition.type}_${command}`),
           tags: [definition.type],

@@ -3,6 +3,7 @@
 // mounted into an existing Fastify app with `anywhereRoutes`.
 import { createHash } from 'node:crypto'
 import type { FastifyError, FastifyInstance, FastifyPluginAsync, FastifyReply } from 'fastify'
+import type { Registry } from 'prom-client'
 import {
   AbortedError,
   AnywhereError,
@@ -23,6 +24,7 @@ import {
   UnknownActorTypeError,
   UnknownCommandError,
   ValidationError,
+  geoOfOrigin,
   tapConcernsActor,
   type ActorRuntime,
   type Fabric,
@@ -34,6 +36,8 @@ import { authHook, WWW_AUTHENTICATE, principalOf } from './auth.js'
 import { IdempotencyCache, IDEMPOTENCY_KEY_MAX_LENGTH } from './idempotency-cache.js'
 import { parseInit } from '../../support/options.js'
 import { parseJsonBody } from './json-body.js'
+import { RequestMetrics } from './request-metrics.js'
+import { Dashboard } from './dashboard.js'
 import { actorCatalog, openApiDocument } from './openapi.js'
 import { gatewayInitSchema, type GatewayInit, type GatewayOptions } from './options.js'
 
@@ -75,6 +79,11 @@ export interface GatewayComponents {
   nodeId: string
   /** Present when the node runs a fabric: serves `GET /v1/fabric`. */
   fabric?: Fabric
+  /**
+   * Present when the node keeps metrics: the gateway adds its request metrics to it and
+   * serves the whole registry at `GET /metrics` (admin scope when auth is configured).
+   */
+  metrics?: Registry
 }
 
 const actorParams = {
@@ -90,6 +99,7 @@ const actorParams = {
 export class GatewayRoutes {
   private readonly idempotency: IdempotencyCache
   private readonly streams = new Set<() => void>()
+  private readonly dashboard: Dashboard
 
   constructor(
     private readonly options: GatewayOptions,
@@ -98,11 +108,13 @@ export class GatewayRoutes {
     private readonly stopping: () => boolean = () => false,
   ) {
     this.idempotency = new IdempotencyCache(options.idempotencyKeys)
+    this.dashboard = new Dashboard(components)
   }
 
-  /** Ends every open tap stream (the server is stopping). */
+  /** Ends every open tap and dashboard stream (the server is stopping). */
   closeStreams(): void {
     for (const close of this.streams) close()
+    this.dashboard.close()
   }
 
   /** Registers every route, parser, hook and error handler on `app` (a Fastify instance or plugin scope). */
@@ -123,12 +135,20 @@ export class GatewayRoutes {
     app.setErrorHandler((error: FastifyError | Error, _request, reply) =>
       this.sendError(reply, error),
     )
-    app.setNotFoundHandler((request, reply) =>
-      reply.code(404).send({
+    const requestMetrics = this.components.metrics
+      ? new RequestMetrics(this.components.metrics, runtime)
+      : undefined
+    // Each route counts its own responses, its template known when it is registered:
+    // `request.routeOptions` builds a new object on every read (5% of a request's CPU).
+    if (requestMetrics) app.addHook('onRoute', (route) => requestMetrics.countResponses(route))
+    app.setNotFoundHandler((request, reply) => {
+      reply.code(404)
+      requestMetrics?.observe(undefined, request, reply)
+      return reply.send({
         error: 'NotFound',
         message: `no route ${request.method} ${request.url}; see GET /v1/actors`,
-      }),
-    )
+      })
+    })
 
     app.addHook('onRequest', (request, reply, done) => {
       if (request.headers.host === undefined) {
@@ -150,6 +170,12 @@ export class GatewayRoutes {
       if (this.stopping()) reply.header('connection', 'close')
       done(null, payload)
     })
+
+    const { metrics } = this.components
+    if (metrics)
+      app.get('/metrics', async (_request, reply) =>
+        reply.type(metrics.contentType).send(await metrics.metrics()),
+      )
 
     app.get('/healthz', async () => ({
       status: 'ok',
@@ -200,6 +226,32 @@ export class GatewayRoutes {
         return reply.send(definition?.view ? definition.view(view.state) : view.state)
       },
     )
+
+    app.get<{ Params: { type: string; id: string }; Querystring: { limit?: string } }>(
+      '/v1/actors/:type/:id/history',
+      { schema: { params: actorParams } },
+      async (request, reply) => {
+        const { type, id } = request.params
+        const limit = historyLimit(request.query.limit)
+        const events = await runtime.history(type, id)
+        const shown = events.length > limit ? events.slice(events.length - limit) : events
+        return reply.send({
+          type,
+          id,
+          total: events.length,
+          events: shown.map((e) => ({
+            origin: e.origin,
+            geo: geoOfOrigin(e.origin) ?? null,
+            seq: e.seq,
+            hlc: e.hlc,
+            type: e.type,
+            payload: e.payload,
+          })),
+        })
+      },
+    )
+
+    this.dashboard.register(app)
 
     app.get('/v1/fabric', async (_request, reply) => {
       const { fabric } = this.components
@@ -286,6 +338,19 @@ export class GatewayRoutes {
       }))
     return reply.code(status).send(body)
   }
+}
+
+/** Events `GET /v1/actors/:type/:id/history` returns unless `?limit=` says otherwise (the latest ones). */
+export const DEFAULT_HISTORY_LIMIT = 200
+/** Most events one history response carries. */
+export const MAX_HISTORY_LIMIT = 1_000
+
+function historyLimit(value: string | undefined): number {
+  if (value === undefined) return DEFAULT_HISTORY_LIMIT
+  const limit = /^[0-9]{1,4}$/.test(value) ? Number(value) : NaN
+  if (!(limit >= 1 && limit <= MAX_HISTORY_LIMIT))
+    throw new ValidationError(`limit must be a whole number from 1 to ${MAX_HISTORY_LIMIT}`)
+  return limit
 }
 
 /** A digest of a command's input: a key reused with another input is another operation. */

@@ -74,6 +74,8 @@ export class PeerLink implements SessionPeer {
   /** Per origin, the seq of an event that cannot be framed, until the peer holds it. */
   private readonly blocked = new Map<string, number>()
   private unframableEvents = 0
+  /** What crossed the link, for metrics: plain counters a scrape reads through status(). */
+  private readonly traffic = { eventsIn: 0, eventsOut: 0, bytesIn: 0, bytesOut: 0, reconnects: 0 }
   private loop: Promise<void> | undefined
   private stopping = false
   private wake: (() => void) | undefined
@@ -148,6 +150,7 @@ export class PeerLink implements SessionPeer {
       ...(rttMs !== undefined ? { rttMs } : {}),
       since: this.since,
       ...(this.lastError !== undefined ? { lastError: this.lastError } : {}),
+      traffic: { ...this.traffic },
       unframableEvents: this.unframableEvents,
       blockedOrigins: Object.fromEntries(this.blocked),
     }
@@ -176,9 +179,11 @@ export class PeerLink implements SessionPeer {
     const now = clock.now()
     this.connected = true
     this.since = now
-    logger.info('fabric peer connected', { peer: this.peerId, geo: this.geo })
+    // `peerGeo`, not `geo`: every line already names this node's own geo.
+    logger.info('fabric peer connected', { peer: this.peerId, peerGeo: this.geo })
     taps.publish({ kind: 'peer.connected', at: now, peer: this.peerId, geo: this.geo })
     if (this.lostAt !== undefined) {
+      this.traffic.reconnects++
       this.healing = {
         startedAt: now,
         durationMs: now - this.lostAt,
@@ -206,7 +211,14 @@ export class PeerLink implements SessionPeer {
     if (this.healing) this.checkHealed()
   }
 
-  counted(direction: 'in' | 'out', events: number): void {
+  counted(direction: 'in' | 'out', events: number, bytes: number): void {
+    if (direction === 'in') {
+      this.traffic.eventsIn += events
+      this.traffic.bytesIn += bytes
+    } else {
+      this.traffic.eventsOut += events
+      this.traffic.bytesOut += bytes
+    }
     if (!this.healing) return
     if (direction === 'in') this.healing.eventsIn += events
     else this.healing.eventsOut += events
@@ -231,7 +243,7 @@ export class PeerLink implements SessionPeer {
     const where = `${origin}:${seq}`
     logger.error(
       `event ${where} cannot be sent (${why}); it is skipped, and ${this.peerId} gets no later event of origin ${origin} (it stores no gaps) until it holds this one`,
-      { peer: this.peerId, geo: this.geo, event: where },
+      { peer: this.peerId, peerGeo: this.geo, event: where },
     )
     taps.publish({
       kind: 'frame.rejected',
@@ -246,7 +258,7 @@ export class PeerLink implements SessionPeer {
     if (reason !== this.lastError)
       this.components.logger.warn('fabric dial failed', {
         peer: this.peerId,
-        geo: this.geo,
+        peerGeo: this.geo,
         error: reason,
       })
     this.lastError = reason
@@ -268,7 +280,8 @@ export class PeerLink implements SessionPeer {
       eventsOut: healing.eventsOut,
       convergeMs: now - healing.startedAt,
     }
-    logger.info('fabric partition healed', healed)
+    const { peer, geo: peerGeo, ...figures } = healed
+    logger.info('fabric partition healed', { peer, peerGeo, ...figures })
     taps.publish({ kind: 'partition.healed', at: now, ...healed })
   }
 
@@ -281,7 +294,7 @@ export class PeerLink implements SessionPeer {
     // A partition that began before an unfinished heal keeps its start.
     this.lostAt = this.healing ? this.healing.startedAt - this.healing.durationMs : now
     this.healing = undefined
-    logger.warn('fabric peer lost', { peer: this.peerId, geo: this.geo, reason })
+    logger.warn('fabric peer lost', { peer: this.peerId, peerGeo: this.geo, reason })
     taps.publish({ kind: 'peer.lost', at: now, peer: this.peerId, geo: this.geo, reason })
   }
 

@@ -334,12 +334,14 @@ export class ReplicationReceiver extends ReplicationSession {
       const events: EventRecord[] = []
       const peerHolds: VersionVector = {}
       let received = 0
+      let receivedBytes = 0
       let n = this.ingestedN
       while (this.queue.length > 0 && received < settings.ingestBatchEvents) {
         const item = this.queue.shift()!
         this.queuedBytes -= item.bytes
         this.queuedEvents -= item.events.length
         received += item.events.length
+        receivedBytes += item.bytes
         addToVector(peerHolds, item.events)
         for (const event of item.events) if (this.admit(event, item.n)) events.push(event)
         if (this.closed) return
@@ -354,7 +356,7 @@ export class ReplicationReceiver extends ReplicationSession {
         // the events to the senders, and counts (and checks the heal) after both.
         this.peer.holds(peerHolds)
         localFeed.add(accepted, this.peer.peerId)
-        this.peer.counted('in', accepted.length)
+        this.peer.counted('in', accepted.length, receivedBytes)
         if (accepted.length > 0 && taps.wants('replication.in'))
           taps.publish({
             kind: 'replication.in',

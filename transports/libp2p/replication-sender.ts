@@ -359,7 +359,7 @@ export class ReplicationSender extends ReplicationSession implements LocalFeedLi
     this.inFlight.push({ n, bytes: bytes.byteLength, sentAt: this.components.clock.now() })
     this.inFlightBytes += bytes.byteLength
     this.frames.writeEncoded(bytes)
-    this.peer.counted('out', events.length)
+    this.peer.counted('out', events.length, bytes.byteLength)
     const { taps, clock } = this.components
     if (taps.wants('replication.out'))
       taps.publish({

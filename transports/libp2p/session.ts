@@ -88,8 +88,8 @@ export interface SessionPeer {
   handshook(role: SessionRole, hello: HelloFrame): void
   /** The peer holds at least `vector`. */
   holds(vector: Readonly<VersionVector>): void
-  /** Counts events sent to or taken from the peer. */
-  counted(direction: 'in' | 'out', events: number): void
+  /** Counts events sent to or taken from the peer, and the frame bytes that carried them. */
+  counted(direction: 'in' | 'out', events: number, bytes: number): void
   /** A measured round trip. */
   rtt(ms: number): void
   /** The handshake was refused (by either side), with why. */
