@@ -64,6 +64,15 @@ export class ActorCell {
   readonly mailbox: Mailbox<Message>
   /** Its type's counters, when the node keeps metrics. */
   stats: ActorTypeStats | undefined
+  /**
+   * Appends under way whose events `state` already holds (pipelined persistence): the
+   * commands that emitted them are answered once each is durable.
+   */
+  inFlight = 0
+  /** Settles (never rejects) once every append under way has settled. */
+  settled: Promise<void> = Promise.resolve()
+  /** Bumped when an append fails: a command whose events were folded before it saw them. */
+  appendEpoch = 0
 
   constructor(
     readonly definition: ErasedActorDefinition,
@@ -107,6 +116,19 @@ export class ActorCell {
     this.count = base ? base.count : 0
     this.last = base?.at
     this.lateFrom = undefined
+  }
+
+  /** Nothing queued and no append under way: the cell may leave memory. */
+  get idle(): boolean {
+    return this.mailbox.idle && this.inFlight === 0
+  }
+
+  /** Resolves once the mailbox is empty and every append under way has settled. */
+  async whenIdle(): Promise<void> {
+    while (!this.idle) {
+      await this.mailbox.whenIdle()
+      await this.settled
+    }
   }
 
   /** The replica reloads from the store before it handles its next message. */

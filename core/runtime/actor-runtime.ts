@@ -116,7 +116,7 @@ export class ActorRuntime implements Startable {
     if (!this.running) return
     this.running = false
     this.cells.stopSweep()
-    const drained = Promise.all([...this.cells.values()].map((cell) => cell.mailbox.whenIdle()))
+    const drained = Promise.all([...this.cells.values()].map((cell) => cell.whenIdle()))
     let cancel: (() => void) | undefined
     const timedOut = new Promise<void>((resolve) => {
       cancel = this.components.clock.setTimer(this.settings.stopTimeoutMs, resolve)
@@ -341,7 +341,11 @@ export class ActorRuntime implements Startable {
   private process(cell: ActorCell, message: Message): void | Promise<void> {
     if (cell.ready) return this.processLoaded(cell, message)
     // The first message waits for the rehydration; after it the path stays synchronous where it can.
-    cell.loading ??= this.replica.rehydrate(cell)
+    // A reload after a failed append waits for the appends still under way: the store must hold them.
+    cell.loading ??=
+      cell.inFlight > 0
+        ? cell.settled.then(() => this.replica.rehydrate(cell))
+        : this.replica.rehydrate(cell)
     const generation = cell.generation
     return cell.loading.then(
       () => {
@@ -361,6 +365,13 @@ export class ActorRuntime implements Startable {
     // Only the last queued message reads the clock: once the mailbox is idle, lastUsed is still
     // the start of the last message handled, and a burst of messages costs one clock read.
     if (cell.mailbox.size === 0) cell.lastUsed = this.now()
+    // A read, or a re-fold from the store, sees only what is durable: it waits for the
+    // appends under way (and reloads if one of them failed).
+    if (
+      cell.inFlight > 0 &&
+      (message.kind === 'read' || (cell.lateFrom && message.kind !== 'ingest'))
+    )
+      return cell.settled.then(() => this.process(cell, message))
     if (cell.lateFrom && message.kind !== 'ingest')
       return this.replica.refold(cell, cell.lateFrom).then(
         () => this.processLoaded(cell, message),

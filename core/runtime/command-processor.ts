@@ -9,7 +9,13 @@ import {
   UnknownCommandError,
   ValidationError,
 } from '../errors.js'
-import type { EventDraft, EventRecord } from '../event.js'
+import {
+  compareEventKeys,
+  eventKey,
+  type EventDraft,
+  type EventKey,
+  type EventRecord,
+} from '../event.js'
 import type { DurableEventFeed } from '../event-feed.js'
 import type { EventStore } from '../event-store.js'
 import type { TapActor } from '../taps.js'
@@ -103,14 +109,83 @@ export class CommandProcessor {
       message.reply?.resolve(reply)
       return
     }
-    return this.persist(cell, drafts).then(
-      () => {
-        this.count(cell, sampled)
-        if (actor) this.taps.handled(actor, message.command, started, drafts.length)
-        message.reply?.resolve(reply)
-      },
-      (error: unknown) => this.fail(cell, message, actor, error),
+    const handled = () => {
+      this.count(cell, sampled)
+      if (actor) this.taps.handled(actor, message.command, started, drafts.length)
+      message.reply?.resolve(reply)
+    }
+    if (this.canPipeline(cell, drafts)) return this.pipeline(cell, message, actor, drafts, handled)
+    // Waits for appends under way first: a re-fold reads the store, which must hold them.
+    const persisted =
+      cell.inFlight > 0
+        ? cell.settled.then(() => this.persist(cell, drafts))
+        : this.persist(cell, drafts)
+    return persisted.then(handled, (error: unknown) => this.fail(cell, message, actor, error))
+  }
+
+  /**
+   * Pipelined persistence: the events are folded into the actor now, so its next command
+   * runs against them while they are being made durable (several commands of a hot actor
+   * share one group commit), and the reply still waits for the append (persist before
+   * reply). Only when the events sort after everything the actor has folded (its own new
+   * events always do; anything else takes the path that re-folds) and not past
+   * MAX_PIPELINED_APPENDS appends under way.
+   */
+  private canPipeline(cell: ActorCell, drafts: EventDraft[]): boolean {
+    if (cell.inFlight >= MAX_PIPELINED_APPENDS || cell.lateFrom) return false
+    const last = cell.last
+    return last === undefined || drafts.every((d) => compareEventKeys(provisionalKey(d), last) > 0)
+  }
+
+  private pipeline(
+    cell: ActorCell,
+    message: CommandMessage,
+    actor: TapActor | undefined,
+    drafts: EventDraft[],
+    handled: () => void,
+  ): void | Promise<void> {
+    const epoch = cell.appendEpoch
+    const appending = this.store.append(drafts)
+    // Counted before the fold: no snapshot is taken of a state holding events not yet stored.
+    cell.inFlight++
+    this.replica.foldEmitted(
+      cell,
+      drafts.map((d) => ({ ...d, seq: PROVISIONAL_SEQ })),
     )
+    // Outcomes are taken in command order, whatever order the store settles in: a failure
+    // is seen by every later command before it answers.
+    const previous = cell.settled
+    const stored = (records: EventRecord[]) => {
+      cell.inFlight--
+      // The actor's last key gets its real seq, unless a later command's events are last.
+      const last = records.at(-1)!
+      if (cell.last && isProvisional(cell.last) && sameStamp(cell.last, last))
+        cell.last = eventKey(last)
+      this.durable.publish({ events: records })
+      this.taps.appended(records)
+      // An earlier append failed: this command ran against its events.
+      if (cell.appendEpoch !== epoch) return this.fail(cell, message, actor, sawFailedAppend(cell))
+      handled()
+    }
+    const failed = (error: unknown) => {
+      cell.inFlight--
+      if (cell.appendEpoch === epoch) {
+        // The first failure: whatever the actor folded since may not be stored. It reloads
+        // from the store (once every append under way has settled) before its next
+        // message, and each command that saw these events fails.
+        cell.appendEpoch++
+        cell.markStale()
+        if (cell.stats) cell.stats.appendFailures++
+      }
+      this.fail(cell, message, actor, error)
+    }
+    const done = appending.then(
+      (records) => previous.then(() => stored(records)),
+      (error: unknown) => previous.then(() => failed(error)),
+    )
+    cell.settled = Promise.all([cell.settled, done]).then(noop, noop)
+    // Past the bound, the mailbox waits for the oldest appends before the next command.
+    if (cell.inFlight >= MAX_PIPELINED_APPENDS) return cell.settled
   }
 
   /** Counts a handled command (and its latency, when it was sampled) for metrics. */
@@ -151,6 +226,36 @@ export class CommandProcessor {
     if (refolding) await refolding
   }
 }
+
+/** Most appends of one actor under way at once (each a command answered when it is durable). */
+export const MAX_PIPELINED_APPENDS = 64
+
+/**
+ * The seq an event folded before its append returns is given: above every real seq, so a
+ * key made from it sorts after the stored event of the same HLC and origin (a read `after`
+ * it never folds that event twice). Own events never tie on HLC, so no order changes.
+ */
+const PROVISIONAL_SEQ = Number.MAX_SAFE_INTEGER
+
+function provisionalKey(draft: EventDraft): EventKey {
+  return { hlc: draft.hlc, origin: draft.origin, seq: PROVISIONAL_SEQ }
+}
+
+function isProvisional(key: EventKey): boolean {
+  return key.seq === PROVISIONAL_SEQ
+}
+
+function sameStamp(a: EventKey, b: EventKey): boolean {
+  return a.origin === b.origin && a.hlc.wall === b.hlc.wall && a.hlc.logical === b.hlc.logical
+}
+
+function sawFailedAppend(cell: ActorCell): StoreUnavailableError {
+  return new StoreUnavailableError(
+    `an earlier command of ${cell.address} could not be stored, and this one ran after it: its outcome is not confirmed, retry it`,
+  )
+}
+
+function noop(): void {}
 
 function handlerError(cell: ActorCell, command: string, error: unknown): Error {
   // A condition of the runtime met through ctx.ask (a cycle, a timeout, an overloaded or

@@ -30,6 +30,14 @@ export class ReplicaEngine {
   }
 
   /**
+   * Folds events a command has just emitted, before their append returns (pipelined
+   * persistence): they sort after everything folded (the caller checked), so no re-fold.
+   */
+  foldEmitted(cell: ActorCell, events: readonly EventRecord[]): void {
+    for (const event of events) this.applyOne(cell, event, true)
+  }
+
+  /**
    * Folds replicated events the store has just taken. An event that sorts after everything
    * folded is new and is applied. One that sorts before the last folded event is either late
    * or was already folded by a load that read the store after it took the event; either way
@@ -94,7 +102,8 @@ export class ReplicaEngine {
   /** Persists the actor's state as a snapshot if it folded events since the last one. */
   async persistSnapshot(cell: ActorCell): Promise<void> {
     // A state waiting for a re-fold is not the fold of the events up to its last key.
-    if (cell.sinceSnapshot === 0 || !cell.last || cell.lateFrom) return
+    // Nor is a state holding events whose appends are still under way.
+    if (cell.sinceSnapshot === 0 || !cell.last || cell.lateFrom || cell.inFlight > 0) return
     const pending = cell.sinceSnapshot
     cell.sinceSnapshot = 0
     try {

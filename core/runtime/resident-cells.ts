@@ -83,7 +83,7 @@ export class ResidentCells {
   private sweepIdle(): void {
     const cutoff = this.clock.now() - this.settings.idleEvictMs
     for (const cell of this.byAddress.values())
-      if (cell.lastUsed <= cutoff && cell.mailbox.idle) this.evict(cell, 'idle')
+      if (cell.lastUsed <= cutoff && cell.idle) this.evict(cell, 'idle')
   }
 
   /** Evicts idle cells, oldest first, down to the bound; never `keep` (the cell being handed out). */
@@ -92,12 +92,12 @@ export class ResidentCells {
     // cell is busy the bound is exceeded for a while rather than evicting a cell in use.
     for (const cell of this.byAddress.values()) {
       if (this.byAddress.size <= this.settings.maxActorsInMemory) return
-      if (cell !== keep && cell.mailbox.idle) this.evict(cell, 'capacity')
+      if (cell !== keep && cell.idle) this.evict(cell, 'capacity')
     }
   }
 
   private evict(cell: ActorCell, reason: 'idle' | 'capacity'): void {
-    if (!cell.mailbox.idle) return
+    if (!cell.idle) return
     this.byAddress.delete(cell.address)
     this.byType.get(cell.definition.type)?.delete(cell.id)
     cell.evicted = true

@@ -56,79 +56,88 @@ describe('file store: a node killed with SIGKILL mid-stream', function () {
       timeoutMs: 30_000,
     })
 
-  it('keeps every acknowledged increment and applies none twice', async () => {
-    const ids = Array.from({ length: CLIENTS }, (_, i) => `crash-${i}`)
-    const tallies = new Map<string, Tally>(ids.map((id) => [id, { acked: 0, uncertain: 0 }]))
-    node = await start()
-    for (let round = 1; round <= ROUNDS; round++) {
-      const url = node.url
-      let killing = false
-      let ackedThisRound = 0
-      const client = async (id: string) => {
-        const tally = tallies.get(id)!
-        while (!killing) {
-          let ok = false
-          try {
-            const response = await fetch(`${url}/v1/actors/counter/${id}/increment`, {
-              method: 'POST',
-              headers: { 'content-type': 'application/json' },
-              body: JSON.stringify({ by: 1 }),
-              signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
-            })
-            await response.arrayBuffer()
-            ok = response.status === 200
-          } catch {
-            // no answer: the kill cut it off
-          }
-          if (ok) {
-            tally.acked++
-            ackedThisRound++
-          } else {
-            tally.uncertain++
+  for (const [what, clientIds] of [
+    ['each client its own counter', Array.from({ length: CLIENTS }, (_, i) => `crash-${i}`)],
+    // A hot actor: its commands pipeline (each runs against the events of the previous
+    // ones while they are made durable), and still no reply reports what is not stored.
+    ['every client on one hot counter', Array.from({ length: 2 * CLIENTS }, () => 'hot')],
+  ] as const)
+    it(`keeps every acknowledged increment and applies none twice (${what})`, async () => {
+      const ids = [...new Set(clientIds)]
+      const tallies = new Map<string, Tally>(ids.map((id) => [id, { acked: 0, uncertain: 0 }]))
+      node = await start()
+      for (let round = 1; round <= ROUNDS; round++) {
+        const url = node.url
+        let killing = false
+        let ackedThisRound = 0
+        const client = async (id: string) => {
+          const tally = tallies.get(id)!
+          while (!killing) {
+            let ok = false
+            try {
+              const response = await fetch(`${url}/v1/actors/counter/${id}/increment`, {
+                method: 'POST',
+                headers: { 'content-type': 'application/json' },
+                body: JSON.stringify({ by: 1 }),
+                signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+              })
+              await response.arrayBuffer()
+              ok = response.status === 200
+            } catch {
+              // no answer: the kill cut it off
+            }
+            if (ok) {
+              tally.acked++
+              ackedThisRound++
+            } else {
+              tally.uncertain++
+            }
           }
         }
-      }
-      const clients = ids.map(client)
-      const deadline = Date.now() + WAIT_FOR_ACKS_MS
-      while (ackedThisRound < ACKS_BEFORE_KILL && Date.now() < deadline)
-        await new Promise((resolve) => setTimeout(resolve, 10))
-      assert.ok(
-        ackedThisRound >= ACKS_BEFORE_KILL,
-        `only ${ackedThisRound} increments acknowledged before the deadline`,
-      )
-
-      // Kill while requests are in flight; clients stop sending new ones.
-      const killed = node.kill('SIGKILL')
-      killing = true
-      await killed
-      await Promise.all(clients)
-
-      node = await start()
-      // The killed node's lock was left behind; the new node took it over and said so.
-      assert.match(node.output(), /taking over the data dir lock of a process that no longer runs/)
-      for (const id of ids) {
-        const { acked, uncertain } = tallies.get(id)!
-        const response = await fetch(`${node.url}/v1/actors/counter/${id}`, {
-          signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
-        })
-        const text = await response.text()
-        assert.equal(response.status, 200, text)
-        const { value } = JSON.parse(text) as { value: number }
+        const clients = clientIds.map(client)
+        const deadline = Date.now() + WAIT_FOR_ACKS_MS
+        while (ackedThisRound < ACKS_BEFORE_KILL && Date.now() < deadline)
+          await new Promise((resolve) => setTimeout(resolve, 10))
         assert.ok(
-          value >= acked,
-          `round ${round}, ${id}: ${value} < ${acked} acknowledged: an acknowledged increment was lost`,
+          ackedThisRound >= ACKS_BEFORE_KILL,
+          `only ${ackedThisRound} increments acknowledged before the deadline`,
         )
-        assert.ok(
-          value <= acked + uncertain,
-          `round ${round}, ${id}: ${value} > ${acked} acknowledged + ${uncertain} unanswered: an increment was applied twice`,
+
+        // Kill while requests are in flight; clients stop sending new ones.
+        const killed = node.kill('SIGKILL')
+        killing = true
+        await killed
+        await Promise.all(clients)
+
+        node = await start()
+        // The killed node's lock was left behind; the new node took it over and said so.
+        assert.match(
+          node.output(),
+          /taking over the data dir lock of a process that no longer runs/,
         )
-        // From here on the counter's true value is known again.
-        tallies.set(id, { acked: value, uncertain: 0 })
+        for (const id of ids) {
+          const { acked, uncertain } = tallies.get(id)!
+          const response = await fetch(`${node.url}/v1/actors/counter/${id}`, {
+            signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+          })
+          const text = await response.text()
+          assert.equal(response.status, 200, text)
+          const { value } = JSON.parse(text) as { value: number }
+          assert.ok(
+            value >= acked,
+            `round ${round}, ${id}: ${value} < ${acked} acknowledged: an acknowledged increment was lost`,
+          )
+          assert.ok(
+            value <= acked + uncertain,
+            `round ${round}, ${id}: ${value} > ${acked} acknowledged + ${uncertain} unanswered: an increment was applied twice`,
+          )
+          // From here on the counter's true value is known again.
+          tallies.set(id, { acked: value, uncertain: 0 })
+        }
       }
-    }
-    await node.stop()
-    node = undefined
-  })
+      await node.stop()
+      node = undefined
+    })
 
   it('refuses a second node on the same data dir, naming the process that holds it', async () => {
     node = await start()
