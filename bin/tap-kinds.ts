@@ -24,6 +24,9 @@ const KINDS = {
   'replication.in': true,
   'frame.rejected': true,
   'clock.skew': true,
+  'geo.overloaded': true,
+  'geo.recovered': true,
+  'request.routed': true,
   'node.started': true,
   'node.stopping': true,
 } as const satisfies Record<TapKind, true>

@@ -60,8 +60,17 @@ export type {
   RuntimeComponents,
   RuntimeInit,
 } from './runtime/index.js'
+export { LOAD_SIGNALS, UNREADY_REASONS } from './readiness.js'
+export type {
+  LoadReport,
+  LoadSample,
+  LoadSignal,
+  Readiness,
+  ReadinessState,
+  UnreadyReason,
+} from './readiness.js'
 export { Taps, tapConcernsActor } from './taps.js'
-export type { TapActor, TapEvent, TapKind, TapOf } from './taps.js'
+export type { RouteReason, TapActor, TapEvent, TapKind, TapOf } from './taps.js'
 export { countMissing, dominates, mergeVectors, missingRanges } from './version-vector.js'
 export type { SeqRange, VersionVector } from './version-vector.js'
 export type {

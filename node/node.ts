@@ -32,6 +32,7 @@ import {
 } from './config.js'
 import { memoryStore } from '../stores/memory/index.js'
 import { writeFileDurably } from '../support/durable-file.js'
+import { AppendMeter, NodeReadiness, OverloadDetector } from './load/index.js'
 
 /** Everything a node is made of, started and stopped as one. */
 export interface AnywhereNode extends Startable {
@@ -44,6 +45,10 @@ export interface AnywhereNode extends Startable {
   readonly gateway?: Gateway
   readonly fabric?: Fabric
   readonly logger: Logger
+  /** Whether the node can take writes now (what `GET /readyz` answers). */
+  readonly readiness: NodeReadiness
+  /** The load signals and whether they say overloaded. */
+  readonly overload: OverloadDetector
 }
 
 export interface CreateNodeOptions {
@@ -121,10 +126,25 @@ export async function createNode(
     taps,
     nodeId,
   })
+  // The runtime appends through the meter: store append latency is a load signal.
+  const appendMeter = new AppendMeter(store, clock)
   const runtime = new ActorRuntime(
     { actors, ...config.runtime },
-    { store, clock, hlc, taps, logger: logger.child({ component: 'runtime' }), origin: nodeId },
+    {
+      store: appendMeter.store,
+      clock,
+      hlc,
+      taps,
+      logger: logger.child({ component: 'runtime' }),
+      origin: nodeId,
+    },
   )
+  // Read only once the node runs, when `overload` (below, it reads the gateway) exists.
+  const readiness: NodeReadiness = new NodeReadiness(config.overload, {
+    clock,
+    store,
+    load: () => overload.report(),
+  })
   // libp2p is loaded only for a node that runs a fabric.
   const fabric = config.fabric
     ? (await import('../transports/libp2p/index.js')).libp2pFabric(config.fabric)({
@@ -140,7 +160,7 @@ export async function createNode(
         clock,
       })
     : undefined
-  const gateway = config.http.enabled
+  const gateway: Gateway | undefined = config.http.enabled
     ? httpGateway(config.http)({
         runtime,
         taps,
@@ -148,8 +168,19 @@ export async function createNode(
         geo: config.geo,
         nodeId,
         fabric,
+        readiness,
       })
     : undefined
+  const overload: OverloadDetector = new OverloadDetector(config.overload, {
+    clock,
+    taps,
+    geo: config.geo,
+    sources: {
+      inFlight: () => gateway?.inFlight ?? 0,
+      mailboxBacklog: () => runtime.mailboxBacklog,
+      storeAppendMs: () => appendMeter.takeMs(),
+    },
+  })
 
   let state: 'new' | 'started' | 'stopped' = 'new'
   const node: AnywhereNode = {
@@ -161,6 +192,8 @@ export async function createNode(
     gateway,
     fabric,
     logger,
+    readiness,
+    overload,
     async start() {
       if (state !== 'new') return
       state = 'started'
@@ -168,6 +201,8 @@ export async function createNode(
         await store.start()
         await observeOwnClock(store, hlc, nodeId, logger)
         await runtime.start()
+        await overload.start()
+        await readiness.start()
         await fabric?.start()
         if (gateway) {
           await gateway.start()
@@ -178,16 +213,20 @@ export async function createNode(
         await node.stop()
         throw startError(error, config, dataDir) ?? error
       }
+      readiness.enter('serving')
       taps.publish({ kind: 'node.started', at: clock.now(), nodeId, geo: config.geo })
       logger.info('node started', { nodeId, store: config.store.kind, http: gateway?.url })
     },
     async stop() {
       if (state === 'stopped') return
       state = 'stopped'
+      readiness.enter('draining')
       taps.publish({ kind: 'node.stopping', at: clock.now(), nodeId, geo: config.geo })
       // Front to back: stop taking requests, let in-flight ones finish, then release the store.
       await settle(logger, 'gateway', gateway?.stop())
       await settle(logger, 'fabric', fabric?.stop())
+      await settle(logger, 'readiness', readiness.stop())
+      await settle(logger, 'overload detector', overload.stop())
       await settle(logger, 'runtime', runtime.stop())
       await settle(logger, 'store', store.stop())
       taps.complete()

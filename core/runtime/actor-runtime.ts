@@ -93,6 +93,16 @@ export class ActorRuntime implements Startable {
     return this.cells.size
   }
 
+  /**
+   * Messages waiting in every mailbox together (a load signal). It walks the actors in
+   * memory: read it a few times a second, not per message.
+   */
+  get mailboxBacklog(): number {
+    let queued = 0
+    for (const cell of this.cells.values()) queued += cell.mailbox.size
+    return queued
+  }
+
   async start(): Promise<void> {
     if (this.running) return
     this.running = true

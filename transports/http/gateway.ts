@@ -63,6 +63,11 @@ export class Gateway implements Startable {
     this.components.logger.info('gateway listening', { url: this.address })
   }
 
+  /** HTTP requests being served now (probes and tap streams not counted). */
+  get inFlight(): number {
+    return this.routes.inFlight
+  }
+
   /** Stops accepting requests and waits (up to `stopTimeoutMs`) for in-flight ones to finish. */
   async stop(): Promise<void> {
     if (!this.started) return

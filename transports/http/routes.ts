@@ -27,6 +27,7 @@ import {
   type ActorRuntime,
   type Fabric,
   type Logger,
+  type Readiness,
   type TapEvent,
   type Taps,
 } from '../../core/index.js'
@@ -75,7 +76,12 @@ export interface GatewayComponents {
   nodeId: string
   /** Present when the node runs a fabric: serves `GET /v1/fabric`. */
   fabric?: Fabric
+  /** What `GET /readyz` answers; without it the gateway is ready whenever it is not stopping. */
+  readiness?: Readiness
 }
+
+/** Routes whose requests are not counted in flight: probes and long-lived tap streams. */
+const UNCOUNTED_PATHS = new Set(['/readyz', '/healthz', '/v1/taps'])
 
 const actorParams = {
   type: 'object',
@@ -90,6 +96,7 @@ const actorParams = {
 export class GatewayRoutes {
   private readonly idempotency: IdempotencyCache
   private readonly streams = new Set<() => void>()
+  private requestsInFlight = 0
 
   constructor(
     private readonly options: GatewayOptions,
@@ -98,6 +105,11 @@ export class GatewayRoutes {
     private readonly stopping: () => boolean = () => false,
   ) {
     this.idempotency = new IdempotencyCache(options.idempotencyKeys)
+  }
+
+  /** HTTP requests being served now (probes and tap streams not counted): a load signal. */
+  get inFlight(): number {
+    return this.requestsInFlight
   }
 
   /** Ends every open tap stream (the server is stopping). */
@@ -149,6 +161,22 @@ export class GatewayRoutes {
       reply.header('x-anywhere-geo', geo)
       if (this.stopping()) reply.header('connection', 'close')
       done(null, payload)
+    })
+
+    // Counted from arrival to the response's close (finished or aborted), whatever happens between.
+    app.addHook('onRequest', (request, reply, done) => {
+      if (!UNCOUNTED_PATHS.has(request.routeOptions.url ?? '')) {
+        this.requestsInFlight++
+        reply.raw.once('close', () => this.requestsInFlight--)
+      }
+      done()
+    })
+
+    app.get('/readyz', (_request, reply) => {
+      const state = this.components.readiness?.state()
+      const reason = this.stopping() ? 'draining' : state?.reason
+      const body = { status: reason ? 'unready' : 'ready', geo, nodeId, reason, load: state?.load }
+      return reply.code(reason ? 503 : 200).send(body)
     })
 
     app.get('/healthz', async () => ({
