@@ -7,6 +7,22 @@ import type { AbortOptions, Startable } from './lifecycle.js'
 import type { Logger } from './logger.js'
 import type { Taps } from './taps.js'
 
+/**
+ * What a geo tells the others about itself, every heartbeat: where clients reach it and
+ * whether it can take them now. Edges read it (from any geo's `GET /v1/fabric`) to learn
+ * every geo; it is advisory, never trusted for anything but routing.
+ */
+export interface GeoAdvert {
+  /** The geo's public HTTP base URLs (its gateway's `publicUrls`, or the address it listens on). */
+  readonly urls: readonly string[]
+  /** `GET /readyz` would answer 200. */
+  readonly ready: boolean
+  /** Why not ready (an `UnreadyReason`). */
+  readonly reason?: string
+  /** The highest load signal over its limit (1 or more: past a limit). */
+  readonly load: number
+}
+
 /** One peer geo as the fabric sees it (`GET /v1/fabric`). */
 export interface PeerStatus {
   readonly geo: string
@@ -22,6 +38,8 @@ export interface PeerStatus {
   readonly since: number
   /** Why the last dial or handshake failed (e.g. a wrong PeerId), until a connection succeeds. */
   readonly lastError?: string
+  /** What the peer last advertised about itself, and when it arrived (this node's clock). */
+  readonly advert?: GeoAdvert & { readonly receivedAt: number }
 }
 
 export interface FabricStatus {
@@ -72,6 +90,8 @@ export interface FabricComponents {
   taps: Taps
   logger: Logger
   clock: Clock
+  /** What this geo advertises to the others every heartbeat; without it, nothing is advertised. */
+  advert?: () => GeoAdvert
 }
 
 export type FabricFactory = (components: FabricComponents) => Fabric

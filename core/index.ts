@@ -79,5 +79,6 @@ export type {
   FabricComponents,
   FabricFactory,
   FabricStatus,
+  GeoAdvert,
   PeerStatus,
 } from './fabric.js'

@@ -158,6 +158,11 @@ export async function createNode(
         taps,
         logger: logger.child({ component: 'fabric' }),
         clock,
+        advert: () => {
+          const { ready, reason, load } = readiness.state()
+          const urls = config.http.publicUrls ?? (gateway?.listening ? [gateway.url] : [])
+          return { urls, ready, ...(reason ? { reason } : {}), load: load.load }
+        },
       })
     : undefined
   const gateway: Gateway | undefined = config.http.enabled

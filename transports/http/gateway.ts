@@ -63,6 +63,11 @@ export class Gateway implements Startable {
     this.components.logger.info('gateway listening', { url: this.address })
   }
 
+  /** True once the gateway listens (its `url` is known) and until it stops. */
+  get listening(): boolean {
+    return this.started && this.address !== undefined
+  }
+
   /** HTTP requests being served now (probes and tap streams not counted). */
   get inFlight(): number {
     return this.routes.inFlight

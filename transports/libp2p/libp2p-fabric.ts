@@ -187,6 +187,7 @@ class Libp2pFabricNode implements Libp2pFabric {
       clock,
       localFeed,
       settings: options,
+      ...(this.components.advert ? { advert: this.components.advert } : {}),
     }
     const linkSettings: LinkSettings = { ...options, random: options.random ?? Math.random }
     for (const peer of peers) {

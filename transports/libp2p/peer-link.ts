@@ -3,6 +3,7 @@ import {
   countMissing,
   dominates,
   type EventRecord,
+  type GeoAdvert,
   type PeerStatus,
   type VersionVector,
 } from '../../core/index.js'
@@ -76,6 +77,7 @@ export class PeerLink implements SessionPeer {
   private lostAt: number | undefined
   private healing: Healing | undefined
   private rttMs: number | undefined
+  private advert: (GeoAdvert & { receivedAt: number }) | undefined
   private lastError: string | undefined
   /** Per origin, the seq of an event that cannot be framed, until the peer holds it. */
   private readonly blocked = new Map<string, number>()
@@ -154,6 +156,7 @@ export class PeerLink implements SessionPeer {
       ...(rttMs !== undefined ? { rttMs } : {}),
       since: this.since,
       ...(this.lastError !== undefined ? { lastError: this.lastError } : {}),
+      ...(this.advert ? { advert: this.advert } : {}),
       unframableEvents: this.unframableEvents,
       blockedOrigins: Object.fromEntries(this.blocked),
     }
@@ -217,6 +220,17 @@ export class PeerLink implements SessionPeer {
     if (direction === 'in') this.healing.eventsIn += events
     else this.healing.eventsOut += events
     if (direction === 'in') this.checkHealed()
+  }
+
+  advertised(advert: GeoAdvert): void {
+    const { urls, ready, reason, load } = advert
+    this.advert = {
+      urls: [...urls],
+      ready,
+      ...(reason !== undefined ? { reason } : {}),
+      load,
+      receivedAt: this.components.clock.now(),
+    }
   }
 
   rtt(ms: number): void {

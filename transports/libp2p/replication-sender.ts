@@ -1,6 +1,14 @@
 import type { Stream } from '@libp2p/interface'
-import type { EventRecord, VersionVector } from '../../core/index.js'
-import { encodeFrame, type Frame, type HelloFrame } from './frames.js'
+import type { EventRecord, GeoAdvert, VersionVector } from '../../core/index.js'
+import {
+  advertUrlSchema,
+  encodeFrame,
+  MAX_ADVERT_LOAD,
+  MAX_ADVERT_URLS,
+  type Frame,
+  type HelloFrame,
+  type StatusFrame,
+} from './frames.js'
 import type { LocalFeedListener } from './local-feed.js'
 import {
   ReplicationSession,
@@ -118,7 +126,10 @@ export class ReplicationSender extends ReplicationSession implements LocalFeedLi
   }
 
   protected override onTick(now: number): void {
-    if (this.handshake) this.frames.write({ t: 'ping', at: now })
+    if (!this.handshake) return
+    this.frames.write({ t: 'ping', at: now })
+    const advert = this.components.advert?.()
+    if (advert) this.frames.write(statusFrame(advert))
   }
 
   protected override onClosed(): void {
@@ -295,5 +306,19 @@ export class ReplicationSender extends ReplicationSession implements LocalFeedLi
   private isBlocked(event: EventRecord): boolean {
     const stuckAt = this.blocked.get(event.origin)
     return stuckAt !== undefined && event.seq >= stuckAt
+  }
+}
+
+/** A `status` frame of this geo's advert: at most the URLs a peer accepts, the load clamped. */
+function statusFrame(advert: GeoAdvert): StatusFrame {
+  return {
+    t: 'status',
+    // Only what every peer accepts: a frame that fails validation would close the stream.
+    urls: advert.urls
+      .filter((url) => advertUrlSchema.safeParse(url).success)
+      .slice(0, MAX_ADVERT_URLS),
+    ready: advert.ready,
+    ...(advert.reason !== undefined ? { reason: advert.reason } : {}),
+    load: Math.min(Math.max(advert.load, 0), MAX_ADVERT_LOAD),
   }
 }

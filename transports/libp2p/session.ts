@@ -5,6 +5,7 @@ import {
   type EventIngest,
   type EventLog,
   type EventRecord,
+  type GeoAdvert,
   type Logger,
   type Taps,
   type VersionVector,
@@ -68,6 +69,8 @@ export interface SessionComponents {
   /** What this geo holds; senders subscribe to it for new events, receivers add to it. */
   localFeed: LocalFeed
   settings: ReplicationSettings
+  /** What this geo advertises to the peer every heartbeat (the sender sends it). */
+  advert?: () => GeoAdvert
 }
 
 /** Which direction a session replicates: this geo's events out, or the peer's in. */
@@ -86,6 +89,8 @@ export interface SessionPeer {
   counted(direction: 'in' | 'out', events: number): void
   /** A measured round trip. */
   rtt(ms: number): void
+  /** The peer advertised its geo (a `status` frame, validated). */
+  advertised(advert: GeoAdvert): void
   /** The handshake was refused (by either side), with why. */
   refused(reason: string): void
   /**
