@@ -11,6 +11,7 @@ import {
 } from '../transports/http/index.js'
 import { loadConfigFile, mergeConfig, parseNodeConfig, type NodeConfig } from '../node/index.js'
 import { createNode } from '../node/index.js'
+import { registerEdgeCommand } from './edge-command.js'
 import { didYouMean } from './suggest.js'
 import { streamTaps } from './tap-client.js'
 import { parseTapKinds } from './tap-kinds.js'
@@ -180,6 +181,12 @@ export async function main(argv: readonly string[]): Promise<number> {
         )
       },
     )
+
+  registerEdgeCommand(
+    program,
+    (code) => (exitCode = code),
+    (error) => reportFatal(error, debug),
+  )
 
   program
     .command('check')

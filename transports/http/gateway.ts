@@ -93,7 +93,7 @@ export class Gateway implements Startable {
 }
 
 /** Answers a CONNECT (the gateway is no proxy) with a JSON 405, then closes the socket. */
-function refuseConnect(socket: Duplex): void {
+export function refuseConnect(socket: Duplex): void {
   const body = JSON.stringify({
     error: 'MethodNotAllowed',
     message: 'CONNECT is not supported: the gateway is an HTTP API, not a proxy',
