@@ -73,6 +73,8 @@ export class Edge implements Startable {
   private probeTimer: NodeJS.Timeout | undefined
   private discoverTimer: NodeJS.Timeout | undefined
   private routed = 0
+  /** Commands retried on another geo after one failed while it held them (their outcome there unknown). */
+  private retriedUnknown = 0
 
   constructor(
     private readonly options: EdgeOptions,
@@ -105,10 +107,11 @@ export class Edge implements Startable {
   }
 
   /** What the edge knows of each geo, nearest first. */
-  status(): { geos: Record<string, unknown>[]; routedAway: number } {
+  status(): { geos: Record<string, unknown>[]; routedAway: number; retriedUnknown: number } {
     return {
       geos: byDistance([...this.geos.values()]).map((g) => g.status()),
       routedAway: this.routed,
+      retriedUnknown: this.retriedUnknown,
     }
   }
 
@@ -252,7 +255,11 @@ export class Edge implements Startable {
         lastFailure = `geo ${geo.name}: ${(error as Error).message}`
         if (controller.signal.aborted) return reply // the client left
         geo.markDown(`request failed: ${lastFailure}`)
-        if (NEVER_SENT.has(code ?? '') || idempotent) continue
+        if (NEVER_SENT.has(code ?? '')) continue
+        if (idempotent) {
+          if (method !== 'GET' && method !== 'HEAD') this.retriedUnknown++
+          continue
+        }
         return reply.code(502).send({
           error: new OutcomeUnknownError('').name,
           message:
