@@ -116,7 +116,10 @@ describe('failure routing: 3 geos, 1 edge, delaying links', function () {
     assert.deepEqual(servedBy(afterKill), { a: afterKill.length }, describeSamples(afterKill))
     const firstElsewhere = load.samples.find((s) => s.end > killedAt && s.geo === 'a')
     assert.ok(firstElsewhere, describeSamples(load.samples))
-    const failoverMs = firstElsewhere.end - killedAt
+    assert.ok(
+      firstElsewhere.end - killedAt < 2_000,
+      `first request served by a ${firstElsewhere.end - killedAt} ms after the kill`,
+    )
     // Every keyed command was answered 200: the edge retried those b held when it died.
     const failed = load.samples.filter((s) => s.status !== 200)
     assert.deepEqual(failed, [], describeSamples(failed))
@@ -145,10 +148,6 @@ describe('failure routing: 3 geos, 1 edge, delaying links', function () {
     assert.ok(
       value - acked <= retriedUnknown,
       `counter ${value}, acknowledged ${acked}, retried after an unknown outcome ${retriedUnknown}`,
-    )
-    console.log(
-      `      failover: first request served by a ${failoverMs} ms after kill -9; ` +
-        `acknowledged ${acked}, counter ${value}, retried after an unknown outcome ${retriedUnknown}`,
     )
   })
 
@@ -201,6 +200,5 @@ describe('failure routing: 3 geos, 1 edge, delaying links', function () {
     await poll('100 requests', () => quiet.samples.length >= 100, 30_000)
     const after = await quiet.stop()
     assert.deepEqual(servedBy(after), { b: after.length }, describeSamples(after))
-    console.log(`      overload: served ${JSON.stringify(served)}, p99 ${p99} ms`)
   })
 })
