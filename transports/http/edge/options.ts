@@ -9,7 +9,7 @@ export const EDGE_DEFAULTS = {
   probeTimeoutMs: 1_000,
   upAfterProbes: 3,
   rttWindow: 8,
-  discoverEveryMs: 10_000,
+  discoverEveryMs: 2_000,
   connectionsPerGeo: 64,
   maxPendingPerGeo: 1_024,
   upstreamTimeoutMs: 30_000,
