@@ -98,8 +98,11 @@ describe('edge: in front of real nodes', function () {
     return { url: `http://127.0.0.1:${port}`, requests: () => requests }
   }
 
-  async function startEdge(geos: Array<{ url: string; name?: string }>): Promise<Edge> {
-    front = edge({ port: 0, geos, probeIntervalMs: 50 })({ logger: silentLogger() })
+  async function startEdge(
+    geos: Array<{ url: string; name?: string }>,
+    init: { requestTimeoutMs?: number } = {},
+  ): Promise<Edge> {
+    front = edge({ port: 0, geos, probeIntervalMs: 50, ...init })({ logger: silentLogger() })
     await front.start()
     return front
   }
@@ -154,7 +157,7 @@ describe('edge: in front of real nodes', function () {
 
   it('gives bad input the gateway’s JSON errors and keeps serving', async () => {
     const a = await startGeoNode('a')
-    const e = await startEdge([{ url: a.gateway!.url }])
+    const e = await startEdge([{ url: a.gateway!.url }], { requestTimeoutMs: 1_000 })
     const big = await fetch(`${e.url}/v1/actors/counter/x/increment`, {
       method: 'POST',
       body: 'x'.repeat(2 * 1024 * 1024),
@@ -180,6 +183,21 @@ describe('edge: in front of real nodes', function () {
       waitMs: 5_000,
     })
     assert.equal(parseFirstResponse(connect.bytes)?.status, 405)
+    // A slowly dripped body is cut off near the request timeout, not held.
+    const body = '{"by":1}'
+    const drip = await rawExchange(port, {
+      chunks: [
+        Buffer.from(
+          `POST /v1/actors/counter/x/increment HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length + 100}\r\n\r\n`,
+        ),
+        ...Array.from({ length: 40 }, () => Buffer.from(' ')),
+      ],
+      gapMs: 100,
+      waitMs: 10_000,
+    })
+    assert.ok(drip.closed && drip.ms < 3_500, `held ${drip.ms} ms`)
+    const dripped = parseFirstResponse(drip.bytes)
+    if (dripped) assert.equal(dripped.status, 408)
     const ok = await fetch(`${e.url}/v1/actors/counter/x/increment`, { method: 'POST', body: '{}' })
     assert.equal(ok.status, 200, 'the edge still serves')
   })
