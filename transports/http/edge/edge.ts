@@ -26,6 +26,9 @@ import { chooseGeo, byDistance } from './route-choice.js'
 /** The response header naming the geo that served a request. */
 export const GEO_HEADER = 'anywhere-geo'
 
+/** Answers of at most this many bytes (with a Content-Length) are read whole and sent in one write. */
+const BUFFERED_RESPONSE_BYTES = 64 * 1024
+
 /** Headers of one hop only: never forwarded in either direction (RFC 9110 7.6.1). */
 const HOP_BY_HOP = new Set([
   'connection',
@@ -279,6 +282,25 @@ export class Edge implements Startable {
       reply.code(upstream.statusCode)
       copyResponseHeaders(upstream.headers, reply)
       reply.header(GEO_HEADER, geo.name)
+      // A small answer of known length goes out in one write (a piped stream costs a write
+      // per chunk, and small writes are what loaded the edge); tap streams and large or
+      // unsized bodies stream through.
+      const length = Number(upstream.headers['content-length'] ?? Number.NaN)
+      if (!tapStream && length >= 0 && length <= BUFFERED_RESPONSE_BYTES) {
+        let bytes: Buffer
+        try {
+          bytes = Buffer.from(await upstream.body.arrayBuffer())
+        } catch (error) {
+          release()
+          geo.markDown(`response failed: ${(error as Error).message}`)
+          return reply.code(502).send({
+            error: new OutcomeUnknownError('').name,
+            message: `geo ${geo.name} failed while it sent its answer (${(error as Error).message}): the request may or may not have been applied`,
+            geo: geo.name,
+          })
+        }
+        return reply.send(bytes)
+      }
       return reply.send(upstream.body)
     }
     return reply
