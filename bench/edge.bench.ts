@@ -5,6 +5,7 @@
 //   node --expose-gc --import tsx bench/edge.bench.ts [--rounds=N] [--seconds=S] [--failovers=N]
 import autocannon from 'autocannon'
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -84,7 +85,10 @@ async function kill(child: ChildProcess): Promise<void> {
   await exited
 }
 
-async function startHaproxy(target: string, dir: string): Promise<string | undefined> {
+async function startHaproxy(
+  target: string,
+  dir: string,
+): Promise<{ url: string; pid: number | undefined } | undefined> {
   if (spawnSync(HAPROXY, ['-v']).status !== 0) return undefined
   const port = await freePort()
   const { host } = new URL(target)
@@ -114,7 +118,7 @@ async function startHaproxy(target: string, dir: string): Promise<string | undef
   const url = `http://127.0.0.1:${port}`
   for (let i = 0; i < 100; i++) {
     try {
-      if ((await fetch(`${url}/healthz`)).ok) return url
+      if ((await fetch(`${url}/healthz`)).ok) return { url, pid: child.pid }
     } catch {
       // not listening yet
     }
@@ -123,14 +127,29 @@ async function startHaproxy(target: string, dir: string): Promise<string | undef
   throw new Error('haproxy did not start')
 }
 
+/** User + system CPU seconds a process has used so far, from /proc (Linux; undefined elsewhere). */
+function cpuSeconds(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(fields[11]) + Number(fields[12])) / 100
+  } catch {
+    return undefined
+  }
+}
+
 interface Sample {
+  /** CPU time the front door process used per 2xx response, in µs (the geo's own for the floor). */
+  readonly cpuUs: number | undefined
   readonly throughput: number
   readonly p50Ms: number
   readonly p99Ms: number
   readonly failures: number
 }
 
-async function load(url: string, seconds: number): Promise<Sample> {
+async function load(url: string, seconds: number, pid?: number): Promise<Sample> {
+  const cpuBefore = cpuSeconds(pid)
   const result = await autocannon({
     url,
     connections: CONNECTIONS,
@@ -143,7 +162,12 @@ async function load(url: string, seconds: number): Promise<Sample> {
       body: BODY,
     })),
   })
+  const cpuAfter = cpuSeconds(pid)
   return {
+    cpuUs:
+      cpuBefore === undefined || cpuAfter === undefined || result['2xx'] === 0
+        ? undefined
+        : ((cpuAfter - cpuBefore) * 1e6) / result['2xx'],
     throughput: result['2xx'] / result.duration,
     p50Ms: result.latency.p50,
     p99Ms: result.latency.p99,
@@ -253,6 +277,11 @@ async function failover(dir: string): Promise<{ firstElsewhereMs: number; failur
   }
 }
 
+function cpuText(list: readonly Sample[]): string {
+  const values = list.flatMap((s) => (s.cpuUs === undefined ? [] : [s.cpuUs]))
+  return values.length > 0 ? spreadText(spread(values), (v) => `${v.toFixed(0)} µs`) : '–'
+}
+
 function millis(ms: number): string {
   return ms < 1 ? '<1 ms' : `${Number.isInteger(ms) ? ms : ms.toFixed(1)} ms`
 }
@@ -285,7 +314,15 @@ async function main(): Promise<void> {
     ])
     const haproxy = await startHaproxy(geo.url, dir)
     const urls: Partial<Record<Kind, string>> = { gateway: geo.url, edge: front.url }
-    if (haproxy) urls.haproxy = haproxy
+    // Whose CPU each target's requests are billed to: the geo for the floor, else the front door.
+    const pids: Partial<Record<Kind, number | undefined>> = {
+      gateway: geo.child.pid,
+      edge: front.child.pid,
+    }
+    if (haproxy) {
+      urls.haproxy = haproxy.url
+      pids.haproxy = haproxy.pid
+    }
     const kinds = (Object.keys(urls) as Kind[]).filter((k) => urls[k])
     for (const kind of kinds) {
       process.stderr.write(`warm-up ${kind}\n`)
@@ -296,7 +333,7 @@ async function main(): Promise<void> {
     for (let round = 0; round < ROUNDS; round++) {
       const order = kinds.map((_, i) => kinds[(i + round) % kinds.length]!)
       for (const kind of order) {
-        const sample = await load(urls[kind]!, SECONDS)
+        const sample = await load(urls[kind]!, SECONDS, pids[kind])
         samples[kind].push(sample)
         sequential[kind].push(await sequentialMedianMs(urls[kind]!))
         process.stderr.write(
@@ -340,6 +377,7 @@ function report(
       spread(sequential[kind].map((v, i) => v - sequential.gateway[i]!)),
       (v) => `${(v * 1000).toFixed(0)} µs`,
     ),
+    cpuText(samples[kind]),
     String(samples[kind].reduce((n, s) => n + s.failures, 0)),
   ])
   const ratio = spread(samples.edge.map((s, i) => s.throughput / floor[i]!.throughput))
@@ -370,6 +408,7 @@ function report(
         'p99 (autocannon)',
         'sequential p50',
         'added p50',
+        'CPU per request',
         'non-2xx + errors',
       ],
       rows,
