@@ -217,13 +217,13 @@ export class Edge implements Startable {
     const body =
       Buffer.isBuffer(request.body) && request.body.byteLength > 0 ? request.body : undefined
     const headers = forwardedHeaders(request)
-    const tried = new Set<string>()
+    const tried = new Set<GeoEntry>()
     let lastFailure: string | undefined
     for (let attempt = 0; attempt < this.geos.size; attempt++) {
       const choice = chooseGeo([...this.geos.values()], this.random, tried)
       if (!choice) break
       const geo = choice.geo
-      tried.add(geo.name)
+      tried.add(geo)
       if (geo.pending >= this.options.maxPendingPerGeo) {
         lastFailure = `geo ${geo.name} has ${geo.pending} requests in flight (maxPendingPerGeo)`
         continue

@@ -33,18 +33,19 @@ export function byDistance<G extends GeoView>(geos: readonly G[]): G[] {
 /**
  * The geo for one request: the nearest geo that is up; when it is overloaded, with
  * probability `shedShare`, the next nearest up geo that is not overloaded instead. Geos in
- * `exclude` (already tried for this request) are skipped, and the choice then says `retry`.
+ * `exclude` (already tried for this request: two nodes of one geo are two entries, so this
+ * is by entry, not by name) are skipped, and the choice then says `retry`.
  * Undefined when no geo is up. With the nearest geo up and not overloaded, it is always
  * the choice: nothing moves unless it must.
  */
 export function chooseGeo<G extends GeoView>(
   geos: readonly G[],
   random: () => number,
-  exclude?: ReadonlySet<string>,
+  exclude?: ReadonlySet<G>,
 ): RouteChoice<G> | undefined {
   const ordered = byDistance(geos)
   const nearest = ordered[0]
-  const candidates = ordered.filter((g) => g.up && !exclude?.has(g.name))
+  const candidates = ordered.filter((g) => g.up && !exclude?.has(g))
   const first = candidates[0]
   if (!nearest || !first) return undefined
   const retrying = exclude !== undefined && exclude.size > 0
