@@ -48,6 +48,26 @@ export interface FabricStatus {
   readonly peers: readonly PeerStatus[]
 }
 
+/**
+ * An HTTP request one geo hands to another over the fabric (an overloaded geo shedding load):
+ * only what the receiving gateway needs to serve it as its own.
+ */
+export interface ForwardedRequest {
+  readonly method: 'GET' | 'HEAD' | 'POST'
+  /** Path and query, e.g. `/v1/actors/counter/likes/increment`. */
+  readonly path: string
+  /** Lower-case names; only the ones that change how the request is served. */
+  readonly headers: Readonly<Record<string, string>>
+  readonly body?: Uint8Array
+}
+
+/** The receiving geo's answer to a `ForwardedRequest`. */
+export interface ForwardedResponse {
+  readonly status: number
+  readonly headers: Readonly<Record<string, string>>
+  readonly body: Uint8Array
+}
+
 /** The inter-geo fabric: replicates this geo's events to the other geos and theirs here. */
 export interface Fabric extends Startable {
   /** This node's fabric identity (its libp2p PeerId). */
@@ -56,6 +76,15 @@ export interface Fabric extends Startable {
   listenAddresses(): string[]
   /** Connection and replication state per peer. */
   status(): FabricStatus
+  /**
+   * Sends an HTTP request to the peer `peerId` to serve (one hop: a peer never forwards it
+   * again). Absent on fabrics that cannot forward.
+   */
+  forward?(
+    peerId: string,
+    request: ForwardedRequest,
+    options?: AbortOptions,
+  ): Promise<ForwardedResponse>
 }
 
 /** Where replicated events go in: store them and update the local replicas. */
@@ -90,6 +119,8 @@ export interface FabricComponents {
   taps: Taps
   logger: Logger
   clock: Clock
+  /** Serves a request another geo forwarded here; without it, forwarded requests are refused. */
+  serveForwarded?: (request: ForwardedRequest) => Promise<ForwardedResponse>
   /** What this geo advertises to the others every heartbeat; without it, nothing is advertised. */
   advert?: () => GeoAdvert
 }

@@ -79,6 +79,8 @@ export type {
   FabricComponents,
   FabricFactory,
   FabricStatus,
+  ForwardedRequest,
+  ForwardedResponse,
   GeoAdvert,
   PeerStatus,
 } from './fabric.js'

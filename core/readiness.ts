@@ -42,6 +42,12 @@ export interface LoadReport {
   readonly overloaded: boolean
   /** The signal that tripped the overload (while overloaded). */
   readonly trippedBy?: LoadSignal
+  /**
+   * The share of the requests reaching this node directly that it hands to another geo (0
+   * unless overloaded): it grows each sample while overloaded, by how far the load is past
+   * the recovery point, and drops to 0 once recovered.
+   */
+  readonly shedShare: number
   readonly signals: Readonly<Record<LoadSignal, LoadSample>>
 }
 

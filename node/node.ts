@@ -7,6 +7,7 @@ import {
   ActorRuntime,
   ConfigError,
   HybridLogicalClock,
+  NotRunningError,
   streamLogger,
   systemClock,
   Taps,
@@ -158,6 +159,11 @@ export async function createNode(
         taps,
         logger: logger.child({ component: 'fabric' }),
         clock,
+        serveForwarded: (request) => {
+          if (!gateway)
+            throw new NotRunningError('this node runs no gateway to serve forwarded requests')
+          return gateway.serveForwarded(request)
+        },
         advert: () => {
           const { ready, reason, load } = readiness.state()
           const urls = config.http.publicUrls ?? (gateway?.listening ? [gateway.url] : [])

@@ -27,6 +27,11 @@ export interface OverloadDetectorComponents {
   sources: LoadSources
 }
 
+/** How fast the shed share grows per sample, per unit of load past the recovery point. */
+const SHED_GAIN = 0.5
+/** The largest share of its direct requests an overloaded node hands to other geos. */
+const MAX_SHED_SHARE = 0.9
+
 /** Highest event-loop delay the histogram records (a stall longer than this reads as this). */
 const MAX_RECORDED_DELAY_MS = 60_000
 
@@ -42,6 +47,7 @@ export class OverloadDetector implements Startable {
   private calmSince: number | undefined
   private overloadedAt: number | undefined
   private trippedBy: LoadSignal | undefined
+  private shedShare = 0
   private last: LoadReport
 
   constructor(
@@ -85,6 +91,15 @@ export class OverloadDetector implements Startable {
       storeAppend: { value: round(sources.storeAppendMs()), limit: options.maxStoreAppendMs },
     }
     this.decide(signals)
+    this.shedShare =
+      this.trippedBy === undefined
+        ? 0
+        : Math.min(
+            MAX_SHED_SHARE,
+            this.shedShare +
+              SHED_GAIN *
+                Math.max(ratio(signals[worstSignal(signals)]) - options.recoverBelow, 0.1),
+          )
     this.last = this.reportOf(signals)
     return this.last
   }
@@ -136,6 +151,7 @@ export class OverloadDetector implements Startable {
       load: Math.round(load * 1000) / 1000,
       overloaded: this.trippedBy !== undefined,
       ...(this.trippedBy ? { trippedBy: this.trippedBy } : {}),
+      shedShare: Math.round(this.shedShare * 1000) / 1000,
       signals,
     }
   }

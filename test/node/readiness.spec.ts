@@ -83,6 +83,7 @@ describe('node: readiness and the overload detector', () => {
         load: () => ({
           load: 0,
           overloaded: false,
+          shedShare: 0,
           signals: {
             eventLoopDelay: { value: 0, limit: 1 },
             inFlight: { value: 0, limit: 1 },

@@ -1,6 +1,13 @@
 import type { Duplex } from 'node:stream'
 import Fastify, { type FastifyInstance } from 'fastify'
-import { NotRunningError, notRunningMessage, type Startable } from '../../core/index.js'
+import {
+  NotRunningError,
+  notRunningMessage,
+  type ForwardedRequest,
+  type ForwardedResponse,
+  type Startable,
+} from '../../core/index.js'
+import { forwardedResponseOf, injectOptionsOf } from './overload-forwarder.js'
 import { parseInit } from '../../support/options.js'
 import {
   gatewayInitSchema,
@@ -66,6 +73,11 @@ export class Gateway implements Startable {
   /** True once the gateway listens (its `url` is known) and until it stops. */
   get listening(): boolean {
     return this.started && this.address !== undefined
+  }
+
+  /** Serves a request another geo forwarded over the fabric, as if it had arrived here (never forwarded again). */
+  async serveForwarded(request: ForwardedRequest): Promise<ForwardedResponse> {
+    return forwardedResponseOf(await this.app.inject(injectOptionsOf(request)))
   }
 
   /** HTTP requests being served now (probes and tap streams not counted). */

@@ -2,7 +2,13 @@
 // parsers, hooks and one error table. Registered by the Gateway on its own Fastify server, or
 // mounted into an existing Fastify app with `anywhereRoutes`.
 import { createHash } from 'node:crypto'
-import type { FastifyError, FastifyInstance, FastifyPluginAsync, FastifyReply } from 'fastify'
+import type {
+  FastifyError,
+  FastifyInstance,
+  FastifyPluginAsync,
+  FastifyReply,
+  FastifyRequest,
+} from 'fastify'
 import {
   AbortedError,
   AnywhereError,
@@ -35,6 +41,7 @@ import { authHook, WWW_AUTHENTICATE, principalOf } from './auth.js'
 import { IdempotencyCache, IDEMPOTENCY_KEY_MAX_LENGTH } from './idempotency-cache.js'
 import { parseInit } from '../../support/options.js'
 import { parseJsonBody } from './json-body.js'
+import { OverloadForwarder } from './overload-forwarder.js'
 import { actorCatalog, openApiDocument } from './openapi.js'
 import { gatewayInitSchema, type GatewayInit, type GatewayOptions } from './options.js'
 
@@ -78,6 +85,8 @@ export interface GatewayComponents {
   fabric?: Fabric
   /** What `GET /readyz` answers; without it the gateway is ready whenever it is not stopping. */
   readiness?: Readiness
+  /** Uniform in [0, 1): which requests an overloaded node hands to another geo. */
+  random?: () => number
 }
 
 /** Routes whose requests are not counted in flight: probes and long-lived tap streams. */
@@ -97,6 +106,7 @@ export class GatewayRoutes {
   private readonly idempotency: IdempotencyCache
   private readonly streams = new Set<() => void>()
   private requestsInFlight = 0
+  private readonly forwarder: OverloadForwarder
 
   constructor(
     private readonly options: GatewayOptions,
@@ -105,6 +115,7 @@ export class GatewayRoutes {
     private readonly stopping: () => boolean = () => false,
   ) {
     this.idempotency = new IdempotencyCache(options.idempotencyKeys)
+    this.forwarder = new OverloadForwarder(components)
   }
 
   /** HTTP requests being served now (probes and tap streams not counted): a load signal. */
@@ -158,7 +169,8 @@ export class GatewayRoutes {
 
     // Callback style, not async: an async hook costs a promise and a hook-runner turn per response.
     app.addHook('onSend', (_request, reply, payload, done) => {
-      reply.header('x-anywhere-geo', geo)
+      // A forwarded answer already names the geo that served it.
+      if (!reply.hasHeader('x-anywhere-geo')) reply.header('x-anywhere-geo', geo)
       if (this.stopping()) reply.header('connection', 'close')
       done(null, payload)
     })
@@ -194,7 +206,11 @@ export class GatewayRoutes {
 
     app.post<{ Params: { type: string; id: string; command: string }; Body: unknown }>(
       '/v1/actors/:type/:id/:command',
-      { schema: { params: actorParams }, bodyLimit: this.options.bodyLimitBytes },
+      {
+        schema: { params: actorParams },
+        bodyLimit: this.options.bodyLimitBytes,
+        preHandler: (request, reply, done) => this.shedOverload(request, reply, done),
+      },
       async (request, reply) => {
         const { type, id, command } = request.params
         const key = request.headers['idempotency-key']
@@ -218,7 +234,10 @@ export class GatewayRoutes {
 
     app.get<{ Params: { type: string; id: string } }>(
       '/v1/actors/:type/:id',
-      { schema: { params: actorParams } },
+      {
+        schema: { params: actorParams },
+        preHandler: (request, reply, done) => this.shedOverload(request, reply, done),
+      },
       async (request, reply) => {
         const { type, id } = request.params
         const view = await runtime.read(type, id)
@@ -277,6 +296,17 @@ export class GatewayRoutes {
       request.raw.on('close', close)
       return reply.hijack()
     })
+  }
+
+  /** An overloaded node hands a share of what reaches it directly to another geo (see OverloadForwarder). */
+  private shedOverload(request: FastifyRequest, reply: FastifyReply, done: () => void): void {
+    if (!this.forwarder.sheds(request)) return done()
+    this.forwarder.forward(request, reply).then(
+      (answered) => {
+        if (!answered) done()
+      },
+      () => done(),
+    )
   }
 
   private sendError(reply: FastifyReply, error: FastifyError | Error): FastifyReply {

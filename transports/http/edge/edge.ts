@@ -329,6 +329,8 @@ function forwardedHeaders(request: FastifyRequest): Record<string, string | stri
   out['x-forwarded-for'] = prior ? `${String(prior)}, ${client}` : client
   if (request.headers.host) out['x-forwarded-host'] = request.headers.host
   out['x-forwarded-proto'] = 'http'
+  // The edge sheds for an overloaded geo itself: the geo does not shed again what came through it.
+  out['anywhere-edge'] = '1'
   return out
 }
 
