@@ -48,8 +48,11 @@ describe('fabric: geos advertise their HTTP address, readiness and load', functi
       [nodeA, nodeB],
       [nodeB, nodeA],
     ] as const) {
-      await waitFor(`${node.config.geo} to hear ${other.config.geo}'s advert`, () =>
-        fabricOf(node).peers.some((p) => p.advert !== undefined),
+      await waitFor(
+        `${node.config.geo} to hear ${other.config.geo}'s advert and measure its RTT`,
+        () =>
+          // The round trip is measured by the first ping or ack: wait for it too.
+          fabricOf(node).peers.some((p) => p.advert !== undefined && p.rttMs !== undefined),
       )
       const response = await fetch(`${node.gateway!.url}/v1/fabric`)
       const status = (await response.json()) as Libp2pFabricStatus
