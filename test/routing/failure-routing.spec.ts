@@ -161,6 +161,9 @@ describe('failure routing: 3 geos, 1 edge, delaying links', function () {
       30_000,
     )
     const before = (await edgeStatus()).routedAway
+    const taps = await fetch(`${edgeUrl}/edge/v1/taps`, { signal: AbortSignal.timeout(120_000) })
+    assert.equal(taps.headers.get('content-type'), 'text/event-stream')
+    const tapReader = taps.body!.getReader()
     // 8 workers of 50 ms commands on their own actors: 8 in flight at b against its limit of 4.
     const load = startLoad(edgeUrl, 8, (worker) => ({
       path: `/v1/actors/slow/w-${worker}/wait`,
@@ -187,6 +190,14 @@ describe('failure routing: 3 geos, 1 edge, delaying links', function () {
     )
     assert.ok(p99 < 3_000, `p99 ${p99} ms`)
     assert.ok((await edgeStatus()).routedAway > before)
+    let tapText = ''
+    for (let i = 0; i < 100 && !tapText.includes('"reason":"overloaded"'); i++)
+      tapText += new TextDecoder().decode((await tapReader.read()).value)
+    assert.match(
+      tapText,
+      /event: request.routed\ndata: \{[^\n]*"from":"b","to":"a","reason":"overloaded"/,
+    )
+    await tapReader.cancel()
 
     await poll(
       'b recovered and its share back to 0',

@@ -18,6 +18,7 @@ import {
 } from '../../../core/index.js'
 import { parseInit } from '../../../support/options.js'
 import { refuseConnect } from '../gateway.js'
+import { SSE_MAX_BUFFERED_BYTES } from '../routes.js'
 import { discoverGeos } from './discover.js'
 import { GeoEntry } from './geo-entry.js'
 import { edgeInitSchema, MAX_EDGE_GEOS, type EdgeInit, type EdgeOptions } from './options.js'
@@ -76,6 +77,8 @@ export class Edge implements Startable {
   private probeTimer: NodeJS.Timeout | undefined
   private discoverTimer: NodeJS.Timeout | undefined
   private routed = 0
+  /** Closers of the open `/edge/v1/taps` streams (ended when the edge stops). */
+  private readonly tapStreams = new Set<() => void>()
   /** Commands retried on another geo after one failed while it held them (their outcome there unknown). */
   private retriedUnknown = 0
 
@@ -137,6 +140,7 @@ export class Edge implements Startable {
     this.started = false
     clearTimeout(this.probeTimer)
     clearTimeout(this.discoverTimer)
+    for (const close of this.tapStreams) close()
     const backstop = setTimeout(() => this.app.server.closeAllConnections(), 5_000)
     backstop.unref()
     try {
@@ -202,6 +206,7 @@ export class Edge implements Startable {
       done()
     })
     app.get('/edge/v1/status', async () => this.status())
+    app.get('/edge/v1/taps', (request, reply) => this.streamTaps(request, reply))
     const forward = (request: FastifyRequest, reply: FastifyReply) => this.forward(request, reply)
     app.all('/', forward)
     app.all('/*', forward)
@@ -310,6 +315,31 @@ export class Edge implements Startable {
         error: new NoGeoAvailableError('').name,
         message: `no geo can take this request now${lastFailure ? ` (last: ${lastFailure})` : ''}; retry later`,
       })
+  }
+
+  /**
+   * The edge's own tap events (`request.routed`) as server-sent events, like a node's
+   * `/v1/taps`; past `SSE_MAX_BUFFERED_BYTES` unsent to a slow client, events are dropped.
+   */
+  private streamTaps(request: FastifyRequest, reply: FastifyReply): FastifyReply {
+    reply.raw.writeHead(200, {
+      'content-type': 'text/event-stream',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+    })
+    reply.raw.write(': anywhere edge taps\n\n')
+    const subscription = this.taps.events$.subscribe((event) => {
+      if (reply.raw.writableLength > SSE_MAX_BUFFERED_BYTES) return
+      reply.raw.write(`event: ${event.kind}\ndata: ${JSON.stringify(event)}\n\n`)
+    })
+    const close = () => {
+      subscription.unsubscribe()
+      this.tapStreams.delete(close)
+      reply.raw.end()
+    }
+    this.tapStreams.add(close)
+    request.raw.on('close', close)
+    return reply.hijack()
   }
 
   private publishRouted(from: string, to: string, reason: RouteReason): void {
