@@ -205,8 +205,19 @@ export class Edge implements Startable {
       }
       done()
     })
-    app.get('/edge/v1/status', async () => this.status())
-    app.get('/edge/v1/taps', (request, reply) => this.streamTaps(request, reply))
+    // The edge's own routes name every geo's internal URL: this machine only, unless configured.
+    const local = (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
+      if (this.options.statusAccess === 'anyone' || isLoopback(request.socket.remoteAddress))
+        return done()
+      void reply.code(403).send({
+        error: 'ForbiddenError',
+        message: "the edge's status and taps answer only clients on its own machine (statusAccess)",
+      })
+    }
+    app.get('/edge/v1/status', { onRequest: local }, async () => this.status())
+    app.get('/edge/v1/taps', { onRequest: local }, (request, reply) =>
+      this.streamTaps(request, reply),
+    )
     const forward = (request: FastifyRequest, reply: FastifyReply) => this.forward(request, reply)
     app.all('/', forward)
     app.all('/*', forward)
@@ -347,6 +358,13 @@ export class Edge implements Startable {
     if (this.taps.wants('request.routed'))
       this.taps.publish({ kind: 'request.routed', at: Date.now(), from, to, reason })
   }
+}
+
+/** True for an address of this machine (127.0.0.0/8, ::1, and IPv4 mapped into IPv6). */
+export function isLoopback(address: string | undefined): boolean {
+  if (address === undefined) return false
+  const v4 = address.startsWith('::ffff:') ? address.slice(7) : address
+  return v4.startsWith('127.') || address === '::1'
 }
 
 /** The request's headers for the geo: hop-by-hop ones dropped, `x-forwarded-*` added. */

@@ -76,6 +76,11 @@ export const edgeInitSchema = z
      * the recovery point (see docs/routing.md).
      */
     shedGain: z.number().positive().max(10).default(D.shedGain),
+    /**
+     * Who may read `/edge/v1/status` and `/edge/v1/taps` (they name every geo's internal
+     * URL): `loopback` (the default) answers only clients on this machine, `anyone` all.
+     */
+    statusAccess: z.enum(['loopback', 'anyone']).default('loopback'),
     /** The largest share of its requests an overloaded geo sheds. */
     maxShedShare: z.number().min(0).max(1).default(D.maxShedShare),
   })

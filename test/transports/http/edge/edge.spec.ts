@@ -3,7 +3,13 @@ import assert from 'node:assert/strict'
 import { createServer, type Server } from 'node:http'
 import { silentLogger, type TapEvent } from '../../../../core/index.js'
 import { createNode, type AnywhereNode } from '../../../../node/index.js'
-import { chooseGeo, edge, type Edge, type GeoView } from '../../../../transports/http/edge/index.js'
+import {
+  chooseGeo,
+  edge,
+  isLoopback,
+  type Edge,
+  type GeoView,
+} from '../../../../transports/http/edge/index.js'
 import { parseFirstResponse, rawExchange } from '../../../support/raw-http.js'
 import { startTcpProxy, type TcpProxy } from '../../../support/tcp-proxy.js'
 
@@ -48,6 +54,15 @@ describe('edge: choosing a geo', () => {
     const retry = chooseGeo(geos, never, new Set([geos[1]!]))!
     assert.deepEqual([retry.geo.name, retry.reason], ['a', 'retry'])
     assert.equal(chooseGeo(geos, never, new Set(geos)), undefined)
+  })
+})
+
+describe('edge: its own routes answer this machine only by default', () => {
+  it('knows a loopback address when it sees one', () => {
+    for (const address of ['127.0.0.1', '127.1.2.3', '::1', '::ffff:127.0.0.1'])
+      assert.equal(isLoopback(address), true, address)
+    for (const address of ['10.0.0.1', '::ffff:10.0.0.1', '2001:db8::1', '1.127.0.0', undefined])
+      assert.equal(isLoopback(address), false, String(address))
   })
 })
 
