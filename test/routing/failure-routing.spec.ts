@@ -151,6 +151,37 @@ describe('failure routing: 3 geos, 1 edge, delaying links', function () {
     )
   })
 
+  it('b frozen (SIGSTOP, sockets open): probes time out and new requests go to a within 2 s; after SIGCONT traffic returns', async () => {
+    const b = cluster!.geo('b')
+    await poll(
+      'b up at the edge',
+      async () => (await edgeStatus()).geos[0]?.name === 'b' && (await edgeStatus()).geos[0]!.up,
+      30_000,
+    )
+    const frozenAt = Date.now()
+    b.signal('SIGSTOP')
+    try {
+      // Fresh requests (not the ones b held when it froze) from 2 s on: all served by a.
+      await poll('2 s after the freeze', () => Date.now() > frozenAt + 2_000, 10_000, 50)
+      const fresh = startLoad(edgeUrl, 2, (worker, n) => ({
+        path: `/v1/actors/counter/frozen-${worker}-${n}`,
+      }))
+      await poll('40 fresh reads', () => fresh.samples.length >= 40, 30_000)
+      const samples = await fresh.stop()
+      assert.deepEqual(servedBy(samples), { a: samples.length }, describeSamples(samples))
+    } finally {
+      b.signal('SIGCONT')
+    }
+    await poll(
+      'traffic back on b',
+      async () => {
+        const response = await fetch(`${edgeUrl}/v1/actors/counter/thawed`)
+        return response.headers.get('anywhere-geo') === 'b'
+      },
+      30_000,
+    )
+  })
+
   it('b overloaded: a share moves to a, accepted requests stay fast, and the share falls back to 0 after', async () => {
     await poll(
       'b up and not overloaded',
