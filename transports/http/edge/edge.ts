@@ -20,6 +20,7 @@ import { parseInit } from '../../../support/options.js'
 import { refuseConnect } from '../gateway.js'
 import { SSE_MAX_BUFFERED_BYTES } from '../routes.js'
 import { discoverGeos } from './discover.js'
+import { dispatchToGeo, type GeoAnswer } from './dispatch.js'
 import { GeoEntry } from './geo-entry.js'
 import { edgeInitSchema, MAX_EDGE_GEOS, type EdgeInit, type EdgeOptions } from './options.js'
 import { chooseGeo, byDistance } from './route-choice.js'
@@ -246,7 +247,6 @@ export class Edge implements Startable {
       }
       if (choice.from && choice.reason)
         this.publishRouted(choice.from.name, geo.name, choice.reason)
-      const controller = new AbortController()
       geo.pending++
       let released = false
       const release = () => {
@@ -254,25 +254,34 @@ export class Edge implements Startable {
         released = true
         geo.pending--
       }
+      let abort: ((reason: Error) => void) | undefined
+      let clientLeft = false
       reply.raw.once('close', () => {
         release()
-        if (!reply.raw.writableFinished) controller.abort()
+        if (!reply.raw.writableFinished) {
+          clientLeft = true
+          abort?.(new Error('the client left'))
+        }
       })
-      let upstream
+      let upstream: GeoAnswer
       try {
-        upstream = await geo.pool.request({
-          method: method as 'GET',
-          path: request.url,
-          headers,
-          body,
-          signal: controller.signal,
-          ...(tapStream ? { bodyTimeout: 0 } : {}),
-        })
+        upstream = await dispatchToGeo(
+          geo.pool,
+          {
+            method,
+            path: request.url,
+            headers,
+            body: body ?? null,
+            ...(tapStream ? { bodyTimeout: 0 } : {}),
+          },
+          tapStream ? -1 : BUFFERED_RESPONSE_BYTES,
+          (abortRequest) => (abort = abortRequest),
+        )
       } catch (error) {
         release()
         const code = errorCode(error)
         lastFailure = `geo ${geo.name}: ${(error as Error).message}`
-        if (controller.signal.aborted) return reply // the client left
+        if (clientLeft) return reply
         geo.markDown(`request failed: ${lastFailure}`)
         if (NEVER_SENT.has(code ?? '')) continue
         if (idempotent) {
@@ -289,7 +298,7 @@ export class Edge implements Startable {
       }
       // A geo that is draining or full did not run the request; a safe one goes to the next geo.
       if (upstream.statusCode === 503 && idempotent && !tapStream && attempt + 1 < this.geos.size) {
-        await upstream.body.dump().catch(() => {})
+        upstream.stream?.destroy()
         release()
         lastFailure = `geo ${geo.name} answered 503`
         continue
@@ -298,26 +307,9 @@ export class Edge implements Startable {
       reply.code(upstream.statusCode)
       copyResponseHeaders(upstream.headers, reply)
       reply.header(GEO_HEADER, geo.name)
-      // A small answer of known length goes out in one write (a piped stream costs a write
-      // per chunk, and small writes are what loaded the edge); tap streams and large or
-      // unsized bodies stream through.
-      const length = Number(upstream.headers['content-length'] ?? Number.NaN)
-      if (!tapStream && length >= 0 && length <= BUFFERED_RESPONSE_BYTES) {
-        let bytes: Buffer
-        try {
-          bytes = Buffer.from(await upstream.body.arrayBuffer())
-        } catch (error) {
-          release()
-          geo.markDown(`response failed: ${(error as Error).message}`)
-          return reply.code(502).send({
-            error: new OutcomeUnknownError('').name,
-            message: `geo ${geo.name} failed while it sent its answer (${(error as Error).message}): the request may or may not have been applied`,
-            geo: geo.name,
-          })
-        }
-        return reply.send(bytes)
-      }
-      return reply.send(upstream.body)
+      // A small answer of known length was read whole and goes out in one write; tap
+      // streams and large or unsized bodies stream through.
+      return reply.send(upstream.bytes ?? upstream.stream)
     }
     return reply
       .code(503)
