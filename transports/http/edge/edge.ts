@@ -309,6 +309,10 @@ export class Edge implements Startable {
       reply.header(GEO_HEADER, geo.name)
       // A small answer of known length was read whole and goes out in one write; tap
       // streams and large or unsized bodies stream through.
+      // Text goes out as a string: Node then writes headers and body in one write, where a
+      // buffer costs a vectored write of the two (measurably dearer per request here).
+      if (upstream.bytes && isText(upstream.headers['content-type']))
+        return reply.send(upstream.bytes.toString('utf8'))
       return reply.send(upstream.bytes ?? upstream.stream)
     }
     return reply
@@ -350,6 +354,15 @@ export class Edge implements Startable {
     if (this.taps.wants('request.routed'))
       this.taps.publish({ kind: 'request.routed', at: Date.now(), from, to, reason })
   }
+}
+
+/** A JSON or text answer (UTF-8, as the gateway writes them). */
+function isText(contentType: string | string[] | undefined): boolean {
+  return (
+    typeof contentType === 'string' &&
+    (contentType.startsWith('application/json') || contentType.startsWith('text/')) &&
+    !contentType.startsWith('text/event-stream')
+  )
 }
 
 /** True for an address of this machine (127.0.0.0/8, ::1, and IPv4 mapped into IPv6). */
