@@ -8,6 +8,7 @@ interface EdgeFlags {
   geo?: string[]
   discover?: string[]
   probeIntervalMs?: number
+  probeTimeoutMs?: number
   logLevel?: LogLevel
   logJson?: boolean
 }
@@ -36,6 +37,11 @@ export function registerEdgeCommand(
       collect,
     )
     .option('--probe-interval-ms <ms>', 'how often each geo is probed (default 250)', parseInteger)
+    .option(
+      '--probe-timeout-ms <ms>',
+      'a probe not answered within this marks the geo down (default 1000)',
+      parseInteger,
+    )
     .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS))
     .option('--log-json', 'log JSON lines')
     .action(async (flags: EdgeFlags) => done(await runEdge(flags, reportFatal)))
@@ -50,6 +56,7 @@ async function runEdge(flags: EdgeFlags, reportFatal: (error: unknown) => number
       ...(flags.host !== undefined ? { host: flags.host } : {}),
       ...(flags.port !== undefined ? { port: flags.port } : {}),
       ...(flags.probeIntervalMs !== undefined ? { probeIntervalMs: flags.probeIntervalMs } : {}),
+      ...(flags.probeTimeoutMs !== undefined ? { probeTimeoutMs: flags.probeTimeoutMs } : {}),
       geos: (flags.geo ?? []).map(parseGeo),
       discover: flags.discover ?? [],
     })({ logger: logger.child({ component: 'edge' }) })

@@ -37,6 +37,9 @@ describe('failure routing: 3 geos, 1 edge, delaying links', function () {
         '0',
         '--probe-interval-ms',
         '100',
+        // Probes on a loaded test machine can take a while: 100 + 1500 ms still finds a frozen geo within 2 s.
+        '--probe-timeout-ms',
+        '1500',
         ...[...proxies].flatMap(([name, proxy]) => [
           '--geo',
           `${name}=http://127.0.0.1:${proxy.port}`,
@@ -79,7 +82,8 @@ describe('failure routing: 3 geos, 1 edge, delaying links', function () {
       async () => (await edgeStatus()).geos[0]?.name === 'b',
     )
     const before = (await edgeStatus()).routedAway
-    const load = startLoad(edgeUrl, 4, (worker, n) =>
+    // 2 workers: at most 2 requests in flight at b, half its limit of 4 (it is not overloaded).
+    const load = startLoad(edgeUrl, 2, (worker, n) =>
       n % 2 === 0
         ? { path: `/v1/actors/counter/near-${worker}/increment`, method: 'POST', body: '{}' }
         : { path: `/v1/actors/counter/near-${worker}` },
@@ -93,7 +97,8 @@ describe('failure routing: 3 geos, 1 edge, delaying links', function () {
   it('kill -9 b under load: within 2 s new requests go to a; keyed commands are not lost; b restarts and traffic returns', async () => {
     const b = cluster!.geo('b')
     let key = 0
-    const load = startLoad(edgeUrl, 4, () => ({
+    // 3 workers: at most 3 in flight at b, under its limit of 4.
+    const load = startLoad(edgeUrl, 3, () => ({
       path: '/v1/actors/counter/failover/increment',
       method: 'POST',
       body: '{}',
@@ -238,9 +243,33 @@ describe('failure routing: 3 geos, 1 edge, delaying links', function () {
       },
       30_000,
     )
+    const quietTaps = await fetch(`${edgeUrl}/edge/v1/taps`, {
+      signal: AbortSignal.timeout(60_000),
+    })
     const quiet = startLoad(edgeUrl, 2, (worker) => ({ path: `/v1/actors/slow/w-${worker}` }))
     await poll('100 requests', () => quiet.samples.length >= 100, 30_000)
     const after = await quiet.stop()
-    assert.deepEqual(servedBy(after), { b: after.length }, describeSamples(after))
+    const routedWhileQuiet = await readAvailable(quietTaps)
+    assert.deepEqual(
+      servedBy(after),
+      { b: after.length },
+      `${describeSamples(after)}; edge taps meanwhile: ${routedWhileQuiet.slice(0, 2_000)}; edge: ${JSON.stringify(await edgeStatus())}`,
+    )
   })
 })
+
+/** What an SSE response has delivered so far (waits at most 200 ms per read), then cancels it. */
+async function readAvailable(response: Response): Promise<string> {
+  const reader = response.body!.getReader()
+  let text = ''
+  for (let i = 0; i < 1_000; i++) {
+    const next = await Promise.race([
+      reader.read(),
+      new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 200)),
+    ])
+    if (!next || next.done) break
+    text += new TextDecoder().decode(next.value)
+  }
+  await reader.cancel()
+  return text
+}
