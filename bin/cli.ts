@@ -18,6 +18,7 @@ import {
 } from '../node/index.js'
 import { createNode } from '../node/index.js'
 import { flagsToConfig, type StartFlags } from './start-flags.js'
+import { registerEdgeCommand } from './edge-command.js'
 import { didYouMean } from './suggest.js'
 import { usageHint } from './usage-hint.js'
 import { streamTaps } from './tap-client.js'
@@ -186,6 +187,12 @@ export async function main(argv: readonly string[]): Promise<number> {
         )
       },
     )
+
+  registerEdgeCommand(
+    program,
+    (code) => (exitCode = code),
+    (error) => reportFatal(error, debug),
+  )
 
   program
     .command('check')

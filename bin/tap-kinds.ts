@@ -25,6 +25,9 @@ const KINDS = {
   'frame.rejected': true,
   'clock.skew': true,
   'event.refused': true,
+  'geo.overloaded': true,
+  'geo.recovered': true,
+  'request.routed': true,
   'node.started': true,
   'node.stopping': true,
 } as const satisfies Record<TapKind, true>

@@ -188,3 +188,23 @@ export function notRunningMessage(what: string): string {
 export function tooLargeMessage(what: string, size: number, limit: number): string {
   return `${what} of ${size} bytes is over the limit of ${limit} bytes`
 }
+
+/**
+ * A geo failed while it handled a request that is not safe to repeat (a command without an
+ * `Idempotency-Key`): it may or may not have been applied. Send commands with an
+ * `Idempotency-Key` to have an edge retry them on another geo.
+ */
+export class OutcomeUnknownError extends AnywhereError {
+  override name = 'OutcomeUnknownError'
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options)
+  }
+}
+
+/** No geo can take the request now (every one is down, or at its bound of requests in flight): retry later. */
+export class NoGeoAvailableError extends AnywhereError {
+  override name = 'NoGeoAvailableError'
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options)
+  }
+}

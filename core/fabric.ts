@@ -7,6 +7,22 @@ import type { AbortOptions, Startable } from './lifecycle.js'
 import type { Logger } from './logger.js'
 import type { Taps } from './taps.js'
 
+/**
+ * What a geo tells the others about itself, every heartbeat: where clients reach it and
+ * whether it can take them now. Edges read it (from any geo's `GET /v1/fabric`) to learn
+ * every geo; it is advisory, never trusted for anything but routing.
+ */
+export interface GeoAdvert {
+  /** The geo's public HTTP base URLs (its gateway's `publicUrls`, or the address it listens on). */
+  readonly urls: readonly string[]
+  /** `GET /readyz` would answer 200. */
+  readonly ready: boolean
+  /** Why not ready (an `UnreadyReason`). */
+  readonly reason?: string
+  /** The highest load signal over its limit (1 or more: past a limit). */
+  readonly load: number
+}
+
 /** One peer geo as the fabric sees it (`GET /v1/fabric`). */
 export interface PeerStatus {
   readonly geo: string
@@ -24,6 +40,8 @@ export interface PeerStatus {
   readonly lastError?: string
   /** What crossed the link since the fabric started (for metrics), when the fabric counts it. */
   readonly traffic?: PeerTraffic
+  /** What the peer last advertised about itself, and when it arrived (this node's clock). */
+  readonly advert?: GeoAdvert & { readonly receivedAt: number }
 }
 
 /** Totals of one link since the fabric started. */
@@ -46,6 +64,26 @@ export interface FabricStatus {
   readonly peers: readonly PeerStatus[]
 }
 
+/**
+ * An HTTP request one geo hands to another over the fabric (an overloaded geo shedding load):
+ * only what the receiving gateway needs to serve it as its own.
+ */
+export interface ForwardedRequest {
+  readonly method: 'GET' | 'HEAD' | 'POST'
+  /** Path and query, e.g. `/v1/actors/counter/likes/increment`. */
+  readonly path: string
+  /** Lower-case names; only the ones that change how the request is served. */
+  readonly headers: Readonly<Record<string, string>>
+  readonly body?: Uint8Array
+}
+
+/** The receiving geo's answer to a `ForwardedRequest`. */
+export interface ForwardedResponse {
+  readonly status: number
+  readonly headers: Readonly<Record<string, string>>
+  readonly body: Uint8Array
+}
+
 /** The inter-geo fabric: replicates this geo's events to the other geos and theirs here. */
 export interface Fabric extends Startable {
   /** This node's fabric identity (its libp2p PeerId). */
@@ -54,6 +92,15 @@ export interface Fabric extends Startable {
   listenAddresses(): string[]
   /** Connection and replication state per peer. */
   status(): FabricStatus
+  /**
+   * Sends an HTTP request to the peer `peerId` to serve (one hop: a peer never forwards it
+   * again). Absent on fabrics that cannot forward.
+   */
+  forward?(
+    peerId: string,
+    request: ForwardedRequest,
+    options?: AbortOptions,
+  ): Promise<ForwardedResponse>
 }
 
 /** Where replicated events go in: store them and update the local replicas. */
@@ -88,6 +135,10 @@ export interface FabricComponents {
   taps: Taps
   logger: Logger
   clock: Clock
+  /** Serves a request another geo forwarded here; without it, forwarded requests are refused. */
+  serveForwarded?: (request: ForwardedRequest) => Promise<ForwardedResponse>
+  /** What this geo advertises to the others every heartbeat; without it, nothing is advertised. */
+  advert?: () => GeoAdvert
 }
 
 export type FabricFactory = (components: FabricComponents) => Fabric

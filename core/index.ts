@@ -80,8 +80,17 @@ export type {
   RuntimeComponents,
   RuntimeInit,
 } from './runtime/index.js'
+export { LOAD_SIGNALS, UNREADY_REASONS } from './readiness.js'
+export type {
+  LoadReport,
+  LoadSample,
+  LoadSignal,
+  Readiness,
+  ReadinessState,
+  UnreadyReason,
+} from './readiness.js'
 export { MAX_TAP_CONCURRENT, Taps, tapConcernsActor } from './taps.js'
-export type { ConcurrentEvent, TapActor, TapEvent, TapKind, TapOf } from './taps.js'
+export type { ConcurrentEvent, RouteReason, TapActor, TapEvent, TapKind, TapOf } from './taps.js'
 export { countMissing, dominates, mergeVectors, missingRanges } from './version-vector.js'
 export type { SeqRange, VersionVector } from './version-vector.js'
 export type {
@@ -91,5 +100,8 @@ export type {
   FabricFactory,
   FabricStatus,
   PeerTraffic,
+  ForwardedRequest,
+  ForwardedResponse,
+  GeoAdvert,
   PeerStatus,
 } from './fabric.js'

@@ -12,6 +12,10 @@ export interface ConcurrentEvent {
   readonly hlc: Hlc
   readonly type: string
 }
+import type { LoadSignal } from './readiness.js'
+
+/** Why a request went to another geo than the nearest: it was down, overloaded, or failed mid-request (retried). */
+export type RouteReason = 'down' | 'overloaded' | 'retry'
 
 /** An actor's address on the taps. */
 export interface TapActor {
@@ -75,6 +79,12 @@ export type TapEvent = { readonly at: number } & (
   | { kind: 'clock.skew'; peer: string; origin: string; seq: number; aheadMs: number }
   /** Replicated events not signed by the key their origin names: refused before anything is stored. */
   | { kind: 'event.refused'; peer: string; origin: string; seq: number; reason: string }
+  /** A load signal passed its limit: the node answers `/readyz` with 503 `overloaded`. */
+  | { kind: 'geo.overloaded'; geo: string; signal: LoadSignal; value: number; limit: number }
+  /** Every load signal is back under its recovery fraction; `signal` is the one that had tripped. */
+  | { kind: 'geo.recovered'; geo: string; signal: LoadSignal; overloadedMs: number }
+  /** An edge sent a request to another geo than the nearest one (`to` is absent when none could take it). */
+  | { kind: 'request.routed'; from: string; to?: string; reason: RouteReason }
   | { kind: 'node.started'; nodeId: string; geo: string }
   | { kind: 'node.stopping'; nodeId: string; geo: string }
 )

@@ -14,6 +14,7 @@ import { redisStoreInitSchema } from '../stores/redis/options.js'
 import { libp2pFabricInitSchema } from '../transports/libp2p/options.js'
 import { gatewayInitSchema } from '../transports/http/index.js'
 import { LOG_FORMATS } from './pino-logger.js'
+import { overloadInitSchema } from './load/options.js'
 
 /** Geo and app names: short, lower-case, usable in file names and headers. */
 const NAME = /^[a-z][a-z0-9-]{0,62}$/
@@ -48,6 +49,8 @@ export const nodeConfigSchema = z
     store: storeSchema.prefault({ kind: 'file' }),
     fabric: fabricSchema.optional(),
     runtime: runtimeSettingsSchema.prefault({}),
+    /** When the node calls itself overloaded (`/readyz` 503, edges shed to other geos). */
+    overload: overloadInitSchema.prefault({}),
     log: z
       .object({
         level: z.enum(LOG_LEVELS).default('info'),

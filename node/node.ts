@@ -9,6 +9,7 @@ import {
   HybridLogicalClock,
   RuntimeStats,
   signedOrigin,
+  NotRunningError,
   systemClock,
   Taps,
   type AnyActorDefinition,
@@ -37,6 +38,7 @@ import { MeteredStore, StoreStats } from './metered-store.js'
 import { nodeMetrics } from './metrics.js'
 import { pinoLogger } from './pino-logger.js'
 import type { Registry } from 'prom-client'
+import { AppendMeter, NodeReadiness, OverloadDetector } from './load/index.js'
 
 /** Everything a node is made of, started and stopped as one. */
 export interface AnywhereNode extends Startable {
@@ -51,6 +53,10 @@ export interface AnywhereNode extends Startable {
   readonly logger: Logger
   /** The node's Prometheus registry (absent when `metrics.enabled` is false); the gateway serves it at `/metrics`. */
   readonly metrics?: Registry
+  /** Whether the node can take writes now (what `GET /readyz` answers). */
+  readonly readiness: NodeReadiness
+  /** The load signals and whether they say overloaded. */
+  readonly overload: OverloadDetector
 }
 
 export interface CreateNodeOptions {
@@ -146,10 +152,12 @@ export async function createNode(
   const runtimeStats = config.metrics.enabled ? new RuntimeStats() : undefined
   const storeStats = config.metrics.enabled ? new StoreStats() : undefined
   const store = storeStats ? new MeteredStore(backend, storeStats) : backend
+  // The runtime appends through the meter: store append latency is a load signal.
+  const appendMeter = new AppendMeter(store, clock)
   const runtime = new ActorRuntime(
     { actors, ...config.runtime, unknownActorHint: (type) => servingHint(config, type) },
     {
-      store,
+      store: appendMeter.store,
       clock,
       hlc,
       taps,
@@ -158,6 +166,12 @@ export async function createNode(
       ...(runtimeStats ? { stats: runtimeStats } : {}),
     },
   )
+  // Read only once the node runs, when `overload` (below, it reads the gateway) exists.
+  const readiness: NodeReadiness = new NodeReadiness(config.overload, {
+    clock,
+    store,
+    load: () => overload.report(),
+  })
   const fabric =
     config.fabric && libp2p
       ? libp2p.libp2pFabric(config.fabric, { identity })({
@@ -171,6 +185,16 @@ export async function createNode(
           taps,
           logger: logger.child({ component: 'fabric' }),
           clock,
+          serveForwarded: (request) => {
+            if (!gateway)
+              throw new NotRunningError('this node runs no gateway to serve forwarded requests')
+            return gateway.serveForwarded(request)
+          },
+          advert: () => {
+            const { ready, reason, load } = readiness.state()
+            const urls = config.http.publicUrls ?? (gateway?.listening ? [gateway.url] : [])
+            return { urls, ready, ...(reason ? { reason } : {}), load: load.load }
+          },
         })
       : undefined
   const metrics =
@@ -186,7 +210,7 @@ export async function createNode(
           fabric,
         })
       : undefined
-  const gateway = config.http.enabled
+  const gateway: Gateway | undefined = config.http.enabled
     ? httpGateway(config.http)({
         runtime,
         taps,
@@ -195,8 +219,19 @@ export async function createNode(
         nodeId,
         fabric,
         metrics: metrics?.registry,
+        readiness,
       })
     : undefined
+  const overload: OverloadDetector = new OverloadDetector(config.overload, {
+    clock,
+    taps,
+    geo: config.geo,
+    sources: {
+      inFlight: () => gateway?.inFlight ?? 0,
+      mailboxBacklog: () => runtime.mailboxBacklog(),
+      storeAppendMs: () => appendMeter.takeMs(),
+    },
+  })
 
   let state: 'new' | 'started' | 'stopped' = 'new'
   const node: AnywhereNode = {
@@ -209,6 +244,8 @@ export async function createNode(
     fabric,
     logger,
     metrics: metrics?.registry,
+    readiness,
+    overload,
     async start() {
       if (state !== 'new') return
       state = 'started'
@@ -216,6 +253,8 @@ export async function createNode(
         await store.start()
         await observeOwnClock(store, hlc, nodeId, logger)
         await runtime.start()
+        await overload.start()
+        await readiness.start()
         await fabric?.start()
         if (gateway) {
           await gateway.start()
@@ -226,6 +265,7 @@ export async function createNode(
         await node.stop()
         throw startError(error, config, dataDir) ?? error
       }
+      readiness.enter('serving')
       taps.publish({ kind: 'node.started', at: clock.now(), nodeId, geo: config.geo })
       logger.info('node started', {
         store: config.store.kind,
@@ -240,10 +280,13 @@ export async function createNode(
     async stop() {
       if (state === 'stopped') return
       state = 'stopped'
+      readiness.enter('draining')
       taps.publish({ kind: 'node.stopping', at: clock.now(), nodeId, geo: config.geo })
       // Front to back: stop taking requests, let in-flight ones finish, then release the store.
       await settle(logger, 'gateway', gateway?.stop())
       await settle(logger, 'fabric', fabric?.stop())
+      await settle(logger, 'readiness', readiness.stop())
+      await settle(logger, 'overload detector', overload.stop())
       await settle(logger, 'runtime', runtime.stop())
       await settle(logger, 'store', store.stop())
       metrics?.stop()

@@ -22,6 +22,8 @@ export interface MultiGeoInit {
   startTimeoutMs?: number
   /** A config file every node loads (`--config`), e.g. a module that adds test actors. */
   configFile?: string
+  /** A config file per geo, overriding `configFile` for the geos it names. */
+  configFiles?: Readonly<Record<string, string>>
 }
 
 /** One geo: its node process, identity and HTTP helpers. */
@@ -250,7 +252,8 @@ export async function startMultiGeo(init: MultiGeoInit): Promise<MultiGeo> {
       `/ip4/127.0.0.1/tcp/${geo.fabricPort}`,
     ]
     if (init.app) args.push('--app', init.app)
-    if (init.configFile) args.push('--config', init.configFile)
+    const configFile = init.configFiles?.[geo.name] ?? init.configFile
+    if (configFile) args.push('--config', configFile)
     for (const other of geos.values())
       if (other !== geo)
         args.push(

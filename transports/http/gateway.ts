@@ -1,6 +1,13 @@
 import type { Duplex } from 'node:stream'
 import Fastify, { type FastifyInstance } from 'fastify'
-import { NotRunningError, notRunningMessage, type Startable } from '../../core/index.js'
+import {
+  NotRunningError,
+  notRunningMessage,
+  type ForwardedRequest,
+  type ForwardedResponse,
+  type Startable,
+} from '../../core/index.js'
+import { forwardedResponseOf, injectOptionsOf } from './overload-forwarder.js'
 import { parseInit } from '../../support/options.js'
 import {
   gatewayInitSchema,
@@ -63,6 +70,21 @@ export class Gateway implements Startable {
     this.components.logger.info('gateway listening', { url: this.address })
   }
 
+  /** True once the gateway listens (its `url` is known) and until it stops. */
+  get listening(): boolean {
+    return this.started && this.address !== undefined
+  }
+
+  /** Serves a request another geo forwarded over the fabric, as if it had arrived here (never forwarded again). */
+  async serveForwarded(request: ForwardedRequest): Promise<ForwardedResponse> {
+    return forwardedResponseOf(await this.app.inject(injectOptionsOf(request)))
+  }
+
+  /** HTTP requests being served now (probes and tap streams not counted). */
+  get inFlight(): number {
+    return this.routes.inFlight
+  }
+
   /** Stops accepting requests and waits (up to `stopTimeoutMs`) for in-flight ones to finish. */
   async stop(): Promise<void> {
     if (!this.started) return
@@ -83,7 +105,7 @@ export class Gateway implements Startable {
 }
 
 /** Answers a CONNECT (the gateway is no proxy) with a JSON 405, then closes the socket. */
-function refuseConnect(socket: Duplex): void {
+export function refuseConnect(socket: Duplex): void {
   const body = JSON.stringify({
     error: 'MethodNotAllowed',
     message: 'CONNECT is not supported: the gateway is an HTTP API, not a proxy',

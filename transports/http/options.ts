@@ -43,6 +43,14 @@ export const gatewayInitSchema = z
     stopTimeoutMs: z.number().int().positive().default(DEFAULT_STOP_TIMEOUT_MS),
     /** How many idempotency keys are remembered (least recently used are forgotten first). */
     idempotencyKeys: z.number().int().positive().default(100_000),
+    /**
+     * The base URLs clients and edges reach this gateway at (behind a load balancer or NAT),
+     * advertised to the other geos; defaults to the address it listens on.
+     */
+    publicUrls: z
+      .array(z.url({ protocol: /^https?$/ }).max(256))
+      .max(4)
+      .optional(),
     /** Who may call: without it the gateway answers everyone (keep it on 127.0.0.1 then). */
     auth: authInitSchema.optional(),
   })

@@ -2,7 +2,13 @@
 // parsers, hooks and one error table. Registered by the Gateway on its own Fastify server, or
 // mounted into an existing Fastify app with `anywhereRoutes`.
 import { createHash } from 'node:crypto'
-import type { FastifyError, FastifyInstance, FastifyPluginAsync, FastifyReply } from 'fastify'
+import type {
+  FastifyError,
+  FastifyInstance,
+  FastifyPluginAsync,
+  FastifyReply,
+  FastifyRequest,
+} from 'fastify'
 import type { Registry } from 'prom-client'
 import {
   AbortedError,
@@ -29,6 +35,7 @@ import {
   type ActorRuntime,
   type Fabric,
   type Logger,
+  type Readiness,
   type TapEvent,
   type Taps,
 } from '../../core/index.js'
@@ -38,6 +45,7 @@ import { parseInit } from '../../support/options.js'
 import { parseJsonBody } from './json-body.js'
 import { RequestMetrics } from './request-metrics.js'
 import { Dashboard } from './dashboard.js'
+import { OverloadForwarder } from './overload-forwarder.js'
 import { actorCatalog, openApiDocument } from './openapi.js'
 import { gatewayInitSchema, type GatewayInit, type GatewayOptions } from './options.js'
 
@@ -84,7 +92,14 @@ export interface GatewayComponents {
    * serves the whole registry at `GET /metrics` (admin scope when auth is configured).
    */
   metrics?: Registry
+  /** What `GET /readyz` answers; without it the gateway is ready whenever it is not stopping. */
+  readiness?: Readiness
+  /** Uniform in [0, 1): which requests an overloaded node hands to another geo. */
+  random?: () => number
 }
+
+/** Routes whose requests are not counted in flight: probes and long-lived tap streams. */
+const UNCOUNTED_PATHS = new Set(['/readyz', '/healthz', '/v1/taps'])
 
 const actorParams = {
   type: 'object',
@@ -100,6 +115,8 @@ export class GatewayRoutes {
   private readonly idempotency: IdempotencyCache
   private readonly streams = new Set<() => void>()
   private readonly dashboard: Dashboard
+  private requestsInFlight = 0
+  private readonly forwarder: OverloadForwarder
 
   constructor(
     private readonly options: GatewayOptions,
@@ -109,6 +126,12 @@ export class GatewayRoutes {
   ) {
     this.idempotency = new IdempotencyCache(options.idempotencyKeys)
     this.dashboard = new Dashboard(components)
+    this.forwarder = new OverloadForwarder(components)
+  }
+
+  /** HTTP requests being served now (probes and tap streams not counted): a load signal. */
+  get inFlight(): number {
+    return this.requestsInFlight
   }
 
   /** Ends every open tap and dashboard stream (the server is stopping). */
@@ -166,7 +189,8 @@ export class GatewayRoutes {
 
     // Callback style, not async: an async hook costs a promise and a hook-runner turn per response.
     app.addHook('onSend', (_request, reply, payload, done) => {
-      reply.header('x-anywhere-geo', geo)
+      // A forwarded answer already names the geo that served it.
+      if (!reply.hasHeader('x-anywhere-geo')) reply.header('x-anywhere-geo', geo)
       if (this.stopping()) reply.header('connection', 'close')
       done(null, payload)
     })
@@ -176,6 +200,22 @@ export class GatewayRoutes {
       app.get('/metrics', async (_request, reply) =>
         reply.type(metrics.contentType).send(await metrics.metrics()),
       )
+
+    // Counted from arrival to the response's close (finished or aborted), whatever happens between.
+    app.addHook('onRequest', (request, reply, done) => {
+      if (!UNCOUNTED_PATHS.has(request.routeOptions.url ?? '')) {
+        this.requestsInFlight++
+        reply.raw.once('close', () => this.requestsInFlight--)
+      }
+      done()
+    })
+
+    app.get('/readyz', (_request, reply) => {
+      const state = this.components.readiness?.state()
+      const reason = this.stopping() ? 'draining' : state?.reason
+      const body = { status: reason ? 'unready' : 'ready', geo, nodeId, reason, load: state?.load }
+      return reply.code(reason ? 503 : 200).send(body)
+    })
 
     app.get('/healthz', async () => ({
       status: 'ok',
@@ -192,7 +232,11 @@ export class GatewayRoutes {
 
     app.post<{ Params: { type: string; id: string; command: string }; Body: unknown }>(
       '/v1/actors/:type/:id/:command',
-      { schema: { params: actorParams }, bodyLimit: this.options.bodyLimitBytes },
+      {
+        schema: { params: actorParams },
+        bodyLimit: this.options.bodyLimitBytes,
+        preHandler: (request, reply, done) => this.shedOverload(request, reply, done),
+      },
       async (request, reply) => {
         const { type, id, command } = request.params
         const key = request.headers['idempotency-key']
@@ -216,7 +260,10 @@ export class GatewayRoutes {
 
     app.get<{ Params: { type: string; id: string } }>(
       '/v1/actors/:type/:id',
-      { schema: { params: actorParams } },
+      {
+        schema: { params: actorParams },
+        preHandler: (request, reply, done) => this.shedOverload(request, reply, done),
+      },
       async (request, reply) => {
         const { type, id } = request.params
         const view = await runtime.read(type, id)
@@ -301,6 +348,17 @@ export class GatewayRoutes {
       request.raw.on('close', close)
       return reply.hijack()
     })
+  }
+
+  /** An overloaded node hands a share of what reaches it directly to another geo (see OverloadForwarder). */
+  private shedOverload(request: FastifyRequest, reply: FastifyReply, done: () => void): void {
+    if (!this.forwarder.sheds(request)) return done()
+    this.forwarder.forward(request, reply).then(
+      (answered) => {
+        if (!answered) done()
+      },
+      () => done(),
+    )
   }
 
   private sendError(reply: FastifyReply, error: FastifyError | Error): FastifyReply {

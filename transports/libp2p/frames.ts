@@ -159,6 +159,31 @@ export const ackFrameSchema = z
     message: 'received must not be below n',
   })
 
+/** Most URLs one geo advertises. */
+export const MAX_ADVERT_URLS = 4
+/** Longest advertised URL. */
+export const MAX_ADVERT_URL_LENGTH = 256
+/** Highest load a geo may advertise (a load past it reads as this much overloaded anyway). */
+export const MAX_ADVERT_LOAD = 1_000_000
+
+/** One advertised URL: http(s), no credentials, no whitespace. */
+export const advertUrlSchema = z
+  .string()
+  .max(MAX_ADVERT_URL_LENGTH)
+  .regex(/^https?:\/\/[^\s/@]+(\/\S*)?$/, 'an http(s) URL without credentials')
+
+/**
+ * The sending side's advert of its geo, every heartbeat: where clients reach it, whether it
+ * is ready and how loaded (see `GeoAdvert`). Only `http(s)` URLs without credentials.
+ */
+export const statusFrameSchema = z.object({
+  t: z.literal('status'),
+  urls: z.array(advertUrlSchema).max(MAX_ADVERT_URLS),
+  ready: z.boolean(),
+  reason: z.string().max(MAX_NAME_LENGTH).optional(),
+  load: z.number().nonnegative().max(MAX_ADVERT_LOAD),
+})
+
 /** Every frame of `/anywhere/replicate/1`. */
 export const frameSchema = z.discriminatedUnion('t', [
   helloFrameSchema,
@@ -167,9 +192,11 @@ export const frameSchema = z.discriminatedUnion('t', [
   eventsFrameSchema,
   pingFrameSchema,
   ackFrameSchema,
+  statusFrameSchema,
 ])
 
 export type HelloFrame = z.infer<typeof helloFrameSchema>
+export type StatusFrame = z.infer<typeof statusFrameSchema>
 export type Frame =
   | HelloFrame
   | z.infer<typeof vectorFrameSchema>
@@ -177,6 +204,7 @@ export type Frame =
   | { t: 'events'; n: number; events: EventRecord[]; more?: boolean }
   | z.infer<typeof pingFrameSchema>
   | { t: 'ack'; n: number; received?: number; vector: VersionVector; echo?: number }
+  | StatusFrame
 
 const encoder = new Encoder({ ignoreUndefined: true, maxDepth: MAX_FRAME_DEPTH })
 const decoder = new Decoder({

@@ -16,11 +16,15 @@ import {
   type Fabric,
   type FabricComponents,
   type FabricStatus,
+  type AbortOptions,
+  type ForwardedRequest,
+  type ForwardedResponse,
   notRunningMessage,
   originPeerId,
 } from '../../core/index.js'
 import { REPLICATION_PROTOCOL } from './frames.js'
 import { EventVerifier, OwnEventSigner } from './event-signing.js'
+import { FORWARD_PROTOCOL, forwardRequest, serveForwardStream } from './forward-protocol.js'
 import { loadOrCreateIdentity, type NodeIdentity } from './identity.js'
 import { LocalFeed } from './local-feed.js'
 import {
@@ -135,6 +139,17 @@ class Libp2pFabricNode implements Libp2pFabric {
     return this.node?.getMultiaddrs().map((a) => a.toString()) ?? []
   }
 
+  async forward(
+    peerId: string,
+    request: ForwardedRequest,
+    options?: AbortOptions,
+  ): Promise<ForwardedResponse> {
+    const node = this.node
+    if (!node || this.state !== 'running' || !this.links.has(peerId))
+      throw new NotRunningError(`cannot forward to ${peerId}: no running fabric link to it`)
+    return forwardRequest(node, peerIdFromString(peerId), request, options)
+  }
+
   status(): Libp2pFabricStatus {
     return {
       peerId: this.id,
@@ -205,6 +220,7 @@ class Libp2pFabricNode implements Libp2pFabric {
       signer,
       verifier,
       settings: options,
+      ...(this.components.advert ? { advert: this.components.advert } : {}),
     }
     const linkSettings: LinkSettings = { ...options, random: options.random ?? Math.random }
     for (const peer of peers) {
@@ -219,6 +235,23 @@ class Libp2pFabricNode implements Libp2pFabric {
       REPLICATION_PROTOCOL,
       (stream: Stream, connection: Connection) => this.onStream(stream, connection),
       { maxInboundStreams: 16, maxOutboundStreams: 16 },
+    )
+    const serveForwarded = this.components.serveForwarded
+    await node.handle(
+      FORWARD_PROTOCOL,
+      (stream: Stream, connection: Connection) => {
+        if (!serveForwarded || !this.links.has(connection.remotePeer.toString())) {
+          stream.abort(new Error('this node serves no forwarded requests from this peer'))
+          return
+        }
+        serveForwardStream(stream, serveForwarded).catch((error: unknown) =>
+          this.logger.debug('a forwarded request failed', {
+            peer: connection.remotePeer.toString(),
+            error: (error as Error).message,
+          }),
+        )
+      },
+      { maxInboundStreams: 64, maxOutboundStreams: 64 },
     )
     node.addEventListener('peer:connect', (event) =>
       this.links.get(event.detail.toString())?.nudge(),

@@ -1,5 +1,11 @@
 import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
-import { countMissing, dominates, type PeerStatus, type VersionVector } from '../../core/index.js'
+import {
+  countMissing,
+  dominates,
+  type GeoAdvert,
+  type PeerStatus,
+  type VersionVector,
+} from '../../core/index.js'
 import { REPLICATION_PROTOCOL, type HelloFrame } from './frames.js'
 import { ReplicationReceiver } from './replication-receiver.js'
 import { ReplicationSender } from './replication-sender.js'
@@ -70,6 +76,7 @@ export class PeerLink implements SessionPeer {
   private lostAt: number | undefined
   private healing: Healing | undefined
   private rttMs: number | undefined
+  private advert: (GeoAdvert & { receivedAt: number }) | undefined
   private lastError: string | undefined
   /** Per origin, the seq of an event that cannot be framed, until the peer holds it. */
   private readonly blocked = new Map<string, number>()
@@ -151,6 +158,7 @@ export class PeerLink implements SessionPeer {
       since: this.since,
       ...(this.lastError !== undefined ? { lastError: this.lastError } : {}),
       traffic: { ...this.traffic },
+      ...(this.advert ? { advert: this.advert } : {}),
       unframableEvents: this.unframableEvents,
       blockedOrigins: Object.fromEntries(this.blocked),
     }
@@ -223,6 +231,17 @@ export class PeerLink implements SessionPeer {
     if (direction === 'in') this.healing.eventsIn += events
     else this.healing.eventsOut += events
     if (direction === 'in') this.checkHealed()
+  }
+
+  advertised(advert: GeoAdvert): void {
+    const { urls, ready, reason, load } = advert
+    this.advert = {
+      urls: [...urls],
+      ready,
+      ...(reason !== undefined ? { reason } : {}),
+      load,
+      receivedAt: this.components.clock.now(),
+    }
   }
 
   rtt(ms: number): void {

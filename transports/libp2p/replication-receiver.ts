@@ -109,6 +109,9 @@ export class ReplicationReceiver extends ReplicationSession {
         this.wakeup.notify()
         return
       }
+      case 'status':
+        this.peer.advertised(frame)
+        return
       case 'ping':
         this.echo = frame.at
         this.ackWanted = true

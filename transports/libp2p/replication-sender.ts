@@ -1,7 +1,21 @@
 import type { Stream } from '@libp2p/interface'
-import { MAX_SIGNED_CHUNK_EVENTS, type EventRecord, type VersionVector } from '../../core/index.js'
+import {
+  MAX_SIGNED_CHUNK_EVENTS,
+  type EventRecord,
+  type GeoAdvert,
+  type VersionVector,
+} from '../../core/index.js'
 import { cutRelayed, keepSigs, unsignedSeq } from './event-signing.js'
-import { encodeFrame, MAX_EVENTS_PER_FRAME, type Frame, type HelloFrame } from './frames.js'
+import {
+  advertUrlSchema,
+  encodeFrame,
+  MAX_ADVERT_LOAD,
+  MAX_ADVERT_URLS,
+  MAX_EVENTS_PER_FRAME,
+  type Frame,
+  type HelloFrame,
+  type StatusFrame,
+} from './frames.js'
 import type { LocalFeedListener } from './local-feed.js'
 import {
   ReplicationSession,
@@ -119,7 +133,10 @@ export class ReplicationSender extends ReplicationSession implements LocalFeedLi
   }
 
   protected override onTick(now: number): void {
-    if (this.handshake) this.frames.write({ t: 'ping', at: now })
+    if (!this.handshake) return
+    this.frames.write({ t: 'ping', at: now })
+    const advert = this.components.advert?.()
+    if (advert) this.frames.write(statusFrame(advert))
   }
 
   protected override onClosed(): void {
@@ -383,5 +400,19 @@ export class ReplicationSender extends ReplicationSession implements LocalFeedLi
   private isBlocked(event: EventRecord): boolean {
     const stuckAt = this.blocked.get(event.origin)
     return stuckAt !== undefined && event.seq >= stuckAt
+  }
+}
+
+/** A `status` frame of this geo's advert: at most the URLs a peer accepts, the load clamped. */
+function statusFrame(advert: GeoAdvert): StatusFrame {
+  return {
+    t: 'status',
+    // Only what every peer accepts: a frame that fails validation would close the stream.
+    urls: advert.urls
+      .filter((url) => advertUrlSchema.safeParse(url).success)
+      .slice(0, MAX_ADVERT_URLS),
+    ready: advert.ready,
+    ...(advert.reason !== undefined ? { reason: advert.reason } : {}),
+    load: Math.min(Math.max(advert.load, 0), MAX_ADVERT_LOAD),
   }
 }

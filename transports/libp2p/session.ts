@@ -4,6 +4,7 @@ import {
   type Clock,
   type EventIngest,
   type EventLog,
+  type GeoAdvert,
   type Logger,
   type Taps,
   type VersionVector,
@@ -74,6 +75,8 @@ export interface SessionComponents {
   /** Checks that every received event is signed by the key its origin names. */
   verifier: EventVerifier
   settings: ReplicationSettings
+  /** What this geo advertises to the peer every heartbeat (the sender sends it). */
+  advert?: () => GeoAdvert
 }
 
 /** Which direction a session replicates: this geo's events out, or the peer's in. */
@@ -92,6 +95,8 @@ export interface SessionPeer {
   counted(direction: 'in' | 'out', events: number, bytes: number): void
   /** A measured round trip. */
   rtt(ms: number): void
+  /** The peer advertised its geo (a `status` frame, validated). */
+  advertised(advert: GeoAdvert): void
   /** The handshake was refused (by either side), with why. */
   refused(reason: string): void
   /**
@@ -200,8 +205,10 @@ export abstract class ReplicationSession {
   /** Sends this node's hello, announcing `vector`: in pages of MAX_VECTOR_ORIGINS origins. */
   protected sendHello(vector: VersionVector): void {
     const entries = Object.entries(vector)
-    const page = (from: number) => Object.fromEntries(entries.slice(from, from + MAX_VECTOR_ORIGINS))
-    const more = (from: number) => (from + MAX_VECTOR_ORIGINS < entries.length ? { more: true as const } : {})
+    const page = (from: number) =>
+      Object.fromEntries(entries.slice(from, from + MAX_VECTOR_ORIGINS))
+    const more = (from: number) =>
+      from + MAX_VECTOR_ORIGINS < entries.length ? { more: true as const } : {}
     this.frames.write({ ...helloFrame(this.components, page(0)), ...more(0) })
     for (let from = MAX_VECTOR_ORIGINS; from < entries.length; from += MAX_VECTOR_ORIGINS)
       this.frames.write({ t: 'vector', vector: page(from), ...more(from) })
@@ -215,7 +222,11 @@ export abstract class ReplicationSession {
   private assembleHello(frame: Frame): Frame | undefined {
     if (frame.t === 'hello' && frame.more) {
       if (this.pendingHello || this.handshake) return frame // the subclass rejects a second hello
-      this.pendingHello = { hello: frame, vector: { ...frame.vector }, origins: Object.keys(frame.vector).length }
+      this.pendingHello = {
+        hello: frame,
+        vector: { ...frame.vector },
+        origins: Object.keys(frame.vector).length,
+      }
       return undefined
     }
     if (frame.t !== 'vector') return frame

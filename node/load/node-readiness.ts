@@ -1,0 +1,94 @@
+import type {
+  Clock,
+  EventLog,
+  LoadReport,
+  Readiness,
+  ReadinessState,
+  Startable,
+} from '../../core/index.js'
+import type { OverloadOptions } from './options.js'
+
+/** Where a node is in its life, as far as taking writes goes. */
+export type NodePhase = 'starting' | 'serving' | 'draining'
+
+export interface NodeReadinessComponents {
+  clock: Clock
+  /** Probed (its version vector) to tell it answers. */
+  store: Pick<EventLog, 'versionVector'>
+  /** The overload detector's last report. */
+  load(): LoadReport
+}
+
+/**
+ * Whether this node can take writes now: serving (not starting nor draining), its store
+ * answering a probe within `storeProbeTimeoutMs`, and not overloaded. `state()` never waits:
+ * the store is probed in the background every `storeProbeMs`.
+ */
+export class NodeReadiness implements Readiness, Startable {
+  private phase: NodePhase = 'starting'
+  private storeAnswering = true
+  private cancelTimer: (() => void) | undefined
+  private running = false
+
+  constructor(
+    private readonly options: Pick<OverloadOptions, 'storeProbeMs' | 'storeProbeTimeoutMs'>,
+    private readonly components: NodeReadinessComponents,
+  ) {}
+
+  /** Moves the node to `phase` (the node calls it as it starts and stops). */
+  enter(phase: NodePhase): void {
+    this.phase = phase
+  }
+
+  state(): ReadinessState {
+    const load = this.components.load()
+    if (this.phase !== 'serving') return { ready: false, reason: this.phase, load }
+    if (!this.storeAnswering) return { ready: false, reason: 'store-unavailable', load }
+    if (load.overloaded) return { ready: false, reason: 'overloaded', load }
+    return { ready: true, load }
+  }
+
+  async start(): Promise<void> {
+    if (this.running) return
+    this.running = true
+    this.schedule()
+  }
+
+  async stop(): Promise<void> {
+    this.running = false
+    this.cancelTimer?.()
+    this.cancelTimer = undefined
+  }
+
+  /** Asks the store once; resolves with whether it answered in time. */
+  async probeStore(): Promise<boolean> {
+    const { clock, store } = this.components
+    const controller = new AbortController()
+    let cancel: (() => void) | undefined
+    const timedOut = new Promise<false>((resolve) => {
+      cancel = clock.setTimer(this.options.storeProbeTimeoutMs, () => {
+        controller.abort()
+        resolve(false)
+      })
+    })
+    const answered = store.versionVector({ signal: controller.signal }).then(
+      () => true,
+      () => false,
+    )
+    try {
+      this.storeAnswering = await Promise.race([answered, timedOut])
+    } finally {
+      cancel?.()
+    }
+    return this.storeAnswering
+  }
+
+  private schedule(): void {
+    this.cancelTimer = this.components.clock.setTimer(this.options.storeProbeMs, () => {
+      if (!this.running) return
+      void this.probeStore().finally(() => {
+        if (this.running) this.schedule()
+      })
+    })
+  }
+}
