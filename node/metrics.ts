@@ -217,6 +217,26 @@ export function nodeMetrics(sources: NodeMetricsSources): NodeMetrics {
     )
   }
 
+  // Requests this node handed to another geo (an overloaded geo sheds a share), by reason.
+  const routed = new Map<string, number>()
+  pulled(
+    own,
+    'anywhere_requests_routed_total',
+    'Requests this geo handed to another geo, or refused with 503 for want of one, by reason and target geo',
+    'counter',
+    () =>
+      [...routed].map(([key, value]) => {
+        const [reason, toGeo] = key.split('\0') as [string, string]
+        return { labels: { reason, to_geo: toGeo }, value }
+      }),
+  )
+  subscriptions.push(
+    taps.of('request.routed').subscribe((e) => {
+      const key = `${e.reason}\0${e.to ?? 'none'}`
+      routed.set(key, (routed.get(key) ?? 0) + 1)
+    }),
+  )
+
   const registry = Registry.merge([processMetrics(), own])
   registry.setDefaultLabels({ geo: sources.geo })
   return {

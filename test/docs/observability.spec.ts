@@ -61,7 +61,7 @@ describe('docs/observability.md', function () {
 
   it('lists every anywhere_ metric a node with a fabric serves, and only those; its queries name them', async () => {
     const text = await readFile(join(REPO_ROOT, DOC), 'utf8')
-    const listed = new Set([...text.matchAll(/^\| `(anywhere_[a-z_]+)` \|/gm)].map((m) => m[1]!))
+    const listed = new Set([...text.matchAll(/^\| `(anywhere_[a-z_]+)` *\|/gm)].map((m) => m[1]!))
     const cluster = await startMultiGeo({ geos: ['a', 'b'] })
     const [a] = cluster.geos as [Geo, Geo]
     let scrape = ''

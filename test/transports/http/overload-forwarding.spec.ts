@@ -111,6 +111,20 @@ describe('gateway: an overloaded geo sheds to another geo over the fabric', func
     assert.ok(
       routed.some((t) => t.kind === 'request.routed' && t.to === 'a' && t.reason === 'overloaded'),
     )
+    // The metric counts exactly what the taps say was handed over.
+    const scrape = await (await fetch(`${b.gateway!.url}/metrics`)).text()
+    const line =
+      /^anywhere_requests_routed_total\{[^}]*reason="overloaded"[^}]*to_geo="a"[^}]*\} (\d+)$/m.exec(
+        scrape,
+      )
+    assert.equal(
+      Number(line?.[1]),
+      servedBy.a,
+      scrape
+        .split('\n')
+        .filter((l) => l.includes('routed'))
+        .join('\n'),
+    )
     // Each forwarded increment ran once, in a; after replication both geos count 40.
     await waitFor('both geos to count 40', async () => {
       const [va, vb] = await Promise.all([a, b].map((n) => n.runtime.read('counter', 'shed')))
