@@ -183,7 +183,7 @@ export async function createNode(
           ingest: runtime,
           feed: runtime.feed,
           taps,
-          logger: logger.child({ component: 'fabric' }),
+          logger, // the fabric names itself (component: fabric)
           clock,
           serveForwarded: (request) => {
             if (!gateway)

@@ -102,7 +102,7 @@ export class FileEventStore implements EventStore {
     private readonly options: FileStoreOptions,
     private readonly components: EventStoreComponents,
   ) {
-    this.logger = components.logger.child({ component: 'file-store', dir: options.dir })
+    this.logger = components.logger.child({ store: 'file', dir: options.dir })
     this.reader = new SegmentReader(options.dir)
     this.cache = new RecentCache(options.cacheEvents)
     this.snapshots = new SnapshotRecords(this.index, this.reader, this.logger)
