@@ -82,6 +82,8 @@ console.log(JSON.stringify({ count, state, refused }))
 describe('the npm package, installed from its tarball', function () {
   this.timeout(240_000)
   let dir: string
+  /** What `npm install` of the tarball printed on stderr. */
+  let installWarnings = ''
   let tarball: string
 
   before(async () => {
@@ -108,7 +110,7 @@ describe('the npm package, installed from its tarball', function () {
       join(app, 'package.json'),
       JSON.stringify({ name: 'user-app', private: true, type: 'module' }),
     )
-    await run(
+    const installed = await run(
       'npm',
       [
         'install',
@@ -120,10 +122,16 @@ describe('the npm package, installed from its tarball', function () {
       ],
       { cwd: app, env: userEnv(), maxBuffer: 64 * 1024 * 1024 },
     )
+    // The floor in `engines` is real: nothing the package pulls in asks for a newer Node.
+    installWarnings = installed.stderr
   })
 
   after(async () => {
     if (dir) await rm(dir, { recursive: true, force: true })
+  })
+
+  it('installs on this Node without an engine warning (EBADENGINE) from any dependency', () => {
+    assert.doesNotMatch(installWarnings, /EBADENGINE/, installWarnings)
   })
 
   it('installs zod and rxjs as peer dependencies, and the CLI prints its version on plain node', async () => {
