@@ -2,12 +2,13 @@
 import assert from 'node:assert/strict'
 import { execFile, spawn } from 'node:child_process'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
-import { createServer } from 'node:net'
+
 import { tmpdir } from 'node:os'
 import { basename, join } from 'node:path'
 import { promisify } from 'node:util'
 import { createNode } from '../../node/node.js'
 import { runNodeCommand, startNodeProcess, type NodeProcess } from '../support/node-process.js'
+import { freePortRun } from '../support/ports.js'
 import { REPO_ROOT, scratchDir } from '../support/scratch-module.js'
 import { processesWith } from '../support/processes.js'
 
@@ -17,30 +18,6 @@ const run = promisify(execFile)
 async function codeBlocks(file: string): Promise<Array<{ lang: string; code: string }>> {
   const text = await readFile(join(REPO_ROOT, file), 'utf8')
   return [...text.matchAll(/```(\w*)\n([\s\S]*?)```/g)].map((m) => ({ lang: m[1]!, code: m[2]! }))
-}
-
-/** The first of `count` consecutive ports free now on 127.0.0.1 (probed, from a random base). */
-async function freePortRun(count: number): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 30_000)
-    const servers = []
-    try {
-      for (let i = 0; i < count; i++) {
-        const server = createServer()
-        await new Promise<void>((resolve, reject) => {
-          server.once('error', reject)
-          server.listen(base + i, '127.0.0.1', () => resolve())
-        })
-        servers.push(server)
-      }
-      return base
-    } catch {
-      // Taken: try another base.
-    } finally {
-      await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))))
-    }
-  }
-  throw new Error(`no ${count} consecutive free ports found`)
 }
 
 describe('documentation examples', function () {

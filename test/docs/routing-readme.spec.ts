@@ -2,38 +2,14 @@
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { basename, join } from 'node:path'
 import { promisify } from 'node:util'
 import { processesWith } from '../support/processes.js'
+import { freePortRun } from '../support/ports.js'
 import { REPO_ROOT } from '../support/scratch-module.js'
 
 const run = promisify(execFile)
-
-/** The first of `count` consecutive ports free now on 127.0.0.1 (probed, from a random base). */
-async function freePortRun(count: number): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 30_000)
-    const servers = []
-    try {
-      for (let i = 0; i < count; i++) {
-        const server = createServer()
-        await new Promise<void>((resolve, reject) => {
-          server.once('error', reject)
-          server.listen(base + i, '127.0.0.1', () => resolve())
-        })
-        servers.push(server)
-      }
-      return base
-    } catch {
-      // Taken: try another base.
-    } finally {
-      await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))))
-    }
-  }
-  throw new Error(`no ${count} consecutive free ports found`)
-}
 
 describe('documentation: README "One address for three geos"', function () {
   this.timeout(240_000)

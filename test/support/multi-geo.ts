@@ -2,7 +2,7 @@
 // fabric link so a test can cut, delay, freeze and restore it. Everything is torn down by
 // `stop()` (and `stopAllMultiGeos()` in a root or afterEach hook), even when a test fails.
 import { mkdtemp, rm } from 'node:fs/promises'
-import { createServer } from 'node:net'
+import { freePort } from './ports.js'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { FabricStatus } from '../../core/fabric.js'
@@ -113,17 +113,7 @@ export async function poll(
   }
 }
 
-/** A TCP port free right now on 127.0.0.1. */
-export async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => resolve())
-  })
-  const port = (server.address() as { port: number }).port
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
-}
+export { freePort }
 
 /** Starts one node per geo, every pair linked through two proxies, and waits until all are connected. */
 export async function startMultiGeo(init: MultiGeoInit): Promise<MultiGeo> {

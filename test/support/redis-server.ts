@@ -5,7 +5,8 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { accessSync, constants, rmSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
-import { createConnection, createServer } from 'node:net'
+import { createConnection } from 'node:net'
+import { freePort } from './ports.js'
 import { tmpdir } from 'node:os'
 import { delimiter, join } from 'node:path'
 
@@ -105,18 +106,7 @@ export async function testRedis(): Promise<{ url: string; stop(): Promise<void> 
   return startRedisServer()
 }
 
-/** A free TCP port on 127.0.0.1 (listen on 0, read it, close). */
-export async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => resolve())
-  })
-  const address = server.address()
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  if (!address || typeof address === 'string') throw new Error('no port from listen(0)')
-  return address.port
-}
+export { freePort }
 
 /** Starts `redis-server` on a free port of 127.0.0.1 and resolves once it answers PING. */
 export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServer> {
