@@ -44,13 +44,11 @@ import { IdempotencyCache, IDEMPOTENCY_KEY_MAX_LENGTH } from './idempotency-cach
 import { parseInit } from '../../support/options.js'
 import { parseJsonBody } from './json-body.js'
 import { RequestMetrics } from './request-metrics.js'
+import { streamTapEvents } from './tap-stream.js'
 import { Dashboard } from './dashboard.js'
 import { OverloadForwarder } from './overload-forwarder.js'
 import { actorCatalog, openApiDocument } from './openapi.js'
 import { gatewayInitSchema, type GatewayInit, type GatewayOptions } from './options.js'
-
-/** Most bytes of tap events buffered for one SSE client before further ones are dropped. */
-export const SSE_MAX_BUFFERED_BYTES = 1024 * 1024
 
 /** The one table from error class to HTTP status. Anything else is a 500. */
 const STATUS_BY_ERROR: ReadonlyArray<readonly [new (...args: never[]) => Error, number]> = [
@@ -322,31 +320,12 @@ export class GatewayRoutes {
         'x-anywhere-geo': geo,
       }
       if (request.method === 'HEAD') return reply.code(200).headers(headers).send()
-      reply.raw.writeHead(200, { ...headers, connection: 'keep-alive' })
-      reply.raw.write(': anywhere taps\n\n')
-      // A slow or paused client must not make the node buffer without bound: past
-      // SSE_MAX_BUFFERED_BYTES unsent, tap events are dropped and the count is sent once it drains.
-      let dropped = 0
-      const subscription = this.components.taps.events$.subscribe((event) => {
-        if (!wanted(event)) return
-        if (reply.raw.writableLength > SSE_MAX_BUFFERED_BYTES) {
-          dropped++
-          return
-        }
-        if (dropped > 0) {
-          reply.raw.write(`event: taps.dropped\ndata: ${JSON.stringify({ dropped })}\n\n`)
-          dropped = 0
-        }
-        reply.raw.write(`event: ${event.kind}\ndata: ${JSON.stringify(event)}\n\n`)
+      return streamTapEvents(request, reply, this.components.taps.events$, {
+        headers,
+        comment: 'anywhere taps',
+        wanted,
+        open: this.streams,
       })
-      const close = () => {
-        subscription.unsubscribe()
-        this.streams.delete(close)
-        reply.raw.end()
-      }
-      this.streams.add(close)
-      request.raw.on('close', close)
-      return reply.hijack()
     })
   }
 

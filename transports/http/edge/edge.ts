@@ -18,7 +18,7 @@ import {
 } from '../../../core/index.js'
 import { parseInit } from '../../../support/options.js'
 import { refuseConnect } from '../gateway.js'
-import { SSE_MAX_BUFFERED_BYTES } from '../routes.js'
+import { streamTapEvents } from '../tap-stream.js'
 import { discoverGeos } from './discover.js'
 import { dispatchToGeo, type GeoAnswer } from './dispatch.js'
 import { GeoEntry } from './geo-entry.js'
@@ -329,24 +329,11 @@ export class Edge implements Startable {
    * `/v1/taps`; past `SSE_MAX_BUFFERED_BYTES` unsent to a slow client, events are dropped.
    */
   private streamTaps(request: FastifyRequest, reply: FastifyReply): FastifyReply {
-    reply.raw.writeHead(200, {
-      'content-type': 'text/event-stream',
-      'cache-control': 'no-cache',
-      connection: 'keep-alive',
+    return streamTapEvents(request, reply, this.taps.events$, {
+      headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' },
+      comment: 'anywhere edge taps',
+      open: this.tapStreams,
     })
-    reply.raw.write(': anywhere edge taps\n\n')
-    const subscription = this.taps.events$.subscribe((event) => {
-      if (reply.raw.writableLength > SSE_MAX_BUFFERED_BYTES) return
-      reply.raw.write(`event: ${event.kind}\ndata: ${JSON.stringify(event)}\n\n`)
-    })
-    const close = () => {
-      subscription.unsubscribe()
-      this.tapStreams.delete(close)
-      reply.raw.end()
-    }
-    this.tapStreams.add(close)
-    request.raw.on('close', close)
-    return reply.hijack()
   }
 
   private publishRouted(from: string, to: string, reason: RouteReason): void {
