@@ -9,6 +9,7 @@ import {
   type EventRecord,
   type VersionVector,
   tooLargeMessage,
+  type GeoAdvert,
 } from '../../core/index.js'
 import { holdsProtoKey, mentionsProtoKey } from '../../support/value-codec.js'
 import { FrameScanner } from './frame-scan.js'
@@ -351,5 +352,19 @@ export class FrameDecoder {
       this.chunks.shift()
       this.offset = 0
     }
+  }
+}
+
+/** A `status` frame of this geo's advert: at most the URLs a peer accepts, the load clamped. */
+export function statusFrame(advert: GeoAdvert): StatusFrame {
+  return {
+    t: 'status',
+    // Only what every peer accepts: a frame that fails validation would close the stream.
+    urls: advert.urls
+      .filter((url) => advertUrlSchema.safeParse(url).success)
+      .slice(0, MAX_ADVERT_URLS),
+    ready: advert.ready,
+    ...(advert.reason !== undefined ? { reason: advert.reason } : {}),
+    load: Math.min(Math.max(advert.load, 0), MAX_ADVERT_LOAD),
   }
 }

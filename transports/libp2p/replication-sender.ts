@@ -1,20 +1,12 @@
 import type { Stream } from '@libp2p/interface'
-import {
-  MAX_SIGNED_CHUNK_EVENTS,
-  type EventRecord,
-  type GeoAdvert,
-  type VersionVector,
-} from '../../core/index.js'
+import { MAX_SIGNED_CHUNK_EVENTS, type EventRecord, type VersionVector } from '../../core/index.js'
 import { cutRelayed, keepSigs, unsignedSeq } from './event-signing.js'
 import {
-  advertUrlSchema,
   encodeFrame,
-  MAX_ADVERT_LOAD,
-  MAX_ADVERT_URLS,
   MAX_EVENTS_PER_FRAME,
+  statusFrame,
   type Frame,
   type HelloFrame,
-  type StatusFrame,
 } from './frames.js'
 import type { LocalFeedListener } from './local-feed.js'
 import {
@@ -400,19 +392,5 @@ export class ReplicationSender extends ReplicationSession implements LocalFeedLi
   private isBlocked(event: EventRecord): boolean {
     const stuckAt = this.blocked.get(event.origin)
     return stuckAt !== undefined && event.seq >= stuckAt
-  }
-}
-
-/** A `status` frame of this geo's advert: at most the URLs a peer accepts, the load clamped. */
-function statusFrame(advert: GeoAdvert): StatusFrame {
-  return {
-    t: 'status',
-    // Only what every peer accepts: a frame that fails validation would close the stream.
-    urls: advert.urls
-      .filter((url) => advertUrlSchema.safeParse(url).success)
-      .slice(0, MAX_ADVERT_URLS),
-    ready: advert.ready,
-    ...(advert.reason !== undefined ? { reason: advert.reason } : {}),
-    load: Math.min(Math.max(advert.load, 0), MAX_ADVERT_LOAD),
   }
 }
