@@ -4,6 +4,8 @@ import type { Stream } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 import {
   encodeFrame,
+  MAX_HELLO_ORIGINS,
+  MAX_VECTOR_ORIGINS,
   PROTOCOL_VERSION,
   REPLICATION_PROTOCOL,
   type Frame,
@@ -145,6 +147,28 @@ describe('fabric: allowlist, handshake and hostile frames', function () {
       assert.equal((await geo.store.versionVector())[raw.origin('origin-y')], 2)
     })
   }
+
+  it('refuses a paged hello of more than MAX_HELLO_ORIGINS origins before it is whole, and keeps serving', async () => {
+    const { geo, keyFile } = await geoWithAllowlistedRawPeer()
+    const raw = await startRawPeer(keyFile)
+    const stream = await raw.open(addressOf(geo))
+    const reader = frameReader(stream)
+    const page = (from: number) =>
+      Object.fromEntries(
+        Array.from({ length: MAX_VECTOR_ORIGINS }, (_, i) => [`o${from + i}.x`, 1]),
+      )
+    stream.send(encodeFrame(hello({ vector: page(0), more: true })))
+    const pages = Math.ceil(MAX_HELLO_ORIGINS / MAX_VECTOR_ORIGINS) + 1
+    for (let p = 1; p < pages && !reader.closed(); p++)
+      stream.send(encodeFrame({ t: 'vector', vector: page(p * MAX_VECTOR_ORIGINS), more: true }))
+    await waitFor('frame.rejected tap', () =>
+      geo.seen('frame.rejected').some((e) => /more than .* origins/.test(e.reason)),
+    )
+    await waitFor('stream closed', () => reader.closed())
+    // A honest hello on a new stream still works.
+    const again = await raw.open(addressOf(geo))
+    await raw.handshake(again)
+  })
 
   it('rejects garbage sent before the hello', async () => {
     const { geo, keyFile } = await geoWithAllowlistedRawPeer()
