@@ -3,12 +3,14 @@
 //
 //   node --expose-gc --import tsx bench/metrics.bench.ts [--rounds=N] [--seconds=S]
 //
+// (`--child=<workload>:<mode>` is how it runs one in-process measurement in a process of its own.)
+//
 // In process: the actor runtime (tell ping-pong, sequential asks, asks that persist one event)
 // with its counters and the metered store, against the same runtime without them. Over HTTP:
 // a node's gateway with metrics (request counter and histogram, runtime and store counters)
 // against a node with `metrics.enabled: false`, each in its own process, loaded by autocannon.
 import autocannon from 'autocannon'
-import { spawn, type ChildProcessByStdio } from 'node:child_process'
+import { spawn, type ChildProcess, type ChildProcessByStdio } from 'node:child_process'
 import { once } from 'node:events'
 import { readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
@@ -231,7 +233,7 @@ interface Server {
   readonly child: ChildProcessByStdio<Writable, Readable, null>
 }
 
-const children = new Set<Server['child']>()
+const children = new Set<ChildProcess>()
 process.on('exit', () => {
   for (const child of children) child.kill('SIGKILL')
 })
@@ -296,6 +298,46 @@ async function loadGateway(server: Server, seconds: number): Promise<Throughput>
 
 // ---------------------------------------------------------------------------------------------
 
+/**
+ * One in-process measurement in its own process: a warm-up run, then the measured one, both in
+ * `mode`. A node runs one mode for its whole life; measuring both in one process would make
+ * the JIT see both shapes of the runtime's hot code (stats present and absent) and charge the
+ * mixture to whichever mode ran second.
+ */
+async function runInChild(workload: Workload, mode: Mode): Promise<Throughput> {
+  const argv = [
+    '--expose-gc',
+    '--import',
+    'tsx',
+    fileURLToPath(import.meta.url),
+    `--child=${workload.name}:${mode}`,
+  ]
+  const child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'inherit'] })
+  children.add(child)
+  try {
+    const lines = createInterface({ input: child.stdout })
+    const [line] = (await Promise.race([
+      once(lines, 'line', { signal: AbortSignal.timeout(RUN_DEADLINE_MS) }),
+      once(child, 'exit').then(([code]) => {
+        throw new Error(`the ${workload.name} ${mode} run exited with code ${String(code)}`)
+      }),
+    ])) as [string]
+    return JSON.parse(line) as Throughput
+  } finally {
+    child.kill('SIGKILL')
+    children.delete(child)
+  }
+}
+
+async function runChild(spec: string): Promise<void> {
+  const [name, mode] = spec.split(':') as [string, Mode]
+  const workload = WORKLOADS.find((w) => w.name === name)
+  if (!workload || !MODES.includes(mode)) throw new Error(`no workload ${spec}`)
+  await workload.run(mode)
+  collectGarbage()
+  console.log(JSON.stringify(await workload.run(mode)))
+}
+
 async function main(): Promise<void> {
   const started = performance.now()
   const results = new Map<string, Record<Mode, Throughput[]>>()
@@ -303,12 +345,11 @@ async function main(): Promise<void> {
     if (ONLY && !ONLY.includes(workload.name)) continue
     const samples: Record<Mode, Throughput[]> = { off: [], on: [] }
     results.set(workload.name, samples)
-    for (let round = -1; round < ROUNDS; round++) {
+    for (let round = 0; round < ROUNDS; round++) {
       const order = round % 2 === 0 ? MODES : [...MODES].reverse()
       for (const mode of order) {
-        collectGarbage()
-        const perSecond = await workload.run(mode)
-        if (round >= 0) samples[mode].push(perSecond)
+        const perSecond = await runInChild(workload, mode)
+        samples[mode].push(perSecond)
         process.stderr.write(
           `${workload.name} round ${round + 1}/${ROUNDS} ${mode}: ${rate(perSecond.wall)} (CPU: ${rate(perSecond.cpu)})\n`,
         )
@@ -379,15 +420,17 @@ function report(
   return [
     '## Metrics: the cost of keeping them',
     '',
-    `The same work with metrics off and on, interleaved in this one run (the order alternates every round; ` +
-      `1 warm-up round discarded in process, a 2 s warm-up per gateway), ${ROUNDS} rounds. "On" is what a node ` +
+    `The same work with metrics off and on, interleaved in this one run (the order alternates every round), ` +
+      `${ROUNDS} rounds. Each in-process run is its own process (a warm-up run in the same mode, then the ` +
+      `measured one), as a node runs one mode for its life: one process running both would make the JIT ` +
+      `see both shapes of the hot code. Each gateway node is its own process too, warmed up for 2 s. "On" is what a node ` +
       `with \`metrics.enabled\` (the default) runs: per-actor-type counters bumped in place, handler latency ` +
       `timed on one command in 32, the metered store (a batch-size bucket per append, latency timed on one ` +
       `append in 32), the process metrics (CPU, memory, heap, event loop lag; read when scraped), and for the ` +
       `gateway a count and a latency bucket per response in the gateway's \`onSend\` hook. Each in-process run ` +
       `ends with a scrape that must show every handled message; the gateway run ends with a scrape of the ` +
-      `metrics node. Each gateway node is its own process; autocannon runs here. Median (min–max) over the ` +
-      `rounds; the ratio is a round's "on" over its "off"; the CPU ratio is the same with operations per CPU-second (of this process in process, of the server process for the gateway), which the other load on this shared machine disturbs less. Whole section: ${seconds.toFixed(0)} s.`,
+      `metrics node. autocannon runs here. Median (min–max) over the ` +
+      `rounds; the ratio is a round's "on" over its "off"; the CPU ratio is the same with operations per CPU-second (of the measuring process in process, of the server process for the gateway), which the other load on this shared machine disturbs less. Whole section: ${seconds.toFixed(0)} s.`,
     '',
     table(['workload', 'metrics off', 'metrics on', 'on / off', 'on / off, CPU'], rows),
     '',
@@ -397,4 +440,5 @@ function report(
   ].join('\n')
 }
 
-await main()
+const childSpec = args.get('child')
+await (childSpec ? runChild(childSpec) : main())
