@@ -149,6 +149,11 @@ export function defineActor<
     throw new TypeError(
       `actor type '${definition.type}' must be lower-case letters, digits and dashes`,
     )
+  for (const event of Object.keys(definition.events))
+    if (event.startsWith('$'))
+      throw new TypeError(
+        `event '${event}' of '${definition.type}': names starting with '$' are the runtime's (it records idempotency keys as '$keyed')`,
+      )
   const commands = definition.commands((input, handle) => ({ input, handle }))
   // Looked up by names that come from HTTP paths and replicated events: without a prototype,
   // 'constructor' or '__proto__' is simply not a command or an event type.

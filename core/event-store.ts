@@ -44,6 +44,8 @@ export interface Snapshot {
   readonly at: EventKey
   /** How many events were folded into `state`. */
   readonly eventCount: number
+  /** The idempotency keys those events record (bytes only the runtime reads), when any. */
+  readonly ledger?: Uint8Array
 }
 
 /**

@@ -1,6 +1,7 @@
 import type { ErasedActorDefinition } from '../actor.js'
 import { compareEventKeys, eventKey, type EventKey, type EventRecord } from '../event.js'
 import type { ActorView } from './actor-ref.js'
+import type { IdempotencyLedger, KeyedCommand } from './idempotency-ledger.js'
 import { Mailbox } from './mailbox.js'
 import type { PendingAsk } from './pending-ask.js'
 import type { ActorTypeStats } from './runtime-stats.js'
@@ -17,6 +18,8 @@ export interface CommandMessage {
   chain: readonly string[] | undefined
   /** Where the reply goes: absent for a tell. */
   reply: PendingAsk | undefined
+  /** Its idempotency key, when it was sent with one. */
+  keyed?: KeyedCommand
 }
 
 /** What an actor's mailbox carries: commands, reads, and replicated events to fold. */
@@ -36,6 +39,8 @@ export interface Checkpoint {
   at: EventKey
   state: unknown
   count: number
+  /** The idempotency keys at that point, when the actor has any (a copy no later fold changes). */
+  ledger?: IdempotencyLedger | undefined
 }
 
 /** One live actor: its state, its mailbox and what it needs to re-fold. */
@@ -43,6 +48,8 @@ export class ActorCell {
   state: unknown
   last: EventKey | undefined
   count = 0
+  /** The idempotency keys its events record: absent until it folds its first `$keyed` event. */
+  ledger: IdempotencyLedger | undefined
   sinceSnapshot = 0
   checkpoints: Checkpoint[] = []
   lastUsed: number
@@ -98,6 +105,7 @@ export class ActorCell {
         at: this.last,
         state: this.state,
         count: this.count,
+        ledger: this.ledger?.clone(),
       })
       if (this.checkpoints.length > MAX_CHECKPOINTS) this.checkpoints.shift()
     }
@@ -113,6 +121,7 @@ export class ActorCell {
   /** Rewinds the state to `base` (or to the initial state) before events after it are folded again. */
   rewind(base: Checkpoint | undefined): void {
     this.state = base ? base.state : this.definition.initialState
+    this.ledger = base?.ledger?.clone()
     this.count = base ? base.count : 0
     this.last = base?.at
     this.lateFrom = undefined

@@ -5,6 +5,7 @@ import {
   NotRunningError,
   OverloadedError,
   UnknownActorTypeError,
+  ValidationError,
   notRunningMessage,
 } from '../errors.js'
 import { actorAddress, type EventRecord } from '../event.js'
@@ -18,8 +19,14 @@ import type { ActorRef, ActorView } from './actor-ref.js'
 import { CommandProcessor } from './command-processor.js'
 import type { ContextHost } from './handler-context.js'
 import {
+  commandFingerprint,
+  MAX_IDEMPOTENCY_KEY_LENGTH,
+  type KeyedCommand,
+} from './idempotency-ledger.js'
+import {
   runtimeSettingsSchema,
   type AskOptions,
+  type KeyedAskOptions,
   type RuntimeComponents,
   type RuntimeInit,
   type RuntimeSettings,
@@ -57,7 +64,10 @@ export class ActorRuntime implements Startable {
     this.settings = parseInit(runtimeSettingsSchema, rest, 'runtime')
     this.durable = new DurableEventFeed(components.logger)
     this.taps = new RuntimeTaps(components.taps, components.clock, components.stats)
-    this.replica = new ReplicaEngine(components, this.taps, this.settings.snapshotEvery)
+    this.replica = new ReplicaEngine(components, this.taps, this.settings.snapshotEvery, {
+      retentionMs: this.settings.idempotencyRetentionMs,
+      keysPerActor: this.settings.idempotencyKeysPerActor,
+    })
     this.cells = new ResidentCells(this.settings, components.clock, this.replica, this.taps)
     // What handler contexts call back into, built once (not per message).
     const host: ContextHost = {
@@ -156,6 +166,33 @@ export class ActorRuntime implements Startable {
     options?: AskOptions,
   ): Promise<unknown> {
     return this.askWithChain(type, id, command, input, undefined, options)
+  }
+
+  /**
+   * Sends a command with an idempotency key and waits for the reply: the same key with the
+   * same command and input on this actor runs once, in any geo that holds its events and
+   * across restarts, within the retention window (a retry gets the first reply, `replayed`).
+   * The same key with another command or input is refused with IdempotencyKeyReusedError.
+   */
+  async askKeyed(
+    type: string,
+    id: string,
+    command: string,
+    input: unknown,
+    options: KeyedAskOptions,
+  ): Promise<{ reply: unknown; replayed: boolean }> {
+    const key = options.idempotencyKey
+    if (key.length === 0 || key.length > MAX_IDEMPOTENCY_KEY_LENGTH)
+      throw new ValidationError(
+        `an idempotency key must be 1 to ${MAX_IDEMPOTENCY_KEY_LENGTH} characters`,
+      )
+    const keyed: KeyedCommand = {
+      key,
+      fingerprint: commandFingerprint(command, input),
+      replayed: false,
+    }
+    const reply = await this.askWithChain(type, id, command, input, undefined, options, keyed)
+    return { reply, replayed: keyed.replayed }
   }
 
   /** Sends a command to `type/id` without waiting for a reply. */
@@ -271,6 +308,7 @@ export class ActorRuntime implements Startable {
     input: unknown,
     chain: readonly string[] | undefined,
     options: AskOptions | undefined,
+    keyed?: KeyedCommand,
   ): Promise<unknown> {
     let cell: ActorCell
     try {
@@ -291,6 +329,7 @@ export class ActorRuntime implements Startable {
         ),
       )
       const message: Message = { kind: 'command', command, input, chain, reply: pending }
+      if (keyed) message.keyed = keyed
       if (!cell.mailbox.enqueue(message)) {
         if (cell.stats) cell.stats.failed++
         pending.reject(overloaded(cell))

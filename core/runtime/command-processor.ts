@@ -3,6 +3,7 @@ import {
   AskCycleError,
   AskTimeoutError,
   HandlerError,
+  IdempotencyKeyReusedError,
   NotRunningError,
   OverloadedError,
   StoreUnavailableError,
@@ -21,6 +22,7 @@ import type { EventStore } from '../event-store.js'
 import type { TapActor } from '../taps.js'
 import type { ActorCell, CommandMessage } from './actor-cell.js'
 import { HandlerContext, type ContextHost } from './handler-context.js'
+import type { LedgerEntry } from './idempotency-ledger.js'
 import type { ReplicaEngine } from './replica.js'
 import type { RuntimeTaps } from './runtime-taps.js'
 import { LATENCY_SAMPLE_EVERY } from './runtime-stats.js'
@@ -52,6 +54,10 @@ export class CommandProcessor {
         ? performance.now()
         : 0
     if (actor) this.taps.received(actor, message.command, started)
+    if (message.keyed !== undefined && cell.ledger !== undefined) {
+      const ran = cell.ledger.find(message.keyed.key, this.clock.now())
+      if (ran) return this.replay(cell, message, actor, ran)
+    }
     const command = definition.commands[message.command]
     if (!command)
       return this.fail(
@@ -73,7 +79,7 @@ export class CommandProcessor {
           { issues: parsed.error.issues },
         ),
       )
-    const ctx = new HandlerContext(this.host, cell, message.chain)
+    const ctx = new HandlerContext(this.host, cell, message.chain, message.keyed)
     let result: unknown
     try {
       result = command.handle(ctx, parsed.data)
@@ -102,7 +108,13 @@ export class CommandProcessor {
     reply: unknown,
   ): void | Promise<void> {
     ctx.close()
-    const { drafts } = ctx
+    let { drafts } = ctx
+    if (message.keyed !== undefined)
+      try {
+        drafts = ctx.keyedDrafts(message.keyed, reply)
+      } catch (error) {
+        return this.fail(cell, message, actor, handlerError(cell, message.command, error))
+      }
     if (drafts === undefined) {
       this.count(cell, sampled)
       if (actor) this.taps.handled(actor, message.command, started, 0)
@@ -186,6 +198,42 @@ export class CommandProcessor {
     cell.settled = Promise.all([cell.settled, done]).then(noop, noop)
     // Past the bound, the mailbox waits for the oldest appends before the next command.
     if (cell.inFlight >= MAX_PIPELINED_APPENDS) return cell.settled
+  }
+
+  /**
+   * Answers a command whose idempotency key the actor's events already record: with the
+   * first run's reply once that run is durable, or IdempotencyKeyReusedError when the key
+   * came with another command or input. The handler does not run again.
+   */
+  private replay(
+    cell: ActorCell,
+    message: CommandMessage,
+    actor: TapActor | undefined,
+    ran: LedgerEntry,
+  ): void | Promise<void> {
+    if (ran.fingerprint !== message.keyed!.fingerprint)
+      return this.fail(
+        cell,
+        message,
+        actor,
+        new IdempotencyKeyReusedError(
+          `this idempotency key was used on ${cell.address} for another command or input: use a new key for a new operation`,
+        ),
+      )
+    const answer = () => {
+      message.keyed!.replayed = true
+      if (cell.stats) cell.stats.handled++
+      if (actor) this.taps.handled(actor, message.command, this.clock.now(), 0)
+      message.reply?.resolve(ran.reply)
+    }
+    if (cell.inFlight === 0) return answer()
+    // The first run may still be on its way to the store: its reply waits until it is durable.
+    const epoch = cell.appendEpoch
+    return cell.settled.then(() =>
+      cell.appendEpoch === epoch
+        ? answer()
+        : this.fail(cell, message, actor, sawFailedAppend(cell)),
+    )
   }
 
   /** Counts a handled command (and its latency, when it was sampled) for metrics. */

@@ -1,5 +1,11 @@
 import type { ErasedActorDefinition } from '../actor.js'
 import { compareEventKeys, eventKey, type EventKey, type EventRecord } from '../event.js'
+import {
+  DEFAULT_IDEMPOTENCY_KEYS_PER_ACTOR,
+  DEFAULT_IDEMPOTENCY_RETENTION_MS,
+  IdempotencyLedger,
+  KEYED_EVENT,
+} from './idempotency-ledger.js'
 
 /**
  * What `applyEvent` returns for an event it leaves out of the state, with why. A class
@@ -58,9 +64,10 @@ export interface Folded {
 
 /**
  * The fold at the centre of the merge, pure: `events` sorted by merge order `(hlc, origin,
- * seq)` and applied one by one from `state`. The same set of events gives the same result in
+ * seq)` and applied one by one from `state`, the idempotency ledger deciding first which
+ * events a second run of a key leaves out. The same set of events gives the same result in
  * every geo, whatever order they arrived in. The runtime folds incrementally with the same
- * `applyEvent` step (re-folding from a checkpoint when an event arrives late).
+ * two steps (re-folding from a checkpoint when an event arrives late).
  */
 export function foldEvents(
   definition: ErasedActorDefinition,
@@ -70,11 +77,24 @@ export function foldEvents(
 ): Folded {
   const unapplied: Array<{ event: EventRecord; reason: string }> = []
   let last: EventKey | undefined
+  let ledger: IdempotencyLedger | undefined
   for (const event of [...events].sort(compareEventKeys)) {
+    last = eventKey(event)
+    if (ledger || event.type === KEYED_EVENT) {
+      ledger ??= new IdempotencyLedger({
+        retentionMs: DEFAULT_IDEMPOTENCY_RETENTION_MS,
+        keysPerActor: DEFAULT_IDEMPOTENCY_KEYS_PER_ACTOR,
+      })
+      const step = ledger.step(event)
+      if (step === 'recorded') continue
+      if (step !== 'apply') {
+        unapplied.push({ event, reason: `idempotency ledger: ${step}` })
+        continue
+      }
+    }
     const next = applyEvent(definition, state, event, justEmitted)
     if (next instanceof UnappliedEvent) unapplied.push({ event, reason: next.reason })
     else state = next
-    last = eventKey(event)
   }
   return { state, count: events.length, last, unapplied }
 }

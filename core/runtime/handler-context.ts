@@ -2,7 +2,9 @@ import type { ActorContext, AnyActorDefinition } from '../actor.js'
 import { ValidationError } from '../errors.js'
 import { assertStorablePayload, type EventDraft } from '../event.js'
 import type { HybridLogicalClock } from '../hlc.js'
+import type { Hlc } from '../hlc.js'
 import type { ActorCell } from './actor-cell.js'
+import { KEYED_EVENT, type KeyedCommand, type KeyedPayload } from './idempotency-ledger.js'
 
 /** What a handler's context needs from its runtime. */
 export interface ContextHost {
@@ -34,11 +36,14 @@ export class HandlerContext implements ActorContext<unknown, never> {
   drafts: EventDraft[] | undefined
   private current: unknown
   private open = true
+  /** The stamp of a keyed command's `$keyed` event: taken before its first event's, so it sorts first. */
+  private keyedStamp: Hlc | undefined
 
   constructor(
     private readonly host: ContextHost,
     private readonly cell: ActorCell,
     private readonly chain: readonly string[] | undefined,
+    private readonly keyed?: KeyedCommand,
   ) {
     this.current = cell.state
   }
@@ -73,6 +78,7 @@ export class HandlerContext implements ActorContext<unknown, never> {
         { issues: parsed.error.issues },
       )
     assertStorablePayload(parsed.data, `event '${type}' of ${definition.type}`)
+    if (this.keyed && !this.keyedStamp) this.keyedStamp = this.host.hlc.now()
     const draft: EventDraft = {
       actorType: definition.type,
       actorId: cell.id,
@@ -97,6 +103,32 @@ export class HandlerContext implements ActorContext<unknown, never> {
 
   now(): number {
     return this.host.now()
+  }
+
+  /**
+   * A keyed command's drafts: its `$keyed` event (the key, the command's fingerprint, its
+   * reply and how many events follow), then the events it emitted. Throws a ValidationError
+   * when the reply is not one an event can hold.
+   */
+  keyedDrafts(keyed: KeyedCommand, reply: unknown): EventDraft[] {
+    const { definition, id } = this.cell
+    const events = this.drafts ?? []
+    const payload: KeyedPayload = {
+      key: keyed.key,
+      fingerprint: keyed.fingerprint,
+      events: events.length,
+      ...(reply === undefined ? {} : { reply }),
+    }
+    assertStorablePayload(payload, `the reply of a command with an idempotency key`)
+    const marker: EventDraft = {
+      actorType: definition.type,
+      actorId: id,
+      origin: this.host.origin,
+      hlc: this.keyedStamp ?? this.host.hlc.now(),
+      type: KEYED_EVENT,
+      payload,
+    }
+    return [marker, ...events]
   }
 
   /** Called when the handler has returned: a later `emit` is refused. */

@@ -6,6 +6,10 @@ import { DEFAULT_MAX_CLOCK_SKEW_MS, type HybridLogicalClock } from '../hlc.js'
 import type { AbortOptions } from '../lifecycle.js'
 import type { Logger } from '../logger.js'
 import type { Taps } from '../taps.js'
+import {
+  DEFAULT_IDEMPOTENCY_KEYS_PER_ACTOR,
+  DEFAULT_IDEMPOTENCY_RETENTION_MS,
+} from './idempotency-ledger.js'
 import type { RuntimeStats } from './runtime-stats.js'
 
 /** The value of every runtime setting the user leaves out. */
@@ -17,6 +21,8 @@ export const RUNTIME_DEFAULTS = {
   askTimeoutMs: 30_000,
   stopTimeoutMs: 10_000,
   maxClockSkewMs: DEFAULT_MAX_CLOCK_SKEW_MS,
+  idempotencyRetentionMs: DEFAULT_IDEMPOTENCY_RETENTION_MS,
+  idempotencyKeysPerActor: DEFAULT_IDEMPOTENCY_KEYS_PER_ACTOR,
 } as const
 
 const positiveInt = z.number().int().positive()
@@ -41,6 +47,16 @@ export const runtimeSettingsSchema = z
      * not merged into the HLC, and their events wait until the clock catches up.
      */
     maxClockSkewMs: positiveInt.default(RUNTIME_DEFAULTS.maxClockSkewMs),
+    /**
+     * How long an idempotency key is remembered, between the stamps of the first run's
+     * `$keyed` event and a retry. Give every geo the same value: the fold uses it.
+     */
+    idempotencyRetentionMs: positiveInt.default(RUNTIME_DEFAULTS.idempotencyRetentionMs),
+    /**
+     * Most idempotency keys one actor remembers (its oldest are forgotten first). Give every
+     * geo the same value: the fold uses it.
+     */
+    idempotencyKeysPerActor: positiveInt.default(RUNTIME_DEFAULTS.idempotencyKeysPerActor),
   })
   .strict()
 
@@ -75,4 +91,10 @@ export type RuntimeSettings = z.output<typeof runtimeSettingsSchema>
 export interface AskOptions extends AbortOptions {
   /** Overrides the runtime's default ask deadline. */
   timeoutMs?: number
+}
+
+/** Options of an ask sent with an idempotency key. */
+export interface KeyedAskOptions extends AskOptions {
+  /** The key: the same key and command on this actor, in any geo, runs at most once. */
+  idempotencyKey: string
 }

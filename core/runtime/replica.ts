@@ -1,6 +1,7 @@
 import { compareEventKeys, type EventRecord } from '../event.js'
 import type { ActorCell } from './actor-cell.js'
 import { applyEvent, UnappliedEvent } from './fold.js'
+import { IdempotencyLedger, KEYED_EVENT, type LedgerSettings } from './idempotency-ledger.js'
 import type { RuntimeComponents } from './options.js'
 import type { RuntimeTaps } from './runtime-taps.js'
 
@@ -15,6 +16,7 @@ export class ReplicaEngine {
     private readonly components: Pick<RuntimeComponents, 'store' | 'hlc' | 'logger' | 'origin'>,
     private readonly taps: RuntimeTaps,
     private readonly snapshotEvery: number,
+    private readonly ledgerSettings: LedgerSettings,
   ) {}
 
   /**
@@ -82,10 +84,22 @@ export class ReplicaEngine {
   async rehydrate(cell: ActorCell): Promise<void> {
     const { store } = this.components
     const { type } = cell.definition
-    const snapshot = await store.loadSnapshot(type, cell.id)
+    let snapshot = await store.loadSnapshot(type, cell.id)
+    let ledger: IdempotencyLedger | undefined
+    try {
+      if (snapshot?.ledger !== undefined)
+        ledger = IdempotencyLedger.fromSnapshot(this.ledgerSettings, snapshot.ledger)
+    } catch (error) {
+      // Derived data: without it, the actor folds its whole history instead.
+      this.components.logger.warn('ignoring a snapshot whose idempotency keys do not decode', {
+        actor: cell.address,
+        error,
+      })
+      snapshot = undefined
+    }
     const events = await store.readActor(type, cell.id, snapshot ? { after: snapshot.at } : {})
     const base = snapshot
-      ? { at: snapshot.at, state: snapshot.state, count: snapshot.eventCount }
+      ? { at: snapshot.at, state: snapshot.state, count: snapshot.eventCount, ledger }
       : undefined
     cell.checkpoints = base ? [base] : []
     cell.rewind(base)
@@ -113,6 +127,7 @@ export class ReplicaEngine {
         state: cell.state,
         at: cell.last,
         eventCount: cell.count,
+        ...(cell.ledger ? { ledger: cell.ledger.toSnapshot() } : {}),
       })
       cell.snapshotFailures = 0
     } catch (error) {
@@ -126,9 +141,16 @@ export class ReplicaEngine {
   }
 
   private applyOne(cell: ActorCell, event: EventRecord, justEmitted = false): void {
-    const next = applyEvent(cell.definition, cell.state, event, justEmitted)
-    if (next instanceof UnappliedEvent) this.reportUnapplied(cell, event, next.reason)
-    else cell.state = next
+    // Only an actor that has seen an idempotency key pays for the ledger.
+    const step =
+      cell.ledger || event.type === KEYED_EVENT
+        ? (cell.ledger ??= new IdempotencyLedger(this.ledgerSettings)).step(event)
+        : 'apply'
+    if (step === 'apply') {
+      const next = applyEvent(cell.definition, cell.state, event, justEmitted)
+      if (next instanceof UnappliedEvent) this.reportUnapplied(cell, event, next.reason)
+      else cell.state = next
+    } else if (step !== 'recorded') this.reportUnapplied(cell, event, LEDGER_REASONS[step])
     cell.advance(event)
     // After failed attempts, wait twice as many events each time before trying again.
     if (cell.sinceSnapshot >= this.snapshotEvery << Math.min(cell.snapshotFailures, 10))
@@ -153,3 +175,10 @@ export class ReplicaEngine {
     else this.components.hlc.observe(event.hlc)
   }
 }
+
+/** Why the ledger keeps an event out of the state. */
+const LEDGER_REASONS = {
+  invalid: `its ${KEYED_EVENT} payload is not valid`,
+  duplicate: `a second run of an idempotency key that another origin ran first in merge order`,
+  'passed-over': `its command was a second run of an idempotency key (passed over)`,
+} as const

@@ -8,6 +8,8 @@ import { hasValueFields, readUserValue, valueCodec } from '../../support/value-c
 //              sig.bytes, payload]   (the last event of a signed chunk, core/event-seal.ts)
 //   snapshot: [1, actorType, actorId, at.hlc.wall, at.hlc.logical, at.origin, at.seq,
 //              eventCount, state]
+//   snapshot with idempotency keys: [3, actorType, actorId, at.hlc.wall, at.hlc.logical,
+//              at.origin, at.seq, eventCount, ledger (bytes), state]
 // A payload or state holding a `__proto__` key is written as a JSON string with one more
 // field, a flag, at the end (msgpack's decoder refuses that key, so written as msgpack it
 // would make the record unreadable): support/value-codec.ts, shared with the Redis store.
@@ -15,13 +17,16 @@ import { hasValueFields, readUserValue, valueCodec } from '../../support/value-c
 const EVENT_TAG = 0
 const SNAPSHOT_TAG = 1
 const SIGNED_EVENT_TAG = 2
+const LEDGER_SNAPSHOT_TAG = 3
 const EVENT_FIELDS = 9
 const SIGNED_EVENT_FIELDS = 11
 const SNAPSHOT_FIELDS = 9
+const LEDGER_SNAPSHOT_FIELDS = 10
 /** The user value (payload or state) is the last field of every kind. */
 const EVENT_VALUE_AT = EVENT_FIELDS - 1
 const SIGNED_EVENT_VALUE_AT = SIGNED_EVENT_FIELDS - 1
 const SNAPSHOT_VALUE_AT = SNAPSHOT_FIELDS - 1
+const LEDGER_SNAPSHOT_VALUE_AT = LEDGER_SNAPSHOT_FIELDS - 1
 
 /** A decoded record: an event, or an actor snapshot. */
 export type StoredRecord =
@@ -73,7 +78,24 @@ export function encodeEventBody(event: EventRecord): Uint8Array {
 
 /** The msgpack bytes of a snapshot; valid until the next encode call, like `encodeEventBody`. */
 export function encodeSnapshotBody(snapshot: Snapshot): Uint8Array {
-  const { at } = snapshot
+  const { at, ledger } = snapshot
+  if (ledger)
+    return codec.encodeFields(
+      [
+        LEDGER_SNAPSHOT_TAG,
+        snapshot.actorType,
+        snapshot.actorId,
+        at.hlc.wall,
+        at.hlc.logical,
+        at.origin,
+        at.seq,
+        snapshot.eventCount,
+        ledger,
+        snapshot.state,
+      ],
+      LEDGER_SNAPSHOT_VALUE_AT,
+      'a snapshot state',
+    )
   return codec.encodeFields(
     [
       SNAPSHOT_TAG,
@@ -98,7 +120,7 @@ export function encodeSnapshotBody(snapshot: Snapshot): Uint8Array {
 export function recordKindOf(body: Uint8Array): StoredRecord['kind'] | undefined {
   if (body.length < 2 || (body[0]! & 0xf0) !== 0x90) return undefined
   if (body[1] === EVENT_TAG || body[1] === SIGNED_EVENT_TAG) return 'event'
-  return body[1] === SNAPSHOT_TAG ? 'snapshot' : undefined
+  return body[1] === SNAPSHOT_TAG || body[1] === LEDGER_SNAPSHOT_TAG ? 'snapshot' : undefined
 }
 
 /** Decodes a record body; throws a plain `Error` saying what is wrong (the caller adds where). */
@@ -147,9 +169,17 @@ export function decodeRecordBody(body: Uint8Array): StoredRecord {
     }
     throw new Error(`${signed ? 'signed ' : ''}event record has a malformed field`)
   }
-  if (value[0] === SNAPSHOT_TAG && hasValueFields(value, SNAPSHOT_FIELDS)) {
-    const [, actorType, actorId, wall, logical, origin, seq, eventCount] = value as unknown[]
-    const state = readUserValue(value, SNAPSHOT_FIELDS, SNAPSHOT_VALUE_AT)
+  const withLedger = value[0] === LEDGER_SNAPSHOT_TAG
+  if (
+    withLedger
+      ? hasValueFields(value, LEDGER_SNAPSHOT_FIELDS) && value[8] instanceof Uint8Array
+      : value[0] === SNAPSHOT_TAG && hasValueFields(value, SNAPSHOT_FIELDS)
+  ) {
+    const [, actorType, actorId, wall, logical, origin, seq, eventCount, ledger] =
+      value as unknown[]
+    const state = withLedger
+      ? readUserValue(value, LEDGER_SNAPSHOT_FIELDS, LEDGER_SNAPSHOT_VALUE_AT)
+      : readUserValue(value, SNAPSHOT_FIELDS, SNAPSHOT_VALUE_AT)
     if (
       isName(actorType) &&
       isName(actorId) &&
@@ -167,6 +197,8 @@ export function decodeRecordBody(body: Uint8Array): StoredRecord {
           state,
           at: { hlc: { wall, logical }, origin, seq },
           eventCount,
+          // A copy: the decoder returns a view of a read buffer.
+          ...(withLedger ? { ledger: (ledger as Uint8Array).slice() } : {}),
         },
       }
     throw new Error('snapshot record has a malformed field')

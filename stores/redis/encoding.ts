@@ -225,27 +225,38 @@ export function decodeMember(member: Uint8Array): EventRecord {
  * A snapshot's stored bytes: msgpack of `[state, sort key of at, eventCount]`. The actor is the key's, so it is not repeated.
  */
 export function encodeSnapshot(snapshot: Snapshot): Buffer {
-  return encodeWithUserValue(
-    [snapshot.state, sortKey(snapshot.at), snapshot.eventCount],
-    STATE_FIELD,
-    'a snapshot state',
-  )
+  const fields = [snapshot.state, sortKey(snapshot.at), snapshot.eventCount]
+  if (snapshot.ledger) fields.push(snapshot.ledger)
+  return encodeWithUserValue(fields, STATE_FIELD, 'a snapshot state')
 }
 
 /** The inverse of `encodeSnapshot`, for the actor whose key held it. */
 export function decodeSnapshot(bytes: Uint8Array, actorType: string, actorId: string): Snapshot {
   const value = decodeValue(bytes)
+  // With idempotency keys, a fourth field holds their bytes (a JSON flag is a number).
+  const fields =
+    Array.isArray(value) && value[SNAPSHOT_FIELDS] instanceof Uint8Array
+      ? SNAPSHOT_FIELDS + 1
+      : SNAPSHOT_FIELDS
   if (
     !Array.isArray(value) ||
-    !hasValueFields(value, SNAPSHOT_FIELDS) ||
+    !hasValueFields(value, fields) ||
     !(value[1] instanceof Uint8Array) ||
     !Number.isSafeInteger(value[2])
   )
-    throw new MemberDecodeError('snapshot is not [state, at, eventCount]')
+    throw new MemberDecodeError('snapshot is not [state, at, eventCount, ledger?]')
   const { key, end } = decodeSortKey(value[1])
   if (end !== value[1].length) throw new MemberDecodeError('snapshot key has trailing bytes')
-  const state = userValue(value, SNAPSHOT_FIELDS, STATE_FIELD)
-  return { actorType, actorId, state, at: key, eventCount: value[2] as number }
+  const state = userValue(value, fields, STATE_FIELD)
+  const ledger = fields > SNAPSHOT_FIELDS ? (value[SNAPSHOT_FIELDS] as Uint8Array) : undefined
+  return {
+    actorType,
+    actorId,
+    state,
+    at: key,
+    eventCount: value[2] as number,
+    ...(ledger ? { ledger } : {}),
+  }
 }
 
 /** msgpack of `fields`, field `at` a user value (kept as JSON if msgpack cannot round-trip it), as a Buffer of its own. */

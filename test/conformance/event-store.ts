@@ -226,6 +226,32 @@ export function eventStoreConformance(name: string, setup: () => Promise<StoreFi
       assert.equal(await store.loadSnapshot('thing', 'other'), undefined)
     })
 
+    it('keeps the idempotency-key bytes of a snapshot, with a plain state and with a __proto__ one', async () => {
+      const events = await store.append([draft('l', 10)])
+      const ledger = Uint8Array.from([0x92, 0x90, 0x90, 1, 2, 255])
+      for (const state of [{ total: 1 }, JSON.parse('{"__proto__": {"x": 1}}') as unknown]) {
+        await store.saveSnapshot({
+          actorType: 'thing',
+          actorId: 'l',
+          state,
+          at: events[0]!,
+          eventCount: 1,
+          ledger,
+        })
+        const loaded = await store.loadSnapshot('thing', 'l')
+        assert.deepEqual(loaded?.state, state)
+        assert.deepEqual(loaded?.ledger && [...loaded.ledger], [...ledger])
+      }
+      await store.saveSnapshot({
+        actorType: 'thing',
+        actorId: 'l',
+        state: 1,
+        at: events[0]!,
+        eventCount: 1,
+      })
+      assert.equal((await store.loadSnapshot('thing', 'l'))?.ledger, undefined)
+    })
+
     it('drops a snapshot when an event of that actor arrives that sorts before it', async () => {
       const [e1] = await store.append([draft('s', 100)])
       await store.saveSnapshot({

@@ -20,8 +20,4 @@ export {
   gatewayInitSchema,
 } from './options.js'
 export type { GatewayInit, GatewayOptions } from './options.js'
-export {
-  DEFAULT_IDEMPOTENCY_KEYS,
-  IDEMPOTENCY_KEY_MAX_LENGTH,
-  IdempotencyCache,
-} from './idempotency-cache.js'
+export { IDEMPOTENCY_KEY_MAX_LENGTH } from './options.js'

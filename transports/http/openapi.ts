@@ -3,7 +3,7 @@
 // Both are built once when the gateway is created: actor types do not change at run time.
 import { z } from 'zod'
 import { MAX_NAME_LENGTH, type ActorRuntime } from '../../core/index.js'
-import { IDEMPOTENCY_KEY_MAX_LENGTH } from './idempotency-cache.js'
+import { IDEMPOTENCY_KEY_MAX_LENGTH } from './options.js'
 
 type JsonSchema = Record<string, unknown>
 /** The actor types a runtime serves, with their types erased. */

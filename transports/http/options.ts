@@ -12,6 +12,8 @@ export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000
 export const DEFAULT_MAX_JSON_DEPTH = MAX_PAYLOAD_DEPTH
 /** Longest path parameter in its percent-encoded form: every character of a name may take 3 bytes. */
 export const MAX_ENCODED_PARAM_LENGTH = MAX_NAME_LENGTH * 3
+/** Longest `Idempotency-Key` header accepted. */
+export const IDEMPOTENCY_KEY_MAX_LENGTH = 256
 
 /** What a user configures about a node's HTTP gateway (`http` in the node config). */
 export const gatewayInitSchema = z
@@ -41,8 +43,6 @@ export const gatewayInitSchema = z
     requestTimeoutMs: z.number().int().min(100).default(DEFAULT_REQUEST_TIMEOUT_MS),
     /** How long `stop()` waits for in-flight requests. */
     stopTimeoutMs: z.number().int().positive().default(DEFAULT_STOP_TIMEOUT_MS),
-    /** How many idempotency keys are remembered (least recently used are forgotten first). */
-    idempotencyKeys: z.number().int().positive().default(100_000),
     /**
      * The base URLs clients and edges reach this gateway at (behind a load balancer or NAT),
      * advertised to the other geos; defaults to the address it listens on.

@@ -1,7 +1,6 @@
 // The gateway's routes: commands, reads, health, catalog, fabric status and taps, with their
 // parsers, hooks and one error table. Registered by the Gateway on its own Fastify server, or
 // mounted into an existing Fastify app with `anywhereRoutes`.
-import { createHash } from 'node:crypto'
 import type {
   FastifyError,
   FastifyInstance,
@@ -40,7 +39,6 @@ import {
   type Taps,
 } from '../../core/index.js'
 import { authHook, WWW_AUTHENTICATE, principalOf } from './auth.js'
-import { IdempotencyCache, IDEMPOTENCY_KEY_MAX_LENGTH } from './idempotency-cache.js'
 import { parseInit } from '../../support/options.js'
 import { parseJsonBody } from './json-body.js'
 import { RequestMetrics } from './request-metrics.js'
@@ -48,7 +46,12 @@ import { streamTapEvents } from './tap-stream.js'
 import { Dashboard } from './dashboard.js'
 import { OverloadForwarder } from './overload-forwarder.js'
 import { actorCatalog, openApiDocument } from './openapi.js'
-import { gatewayInitSchema, type GatewayInit, type GatewayOptions } from './options.js'
+import {
+  gatewayInitSchema,
+  IDEMPOTENCY_KEY_MAX_LENGTH,
+  type GatewayInit,
+  type GatewayOptions,
+} from './options.js'
 
 /** The one table from error class to HTTP status. Anything else is a 500. */
 const STATUS_BY_ERROR: ReadonlyArray<readonly [new (...args: never[]) => Error, number]> = [
@@ -108,9 +111,8 @@ const actorParams = {
   },
 } as const
 
-/** The routes of one gateway and the state they share (idempotency keys, open tap streams). */
+/** The routes of one gateway and the state they share (open tap streams, requests in flight). */
 export class GatewayRoutes {
-  private readonly idempotency: IdempotencyCache
   private readonly streams = new Set<() => void>()
   private readonly dashboard: Dashboard
   private requestsInFlight = 0
@@ -122,7 +124,6 @@ export class GatewayRoutes {
     /** True once the server is stopping: responses then close their connection. */
     private readonly stopping: () => boolean = () => false,
   ) {
-    this.idempotency = new IdempotencyCache(options.idempotencyKeys)
     this.dashboard = new Dashboard(components)
     this.forwarder = new OverloadForwarder(components)
   }
@@ -244,13 +245,12 @@ export class GatewayRoutes {
           throw new ValidationError(
             `Idempotency-Key must be 1 to ${IDEMPOTENCY_KEY_MAX_LENGTH} characters`,
           )
-        // Scoped to the caller: another principal's key never replays this one's reply.
-        const { result, replayed } = this.idempotency.run(
-          `${principalOf(request) ?? ''}\u0000${type}/${id}/${command}/${key}`,
-          fingerprint(input),
-          () => runtime.ask(type, id, command, input),
-        )
-        const value = await result
+        // Recorded with the actor's events, so any geo and any restart replays the first
+        // reply. Scoped to the caller: another principal's key never replays this one's.
+        const principal = principalOf(request)
+        const { reply: value, replayed } = await runtime.askKeyed(type, id, command, input, {
+          idempotencyKey: principal === undefined ? key : `${principal}\u0000${key}`,
+        })
         if (replayed) reply.header('idempotent-replayed', 'true')
         return reply.send(value)
       },
@@ -388,11 +388,6 @@ function historyLimit(value: string | undefined): number {
   if (!(limit >= 1 && limit <= MAX_HISTORY_LIMIT))
     throw new ValidationError(`limit must be a whole number from 1 to ${MAX_HISTORY_LIMIT}`)
   return limit
-}
-
-/** A digest of a command's input: a key reused with another input is another operation. */
-function fingerprint(input: unknown): string {
-  return createHash('sha256').update(JSON.stringify(input)).digest('base64url')
 }
 
 /**

@@ -257,7 +257,7 @@ describe('edge: in front of real nodes', function () {
     })
     assert.equal(keyed.status, 200)
     assert.equal(keyed.headers.get('anywhere-geo'), 'b')
-    assert.equal((await b.runtime.read('counter', 'k')).eventCount, 1)
+    assert.deepEqual((await b.runtime.read('counter', 'k')).state, { value: 1 })
     assert.ok(
       routed.some((t) => t.kind === 'request.routed' && t.reason === 'retry' && t.to === 'b'),
       JSON.stringify(routed),
