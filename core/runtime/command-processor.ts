@@ -56,7 +56,7 @@ export class CommandProcessor {
     if (actor) this.taps.received(actor, message.command, started)
     if (message.keyed !== undefined && cell.ledger !== undefined) {
       const ran = cell.ledger.find(message.keyed.key, this.clock.now())
-      if (ran) return this.replay(cell, message, actor, ran)
+      if (ran) return this.replay(cell, message, actor, started, ran)
     }
     const command = definition.commands[message.command]
     if (!command)
@@ -209,6 +209,7 @@ export class CommandProcessor {
     cell: ActorCell,
     message: CommandMessage,
     actor: TapActor | undefined,
+    started: number,
     ran: LedgerEntry,
   ): void | Promise<void> {
     if (ran.fingerprint !== message.keyed!.fingerprint)
@@ -223,7 +224,7 @@ export class CommandProcessor {
     const answer = () => {
       message.keyed!.replayed = true
       if (cell.stats) cell.stats.handled++
-      if (actor) this.taps.handled(actor, message.command, this.clock.now(), 0)
+      if (actor) this.taps.handled(actor, message.command, started, 0)
       message.reply?.resolve(ran.reply)
     }
     if (cell.inFlight === 0) return answer()

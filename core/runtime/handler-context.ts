@@ -1,8 +1,7 @@
 import type { ActorContext, AnyActorDefinition } from '../actor.js'
 import { ValidationError } from '../errors.js'
 import { assertStorablePayload, type EventDraft } from '../event.js'
-import type { HybridLogicalClock } from '../hlc.js'
-import type { Hlc } from '../hlc.js'
+import type { Hlc, HybridLogicalClock } from '../hlc.js'
 import type { ActorCell } from './actor-cell.js'
 import { KEYED_EVENT, type KeyedCommand, type KeyedPayload } from './idempotency-ledger.js'
 
