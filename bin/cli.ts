@@ -64,6 +64,10 @@ export async function main(argv: readonly string[]): Promise<number> {
       ]),
     )
     .option('--redis-url <url>', 'Redis URL for --store redis (implies it)')
+    .option(
+      '--redis-cluster <nodes>',
+      'Redis Cluster for --store redis (implies it): some masters as host:port or redis:// URLs, comma-separated',
+    )
     .option('--redis-prefix <prefix>', 'key prefix in Redis')
     .option(
       '--fabric-listen <multiaddr>',

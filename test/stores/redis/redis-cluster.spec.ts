@@ -1,0 +1,275 @@
+// The Redis store on a real 3-master Redis Cluster: the store conformance suite, exact
+// names, every key of a prefix in one slot, MOVED followed after a slot moves, and the
+// refusals at start (a cluster node given as `url`, data under the other key layout).
+import assert from 'node:assert/strict'
+import { Redis } from 'ioredis'
+import { ConfigError, type EventDraft, type EventStore } from '../../../core/index.js'
+import { RedisKeys } from '../../../stores/redis/keys.js'
+import { eventStoreConformance } from '../../conformance/event-store.js'
+import { startRedisCluster, type RedisCluster } from '../../support/redis-cluster.js'
+import {
+  requireRedisServer,
+  startRedisServer,
+  uniquePrefix,
+  type RedisServer,
+} from '../../support/redis-server.js'
+import { assertNamesExact, deleteKeys, openRedisStore, storeComponents } from './helpers.js'
+
+const draft = (actorId: string, wall: number): EventDraft => ({
+  actorType: 'thing',
+  actorId,
+  origin: 'node-a',
+  hlc: { wall, logical: 0 },
+  type: 'changed',
+  payload: { wall },
+})
+
+/** Removes a prefix's keys from every master (in the cluster layout they are all on one). */
+async function deleteClusterKeys(cluster: RedisCluster, prefix: string): Promise<void> {
+  await Promise.all(cluster.urls.map((url) => deleteKeys(url, `{${prefix}}`)))
+}
+
+/** Every key of the cluster, per master, read with SCAN on each master. */
+async function keysPerMaster(cluster: RedisCluster, pattern: string): Promise<Buffer[][]> {
+  return Promise.all(
+    cluster.urls.map(async (url) => {
+      const client = new Redis(url, { maxRetriesPerRequest: 0, retryStrategy: () => null })
+      try {
+        const found: Buffer[] = []
+        let cursor = '0'
+        do {
+          const [next, keys] = await client.scanBuffer(cursor, 'MATCH', pattern, 'COUNT', 500)
+          cursor = next.toString()
+          found.push(...keys)
+        } while (cursor !== '0')
+        return found
+      } finally {
+        client.disconnect()
+      }
+    }),
+  )
+}
+
+/** One command on one node, on a connection of its own. */
+async function onNode(url: string, ...args: Array<string | number | Buffer>): Promise<unknown> {
+  const client = new Redis(url, { maxRetriesPerRequest: 0, retryStrategy: () => null })
+  try {
+    return await client.call(String(args[0]), ...args.slice(1))
+  } finally {
+    client.disconnect()
+  }
+}
+
+describe('redis store on a 3-master Redis Cluster', function () {
+  this.timeout(60_000)
+  let cluster: RedisCluster | undefined
+
+  before(requireRedisServer)
+  before(async () => {
+    cluster = await startRedisCluster({ masters: 3 })
+  })
+  after(async () => {
+    await cluster?.stop()
+  })
+
+  eventStoreConformance('redis store (cluster)', async () => {
+    const prefix = uniquePrefix('conformance')
+    const init = { cluster: cluster!.urls, prefix }
+    let store: EventStore = await openRedisStore(init)
+    return {
+      store,
+      reopen: async () => {
+        await store.stop()
+        store = await openRedisStore(init)
+        return store
+      },
+      cleanup: async () => {
+        await store.stop()
+        await deleteClusterKeys(cluster!, prefix)
+      },
+    }
+  })
+
+  it('keeps merge order and names exact for any strings, on the cluster', async () => {
+    const prefix = uniquePrefix('names ✓')
+    const store = await openRedisStore(
+      { cluster: cluster!.urls, prefix },
+      storeComponents('node with spaces'),
+    )
+    try {
+      await assertNamesExact(store)
+    } finally {
+      await store.stop()
+      await deleteClusterKeys(cluster!, prefix)
+    }
+  })
+
+  it('keeps every key of a prefix in one slot, and spreads prefixes over the masters', async () => {
+    // Prefixes until each master serves at least one of them.
+    const byMaster = new Map<string, string>()
+    for (let i = 0; byMaster.size < cluster!.masters.length && i < 200; i++) {
+      const prefix = uniquePrefix(`spread${i}`)
+      const master = await cluster!.masterOf(new RedisKeys(prefix, 'hash-tagged').vector())
+      if (!byMaster.has(master.url)) byMaster.set(master.url, prefix)
+    }
+    assert.equal(byMaster.size, cluster!.masters.length, 'some master serves none of 200 prefixes')
+    const stores = await Promise.all(
+      [...byMaster.values()].map((prefix) => openRedisStore({ cluster: cluster!.urls, prefix })),
+    )
+    try {
+      await Promise.all(
+        stores.map(async (store) => {
+          await store.append([draft('a', 1), draft('b', 2), { ...draft('c', 3), origin: 'o2' }])
+          await store.saveSnapshot({
+            actorType: 'thing',
+            actorId: 'a',
+            state: { n: 1 },
+            at: { hlc: { wall: 1, logical: 0 }, origin: 'node-a', seq: 1 },
+            eventCount: 1,
+          })
+          await store.ingest([
+            {
+              actorType: 'thing',
+              actorId: 'd',
+              origin: 'remote',
+              seq: 1,
+              hlc: { wall: 4, logical: 0 },
+              type: 'changed',
+              payload: {},
+            },
+          ])
+        }),
+      )
+      for (const [url, prefix] of byMaster) {
+        const perMaster = await keysPerMaster(cluster!, `{${prefix}}*`)
+        const index = cluster!.urls.indexOf(url)
+        perMaster.forEach((keys, i) =>
+          assert.equal(keys.length > 0, i === index, `keys of ${prefix} on master ${i}`),
+        )
+        // vv, 3 origin streams, 4 actor indexes, 1 snapshot.
+        assert.equal(perMaster[index]!.length, 9, perMaster[index]!.map(String).join(', '))
+        const slots = new Set(
+          await Promise.all(perMaster[index]!.map((key) => onNode(url, 'CLUSTER', 'KEYSLOT', key))),
+        )
+        assert.equal(slots.size, 1, `one slot for every key of ${prefix}`)
+      }
+    } finally {
+      await Promise.all(stores.map((store) => store.stop()))
+      for (const prefix of byMaster.values()) await deleteClusterKeys(cluster!, prefix)
+    }
+  })
+
+  it('follows MOVED when its slot moves to another master, scripts loaded there anew', async () => {
+    const prefix = uniquePrefix('moved')
+    const keys = new RedisKeys(prefix, 'hash-tagged')
+    const store = await openRedisStore({ cluster: cluster!.urls, prefix })
+    try {
+      assert.deepEqual(
+        (await store.append([draft('m', 1), draft('m', 2)])).map((e) => e.seq),
+        [1, 2],
+      )
+      // Move the slot by hand, as redis-cli --cluster reshard does: IMPORTING on the
+      // target, MIGRATING on the source, MIGRATE every key, then NODE on every master.
+      const source = await cluster!.masterOf(keys.vector())
+      const target = cluster!.masters.find((master) => master !== source)!
+      const slot = Number(await onNode(source.url, 'CLUSTER', 'KEYSLOT', keys.vector()))
+      const [sourceId, targetId] = await Promise.all(
+        [source, target].map(async (master) => String(await onNode(master.url, 'CLUSTER', 'MYID'))),
+      )
+      await onNode(target.url, 'CLUSTER', 'SETSLOT', slot, 'IMPORTING', sourceId!)
+      await onNode(source.url, 'CLUSTER', 'SETSLOT', slot, 'MIGRATING', targetId!)
+      const held = (await onNode(source.url, 'CLUSTER', 'GETKEYSINSLOT', slot, 100)) as string[]
+      assert.ok(held.length >= 3, `the slot holds the store's keys: ${held.join(', ')}`)
+      await onNode(source.url, 'MIGRATE', '127.0.0.1', target.port, '', 0, 5_000, 'KEYS', ...held)
+      for (const master of cluster!.masters)
+        await onNode(master.url, 'CLUSTER', 'SETSLOT', slot, 'NODE', targetId!)
+
+      // The store's client still maps the slot to the source: MOVED, then EVAL on the target.
+      assert.deepEqual(
+        (await store.append([draft('m', 3)])).map((e) => e.seq),
+        [3],
+      )
+      assert.deepEqual(
+        (await store.readActor('thing', 'm')).map((e) => e.seq),
+        [1, 2, 3],
+      )
+      assert.deepEqual(await store.versionVector(), { 'node-a': 3 })
+      const [onSource, onTarget] = await Promise.all(
+        [source, target].map((master) => keysPerMaster(cluster!, `{${prefix}}*`).then((all) => all[cluster!.masters.indexOf(master)]!)),
+      )
+      assert.equal(onSource.length, 0)
+      assert.ok(onTarget.length >= 3)
+    } finally {
+      await store.stop()
+      await deleteClusterKeys(cluster!, prefix)
+    }
+  })
+
+  it('refuses a cluster node given as url, telling to use cluster', async () => {
+    const error = await openRedisStore({ url: cluster!.urls[0]!, prefix: uniquePrefix() }).then(
+      () => assert.fail('started on a cluster node as url'),
+      (e: unknown) => e,
+    )
+    assert.ok(error instanceof ConfigError, String(error))
+    assert.match(error.message, /Redis Cluster node; configure store\.cluster/)
+  })
+
+  it('refuses to start on a prefix whose events are under the one-Redis layout', async () => {
+    const prefix = uniquePrefix('layout')
+    const plain = new RedisKeys(prefix, 'plain').vector()
+    const master = await cluster!.masterOf(plain)
+    await onNode(master.url, 'HSET', plain, 'node-a', '7')
+    try {
+      const error = await openRedisStore({ cluster: cluster!.urls, prefix }).then(
+        () => assert.fail('started empty beside events of the one-Redis layout'),
+        (e: unknown) => e,
+      )
+      assert.ok(error instanceof ConfigError, String(error))
+      assert.match(error.message, /one-Redis key layout .*Moving a geo to a Redis Cluster/)
+    } finally {
+      await onNode(master.url, 'DEL', plain)
+    }
+  })
+})
+
+describe('redis store on one Redis: the key layout', function () {
+  this.timeout(30_000)
+  let redis: RedisServer | undefined
+
+  before(requireRedisServer)
+  before(async () => {
+    redis = await startRedisServer()
+  })
+  after(async () => {
+    await redis?.stop()
+  })
+
+  it('keeps the plain layout (data written before cluster support reads as it is)', async () => {
+    const prefix = uniquePrefix('plain')
+    const store = await openRedisStore({ url: redis!.url, prefix })
+    try {
+      await store.append([draft('p', 1)])
+      assert.equal(await onNode(redis!.url, 'EXISTS', `${prefix}vv`), 1)
+      assert.equal(await onNode(redis!.url, 'EXISTS', `${prefix}actor:5:thing:p`), 1)
+      assert.equal(await onNode(redis!.url, 'EXISTS', `{${prefix}}vv`), 0)
+    } finally {
+      await store.stop()
+      await deleteKeys(redis!.url, prefix)
+    }
+  })
+
+  it('refuses to start on a prefix whose events are under the cluster layout', async () => {
+    const prefix = uniquePrefix('tagged')
+    await onNode(redis!.url, 'HSET', `{${prefix}}vv`, 'node-a', '3')
+    try {
+      const error = await openRedisStore({ url: redis!.url, prefix }).then(
+        () => assert.fail('started empty beside events of the cluster layout'),
+        (e: unknown) => e,
+      )
+      assert.ok(error instanceof ConfigError, String(error))
+      assert.match(error.message, /Redis Cluster key layout/)
+    } finally {
+      await deleteKeys(redis!.url, `{${prefix}}`)
+    }
+  })
+})
