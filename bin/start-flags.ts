@@ -41,14 +41,19 @@ export function flagsToConfig(flags: StartFlags, fileConfig: unknown): Record<st
     const fileStore = (fileConfig as { store?: Record<string, unknown> }).store
     // The overlay merges into the file's store: a flag that names the other kind of target
     // than the file (--redis-cluster over a file's url) leaves both, which the config refuses.
-    overlay.store = {
+    const store = {
       ...(fileStore?.kind === 'redis' ? fileStore : {}),
       kind: 'redis',
       url: flags.redisUrl ?? fileStore?.url,
       cluster:
-        flags.redisCluster === undefined ? fileStore?.cluster : parseClusterFlag(flags.redisCluster),
+        flags.redisCluster === undefined
+          ? fileStore?.cluster
+          : parseClusterFlag(flags.redisCluster),
       prefix: flags.redisPrefix ?? fileStore?.prefix,
     }
+    overlay.store = Object.fromEntries(
+      Object.entries(store).filter(([, value]) => value !== undefined),
+    )
   } else if (storeKind) {
     overlay.store = { kind: storeKind }
   }

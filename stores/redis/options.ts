@@ -69,7 +69,7 @@ export const redisStoreInitSchema = redisStoreFieldsSchema.superRefine((init, co
       context.addIssue({
         code: 'custom',
         path: ['prefix'],
-        message: 'must not contain { or } on a Redis Cluster (the prefix is the keys\' hash tag)',
+        message: "must not contain { or } on a Redis Cluster (the prefix is the keys' hash tag)",
       })
     const targets = init.cluster.map(clusterTarget)
     if (targets.some((target) => target === undefined))

@@ -3,7 +3,12 @@
 // refusals at start (a cluster node given as `url`, data under the other key layout).
 import assert from 'node:assert/strict'
 import { Redis } from 'ioredis'
-import { ConfigError, type EventDraft, type EventStore } from '../../../core/index.js'
+import {
+  ConfigError,
+  StoreUnavailableError,
+  type EventDraft,
+  type EventStore,
+} from '../../../core/index.js'
 import { RedisKeys } from '../../../stores/redis/keys.js'
 import { eventStoreConformance } from '../../conformance/event-store.js'
 import { startRedisCluster, type RedisCluster } from '../../support/redis-cluster.js'
@@ -57,6 +62,31 @@ async function onNode(url: string, ...args: Array<string | number | Buffer>): Pr
     return await client.call(String(args[0]), ...args.slice(1))
   } finally {
     client.disconnect()
+  }
+}
+
+/** Two prefixes whose slots are on different masters. */
+async function prefixesOnTwoMasters(cluster: RedisCluster): Promise<[string, string]> {
+  const first = uniquePrefix('first')
+  const master = await cluster.masterOf(new RedisKeys(first, 'hash-tagged').vector())
+  for (let i = 0; i < 100; i++) {
+    const other = uniquePrefix(`other${i}`)
+    if ((await cluster.masterOf(new RedisKeys(other, 'hash-tagged').vector())) !== master)
+      return [first, other]
+  }
+  throw new Error('100 prefixes all on one master')
+}
+
+/** Retries `call` until it resolves, for at most `deadlineMs`. */
+async function eventually(call: () => Promise<void>, deadlineMs = 15_000): Promise<void> {
+  const deadline = Date.now() + deadlineMs
+  for (;;) {
+    try {
+      return await call()
+    } catch (error) {
+      if (Date.now() > deadline) throw error
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
   }
 }
 
@@ -195,13 +225,50 @@ describe('redis store on a 3-master Redis Cluster', function () {
       )
       assert.deepEqual(await store.versionVector(), { 'node-a': 3 })
       const [onSource, onTarget] = await Promise.all(
-        [source, target].map((master) => keysPerMaster(cluster!, `{${prefix}}*`).then((all) => all[cluster!.masters.indexOf(master)]!)),
+        [source, target].map((master) =>
+          keysPerMaster(cluster!, `{${prefix}}*`).then(
+            (all) => all[cluster!.masters.indexOf(master)]!,
+          ),
+        ),
       )
       assert.equal(onSource.length, 0)
       assert.ok(onTarget.length >= 3)
     } finally {
       await store.stop()
       await deleteClusterKeys(cluster!, prefix)
+    }
+  })
+
+  it('a dead master stops only the prefixes on its slots; they serve again once it is back', async () => {
+    const [downPrefix, upPrefix] = await prefixesOnTwoMasters(cluster!)
+    const down = await cluster!.masterOf(new RedisKeys(downPrefix, 'hash-tagged').vector())
+    const [downStore, upStore] = await Promise.all(
+      [downPrefix, upPrefix].map((prefix) => openRedisStore({ cluster: cluster!.urls, prefix })),
+    )
+    try {
+      await downStore.append([draft('x', 1)])
+      await down.kill('SIGKILL')
+      const started = Date.now()
+      const error = await downStore.append([draft('x', 2)]).then(
+        () => assert.fail('appended on a dead master'),
+        (e: unknown) => e,
+      )
+      assert.ok(error instanceof StoreUnavailableError, String(error))
+      assert.ok(Date.now() - started < 3_000, `failing took ${Date.now() - started} ms`)
+      // The other geo's prefix, on a live master, is not affected.
+      assert.deepEqual(
+        (await upStore.append([draft('y', 1), draft('y', 2)])).map((e) => e.seq),
+        [1, 2],
+      )
+      await down.restart()
+      await cluster!.waitUntilOk()
+      // That master kept no data (no AOF here): the store starts over on it.
+      await eventually(async () =>
+        assert.equal((await downStore.append([draft('x', 3)])).length, 1),
+      )
+    } finally {
+      await Promise.all([downStore.stop(), upStore.stop()])
+      for (const prefix of [downPrefix, upPrefix]) await deleteClusterKeys(cluster!, prefix)
     }
   })
 
