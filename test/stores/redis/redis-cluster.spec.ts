@@ -242,9 +242,8 @@ describe('redis store on a 3-master Redis Cluster', function () {
   it('a dead master stops only the prefixes on its slots; they serve again once it is back', async () => {
     const [downPrefix, upPrefix] = await prefixesOnTwoMasters(cluster!)
     const down = await cluster!.masterOf(new RedisKeys(downPrefix, 'hash-tagged').vector())
-    const [downStore, upStore] = await Promise.all(
-      [downPrefix, upPrefix].map((prefix) => openRedisStore({ cluster: cluster!.urls, prefix })),
-    )
+    const downStore = await openRedisStore({ cluster: cluster!.urls, prefix: downPrefix })
+    const upStore = await openRedisStore({ cluster: cluster!.urls, prefix: upPrefix })
     try {
       await downStore.append([draft('x', 1)])
       await down.kill('SIGKILL')
