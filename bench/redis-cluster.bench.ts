@@ -202,6 +202,15 @@ async function main(): Promise<void> {
       rows,
     ),
     '',
+    'How to read it: in the one-geo rows a single master does all the work either way, so the ' +
+      "ratio is the cost of the cluster client (slot routing, the Cluster client's bookkeeping): " +
+      `about 100 % means none worth counting. The ${GEOS}-geo rows ask whether geos on different ` +
+      'masters add up: with a core per master they would approach ' +
+      `${GEOS}× the one-Redis floor, which is bounded by one Redis core (or, with \`appendfsync ` +
+      'always`, by one fsync at a time); on a machine where the appenders and every redis-server ' +
+      'share two cores, they cannot get near that. One geo never gets faster on a cluster: its ' +
+      'keys are one slot (docs/redis.md, "Redis Cluster").',
+    '',
     `Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}; ${seconds} s in all; ` +
       `load average (1 / 5 / 15 min) ${load(loadAtStart)} at the start, ${load(loadavg())} at the end.`,
   ]

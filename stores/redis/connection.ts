@@ -119,15 +119,15 @@ async function withTimeout<T>(promise: Promise<T>, ms: number, message: string):
   }
 }
 
-/** Resolves once every master connection of `cluster` is ready; rejects after `timeoutMs`. */
-async function mastersReady(cluster: Cluster, timeoutMs: number): Promise<void> {
+/**
+ * Waits (at most `timeoutMs`) until every master connection is open, so that the store's
+ * first concurrent calls find them open. A master that does not answer is left to fail the
+ * calls of its own slots: the geos on the other masters start and serve.
+ */
+async function openMasters(cluster: Cluster, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs
   for (const node of cluster.nodes('master')) {
-    while (node.status !== 'ready') {
-      if (node.status === 'end' || Date.now() > deadline)
-        throw new Error(
-          `the connection to ${node.options.host}:${node.options.port} is ${node.status}, not ready`,
-        )
+    while (node.status !== 'ready' && node.status !== 'end' && Date.now() < deadline) {
       if (node.status === 'wait') node.connect().catch(() => {})
       await new Promise((resolve) => setTimeout(resolve, 10))
     }
@@ -150,7 +150,7 @@ export async function connectStoreClient(
     if (client instanceof Cluster) {
       // Bounded: the Cluster client retries its startup nodes (clusterRetryStrategy) forever.
       await withTimeout(client.connect(), settings.connectTimeoutMs, 'no startup node answered')
-      await mastersReady(client, settings.connectTimeoutMs)
+      await openMasters(client, settings.connectTimeoutMs)
     } else await client.connect()
   } catch (error) {
     client.disconnect()
@@ -195,7 +195,11 @@ export async function checkTarget(
   keys: RedisKeys,
 ): Promise<void> {
   if (!settings.cluster) {
-    const info = await client.info('cluster')
+    // A Redis that refuses INFO (an ACL, a managed service) is taken as not a cluster node.
+    const info = await client.info('cluster').catch((error: unknown) => {
+      if (isReplyError(error)) return ''
+      throw error
+    })
     if (/^cluster_enabled:1/m.test(info))
       throw new ConfigError(
         `redis store: ${describeTarget(settings)} is a Redis Cluster node; configure ` +
