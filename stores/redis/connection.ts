@@ -206,11 +206,11 @@ export async function checkTarget(
           `store.cluster: ['${redactUrl(settings.url!)}', ...] (or --redis-cluster) instead of url`,
       )
   }
-  const [own, other] = await Promise.all([
-    client.exists(keys.vector()),
-    client.exists(keys.otherLayoutVector()),
-  ])
-  if (own === 0 && other === 1)
+  // A prefix with events under its own layout is right. Only an empty one is checked for
+  // the other layout, whose key may be on another master: a geo with data starts even when
+  // that master is down.
+  if ((await client.exists(keys.vector())) === 1) return
+  if ((await client.exists(keys.otherLayoutVector())) === 1)
     throw new ConfigError(
       `redis store: prefix '${settings.prefix}' holds events under the ` +
         (keys.layout === 'plain' ? 'Redis Cluster' : 'one-Redis') +
