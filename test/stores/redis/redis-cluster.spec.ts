@@ -190,7 +190,7 @@ describe('redis store on a 3-master Redis Cluster', function () {
     }
   })
 
-  it('follows MOVED when its slot moves to another master, scripts loaded there anew', async () => {
+  it('follows ASK while its slot migrates and MOVED once it has moved, scripts loaded anew', async () => {
     const prefix = uniquePrefix('moved')
     const keys = new RedisKeys(prefix, 'hash-tagged')
     const store = await openRedisStore({ cluster: cluster!.urls, prefix })
@@ -212,19 +212,25 @@ describe('redis store on a 3-master Redis Cluster', function () {
       const held = (await onNode(source.url, 'CLUSTER', 'GETKEYSINSLOT', slot, 100)) as string[]
       assert.ok(held.length >= 3, `the slot holds the store's keys: ${held.join(', ')}`)
       await onNode(source.url, 'MIGRATE', '127.0.0.1', target.port, '', 0, 5_000, 'KEYS', ...held)
-      for (const master of cluster!.masters)
-        await onNode(master.url, 'CLUSTER', 'SETSLOT', slot, 'NODE', targetId!)
-
-      // The store's client still maps the slot to the source: MOVED, then EVAL on the target.
+      // Mid-migration, the keys gone from the source: it answers ASK, the client sends
+      // ASKING and the script to the target, which has never run it (NOSCRIPT, then EVAL).
       assert.deepEqual(
         (await store.append([draft('m', 3)])).map((e) => e.seq),
         [3],
       )
+      for (const master of cluster!.masters)
+        await onNode(master.url, 'CLUSTER', 'SETSLOT', slot, 'NODE', targetId!)
+
+      // The store's client still maps the slot to the source: MOVED, then the target.
+      assert.deepEqual(
+        (await store.append([draft('m', 4)])).map((e) => e.seq),
+        [4],
+      )
       assert.deepEqual(
         (await store.readActor('thing', 'm')).map((e) => e.seq),
-        [1, 2, 3],
+        [1, 2, 3, 4],
       )
-      assert.deepEqual(await store.versionVector(), { 'node-a': 3 })
+      assert.deepEqual(await store.versionVector(), { 'node-a': 4 })
       const perMaster = await keysPerMaster(cluster!, `{${prefix}}*`)
       assert.equal(perMaster[cluster!.masters.indexOf(source)]!.length, 0)
       assert.ok(perMaster[cluster!.masters.indexOf(target)]!.length >= 3)
