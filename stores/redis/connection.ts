@@ -216,7 +216,11 @@ export async function checkTarget(
         (keys.layout === 'plain' ? 'Redis Cluster' : 'one-Redis') +
         ` key layout ('${keys.otherLayoutVector().toString()}'), not the one this ` +
         `${settings.cluster ? 'cluster' : 'one-Redis'} store uses ('${keys.vector().toString()}'). ` +
-        'Copy each key to its name in this layout first (docs/redis.md, "Moving a geo to a Redis Cluster"), ' +
+        `Copy them into this layout with \`anywhere-node redis-copy --prefix ${settings.prefix} ` +
+        (keys.layout === 'plain'
+          ? '--from-cluster <host:port,...> --to-url <url>'
+          : '--from-url <url> --to-cluster <host:port,...>') +
+        '` (docs/redis.md, "Moving a geo between one Redis and a Redis Cluster"), ' +
         'or start this geo on another prefix',
     )
 }

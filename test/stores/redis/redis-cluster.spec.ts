@@ -10,6 +10,7 @@ import {
   type EventStore,
 } from '../../../core/index.js'
 import { RedisKeys } from '../../../stores/redis/keys.js'
+import { copyPrefix } from '../../../stores/redis/index.js'
 import { eventStoreConformance } from '../../conformance/event-store.js'
 import { startRedisCluster, type RedisCluster } from '../../support/redis-cluster.js'
 import {
@@ -64,6 +65,17 @@ async function onNode(url: string, ...args: Array<string | number | Buffer>): Pr
   } finally {
     client.disconnect()
   }
+}
+
+/** Everything `assertNamesExact` wrote, read back: actor, origins and vector. */
+async function readAll(store: EventStore): Promise<unknown[]> {
+  const vector = await store.versionVector()
+  const origins = await Promise.all(
+    Object.keys(vector)
+      .sort()
+      .map((origin) => store.readOrigin(origin, 1, 100)),
+  )
+  return [vector, origins, await store.readActor('typ/é:1', 'id:\ud800:\u0000')]
 }
 
 /** Two prefixes whose slots are on different masters. */
@@ -287,6 +299,53 @@ describe('redis store on a 3-master Redis Cluster', function () {
     }
   })
 
+  it('copyPrefix moves a geo from the cluster to one Redis, names and order exact', async () => {
+    const prefix = uniquePrefix('copy')
+    const redis = await startRedisServer()
+    try {
+      const onCluster = await openRedisStore({ cluster: cluster!.urls, prefix })
+      let expected: unknown[]
+      try {
+        await assertNamesExact(onCluster)
+        await onCluster.saveSnapshot({
+          actorType: 'x:y',
+          actorId: 'z',
+          state: { n: 1 },
+          at: { hlc: { wall: 1_000, logical: 0 }, origin: 'a', seq: 3 },
+          eventCount: 1,
+        })
+        expected = await readAll(onCluster)
+      } finally {
+        await onCluster.stop()
+      }
+      const copied = await copyPrefix({
+        from: { cluster: cluster!.urls },
+        to: { url: redis.url },
+        prefix,
+      })
+      assert.ok(copied >= 12, `copied ${copied} keys`)
+      const onOne = await openRedisStore({ url: redis.url, prefix })
+      try {
+        assert.deepEqual(await readAll(onOne), expected)
+        assert.ok(await onOne.loadSnapshot('x:y', 'z'), 'the snapshot came along')
+      } finally {
+        await onOne.stop()
+      }
+      await assert.rejects(
+        copyPrefix({ from: { cluster: cluster!.urls }, to: { url: redis.url }, prefix }),
+        (error: unknown) =>
+          error instanceof ConfigError && /already holds events under prefix/.test(error.message),
+      )
+      await assert.rejects(
+        copyPrefix({ from: { url: redis.url }, to: { cluster: cluster!.urls }, prefix: 'empty:' }),
+        (error: unknown) => error instanceof ConfigError && /nothing to copy/.test(error.message),
+      )
+    } finally {
+      await redis.stop()
+      await deleteClusterKeys(cluster!, prefix)
+    }
+  })
+
   it('refuses a cluster node given as url, telling to use cluster', async () => {
     const error = await openRedisStore({ url: cluster!.urls[0]!, prefix: uniquePrefix() }).then(
       () => assert.fail('started on a cluster node as url'),
@@ -307,7 +366,10 @@ describe('redis store on a 3-master Redis Cluster', function () {
         (e: unknown) => e,
       )
       assert.ok(error instanceof ConfigError, String(error))
-      assert.match(error.message, /one-Redis key layout .*Moving a geo to a Redis Cluster/)
+      assert.match(
+        error.message,
+        /one-Redis key layout .*redis-copy --prefix .* --from-url <url> --to-cluster/,
+      )
     } finally {
       await onNode(master.url, 'DEL', plain)
     }
@@ -349,7 +411,7 @@ describe('redis store on one Redis: the key layout', function () {
         (e: unknown) => e,
       )
       assert.ok(error instanceof ConfigError, String(error))
-      assert.match(error.message, /Redis Cluster key layout/)
+      assert.match(error.message, /Redis Cluster key layout .*redis-copy .* --from-cluster/)
     } finally {
       await deleteKeys(redis!.url, `{${prefix}}`)
     }
