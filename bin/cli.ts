@@ -17,21 +17,13 @@ import {
   type NodeConfig,
 } from '../node/index.js'
 import { createNode } from '../node/index.js'
-import { flagsToConfig, parseClusterFlag, type StartFlags } from './start-flags.js'
+import { flagsToConfig, type StartFlags } from './start-flags.js'
+import { registerRedisCopyCommand } from './redis-copy-command.js'
 import { registerEdgeCommand } from './edge-command.js'
 import { didYouMean } from './suggest.js'
 import { usageHint } from './usage-hint.js'
 import { streamTaps } from './tap-client.js'
 import { parseTapKinds } from './tap-kinds.js'
-
-/** The flags of `anywhere-node redis-copy`. */
-interface RedisCopyFlags {
-  prefix: string
-  fromUrl?: string
-  fromCluster?: string
-  toUrl?: string
-  toCluster?: string
-}
 
 /** Runs the CLI; resolves to the process exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
@@ -121,33 +113,11 @@ export async function main(argv: readonly string[]): Promise<number> {
       console.log(identity.peerId)
     })
 
-  program
-    .command('redis-copy')
-    .description(
-      "copy a geo's keys between one Redis and a Redis Cluster, renamed into the target's key layout (stop the geo's nodes first; docs/redis.md)",
-    )
-    .requiredOption('--prefix <prefix>', "the geo's key prefix (the store's prefix)")
-    .option('--from-url <url>', 'copy from this one Redis')
-    .option('--from-cluster <nodes>', 'copy from this Redis Cluster (host:port,...)')
-    .option('--to-url <url>', 'copy to this one Redis')
-    .option('--to-cluster <nodes>', 'copy to this Redis Cluster (host:port,...)')
-    .action(async (flags: RedisCopyFlags) => {
-      try {
-        const { copyPrefix } = await import('../stores/redis/index.js')
-        const side = (url: string | undefined, cluster: string | undefined) => ({
-          ...(url === undefined ? {} : { url }),
-          ...(cluster === undefined ? {} : { cluster: parseClusterFlag(cluster) }),
-        })
-        const copied = await copyPrefix({
-          prefix: flags.prefix,
-          from: side(flags.fromUrl, flags.fromCluster),
-          to: side(flags.toUrl, flags.toCluster),
-        })
-        console.log(`copied ${copied} keys under prefix '${flags.prefix}'`)
-      } catch (error) {
-        exitCode = reportFatal(error, debug)
-      }
-    })
+  registerRedisCopyCommand(
+    program,
+    (code) => (exitCode = code),
+    (error) => reportFatal(error, debug),
+  )
 
   program
     .command('tap')

@@ -1,82 +1,14 @@
 // The Redis store on a real 3-master Redis Cluster: the store conformance suite, exact
-// names, every key of a prefix in one slot, MOVED followed after a slot moves, and the
-// refusals at start (a cluster node given as `url`, data under the other key layout).
+// names, every key of a prefix in one slot, ASK and MOVED followed while a slot moves, and
+// a dead master that stops only the geos on its slots.
 import assert from 'node:assert/strict'
-import { Redis } from 'ioredis'
-import {
-  ConfigError,
-  StoreUnavailableError,
-  type EventDraft,
-  type EventStore,
-} from '../../../core/index.js'
+import { StoreUnavailableError, type EventStore } from '../../../core/index.js'
 import { RedisKeys } from '../../../stores/redis/keys.js'
-import { copyPrefix } from '../../../stores/redis/index.js'
 import { eventStoreConformance } from '../../conformance/event-store.js'
 import { startRedisCluster, type RedisCluster } from '../../support/redis-cluster.js'
-import {
-  requireRedisServer,
-  startRedisServer,
-  uniquePrefix,
-  type RedisServer,
-} from '../../support/redis-server.js'
-import { assertNamesExact, deleteKeys, openRedisStore, storeComponents } from './helpers.js'
-
-const draft = (actorId: string, wall: number): EventDraft => ({
-  actorType: 'thing',
-  actorId,
-  origin: 'node-a',
-  hlc: { wall, logical: 0 },
-  type: 'changed',
-  payload: { wall },
-})
-
-/** Removes a prefix's keys from every master (in the cluster layout they are all on one). */
-async function deleteClusterKeys(cluster: RedisCluster, prefix: string): Promise<void> {
-  await Promise.all(cluster.urls.map((url) => deleteKeys(url, `{${prefix}}`)))
-}
-
-/** Every key of the cluster, per master, read with SCAN on each master. */
-async function keysPerMaster(cluster: RedisCluster, pattern: string): Promise<Buffer[][]> {
-  return Promise.all(
-    cluster.urls.map(async (url) => {
-      const client = new Redis(url, { maxRetriesPerRequest: 0, retryStrategy: () => null })
-      try {
-        const found: Buffer[] = []
-        let cursor = '0'
-        do {
-          const [next, keys] = await client.scanBuffer(cursor, 'MATCH', pattern, 'COUNT', 500)
-          cursor = next.toString()
-          found.push(...keys)
-        } while (cursor !== '0')
-        return found
-      } finally {
-        client.disconnect()
-      }
-    }),
-  )
-}
-
-/** One command on one node, on a connection of its own. */
-async function onNode(url: string, ...args: Array<string | number | Buffer>): Promise<unknown> {
-  const client = new Redis(url, { maxRetriesPerRequest: 0, retryStrategy: () => null })
-  client.on('error', () => {}) // a refused connection rejects the call below
-  try {
-    return await client.call(String(args[0]), ...args.slice(1))
-  } finally {
-    client.disconnect()
-  }
-}
-
-/** Everything `assertNamesExact` wrote, read back: actor, origins and vector. */
-async function readAll(store: EventStore): Promise<unknown[]> {
-  const vector = await store.versionVector()
-  const origins = await Promise.all(
-    Object.keys(vector)
-      .sort()
-      .map((origin) => store.readOrigin(origin, 1, 100)),
-  )
-  return [vector, origins, await store.readActor('typ/é:1', 'id:\ud800:\u0000')]
-}
+import { requireRedisServer, uniquePrefix } from '../../support/redis-server.js'
+import { deleteClusterKeys, draft, keysPerMaster, onNode } from './cluster-helpers.js'
+import { assertNamesExact, openRedisStore, storeComponents } from './helpers.js'
 
 /** Two prefixes whose slots are on different masters. */
 async function prefixesOnTwoMasters(cluster: RedisCluster): Promise<[string, string]> {
@@ -296,124 +228,6 @@ describe('redis store on a 3-master Redis Cluster', function () {
         await cluster!.waitUntilOk()
       }
       for (const prefix of [downPrefix, upPrefix]) await deleteClusterKeys(cluster!, prefix)
-    }
-  })
-
-  it('copyPrefix moves a geo from the cluster to one Redis, names and order exact', async () => {
-    const prefix = uniquePrefix('copy')
-    const redis = await startRedisServer()
-    try {
-      const onCluster = await openRedisStore({ cluster: cluster!.urls, prefix })
-      let expected: unknown[]
-      try {
-        await assertNamesExact(onCluster)
-        await onCluster.saveSnapshot({
-          actorType: 'x:y',
-          actorId: 'z',
-          state: { n: 1 },
-          at: { hlc: { wall: 1_000, logical: 0 }, origin: 'a', seq: 3 },
-          eventCount: 1,
-        })
-        expected = await readAll(onCluster)
-      } finally {
-        await onCluster.stop()
-      }
-      const copied = await copyPrefix({
-        from: { cluster: cluster!.urls },
-        to: { url: redis.url },
-        prefix,
-      })
-      assert.ok(copied >= 12, `copied ${copied} keys`)
-      const onOne = await openRedisStore({ url: redis.url, prefix })
-      try {
-        assert.deepEqual(await readAll(onOne), expected)
-        assert.ok(await onOne.loadSnapshot('x:y', 'z'), 'the snapshot came along')
-      } finally {
-        await onOne.stop()
-      }
-      await assert.rejects(
-        copyPrefix({ from: { cluster: cluster!.urls }, to: { url: redis.url }, prefix }),
-        (error: unknown) =>
-          error instanceof ConfigError && /already holds events under prefix/.test(error.message),
-      )
-      await assert.rejects(
-        copyPrefix({ from: { url: redis.url }, to: { cluster: cluster!.urls }, prefix: 'empty:' }),
-        (error: unknown) => error instanceof ConfigError && /nothing to copy/.test(error.message),
-      )
-    } finally {
-      await redis.stop()
-      await deleteClusterKeys(cluster!, prefix)
-    }
-  })
-
-  it('refuses a cluster node given as url, telling to use cluster', async () => {
-    const error = await openRedisStore({ url: cluster!.urls[0]!, prefix: uniquePrefix() }).then(
-      () => assert.fail('started on a cluster node as url'),
-      (e: unknown) => e,
-    )
-    assert.ok(error instanceof ConfigError, String(error))
-    assert.match(error.message, /Redis Cluster node; configure store\.cluster/)
-  })
-
-  it('refuses to start on a prefix whose events are under the one-Redis layout', async () => {
-    const prefix = uniquePrefix('layout')
-    const plain = new RedisKeys(prefix, 'plain').vector()
-    const master = await cluster!.masterOf(plain)
-    await onNode(master.url, 'HSET', plain, 'node-a', '7')
-    try {
-      const error = await openRedisStore({ cluster: cluster!.urls, prefix }).then(
-        () => assert.fail('started empty beside events of the one-Redis layout'),
-        (e: unknown) => e,
-      )
-      assert.ok(error instanceof ConfigError, String(error))
-      assert.match(
-        error.message,
-        /one-Redis key layout .*redis-copy --prefix .* --from-url <url> --to-cluster/,
-      )
-    } finally {
-      await onNode(master.url, 'DEL', plain)
-    }
-  })
-})
-
-describe('redis store on one Redis: the key layout', function () {
-  this.timeout(30_000)
-  let redis: RedisServer | undefined
-
-  before(requireRedisServer)
-  before(async () => {
-    redis = await startRedisServer()
-  })
-  after(async () => {
-    await redis?.stop()
-  })
-
-  it('keeps the plain layout (data written before cluster support reads as it is)', async () => {
-    const prefix = uniquePrefix('plain')
-    const store = await openRedisStore({ url: redis!.url, prefix })
-    try {
-      await store.append([draft('p', 1)])
-      assert.equal(await onNode(redis!.url, 'EXISTS', `${prefix}vv`), 1)
-      assert.equal(await onNode(redis!.url, 'EXISTS', `${prefix}actor:5:thing:p`), 1)
-      assert.equal(await onNode(redis!.url, 'EXISTS', `{${prefix}}vv`), 0)
-    } finally {
-      await store.stop()
-      await deleteKeys(redis!.url, prefix)
-    }
-  })
-
-  it('refuses to start on a prefix whose events are under the cluster layout', async () => {
-    const prefix = uniquePrefix('tagged')
-    await onNode(redis!.url, 'HSET', `{${prefix}}vv`, 'node-a', '3')
-    try {
-      const error = await openRedisStore({ url: redis!.url, prefix }).then(
-        () => assert.fail('started empty beside events of the cluster layout'),
-        (e: unknown) => e,
-      )
-      assert.ok(error instanceof ConfigError, String(error))
-      assert.match(error.message, /Redis Cluster key layout .*redis-copy .* --from-cluster/)
-    } finally {
-      await deleteKeys(redis!.url, `{${prefix}}`)
     }
   })
 })
