@@ -184,6 +184,39 @@ describe('redis store on a 3-master Redis Cluster', function () {
     }
   })
 
+  it('a hung master (SIGSTOP) fails its calls within the command timeout, and serves after SIGCONT', async () => {
+    const prefix = uniquePrefix('hung')
+    const master = await cluster!.masterOf(new RedisKeys(prefix, 'hash-tagged').vector())
+    const store = await openRedisStore({ cluster: cluster!.urls, prefix, commandTimeoutMs: 500 })
+    let stopped = false
+    try {
+      await store.append([draft('h', 1)])
+      stopped = true
+      process.kill(master.pid, 'SIGSTOP')
+      const started = Date.now()
+      const error = await store.append([draft('h', 2)]).then(
+        () => assert.fail('appended on a hung master'),
+        (e: unknown) => e,
+      )
+      const elapsed = Date.now() - started
+      assert.ok(error instanceof StoreUnavailableError, String(error))
+      assert.ok(elapsed < 3_000, `failing took ${elapsed} ms`)
+      stopped = false
+      process.kill(master.pid, 'SIGCONT')
+      // The timed-out append may have run once Redis woke: seq 2 is held or not, never twice.
+      await eventually(async () => assert.equal((await store.append([draft('h', 3)])).length, 1))
+      const seqs = (await store.readActor('thing', 'h')).map((e) => e.seq)
+      assert.ok(
+        JSON.stringify(seqs) === '[1,2]' || JSON.stringify(seqs) === '[1,2,3]',
+        `seqs ${JSON.stringify(seqs)}`,
+      )
+    } finally {
+      if (stopped) process.kill(master.pid, 'SIGCONT')
+      await store.stop()
+      await deleteClusterKeys(cluster!, prefix)
+    }
+  })
+
   it('a dead master stops only the prefixes on its slots; they serve again once it is back', async () => {
     const [downPrefix, upPrefix] = await prefixesOnTwoMasters(cluster!)
     const down = await cluster!.masterOf(new RedisKeys(downPrefix, 'hash-tagged').vector())
