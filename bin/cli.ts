@@ -18,6 +18,7 @@ import {
 } from '../node/index.js'
 import { createNode } from '../node/index.js'
 import { flagsToConfig, type StartFlags } from './start-flags.js'
+import { registerRedisCopyCommand } from './redis-copy-command.js'
 import { registerEdgeCommand } from './edge-command.js'
 import { didYouMean } from './suggest.js'
 import { usageHint } from './usage-hint.js'
@@ -64,6 +65,10 @@ export async function main(argv: readonly string[]): Promise<number> {
       ]),
     )
     .option('--redis-url <url>', 'Redis URL for --store redis (implies it)')
+    .option(
+      '--redis-cluster <nodes>',
+      'Redis Cluster for --store redis (implies it): some masters as host:port or redis:// URLs, comma-separated',
+    )
     .option('--redis-prefix <prefix>', 'key prefix in Redis')
     .option(
       '--fabric-listen <multiaddr>',
@@ -107,6 +112,12 @@ export async function main(argv: readonly string[]): Promise<number> {
       )
       console.log(identity.peerId)
     })
+
+  registerRedisCopyCommand(
+    program,
+    (code) => (exitCode = code),
+    (error) => reportFatal(error, debug),
+  )
 
   program
     .command('tap')

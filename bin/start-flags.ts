@@ -12,6 +12,8 @@ export interface StartFlags {
   app?: string
   store?: 'memory' | 'file' | 'redis'
   redisUrl?: string
+  /** `host:port,host:port` or redis:// URLs, comma-separated. */
+  redisCluster?: string
   redisPrefix?: string
   fabricListen?: string[]
   peer?: string[]
@@ -34,15 +36,24 @@ export function flagsToConfig(flags: StartFlags, fileConfig: unknown): Record<st
     builtInActors: flags.builtInActors,
     sampleActors: flags.sampleActors,
   }
-  const storeKind = flags.store ?? (flags.redisUrl ? 'redis' : undefined)
+  const storeKind = flags.store ?? (flags.redisUrl || flags.redisCluster ? 'redis' : undefined)
   if (storeKind === 'redis') {
     const fileStore = (fileConfig as { store?: Record<string, unknown> }).store
-    overlay.store = {
+    // The overlay merges into the file's store: a flag that names the other kind of target
+    // than the file (--redis-cluster over a file's url) leaves both, which the config refuses.
+    const store = {
       ...(fileStore?.kind === 'redis' ? fileStore : {}),
       kind: 'redis',
       url: flags.redisUrl ?? fileStore?.url,
+      cluster:
+        flags.redisCluster === undefined
+          ? fileStore?.cluster
+          : parseClusterFlag(flags.redisCluster),
       prefix: flags.redisPrefix ?? fileStore?.prefix,
     }
+    overlay.store = Object.fromEntries(
+      Object.entries(store).filter(([, value]) => value !== undefined),
+    )
   } else if (storeKind) {
     overlay.store = { kind: storeKind }
   }
@@ -59,6 +70,15 @@ export function flagsToConfig(flags: StartFlags, fileConfig: unknown): Record<st
     }
   }
   return overlay
+}
+
+/** `a:6379,redis://b:6379` → `['redis://a:6379', 'redis://b:6379']` (the config checks each). */
+export function parseClusterFlag(value: string): string[] {
+  return value
+    .split(',')
+    .map((node) => node.trim())
+    .filter((node) => node !== '')
+    .map((node) => (/^rediss?:\/\//.test(node) ? node : `redis://${node}`))
 }
 
 /** `/ip4/127.0.0.1/tcp/7401/p2p/12D3...` → `{ peerId, addrs: ['/ip4/127.0.0.1/tcp/7401'] }`, merged per PeerId. */

@@ -34,7 +34,7 @@ const storeSchema = z.discriminatedUnion('kind', [
       dir: z.string().min(1).optional(),
     })
     .strict(),
-  redisStoreInitSchema.extend({ kind: z.literal('redis') }).strict(),
+  redisStoreInitSchema.safeExtend({ kind: z.literal('redis') }).strict(),
 ])
 
 const fabricSchema = libp2pFabricInitSchema.omit({ random: true }).strict()

@@ -7,3 +7,4 @@ export {
   type RedisStoreInit,
   type RedisStoreSettings,
 } from './options.js'
+export { copyPrefix, type CopyPrefixInit, type RedisTarget } from './copy-prefix.js'

@@ -1,20 +1,47 @@
-// Where the Redis store keeps what. Every key starts with the configured prefix; names
-// inside keys are `encodeName` bytes, and an actor type is length-prefixed so that no two
-// (type, id) pairs share a key whatever characters they contain.
+// Where the Redis store keeps what. Every key starts with the store's key root and is built
+// by `RedisKeys.key`, so a key added later lands where the others are. Names inside keys are
+// `encodeName` bytes, and an actor type is length-prefixed so that no two (type, id) pairs
+// share a key whatever characters they contain.
+//
+// Two layouts, one builder. On one Redis the root is the prefix itself (`anywhere:vv`), the
+// layout every store before Redis Cluster support wrote, kept so existing data reads as it is.
+// On a Redis Cluster the root is the prefix as a hash tag (`{anywhere:}vv`): Redis hashes
+// only the tag, so every key of a prefix is in one slot, on one master, and each script
+// (which touches the vector, several origins' streams and several actors' indexes at once)
+// runs there atomically. See docs/redis.md ("Redis Cluster") for what that scales and not.
 import { encodeName, isAscii } from './encoding.js'
 
-/** The keys of one store, all under `prefix`. */
+/** How keys are named: `plain` on one Redis, `hash-tagged` (one slot per prefix) on a cluster. */
+export type KeyLayout = 'plain' | 'hash-tagged'
+
+/** The keys of one store, all under one root built from `prefix`. */
 export class RedisKeys {
+  /** What every key starts with: the prefix, or `{prefix}` in the hash-tagged layout. */
+  readonly root: string
+  private readonly rootBytes: Buffer
   private readonly vectorKey: Buffer
   private readonly originPrefix: Buffer
   private readonly actorPrefix: Buffer
   private readonly snapshotPrefix: Buffer
 
-  constructor(readonly prefix: string) {
-    this.vectorKey = Buffer.from(`${prefix}vv`)
-    this.originPrefix = Buffer.from(`${prefix}origin:`)
-    this.actorPrefix = Buffer.from(`${prefix}actor:`)
-    this.snapshotPrefix = Buffer.from(`${prefix}snapshot:`)
+  constructor(
+    readonly prefix: string,
+    readonly layout: KeyLayout = 'plain',
+  ) {
+    this.root = layout === 'hash-tagged' ? `{${prefix}}` : prefix
+    this.rootBytes = Buffer.from(this.root)
+    this.vectorKey = this.key('vv')
+    this.originPrefix = this.key('origin:')
+    this.actorPrefix = this.key('actor:')
+    this.snapshotPrefix = this.key('snapshot:')
+  }
+
+  /**
+   * A key of this store: the root, then `name`. Every key is built here (a new kind of key
+   * too), so that in the hash-tagged layout it shares the slot of every other key.
+   */
+  key(name: string | Buffer): Buffer {
+    return Buffer.concat([this.rootBytes, typeof name === 'string' ? Buffer.from(name) : name])
   }
 
   /** Hash: origin → highest seq held (the version vector; also allocates local seqs). */
@@ -35,6 +62,11 @@ export class RedisKeys {
   /** Hash of one actor's snapshot: `state` (msgpack), `upto` (lex bound), `count`. */
   snapshot(actorType: string, actorId: string): Buffer {
     return this.actorKey(this.snapshotPrefix, actorType, actorId)
+  }
+
+  /** The vector key of the other layout: data a store of this prefix wrote under it. */
+  otherLayoutVector(): Buffer {
+    return new RedisKeys(this.prefix, this.layout === 'plain' ? 'hash-tagged' : 'plain').vector()
   }
 
   private actorKey(prefix: Buffer, actorType: string, actorId: string): Buffer {

@@ -2,6 +2,7 @@
 import {
   compareOriginSeq,
   AnywhereError,
+  ConfigError,
   NotRunningError,
   StoreCorruptError,
   StoreUnavailableError,
@@ -19,11 +20,12 @@ import {
 import { AppendQueue, settleAppend, type PendingAppend } from './append-queue.js'
 import {
   closeStoreClient,
+  checkTarget,
   connectStoreClient,
   createStoreClient,
+  describeTarget,
   errorMessage,
   isReplyError,
-  redactUrl,
   warnIfNotDurable,
   type StoreClient,
 } from './connection.js'
@@ -69,7 +71,7 @@ export class RedisEventStore implements EventStore {
     private readonly settings: RedisStoreSettings,
     private readonly components: EventStoreComponents,
   ) {
-    this.keys = new RedisKeys(settings.prefix)
+    this.keys = new RedisKeys(settings.prefix, settings.cluster ? 'hash-tagged' : 'plain')
     this.logger = components.logger.child({ store: 'redis', prefix: settings.prefix })
     this.appends = new AppendQueue(settings.maxBatchEvents, (batch) => this.sendBatch(batch))
   }
@@ -88,6 +90,12 @@ export class RedisEventStore implements EventStore {
       if (this.running) this.markAvailable()
     })
     await connectStoreClient(client, settings)
+    try {
+      await checkTarget(client, settings, this.keys)
+    } catch (error) {
+      await closeStoreClient(client)
+      throw error instanceof ConfigError ? error : this.storeError(error, 'start')
+    }
     this.client = client
     this.running = true
     this.available = true
@@ -292,7 +300,7 @@ export class RedisEventStore implements EventStore {
     const reason = `Redis did not serve ${what}: ${message}`
     this.markUnavailable(reason)
     return new StoreUnavailableError(
-      `redis store unavailable (${redactUrl(this.settings.url)}): ${reason}; retry later`,
+      `redis store unavailable (${describeTarget(this.settings)}): ${reason}; retry later`,
       { cause: error },
     )
   }

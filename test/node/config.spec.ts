@@ -32,6 +32,16 @@ describe('node config: composed from each backend schema', () => {
     assert.deepEqual(config.fabric?.peers[0]?.addrs, [], 'a peer may omit addrs: it dials us')
   })
 
+  it('takes a Redis Cluster as store.cluster', () => {
+    const config = parseNodeConfig({
+      store: { kind: 'redis', cluster: ['redis://10.0.0.1:7000', 'redis://10.0.0.2:7000'] },
+    })
+    assert.deepEqual(config.store.kind === 'redis' && config.store.cluster, [
+      'redis://10.0.0.1:7000',
+      'redis://10.0.0.2:7000',
+    ])
+  })
+
   it('refuses what a backend refuses, naming the field', () => {
     const refused = (input: unknown, field: RegExp) =>
       assert.throws(
@@ -40,6 +50,12 @@ describe('node config: composed from each backend schema', () => {
       )
     refused({ store: { kind: 'file', segmentBytes: MIN_SEGMENT_BYTES - 1 } }, /store\.segmentBytes/)
     refused({ store: { kind: 'redis', url: 'http://x' } }, /store\.url/)
+    refused({ store: { kind: 'redis' } }, /store\.url: give exactly one of url .* not neither/)
+    refused(
+      { store: { kind: 'redis', url: 'redis://a:1', cluster: ['redis://b:1'] } },
+      /store\.cluster: give exactly one of url .* not both/,
+    )
+    refused({ store: { kind: 'redis', cluster: ['redis://b'] } }, /store\.cluster: every entry/)
     refused({ fabric: { listen: ['tcp/1'], peers: [] } }, /fabric\.listen\.0/)
     refused({ fabric: { listen: [], peers: [], random: 1 } }, /fabric/)
     refused({ runtime: { snapshotEvery: 0 } }, /runtime\.snapshotEvery/)

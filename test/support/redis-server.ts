@@ -24,6 +24,12 @@ export interface RedisServerOptions {
   appendfsync?: 'always' | 'everysec'
   /** Data dir (AOF files); a temp dir removed by `stop()` when omitted. */
   dir?: string
+  /**
+   * Cluster mode (`nodes.conf` in the data dir) with its bus on `busPort` (the default,
+   * port + 10000, may be taken or past 65535); the server starts alone, `startRedisCluster`
+   * joins it to the others.
+   */
+  cluster?: { nodeTimeoutMs: number; busPort: number }
 }
 
 export interface RedisServer {
@@ -130,6 +136,18 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
     ...(options.appendfsync
       ? ['--appendonly', 'yes', '--appendfsync', options.appendfsync]
       : ['--appendonly', 'no']),
+    ...(options.cluster
+      ? [
+          '--cluster-enabled',
+          'yes',
+          '--cluster-config-file',
+          'nodes.conf',
+          '--cluster-port',
+          String(options.cluster.busPort),
+          '--cluster-node-timeout',
+          String(options.cluster.nodeTimeoutMs),
+        ]
+      : []),
   ]
   let child: ChildProcess | undefined
   let output = ''
