@@ -24,13 +24,20 @@ const SIGNATURE_CACHE_ENTRIES = 256
 export class OwnEventSigner {
   private readonly key: KeyObject
   private readonly cache = new Map<string, EventSig>()
+  /** Signatures this signer made and still caches (so a carried one is known to be its own). */
+  private readonly signed = new WeakSet<EventSig>()
 
   constructor(privateKey: PrivateKey) {
     this.key = ed25519PrivateKey(privateKey)
   }
 
-  /** `run` (consecutive seqs of this node's origin) with its chunks signed; stored signatures are replaced. */
+  /**
+   * `run` (consecutive seqs of this node's origin) with its chunks signed; other signatures
+   * are replaced. A run already cut into whole chunks by this signer (the `LocalFeed` seals
+   * each batch once, for every peer) is returned as it is.
+   */
   seal(run: readonly EventRecord[]): EventRecord[] {
+    if (this.isSealed(run)) return run as EventRecord[]
     const sealed: EventRecord[] = []
     for (let start = 0; start < run.length; start += MAX_SIGNED_CHUNK_EVENTS) {
       const chunk = run.slice(start, start + MAX_SIGNED_CHUNK_EVENTS)
@@ -41,6 +48,18 @@ export class OwnEventSigner {
     return sealed
   }
 
+  /** Whether every event of `run` is in a chunk this signer signed, the chunks end to end. */
+  private isSealed(run: readonly EventRecord[]): boolean {
+    let chunkFrom = run[0]?.seq
+    for (const event of run) {
+      const { sig } = event
+      if (!sig) continue
+      if (sig.from !== chunkFrom || !this.signed.has(sig)) return false
+      chunkFrom = event.seq + 1
+    }
+    return run.length > 0 && run[run.length - 1]!.sig !== undefined
+  }
+
   private signatureOf(chunk: readonly EventRecord[]): EventSig {
     // Keyed by the digest, not the seqs: a cached signature is only ever of the same events.
     const digest = sealDigest(chunk)
@@ -49,6 +68,7 @@ export class OwnEventSigner {
     const cached = this.cache.get(id)
     if (cached?.from === from) return cached
     const sig: EventSig = { from, bytes: sign(null, digest, this.key) }
+    this.signed.add(sig)
     if (this.cache.size >= SIGNATURE_CACHE_ENTRIES)
       this.cache.delete(this.cache.keys().next().value!)
     this.cache.set(id, sig)

@@ -60,6 +60,10 @@ export class ReplicationReceiver extends ReplicationSession {
   private readonly told: VersionVector = {}
   /** Per origin this node does not allowlist, the highest seq passed over in this session. */
   private readonly foreign: VersionVector = {}
+  /** An ingest is under way: frames read meanwhile get a receipt ack of their own. */
+  private ingesting = false
+  private lastAckAt = Number.NEGATIVE_INFINITY
+  private cancelAck: (() => void) | undefined
   private lastSkewWarnAt = -Infinity
   private skewWarnsSuppressed = 0
 
@@ -251,16 +255,46 @@ export class ReplicationReceiver extends ReplicationSession {
       : this.receivedAcked
   }
 
-  /** Acknowledges receipt at the end of this turn (one ack for every frame read in it). */
+  /**
+   * Acknowledges receipt at the end of this turn (one ack for every frame read in it) while
+   * an ingest is under way; otherwise the ack after the ingest says it.
+   */
   private scheduleReceipt(): void {
     if (this.receiptScheduled) return
     this.receiptScheduled = true
     setImmediate(() => {
       this.receiptScheduled = false
       const received = this.receivable()
-      if (this.closed || received <= this.receivedAcked) return
-      this.sendAck(this.processedN, this.lastVector, undefined)
+      if (this.closed || received <= this.receivedAcked || !this.ingesting) return
+      this.ackSoon()
     })
+  }
+
+  /**
+   * Acks are cumulative and rate-limited: at most one per `ackIntervalMs`, the first after a
+   * quiet spell at once, later ones gathered into one at the end of the interval.
+   */
+  private ackSoon(): void {
+    if (this.cancelAck || this.closed) return
+    const { clock, settings } = this.components
+    const wait = this.lastAckAt + settings.ackIntervalMs - clock.now()
+    if (wait <= 0) return this.ackNow(undefined)
+    this.cancelAck = clock.setTimer(wait, () => {
+      this.cancelAck = undefined
+      if (!this.closed) this.ackNow(undefined)
+    })
+  }
+
+  private ackNow(echo: number | undefined): void {
+    this.cancelAck?.()
+    this.cancelAck = undefined
+    this.lastAckAt = this.components.clock.now()
+    this.sendAck(this.processedN, this.lastVector, echo)
+  }
+
+  protected override onClosed(): void {
+    this.cancelAck?.()
+    this.cancelAck = undefined
   }
 
   private sendAck(n: number, held: VersionVector, echo: number | undefined): void {
@@ -352,8 +386,14 @@ export class ReplicationReceiver extends ReplicationSession {
       }
       this.ackWanted = false
       if (received > 0) {
+        this.ingesting = true
         const accepted =
-          events.length > 0 ? await ingest.ingest(events, { from: this.peer.peerId }) : []
+          events.length > 0
+            ? await ingest
+                .ingest(events, { from: this.peer.peerId })
+                .finally(() => (this.ingesting = false))
+            : []
+        this.ingesting = false
         if (this.closed) return
         // Order matters: the link learns what the peer holds before the local feed offers
         // the events to the senders, and counts (and checks the heal) after both.
@@ -379,7 +419,9 @@ export class ReplicationReceiver extends ReplicationSession {
       this.lastVector = vector
       const echo = this.echo
       this.echo = undefined
-      this.sendAck(this.processedN, vector, echo)
+      // A ping's answer goes at once (it measures the round trip); others are rate-limited.
+      if (echo !== undefined) this.ackNow(echo)
+      else this.ackSoon()
     }
   }
 }

@@ -48,6 +48,11 @@ export interface ReplicationSettings {
   receiveBufferBytes: number
   /** Bytes a receiver queues before it treats the sender as ignoring the window. */
   maxQueuedBytes: number
+  /**
+   * Fewest ms between two acks of a receiver (a ping's answer excepted): acks are cumulative,
+   * so under load one ack covers many frames.
+   */
+  ackIntervalMs: number
   /** How often the sender pings (and learns the receiver's vector: anti-entropy). */
   heartbeatMs: number
   /** A session that hears nothing for this long is closed (the peer froze or vanished). */
