@@ -45,6 +45,7 @@ interface LagMarker {
  */
 export class LocalFeed {
   private readonly knownVector: VersionVector = {}
+  private readonly offeredVector: VersionVector = {}
   private readonly markers = new Map<string, LagMarker[]>()
   private readonly listeners = new Set<LocalFeedListener>()
   /** Events added and not offered yet, in order, grouped by the peer they came from. */
@@ -79,16 +80,35 @@ export class LocalFeed {
   }
 
   /**
-   * Events appended (durably) or ingested here: offered to the senders at once after a
-   * quiet spell, else with the others added within `coalesceMs`.
+   * The vector of events offered to the senders (a live view: do not modify): `known` less
+   * what waits for the next offer. Senders send up to it, so events are not read from the
+   * store and signed once per peer while the batch that holds them is being gathered.
+   */
+  get offered(): Readonly<VersionVector> {
+    return this.offeredVector
+  }
+
+  /**
+   * Events appended (durably) or ingested here: known at once, offered to the senders at
+   * once after a quiet spell, else with the others added within `coalesceMs`.
    */
   add(events: readonly EventRecord[], fromPeer?: string): void {
     if (events.length === 0) return
+    let advanced: Set<string> | undefined
+    for (const event of events) {
+      if (event.seq > (this.knownVector[event.origin] ?? 0)) {
+        this.knownVector[event.origin] = event.seq
+        ;(advanced ??= new Set()).add(event.origin)
+      }
+    }
+    if (!advanced) return
+    const now = this.clock.now()
+    for (const origin of advanced) this.mark(origin, this.knownVector[origin]!, now)
     const last = this.pending.at(-1)
     if (last && last.fromPeer === fromPeer) last.events.push(...events)
     else this.pending.push({ events: [...events], fromPeer })
     if (this.cancelOffer) return
-    const wait = this.lastOfferAt + this.coalesceMs - this.clock.now()
+    const wait = this.lastOfferAt + this.coalesceMs - now
     if (wait <= 0) this.offerPending()
     else
       this.cancelOffer = this.clock.setTimer(wait, () => {
@@ -115,23 +135,14 @@ export class LocalFeed {
     const pending = this.pending
     this.pending = []
     this.lastOfferAt = this.clock.now()
-    for (const { events, fromPeer } of pending) this.offer(events, fromPeer)
-  }
-
-  private offer(added: readonly EventRecord[], fromPeer: string | undefined): void {
-    let advanced: Set<string> | undefined
-    for (const event of added) {
-      if (event.seq > (this.knownVector[event.origin] ?? 0)) {
-        this.knownVector[event.origin] = event.seq
-        ;(advanced ??= new Set()).add(event.origin)
-      }
+    for (const { events, fromPeer } of pending) {
+      for (const event of events)
+        if (event.seq > (this.offeredVector[event.origin] ?? 0))
+          this.offeredVector[event.origin] = event.seq
+      if (this.listeners.size === 0) continue
+      const offered = fromPeer === undefined ? this.sealOwn(events) : events
+      for (const listener of this.listeners) listener.offer(offered, fromPeer)
     }
-    if (!advanced) return
-    const now = this.clock.now()
-    for (const origin of advanced) this.mark(origin, this.knownVector[origin]!, now)
-    if (this.listeners.size === 0) return
-    const events = fromPeer === undefined ? this.sealOwn(added) : added
-    for (const listener of this.listeners) listener.offer(events, fromPeer)
   }
 
   /** `events` with this node's own run signed once, for every sender (when it is one run). */
@@ -191,6 +202,7 @@ export class LocalFeed {
         this.mark(origin, seq, now)
         advanced = true
       }
+      if (seq > (this.offeredVector[origin] ?? 0)) this.offeredVector[origin] = seq
     }
     return advanced
   }

@@ -97,11 +97,13 @@ export class ReplicationReceiver extends ReplicationSession {
           )
         const { verifier } = this.components
         let events = frame.events
+        let wire = frame.wire
         if (events.some((e) => verifier.isForeign(e.origin))) {
           if (!this.passOver(events.filter((e) => verifier.isForeign(e.origin)))) return
+          wire = wire?.filter((_, i) => !verifier.isForeign(events[i]!.origin))
           events = events.filter((e) => !verifier.isForeign(e.origin))
         }
-        const refusal = verifier.check(events)
+        const refusal = verifier.check(events, wire)
         if (refusal) return this.refuseEvents(refusal)
         this.lastN = frame.n
         this.queue.push({ n: frame.n, events, bytes, more: frame.more === true })

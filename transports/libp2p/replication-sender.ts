@@ -218,7 +218,8 @@ export class ReplicationSender extends ReplicationSession implements LocalFeedLi
   private async nextBatch(room: number): Promise<EventRecord[]> {
     const { localFeed, ownOrigin, signer } = this.components
     const batch: EventRecord[] = []
-    for (const [origin, known] of Object.entries(localFeed.known)) {
+    // Up to what the feed offered: events it is still gathering come with its next batch.
+    for (const [origin, known] of Object.entries(localFeed.offered)) {
       if (batch.length >= room) break
       const held = this.sendableUpTo(origin, known)
       const next = (this.sent[origin] ?? 0) + 1
