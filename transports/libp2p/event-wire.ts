@@ -86,11 +86,13 @@ export function attachSigs(events: EventRecord[], sigs: readonly SigWire[]): str
  * oldest forgotten first): the live path offers the same objects to every peer's sender.
  */
 export class EventWireCache {
-  private readonly cache = new Map<EventRecord, Uint8Array>()
-  // The frame's envelope is three levels (frame map, events array, the event's array), which
-  // the frame encoder counts from the root: an event's own array may hold what is left.
+  // Two generations, the older dropped whole when the newer fills: O(1) per event. (Evicting
+  // a Map's oldest entry one at a time walks the holes deletes leave at its head.)
+  private recent = new Map<EventRecord, Uint8Array>()
+  private older = new Map<EventRecord, Uint8Array>()
   private readonly encoder: Encoder
 
+  /** `maxDepth`: the msgpack depth an event's array may reach (the frame's limit less its envelope). */
   constructor(
     maxDepth: number,
     private readonly entries = EVENT_WIRE_CACHE_ENTRIES,
@@ -103,7 +105,7 @@ export class EventWireCache {
    * deeper than a frame carries, a `__proto__` key in the payload).
    */
   bytesOf(event: EventRecord): Uint8Array {
-    const cached = this.cache.get(event)
+    const cached = this.recent.get(event) ?? this.older.get(event)
     if (cached) return cached
     let bytes: Uint8Array
     try {
@@ -129,8 +131,11 @@ export class EventWireCache {
       throw new FrameError(
         `cannot frame event ${event.origin}:${event.seq}: its payload holds a '__proto__' key, which msgpack decoders refuse`,
       )
-    if (this.cache.size >= this.entries) this.cache.delete(this.cache.keys().next().value!)
-    this.cache.set(event, bytes)
+    if (this.recent.size >= this.entries / 2) {
+      this.older = this.recent
+      this.recent = new Map()
+    }
+    this.recent.set(event, bytes)
     return bytes
   }
 
