@@ -18,7 +18,7 @@ import '../transports/libp2p/polyfill.js'
 import autocannon from 'autocannon'
 import { execFileSync } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { builtInActors } from '../actors/index.js'
@@ -51,6 +51,8 @@ const LINK_DELAY_MS = 40
 const PEER_COUNTS = [0, 1, 2, 4, 8] as const
 /** Writes per second in part 2 (fixed, so every peer count does the same work). */
 const PEER_RATE = Number(args.get('rate') ?? 1_000)
+/** `liveCoalesceMs` of every node (default: the fabric's own default). */
+const COALESCE_MS = args.get('coalesce-ms')
 const ORIGIN_CPU = '0'
 const OTHERS_CPU = '1'
 
@@ -108,10 +110,24 @@ const us = (v: number) => `${v.toFixed(0)} µs`
 const perS = (v: number) => `${(v / 1000).toFixed(2)}k`
 const ms = (v: number) => `${v.toFixed(0)} ms`
 
+/** A config module that serves the built-in actors and sets the fabric's `liveCoalesceMs`, or none. */
+async function configFile(): Promise<string | undefined> {
+  if (COALESCE_MS === undefined) return undefined
+  const dir = await mkdtemp(join(tmpdir(), 'anywhere-cost-config-'))
+  const file = join(dir, 'bench.config.mjs')
+  await writeFile(
+    file,
+    `export default { builtInActors: true, fabric: { liveCoalesceMs: ${Number(COALESCE_MS)} } }\n`,
+  )
+  return file
+}
+
 async function startGeos(nodeArgsOfA?: string[]): Promise<MultiGeo> {
+  const config = await configFile()
   const cluster = await startMultiGeo({
     geos: ['a', 'b', 'c'],
     startTimeoutMs: 120_000,
+    ...(config ? { configFile: config } : {}),
     ...(nodeArgsOfA ? { nodeArgs: { a: nodeArgsOfA } } : {}),
   })
   for (const [x, y] of [
@@ -288,6 +304,7 @@ async function peersPart(out: (line?: string) => void): Promise<void> {
           peerDirs.slice(0, count).map((dir, i) => startPeer(i, dir, originPeerId)),
         )
         let origin: NodeProcess | undefined
+        const config = await configFile()
         try {
           origin = await startNodeProcess({
             args: [
@@ -306,6 +323,7 @@ async function peersPart(out: (line?: string) => void): Promise<void> {
               '--fabric-listen',
               '/ip4/127.0.0.1/tcp/0',
               ...peers.flatMap((p) => ['--peer', p.addr]),
+              ...(config ? ['--config', config] : []),
             ],
             timeoutMs: 120_000,
           })
@@ -378,7 +396,9 @@ async function main(): Promise<void> {
   const out = (line = '') => lines.push(line)
   out('## Fabric: what replication costs the origin')
   out()
-  out('`node --expose-gc --import tsx bench/fabric-cost.bench.ts` (medians with min–max over the runs).')
+  out(
+    `\`node --expose-gc --import tsx bench/fabric-cost.bench.ts${process.argv.slice(2).map((a) => ` ${a}`).join('')}\` (medians with min–max over the runs; liveCoalesceMs ${COALESCE_MS ?? 'default'}).`,
+  )
   out()
   if (PART === 'all' || PART === 'geos') await geosPart(out)
   if (PART === 'all' || PART === 'peers') await peersPart(out)

@@ -183,6 +183,23 @@ export class LocalFeed {
     return now - oldest
   }
 
+  /**
+   * The highest seq of `origin` this geo held at time `at` (by the lag markers; a marker
+   * merged by thinning counts from its earlier time). Seqs whose markers were pruned are
+   * held by every peer, so when none is left, `known` is the answer.
+   */
+  knownAt(origin: string, at: number): number {
+    const known = this.knownVector[origin] ?? 0
+    const list = this.markers.get(origin)
+    if (!list || list.length === 0) return known
+    let seq = 0
+    for (const marker of list) {
+      if (marker.at > at) break
+      seq = marker.seq
+    }
+    return seq
+  }
+
   /** Forgets lag markers every peer has acknowledged. */
   prune(acknowledged: ReadonlyArray<Readonly<VersionVector>>): void {
     for (const [origin, list] of this.markers) {

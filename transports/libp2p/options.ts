@@ -36,6 +36,7 @@ export const LIBP2P_FABRIC_DEFAULTS: Readonly<FabricTuning> = Object.freeze({
   receiveBufferBytes: 16 * 1024 * 1024,
   maxQueuedBytes: 64 * 1024 * 1024,
   ackIntervalMs: 5,
+  relayDelayMs: 1_500,
   heartbeatMs: 1_000,
   silenceTimeoutMs: 6_000,
   handshakeTimeoutMs: 10_000,
@@ -52,7 +53,7 @@ export const LIBP2P_FABRIC_DEFAULTS: Readonly<FabricTuning> = Object.freeze({
 const D = LIBP2P_FABRIC_DEFAULTS
 const positiveInt = z.number().int().positive()
 
-/** Every tuning field: optional, a positive integer (`liveCoalesceMs` may be 0), defaulting to `LIBP2P_FABRIC_DEFAULTS`. */
+/** Every tuning field: optional, a positive integer (`liveCoalesceMs` and `relayDelayMs` may be 0), defaulting to `LIBP2P_FABRIC_DEFAULTS`. */
 const tuningShape = {
   // A receiver rejects a larger frame.
   eventsPerFrame: positiveInt.max(MAX_EVENTS_PER_FRAME).default(D.eventsPerFrame),
@@ -65,6 +66,7 @@ const tuningShape = {
   receiveBufferBytes: positiveInt.default(D.receiveBufferBytes),
   maxQueuedBytes: positiveInt.default(D.maxQueuedBytes),
   ackIntervalMs: positiveInt.default(D.ackIntervalMs),
+  relayDelayMs: z.number().int().nonnegative().default(D.relayDelayMs),
   heartbeatMs: positiveInt.default(D.heartbeatMs),
   silenceTimeoutMs: positiveInt.default(D.silenceTimeoutMs),
   handshakeTimeoutMs: positiveInt.default(D.handshakeTimeoutMs),

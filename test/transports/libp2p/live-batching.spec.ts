@@ -107,4 +107,52 @@ describe('fabric: live push batched under load (issue 14)', function () {
       )
     }
   })
+
+  it('does not relay to a peer what it gets from the origin itself (full mesh)', async () => {
+    const [a, b, c] = await Promise.all(['a', 'b', 'c'].map((g) => createGeo(g)))
+    dirs.push(a!.dataDir, b!.dataDir, c!.dataDir)
+    const geoA = await startGeo(a!, {
+      peers: [
+        { peerId: b!.peerId, addrs: [] },
+        { peerId: c!.peerId, addrs: [] },
+      ],
+    })
+    const geoB = await startGeo(b!, {
+      peers: [
+        { peerId: a!.peerId, addrs: [addressOf(geoA)] },
+        { peerId: c!.peerId, addrs: [] },
+      ],
+    })
+    const geoC = await startGeo(c!, {
+      peers: [
+        { peerId: a!.peerId, addrs: [addressOf(geoA)] },
+        { peerId: b!.peerId, addrs: [addressOf(geoB)] },
+      ],
+    })
+    const geos = [geoA, geoB, geoC]
+    await waitFor('a full mesh', () =>
+      geos.every((g) => g.fabric.status().peers.every((p) => p.connected)),
+    )
+    for (let i = 0; i < 100; i++)
+      await geoA.runtime.actor(tally, `m${i % 10}`).ask('add', { by: 1 })
+    // Once every geo knows every peer holds everything, nothing more will be relayed.
+    await waitFor('every geo sees no lag to any peer', () =>
+      geos.every((g) => g.fabric.status().peers.every((p) => p.connected && p.lagEvents === 0)),
+    )
+    for (const [relay, other] of [
+      [geoB, geoC],
+      [geoC, geoB],
+    ] as const) {
+      const relayed = relay
+        .seen('replication.out')
+        .filter((e) => e.peer === other.fabric.peerId)
+        .reduce((sum, e) => sum + e.events, 0)
+      assert.equal(relayed, 0, `${relay.geo} relayed ${relayed} of a's events to ${other.geo}`)
+    }
+    assert.equal(
+      geoA.seen('replication.in').reduce((sum, e) => sum + e.events, 0),
+      0,
+      'no peer sent a its own events back',
+    )
+  })
 })
