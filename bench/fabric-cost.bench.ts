@@ -13,7 +13,7 @@
 //    at a fixed rate, so CPU per write compares like with like.
 //
 // BENCH_CPU_PROF=<dir> instead profiles geo a (node --cpu-prof) for S seconds of the links-up
-// load of part 1 and prints where the profile is.
+// load of part 1 (links cut with BENCH_CPU_PROF_LINKS=cut) and prints where the profile is.
 import '../transports/libp2p/polyfill.js'
 import autocannon from 'autocannon'
 import { execFileSync } from 'node:child_process'
@@ -226,6 +226,7 @@ async function profile(dir: string): Promise<string> {
   try {
     const a = cluster.geo('a')
     const pid = a.node!.pid
+    if (process.env.BENCH_CPU_PROF_LINKS === 'cut') await linksCut(cluster)
     await load(a.url, pid, 2)
     const sample = await load(a.url, pid, SECONDS)
     process.stderr.write(

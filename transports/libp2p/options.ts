@@ -35,7 +35,7 @@ export const LIBP2P_FABRIC_DEFAULTS: Readonly<FabricTuning> = Object.freeze({
   ingestLingerMs: 200,
   receiveBufferBytes: 16 * 1024 * 1024,
   maxQueuedBytes: 64 * 1024 * 1024,
-  ackIntervalMs: 5,
+  ackIntervalMs: 20,
   relayDelayMs: 1_500,
   heartbeatMs: 1_000,
   silenceTimeoutMs: 6_000,
@@ -47,7 +47,7 @@ export const LIBP2P_FABRIC_DEFAULTS: Readonly<FabricTuning> = Object.freeze({
   pingTimeoutMs: 3_000,
   refreshMs: 2_000,
   inboundConnectionThreshold: 1_000,
-  liveCoalesceMs: 2,
+  liveCoalesceMs: 10,
 })
 
 const D = LIBP2P_FABRIC_DEFAULTS
