@@ -16,11 +16,13 @@
 // load of part 1 (links cut with BENCH_CPU_PROF_LINKS=cut) and prints where the profile is.
 import '../transports/libp2p/polyfill.js'
 import autocannon from 'autocannon'
-import { execFileSync } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
+import { once } from 'node:events'
 import { readdirSync, readFileSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { builtInActors } from '../actors/index.js'
 import { systemClock } from '../core/clock.js'
 import { HybridLogicalClock } from '../core/hlc.js'
@@ -30,7 +32,6 @@ import { Taps } from '../core/taps.js'
 import { MemoryEventStore } from '../stores/memory/memory-store.js'
 import { libp2pFabric, loadOrCreateIdentity } from '../transports/libp2p/index.js'
 import { poll, startMultiGeo, type MultiGeo } from '../test/support/multi-geo.js'
-import { runNodeCommand, startNodeProcess, type NodeProcess } from '../test/support/node-process.js'
 import { spread, spreadText, table } from './support/stats.js'
 
 // The nodes run the TypeScript sources (as the tests do), never a stale dist/.
@@ -54,6 +55,7 @@ const PEER_RATE = Number(args.get('rate') ?? 1_000)
 /** `liveCoalesceMs` of every node (default: the fabric's own default). */
 const COALESCE_MS = args.get('coalesce-ms')
 const ORIGIN_CPU = '0'
+const ORIGIN_SCRIPT = join(dirname(fileURLToPath(import.meta.url)), 'support', 'fabric-origin.ts')
 const OTHERS_CPU = '1'
 
 /** Linux reports process CPU time in clock ticks of 1/100 s (USER_HZ). */
@@ -189,7 +191,10 @@ async function geosPart(out: (line?: string) => void): Promise<void> {
             'requests/s',
             spreadText(spread(samples.up.map((s) => s.rps)), perS),
             spreadText(spread(samples.cut.map((s) => s.rps)), perS),
-            spreadText(ratio((s) => s.rps), (v) => `${(v * 100).toFixed(0)} %`),
+            spreadText(
+              ratio((s) => s.rps),
+              (v) => `${(v * 100).toFixed(0)} %`,
+            ),
           ],
           [
             'p99 (autocannon, 1 ms resolution)',
@@ -204,7 +209,10 @@ async function geosPart(out: (line?: string) => void): Promise<void> {
             'CPU per request (geo a, /proc)',
             spreadText(spread(samples.up.map((s) => s.cpuUs)), us),
             spreadText(spread(samples.cut.map((s) => s.cpuUs)), us),
-            spreadText(ratio((s) => s.cpuUs), (v) => `${v.toFixed(2)}x`),
+            spreadText(
+              ratio((s) => s.cpuUs),
+              (v) => `${v.toFixed(2)}x`,
+            ),
           ],
         ],
       ),
@@ -287,6 +295,35 @@ async function startPeer(index: number, dataDir: string, originPeerId: string): 
   }
 }
 
+/** Runs the origin process with `peerAddrs` at PEER_RATE, pinned to ORIGIN_CPU. */
+async function originRun(originDir: string, peerAddrs: string[]): Promise<Sample> {
+  const child = spawn(
+    'taskset',
+    [
+      '-c',
+      ORIGIN_CPU,
+      process.execPath,
+      '--import',
+      'tsx',
+      ORIGIN_SCRIPT,
+      originDir,
+      String(PEER_RATE),
+      String(SECONDS),
+      ...peerAddrs,
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  )
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+  const [code] = (await once(child, 'exit')) as [number | null]
+  const line = stdout.trim().split('\n').at(-1)
+  if (code !== 0 || !line) throw new Error(`the origin process failed (${code}): ${stderr}`)
+  const result = JSON.parse(line) as { cpuUs: number; writes: number; seconds: number }
+  return { cpuUs: result.cpuUs, rps: result.writes / result.seconds, p99Ms: 0, errors: 0 }
+}
+
 async function peersPart(out: (line?: string) => void): Promise<void> {
   const dirs = await Promise.all(
     Array.from({ length: 9 }, (_, i) => mkdtemp(join(tmpdir(), `anywhere-cost-${i}-`))),
@@ -295,8 +332,7 @@ async function peersPart(out: (line?: string) => void): Promise<void> {
   const peerDirs = dirs.slice(1)
   pin(process.pid, OTHERS_CPU)
   try {
-    const id = await runNodeCommand(['id', '--data-dir', originDir])
-    const originPeerId = id.stdout.trim()
+    const { peerId: originPeerId } = await loadOrCreateIdentity(join(originDir, 'peer-key'))
     const samples = new Map<number, Sample[]>(PEER_COUNTS.map((n) => [n, []]))
     for (let round = 0; round < ROUNDS; round++) {
       const order = round % 2 === 0 ? [...PEER_COUNTS] : [...PEER_COUNTS].reverse()
@@ -304,50 +340,16 @@ async function peersPart(out: (line?: string) => void): Promise<void> {
         const peers = await Promise.all(
           peerDirs.slice(0, count).map((dir, i) => startPeer(i, dir, originPeerId)),
         )
-        let origin: NodeProcess | undefined
-        const config = await configFile()
         try {
-          origin = await startNodeProcess({
-            args: [
-              '--geo',
-              'origin',
-              '--data-dir',
-              originDir,
-              '--store',
-              'memory',
-              '--host',
-              '127.0.0.1',
-              '--port',
-              '0',
-              '--log-level',
-              'warn',
-              '--fabric-listen',
-              '/ip4/127.0.0.1/tcp/0',
-              ...peers.flatMap((p) => ['--peer', p.addr]),
-              ...(config ? ['--config', config] : []),
-            ],
-            timeoutMs: 120_000,
-          })
-          pin(origin.pid, ORIGIN_CPU)
-          const url = origin.url
-          await poll(
-            `${count} peers connected`,
-            async () => {
-              const status = (await (await fetch(`${url}/v1/fabric`)).json()) as {
-                peers: Array<{ connected: boolean }>
-              }
-              return status.peers.filter((p) => p.connected).length === count
-            },
-            60_000,
+          const sample = await originRun(
+            originDir,
+            peers.map((p) => p.addr),
           )
-          await load(url, origin.pid, 1, PEER_RATE)
-          const sample = await load(url, origin.pid, SECONDS, PEER_RATE)
           samples.get(count)!.push(sample)
           process.stderr.write(
-            `peers round ${round + 1}, ${count} peers: ${sample.rps.toFixed(0)} req/s, ${sample.cpuUs.toFixed(0)} µs CPU/write, errors ${sample.errors}\n`,
+            `peers round ${round + 1}, ${count} peers: ${sample.rps.toFixed(0)} writes/s, ${sample.cpuUs.toFixed(1)} µs CPU/write\n`,
           )
         } finally {
-          await origin?.stop(10_000)
           await Promise.all(peers.map((p) => p.stop()))
         }
       }
@@ -358,12 +360,13 @@ async function peersPart(out: (line?: string) => void): Promise<void> {
     )
     out()
     out(
-      'The origin is one `anywhere-node` process (memory store) pinned to CPU 0, written through its gateway by autocannon (10 connections, fixed rate); its peers are in-process fabrics (memory store, built-in actors) in the benchmark process on CPU 1, started fresh for each case, no link delay.',
+      'The origin is its own process (`bench/support/fabric-origin.ts`: memory store, runtime, fabric; no HTTP) pinned to CPU 0, writing `counter.increment` in-process at a fixed rate (every 10 ms, rate/100 concurrent asks) and measuring its own CPU time (all threads) per write; its peers are in-process fabrics (memory store, built-in actors) in the benchmark process on CPU 1, started fresh for each case, no link delay.',
     )
     out()
     const rows = PEER_COUNTS.map((count) => {
       const cpu = spread(samples.get(count)!.map((s) => s.cpuUs))
-      const marginal = count === 0 ? '' : `${(((cpu.median - base) / count / base) * 100).toFixed(1)} %`
+      const marginal =
+        count === 0 ? '' : `${(((cpu.median - base) / count / base) * 100).toFixed(1)} %`
       return [
         String(count),
         spreadText(cpu, us),
@@ -374,7 +377,13 @@ async function peersPart(out: (line?: string) => void): Promise<void> {
     })
     out(
       table(
-        ['peers', 'origin CPU per write', 'vs 0 peers', 'per added peer, of a write (median)', 'writes/s served'],
+        [
+          'peers',
+          'origin CPU per write',
+          'vs 0 peers',
+          'per added peer, of a write (median)',
+          'writes/s served',
+        ],
         rows,
       ),
     )
@@ -398,7 +407,12 @@ async function main(): Promise<void> {
   out('## Fabric: what replication costs the origin')
   out()
   out(
-    `\`node --expose-gc --import tsx bench/fabric-cost.bench.ts${process.argv.slice(2).map((a) => ` ${a}`).join('')}\` (medians with min–max over the runs; liveCoalesceMs ${COALESCE_MS ?? 'default'}).`,
+    `\`node --expose-gc --import tsx bench/fabric-cost.bench.ts${process.argv
+      .slice(2)
+      .map((a) => ` ${a}`)
+      .join(
+        '',
+      )}\` (medians with min–max over the runs; liveCoalesceMs ${COALESCE_MS ?? 'default'}).`,
   )
   out()
   if (PART === 'all' || PART === 'geos') await geosPart(out)

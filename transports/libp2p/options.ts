@@ -47,7 +47,7 @@ export const LIBP2P_FABRIC_DEFAULTS: Readonly<FabricTuning> = Object.freeze({
   pingTimeoutMs: 3_000,
   refreshMs: 2_000,
   inboundConnectionThreshold: 1_000,
-  liveCoalesceMs: 10,
+  liveCoalesceMs: 2,
 })
 
 const D = LIBP2P_FABRIC_DEFAULTS
