@@ -39,17 +39,15 @@ export const eventWireSchema = z
     name,
     z.unknown(),
   ])
-  .transform(
-    ([actorType, actorId, origin, seq, wall, logical, type, payload]): EventRecord => ({
-      actorType,
-      actorId,
-      origin,
-      seq,
-      hlc: { wall, logical },
-      type,
-      payload,
-    }),
-  )
+  .transform(([actorType, actorId, origin, seq, wall, logical, type, payload]): EventRecord => ({
+    actorType,
+    actorId,
+    origin,
+    seq,
+    hlc: { wall, logical },
+    type,
+    payload,
+  }))
 
 /** One signature beside the events: `[index of the event that carries it, the chunk's first seq, 64 bytes]`. */
 export const sigWireSchema = z.tuple([

@@ -18,7 +18,10 @@ import {
   sigsOf,
   sigWireSchema,
 } from './event-wire.js'
+import { FRAME_HEADER_BYTES, MAX_FRAME_BYTES } from './frame-decoder.js'
 import { FrameScanner } from './frame-scan.js'
+
+export { FRAME_HEADER_BYTES, FrameDecoder, MAX_FRAME_BYTES } from './frame-decoder.js'
 
 /**
  * The libp2p protocol id of replication. It stays while `hello` can say which version each
@@ -33,17 +36,6 @@ export const REPLICATION_PROTOCOL = '/anywhere/replicate/1'
  *    the frame's `sigs`; acks are cumulative and rate-limited.
  */
 export const PROTOCOL_VERSION = 3
-
-/** Bytes of the big-endian length that precedes every frame. */
-export const FRAME_HEADER_BYTES = 4
-
-/**
- * Largest frame body accepted or sent (msgpack bytes, without the header). It must carry
- * one event of the largest payload core accepts at emit (`MAX_EVENT_PAYLOAD_BYTES`, 1 Mi
- * JSON characters), which msgpack makes up to 3 times larger: a character from U+0800 on
- * is one JSON character and 3 UTF-8 bytes (`0.5` is 3 characters and a 9-byte float).
- */
-export const MAX_FRAME_BYTES = 4 * 1024 * 1024
 
 /**
  * Deepest event payload a frame carries (a scalar is 0 deep, `{ a: [1] }` is 2). It is
@@ -340,82 +332,6 @@ export function decodeFrame(body: Uint8Array): Frame {
   if (refusal) throw new FrameError(`a fabric frame failed validation: sigs: ${refusal}`)
   const wire = events.map((_, i) => body.subarray(bounds[i], bounds[i + 1]))
   return { t: 'events', n, events, ...(more !== undefined ? { more } : {}), wire }
-}
-
-/**
- * Splits a byte stream into frame bodies. It checks lengths before it buffers (a header
- * over the limit throws at once) and copies only when a frame spans several chunks.
- */
-export class FrameDecoder {
-  private readonly chunks: Uint8Array[] = []
-  /** Read offset into `chunks[0]`. */
-  private offset = 0
-  private buffered = 0
-  /** Body length of the frame being assembled, or -1 while its header is incomplete. */
-  private expected = -1
-
-  constructor(private readonly maxFrameBytes = MAX_FRAME_BYTES) {}
-
-  /** Bytes received and not yet returned as frames. */
-  get bufferedBytes(): number {
-    return this.buffered
-  }
-
-  /** Adds received bytes. */
-  push(chunk: Uint8Array): void {
-    if (chunk.byteLength === 0) return
-    this.chunks.push(chunk)
-    this.buffered += chunk.byteLength
-  }
-
-  /**
-   * The next complete frame body, or undefined until more bytes arrive.
-   * Throws `PayloadTooLargeError` for a declared length over the limit, `FrameError` for an empty frame.
-   */
-  next(): Uint8Array | undefined {
-    if (this.expected < 0) {
-      if (this.buffered < FRAME_HEADER_BYTES) return undefined
-      const header = this.take(FRAME_HEADER_BYTES)
-      const length = new DataView(header.buffer, header.byteOffset, FRAME_HEADER_BYTES).getUint32(0)
-      if (length > this.maxFrameBytes)
-        throw new PayloadTooLargeError(tooLargeMessage('fabric frame', length, this.maxFrameBytes))
-      if (length === 0) throw new FrameError('a fabric frame declared an empty body')
-      this.expected = length
-    }
-    if (this.buffered < this.expected) return undefined
-    const body = this.take(this.expected)
-    this.expected = -1
-    return body
-  }
-
-  private take(count: number): Uint8Array {
-    const first = this.chunks[0]!
-    const available = first.byteLength - this.offset
-    if (available >= count) {
-      const view = first.subarray(this.offset, this.offset + count)
-      this.consume(count)
-      return view
-    }
-    const out = new Uint8Array(count)
-    let filled = 0
-    while (filled < count) {
-      const chunk = this.chunks[0]!
-      const n = Math.min(count - filled, chunk.byteLength - this.offset)
-      out.set(chunk.subarray(this.offset, this.offset + n), filled)
-      filled += n
-      this.consume(n)
-    }
-    return out
-  }
-
-  private consume(count: number): void {
-    this.buffered -= count
-    this.offset += count
-    if (this.offset === this.chunks[0]!.byteLength) {
-      this.chunks.shift()
-      this.offset = 0
-    }
-  }
 }
 
 /** A `status` frame of this geo's advert: at most the URLs a peer accepts, the load clamped. */

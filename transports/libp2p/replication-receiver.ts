@@ -1,5 +1,6 @@
 import type { Stream } from '@libp2p/interface'
 import { MAX_HLC_DRIFT_MS, type EventRecord, type VersionVector } from '../../core/index.js'
+import { AckPacer } from './ack-pacer.js'
 import type { EventRefusal } from './event-signing.js'
 import { MAX_VECTOR_ORIGINS, type Frame, type HelloFrame } from './frames.js'
 import {
@@ -62,13 +63,15 @@ export class ReplicationReceiver extends ReplicationSession {
   private readonly foreign: VersionVector = {}
   /** An ingest is under way: frames read meanwhile get a receipt ack of their own. */
   private ingesting = false
-  private lastAckAt = Number.NEGATIVE_INFINITY
-  private cancelAck: (() => void) | undefined
+  private readonly acks: AckPacer
   private lastSkewWarnAt = -Infinity
   private skewWarnsSuppressed = 0
 
   constructor(stream: Stream, peer: SessionPeer, components: SessionComponents) {
     super('receiver', stream, peer, components)
+    this.acks = new AckPacer(components.clock, components.settings.ackIntervalMs, (echo) => {
+      if (!this.closed) this.sendAck(this.processedN, this.lastVector, echo)
+    })
   }
 
   /** Runs the session until its stream ends. */
@@ -268,35 +271,12 @@ export class ReplicationReceiver extends ReplicationSession {
       this.receiptScheduled = false
       const received = this.receivable()
       if (this.closed || received <= this.receivedAcked || !this.ingesting) return
-      this.ackSoon()
+      this.acks.soon()
     })
-  }
-
-  /**
-   * Acks are cumulative and rate-limited: at most one per `ackIntervalMs`, the first after a
-   * quiet spell at once, later ones gathered into one at the end of the interval.
-   */
-  private ackSoon(): void {
-    if (this.cancelAck || this.closed) return
-    const { clock, settings } = this.components
-    const wait = this.lastAckAt + settings.ackIntervalMs - clock.now()
-    if (wait <= 0) return this.ackNow(undefined)
-    this.cancelAck = clock.setTimer(wait, () => {
-      this.cancelAck = undefined
-      if (!this.closed) this.ackNow(undefined)
-    })
-  }
-
-  private ackNow(echo: number | undefined): void {
-    this.cancelAck?.()
-    this.cancelAck = undefined
-    this.lastAckAt = this.components.clock.now()
-    this.sendAck(this.processedN, this.lastVector, echo)
   }
 
   protected override onClosed(): void {
-    this.cancelAck?.()
-    this.cancelAck = undefined
+    this.acks.stop()
   }
 
   private sendAck(n: number, held: VersionVector, echo: number | undefined): void {
@@ -422,8 +402,8 @@ export class ReplicationReceiver extends ReplicationSession {
       const echo = this.echo
       this.echo = undefined
       // A ping's answer goes at once (it measures the round trip); others are rate-limited.
-      if (echo !== undefined) this.ackNow(echo)
-      else this.ackSoon()
+      if (echo !== undefined) this.acks.now(echo)
+      else this.acks.soon()
     }
   }
 }
