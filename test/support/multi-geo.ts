@@ -24,6 +24,8 @@ export interface MultiGeoInit {
   configFile?: string
   /** A config file per geo, overriding `configFile` for the geos it names. */
   configFiles?: Readonly<Record<string, string>>
+  /** Node's own flags per geo (e.g. `--cpu-prof` for a benchmark's profile). */
+  nodeArgs?: Readonly<Record<string, readonly string[]>>
 }
 
 /** One geo: its node process, identity and HTTP helpers. */
@@ -326,6 +328,7 @@ function newGeoState(
       if (state.node) await state.handle.kill('SIGKILL')
       state.node = await startNodeProcess({
         args: argsOf(state),
+        ...(init.nodeArgs?.[name] ? { nodeArgs: init.nodeArgs[name] } : {}),
         timeoutMs: init.startTimeoutMs ?? 60_000,
       })
     },

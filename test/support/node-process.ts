@@ -36,6 +36,8 @@ export interface NodeProcess {
 export interface StartNodeOptions {
   args: readonly string[]
   env?: Record<string, string>
+  /** Node's own flags before the entry point (e.g. `--cpu-prof` for a benchmark's profile). */
+  nodeArgs?: readonly string[]
   /** How long to wait for the ready line. */
   timeoutMs?: number
 }
@@ -48,7 +50,7 @@ process.on('exit', () => {
 
 /** Starts `anywhere-node <args>` and resolves once it prints its ready line. */
 export async function startNodeProcess(options: StartNodeOptions): Promise<NodeProcess> {
-  const child = spawn(process.execPath, [BIN, ...options.args], {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), BIN, ...options.args], {
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })

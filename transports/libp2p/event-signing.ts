@@ -12,6 +12,8 @@ import {
   type EventRecord,
   type EventSig,
 } from '../../core/index.js'
+import { wireDigest } from './event-wire.js'
+import { eventWire } from './frames.js'
 
 /** Signatures kept for reuse: every peer that is sent the same new events gets the same chunk. */
 const SIGNATURE_CACHE_ENTRIES = 256
@@ -24,13 +26,20 @@ const SIGNATURE_CACHE_ENTRIES = 256
 export class OwnEventSigner {
   private readonly key: KeyObject
   private readonly cache = new Map<string, EventSig>()
+  /** Signatures this signer made and still caches (so a carried one is known to be its own). */
+  private readonly signed = new WeakSet<EventSig>()
 
   constructor(privateKey: PrivateKey) {
     this.key = ed25519PrivateKey(privateKey)
   }
 
-  /** `run` (consecutive seqs of this node's origin) with its chunks signed; stored signatures are replaced. */
+  /**
+   * `run` (consecutive seqs of this node's origin) with its chunks signed; other signatures
+   * are replaced. A run already cut into whole chunks by this signer (the `LocalFeed` seals
+   * each batch once, for every peer) is returned as it is.
+   */
   seal(run: readonly EventRecord[]): EventRecord[] {
+    if (this.isSealed(run)) return run as EventRecord[]
     const sealed: EventRecord[] = []
     for (let start = 0; start < run.length; start += MAX_SIGNED_CHUNK_EVENTS) {
       const chunk = run.slice(start, start + MAX_SIGNED_CHUNK_EVENTS)
@@ -41,14 +50,28 @@ export class OwnEventSigner {
     return sealed
   }
 
+  /** Whether every event of `run` is in a chunk this signer signed, the chunks end to end. */
+  private isSealed(run: readonly EventRecord[]): boolean {
+    let chunkFrom = run[0]?.seq
+    for (const event of run) {
+      const { sig } = event
+      if (!sig) continue
+      if (sig.from !== chunkFrom || !this.signed.has(sig)) return false
+      chunkFrom = event.seq + 1
+    }
+    return run.length > 0 && run[run.length - 1]!.sig !== undefined
+  }
+
   private signatureOf(chunk: readonly EventRecord[]): EventSig {
     // Keyed by the digest, not the seqs: a cached signature is only ever of the same events.
-    const digest = sealDigest(chunk)
+    // The digest is of the events' wire bytes, encoded once for the frames that carry them.
+    const digest = eventWire.digestOf(chunk)
     const id = Buffer.from(digest).toString('base64')
     const from = chunk[0]!.seq
     const cached = this.cache.get(id)
     if (cached?.from === from) return cached
     const sig: EventSig = { from, bytes: sign(null, digest, this.key) }
+    this.signed.add(sig)
     if (this.cache.size >= SIGNATURE_CACHE_ENTRIES)
       this.cache.delete(this.cache.keys().next().value!)
     this.cache.set(id, sig)
@@ -99,16 +122,26 @@ export class EventVerifier {
     return peerId !== undefined && !this.accepts(peerId)
   }
 
-  /** Undefined when every event is covered by a valid signature of its origin; else why not. */
-  check(events: readonly EventRecord[]): EventRefusal | undefined {
-    for (const [origin, run] of byOrigin(events)) {
-      const refusal = this.checkRun(origin, run)
+  /**
+   * Undefined when every event is covered by a valid signature of its origin; else why not.
+   * `wire`, when given, holds each event's bytes as received (a frame's `wire`): a chunk's
+   * digest is then hashed from them, not from the events encoded again.
+   */
+  check(events: readonly EventRecord[], wire?: readonly Uint8Array[]): EventRefusal | undefined {
+    for (const [origin, indices] of byOrigin(events)) {
+      const run = indices.map((i) => events[i]!)
+      const parts = wire ? indices.map((i) => wire[i]!) : undefined
+      const refusal = this.checkRun(origin, run, parts)
       if (refusal) return refusal
     }
     return undefined
   }
 
-  private checkRun(origin: string, run: readonly EventRecord[]): EventRefusal | undefined {
+  private checkRun(
+    origin: string,
+    run: readonly EventRecord[],
+    parts: readonly Uint8Array[] | undefined,
+  ): EventRefusal | undefined {
     const first = run[0]!.seq
     const refuse = (seq: number, reason: string): EventRefusal => ({ origin, seq, reason })
     const key = this.keyOf(origin)
@@ -132,7 +165,8 @@ export class EventVerifier {
       hashed += chunk.length
       if (hashed > MAX_HASHED_PER_EVENT * run.length + MAX_SIGNED_CHUNK_EVENTS)
         return refuse(event.seq, 'chunks that overlap far more than any sender cuts them')
-      if (!verify(null, sealDigest(chunk), key, sig.bytes))
+      const digest = parts ? wireDigest(parts.slice(sig.from - first, i + 1)) : sealDigest(chunk)
+      if (!verify(null, digest, key, sig.bytes))
         return refuse(
           event.seq,
           `the signature of seqs ${sig.from} to ${event.seq} does not verify against the origin's key`,
@@ -248,8 +282,9 @@ export function unsignedSeq(
   events: readonly EventRecord[],
   ownOrigin: string,
 ): { origin: string; seq: number } | undefined {
-  for (const [origin, run] of byOrigin(events)) {
+  for (const [origin, indices] of byOrigin(events)) {
     if (origin === ownOrigin) continue
+    const run = indices.map((i) => events[i]!)
     let lowestFrom = Number.POSITIVE_INFINITY
     for (let i = run.length - 1; i >= 0; i--) {
       const event = run[i]!
@@ -261,14 +296,14 @@ export function unsignedSeq(
   return undefined
 }
 
-/** The events of each origin, in frame order. */
-function byOrigin(events: readonly EventRecord[]): Map<string, EventRecord[]> {
-  const runs = new Map<string, EventRecord[]>()
-  for (const event of events) {
+/** The indices of each origin's events, in frame order. */
+function byOrigin(events: readonly EventRecord[]): Map<string, number[]> {
+  const runs = new Map<string, number[]>()
+  events.forEach((event, i) => {
     const run = runs.get(event.origin)
-    if (run) run.push(event)
-    else runs.set(event.origin, [event])
-  }
+    if (run) run.push(i)
+    else runs.set(event.origin, [i])
+  })
   return runs
 }
 

@@ -42,7 +42,7 @@ const scanner = new FrameScanner({
   maxDepth: 4,
   maxVectorEntries: 0,
   maxEvents: 0,
-  maxEventFields: 0,
+  eventFields: 0,
 })
 
 const headers = (names: readonly string[]) =>

@@ -10,10 +10,10 @@ export interface FrameScanLimits {
   readonly maxDepth: number
   /** Most entries of the root map's `vector` map (hello, ack). */
   readonly maxVectorEntries: number
-  /** Most elements of the root map's `events` array. */
+  /** Most elements of the root map's `events` array (and of its `sigs` array). */
   readonly maxEvents: number
-  /** Most entries of each element of `events`, which must be a map (an event record). */
-  readonly maxEventFields: number
+  /** Elements of each element of `events`, which must be an array of exactly this many (an event's wire form). */
+  readonly eventFields: number
 }
 
 /** What a msgpack type byte starts: a value to skip, bytes to skip, or a container to enter. */
@@ -26,6 +26,7 @@ const EMPTY = new Uint8Array(0)
 const SCALAR_BYTES = [4, 8, 1, 2, 4, 8, 1, 2, 4, 8]
 const VECTOR_KEY = [0x76, 0x65, 0x63, 0x74, 0x6f, 0x72]
 const EVENTS_KEY = [0x65, 0x76, 0x65, 0x6e, 0x74, 0x73]
+const SIGS_KEY = [0x73, 0x69, 0x67, 0x73]
 
 /**
  * Walks the msgpack structure of a frame body without building any value, and throws
@@ -49,18 +50,23 @@ export class FrameScanner {
     this.isMap = new Uint8Array(limits.maxDepth + 2)
   }
 
-  /** Throws `FrameError` when `body` breaks a limit; returns when it is safe to decode. */
-  scan(body: Uint8Array): void {
+  /**
+   * Throws `FrameError` when `body` breaks a limit; returns when it is safe to decode, with
+   * where each element of the root `events` array begins, and where the last one ends (the
+   * events' wire bytes, which their signatures cover; empty when the frame has none).
+   */
+  scan(body: Uint8Array): number[] {
     this.body = body
     this.end = body.byteLength
     try {
-      this.walk()
+      return this.walk()
     } finally {
       this.body = EMPTY // the scanner keeps no frame alive
     }
   }
 
-  private walk(): void {
+  private walk(): number[] {
+    const bounds: number[] = []
     const { limits, remaining, isMap, body, end } = this
     const maxDepth = limits.maxDepth
     let pos = 0
@@ -71,6 +77,7 @@ export class FrameScanner {
     let eventsLevel = 0
     for (;;) {
       if (pos >= end) this.truncated(pos, 1)
+      if (level > 0 && level === eventsLevel) bounds.push(pos)
       const byte = body[pos++]!
       let kind: Kind = Kind.Scalar
       let count = 0
@@ -134,7 +141,7 @@ export class FrameScanner {
         if (count * (kind === Kind.Map ? 2 : 1) > end - pos)
           this.fail(`a container declares ${count} entries in ${end - pos} remaining bytes`)
         if (level > 0 && level === eventsLevel)
-          if (kind !== Kind.Map || count > limits.maxEventFields) this.notAnEvent()
+          if (kind !== Kind.Array || count !== limits.eventFields) this.notAnEvent()
         if (level > 0) remaining[level]!--
         if (count > 0) {
           level++
@@ -159,15 +166,20 @@ export class FrameScanner {
       }
       // This value is read: close every container it completes.
       while (level > 0 && remaining[level] === 0) level--
-      if (level < eventsLevel) eventsLevel = 0
+      if (level < eventsLevel) {
+        eventsLevel = 0
+        bounds.push(pos)
+      }
       if (level === 0) break
     }
     if (pos !== end) this.fail(`${end - pos} bytes after the frame's value`)
+    return bounds
   }
 
   private namedRootKey(pos: number, length: number): number {
-    if (length !== 6) return 0
     const { body } = this
+    if (length === 4) return SIGS_KEY.every((b, i) => body[pos + i] === b) ? 3 : 0
+    if (length !== 6) return 0
     if (VECTOR_KEY.every((b, i) => body[pos + i] === b)) return 1
     if (EVENTS_KEY.every((b, i) => body[pos + i] === b)) return 2
     return 0
@@ -180,13 +192,15 @@ export class FrameScanner {
       this.fail(`a version vector of ${count} origins (at most ${limits.maxVectorEntries})`)
     if (valueOf === 2 && count > limits.maxEvents)
       this.fail(`an events array of ${count} events (at most ${limits.maxEvents})`)
+    if (valueOf === 3 && count > limits.maxEvents)
+      this.fail(`a sigs array of ${count} signatures (at most ${limits.maxEvents})`)
     if (count > limits.maxContainerEntries)
       this.fail(`a ${what} of ${count} entries (at most ${limits.maxContainerEntries})`)
   }
 
   private notAnEvent(): never {
     return this.fail(
-      `an element of events that is not an event record (a map of at most ${this.limits.maxEventFields} fields)`,
+      `an element of events that is not an event (an array of ${this.limits.eventFields} fields)`,
     )
   }
 

@@ -5,14 +5,23 @@ import {
   MAX_EVENT_PAYLOAD_BYTES,
   MAX_NAME_LENGTH,
   PayloadTooLargeError,
-  eventRecordSchema,
   type EventRecord,
   type VersionVector,
   tooLargeMessage,
   type GeoAdvert,
 } from '../../core/index.js'
-import { holdsProtoKey, mentionsProtoKey } from '../../support/value-codec.js'
+import {
+  attachSigs,
+  EVENT_WIRE_FIELDS,
+  EventWireCache,
+  eventWireSchema,
+  sigsOf,
+  sigWireSchema,
+} from './event-wire.js'
+import { FRAME_HEADER_BYTES, MAX_FRAME_BYTES } from './frame-decoder.js'
 import { FrameScanner } from './frame-scan.js'
+
+export { FRAME_HEADER_BYTES, FrameDecoder, MAX_FRAME_BYTES } from './frame-decoder.js'
 
 /**
  * The libp2p protocol id of replication. It stays while `hello` can say which version each
@@ -23,19 +32,10 @@ export const REPLICATION_PROTOCOL = '/anywhere/replicate/1'
 /**
  * The version both sides announce in `hello`; a peer announcing another one is refused.
  * 2: events signed by their origin, paged hello vectors, acks that carry what advanced.
+ * 3: an event is the array its signature covers (`event-wire.ts`), signatures travel in
+ *    the frame's `sigs`; acks are cumulative and rate-limited.
  */
-export const PROTOCOL_VERSION = 2
-
-/** Bytes of the big-endian length that precedes every frame. */
-export const FRAME_HEADER_BYTES = 4
-
-/**
- * Largest frame body accepted or sent (msgpack bytes, without the header). It must carry
- * one event of the largest payload core accepts at emit (`MAX_EVENT_PAYLOAD_BYTES`, 1 Mi
- * JSON characters), which msgpack makes up to 3 times larger: a character from U+0800 on
- * is one JSON character and 3 UTF-8 bytes (`0.5` is 3 characters and a 9-byte float).
- */
-export const MAX_FRAME_BYTES = 4 * 1024 * 1024
+export const PROTOCOL_VERSION = 3
 
 /**
  * Deepest event payload a frame carries (a scalar is 0 deep, `{ a: [1] }` is 2). It is
@@ -74,16 +74,13 @@ export const MAX_HELLO_ORIGINS = 250_000
  */
 export const MAX_FRAME_CONTAINER_ENTRIES = MAX_EVENT_PAYLOAD_BYTES / 2
 
-/** Most fields of one event record in a frame (seven today; room for fields to come, such as a signature). */
-export const MAX_EVENT_FIELDS = 16
-
 /** What every frame body is scanned against before it is decoded. */
 const scanner = new FrameScanner({
   maxContainerEntries: MAX_FRAME_CONTAINER_ENTRIES,
   maxDepth: MAX_FRAME_DEPTH,
   maxVectorEntries: MAX_VECTOR_ORIGINS,
   maxEvents: MAX_EVENTS_PER_FRAME,
-  maxEventFields: MAX_EVENT_FIELDS,
+  eventFields: EVENT_WIRE_FIELDS,
 })
 
 /** Longest refusal reason. */
@@ -126,16 +123,30 @@ export const refuseFrameSchema = z.object({
 })
 
 /**
- * A batch of events, numbered per stream so acks can name the last one processed. `more`
- * says the sender has further events ready now (catch-up): the receiver may wait briefly
- * to ingest them together.
+ * A batch of events, numbered per stream so acks can name the last one processed. Each
+ * event is its wire array (`event-wire.ts`); `sigs` are the chunks' signatures, each naming
+ * the event that ends its chunk. `more` says the sender has further events ready now
+ * (catch-up): the receiver may wait briefly to ingest them together.
  */
 export const eventsFrameSchema = z.object({
   t: z.literal('events'),
   n: counter,
-  events: z.array(eventRecordSchema).min(1).max(MAX_EVENTS_PER_FRAME),
+  events: z.array(eventWireSchema).min(1).max(MAX_EVENTS_PER_FRAME),
+  sigs: z.array(sigWireSchema).max(MAX_EVENTS_PER_FRAME).optional(),
   more: z.boolean().optional(),
 })
+
+/**
+ * A decoded events frame: the events with their signatures attached, and (when it came off
+ * the wire) each event's bytes as received, which is what its chunk's signature covers.
+ */
+export interface EventsFrame {
+  t: 'events'
+  n: number
+  events: EventRecord[]
+  more?: boolean
+  wire?: readonly Uint8Array[]
+}
 
 /** Heartbeat of the sending side; answered by an ack that echoes `at`. */
 export const pingFrameSchema = z.object({
@@ -202,12 +213,18 @@ export type Frame =
   | HelloFrame
   | z.infer<typeof vectorFrameSchema>
   | z.infer<typeof refuseFrameSchema>
-  | { t: 'events'; n: number; events: EventRecord[]; more?: boolean }
+  | EventsFrame
   | z.infer<typeof pingFrameSchema>
   | { t: 'ack'; n: number; received?: number; vector: VersionVector; echo?: number }
   | StatusFrame
 
 const encoder = new Encoder({ ignoreUndefined: true, maxDepth: MAX_FRAME_DEPTH })
+
+/**
+ * Every event framed in this process, encoded once: an event's array sits two levels below
+ * the frame's root (the frame map, the events array), so it may hold two levels fewer.
+ */
+export const eventWire = new EventWireCache(MAX_FRAME_DEPTH - 2)
 const decoder = new Decoder({
   maxStrLength: MAX_FRAME_BYTES,
   maxBinLength: MAX_FRAME_BYTES,
@@ -223,6 +240,7 @@ const decoder = new Decoder({
  * `MAX_FRAME_DEPTH`, a `__proto__` key, a value msgpack cannot represent).
  */
 export function encodeFrame(frame: Frame, maxBytes = MAX_FRAME_BYTES): Uint8Array {
+  if (frame.t === 'events') return encodeEventsFrame(frame, maxBytes)
   let body: Uint8Array
   try {
     body = encoder.encodeSharedRef(frame)
@@ -235,22 +253,51 @@ export function encodeFrame(frame: Frame, maxBytes = MAX_FRAME_BYTES): Uint8Arra
     throw new PayloadTooLargeError(
       tooLargeMessage(`fabric '${frame.t}' frame`, body.byteLength, maxBytes),
     )
-  // msgpack decoders refuse a map key `__proto__`: a frame holding one would be rejected by
-  // every peer. The stores keep such a value as JSON; a frame cannot without a new wire format.
-  if (frame.t === 'events' && mentionsProtoKey(body)) assertDecodable(frame.events)
   const out = new Uint8Array(FRAME_HEADER_BYTES + body.byteLength)
   new DataView(out.buffer).setUint32(0, body.byteLength)
   out.set(body, FRAME_HEADER_BYTES)
   return out
 }
 
-/** The bytes `__proto__` appear in the frame: throws if they are a payload's key, not just text. */
-function assertDecodable(events: readonly EventRecord[]): void {
-  for (const event of events)
-    if (holdsProtoKey(event.payload))
-      throw new FrameError(
-        `cannot frame event ${event.origin}:${event.seq}: its payload holds a '__proto__' key, which msgpack decoders refuse`,
-      )
+/** `events` as a msgpack str: the key the events array goes under, last in the frame's map. */
+const EVENTS_KEY = new Uint8Array([0xa6, 0x65, 0x76, 0x65, 0x6e, 0x74, 0x73])
+/** A msgpack array32 header: its type byte and 4 bytes of count. */
+const ARRAY32_HEADER_BYTES = 5
+
+/**
+ * An events frame: the small map of its other fields, then `events` with each event's wire
+ * bytes as `eventWire` holds them (encoded once, whichever peers they go to), copied in.
+ */
+function encodeEventsFrame(frame: EventsFrame, maxBytes: number): Uint8Array {
+  const parts = frame.events.map((event) => eventWire.bytesOf(event))
+  const sigs = sigsOf(frame.events)
+  const head = encoder.encode({
+    t: 'events',
+    n: frame.n,
+    ...(frame.more ? { more: true } : {}),
+    ...(sigs.length > 0 ? { sigs } : {}),
+  })
+  let length = head.byteLength + EVENTS_KEY.byteLength + ARRAY32_HEADER_BYTES
+  for (const part of parts) length += part.byteLength
+  if (length > maxBytes)
+    throw new PayloadTooLargeError(tooLargeMessage(`fabric 'events' frame`, length, maxBytes))
+  const out = new Uint8Array(FRAME_HEADER_BYTES + length)
+  const view = new DataView(out.buffer)
+  view.setUint32(0, length)
+  out.set(head, FRAME_HEADER_BYTES)
+  // The head is a fixmap of at most four entries: one more entry, `events`, follows it.
+  out[FRAME_HEADER_BYTES] = head[0]! + 1
+  let at = FRAME_HEADER_BYTES + head.byteLength
+  out.set(EVENTS_KEY, at)
+  at += EVENTS_KEY.byteLength
+  out[at] = 0xdd
+  view.setUint32(at + 1, parts.length)
+  at += ARRAY32_HEADER_BYTES
+  for (const part of parts) {
+    out.set(part, at)
+    at += part.byteLength
+  }
+  return out
 }
 
 /**
@@ -259,7 +306,7 @@ function assertDecodable(events: readonly EventRecord[]): void {
  * limit is refused before decoding or validation cost anything in proportion to it.
  */
 export function decodeFrame(body: Uint8Array): Frame {
-  scanner.scan(body)
+  const bounds = scanner.scan(body)
   let value: unknown
   try {
     value = decoder.decode(body)
@@ -276,83 +323,15 @@ export function decodeFrame(body: Uint8Array): Frame {
       .join('; ')
     throw new FrameError(`a fabric frame failed validation: ${issues}`, { cause: parsed.error })
   }
-  return parsed.data
-}
-
-/**
- * Splits a byte stream into frame bodies. It checks lengths before it buffers (a header
- * over the limit throws at once) and copies only when a frame spans several chunks.
- */
-export class FrameDecoder {
-  private readonly chunks: Uint8Array[] = []
-  /** Read offset into `chunks[0]`. */
-  private offset = 0
-  private buffered = 0
-  /** Body length of the frame being assembled, or -1 while its header is incomplete. */
-  private expected = -1
-
-  constructor(private readonly maxFrameBytes = MAX_FRAME_BYTES) {}
-
-  /** Bytes received and not yet returned as frames. */
-  get bufferedBytes(): number {
-    return this.buffered
-  }
-
-  /** Adds received bytes. */
-  push(chunk: Uint8Array): void {
-    if (chunk.byteLength === 0) return
-    this.chunks.push(chunk)
-    this.buffered += chunk.byteLength
-  }
-
-  /**
-   * The next complete frame body, or undefined until more bytes arrive.
-   * Throws `PayloadTooLargeError` for a declared length over the limit, `FrameError` for an empty frame.
-   */
-  next(): Uint8Array | undefined {
-    if (this.expected < 0) {
-      if (this.buffered < FRAME_HEADER_BYTES) return undefined
-      const header = this.take(FRAME_HEADER_BYTES)
-      const length = new DataView(header.buffer, header.byteOffset, FRAME_HEADER_BYTES).getUint32(0)
-      if (length > this.maxFrameBytes)
-        throw new PayloadTooLargeError(tooLargeMessage('fabric frame', length, this.maxFrameBytes))
-      if (length === 0) throw new FrameError('a fabric frame declared an empty body')
-      this.expected = length
-    }
-    if (this.buffered < this.expected) return undefined
-    const body = this.take(this.expected)
-    this.expected = -1
-    return body
-  }
-
-  private take(count: number): Uint8Array {
-    const first = this.chunks[0]!
-    const available = first.byteLength - this.offset
-    if (available >= count) {
-      const view = first.subarray(this.offset, this.offset + count)
-      this.consume(count)
-      return view
-    }
-    const out = new Uint8Array(count)
-    let filled = 0
-    while (filled < count) {
-      const chunk = this.chunks[0]!
-      const n = Math.min(count - filled, chunk.byteLength - this.offset)
-      out.set(chunk.subarray(this.offset, this.offset + n), filled)
-      filled += n
-      this.consume(n)
-    }
-    return out
-  }
-
-  private consume(count: number): void {
-    this.buffered -= count
-    this.offset += count
-    if (this.offset === this.chunks[0]!.byteLength) {
-      this.chunks.shift()
-      this.offset = 0
-    }
-  }
+  if (parsed.data.t !== 'events') return parsed.data
+  const { n, events, sigs, more } = parsed.data
+  // One events array per frame: the bytes scanned are the events decoded.
+  if (bounds.length !== events.length + 1)
+    throw new FrameError('a fabric frame failed validation: events: more than one events array')
+  const refusal = attachSigs(events, sigs ?? [])
+  if (refusal) throw new FrameError(`a fabric frame failed validation: sigs: ${refusal}`)
+  const wire = events.map((_, i) => body.subarray(bounds[i], bounds[i + 1]))
+  return { t: 'events', n, events, ...(more !== undefined ? { more } : {}), wire }
 }
 
 /** A `status` frame of this geo's advert: at most the URLs a peer accepts, the load clamped. */

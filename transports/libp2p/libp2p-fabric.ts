@@ -13,6 +13,7 @@ import {
   ConfigError,
   NotRunningError,
   type EventFeed,
+  type EventRecord,
   type Fabric,
   type FabricComponents,
   type FabricStatus,
@@ -177,7 +178,11 @@ class Libp2pFabricNode implements Libp2pFabric {
     const listen = options.listen.map((address) => parseMultiaddr(address, 'listen'))
     const psk = options.psk ? await readPsk(options.psk) : undefined
 
-    const localFeed = new LocalFeed(log, clock)
+    const localFeed = new LocalFeed(log, clock, {
+      coalesceMs: options.liveCoalesceMs,
+      ownOrigin: nodeId,
+      ...(signer ? { seal: (run: readonly EventRecord[]) => signer.seal(run) } : {}),
+    })
     await localFeed.start()
 
     const node = await createLibp2p({
@@ -291,9 +296,13 @@ class Libp2pFabricNode implements Libp2pFabric {
    * receiver has added them already, naming the peer they came from.
    */
   private followEventFeed(eventFeed: EventFeed, localFeed: LocalFeed): () => void {
-    return eventFeed.subscribe((batch) => {
+    const unsubscribe = eventFeed.subscribe((batch) => {
       if (batch.from === undefined || !this.links.has(batch.from)) localFeed.add(batch.events)
     })
+    return () => {
+      unsubscribe()
+      localFeed.stop()
+    }
   }
 
   private refuseUnknown(peer: PeerId, direction: 'inbound' | 'outbound'): boolean {

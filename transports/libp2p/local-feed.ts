@@ -11,6 +11,23 @@ export interface LocalFeedListener {
   poke(): void
 }
 
+/** How a `LocalFeed` gathers events before it offers them. */
+export interface LocalFeedOptions {
+  /**
+   * Events added within this many ms of the last offer wait for the next one, at most this
+   * long: under load, the senders get few large batches rather than one per group commit.
+   * An add after a quiet spell is offered at once (no delay at low load). 0: every add at once.
+   */
+  coalesceMs?: number
+  /**
+   * Signs this node's own events of a batch, once for every sender (`OwnEventSigner.seal`):
+   * each peer that is sent the batch reuses the signature.
+   */
+  seal?: (ownRun: readonly EventRecord[]) => EventRecord[]
+  /** The origin whose events `seal` signs. */
+  ownOrigin?: string
+}
+
 interface LagMarker {
   /** Every seq up to this one was known here at `at`. */
   seq: number
@@ -28,13 +45,22 @@ interface LagMarker {
  */
 export class LocalFeed {
   private readonly knownVector: VersionVector = {}
+  private readonly offeredVector: VersionVector = {}
   private readonly markers = new Map<string, LagMarker[]>()
   private readonly listeners = new Set<LocalFeedListener>()
+  /** Events added and not offered yet, in order, grouped by the peer they came from. */
+  private pending: Array<{ events: EventRecord[]; fromPeer: string | undefined }> = []
+  private lastOfferAt = Number.NEGATIVE_INFINITY
+  private cancelOffer: (() => void) | undefined
+  private readonly coalesceMs: number
 
   constructor(
     private readonly log: EventLog,
     private readonly clock: Clock,
-  ) {}
+    private readonly options: LocalFeedOptions = {},
+  ) {
+    this.coalesceMs = options.coalesceMs ?? 0
+  }
 
   /** Loads the store's vector. */
   async start(signal?: AbortSignal): Promise<void> {
@@ -53,7 +79,19 @@ export class LocalFeed {
     return () => this.listeners.delete(listener)
   }
 
-  /** Events appended (durably) or ingested here. */
+  /**
+   * The vector of events offered to the senders (a live view: do not modify): `known` less
+   * what waits for the next offer. Senders send up to it, so events are not read from the
+   * store and signed once per peer while the batch that holds them is being gathered.
+   */
+  get offered(): Readonly<VersionVector> {
+    return this.offeredVector
+  }
+
+  /**
+   * Events appended (durably) or ingested here: known at once, offered to the senders at
+   * once after a quiet spell, else with the others added within `coalesceMs`.
+   */
   add(events: readonly EventRecord[], fromPeer?: string): void {
     if (events.length === 0) return
     let advanced: Set<string> | undefined
@@ -66,7 +104,58 @@ export class LocalFeed {
     if (!advanced) return
     const now = this.clock.now()
     for (const origin of advanced) this.mark(origin, this.knownVector[origin]!, now)
-    for (const listener of this.listeners) listener.offer(events, fromPeer)
+    const last = this.pending.at(-1)
+    if (last && last.fromPeer === fromPeer) last.events.push(...events)
+    else this.pending.push({ events: [...events], fromPeer })
+    if (this.cancelOffer) return
+    const wait = this.lastOfferAt + this.coalesceMs - now
+    if (wait <= 0) this.offerPending()
+    else
+      this.cancelOffer = this.clock.setTimer(wait, () => {
+        this.cancelOffer = undefined
+        this.offerPending()
+      })
+  }
+
+  /** Offers what is pending now (and cancels the timer). */
+  flush(): void {
+    this.cancelOffer?.()
+    this.cancelOffer = undefined
+    this.offerPending()
+  }
+
+  /** Cancels the timer of a pending offer and forgets what it held (the fabric is stopping). */
+  stop(): void {
+    this.cancelOffer?.()
+    this.cancelOffer = undefined
+    this.pending = []
+  }
+
+  private offerPending(): void {
+    const pending = this.pending
+    this.pending = []
+    this.lastOfferAt = this.clock.now()
+    for (const { events, fromPeer } of pending) {
+      for (const event of events)
+        if (event.seq > (this.offeredVector[event.origin] ?? 0))
+          this.offeredVector[event.origin] = event.seq
+      if (this.listeners.size === 0) continue
+      const offered = fromPeer === undefined ? this.sealOwn(events) : events
+      for (const listener of this.listeners) listener.offer(offered, fromPeer)
+    }
+  }
+
+  /** `events` with this node's own run signed once, for every sender (when it is one run). */
+  private sealOwn(events: readonly EventRecord[]): readonly EventRecord[] {
+    const { seal, ownOrigin } = this.options
+    if (!seal || ownOrigin === undefined) return events
+    const own = events.filter((e) => e.origin === ownOrigin)
+    if (own.length === 0) return events
+    for (let i = 1; i < own.length; i++) if (own[i]!.seq !== own[0]!.seq + i) return events
+    const sealed = seal(own)
+    return own.length === events.length
+      ? sealed
+      : [...events.filter((e) => e.origin !== ownOrigin), ...sealed]
   }
 
   /**
@@ -94,6 +183,23 @@ export class LocalFeed {
     return now - oldest
   }
 
+  /**
+   * The highest seq of `origin` this geo held at time `at` (by the lag markers; a marker
+   * merged by thinning counts from its earlier time). Seqs whose markers were pruned are
+   * held by every peer, so when none is left, `known` is the answer.
+   */
+  knownAt(origin: string, at: number): number {
+    const known = this.knownVector[origin] ?? 0
+    const list = this.markers.get(origin)
+    if (!list || list.length === 0) return known
+    let seq = 0
+    for (const marker of list) {
+      if (marker.at > at) break
+      seq = marker.seq
+    }
+    return seq
+  }
+
   /** Forgets lag markers every peer has acknowledged. */
   prune(acknowledged: ReadonlyArray<Readonly<VersionVector>>): void {
     for (const [origin, list] of this.markers) {
@@ -113,6 +219,7 @@ export class LocalFeed {
         this.mark(origin, seq, now)
         advanced = true
       }
+      if (seq > (this.offeredVector[origin] ?? 0)) this.offeredVector[origin] = seq
     }
     return advanced
   }

@@ -15,6 +15,13 @@ export interface FabricTuning extends ReplicationSettings, Omit<LinkSettings, 'r
   refreshMs: number
   /** Inbound connections accepted per second per remote IP (libp2p's default of 5 resets fast redials, trap 5). */
   inboundConnectionThreshold: number
+  /**
+   * Live push: events that become durable within this many ms of the last batch offered to
+   * the senders wait for the next batch, at most this long (one frame, one signature and
+   * one encoding for many writes under load). After a quiet spell they go at once. 0 sends
+   * every group commit on its own.
+   */
+  liveCoalesceMs: number
 }
 
 /** The defaults of every tuning field. */
@@ -28,6 +35,8 @@ export const LIBP2P_FABRIC_DEFAULTS: Readonly<FabricTuning> = Object.freeze({
   ingestLingerMs: 200,
   receiveBufferBytes: 16 * 1024 * 1024,
   maxQueuedBytes: 64 * 1024 * 1024,
+  ackIntervalMs: 20,
+  relayDelayMs: 1_500,
   heartbeatMs: 1_000,
   silenceTimeoutMs: 6_000,
   handshakeTimeoutMs: 10_000,
@@ -38,12 +47,13 @@ export const LIBP2P_FABRIC_DEFAULTS: Readonly<FabricTuning> = Object.freeze({
   pingTimeoutMs: 3_000,
   refreshMs: 2_000,
   inboundConnectionThreshold: 1_000,
+  liveCoalesceMs: 2,
 })
 
 const D = LIBP2P_FABRIC_DEFAULTS
 const positiveInt = z.number().int().positive()
 
-/** Every tuning field: optional, a positive integer, defaulting to `LIBP2P_FABRIC_DEFAULTS`. */
+/** Every tuning field: optional, a positive integer (`liveCoalesceMs` and `relayDelayMs` may be 0), defaulting to `LIBP2P_FABRIC_DEFAULTS`. */
 const tuningShape = {
   // A receiver rejects a larger frame.
   eventsPerFrame: positiveInt.max(MAX_EVENTS_PER_FRAME).default(D.eventsPerFrame),
@@ -55,6 +65,8 @@ const tuningShape = {
   ingestLingerMs: positiveInt.default(D.ingestLingerMs),
   receiveBufferBytes: positiveInt.default(D.receiveBufferBytes),
   maxQueuedBytes: positiveInt.default(D.maxQueuedBytes),
+  ackIntervalMs: positiveInt.default(D.ackIntervalMs),
+  relayDelayMs: z.number().int().nonnegative().default(D.relayDelayMs),
   heartbeatMs: positiveInt.default(D.heartbeatMs),
   silenceTimeoutMs: positiveInt.default(D.silenceTimeoutMs),
   handshakeTimeoutMs: positiveInt.default(D.handshakeTimeoutMs),
@@ -65,6 +77,7 @@ const tuningShape = {
   pingTimeoutMs: positiveInt.default(D.pingTimeoutMs),
   refreshMs: positiveInt.default(D.refreshMs),
   inboundConnectionThreshold: positiveInt.default(D.inboundConnectionThreshold),
+  liveCoalesceMs: z.number().int().nonnegative().max(1_000).default(D.liveCoalesceMs),
 } satisfies Record<keyof FabricTuning, z.ZodType>
 
 /** A multiaddr a node can listen on or dial. */

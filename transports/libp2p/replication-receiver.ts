@@ -1,5 +1,6 @@
 import type { Stream } from '@libp2p/interface'
 import { MAX_HLC_DRIFT_MS, type EventRecord, type VersionVector } from '../../core/index.js'
+import { AckPacer } from './ack-pacer.js'
 import type { EventRefusal } from './event-signing.js'
 import { MAX_VECTOR_ORIGINS, type Frame, type HelloFrame } from './frames.js'
 import {
@@ -60,11 +61,17 @@ export class ReplicationReceiver extends ReplicationSession {
   private readonly told: VersionVector = {}
   /** Per origin this node does not allowlist, the highest seq passed over in this session. */
   private readonly foreign: VersionVector = {}
+  /** An ingest is under way: frames read meanwhile get a receipt ack of their own. */
+  private ingesting = false
+  private readonly acks: AckPacer
   private lastSkewWarnAt = -Infinity
   private skewWarnsSuppressed = 0
 
   constructor(stream: Stream, peer: SessionPeer, components: SessionComponents) {
     super('receiver', stream, peer, components)
+    this.acks = new AckPacer(components.clock, components.settings.ackIntervalMs, (echo) => {
+      if (!this.closed) this.sendAck(this.processedN, this.lastVector, echo)
+    })
   }
 
   /** Runs the session until its stream ends. */
@@ -93,11 +100,13 @@ export class ReplicationReceiver extends ReplicationSession {
           )
         const { verifier } = this.components
         let events = frame.events
+        let wire = frame.wire
         if (events.some((e) => verifier.isForeign(e.origin))) {
           if (!this.passOver(events.filter((e) => verifier.isForeign(e.origin)))) return
+          wire = wire?.filter((_, i) => !verifier.isForeign(events[i]!.origin))
           events = events.filter((e) => !verifier.isForeign(e.origin))
         }
-        const refusal = verifier.check(events)
+        const refusal = verifier.check(events, wire)
         if (refusal) return this.refuseEvents(refusal)
         this.lastN = frame.n
         this.queue.push({ n: frame.n, events, bytes, more: frame.more === true })
@@ -251,16 +260,23 @@ export class ReplicationReceiver extends ReplicationSession {
       : this.receivedAcked
   }
 
-  /** Acknowledges receipt at the end of this turn (one ack for every frame read in it). */
+  /**
+   * Acknowledges receipt at the end of this turn (one ack for every frame read in it) while
+   * an ingest is under way; otherwise the ack after the ingest says it.
+   */
   private scheduleReceipt(): void {
     if (this.receiptScheduled) return
     this.receiptScheduled = true
     setImmediate(() => {
       this.receiptScheduled = false
       const received = this.receivable()
-      if (this.closed || received <= this.receivedAcked) return
-      this.sendAck(this.processedN, this.lastVector, undefined)
+      if (this.closed || received <= this.receivedAcked || !this.ingesting) return
+      this.acks.soon()
     })
+  }
+
+  protected override onClosed(): void {
+    this.acks.stop()
   }
 
   private sendAck(n: number, held: VersionVector, echo: number | undefined): void {
@@ -352,8 +368,14 @@ export class ReplicationReceiver extends ReplicationSession {
       }
       this.ackWanted = false
       if (received > 0) {
+        this.ingesting = true
         const accepted =
-          events.length > 0 ? await ingest.ingest(events, { from: this.peer.peerId }) : []
+          events.length > 0
+            ? await ingest
+                .ingest(events, { from: this.peer.peerId })
+                .finally(() => (this.ingesting = false))
+            : []
+        this.ingesting = false
         if (this.closed) return
         // Order matters: the link learns what the peer holds before the local feed offers
         // the events to the senders, and counts (and checks the heal) after both.
@@ -379,7 +401,9 @@ export class ReplicationReceiver extends ReplicationSession {
       this.lastVector = vector
       const echo = this.echo
       this.echo = undefined
-      this.sendAck(this.processedN, vector, echo)
+      // A ping's answer goes at once (it measures the round trip); others are rate-limited.
+      if (echo !== undefined) this.acks.now(echo)
+      else this.acks.soon()
     }
   }
 }

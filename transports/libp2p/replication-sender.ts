@@ -126,6 +126,8 @@ export class ReplicationSender extends ReplicationSession implements LocalFeedLi
 
   protected override onTick(now: number): void {
     if (!this.handshake) return
+    // Relayed events held back for relayDelayMs go out at a tick once the delay is over.
+    this.wakeup.notify()
     this.frames.write({ t: 'ping', at: now })
     const advert = this.components.advert?.()
     if (advert) this.frames.write(statusFrame(advert))
@@ -216,10 +218,17 @@ export class ReplicationSender extends ReplicationSession implements LocalFeedLi
    * whole signed chunks they arrived in (a relayed run may start before what the peer lacks).
    */
   private async nextBatch(room: number): Promise<EventRecord[]> {
-    const { localFeed, ownOrigin, signer } = this.components
+    const { localFeed, ownOrigin, signer, settings, clock } = this.components
     const batch: EventRecord[] = []
-    for (const [origin, known] of Object.entries(localFeed.known)) {
+    const relayBefore = clock.now() - settings.relayDelayMs
+    // Up to what the feed offered: events it is still gathering come with its next batch.
+    for (const [origin, offered] of Object.entries(localFeed.offered)) {
       if (batch.length >= room) break
+      // Another origin's events wait relayDelayMs: the peer may get them from their origin.
+      const known =
+        origin === ownOrigin || settings.relayDelayMs === 0
+          ? offered
+          : Math.min(offered, localFeed.knownAt(origin, relayBefore))
       const held = this.sendableUpTo(origin, known)
       const next = (this.sent[origin] ?? 0) + 1
       if (next > held) continue

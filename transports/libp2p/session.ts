@@ -48,6 +48,19 @@ export interface ReplicationSettings {
   receiveBufferBytes: number
   /** Bytes a receiver queues before it treats the sender as ignoring the window. */
   maxQueuedBytes: number
+  /**
+   * Fewest ms between two acks of a receiver (a ping's answer excepted): acks are cumulative,
+   * so under load one ack covers many frames.
+   */
+  ackIntervalMs: number
+  /**
+   * Another origin's events go to a peer only once this geo has held them this long: a peer
+   * that also links to their origin has them by then and says so in its acks (one ping is
+   * `heartbeatMs`), so a full mesh does not carry every event twice over each pair of
+   * relays. A peer that lacks them (its link to the origin is down) gets them then. 0
+   * relays at once.
+   */
+  relayDelayMs: number
   /** How often the sender pings (and learns the receiver's vector: anti-entropy). */
   heartbeatMs: number
   /** A session that hears nothing for this long is closed (the peer froze or vanished). */

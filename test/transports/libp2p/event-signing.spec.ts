@@ -9,6 +9,9 @@ import {
   OwnEventSigner,
   unsignedSeq,
 } from '../../../transports/libp2p/event-signing.js'
+import { wireDigest } from '../../../transports/libp2p/event-wire.js'
+import { decodeFrame, encodeFrame, FRAME_HEADER_BYTES } from '../../../transports/libp2p/frames.js'
+import { sealDigest } from '../../../core/event-seal.js'
 
 async function keyPair() {
   const privateKey = await generateKeyPair('Ed25519')
@@ -57,6 +60,52 @@ describe('event signing: chunks signed by their origin', () => {
     // Not consecutive.
     const gap = sealed.slice(2_048).concat()
     assert.match(verifier.check([sealed[2_046]!, ...gap])!.reason, /not consecutive|partial/)
+  })
+
+  it('verifies a frame from the bytes it arrived as, which hash to the digest of the events', async () => {
+    const me = await keyPair()
+    const verifier = new EventVerifier((peerId) => peerId === me.peerId)
+    const sealed = me.signer.seal(events(me.origin, 1, 10))
+    const body = encodeFrame({ t: 'events', n: 1, events: sealed }).subarray(FRAME_HEADER_BYTES)
+    const frame = decodeFrame(body)
+    assert.ok(frame.t === 'events' && frame.wire)
+    const plain = (list: EventRecord[]) =>
+      list.map((e) => ({ ...e, sig: e.sig && { ...e.sig, bytes: Buffer.from(e.sig.bytes) } }))
+    assert.deepEqual(plain(frame.events), plain(sealed))
+    assert.deepEqual(
+      wireDigest(frame.wire),
+      sealDigest(sealed),
+      'the wire bytes are what the digest covers',
+    )
+    assert.equal(verifier.check(frame.events, frame.wire), undefined)
+    // One byte of a payload changed on the way: `null` in event 4's payload becomes `false`.
+    const tampered = Uint8Array.from(body)
+    const end = frame.wire[3]!.byteOffset - body.byteOffset + frame.wire[3]!.byteLength
+    assert.equal(tampered[end - 1], 0xc0)
+    tampered[end - 1] = 0xc2
+    const altered = decodeFrame(tampered)
+    assert.ok(altered.t === 'events' && altered.wire)
+    assert.deepEqual(altered.events[3]!.payload, { by: 4, nested: { list: [1, 'é', false] } })
+    assert.match(verifier.check(altered.events, altered.wire)!.reason, /does not verify/)
+  })
+
+  it('sends a run it sealed already as it is, and signs a run cut from it anew', async () => {
+    const me = await keyPair()
+    const verifier = new EventVerifier((peerId) => peerId === me.peerId)
+    const sealed = me.signer.seal(events(me.origin, 1, 5))
+    assert.equal(me.signer.seal(sealed), sealed, 'no second signature for the same chunks')
+    const cut = me.signer.seal(sealed.slice(2))
+    assert.notEqual(cut, sealed.slice(2))
+    assert.deepEqual(
+      cut.filter((e) => e.sig).map((e) => [e.seq, e.sig!.from]),
+      [[5, 3]],
+    )
+    assert.equal(verifier.check(cut), undefined)
+    // Signatures another key made are never taken as this signer's.
+    const other = await keyPair()
+    const foreign = other.signer.seal(events(me.origin, 1, 5))
+    assert.notEqual(me.signer.seal(foreign), foreign)
+    assert.equal(verifier.check(me.signer.seal(foreign)), undefined)
   })
 
   it('refuses events under an origin whose key did not sign them, and origins it does not accept', async () => {

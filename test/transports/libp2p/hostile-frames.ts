@@ -1,7 +1,6 @@
 // Hostile frame bodies (msgpack, no length header), built byte by byte so that building them
 // costs little and no encoder limit stands in the way. Shared by the frame-scan spec, the
 // hostile-peer suite and bench/hostile-frames.bench.ts.
-import { encode } from '@msgpack/msgpack'
 import { MAX_FRAME_BYTES, PROTOCOL_VERSION } from '../../../transports/libp2p/frames.js'
 
 /** Appends bytes; grows as needed. */
@@ -92,19 +91,12 @@ export function eventsOfArrays(elements = 1024, each = 4_000): Uint8Array {
   return out.done()
 }
 
-/** One event whose payload is an array of `elements` small ints. */
+/** One event (its wire array) whose payload is an array of `elements` small ints. */
 export function eventWithHugePayload(elements = 4_000_000): Uint8Array {
   const out = new Bytes().push(0x83).str('t').str('events').str('n').push(1).str('events')
-  out.push(0x91, 0x87)
-  out.str('actorType').str('tally').str('actorId').str('x').str('origin').str('evil')
-  out
-    .str('seq')
-    .push(1)
-    .str('hlc')
-    .raw(encode({ wall: 1, logical: 0 }))
-    .str('type')
-    .str('added')
-  out.str('payload').push(0xdd).u32(elements)
+  out.push(0x91, 0x98)
+  out.str('tally').str('x').str('evil').push(1).push(1).push(0).str('added')
+  out.push(0xdd).u32(elements)
   out.fill(0, elements)
   return out.done()
 }

@@ -208,4 +208,65 @@ describe('LocalFeed', () => {
     assert.ok(lags.size > 1, 'thinning keeps more than one marker')
     assert.equal(feed.lagMs({ eu: total - 1 }), 1, 'the newest marker stays exact')
   })
+
+  it('gathers what is added within coalesceMs of its last offer into one offer, and seals its own run once', async () => {
+    const seals: number[] = []
+    const sig = { from: 0, bytes: new Uint8Array(64) }
+    feed = new LocalFeed(store, clock, {
+      coalesceMs: 2,
+      ownOrigin: 'eu',
+      seal: (run) => {
+        seals.push(run.length)
+        return run.map((e, i) =>
+          i === run.length - 1 ? { ...e, sig: { ...sig, from: run[0]!.seq } } : e,
+        )
+      },
+    })
+    await feed.start()
+    const listener = new RecordingListener()
+    feed.subscribe(listener)
+    feed.add(await append('eu'))
+    assert.equal(listener.offers.length, 1, 'after a quiet spell an add is offered at once')
+    feed.add(await append('eu'))
+    feed.add(await append('eu'))
+    const relayed = await append('us', 2)
+    feed.add(relayed, 'peer-1')
+    assert.deepEqual({ ...feed.known }, { eu: 3, us: 2 }, 'known at once (lag, hello)')
+    assert.deepEqual({ ...feed.offered }, { eu: 1 }, 'offered with the next batch')
+    assert.equal(listener.offers.length, 1)
+    clock.advance(1)
+    assert.equal(listener.offers.length, 1)
+    clock.advance(1)
+    assert.deepEqual(
+      listener.offers
+        .slice(1)
+        .map((o) => [o.fromPeer, o.events.map((e) => [e.origin, e.seq, e.sig?.from])]),
+      [
+        [
+          undefined,
+          [
+            ['eu', 2, undefined],
+            ['eu', 3, 2],
+          ],
+        ],
+        [
+          'peer-1',
+          [
+            ['us', 1, undefined],
+            ['us', 2, undefined],
+          ],
+        ],
+      ],
+      'two adds of its own in one offer, sealed once; relayed events as they came',
+    )
+    assert.deepEqual(seals, [1, 2])
+    assert.deepEqual({ ...feed.offered }, { eu: 3, us: 2 })
+    clock.advance(10)
+    feed.add(await append('eu'))
+    assert.equal(listener.offers.length, 4, 'a quiet spell again: at once')
+    feed.add(await append('eu'))
+    feed.stop()
+    clock.advance(10)
+    assert.equal(listener.offers.length, 4, 'stop cancels the pending offer')
+  })
 })
