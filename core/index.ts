@@ -105,3 +105,5 @@ export type {
   GeoAdvert,
   PeerStatus,
 } from './fabric.js'
+export type { ActorFencing, ActorPlacement, RemoteActors, RemoteAsk } from './placement/index.js'
+export { memberSeed, rendezvousOwner } from './placement/index.js'

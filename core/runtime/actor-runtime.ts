@@ -2,6 +2,7 @@ import { eraseActorTypes, type AnyActorDefinition, type ErasedActorDefinition } 
 import {
   AskCycleError,
   AskTimeoutError,
+  NotOwnerError,
   NotRunningError,
   OverloadedError,
   UnknownActorTypeError,
@@ -16,6 +17,7 @@ import { parseInit } from '../../support/options.js'
 import { ActorCell, failMessage, type Message } from './actor-cell.js'
 import type { ActorRef, ActorView } from './actor-ref.js'
 import { CommandProcessor } from './command-processor.js'
+import { GeoRouter } from './geo-router.js'
 import type { ContextHost } from './handler-context.js'
 import {
   runtimeSettingsSchema,
@@ -47,6 +49,8 @@ export class ActorRuntime implements Startable {
   private readonly replica: ReplicaEngine
   private readonly commands: CommandProcessor
   private readonly unknownActorHint: RuntimeInit['unknownActorHint']
+  /** Present in a geo of several nodes: sends each message to its actor's owner. */
+  private readonly router: GeoRouter | undefined
 
   constructor(
     init: RuntimeInit,
@@ -65,7 +69,9 @@ export class ActorRuntime implements Startable {
       hlc: components.hlc,
       now: () => this.now(),
       ask: (type, id, command, input, chain) =>
-        this.askWithChain(type, id, command, input, chain, undefined),
+        this.router
+          ? this.router.ask(type, id, command, input, chain, undefined)
+          : this.askWithChain(type, id, command, input, chain, undefined),
       tell: (type, id, command, input) => this.tell(type, id, command, input),
     }
     this.commands = new CommandProcessor(
@@ -76,6 +82,22 @@ export class ActorRuntime implements Startable {
       this.replica,
       this.taps,
     )
+    const { placement } = components
+    this.router = placement
+      ? new GeoRouter(
+          placement,
+          {
+            askHere: (type, id, command, input, chain, options) =>
+              this.askWithChain(type, id, command, input, chain, options),
+            readHere: (type, id, options) => this.readLocal(type, id, options),
+            tellHere: (type, id, command, input) =>
+              this.tellCell(this.cellFor(type, id), command, input),
+          },
+          components.clock,
+          components.logger,
+          this.settings.askTimeoutMs,
+        )
+      : undefined
     for (const definition of actors) {
       if (this.definitions.has(definition.type))
         throw new TypeError(`actor type '${definition.type}' is registered twice`)
@@ -142,7 +164,10 @@ export class ActorRuntime implements Startable {
       id,
       ask: (command, input, options) =>
         this.ask(definition.type, id, command, input, options) as never,
-      tell: (command, input) => this.tellCell(cell(), command, input),
+      tell: (command, input) =>
+        this.router
+          ? this.router.tell(definition.type, id, command, input)
+          : this.tellCell(cell(), command, input),
       state: async (options) => (await this.read(definition.type, id, options)).state,
     }
   }
@@ -155,12 +180,69 @@ export class ActorRuntime implements Startable {
     input: unknown,
     options?: AskOptions,
   ): Promise<unknown> {
+    if (this.router) return this.router.ask(type, id, command, input, undefined, options)
     return this.askWithChain(type, id, command, input, undefined, options)
   }
 
   /** Sends a command to `type/id` without waiting for a reply. */
   tell(type: string, id: string, command: string, input: unknown): void {
+    if (this.router) return this.router.tell(type, id, command, input)
     this.tellCell(this.cellFor(type, id), command, input)
+  }
+
+  /**
+   * Runs an ask another node of the geo sent here, here only: refused with NotOwnerError
+   * when this node does not own the actor (a message is forwarded at most once).
+   */
+  askForwarded(
+    type: string,
+    id: string,
+    command: string,
+    input: unknown,
+    chain: readonly string[] | undefined,
+    options?: AskOptions,
+  ): Promise<unknown> {
+    const refused = this.refuseUnowned(type, id)
+    if (refused) return Promise.reject(refused)
+    return this.askWithChain(type, id, command, input, chain, options)
+  }
+
+  /** Reads an actor for another node of the geo, here only (see `askForwarded`). */
+  readForwarded(type: string, id: string, options?: AskOptions): Promise<ActorView> {
+    const refused = this.refuseUnowned(type, id)
+    if (refused) return Promise.reject(refused)
+    return this.readLocal(type, id, options)
+  }
+
+  /** Queues a tell another node of the geo sent here, here only (see `askForwarded`). */
+  tellForwarded(type: string, id: string, command: string, input: unknown): void {
+    const refused = this.refuseUnowned(type, id)
+    if (refused) throw refused
+    this.tellCell(this.cellFor(type, id), command, input)
+  }
+
+  /**
+   * The view of the geo changed: the actors held here that another node owns now reload
+   * (and claim again, which fails) before their next message, so what is queued for them is
+   * refused unrun and retried at their new owner. `everyActor`: this node's membership had
+   * lapsed (others may have taken any of its actors meanwhile), so every actor reloads.
+   */
+  placementChanged(everyActor = false): void {
+    const { placement } = this.components
+    if (!placement) return
+    for (const cell of this.cells.values())
+      if (everyActor || placement.ownerOf(cell.definition.type, cell.id) !== placement.selfId)
+        cell.markStale()
+  }
+
+  private refuseUnowned(type: string, id: string): NotOwnerError | undefined {
+    const { placement } = this.components
+    if (!placement) return undefined
+    const owner = placement.ownerOf(type, id)
+    if (owner === placement.selfId) return undefined
+    return new NotOwnerError(
+      `node ${placement.selfId} does not own ${type}/${id} (node ${owner} does): retry there`,
+    )
   }
 
   private tellCell(cell: ActorCell, command: string, input: unknown): void {
@@ -173,6 +255,11 @@ export class ActorRuntime implements Startable {
 
   /** The actor's state and position in its history, read through its mailbox. */
   read(type: string, id: string, options?: AskOptions): Promise<ActorView> {
+    if (this.router) return this.router.read(type, id, options)
+    return this.readLocal(type, id, options)
+  }
+
+  private readLocal(type: string, id: string, options?: AskOptions): Promise<ActorView> {
     const cell = this.cellFor(type, id)
     const timeoutMs = options?.timeoutMs ?? this.settings.askTimeoutMs
     return raceAbort(
@@ -342,10 +429,7 @@ export class ActorRuntime implements Startable {
     if (cell.ready) return this.processLoaded(cell, message)
     // The first message waits for the rehydration; after it the path stays synchronous where it can.
     // A reload after a failed append waits for the appends still under way: the store must hold them.
-    cell.loading ??=
-      cell.inFlight > 0
-        ? cell.settled.then(() => this.replica.rehydrate(cell))
-        : this.replica.rehydrate(cell)
+    cell.loading ??= cell.inFlight > 0 ? cell.settled.then(() => this.load(cell)) : this.load(cell)
     const generation = cell.generation
     return cell.loading.then(
       () => {
@@ -359,6 +443,16 @@ export class ActorRuntime implements Startable {
         failMessage(message, error)
       },
     )
+  }
+
+  /** Rehydrates the actor; in a geo of several nodes, claims it first (its appends carry the epoch). */
+  private async load(cell: ActorCell): Promise<void> {
+    const { placement } = this.components
+    if (placement) {
+      cell.appendOptions = undefined
+      cell.appendOptions = { fence: await placement.claim(cell.definition.type, cell.id) }
+    }
+    return this.replica.rehydrate(cell)
   }
 
   private processLoaded(cell: ActorCell, message: Message): void | Promise<void> {
