@@ -42,6 +42,7 @@ export {
 export type { EventSig } from './event-seal.js'
 export type { DurableEvents, EventFeed } from './event-feed.js'
 export type {
+  AppendOptions,
   EventLog,
   EventStore,
   EventStoreComponents,

@@ -7,3 +7,9 @@ export {
   type RedisStoreInit,
   type RedisStoreSettings,
 } from './options.js'
+export {
+  RedisMembership,
+  type GeoMember,
+  type MembershipChange,
+  type MembershipSettings,
+} from './membership.js'

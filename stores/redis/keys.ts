@@ -9,12 +9,14 @@ export class RedisKeys {
   private readonly originPrefix: Buffer
   private readonly actorPrefix: Buffer
   private readonly snapshotPrefix: Buffer
+  private readonly fencePrefix: Buffer
 
   constructor(readonly prefix: string) {
     this.vectorKey = Buffer.from(`${prefix}vv`)
     this.originPrefix = Buffer.from(`${prefix}origin:`)
     this.actorPrefix = Buffer.from(`${prefix}actor:`)
     this.snapshotPrefix = Buffer.from(`${prefix}snapshot:`)
+    this.fencePrefix = Buffer.from(`${prefix}fence:`)
   }
 
   /** Hash: origin → highest seq held (the version vector; also allocates local seqs). */
@@ -35,6 +37,29 @@ export class RedisKeys {
   /** Hash of one actor's snapshot: `state` (msgpack), `upto` (lex bound), `count`. */
   snapshot(actorType: string, actorId: string): Buffer {
     return this.actorKey(this.snapshotPrefix, actorType, actorId)
+  }
+
+  /**
+   * String holding one actor's fencing epoch (a geo of several nodes): bumped by the node that
+   * claims the actor; the append script refuses an append that carries an older one.
+   */
+  fence(actorType: string, actorId: string): Buffer {
+    return this.actorKey(this.fencePrefix, actorType, actorId)
+  }
+
+  /** Sorted set of the geo's live nodes: node id → when its registration expires (Redis time, ms). */
+  members(): string {
+    return `${this.prefix}geo:members`
+  }
+
+  /** Hash of the geo's nodes: node id → JSON `{ url, startedAt }` (kept while the node is a member). */
+  memberInfo(): string {
+    return `${this.prefix}geo:member-info`
+  }
+
+  /** String: the secret the geo's nodes present to each other on their internal channel. */
+  geoSecret(): string {
+    return `${this.prefix}geo:secret`
   }
 
   private actorKey(prefix: Buffer, actorType: string, actorId: string): Buffer {
