@@ -13,6 +13,8 @@ export interface StartFlags {
   store?: 'memory' | 'file' | 'redis'
   redisUrl?: string
   redisPrefix?: string
+  members?: boolean
+  membersPort?: number
   fabricListen?: string[]
   peer?: string[]
   logLevel?: (typeof LOG_LEVELS)[number]
@@ -33,6 +35,10 @@ export function flagsToConfig(flags: StartFlags, fileConfig: unknown): Record<st
     log: { level: flags.logLevel, json: flags.logJson, format: flags.logFormat },
     builtInActors: flags.builtInActors,
     sampleActors: flags.sampleActors,
+    members:
+      flags.members || flags.membersPort !== undefined
+        ? { enabled: flags.members, port: flags.membersPort }
+        : undefined,
   }
   const storeKind = flags.store ?? (flags.redisUrl ? 'redis' : undefined)
   if (storeKind === 'redis') {
