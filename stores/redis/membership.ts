@@ -157,8 +157,8 @@ export class RedisMembership {
       retryStrategy: (attempt) => Math.min(25 * 2 ** Math.min(attempt - 1, 16), 1_000),
       connectionName: `anywhere-membership:${this.self.nodeId.replace(/[^\w.:-]/g, '_')}`,
     }) as Redis & MembershipClient
-    client.defineCommand('anywhereHeartbeat', { lua: HEARTBEAT_SCRIPT, numberOfKeys: 2 })
-    client.defineCommand('anywhereLeave', { lua: LEAVE_SCRIPT, numberOfKeys: 2 })
+    client.defineCommand('anywhereHeartbeat', { lua: HEARTBEAT_SCRIPT })
+    client.defineCommand('anywhereLeave', { lua: LEAVE_SCRIPT })
     client.on('error', (error: Error) =>
       this.components.logger.debug('membership: redis connection error', { error }),
     )

@@ -32,6 +32,7 @@ import {
   type RemoteActors,
   type RemoteAsk,
   type Startable,
+  type ValidationIssue,
 } from '../../core/index.js'
 import { statusForError } from './routes.js'
 
@@ -62,21 +63,19 @@ const readSchema = z
   .strict()
 
 /** Errors that cross the channel keep their class (so the gateway answers the same status). */
-const ERROR_CLASSES = new Map<string, new (message: string) => AnywhereError>(
-  [
-    ValidationError,
-    UnknownActorTypeError,
-    UnknownCommandError,
-    HandlerError,
-    AskCycleError,
-    AskTimeoutError,
-    NotRunningError,
-    StoreUnavailableError,
-    OverloadedError,
-    NotOwnerError,
-    FencedError,
-  ].map((type) => [new type('').name, type as new (message: string) => AnywhereError]),
-)
+const ERROR_CLASSES = new Map<string, (message: string) => AnywhereError>([
+  ['ValidationError', (m) => new ValidationError(m)],
+  ['UnknownActorTypeError', (m) => new UnknownActorTypeError(m, { servedTypes: [] })],
+  ['UnknownCommandError', (m) => new UnknownCommandError(m)],
+  ['HandlerError', (m) => new HandlerError(m)],
+  ['AskCycleError', (m) => new AskCycleError(m, { chain: [] })],
+  ['AskTimeoutError', (m) => new AskTimeoutError(m)],
+  ['NotRunningError', (m) => new NotRunningError(m)],
+  ['StoreUnavailableError', (m) => new StoreUnavailableError(m)],
+  ['OverloadedError', (m) => new OverloadedError(m)],
+  ['NotOwnerError', (m) => new NotOwnerError(m)],
+  ['FencedError', (m) => new FencedError(m)],
+])
 
 export interface GeoChannelServerInit {
   host: string
@@ -191,7 +190,8 @@ export class GeoChannelServer implements Startable {
     } catch (error) {
       const status = error instanceof AnywhereError ? statusForError(error) : 500
       const e = error instanceof Error ? error : new Error(String(error))
-      return send(response, status, { error: e.name, message: e.message })
+      const issues = error instanceof ValidationError ? { issues: error.issues } : {}
+      return send(response, status, { error: e.name, message: e.message, ...issues })
     }
   }
 }
@@ -232,6 +232,8 @@ async function readBody(request: IncomingMessage): Promise<string | undefined> {
 /** The sending end: one kept-alive pool per member, found by node id. */
 export class GeoChannelClient implements RemoteActors {
   private readonly pools = new Map<string, { url: string; pool: Pool }>()
+  /** Calls under way per node: aborted when the node leaves the view (it will not answer). */
+  private readonly calls = new Map<string, Set<AbortController>>()
 
   constructor(
     private readonly components: {
@@ -262,6 +264,8 @@ export class GeoChannelClient implements RemoteActors {
 
   /** Closes the pools of nodes no longer in the view (and every pool when `keep` is empty). */
   prune(keep: ReadonlySet<string>): void {
+    for (const [node, calls] of this.calls)
+      if (!keep.has(node)) for (const call of calls) call.abort(new Error(`node ${node} left the geo`))
     for (const [node, { pool }] of this.pools)
       if (!keep.has(node)) {
         this.pools.delete(node)
@@ -295,6 +299,10 @@ export class GeoChannelClient implements RemoteActors {
   ): Promise<unknown> {
     const pool = this.pool(node)
     let response: Awaited<ReturnType<Pool['request']>>
+    const controller = new AbortController()
+    let calls = this.calls.get(node)
+    if (!calls) this.calls.set(node, (calls = new Set()))
+    calls.add(controller)
     try {
       response = await pool.request({
         method: 'POST',
@@ -304,11 +312,20 @@ export class GeoChannelClient implements RemoteActors {
         // The reply of an ask waits for the actor: the receiver times it out first.
         headersTimeout: timeoutMs + 1_000,
         bodyTimeout: timeoutMs + 1_000,
+        signal: controller.signal,
       })
     } catch (error) {
+      calls.delete(controller)
       throw callError(node, path, error, safe)
     }
-    const text = await response.body.text()
+    let text: string
+    try {
+      text = await response.body.text()
+    } catch (error) {
+      throw callError(node, path, error, safe)
+    } finally {
+      calls.delete(controller)
+    }
     let json: { error?: string; message?: string } & Record<string, unknown>
     try {
       json = JSON.parse(text) as typeof json
@@ -316,9 +333,11 @@ export class GeoChannelClient implements RemoteActors {
       throw new OutcomeUnknownError(`node ${node} answered ${path} with no JSON`, { cause: error })
     }
     if (response.statusCode === 200) return json
-    const type = ERROR_CLASSES.get(json.error ?? '')
+    const rebuild = ERROR_CLASSES.get(json.error ?? '')
     const message = `${json.message ?? `node ${node} answered ${response.statusCode}`}`
-    if (type) throw new type(message)
+    if (json.error === 'ValidationError' && Array.isArray(json.issues))
+      throw new ValidationError(message, { issues: json.issues as ValidationIssue[] })
+    if (rebuild) throw rebuild(message)
     throw new OutcomeUnknownError(`node ${node} failed ${path}: ${message}`)
   }
 }
