@@ -64,11 +64,15 @@ const membersSchema = z
     /** Its port; 0 takes any free one. */
     port: z.number().int().min(0).max(65_535).default(MEMBERS_DEFAULTS.port),
     /** The URL the other nodes reach this one at, when it is not `http://host:port` (NAT, 0.0.0.0). */
-    url: z.string().regex(/^https?:\/\//, 'must be an http:// URL').optional(),
+    url: z
+      .string()
+      .regex(/^https?:\/\//, 'must be an http:// URL')
+      .optional(),
   })
   .strict()
   .refine((m) => m.heartbeatMs * 2 <= m.timeoutMs, {
-    message: 'heartbeatMs must be at most half of timeoutMs (a node renews at least twice per timeout)',
+    message:
+      'heartbeatMs must be at most half of timeoutMs (a node renews at least twice per timeout)',
     path: ['heartbeatMs'],
   })
 

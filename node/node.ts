@@ -352,7 +352,9 @@ async function observeOwnClock(
 /** The store as what claims actors: a geo of several nodes needs one that fences appends (Redis). */
 function fencingOf(store: EventStore): ActorFencing {
   if (!('claimActor' in store) || typeof store.claimActor !== 'function')
-    throw new ConfigError('members.enabled needs the Redis store (it fences the appends of each actor)')
+    throw new ConfigError(
+      'members.enabled needs the Redis store (it fences the appends of each actor)',
+    )
   return store as EventStore & ActorFencing
 }
 

@@ -1,12 +1,7 @@
 // Routing of messages inside a geo of several nodes: a message goes to the node that owns its
 // actor, and is retried (at whichever node owns it then) only when it surely did not run.
 import type { Clock } from '../clock.js'
-import {
-  AskTimeoutError,
-  FencedError,
-  MemberUnreachableError,
-  NotOwnerError,
-} from '../errors.js'
+import { AskTimeoutError, FencedError, MemberUnreachableError, NotOwnerError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import type { ActorPlacement } from '../placement/placement.js'
 import type { ActorView } from './actor-ref.js'
@@ -119,7 +114,9 @@ export class GeoRouter {
       try {
         return await attempt(
           owner,
-          options?.signal ? { timeoutMs: remaining, signal: options.signal } : { timeoutMs: remaining },
+          options?.signal
+            ? { timeoutMs: remaining, signal: options.signal }
+            : { timeoutMs: remaining },
         )
       } catch (error) {
         if (!retryable(error) || options?.signal?.aborted) throw error

@@ -4,12 +4,7 @@
 // the nodes' clocks need not agree.
 import { randomBytes } from 'node:crypto'
 import { Redis } from 'ioredis'
-import {
-  StoreUnavailableError,
-  type Clock,
-  type Logger,
-  type Taps,
-} from '../../core/index.js'
+import { StoreUnavailableError, type Clock, type Logger, type Taps } from '../../core/index.js'
 import { errorMessage, redactUrl } from './connection.js'
 import { RedisKeys } from './keys.js'
 import type { RedisStoreSettings } from './options.js'
@@ -253,12 +248,15 @@ export class RedisMembership {
   ): void {
     const before = new Map(this.view.map((m) => [m.nodeId, m]))
     const after = new Set(members.map((m) => m.nodeId))
-    const joined = members.filter((m) => !before.has(m.nodeId) || (lapsed && m.nodeId === this.self.nodeId))
+    const joined = members.filter(
+      (m) => !before.has(m.nodeId) || (lapsed && m.nodeId === this.self.nodeId),
+    )
     const left = [...before.keys()]
       .filter((id) => !after.has(id))
       .map((nodeId) => ({
         nodeId,
-        reason: (this.expiries.get(nodeId) ?? 0) > redisNow ? ('stopped' as const) : ('expired' as const),
+        reason:
+          (this.expiries.get(nodeId) ?? 0) > redisNow ? ('stopped' as const) : ('expired' as const),
       }))
     this.view = members
     this.expiries = expiries

@@ -263,7 +263,10 @@ export class RedisEventStore implements EventStore {
       (error: unknown) => {
         const failure = this.storeError(error, 'append')
         // One corrupt or fenced actor must not fail the appends that shared its batch.
-        if ((failure instanceof StoreCorruptError || failure instanceof FencedError) && batch.length > 1)
+        if (
+          (failure instanceof StoreCorruptError || failure instanceof FencedError) &&
+          batch.length > 1
+        )
           for (const pending of batch) this.sendBatch([pending])
         else for (const pending of batch) settleAppend(pending, failure)
       },

@@ -54,12 +54,19 @@ const askSchema = z
     id: name,
     command: name,
     input: z.unknown(),
-    chain: z.array(z.string().max(2 * MAX_NAME_LENGTH + 1)).max(MAX_CHAIN).optional(),
+    chain: z
+      .array(z.string().max(2 * MAX_NAME_LENGTH + 1))
+      .max(MAX_CHAIN)
+      .optional(),
     timeoutMs: z.number().int().positive().max(3_600_000).optional(),
   })
   .strict()
 const readSchema = z
-  .object({ type: name, id: name, timeoutMs: z.number().int().positive().max(3_600_000).optional() })
+  .object({
+    type: name,
+    id: name,
+    timeoutMs: z.number().int().positive().max(3_600_000).optional(),
+  })
   .strict()
 
 /** Errors that cross the channel keep their class (so the gateway answers the same status). */
@@ -108,7 +115,8 @@ export class GeoChannelServer implements Startable {
     const server = createServer({ keepAliveTimeout: 60_000 }, (request, response) => {
       this.serve(request, response).catch((error: unknown) => {
         this.components.logger.warn('geo channel: a call failed', { error })
-        if (!response.headersSent) send(response, 500, { error: 'InternalError', message: String(error) })
+        if (!response.headersSent)
+          send(response, 500, { error: 'InternalError', message: String(error) })
       })
     })
     await new Promise<void>((resolve, reject) => {
@@ -199,7 +207,9 @@ export class GeoChannelServer implements Startable {
 function parse<T>(schema: z.ZodType<T>, json: unknown): T {
   const parsed = schema.safeParse(json)
   if (!parsed.success)
-    throw new ValidationError(`invalid call: ${parsed.error.issues.map((i) => i.message).join('; ')}`)
+    throw new ValidationError(
+      `invalid call: ${parsed.error.issues.map((i) => i.message).join('; ')}`,
+    )
   return parsed.data
 }
 
@@ -265,7 +275,8 @@ export class GeoChannelClient implements RemoteActors {
   /** Closes the pools of nodes no longer in the view (and every pool when `keep` is empty). */
   prune(keep: ReadonlySet<string>): void {
     for (const [node, calls] of this.calls)
-      if (!keep.has(node)) for (const call of calls) call.abort(new Error(`node ${node} left the geo`))
+      if (!keep.has(node))
+        for (const call of calls) call.abort(new Error(`node ${node} left the geo`))
     for (const [node, { pool }] of this.pools)
       if (!keep.has(node)) {
         this.pools.delete(node)
@@ -307,7 +318,10 @@ export class GeoChannelClient implements RemoteActors {
       response = await pool.request({
         method: 'POST',
         path,
-        headers: { 'content-type': 'application/json', [GEO_SECRET_HEADER]: this.components.secret() },
+        headers: {
+          'content-type': 'application/json',
+          [GEO_SECRET_HEADER]: this.components.secret(),
+        },
         body: JSON.stringify(body),
         // The reply of an ask waits for the actor: the receiver times it out first.
         headersTimeout: timeoutMs + 1_000,
@@ -348,7 +362,12 @@ function callError(node: string, path: string, error: unknown, safe: boolean): A
   const message = `node ${node} of the geo could not be reached for ${path}: ${(error as Error).message}`
   if (safe || code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'UND_ERR_CONNECT_TIMEOUT')
     return new MemberUnreachableError(message, { cause: error })
-  if (error instanceof undiciErrors.HeadersTimeoutError || error instanceof undiciErrors.BodyTimeoutError)
-    return new AskTimeoutError(`${message} (no reply in time; it may or may not have run)`, { cause: error })
+  if (
+    error instanceof undiciErrors.HeadersTimeoutError ||
+    error instanceof undiciErrors.BodyTimeoutError
+  )
+    return new AskTimeoutError(`${message} (no reply in time; it may or may not have run)`, {
+      cause: error,
+    })
   return new OutcomeUnknownError(`${message}; it may or may not have run`, { cause: error })
 }

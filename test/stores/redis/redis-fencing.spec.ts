@@ -42,7 +42,14 @@ describe('redis store: per-actor fencing', function () {
   }
 
   function draft(origin: string, actorId = 'x'): EventDraft {
-    return { actorType: 'counter', actorId, origin, hlc: hlc.now(), type: 'incremented', payload: { by: 1 } }
+    return {
+      actorType: 'counter',
+      actorId,
+      origin,
+      hlc: hlc.now(),
+      type: 'incremented',
+      payload: { by: 1 },
+    }
   }
 
   it('refuses the appends of a node whose claim another node has superseded, and stores nothing of them', async () => {
