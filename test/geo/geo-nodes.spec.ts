@@ -2,6 +2,7 @@
 // One geo runs through the cases in order: it grows from 3 nodes to 4, one is paused past
 // the membership timeout and comes back, and the owner of a hot actor is killed.
 import assert from 'node:assert/strict'
+import { Redis } from 'ioredis'
 import { fileURLToPath } from 'node:url'
 import { geoView, startGeoNodes, type GeoNode, type GeoNodes } from '../support/geo-nodes.js'
 import { poll } from '../support/multi-geo.js'
@@ -103,6 +104,39 @@ describe('a geo of several nodes on one Redis', function () {
     assert.equal(views[0]!.members.length, 3)
     assert.equal(new Set(views.map((v) => v.owner)).size, 1, JSON.stringify(views))
     for (const member of views[0]!.members) assert.match(member.url, /^http:\/\/127\.0\.0\.1:\d+$/)
+  })
+
+  it('the channel between the nodes refuses hostile calls, and a node that does not own an actor refuses it rather than forward it again', async () => {
+    const redis = new Redis(geo!.redis.url)
+    let secret: string
+    try {
+      secret = (await redis.get(`${geo!.prefix}geo:secret`))!
+    } finally {
+      redis.disconnect()
+    }
+    const [view] = [await geoView(nodes()[0]!, 'counter/loop')]
+    const ownerId = view!.owner!
+    const other = view!.members.find((m) => m.nodeId !== ownerId)!
+    const call = async (body: string, headers: Record<string, string>, path = '/geo/v1/ask') => {
+      const response = await fetch(`${other.url}${path}`, { method: 'POST', body, headers })
+      return { status: response.status, body: (await response.json()) as { error: string } }
+    }
+    const ask = JSON.stringify({ type: 'counter', id: 'loop', command: 'increment', input: {} })
+    assert.equal((await call(ask, {})).status, 401)
+    assert.equal(
+      (await call(ask, { 'anywhere-geo-secret': 'x'.repeat(secret.length) })).status,
+      401,
+    )
+    const auth = { 'anywhere-geo-secret': secret }
+    assert.equal((await call('{"type":', auth)).status, 400)
+    assert.equal((await call('x'.repeat(2 * 1024 * 1024), auth)).status, 413)
+    assert.equal((await call(JSON.stringify({ type: 'counter' }), auth)).status, 400)
+    assert.equal((await call(ask, auth, '/geo/v1/nothing')).status, 404)
+    const refused = await call(ask, auth)
+    assert.equal(refused.status, 503)
+    assert.equal(refused.body.error, 'NotOwnerError')
+    const value = await get<{ value: number }>(nodes()[0]!, '/v1/actors/counter/loop')
+    assert.equal(value.value, 0, 'the refused call did not run anywhere')
   })
 
   it('16 clients incrementing one counter through all three nodes: the value equals the acknowledged increments', async () => {

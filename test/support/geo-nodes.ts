@@ -15,6 +15,8 @@ export interface GeoNode {
 
 export interface GeoNodes {
   readonly redis: RedisServer
+  /** The key prefix the nodes share. */
+  readonly prefix: string
   readonly nodes: readonly GeoNode[]
   node(name: string): GeoNode
   /** Starts one more node of the geo (its data dir fresh). */
@@ -74,6 +76,7 @@ export async function startGeoNodes(init: {
   }
   const geo: GeoNodes = {
     redis,
+    prefix,
     get nodes() {
       return [...nodes.values()]
     },

@@ -40,6 +40,8 @@ import { statusForError } from './routes.js'
 export const GEO_SECRET_HEADER = 'anywhere-geo-secret'
 /** Largest body a call between nodes may carry (the gateway's own default limit). */
 export const MAX_GEO_CALL_BYTES = 1024 * 1024
+/** Most bytes of an oversized call read (and dropped) before its connection is cut. */
+const MAX_DRAINED_BYTES = 8 * MAX_GEO_CALL_BYTES
 /** Longest chain of nested asks a call may carry. */
 const MAX_CHAIN = 64
 /** How long `stop()` lets calls under way finish before it cuts their connections. */
@@ -152,11 +154,13 @@ export class GeoChannelServer implements Startable {
     if (request.method !== 'POST')
       return send(response, 405, { error: 'MethodNotAllowed', message: 'POST only' })
     const body = await readBody(request)
-    if (body === undefined)
+    if (body === undefined) {
+      response.setHeader('connection', 'close')
       return send(response, 413, {
         error: 'PayloadTooLargeError',
         message: `a call between nodes is limited to ${MAX_GEO_CALL_BYTES} bytes`,
       })
+    }
     let json: unknown
     try {
       json = JSON.parse(body)
@@ -233,10 +237,14 @@ async function readBody(request: IncomingMessage): Promise<string | undefined> {
   let size = 0
   for await (const chunk of request as AsyncIterable<Buffer>) {
     size += chunk.length
-    if (size > MAX_GEO_CALL_BYTES) return undefined
-    chunks.push(chunk)
+    // Past the limit the rest is read and dropped (so the caller gets its 413), up to a bound.
+    if (size > MAX_DRAINED_BYTES) {
+      request.destroy()
+      return undefined
+    }
+    if (size <= MAX_GEO_CALL_BYTES) chunks.push(chunk)
   }
-  return Buffer.concat(chunks).toString('utf8')
+  return size > MAX_GEO_CALL_BYTES ? undefined : Buffer.concat(chunks).toString('utf8')
 }
 
 /** The sending end: one kept-alive pool per member, found by node id. */
