@@ -243,6 +243,8 @@ async function failover(nodes: Node[], actor: string): Promise<{ ms: number; fai
   let served = 0
   const worker = async (w: number) => {
     for (let n = 0; !stop && n < 1_000_000; n++) {
+      // Only a request sent after the kill counts: one sent before may have been served by the owner.
+      const sentAt = performance.now()
       try {
         const response = await fetch(
           `${others[(w + n) % others.length]!.url}/v1/actors/counter/${actor}/increment`,
@@ -255,8 +257,7 @@ async function failover(nodes: Node[], actor: string): Promise<{ ms: number; fai
         await response.arrayBuffer()
         if (response.ok) {
           served++
-          const now = performance.now()
-          if (now > killedAt && Number.isNaN(first)) first = now
+          if (sentAt > killedAt && Number.isNaN(first)) first = performance.now()
         } else failures++
       } catch {
         failures++

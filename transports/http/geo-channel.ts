@@ -47,7 +47,7 @@ const MAX_CHAIN = 64
 /** How long `stop()` lets calls under way finish before it cuts their connections. */
 const STOP_GRACE_MS = 5_000
 /** Connections kept per member. */
-const CONNECTIONS_PER_MEMBER = 16
+const CONNECTIONS_PER_MEMBER = 64
 
 const name = z.string().min(1).max(MAX_NAME_LENGTH)
 const askSchema = z
@@ -232,19 +232,27 @@ function send(response: ServerResponse, status: number, body: unknown): void {
   response.end(text)
 }
 
-async function readBody(request: IncomingMessage): Promise<string | undefined> {
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of request as AsyncIterable<Buffer>) {
-    size += chunk.length
-    // Past the limit the rest is read and dropped (so the caller gets its 413), up to a bound.
-    if (size > MAX_DRAINED_BYTES) {
-      request.destroy()
-      return undefined
-    }
-    if (size <= MAX_GEO_CALL_BYTES) chunks.push(chunk)
-  }
-  return size > MAX_GEO_CALL_BYTES ? undefined : Buffer.concat(chunks).toString('utf8')
+/** The body as text, or undefined past MAX_GEO_CALL_BYTES (the rest is read and dropped, up to a bound). */
+function readBody(request: IncomingMessage): Promise<string | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    request.on('data', (chunk: Buffer) => {
+      size += chunk.length
+      if (size > MAX_DRAINED_BYTES) {
+        request.destroy()
+        resolve(undefined)
+      } else if (size <= MAX_GEO_CALL_BYTES) chunks.push(chunk)
+    })
+    request.on('end', () =>
+      resolve(
+        size > MAX_GEO_CALL_BYTES
+          ? undefined
+          : (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)).toString('utf8'),
+      ),
+    )
+    request.on('error', reject)
+  })
 }
 
 /** The sending end: one kept-alive pool per member, found by node id. */
