@@ -8,6 +8,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { timingSafeEqual } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
 import { Pool, errors as undiciErrors } from 'undici'
+import { dispatchToGeo, type GeoAnswer } from './edge/dispatch.js'
 import { z } from 'zod'
 import {
   AnywhereError,
@@ -325,43 +326,54 @@ export class GeoChannelClient implements RemoteActors {
     safe: boolean,
   ): Promise<unknown> {
     const pool = this.pool(node)
-    let response: Awaited<ReturnType<Pool['request']>>
     const controller = new AbortController()
     let calls = this.calls.get(node)
     if (!calls) this.calls.set(node, (calls = new Set()))
     calls.add(controller)
+    let answer: GeoAnswer
     try {
-      response = await pool.request({
-        method: 'POST',
-        path,
-        headers: {
-          'content-type': 'application/json',
-          [GEO_SECRET_HEADER]: this.components.secret(),
+      // undici's dispatcher with a small handler: no stream or promise chain per answer.
+      answer = await dispatchToGeo(
+        pool,
+        {
+          method: 'POST',
+          path,
+          headers: {
+            'content-type': 'application/json',
+            [GEO_SECRET_HEADER]: this.components.secret(),
+          },
+          body: JSON.stringify(body),
+          // The reply of an ask waits for the actor: the receiver times it out first.
+          headersTimeout: timeoutMs + 1_000,
+          bodyTimeout: timeoutMs + 1_000,
         },
-        body: JSON.stringify(body),
-        // The reply of an ask waits for the actor: the receiver times it out first.
-        headersTimeout: timeoutMs + 1_000,
-        bodyTimeout: timeoutMs + 1_000,
-        signal: controller.signal,
-      })
-    } catch (error) {
-      calls.delete(controller)
-      throw callError(node, path, error, safe)
-    }
-    let text: string
-    try {
-      text = await response.body.text()
+        MAX_GEO_CALL_BYTES,
+        (abort) => {
+          if (controller.signal.aborted) abort(controller.signal.reason as Error)
+          else
+            controller.signal.addEventListener('abort', () =>
+              abort(controller.signal.reason as Error),
+            )
+        },
+      )
     } catch (error) {
       throw callError(node, path, error, safe)
     } finally {
       calls.delete(controller)
     }
+    if (!answer.bytes) {
+      answer.stream?.destroy()
+      throw new OutcomeUnknownError(
+        `node ${node} answered ${path} with a body over ${MAX_GEO_CALL_BYTES} bytes`,
+      )
+    }
     let json: { error?: string; message?: string } & Record<string, unknown>
     try {
-      json = JSON.parse(text) as typeof json
+      json = JSON.parse(answer.bytes.toString('utf8')) as typeof json
     } catch (error) {
       throw new OutcomeUnknownError(`node ${node} answered ${path} with no JSON`, { cause: error })
     }
+    const response = answer
     if (response.statusCode === 200) return json
     const rebuild = ERROR_CLASSES.get(json.error ?? '')
     const message = `${json.message ?? `node ${node} answered ${response.statusCode}`}`
