@@ -2,7 +2,6 @@ import { eraseActorTypes, type AnyActorDefinition, type ErasedActorDefinition } 
 import {
   AskCycleError,
   AskTimeoutError,
-  NotOwnerError,
   NotRunningError,
   OverloadedError,
   UnknownActorTypeError,
@@ -17,7 +16,7 @@ import { parseInit } from '../../support/options.js'
 import { ActorCell, failMessage, type Message } from './actor-cell.js'
 import type { ActorRef, ActorView } from './actor-ref.js'
 import { CommandProcessor } from './command-processor.js'
-import { GeoRouter } from './geo-router.js'
+import { GeoRouter, type ForwardedActors } from './geo-router.js'
 import type { ContextHost } from './handler-context.js'
 import {
   runtimeSettingsSchema,
@@ -190,67 +189,25 @@ export class ActorRuntime implements Startable {
     this.tellCell(this.cellFor(type, id), command, input)
   }
 
-  /**
-   * Runs an ask another node of the geo sent here, here only: refused with NotOwnerError
-   * when this node does not own the actor (a message is forwarded at most once).
-   */
-  askForwarded(
-    type: string,
-    id: string,
-    command: string,
-    input: unknown,
-    chain: readonly string[] | undefined,
-    options?: AskOptions,
-  ): Promise<unknown> {
-    const refused = this.refuseUnowned(type, id)
-    if (refused) return Promise.reject(refused)
-    return this.askWithChain(type, id, command, input, chain, options)
-  }
-
-  /** Reads an actor for another node of the geo, here only (see `askForwarded`). */
-  readForwarded(type: string, id: string, options?: AskOptions): Promise<ActorView> {
-    const refused = this.refuseUnowned(type, id)
-    if (refused) return Promise.reject(refused)
-    return this.readLocal(type, id, options)
-  }
-
-  /** Queues a tell another node of the geo sent here, here only (see `askForwarded`). */
-  tellForwarded(type: string, id: string, command: string, input: unknown): void {
-    const refused = this.refuseUnowned(type, id)
-    if (refused) throw refused
-    this.tellCell(this.cellFor(type, id), command, input)
-  }
-
-  /**
-   * The view of the geo changed: the actors held here that another node owns now reload
-   * (and claim again, which fails) before their next message, so what is queued for them is
-   * refused unrun and retried at their new owner. `everyActor`: this node's membership had
-   * lapsed (others may have taken any of its actors meanwhile), so every actor reloads.
-   */
-  placementChanged(everyActor = false): void {
-    const { placement } = this.components
-    if (!placement) return
-    for (const cell of this.cells.values())
-      if (everyActor || placement.ownerOf(cell.definition.type, cell.id) !== placement.selfId)
-        cell.markStale()
-  }
-
-  private refuseUnowned(type: string, id: string): NotOwnerError | undefined {
-    const { placement } = this.components
-    if (!placement) return undefined
-    const owner = placement.ownerOf(type, id)
-    if (owner === placement.selfId) return undefined
-    return new NotOwnerError(
-      `node ${placement.selfId} does not own ${type}/${id} (node ${owner} does): retry there`,
-    )
-  }
-
   private tellCell(cell: ActorCell, command: string, input: unknown): void {
     const message: Message = { kind: 'command', command, input, chain: undefined, reply: undefined }
     if (!cell.mailbox.enqueue(message)) {
       if (cell.stats) cell.stats.failed++
       this.taps.tellRefused(cell, command, overloaded(cell))
     }
+  }
+
+  /** In a geo of several nodes: the messages other nodes forward here, served here or refused. */
+  get forwarded(): ForwardedActors | undefined {
+    return this.router
+  }
+
+  /**
+   * The view of the geo changed: the actors held here that another node owns now (every
+   * actor, when this node's membership had lapsed) reload before their next message.
+   */
+  placementChanged(everyActor = false): void {
+    this.router?.relinquish(this.cells.values(), everyActor)
   }
 
   /** The actor's state and position in its history, read through its mailbox. */

@@ -3,6 +3,7 @@
 import type { Clock } from '../clock.js'
 import { AskTimeoutError, FencedError, MemberUnreachableError, NotOwnerError } from '../errors.js'
 import type { Logger } from '../logger.js'
+import type { ActorCell } from './actor-cell.js'
 import type { ActorPlacement } from '../placement/placement.js'
 import type { ActorView } from './actor-ref.js'
 import type { AskOptions } from './options.js'
@@ -22,6 +23,26 @@ export interface LocalActors {
   readHere(type: string, id: string, options: AskOptions): Promise<ActorView>
   /** Queues a tell here. */
   tellHere(type: string, id: string, command: string, input: unknown): void
+}
+
+/**
+ * The messages another node of the geo forwarded here: each is served here, or refused with
+ * NotOwnerError when this node does not own its actor (never forwarded again).
+ */
+export interface ForwardedActors {
+  /** Runs a forwarded ask here. */
+  askForwarded(
+    type: string,
+    id: string,
+    command: string,
+    input: unknown,
+    chain: readonly string[] | undefined,
+    options?: AskOptions,
+  ): Promise<unknown>
+  /** Reads an actor here for another node. */
+  readForwarded(type: string, id: string, options?: AskOptions): Promise<ActorView>
+  /** Queues a forwarded tell here. */
+  tellForwarded(type: string, id: string, command: string, input: unknown): void
 }
 
 /** The first wait before a retry; it doubles up to MAX_RETRY_WAIT_MS (or a view change ends it). */
@@ -44,7 +65,7 @@ function retryable(error: unknown): boolean {
  * view of the geo changes or a short wait, until the ask's deadline: in-flight messages to
  * an actor that moves are served by its new owner, not lost.
  */
-export class GeoRouter {
+export class GeoRouter implements ForwardedActors {
   constructor(
     private readonly placement: ActorPlacement,
     private readonly local: LocalActors,
@@ -95,6 +116,51 @@ export class GeoRouter {
         command,
         error,
       }),
+    )
+  }
+
+  askForwarded(
+    type: string,
+    id: string,
+    command: string,
+    input: unknown,
+    chain: readonly string[] | undefined,
+    options?: AskOptions,
+  ): Promise<unknown> {
+    const refused = this.refuseUnowned(type, id)
+    if (refused) return Promise.reject(refused)
+    return this.local.askHere(type, id, command, input, chain, options ?? {})
+  }
+
+  readForwarded(type: string, id: string, options?: AskOptions): Promise<ActorView> {
+    const refused = this.refuseUnowned(type, id)
+    if (refused) return Promise.reject(refused)
+    return this.local.readHere(type, id, options ?? {})
+  }
+
+  tellForwarded(type: string, id: string, command: string, input: unknown): void {
+    const refused = this.refuseUnowned(type, id)
+    if (refused) throw refused
+    this.local.tellHere(type, id, command, input)
+  }
+
+  /**
+   * Marks stale the actors held here that another node owns now (or all of them): each
+   * reloads, and claims again, before its next message; that claim fails where another node
+   * owns the actor, so what is queued for it is refused unrun and retried at the new owner.
+   */
+  relinquish(cells: Iterable<ActorCell>, everyActor: boolean): void {
+    const { placement } = this
+    for (const cell of cells)
+      if (everyActor || placement.ownerOf(cell.definition.type, cell.id) !== placement.selfId)
+        cell.markStale()
+  }
+
+  private refuseUnowned(type: string, id: string): NotOwnerError | undefined {
+    const owner = this.placement.ownerOf(type, id)
+    if (owner === this.placement.selfId) return undefined
+    return new NotOwnerError(
+      `node ${this.placement.selfId} does not own ${type}/${id} (node ${owner} does): retry there`,
     )
   }
 
