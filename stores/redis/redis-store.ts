@@ -268,7 +268,11 @@ export class RedisEventStore implements EventStore {
           batch.length > 1
         )
           for (const pending of batch) this.sendBatch([pending])
-        else for (const pending of batch) settleAppend(pending, failure)
+        else
+          for (const pending of batch) {
+            if (failure instanceof FencedError) this.fenced(pending, failure)
+            settleAppend(pending, failure)
+          }
       },
     )
   }
@@ -343,6 +347,18 @@ export class RedisEventStore implements EventStore {
         'or has been changed; restore it from a replica or a backup',
       { cause },
     )
+  }
+
+  /** `actor.fenced`: another node of the geo took the actor of this append. */
+  private fenced(pending: PendingAppend, failure: FencedError): void {
+    const first = pending.drafts[0]
+    if (!first || !this.components.taps.wants('actor.fenced')) return
+    this.components.taps.publish({
+      kind: 'actor.fenced',
+      at: this.components.clock.now(),
+      actor: { type: first.actorType, id: first.actorId },
+      message: failure.message,
+    })
   }
 
   private markUnavailable(message: string): void {

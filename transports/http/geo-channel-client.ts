@@ -78,8 +78,10 @@ export class GeoChannelClient implements RemoteActors {
   /** Closes the pools of nodes no longer in the view (and every pool when `keep` is empty). */
   prune(keep: ReadonlySet<string>): void {
     for (const [node, calls] of this.calls)
-      if (!keep.has(node))
+      if (!keep.has(node)) {
+        this.calls.delete(node)
         for (const call of calls) call.abort(new Error(`node ${node} left the geo`))
+      }
     for (const [node, { pool }] of this.pools)
       if (!keep.has(node)) {
         this.pools.delete(node)

@@ -8,6 +8,7 @@ import {
   type ActorFencing,
   type EventDraft,
   type EventStore,
+  type TapEvent,
 } from '../../../core/index.js'
 import { requireRedis, testRedis, uniquePrefix } from '../../support/redis-server.js'
 import { deleteKeys, openRedisStore, storeComponents } from './helpers.js'
@@ -32,11 +33,8 @@ describe('redis store: per-actor fencing', function () {
     await deleteKeys(redis!.url, prefix)
   })
 
-  async function node(id: string): Promise<FencedStore> {
-    const store = (await openRedisStore(
-      { url: redis!.url, prefix },
-      storeComponents(id),
-    )) as FencedStore
+  async function node(id: string, components = storeComponents(id)): Promise<FencedStore> {
+    const store = (await openRedisStore({ url: redis!.url, prefix }, components)) as FencedStore
     stores.push(store)
     return store
   }
@@ -54,7 +52,10 @@ describe('redis store: per-actor fencing', function () {
 
   it('refuses the appends of a node whose claim another node has superseded, and stores nothing of them', async () => {
     prefix = uniquePrefix('fence')
-    const a = await node('a')
+    const components = storeComponents('a')
+    const taps: TapEvent[] = []
+    components.taps.events$.subscribe((event) => taps.push(event))
+    const a = await node('a', components)
     const b = await node('b')
     const epochA = await a.claimActor('counter', 'x')
     await a.append([draft('a')], { fence: epochA })
@@ -62,6 +63,11 @@ describe('redis store: per-actor fencing', function () {
     assert.ok(epochB > epochA, `a later claim has a higher epoch (${epochA} then ${epochB})`)
     await assert.rejects(a.append([draft('a'), draft('a')], { fence: epochA }), FencedError)
     await b.append([draft('b')], { fence: epochB })
+    assert.deepEqual(
+      taps.filter((t) => t.kind === 'actor.fenced').map((t) => 'actor' in t && t.actor),
+      [{ type: 'counter', id: 'x' }],
+      'the refusal is on the taps',
+    )
     const events = await b.readActor('counter', 'x')
     assert.deepEqual(
       events.map((e) => `${e.origin}:${e.seq}`),
