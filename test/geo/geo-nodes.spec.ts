@@ -182,6 +182,41 @@ describe('a geo of several nodes on one Redis', function () {
     }
   })
 
+  it('ctx.ask and ctx.tell reach an actor that another node owns', async () => {
+    const all = nodes()
+    // A relay and a ledger owned by different nodes, the request sent to a third one when there is one.
+    let relayId = ''
+    let ledgerId = ''
+    for (let i = 0; i < 200 && !ledgerId; i++) {
+      const relayOwner = await geo!.ownerOf(all[0]!, 'relay', `r-${i}`)
+      const ledgerOwner = await geo!.ownerOf(all[0]!, 'ledger', `target-${i}`)
+      if (relayOwner !== ledgerOwner) [relayId, ledgerId] = [`r-${i}`, `target-${i}`]
+    }
+    assert.ok(ledgerId, 'found a relay and a ledger on different nodes')
+    const relayOwner = await geo!.ownerOf(all[0]!, 'relay', relayId)
+    const ledgerOwner = await geo!.ownerOf(all[0]!, 'ledger', ledgerId)
+    const via = all.find((n) => n.nodeId !== relayOwner && n.nodeId !== ledgerOwner) ?? all[0]!
+    const outcome = await post(via, `/v1/actors/relay/${relayId}/pass`, {
+      ledger: ledgerId,
+      op: 'x1',
+    })
+    assert.ok(outcome.ok, JSON.stringify(outcome))
+    assert.deepEqual(outcome.body, { ledger: { count: 1 } })
+    await poll('the told operation to reach the ledger', async () => {
+      const state = await get<{ count: number }>(via, `/v1/actors/ledger/${ledgerId}`)
+      return state.count === 2
+    })
+    const history = await get<History>(via, `/v1/actors/ledger/${ledgerId}/history`)
+    assert.deepEqual(
+      history.events.map((e) => [e.payload.op, e.origin]),
+      [
+        ['x1', ledgerOwner],
+        ['x1-told', ledgerOwner],
+      ],
+      "both were applied once, by the ledger's owner",
+    )
+  })
+
   it('a node joins a running geo: actors rebalance, and requests keep succeeding during the move', async () => {
     const before = nodes()
     const actors = Array.from({ length: 24 }, (_, i) => `spread-${i}`)
