@@ -37,7 +37,7 @@ describe('documentation: README "A geo of three nodes"', function () {
       .replaceAll('6390', String(redisPort))
       .replace(/\b809([1-3])\b/g, (_, i: string) => String(base + Number(i) - 1))
       .replace('--port 809$n', `--port $(( ${base - 1} + n ))`)
-      .replace('localhost:809$survivor', `localhost:$(( ${base - 1} + survivor ))`)
+      .replaceAll('809$survivor', `$(( ${base - 1} + survivor ))`)
     assert.doesNotMatch(script, /\b(809|6390)/, 'every port of the block is substituted')
     let stdout: string
     try {
