@@ -71,6 +71,15 @@ export async function main(argv: readonly string[]): Promise<number> {
     )
     .option('--redis-prefix <prefix>', 'key prefix in Redis')
     .option(
+      '--members',
+      "join the geo's other nodes that share this Redis and prefix (docs/geo.md); needs --redis-url",
+    )
+    .option(
+      '--members-port <port>',
+      'port of the channel between the geo\'s nodes (default 0: any free port)',
+      parsePort,
+    )
+    .option(
       '--fabric-listen <multiaddr>',
       'fabric listen address, e.g. /ip4/127.0.0.1/tcp/7401 (repeatable)',
       collect,

@@ -15,6 +15,8 @@ export interface StartFlags {
   /** `host:port,host:port` or redis:// URLs, comma-separated. */
   redisCluster?: string
   redisPrefix?: string
+  members?: boolean
+  membersPort?: number
   fabricListen?: string[]
   peer?: string[]
   logLevel?: (typeof LOG_LEVELS)[number]
@@ -35,6 +37,10 @@ export function flagsToConfig(flags: StartFlags, fileConfig: unknown): Record<st
     log: { level: flags.logLevel, json: flags.logJson, format: flags.logFormat },
     builtInActors: flags.builtInActors,
     sampleActors: flags.sampleActors,
+    members:
+      flags.members || flags.membersPort !== undefined
+        ? { enabled: flags.members, port: flags.membersPort }
+        : undefined,
   }
   const storeKind = flags.store ?? (flags.redisUrl || flags.redisCluster ? 'redis' : undefined)
   if (storeKind === 'redis') {

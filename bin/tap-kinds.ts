@@ -30,6 +30,9 @@ const KINDS = {
   'request.routed': true,
   'node.started': true,
   'node.stopping': true,
+  'member.joined': true,
+  'member.left': true,
+  'actor.fenced': true,
 } as const satisfies Record<TapKind, true>
 
 /** Every tap kind a node publishes. */

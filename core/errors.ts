@@ -208,3 +208,33 @@ export class NoGeoAvailableError extends AnywhereError {
     super(message, options)
   }
 }
+
+/**
+ * This node does not own the actor (a geo of several nodes places each actor on one): the
+ * message was not run. The sender looks the owner up again and retries there.
+ */
+export class NotOwnerError extends AnywhereError {
+  override name = 'NotOwnerError'
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options)
+  }
+}
+
+/**
+ * The store refused an append because another node has taken the actor since this node
+ * claimed it (its fencing epoch moved on): nothing was written. Retried at the new owner.
+ */
+export class FencedError extends AnywhereError {
+  override name = 'FencedError'
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options)
+  }
+}
+
+/** The node that owns an actor could not be reached: the message was not sent. Retry later. */
+export class MemberUnreachableError extends AnywhereError {
+  override name = 'MemberUnreachableError'
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options)
+  }
+}

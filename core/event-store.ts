@@ -11,7 +11,7 @@ export interface EventLog {
    * Gives each draft the next `seq` of its origin and makes them durable; resolves only
    * once they are (persist before reply). Returns the stored records in draft order.
    */
-  append(drafts: readonly EventDraft[], options?: AbortOptions): Promise<EventRecord[]>
+  append(drafts: readonly EventDraft[], options?: AppendOptions): Promise<EventRecord[]>
   /**
    * Stores replicated events. An event already held is ignored (idempotent); an event
    * that would leave a gap in its origin's seqs is not stored. Returns the events newly stored.
@@ -28,6 +28,16 @@ export interface EventLog {
   ): Promise<EventRecord[]>
   /** For each origin, the highest seq held with no gap below it. */
   versionVector(options?: AbortOptions): Promise<VersionVector>
+}
+
+/** Options of one append (its drafts are one actor's, as the runtime writes them). */
+export interface AppendOptions extends AbortOptions {
+  /**
+   * The fencing epoch under which this node holds the actor (a geo of several nodes): a store
+   * shared by the nodes refuses the append with FencedError once another node has claimed
+   * the actor since. Stores of one node ignore it.
+   */
+  fence?: number
 }
 
 export interface ReadActorOptions extends AbortOptions {

@@ -42,6 +42,7 @@ export {
 export type { EventSig } from './event-seal.js'
 export type { DurableEvents, EventFeed } from './event-feed.js'
 export type {
+  AppendOptions,
   EventLog,
   EventStore,
   EventStoreComponents,
@@ -105,3 +106,5 @@ export type {
   GeoAdvert,
   PeerStatus,
 } from './fabric.js'
+export type { ActorFencing, ActorPlacement, RemoteActors, RemoteAsk } from './placement/index.js'
+export { memberSeed, rendezvousOwner } from './placement/index.js'

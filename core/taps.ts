@@ -86,6 +86,12 @@ export type TapEvent = { readonly at: number } & (
   /** An edge sent a request to another geo than the nearest one (`to` is absent when none could take it). */
   | { kind: 'request.routed'; from: string; to?: string; reason: RouteReason }
   | { kind: 'node.started'; nodeId: string; geo: string }
+  /** A node joined this node's view of the geo (this node itself too, when it registers or rejoins). */
+  | { kind: 'member.joined'; nodeId: string; url: string; startedAt: number }
+  /** A node left this node's view of the geo: it stopped, or stopped renewing (`reason`). */
+  | { kind: 'member.left'; nodeId: string; reason: 'stopped' | 'expired' }
+  /** The store refused an append of this node: another node of the geo has taken the actor. */
+  | { kind: 'actor.fenced'; actor: TapActor; message: string }
   | { kind: 'node.stopping'; nodeId: string; geo: string }
 )
 

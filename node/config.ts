@@ -39,6 +39,43 @@ const storeSchema = z.discriminatedUnion('kind', [
 
 const fabricSchema = libp2pFabricInitSchema.omit({ random: true }).strict()
 
+/** The defaults of the `members` settings (a geo of several nodes sharing one Redis). */
+export const MEMBERS_DEFAULTS = {
+  timeoutMs: 3_000,
+  heartbeatMs: 1_000,
+  host: '127.0.0.1',
+  port: 0,
+} as const
+
+/**
+ * A geo of several nodes: the nodes that share the geo's Redis (same url and prefix) find
+ * each other there, each actor is placed on one of them, and requests are forwarded inside
+ * the geo. Off by default: a node is a geo of its own and pays nothing for it.
+ */
+const membersSchema = z
+  .object({
+    enabled: z.boolean().default(false),
+    /** A node that has not renewed its registration for this long drops out; its actors move. */
+    timeoutMs: z.number().int().min(200).max(600_000).default(MEMBERS_DEFAULTS.timeoutMs),
+    /** How often a node renews its registration: at most half the timeout. */
+    heartbeatMs: z.number().int().min(50).max(300_000).default(MEMBERS_DEFAULTS.heartbeatMs),
+    /** Where the channel between the geo's nodes listens (never the public gateway). */
+    host: z.string().min(1).default(MEMBERS_DEFAULTS.host),
+    /** Its port; 0 takes any free one. */
+    port: z.number().int().min(0).max(65_535).default(MEMBERS_DEFAULTS.port),
+    /** The URL the other nodes reach this one at, when it is not `http://host:port` (NAT, 0.0.0.0). */
+    url: z
+      .string()
+      .regex(/^https?:\/\//, 'must be an http:// URL')
+      .optional(),
+  })
+  .strict()
+  .refine((m) => m.heartbeatMs * 2 <= m.timeoutMs, {
+    message:
+      'heartbeatMs must be at most half of timeoutMs (a node renews at least twice per timeout)',
+    path: ['heartbeatMs'],
+  })
+
 /** The node configuration, as a file or a TypeScript module gives it. Every field has a default. */
 export const nodeConfigSchema = z
   .object({
@@ -48,6 +85,7 @@ export const nodeConfigSchema = z
     http: gatewayInitSchema.prefault({}),
     store: storeSchema.prefault({ kind: 'file' }),
     fabric: fabricSchema.optional(),
+    members: membersSchema.prefault({}),
     runtime: runtimeSettingsSchema.prefault({}),
     /** When the node calls itself overloaded (`/readyz` 503, edges shed to other geos). */
     overload: overloadInitSchema.prefault({}),
@@ -75,6 +113,18 @@ export const nodeConfigSchema = z
     sampleActors: z.boolean().default(true),
   })
   .strict()
+  .refine((config) => !config.members.enabled || config.store.kind === 'redis', {
+    message:
+      'members.enabled needs the Redis store: the nodes of a geo share its Redis (store: { kind: "redis", url })',
+    path: ['members', 'enabled'],
+  })
+  // Replication reads the feed of one node; with several nodes per geo it would miss the
+  // others' events and leave owners unaware of ingested ones (docs/geo.md, "Not yet").
+  .refine((config) => !config.members.enabled || config.fabric === undefined, {
+    message:
+      'members.enabled and fabric cannot be combined yet: a geo of several nodes does not replicate to other geos (docs/geo.md)',
+    path: ['members', 'enabled'],
+  })
 
 export type NodeConfigInput = z.input<typeof nodeConfigSchema>
 export type NodeConfig = z.output<typeof nodeConfigSchema>

@@ -12,6 +12,7 @@ import {
   NotRunningError,
   systemClock,
   Taps,
+  type ActorFencing,
   type AnyActorDefinition,
   type Clock,
   type EventStore,
@@ -149,6 +150,17 @@ export async function createNode(
     taps,
     nodeId,
   })
+  // A geo of several nodes: membership, placement and the channel between them (else nothing).
+  const members = config.members.enabled
+    ? (await import('./geo-members.js')).geoMembers({
+        config,
+        nodeId,
+        fencing: fencingOf(backend),
+        clock,
+        logger,
+        taps,
+      })
+    : undefined
   const runtimeStats = config.metrics.enabled ? new RuntimeStats() : undefined
   const storeStats = config.metrics.enabled ? new StoreStats() : undefined
   const store = storeStats ? new MeteredStore(backend, storeStats) : backend
@@ -164,8 +176,10 @@ export async function createNode(
       logger: logger.child({ component: 'runtime' }),
       origin: nodeId,
       ...(runtimeStats ? { stats: runtimeStats } : {}),
+      ...(members ? { placement: members.placement } : {}),
     },
   )
+  members?.attach(runtime)
   // Read only once the node runs, when `overload` (below, it reads the gateway) exists.
   const readiness: NodeReadiness = new NodeReadiness(config.overload, {
     clock,
@@ -220,6 +234,12 @@ export async function createNode(
         fabric,
         metrics: metrics?.registry,
         readiness,
+        geoView: (actor) => ({
+          geo: config.geo,
+          nodeId,
+          members: members?.members() ?? [],
+          ...(actor ? { owner: members?.placement.ownerOf(actor.type, actor.id) ?? nodeId } : {}),
+        }),
       })
     : undefined
   const overload: OverloadDetector = new OverloadDetector(config.overload, {
@@ -253,6 +273,7 @@ export async function createNode(
         await store.start()
         await observeOwnClock(store, hlc, nodeId, logger)
         await runtime.start()
+        await members?.start()
         await overload.start()
         await readiness.start()
         await fabric?.start()
@@ -284,6 +305,7 @@ export async function createNode(
       taps.publish({ kind: 'node.stopping', at: clock.now(), nodeId, geo: config.geo })
       // Front to back: stop taking requests, let in-flight ones finish, then release the store.
       await settle(logger, 'gateway', gateway?.stop())
+      await settle(logger, 'geo membership', members?.stop())
       await settle(logger, 'fabric', fabric?.stop())
       await settle(logger, 'readiness', readiness.stop())
       await settle(logger, 'overload detector', overload.stop())
@@ -325,6 +347,15 @@ async function observeOwnClock(
     )
   // Own events keep seq order in the merge order: never stamp before one already written.
   hlc.observeOwn(last.hlc)
+}
+
+/** The store as what claims actors: a geo of several nodes needs one that fences appends (Redis). */
+function fencingOf(store: EventStore): ActorFencing {
+  if (!('claimActor' in store) || typeof store.claimActor !== 'function')
+    throw new ConfigError(
+      'members.enabled needs the Redis store (it fences the appends of each actor)',
+    )
+  return store as EventStore & ActorFencing
 }
 
 /** The node-id file is not secret: readable by every user (for tools), writable by the owner. */

@@ -1,4 +1,5 @@
 import type { ErasedActorDefinition } from '../actor.js'
+import type { AppendOptions } from '../event-store.js'
 import { compareEventKeys, eventKey, type EventKey, type EventRecord } from '../event.js'
 import type { ActorView } from './actor-ref.js'
 import type { IdempotencyLedger, KeyedCommand } from './idempotency-ledger.js'
@@ -80,6 +81,8 @@ export class ActorCell {
   settled: Promise<void> = Promise.resolve()
   /** Bumped when an append fails: a command whose events were folded before it saw them. */
   appendEpoch = 0
+  /** What its appends carry: the fencing epoch it was claimed under, in a geo of several nodes. */
+  appendOptions: AppendOptions | undefined
 
   constructor(
     readonly definition: ErasedActorDefinition,

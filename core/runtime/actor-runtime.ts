@@ -17,6 +17,7 @@ import { parseInit } from '../../support/options.js'
 import { ActorCell, failMessage, type Message } from './actor-cell.js'
 import type { ActorRef, ActorView } from './actor-ref.js'
 import { CommandProcessor } from './command-processor.js'
+import { GeoRouter, type ForwardedActors } from './geo-router.js'
 import type { ContextHost } from './handler-context.js'
 import {
   commandFingerprint,
@@ -54,6 +55,8 @@ export class ActorRuntime implements Startable {
   private readonly replica: ReplicaEngine
   private readonly commands: CommandProcessor
   private readonly unknownActorHint: RuntimeInit['unknownActorHint']
+  /** Present in a geo of several nodes: sends each message to its actor's owner. */
+  private readonly router: GeoRouter | undefined
 
   constructor(
     init: RuntimeInit,
@@ -75,7 +78,9 @@ export class ActorRuntime implements Startable {
       hlc: components.hlc,
       now: () => this.now(),
       ask: (type, id, command, input, chain) =>
-        this.askWithChain(type, id, command, input, chain, undefined),
+        this.router
+          ? this.router.ask(type, id, command, input, chain, undefined)
+          : this.askWithChain(type, id, command, input, chain, undefined),
       tell: (type, id, command, input) => this.tell(type, id, command, input),
     }
     this.commands = new CommandProcessor(
@@ -86,6 +91,22 @@ export class ActorRuntime implements Startable {
       this.replica,
       this.taps,
     )
+    const { placement } = components
+    this.router = placement
+      ? new GeoRouter(
+          placement,
+          {
+            askHere: (type, id, command, input, chain, options) =>
+              this.askWithChain(type, id, command, input, chain, options),
+            readHere: (type, id, options) => this.readLocal(type, id, options),
+            tellHere: (type, id, command, input) =>
+              this.tellCell(this.cellFor(type, id), command, input),
+          },
+          components.clock,
+          components.logger,
+          this.settings.askTimeoutMs,
+        )
+      : undefined
     for (const definition of actors) {
       if (this.definitions.has(definition.type))
         throw new TypeError(`actor type '${definition.type}' is registered twice`)
@@ -152,7 +173,10 @@ export class ActorRuntime implements Startable {
       id,
       ask: (command, input, options) =>
         this.ask(definition.type, id, command, input, options) as never,
-      tell: (command, input) => this.tellCell(cell(), command, input),
+      tell: (command, input) =>
+        this.router
+          ? this.router.tell(definition.type, id, command, input)
+          : this.tellCell(cell(), command, input),
       state: async (options) => (await this.read(definition.type, id, options)).state,
     }
   }
@@ -165,6 +189,7 @@ export class ActorRuntime implements Startable {
     input: unknown,
     options?: AskOptions,
   ): Promise<unknown> {
+    if (this.router) return this.router.ask(type, id, command, input, undefined, options)
     return this.askWithChain(type, id, command, input, undefined, options)
   }
 
@@ -197,6 +222,7 @@ export class ActorRuntime implements Startable {
 
   /** Sends a command to `type/id` without waiting for a reply. */
   tell(type: string, id: string, command: string, input: unknown): void {
+    if (this.router) return this.router.tell(type, id, command, input)
     this.tellCell(this.cellFor(type, id), command, input)
   }
 
@@ -208,8 +234,26 @@ export class ActorRuntime implements Startable {
     }
   }
 
+  /** In a geo of several nodes: the messages other nodes forward here, served here or refused. */
+  get forwarded(): ForwardedActors | undefined {
+    return this.router
+  }
+
+  /**
+   * The view of the geo changed: the actors held here that another node owns now (every
+   * actor, when this node's membership had lapsed) reload before their next message.
+   */
+  placementChanged(everyActor = false): void {
+    this.router?.relinquish(this.cells.values(), everyActor)
+  }
+
   /** The actor's state and position in its history, read through its mailbox. */
   read(type: string, id: string, options?: AskOptions): Promise<ActorView> {
+    if (this.router) return this.router.read(type, id, options)
+    return this.readLocal(type, id, options)
+  }
+
+  private readLocal(type: string, id: string, options?: AskOptions): Promise<ActorView> {
     const cell = this.cellFor(type, id)
     const timeoutMs = options?.timeoutMs ?? this.settings.askTimeoutMs
     return raceAbort(
@@ -381,10 +425,7 @@ export class ActorRuntime implements Startable {
     if (cell.ready) return this.processLoaded(cell, message)
     // The first message waits for the rehydration; after it the path stays synchronous where it can.
     // A reload after a failed append waits for the appends still under way: the store must hold them.
-    cell.loading ??=
-      cell.inFlight > 0
-        ? cell.settled.then(() => this.replica.rehydrate(cell))
-        : this.replica.rehydrate(cell)
+    cell.loading ??= cell.inFlight > 0 ? cell.settled.then(() => this.load(cell)) : this.load(cell)
     const generation = cell.generation
     return cell.loading.then(
       () => {
@@ -398,6 +439,16 @@ export class ActorRuntime implements Startable {
         failMessage(message, error)
       },
     )
+  }
+
+  /** Rehydrates the actor; in a geo of several nodes, claims it first (its appends carry the epoch). */
+  private async load(cell: ActorCell): Promise<void> {
+    const { placement } = this.components
+    if (placement) {
+      cell.appendOptions = undefined
+      cell.appendOptions = { fence: await placement.claim(cell.definition.type, cell.id) }
+    }
+    return this.replica.rehydrate(cell)
   }
 
   private processLoaded(cell: ActorCell, message: Message): void | Promise<void> {

@@ -5,6 +5,7 @@ import type { EventStore } from '../event-store.js'
 import { DEFAULT_MAX_CLOCK_SKEW_MS, type HybridLogicalClock } from '../hlc.js'
 import type { AbortOptions } from '../lifecycle.js'
 import type { Logger } from '../logger.js'
+import type { ActorPlacement } from '../placement/placement.js'
 import type { Taps } from '../taps.js'
 import {
   DEFAULT_IDEMPOTENCY_KEYS_PER_ACTOR,
@@ -82,6 +83,8 @@ export interface RuntimeComponents {
   origin: string
   /** Counters for metrics, when the node keeps them (read by a scrape, never by the runtime). */
   stats?: RuntimeStats
+  /** Present in a geo of several nodes: which node owns each actor, and how to reach it. */
+  placement?: ActorPlacement
 }
 
 /** The runtime's settings once the defaults are applied. */

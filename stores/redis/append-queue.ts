@@ -8,6 +8,8 @@ export interface PendingAppend {
   readonly drafts: readonly EventDraft[]
   /** Per draft: its actor index key, sort-key head (no seq) and body. */
   readonly encoded: readonly { actor: Buffer; head: Buffer; body: Buffer }[]
+  /** The fencing epoch the append holds its actor under (a geo of several nodes). */
+  readonly fence: number | undefined
   settled: boolean
   resolve(records: EventRecord[]): void
   reject(error: unknown): void
@@ -32,12 +34,14 @@ export class AppendQueue {
     drafts: readonly EventDraft[],
     encoded: PendingAppend['encoded'],
     signal: AbortSignal | undefined,
+    fence?: number,
   ): Promise<EventRecord[]> {
     return new Promise<EventRecord[]>((resolve, reject) => {
       let stopListening = (): void => {}
       const pending: PendingAppend = {
         drafts,
         encoded,
+        fence,
         settled: false,
         resolve: (records) => {
           stopListening()

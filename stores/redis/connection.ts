@@ -13,13 +13,14 @@ const RECONNECT_MIN_DELAY_MS = 25
 /** How long closing waits for the connection to close after QUIT before cutting it. */
 const STOP_GRACE_MS = 1_000
 
-/** The only Redis commands the store uses: its scripts, two range reads, INFO and the lifecycle. */
+/** The only Redis commands the store uses: its scripts, two range reads, INCR (claims), INFO and the lifecycle. */
 export type StoreClient = Pick<
   Redis,
   | 'xrangeBuffer'
   | 'zrangebylexBuffer'
   | 'info'
   | 'exists'
+  | 'incr'
   | 'defineCommand'
   | 'connect'
   | 'quit'

@@ -8,3 +8,9 @@ export {
   type RedisStoreSettings,
 } from './options.js'
 export { copyPrefix, type CopyPrefixInit, type RedisTarget } from './copy-prefix.js'
+export {
+  RedisMembership,
+  type GeoMember,
+  type MembershipChange,
+  type MembershipSettings,
+} from './membership.js'

@@ -23,6 +23,7 @@ export class RedisKeys {
   private readonly originPrefix: Buffer
   private readonly actorPrefix: Buffer
   private readonly snapshotPrefix: Buffer
+  private readonly fencePrefix: Buffer
 
   constructor(
     readonly prefix: string,
@@ -34,6 +35,7 @@ export class RedisKeys {
     this.originPrefix = this.key('origin:')
     this.actorPrefix = this.key('actor:')
     this.snapshotPrefix = this.key('snapshot:')
+    this.fencePrefix = this.key('fence:')
   }
 
   /**
@@ -67,6 +69,29 @@ export class RedisKeys {
   /** The vector key of the other layout: data a store of this prefix wrote under it. */
   otherLayoutVector(): Buffer {
     return new RedisKeys(this.prefix, this.layout === 'plain' ? 'hash-tagged' : 'plain').vector()
+  }
+
+  /**
+   * String holding one actor's fencing epoch (a geo of several nodes): bumped by the node that
+   * claims the actor; the append script refuses an append that carries an older one.
+   */
+  fence(actorType: string, actorId: string): Buffer {
+    return this.actorKey(this.fencePrefix, actorType, actorId)
+  }
+
+  /** Sorted set of the geo's live nodes: node id → when its registration expires (Redis time, ms). */
+  members(): string {
+    return `${this.root}geo:members`
+  }
+
+  /** Hash of the geo's nodes: node id → JSON `{ url, startedAt }` (kept while the node is a member). */
+  memberInfo(): string {
+    return `${this.root}geo:member-info`
+  }
+
+  /** String: the secret the geo's nodes present to each other on their internal channel. */
+  geoSecret(): string {
+    return `${this.root}geo:secret`
   }
 
   private actorKey(prefix: Buffer, actorType: string, actorId: string): Buffer {

@@ -3,10 +3,12 @@ import {
   compareOriginSeq,
   AnywhereError,
   ConfigError,
+  FencedError,
   NotRunningError,
   StoreCorruptError,
   StoreUnavailableError,
   type AbortOptions,
+  type AppendOptions,
   type EventDraft,
   type EventRecord,
   type EventStore,
@@ -112,7 +114,7 @@ export class RedisEventStore implements EventStore {
     await closeStoreClient(client)
   }
 
-  async append(drafts: readonly EventDraft[], options?: AbortOptions): Promise<EventRecord[]> {
+  async append(drafts: readonly EventDraft[], options?: AppendOptions): Promise<EventRecord[]> {
     this.assertRunning()
     throwIfAborted(options?.signal, 'append')
     if (drafts.length === 0) return []
@@ -121,7 +123,13 @@ export class RedisEventStore implements EventStore {
       head: sortKeyHead(draft.hlc, draft.origin),
       body: encodeBody(draft),
     }))
-    return this.appends.enqueue(drafts, encoded, options?.signal)
+    return this.appends.enqueue(drafts, encoded, options?.signal, options?.fence)
+  }
+
+  /** Moves the actor's fencing epoch on (a node of the geo takes it) and returns it. */
+  async claimActor(actorType: string, actorId: string, options?: AbortOptions): Promise<number> {
+    const key = this.keys.fence(actorType, actorId)
+    return this.run('claimActor', options, (client) => client.incr(key))
   }
 
   async ingest(events: readonly EventRecord[], options?: AbortOptions): Promise<EventRecord[]> {
@@ -236,11 +244,15 @@ export class RedisEventStore implements EventStore {
       return
     }
     const call = new WriteCall(this.keys)
-    for (const pending of batch)
+    for (const pending of batch) {
       pending.drafts.forEach((draft, i) => {
         const { actor, head, body } = pending.encoded[i]!
         call.add(draft.origin, actor, head, body)
       })
+      const first = pending.drafts[0]
+      if (pending.fence !== undefined && first)
+        call.fence(this.keys.fence(first.actorType, first.actorId), pending.fence)
+    }
     client.anywhereAppend(call.numKeys, call.keys(), call.args()).then(
       (reply) => {
         this.markAvailable()
@@ -258,10 +270,17 @@ export class RedisEventStore implements EventStore {
       },
       (error: unknown) => {
         const failure = this.storeError(error, 'append')
-        // One corrupt actor or origin must not fail the appends that shared its batch.
-        if (failure instanceof StoreCorruptError && batch.length > 1)
+        // One corrupt or fenced actor must not fail the appends that shared its batch.
+        if (
+          (failure instanceof StoreCorruptError || failure instanceof FencedError) &&
+          batch.length > 1
+        )
           for (const pending of batch) this.sendBatch([pending])
-        else for (const pending of batch) settleAppend(pending, failure)
+        else
+          for (const pending of batch) {
+            if (failure instanceof FencedError) this.fenced(pending, failure)
+            settleAppend(pending, failure)
+          }
       },
     )
   }
@@ -288,6 +307,15 @@ export class RedisEventStore implements EventStore {
   /** What a failed command means for the caller: corrupt data, or Redis unreachable. */
   private storeError(error: unknown, what: string): AnywhereError {
     if (error instanceof AnywhereError) return error
+    if (isReplyError(error) && /^FENCED/.test(errorMessage(error))) {
+      this.logger.warn('append refused by the fence: another node of the geo took the actor', {
+        message: errorMessage(error),
+      })
+      return new FencedError(
+        `redis store: ${what} refused: another node of the geo has taken the actor since this node claimed it (${errorMessage(error)}); the command was not applied, retry it at the actor's owner`,
+        { cause: error },
+      )
+    }
     if (error instanceof MemberDecodeError)
       return new StoreCorruptError(`redis store: ${error.message}`, { cause: error })
     const message = errorMessage(error)
@@ -327,6 +355,18 @@ export class RedisEventStore implements EventStore {
         'or has been changed; restore it from a replica or a backup',
       { cause },
     )
+  }
+
+  /** `actor.fenced`: another node of the geo took the actor of this append. */
+  private fenced(pending: PendingAppend, failure: FencedError): void {
+    const first = pending.drafts[0]
+    if (!first || !this.components.taps.wants('actor.fenced')) return
+    this.components.taps.publish({
+      kind: 'actor.fenced',
+      at: this.components.clock.now(),
+      actor: { type: first.actorType, id: first.actorId },
+      message: failure.message,
+    })
   }
 
   private markUnavailable(message: string): void {

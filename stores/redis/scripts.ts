@@ -14,6 +14,10 @@
 //   ARGV[1 + j]      the name of origin j (its field in the vector)
 //   ARGV[o + 3i - 1], ARGV[o + 3i], ARGV[o + 3i + 1]
 //                    per event: its origin number j, then two script-specific fields
+//   KEYS[1 + o + n + k], ARGV[#ARGV - f - 1 + k]
+//                    fence k = 1..f (append only): an actor's fencing key and the epoch the
+//                    append holds it under (a geo of several nodes; see docs/geo.md)
+//   ARGV[#ARGV]      f
 //
 // The TypeScript half, at the end of this file: `WriteCall` builds that layout, and
 // `defineStoreScripts` registers every script on a connection as a command.
@@ -24,7 +28,8 @@ import type { RedisKeys } from './keys.js'
 /** The Lua helpers both write scripts start with. */
 const PRELUDE = `
 local o = tonumber(ARGV[1])
-local n = (#ARGV - 1 - o) / 3
+local f = tonumber(ARGV[#ARGV])
+local n = (#ARGV - 2 - o - f) / 3
 
 -- The highest seq held for origin j, after checking that the vector and its stream agree.
 local function held(j)
@@ -94,6 +99,13 @@ end
  * head (no seq), body; the member is head ‖ seq ‖ body. Returns the seqs in draft order.
  */
 export const APPEND_SCRIPT = `${PRELUDE}
+for k = 1, f do
+  local epoch = redis.call('GET', KEYS[1 + o + n + k])
+  if epoch ~= ARGV[#ARGV - f - 1 + k] then
+    return redis.error_reply('FENCED ' .. KEYS[1 + o + n + k] .. ' is at epoch ' .. tostring(epoch) ..
+      ', the append holds ' .. ARGV[#ARGV - f - 1 + k])
+  end
+end
 local seqs, err = prepare()
 if err then return redis.error_reply(err) end
 local events, eventSeqs, members = {}, {}, {}
@@ -212,6 +224,8 @@ export class WriteCall {
   private readonly streams: Buffer[] = []
   private readonly actors: Buffer[] = []
   private readonly eventArgs: ScriptArg[] = []
+  private readonly fenceKeys: Buffer[] = []
+  private readonly fenceEpochs: string[] = []
 
   constructor(private readonly layout: RedisKeys) {}
 
@@ -228,18 +242,30 @@ export class WriteCall {
     this.eventArgs.push(number, first, second)
   }
 
+  /** Adds a fence (append only): the write goes through only while `key` holds `epoch`. */
+  fence(key: Buffer, epoch: number): void {
+    this.fenceKeys.push(key)
+    this.fenceEpochs.push(String(epoch))
+  }
+
   /** How many of `keys()` are KEYS (all of them). */
   get numKeys(): number {
-    return 1 + this.streams.length + this.actors.length
+    return 1 + this.streams.length + this.actors.length + this.fenceKeys.length
   }
 
-  /** KEYS: the vector, each origin's stream, each event's actor index. */
+  /** KEYS: the vector, each origin's stream, each event's actor index, each fence. */
   keys(): ScriptKey[] {
-    return [this.layout.vector(), ...this.streams, ...this.actors]
+    return [this.layout.vector(), ...this.streams, ...this.actors, ...this.fenceKeys]
   }
 
-  /** ARGV: the origin count, the origin names, then three fields per event. */
+  /** ARGV: the origin count, the origin names, three fields per event, each fence's epoch, the fence count. */
   args(): ScriptArg[] {
-    return [this.originNames.length, ...this.originNames, ...this.eventArgs]
+    return [
+      this.originNames.length,
+      ...this.originNames,
+      ...this.eventArgs,
+      ...this.fenceEpochs,
+      this.fenceKeys.length,
+    ]
   }
 }

@@ -62,3 +62,35 @@ describe('node config: composed from each backend schema', () => {
     refused({ http: { requestTimeoutMs: 1 } }, /http\.requestTimeoutMs/)
   })
 })
+
+describe('node config: members (a geo of several nodes)', () => {
+  const redis = { kind: 'redis', url: 'redis://127.0.0.1:6379' } as const
+
+  it('is off by default, with the documented timings when on', () => {
+    assert.equal(parseNodeConfig({}).members.enabled, false)
+    const { members } = parseNodeConfig({ store: redis, members: { enabled: true } })
+    assert.deepEqual(
+      { ...members },
+      { enabled: true, timeoutMs: 3_000, heartbeatMs: 1_000, host: '127.0.0.1', port: 0 },
+    )
+  })
+
+  it('refuses a heartbeat longer than half the timeout, a store other than Redis, and a fabric', () => {
+    const refused = (input: unknown, field: RegExp) =>
+      assert.throws(
+        () => parseNodeConfig(input),
+        (error: unknown) => error instanceof ConfigError && field.test(error.message),
+      )
+    refused({ store: redis, members: { enabled: true, heartbeatMs: 2_000 } }, /heartbeatMs/)
+    refused({ members: { enabled: true } }, /members\.enabled: .*Redis store/)
+    refused(
+      {
+        store: redis,
+        members: { enabled: true },
+        fabric: { listen: ['/ip4/127.0.0.1/tcp/0'], peers: [{ peerId: PEER_ID }] },
+      },
+      /members\.enabled: .*fabric/,
+    )
+    refused({ store: redis, members: { enabled: true, url: 'ftp://x' } }, /members\.url/)
+  })
+})

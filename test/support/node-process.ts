@@ -25,6 +25,8 @@ export interface NodeProcess {
   readonly ready: ReadyInfo
   /** Sends a signal (default SIGKILL) and resolves once the process has exited. */
   kill(signal?: NodeJS.Signals): Promise<void>
+  /** Sends a signal that does not end the process (SIGSTOP, SIGCONT) and returns at once. */
+  signal(signal: NodeJS.Signals): void
   /** SIGTERM, then SIGKILL if it has not exited within `graceMs`. */
   stop(graceMs?: number): Promise<void>
   /** Everything the process printed so far (stdout and stderr). */
@@ -109,6 +111,9 @@ export async function startNodeProcess(options: StartNodeOptions): Promise<NodeP
     pid: child.pid!,
     ready,
     kill,
+    signal: (signal) => {
+      if (exitCode === undefined) child.kill(signal)
+    },
     async stop(graceMs = 10_000) {
       if (exitCode !== undefined) return
       child.kill('SIGTERM')

@@ -25,6 +25,7 @@ export const ROUTE_ACCESS: ReadonlyMap<string, RouteAccess> = new Map<string, Ro
   ['GET /v1/actors/:type/:id/history', 'read'],
   ['POST /v1/actors/:type/:id/:command', 'write'],
   ['GET /v1/fabric', 'admin'],
+  ['GET /v1/geo', 'read'],
   ['GET /v1/taps', 'admin'],
   ['GET /metrics', 'admin'],
   // The page holds no data: what it shows comes from the routes it calls, each with its scope.

@@ -18,6 +18,10 @@ import {
   ForbiddenError,
   HandlerError,
   IdempotencyKeyReusedError,
+  FencedError,
+  MemberUnreachableError,
+  NotOwnerError,
+  OutcomeUnknownError,
   MAX_NAME_LENGTH,
   NotRunningError,
   OverloadedError,
@@ -72,6 +76,10 @@ const STATUS_BY_ERROR: ReadonlyArray<readonly [new (...args: never[]) => Error, 
   [StoreUnavailableError, 503],
   [OverloadedError, 503],
   [AskTimeoutError, 504],
+  [NotOwnerError, 503],
+  [FencedError, 503],
+  [MemberUnreachableError, 503],
+  [OutcomeUnknownError, 502],
 ]
 
 /** The HTTP status for an error, from the table above. */
@@ -97,6 +105,8 @@ export interface GatewayComponents {
   readiness?: Readiness
   /** Uniform in [0, 1): which requests an overloaded node hands to another geo. */
   random?: () => number
+  /** What `GET /v1/geo` answers: the nodes of this geo (and an actor's owner when asked). */
+  geoView?: (actor: { type: string; id: string } | undefined) => unknown
 }
 
 /** Routes whose requests are not counted in flight: probes and long-lived tap streams. */
@@ -297,6 +307,19 @@ export class GatewayRoutes {
     )
 
     this.dashboard.register(app)
+
+    app.get<{ Querystring: { actor?: string } }>('/v1/geo', (request, reply) => {
+      const { actor } = request.query
+      const [type, id, ...rest] = typeof actor === 'string' ? actor.split('/') : []
+      if (actor !== undefined && (!type || !id || rest.length > 0))
+        throw new ValidationError('actor must be <type>/<id>')
+      const view = this.components.geoView?.(type && id ? { type, id } : undefined) ?? {
+        geo,
+        nodeId,
+        members: [],
+      }
+      return reply.send(view)
+    })
 
     app.get('/v1/fabric', async (_request, reply) => {
       const { fabric } = this.components

@@ -1,0 +1,3 @@
+// Placement of actors over the nodes of a geo: what core/index.ts exports of it.
+export type { ActorFencing, ActorPlacement, RemoteActors, RemoteAsk } from './placement.js'
+export { memberSeed, rendezvousOwner } from './rendezvous.js'

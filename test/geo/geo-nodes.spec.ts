@@ -1,0 +1,413 @@
+// A geo of several nodes on one Redis (issue 10): real redis-server, real node processes.
+// One geo runs through the cases in order: it grows from 3 nodes to 4, one is paused past
+// the membership timeout and comes back, and the owner of a hot actor is killed.
+import assert from 'node:assert/strict'
+import { Redis } from 'ioredis'
+import { fileURLToPath } from 'node:url'
+import { geoView, startGeoNodes, type GeoNode, type GeoNodes } from '../support/geo-nodes.js'
+import { poll } from '../support/multi-geo.js'
+import { requireRedisServer } from '../support/redis-server.js'
+
+const CONFIG = fileURLToPath(new URL('fixtures/geo-node.config.ts', import.meta.url))
+/** The fixture's `members.timeoutMs`. */
+const MEMBERSHIP_TIMEOUT_MS = 3_000
+
+/** What one request came to. */
+interface Outcome {
+  ok: boolean
+  status: number
+  body: unknown
+  /** When it was answered (ms since the epoch). */
+  at: number
+}
+
+async function post(node: GeoNode, path: string, body: unknown): Promise<Outcome> {
+  try {
+    const response = await fetch(`${node.url}${path}`, {
+      method: 'POST',
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(60_000),
+    })
+    const text = await response.text()
+    return { ok: response.ok, status: response.status, body: parse(text), at: Date.now() }
+  } catch (error) {
+    // No answer at all: the node died with the request, or the connection broke.
+    return { ok: false, status: 0, body: (error as Error).message, at: Date.now() }
+  }
+}
+
+function parse(text: string): unknown {
+  try {
+    return JSON.parse(text)
+  } catch {
+    return text
+  }
+}
+
+async function get<T>(node: GeoNode, path: string): Promise<T> {
+  const response = await fetch(`${node.url}${path}`, { signal: AbortSignal.timeout(30_000) })
+  assert.equal(
+    response.status,
+    200,
+    `GET ${path} on ${node.name}: ${response.status} ${await response.clone().text()}`,
+  )
+  return (await response.json()) as T
+}
+
+/** Runs `clients` loops of `send(client, n)` until `done()` (checked between requests) or `max` each. */
+async function load(
+  clients: number,
+  send: (client: number, n: number) => Promise<Outcome>,
+  done: () => boolean,
+  max = 100_000,
+): Promise<Outcome[]> {
+  const outcomes: Outcome[] = []
+  await Promise.all(
+    Array.from({ length: clients }, async (_, client) => {
+      for (let n = 0; n < max && !done(); n++) outcomes.push(await send(client, n))
+    }),
+  )
+  return outcomes
+}
+
+/** An answer that says surely not applied (a 4xx, or a 503 refusal before running). */
+function refused(outcome: Outcome): boolean {
+  return outcome.status >= 400 && outcome.status < 500
+}
+
+function describe3(outcomes: readonly Outcome[]): string {
+  const failed = outcomes.filter((o) => !o.ok)
+  return `${failed.length} of ${outcomes.length} failed, e.g. ${JSON.stringify(failed.slice(0, 3))}`
+}
+
+interface History {
+  total: number
+  events: { type: string; origin: string; payload: Record<string, unknown> }[]
+}
+
+describe('a geo of several nodes on one Redis', function () {
+  this.timeout(600_000)
+  let geo: GeoNodes | undefined
+
+  before(requireRedisServer)
+  before(async () => {
+    geo = await startGeoNodes({ configFile: CONFIG, names: ['a', 'b', 'c'] })
+  })
+  after(async () => {
+    await geo?.stop()
+  })
+
+  const nodes = () => geo!.nodes.filter((n) => n.process.exitCode() === undefined)
+
+  it('lists its members on GET /v1/geo, and every node names the same owner for an actor', async () => {
+    const views = await Promise.all(nodes().map((n) => geoView(n, 'counter/shared')))
+    assert.equal(views[0]!.members.length, 3)
+    assert.equal(new Set(views.map((v) => v.owner)).size, 1, JSON.stringify(views))
+    for (const member of views[0]!.members) assert.match(member.url, /^http:\/\/127\.0\.0\.1:\d+$/)
+  })
+
+  it('the channel between the nodes refuses hostile calls, and a node that does not own an actor refuses it rather than forward it again', async () => {
+    const redis = new Redis(geo!.redis.url)
+    let secret: string
+    try {
+      secret = (await redis.get(`${geo!.prefix}geo:secret`))!
+    } finally {
+      redis.disconnect()
+    }
+    const [view] = [await geoView(nodes()[0]!, 'counter/loop')]
+    const ownerId = view!.owner!
+    const other = view!.members.find((m) => m.nodeId !== ownerId)!
+    const call = async (body: string, headers: Record<string, string>, path = '/geo/v1/ask') => {
+      const response = await fetch(`${other.url}${path}`, { method: 'POST', body, headers })
+      return { status: response.status, body: (await response.json()) as { error: string } }
+    }
+    const ask = JSON.stringify({ type: 'counter', id: 'loop', command: 'increment', input: {} })
+    assert.equal((await call(ask, {})).status, 401)
+    assert.equal(
+      (await call(ask, { 'anywhere-geo-secret': 'x'.repeat(secret.length) })).status,
+      401,
+    )
+    const auth = { 'anywhere-geo-secret': secret }
+    assert.equal((await call('{"type":', auth)).status, 400)
+    assert.equal((await call('x'.repeat(2 * 1024 * 1024), auth)).status, 413)
+    assert.equal((await call(JSON.stringify({ type: 'counter' }), auth)).status, 400)
+    assert.equal((await call(ask, auth, '/geo/v1/nothing')).status, 404)
+    const refused = await call(ask, auth)
+    assert.equal(refused.status, 503)
+    assert.equal(refused.body.error, 'NotOwnerError')
+    const value = await get<{ value: number }>(nodes()[0]!, '/v1/actors/counter/loop')
+    assert.equal(value.value, 0, 'the refused call did not run anywhere')
+  })
+
+  it('16 clients incrementing one counter through all three nodes: the value equals the acknowledged increments', async () => {
+    const all = nodes()
+    const outcomes = await load(
+      16,
+      (client) => post(all[client % all.length]!, '/v1/actors/counter/hot16/increment', { by: 1 }),
+      () => false,
+      25,
+    )
+    const acked = outcomes.filter((o) => o.ok).length
+    assert.equal(acked, 16 * 25, describe3(outcomes))
+    for (const node of all) {
+      const state = await get<{ value: number }>(node, '/v1/actors/counter/hot16')
+      assert.equal(state.value, acked, `the value read through ${node.name}`)
+    }
+  })
+
+  it('an account that refuses to overdraw never overdraws under concurrent withdrawals through different nodes', async () => {
+    const all = nodes()
+    assert.ok((await post(all[0]!, '/v1/actors/account/acct/deposit', { amount: 100 })).ok)
+    const outcomes = await load(
+      16,
+      (client) =>
+        post(all[client % all.length]!, '/v1/actors/account/acct/withdraw', { amount: 3 }),
+      () => false,
+      10,
+    )
+    assert.ok(
+      outcomes.every((o) => o.ok),
+      describe3(outcomes),
+    )
+    const granted = outcomes.filter((o) => (o.body as { ok: boolean }).ok).length
+    assert.equal(granted, 33, 'exactly floor(100 / 3) withdrawals of 3 are granted')
+    const state = await get<{ balance: number }>(all[1]!, '/v1/actors/account/acct')
+    assert.equal(state.balance, 1)
+    const history = await get<History>(all[2]!, '/v1/actors/account/acct/history?limit=1000')
+    let balance = 0
+    for (const event of history.events) {
+      balance +=
+        event.type === 'deposited' ? Number(event.payload.amount) : -Number(event.payload.amount)
+      assert.ok(balance >= 0, `the balance went to ${balance} in the stored history`)
+    }
+  })
+
+  it('ctx.ask and ctx.tell reach an actor that another node owns', async () => {
+    const all = nodes()
+    // A relay and a ledger owned by different nodes, the request sent to a third one when there is one.
+    let relayId = ''
+    let ledgerId = ''
+    for (let i = 0; i < 200 && !ledgerId; i++) {
+      const relayOwner = await geo!.ownerOf(all[0]!, 'relay', `r-${i}`)
+      const ledgerOwner = await geo!.ownerOf(all[0]!, 'ledger', `target-${i}`)
+      if (relayOwner !== ledgerOwner) [relayId, ledgerId] = [`r-${i}`, `target-${i}`]
+    }
+    assert.ok(ledgerId, 'found a relay and a ledger on different nodes')
+    const relayOwner = await geo!.ownerOf(all[0]!, 'relay', relayId)
+    const ledgerOwner = await geo!.ownerOf(all[0]!, 'ledger', ledgerId)
+    const via = all.find((n) => n.nodeId !== relayOwner && n.nodeId !== ledgerOwner) ?? all[0]!
+    const outcome = await post(via, `/v1/actors/relay/${relayId}/pass`, {
+      ledger: ledgerId,
+      op: 'x1',
+    })
+    assert.ok(outcome.ok, JSON.stringify(outcome))
+    assert.deepEqual(outcome.body, { ledger: { count: 1 } })
+    await poll('the told operation to reach the ledger', async () => {
+      const state = await get<{ count: number }>(via, `/v1/actors/ledger/${ledgerId}`)
+      return state.count === 2
+    })
+    const history = await get<History>(via, `/v1/actors/ledger/${ledgerId}/history`)
+    assert.deepEqual(
+      history.events.map((e) => [e.payload.op, e.origin]),
+      [
+        ['x1', ledgerOwner],
+        ['x1-told', ledgerOwner],
+      ],
+      "both were applied once, by the ledger's owner",
+    )
+  })
+
+  it('a node joins a running geo: actors rebalance, and requests keep succeeding during the move', async () => {
+    const before = nodes()
+    const actors = Array.from({ length: 24 }, (_, i) => `spread-${i}`)
+    let joined: GeoNode | undefined = undefined
+    let ackedAfterJoin = 0
+    const acks = new Map<string, number>()
+    const running = load(
+      12,
+      async (client, n) => {
+        const via = [...before, ...(joined ? [joined] : [])]
+        const actor = actors[(client * 7 + n) % actors.length]!
+        const outcome = await post(
+          via[n % via.length]!,
+          `/v1/actors/counter/${actor}/increment`,
+          {},
+        )
+        if (outcome.ok) {
+          acks.set(actor, (acks.get(actor) ?? 0) + 1)
+          if (joined) ackedAfterJoin++
+        }
+        return outcome
+      },
+      () => joined !== undefined && ackedAfterJoin >= 300,
+    )
+    const d = await geo!.add('d')
+    await geo!.waitMembers(['a', 'b', 'c', 'd'])
+    joined = d
+    const outcomes = await running
+    assert.ok(
+      outcomes.every((o) => o.ok),
+      describe3(outcomes),
+    )
+    const owners = await Promise.all(actors.map((id) => geo!.ownerOf(d, 'counter', id)))
+    assert.ok(owners.includes(d.nodeId), `the new node owns some of the ${actors.length} actors`)
+    for (const [i, id] of actors.entries()) {
+      const state = await get<{ value: number }>(d, `/v1/actors/counter/${id}`)
+      assert.equal(state.value, acks.get(id) ?? 0, `counter ${id} (owner ${owners[i]})`)
+    }
+  })
+
+  it('SIGSTOP of an owner past the timeout, then SIGCONT: its late append is refused by the fence, and it rejoins cleanly', async () => {
+    const all = nodes()
+    const ownerId = await geo!.ownerOf(all[0]!, 'ledger', 'paused')
+    const owner = all.find((n) => n.nodeId === ownerId)!
+    const others = all.filter((n) => n !== owner)
+    assert.ok((await post(owner, '/v1/actors/ledger/paused/add', { op: 'first' })).ok)
+    // A command whose handler is waiting when the owner stops: it appends after SIGCONT.
+    const received = await subscribeTap(owner, 'message.received', 'ledger/paused')
+    const late = post(owner, '/v1/actors/ledger/paused/add', { op: 'late', ms: 1_500 })
+    await received.seen
+    owner.process.signal('SIGSTOP')
+    const sent: string[] = ['first', 'late']
+    const acked = new Set<string>(['first'])
+    try {
+      // Another node takes the actor once the paused owner drops out.
+      await poll(
+        "another node to serve the paused owner's actor",
+        async () => {
+          const op = `during-${sent.length}`
+          sent.push(op)
+          const outcome = await post(
+            others[sent.length % others.length]!,
+            '/v1/actors/ledger/paused/add',
+            { op },
+          )
+          if (outcome.ok) acked.add(op)
+          return outcome.ok
+        },
+        60_000,
+        50,
+      )
+    } finally {
+      owner.process.signal('SIGCONT')
+    }
+    const lateOutcome = await late
+    if (lateOutcome.ok) acked.add('late')
+    await poll(
+      'the paused node to log that the fence refused its late append',
+      () => /append refused by the fence/.test(owner.process.output()),
+      30_000,
+    )
+    await geo!.waitMembers(all.map((n) => n.name))
+    // It serves again, its own actors and others'.
+    for (let i = 0; i < 5; i++) {
+      const op = `after-${i}`
+      sent.push(op)
+      const outcome = await post(i % 2 === 0 ? owner : others[0]!, '/v1/actors/ledger/paused/add', {
+        op,
+      })
+      assert.ok(outcome.ok, JSON.stringify(outcome))
+      acked.add(op)
+    }
+    const history = await get<History>(others[0]!, '/v1/actors/ledger/paused/history?limit=1000')
+    const applied = history.events.map((e) => String(e.payload.op))
+    assert.equal(
+      new Set(applied).size,
+      applied.length,
+      `an operation applied twice: ${applied.join(',')}`,
+    )
+    for (const op of acked)
+      assert.ok(applied.includes(op), `acknowledged ${op} is lost: ${applied.join(',')}`)
+    for (const op of applied) assert.ok(sent.includes(op), `${op} was never sent`)
+    const state = await get<{ count: number }>(owner, '/v1/actors/ledger/paused')
+    assert.equal(state.count, applied.length)
+  })
+
+  it('kill -9 of the owner of a hot actor under load: another node serves it within the timeout + 2 s, no acknowledged write lost, none applied twice', async () => {
+    const all = nodes()
+    const ownerId = await geo!.ownerOf(all[0]!, 'ledger', 'hot')
+    const owner = all.find((n) => n.nodeId === ownerId)!
+    const others = all.filter((n) => n !== owner)
+    const sent = new Set<string>()
+    const acked = new Set<string>()
+    let killedAt = 0
+    let ackedAfterKill = 0
+    let firstAckAfterKill = 0
+    const running = load(
+      12,
+      async (client, n) => {
+        const op = `c${client}-${n}`
+        sent.add(op)
+        const outcome = await post(
+          others[(client + n) % others.length]!,
+          '/v1/actors/ledger/hot/add',
+          { op },
+        )
+        if (outcome.ok) {
+          acked.add(op)
+          if (killedAt > 0 && outcome.at > killedAt) {
+            ackedAfterKill++
+            firstAckAfterKill ||= outcome.at
+          }
+        }
+        return outcome
+      },
+      () => ackedAfterKill >= 100,
+    )
+    await poll('100 acknowledged writes before the kill', () => acked.size >= 100, 60_000, 20)
+    await owner.process.kill('SIGKILL')
+    killedAt = Date.now()
+    const outcomes = await running
+    const failoverMs = firstAckAfterKill - killedAt
+    assert.ok(
+      failoverMs <= MEMBERSHIP_TIMEOUT_MS + 2_000,
+      `the first write after the kill was acknowledged ${failoverMs} ms after it`,
+    )
+    // A failed request is refused unrun (4xx/503) or its outcome is unknown (the owner died with it).
+    for (const o of outcomes.filter((o) => !o.ok))
+      assert.ok(refused(o) || [0, 502, 503, 504].includes(o.status), JSON.stringify(o))
+    const history = await get<History>(others[0]!, '/v1/actors/ledger/hot/history?limit=1000')
+    assert.ok(history.total <= 1000, 'the history fits one page')
+    const applied = history.events.map((e) => String(e.payload.op))
+    assert.equal(new Set(applied).size, applied.length, 'an operation was applied twice')
+    for (const op of acked) assert.ok(applied.includes(op), `acknowledged ${op} is lost`)
+    for (const op of applied) assert.ok(sent.has(op), `${op} was never sent`)
+  })
+})
+
+/**
+ * Subscribes to `node`'s `kind` taps about `actor`; resolves (once subscribed) with a promise
+ * that settles when one arrives.
+ */
+async function subscribeTap(
+  node: GeoNode,
+  kind: string,
+  actor: string,
+): Promise<{ seen: Promise<void> }> {
+  const controller = new AbortController()
+  const timer = setTimeout(() => controller.abort(), 60_000)
+  const response = await fetch(
+    `${node.url}/v1/taps?kind=${kind}&actor=${encodeURIComponent(actor)}`,
+    {
+      signal: controller.signal,
+    },
+  )
+  const reader = response.body!.getReader()
+  const seen = (async () => {
+    let text = ''
+    try {
+      for (;;) {
+        const { value, done } = await reader.read()
+        if (done)
+          throw new Error(`the tap stream of ${node.name} ended before a ${kind} of ${actor}`)
+        text += Buffer.from(value).toString('utf8')
+        if (text.includes(`"kind":"${kind}"`)) return
+      }
+    } finally {
+      clearTimeout(timer)
+      controller.abort()
+    }
+  })()
+  // The stream's opening comment says the subscription is in place.
+  return { seen }
+}
