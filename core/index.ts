@@ -67,9 +67,13 @@ export {
   ActorRuntime,
   ActorTypeStats,
   Buckets,
+  DEFAULT_IDEMPOTENCY_KEYS_PER_ACTOR,
+  DEFAULT_IDEMPOTENCY_RETENTION_MS,
   HANDLER_LATENCY_BUCKETS,
+  KEYED_EVENT,
   LATENCY_SAMPLE_EVERY,
   Mailbox,
+  MAX_IDEMPOTENCY_KEY_LENGTH,
   RUNTIME_DEFAULTS,
   RuntimeStats,
   runtimeSettingsSchema,
@@ -78,6 +82,7 @@ export type {
   ActorRef,
   ActorView,
   AskOptions,
+  KeyedAskOptions,
   RuntimeComponents,
   RuntimeInit,
 } from './runtime/index.js'
@@ -106,5 +111,11 @@ export type {
   GeoAdvert,
   PeerStatus,
 } from './fabric.js'
-export type { ActorFencing, ActorPlacement, RemoteActors, RemoteAsk } from './placement/index.js'
+export type {
+  ActorFencing,
+  ActorPlacement,
+  RemoteActors,
+  RemoteAsk,
+  RemoteReply,
+} from './placement/index.js'
 export { memberSeed, rendezvousOwner } from './placement/index.js'

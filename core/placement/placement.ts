@@ -32,6 +32,14 @@ export interface RemoteAsk {
   input: unknown
   /** The asks this one is nested in (cycle detection across nodes). */
   chain?: readonly string[]
+  /** Its idempotency key, when it was sent with one (the owner checks and records it). */
+  idempotencyKey?: string
+}
+
+/** What the owner answered to a RemoteAsk: the reply, and whether it was a keyed command's first reply replayed. */
+export interface RemoteReply {
+  value: unknown
+  replayed?: boolean
 }
 
 /**
@@ -42,7 +50,7 @@ export interface RemoteAsk {
  */
 export interface RemoteActors {
   /** Asks `request` of the actor on `node`, and waits for the reply. */
-  ask(node: string, request: RemoteAsk, options?: AskOptions): Promise<unknown>
+  ask(node: string, request: RemoteAsk, options?: AskOptions): Promise<RemoteReply>
   /** Tells a command to the actor on `node` (resolves once `node` has queued it). */
   tell(node: string, request: RemoteAsk): Promise<void>
   /** Reads the actor's state on `node`. */

@@ -96,8 +96,8 @@ export class ActorRuntime implements Startable {
       ? new GeoRouter(
           placement,
           {
-            askHere: (type, id, command, input, chain, options) =>
-              this.askWithChain(type, id, command, input, chain, options),
+            askHere: (type, id, command, input, chain, options, keyed) =>
+              this.askWithChain(type, id, command, input, chain, options, keyed),
             readHere: (type, id, options) => this.readLocal(type, id, options),
             tellHere: (type, id, command, input) =>
               this.tellCell(this.cellFor(type, id), command, input),
@@ -216,7 +216,9 @@ export class ActorRuntime implements Startable {
       fingerprint: commandFingerprint(command, input),
       replayed: false,
     }
-    const reply = await this.askWithChain(type, id, command, input, undefined, options, keyed)
+    const reply = this.router
+      ? await this.router.ask(type, id, command, input, undefined, options, keyed)
+      : await this.askWithChain(type, id, command, input, undefined, options, keyed)
     return { reply, replayed: keyed.replayed }
   }
 

@@ -6,6 +6,7 @@ import type { Logger } from '../logger.js'
 import type { ActorCell } from './actor-cell.js'
 import type { ActorPlacement } from '../placement/placement.js'
 import type { ActorView } from './actor-ref.js'
+import { commandFingerprint, type KeyedCommand } from './idempotency-ledger.js'
 import type { AskOptions } from './options.js'
 
 /** What the router runs on this node when it owns the actor. */
@@ -18,6 +19,7 @@ export interface LocalActors {
     input: unknown,
     chain: readonly string[] | undefined,
     options: AskOptions,
+    keyed?: KeyedCommand,
   ): Promise<unknown>
   /** Reads the actor here. */
   readHere(type: string, id: string, options: AskOptions): Promise<ActorView>
@@ -30,7 +32,7 @@ export interface LocalActors {
  * NotOwnerError when this node does not own its actor (never forwarded again).
  */
 export interface ForwardedActors {
-  /** Runs a forwarded ask here. */
+  /** Runs a forwarded ask here (with the idempotency key it was sent with, if any). */
   askForwarded(
     type: string,
     id: string,
@@ -38,7 +40,8 @@ export interface ForwardedActors {
     input: unknown,
     chain: readonly string[] | undefined,
     options?: AskOptions,
-  ): Promise<unknown>
+    idempotencyKey?: string,
+  ): Promise<{ value: unknown; replayed: boolean }>
   /** Reads an actor here for another node. */
   readForwarded(type: string, id: string, options?: AskOptions): Promise<ActorView>
   /** Queues a forwarded tell here. */
@@ -74,7 +77,7 @@ export class GeoRouter implements ForwardedActors {
     private readonly askTimeoutMs: number,
   ) {}
 
-  /** Asks `type/id` wherever it lives. */
+  /** Asks `type/id` wherever it lives; a keyed ask carries its key to the owner, which checks it. */
   ask(
     type: string,
     id: string,
@@ -82,15 +85,23 @@ export class GeoRouter implements ForwardedActors {
     input: unknown,
     chain: readonly string[] | undefined,
     options: AskOptions | undefined,
+    keyed?: KeyedCommand,
   ): Promise<unknown> {
+    const request = {
+      type,
+      id,
+      command,
+      input,
+      ...(chain ? { chain } : {}),
+      ...(keyed ? { idempotencyKey: keyed.key } : {}),
+    }
     return this.retrying(type, id, `${type}/${id}.${command}`, options, (owner, attempt) =>
       owner === this.placement.selfId
-        ? this.local.askHere(type, id, command, input, chain, attempt)
-        : this.placement.remote.ask(
-            owner,
-            chain ? { type, id, command, input, chain } : { type, id, command, input },
-            attempt,
-          ),
+        ? this.local.askHere(type, id, command, input, chain, attempt, keyed)
+        : this.placement.remote.ask(owner, request, attempt).then((reply) => {
+            if (keyed && reply.replayed) keyed.replayed = true
+            return reply.value
+          }),
     )
   }
 
@@ -126,10 +137,17 @@ export class GeoRouter implements ForwardedActors {
     input: unknown,
     chain: readonly string[] | undefined,
     options?: AskOptions,
-  ): Promise<unknown> {
+    idempotencyKey?: string,
+  ): Promise<{ value: unknown; replayed: boolean }> {
     const refused = this.refuseUnowned(type, id)
     if (refused) return Promise.reject(refused)
-    return this.local.askHere(type, id, command, input, chain, options ?? {})
+    const keyed: KeyedCommand | undefined =
+      idempotencyKey === undefined
+        ? undefined
+        : { key: idempotencyKey, fingerprint: commandFingerprint(command, input), replayed: false }
+    return this.local
+      .askHere(type, id, command, input, chain, options ?? {}, keyed)
+      .then((value) => ({ value, replayed: keyed?.replayed ?? false }))
   }
 
   readForwarded(type: string, id: string, options?: AskOptions): Promise<ActorView> {

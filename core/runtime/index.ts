@@ -3,7 +3,13 @@ export { ActorRuntime } from './actor-runtime.js'
 export type { ActorRef, ActorView } from './actor-ref.js'
 export { Mailbox } from './mailbox.js'
 export { RUNTIME_DEFAULTS, runtimeSettingsSchema } from './options.js'
-export type { AskOptions, RuntimeComponents, RuntimeInit } from './options.js'
+export type { AskOptions, KeyedAskOptions, RuntimeComponents, RuntimeInit } from './options.js'
+export {
+  DEFAULT_IDEMPOTENCY_KEYS_PER_ACTOR,
+  DEFAULT_IDEMPOTENCY_RETENTION_MS,
+  KEYED_EVENT,
+  MAX_IDEMPOTENCY_KEY_LENGTH,
+} from './idempotency-ledger.js'
 export {
   ActorTypeStats,
   Buckets,

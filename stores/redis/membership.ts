@@ -4,7 +4,13 @@
 // the nodes' clocks need not agree.
 import { randomBytes } from 'node:crypto'
 import { Redis } from 'ioredis'
-import { StoreUnavailableError, type Clock, type Logger, type Taps } from '../../core/index.js'
+import {
+  ConfigError,
+  StoreUnavailableError,
+  type Clock,
+  type Logger,
+  type Taps,
+} from '../../core/index.js'
 import { errorMessage, redactUrl } from './connection.js'
 import { RedisKeys } from './keys.js'
 import type { RedisStoreSettings } from './options.js'
@@ -143,7 +149,12 @@ export class RedisMembership {
   /** Connects, takes (or makes) the geo's secret and registers; the view holds this node once it resolves. */
   async start(): Promise<void> {
     if (this.running) return
-    const client = new Redis(this.store.url, {
+    const { url } = this.store
+    if (url === undefined)
+      throw new ConfigError(
+        'a geo of several nodes needs one Redis (store.url): a Redis Cluster is not supported for members yet',
+      )
+    const client = new Redis(url, {
       lazyConnect: true,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
@@ -164,7 +175,7 @@ export class RedisMembership {
     } catch (error) {
       client.disconnect()
       throw new StoreUnavailableError(
-        `membership: cannot reach Redis at ${redactUrl(this.store.url)}: ${errorMessage(error)}`,
+        `membership: cannot reach Redis at ${redactUrl(url)}: ${errorMessage(error)}`,
         { cause: error },
       )
     }

@@ -155,6 +155,29 @@ describe('a geo of several nodes on one Redis', function () {
     }
   })
 
+  it('an Idempotency-Key travels to the owner: a retry through any node gets the first reply, and the command runs once', async () => {
+    const all = nodes()
+    const keyed = async (node: GeoNode, by: number) => {
+      const response = await fetch(`${node.url}/v1/actors/counter/keyed/increment`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'idempotency-key': 'geo-k1' },
+        body: JSON.stringify({ by }),
+      })
+      return {
+        status: response.status,
+        replayed: response.headers.get('idempotent-replayed') === 'true',
+        body: (await response.json()) as unknown,
+      }
+    }
+    const first = await keyed(all[0]!, 5)
+    assert.deepEqual(first, { status: 200, replayed: false, body: { value: 5 } })
+    for (const node of all)
+      assert.deepEqual(await keyed(node, 5), { status: 200, replayed: true, body: { value: 5 } })
+    assert.equal((await keyed(all[1]!, 6)).status, 422, 'the same key with another input')
+    const state = await get<{ value: number }>(all[2]!, '/v1/actors/counter/keyed')
+    assert.equal(state.value, 5)
+  })
+
   it('an account that refuses to overdraw never overdraws under concurrent withdrawals through different nodes', async () => {
     const all = nodes()
     assert.ok((await post(all[0]!, '/v1/actors/account/acct/deposit', { amount: 100 })).ok)

@@ -7,6 +7,7 @@ import {
   AskTimeoutError,
   FencedError,
   HandlerError,
+  IdempotencyKeyReusedError,
   MemberUnreachableError,
   NotOwnerError,
   NotRunningError,
@@ -20,6 +21,7 @@ import {
   type AskOptions,
   type RemoteActors,
   type RemoteAsk,
+  type RemoteReply,
   type ValidationIssue,
 } from '../../core/index.js'
 import { GEO_SECRET_HEADER, MAX_GEO_CALL_BYTES } from './geo-channel.js'
@@ -40,6 +42,7 @@ const ERROR_CLASSES = new Map<string, (message: string) => AnywhereError>([
   ['OverloadedError', (m) => new OverloadedError(m)],
   ['NotOwnerError', (m) => new NotOwnerError(m)],
   ['FencedError', (m) => new FencedError(m)],
+  ['IdempotencyKeyReusedError', (m) => new IdempotencyKeyReusedError(m)],
 ])
 
 /** The sending end: one kept-alive pool per member, found by node id. */
@@ -57,10 +60,10 @@ export class GeoChannelClient implements RemoteActors {
     },
   ) {}
 
-  ask(node: string, request: RemoteAsk, options?: AskOptions): Promise<unknown> {
+  ask(node: string, request: RemoteAsk, options?: AskOptions): Promise<RemoteReply> {
     const timeoutMs = options?.timeoutMs ?? this.components.askTimeoutMs
     return this.call(node, '/geo/v1/ask', { ...request, timeoutMs }, timeoutMs, false).then(
-      (body) => (body as { value: unknown }).value,
+      (body) => body as RemoteReply,
     )
   }
 

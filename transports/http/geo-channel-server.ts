@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net'
 import { z } from 'zod'
 import {
   AnywhereError,
+  MAX_IDEMPOTENCY_KEY_LENGTH,
   MAX_NAME_LENGTH,
   NotRunningError,
   ValidationError,
@@ -34,6 +35,7 @@ const askSchema = z
       .max(MAX_CHAIN)
       .optional(),
     timeoutMs: z.number().int().positive().max(3_600_000).optional(),
+    idempotencyKey: z.string().min(1).max(MAX_IDEMPOTENCY_KEY_LENGTH).optional(),
   })
   .strict()
 const readSchema = z
@@ -131,15 +133,16 @@ export class GeoChannelServer implements Startable {
       switch (request.url) {
         case '/geo/v1/ask': {
           const call = parse(askSchema, json)
-          const value = await runtime.askForwarded(
+          const { value, replayed } = await runtime.askForwarded(
             call.type,
             call.id,
             call.command,
             call.input ?? {},
             call.chain,
             call.timeoutMs ? { timeoutMs: call.timeoutMs } : {},
+            call.idempotencyKey,
           )
-          return send(response, 200, { value: value ?? null })
+          return send(response, 200, { value: value ?? null, ...(replayed ? { replayed } : {}) })
         }
         case '/geo/v1/tell': {
           const call = parse(askSchema, json)

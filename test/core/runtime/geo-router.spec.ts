@@ -22,7 +22,7 @@ function scripted(owners: string[], remoteAnswers: Array<() => Promise<unknown>>
     ask: (node) => {
       attempts.push(`remote:${node}`)
       const next = remoteAnswers.shift()
-      return next ? next() : Promise.resolve('served')
+      return (next ? next() : Promise.resolve('served')).then((value) => ({ value }))
     },
     tell: () => Promise.resolve(),
     read: () => Promise.reject(new Error('not used')),
@@ -127,6 +127,9 @@ describe('GeoRouter', () => {
     )
     assert.deepEqual(attempts, [], 'a refused message is not forwarded again')
     placement.ownerOf = () => 'me'
-    assert.equal(await geo.askForwarded('counter', 'x', 'increment', {}, undefined), 'served here')
+    assert.deepEqual(await geo.askForwarded('counter', 'x', 'increment', {}, undefined), {
+      value: 'served here',
+      replayed: false,
+    })
   })
 })
