@@ -19,8 +19,9 @@ import {
 import type { DurableEventFeed } from '../event-feed.js'
 import type { EventStore } from '../event-store.js'
 import type { TapActor } from '../taps.js'
-import type { ActorCell, CommandMessage } from './actor-cell.js'
+import type { ActorCell } from './actor-cell.js'
 import { HandlerContext, type ContextHost } from './handler-context.js'
+import type { PendingAsk } from './pending-ask.js'
 import type { ReplicaEngine } from './replica.js'
 import type { RuntimeTaps } from './runtime-taps.js'
 import { LATENCY_SAMPLE_EVERY } from './runtime-stats.js'
@@ -40,8 +41,18 @@ export class CommandProcessor {
     private readonly taps: RuntimeTaps,
   ) {}
 
-  /** Handles `message` on `cell`; settles its reply, if any, in every case. */
-  handle(cell: ActorCell, message: CommandMessage): void | Promise<void> {
+  /**
+   * Handles `command` with `input` on `cell`; settles `reply`, if any (a tell has none), in
+   * every case. The parts of the message come apart so that a tell, queued without a message
+   * object, is handled without one.
+   */
+  handle(
+    cell: ActorCell,
+    name: string,
+    input: unknown,
+    chain: readonly string[] | undefined,
+    reply: PendingAsk | undefined,
+  ): void | Promise<void> {
     const { definition } = cell
     const actor = this.taps.messageActor(cell)
     const started = actor ? this.clock.now() : 0
@@ -51,76 +62,80 @@ export class CommandProcessor {
       stats !== undefined && (++stats.seen & (LATENCY_SAMPLE_EVERY - 1)) === 0
         ? performance.now()
         : 0
-    if (actor) this.taps.received(actor, message.command, started)
-    const command = definition.commands[message.command]
+    if (actor) this.taps.received(actor, name, started)
+    const command = definition.commands[name]
     if (!command)
       return this.fail(
         cell,
-        message,
+        name,
+        reply,
         actor,
         new UnknownCommandError(
-          `actor type '${definition.type}' has no command '${message.command}'; it has: ${Object.keys(definition.commands).join(', ')}`,
+          `actor type '${definition.type}' has no command '${name}'; it has: ${Object.keys(definition.commands).join(', ')}`,
         ),
       )
-    const parsed = command.input.safeParse(message.input)
+    const parsed = command.input.safeParse(input)
     if (!parsed.success)
       return this.fail(
         cell,
-        message,
+        name,
+        reply,
         actor,
         new ValidationError(
-          `invalid input for ${definition.type}.${message.command}: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`,
+          `invalid input for ${definition.type}.${name}: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`,
           { issues: parsed.error.issues },
         ),
       )
-    const ctx = new HandlerContext(this.host, cell, message.chain)
+    const ctx = new HandlerContext(this.host, cell, chain)
     let result: unknown
     try {
       result = command.handle(ctx, parsed.data)
     } catch (error) {
-      return this.fail(cell, message, actor, handlerError(cell, message.command, error))
+      return this.fail(cell, name, reply, actor, handlerError(cell, name, error))
     }
     if (isPromiseLike(result))
       return Promise.resolve(result).then(
-        (reply) => this.finish(cell, message, ctx, actor, started, sampled, reply),
+        (answer) => this.finish(cell, name, reply, ctx, actor, started, sampled, answer),
         (error: unknown) => {
           ctx.close()
-          this.fail(cell, message, actor, handlerError(cell, message.command, error))
+          this.fail(cell, name, reply, actor, handlerError(cell, name, error))
         },
       )
-    return this.finish(cell, message, ctx, actor, started, sampled, result)
+    return this.finish(cell, name, reply, ctx, actor, started, sampled, result)
   }
 
   /** Persists what the handler emitted, then replies. */
   private finish(
     cell: ActorCell,
-    message: CommandMessage,
+    name: string,
+    reply: PendingAsk | undefined,
     ctx: HandlerContext,
     actor: TapActor | undefined,
     started: number,
     sampled: number,
-    reply: unknown,
+    answer: unknown,
   ): void | Promise<void> {
     ctx.close()
     const { drafts } = ctx
     if (drafts === undefined) {
       this.count(cell, sampled)
-      if (actor) this.taps.handled(actor, message.command, started, 0)
-      message.reply?.resolve(reply)
+      if (actor) this.taps.handled(actor, name, started, 0)
+      reply?.resolve(answer)
       return
     }
     const handled = () => {
       this.count(cell, sampled)
-      if (actor) this.taps.handled(actor, message.command, started, drafts.length)
-      message.reply?.resolve(reply)
+      if (actor) this.taps.handled(actor, name, started, drafts.length)
+      reply?.resolve(answer)
     }
-    if (this.canPipeline(cell, drafts)) return this.pipeline(cell, message, actor, drafts, handled)
+    if (this.canPipeline(cell, drafts))
+      return this.pipeline(cell, name, reply, actor, drafts, handled)
     // Waits for appends under way first: a re-fold reads the store, which must hold them.
     const persisted =
       cell.inFlight > 0
         ? cell.settled.then(() => this.persist(cell, drafts))
         : this.persist(cell, drafts)
-    return persisted.then(handled, (error: unknown) => this.fail(cell, message, actor, error))
+    return persisted.then(handled, (error: unknown) => this.fail(cell, name, reply, actor, error))
   }
 
   /**
@@ -139,7 +154,8 @@ export class CommandProcessor {
 
   private pipeline(
     cell: ActorCell,
-    message: CommandMessage,
+    name: string,
+    reply: PendingAsk | undefined,
     actor: TapActor | undefined,
     drafts: EventDraft[],
     handled: () => void,
@@ -164,7 +180,8 @@ export class CommandProcessor {
       this.durable.publish({ events: records })
       this.taps.appended(records)
       // An earlier append failed: this command ran against its events.
-      if (cell.appendEpoch !== epoch) return this.fail(cell, message, actor, sawFailedAppend(cell))
+      if (cell.appendEpoch !== epoch)
+        return this.fail(cell, name, reply, actor, sawFailedAppend(cell))
       handled()
     }
     const failed = (error: unknown) => {
@@ -177,7 +194,7 @@ export class CommandProcessor {
         cell.markStale()
         if (cell.stats) cell.stats.appendFailures++
       }
-      this.fail(cell, message, actor, error)
+      this.fail(cell, name, reply, actor, error)
     }
     const done = appending.then(
       (records) => previous.then(() => stored(records)),
@@ -198,13 +215,14 @@ export class CommandProcessor {
 
   private fail(
     cell: ActorCell,
-    message: CommandMessage,
+    name: string,
+    reply: PendingAsk | undefined,
     actor: TapActor | undefined,
     error: unknown,
   ): void {
     if (cell.stats) cell.stats.failed++
-    if (actor) this.taps.failed(actor, message.command, error)
-    message.reply?.reject(error)
+    if (actor) this.taps.failed(actor, name, error)
+    reply?.reject(error)
   }
 
   /** Appends the drafts, then folds the stored records (with their seqs) into the actor. */
