@@ -1,7 +1,8 @@
 // Memory and recovery at scale on the file store. Prints a markdown section.
 //
 //   node --expose-gc --import tsx bench/scale.bench.ts [--actors=N] [--events-per-actor=N]
-//                                                       [--hot-events=N] [--runs=N]
+//                                                       [--hot-events=N] [--runs=N] [--resident=N]
+//                                                       [--data=<dir>: keep the data set there, reuse it]
 //   npm run bench:scale   (the same through bench/run.ts, written into BENCHMARKS.md)
 //
 // 1. Writes actors × events-per-actor counter events (default 1M × 10) straight to a file
@@ -16,7 +17,8 @@
 //    would in a node), then evicted: the time a read takes to rehydrate it from its
 //    snapshot and the events after it, in a fresh runtime each run.
 import { execFileSync } from 'node:child_process'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { existsSync } from 'node:fs'
+import { copyFile, mkdtemp, rename, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -49,6 +51,9 @@ const RUNS = Number(args.get('runs') ?? 3)
  * runtime's own bound on actors in memory, not all of them.
  */
 const RESIDENT = Math.min(ACTORS, Number(args.get('resident') ?? 100_000))
+/** A data set to keep (written there if it has no index checkpoint, else reused). */
+const DATA = args.get('data')
+const SAVED_CHECKPOINT = `${CHECKPOINT_FILE}.bench-saved`
 /** Reopens without the checkpoint replay the whole log: this many runs of each. */
 const REPLAY_RUNS = 1
 const EVENTS = ACTORS * EVENTS_PER_ACTOR
@@ -83,15 +88,15 @@ function draft(i: number): EventDraft {
 
 interface Memory {
   rss: number
-  heapUsed: number
-  arrayBuffers: number
+  /** V8's heap in use plus memory outside it held by JS objects (typed arrays, buffers). */
+  used: number
 }
 
 function memory(): Memory {
   collectGarbage()
   collectGarbage()
   const m = process.memoryUsage()
-  return { rss: m.rss, heapUsed: m.heapUsed, arrayBuffers: m.arrayBuffers + m.external }
+  return { rss: m.rss, used: m.heapUsed + m.external }
 }
 
 const bytes = (n: number) =>
@@ -100,6 +105,9 @@ const bytes = (n: number) =>
     : n >= 2 ** 20
       ? `${(n / 2 ** 20).toFixed(0)} MiB`
       : `${n.toFixed(0)} B`
+
+/** RSS, and (in brackets) what JS holds of it: heap in use + external. */
+const mem = (m: Memory) => `${bytes(m.rss)} (JS: ${bytes(m.used)})`
 
 // ---- child measurements ----------------------------------------------------------------
 
@@ -117,8 +125,8 @@ async function childReopen(dir: string, verify: 'all' | 'tail') {
     ms,
     events,
     rss: after.rss,
-    indexBytesPerEvent:
-      (after.heapUsed + after.arrayBuffers - before.heapUsed - before.arrayBuffers) / events,
+    used: after.used,
+    indexBytesPerEvent: (after.used - before.used) / events,
   }
 }
 
@@ -189,12 +197,11 @@ async function childActors(dir: string) {
     return {
       resident,
       loadMs,
-      openedRss: opened.rss,
-      loadedRss: loaded.rss,
-      evictedRss: evicted.rss,
-      bytesPerActor:
-        (loaded.heapUsed + loaded.arrayBuffers - evicted.heapUsed - evicted.arrayBuffers) /
-        resident,
+      opened,
+      loaded,
+      evicted,
+      // Against the store just opened: eviction writes each actor's snapshot, which the index keeps.
+      bytesPerActor: (loaded.used - opened.used) / resident,
     }
   } finally {
     await runtime.stop()
@@ -313,11 +320,14 @@ type Rehydrate = Awaited<ReturnType<typeof childRehydrate>>
 
 async function main(): Promise<void> {
   const started = performance.now()
-  const dir = await mkdtemp(join(tmpdir(), 'anywhere-scale-'))
+  const dir = DATA ?? (await mkdtemp(join(tmpdir(), 'anywhere-scale-')))
   const hotDir = await mkdtemp(join(tmpdir(), 'anywhere-scale-hot-'))
   try {
-    process.stderr.write(`writing ${EVENTS.toLocaleString('en')} events over ${ACTORS.toLocaleString('en')} actors\n`)
-    const writeMs = await writeDataSet(dir)
+    process.stderr.write(
+      `writing ${EVENTS.toLocaleString('en')} events over ${ACTORS.toLocaleString('en')} actors\n`,
+    )
+    const reuse = DATA !== undefined && existsSync(join(DATA, CHECKPOINT_FILE))
+    const writeMs = reuse ? Number.NaN : await writeDataSet(dir)
     const reopen: Record<string, Reopen[]> = { all: [], tail: [] }
     for (let run = 0; run < RUNS; run++)
       for (const verify of ['all', 'tail'] as const) {
@@ -330,6 +340,8 @@ async function main(): Promise<void> {
     // Without the checkpoint, the store replays the whole log (and writes a new checkpoint
     // when it stops): the checkpoint is removed before each run.
     const noCheckpoint: Record<string, Reopen[]> = { all: [], tail: [] }
+    // Kept aside and put back afterwards: a store that replayed everything writes no new one.
+    await copyFile(join(dir, CHECKPOINT_FILE), join(dir, SAVED_CHECKPOINT))
     for (let run = 0; run < REPLAY_RUNS; run++)
       for (const verify of ['all', 'tail'] as const) {
         await rm(join(dir, CHECKPOINT_FILE), { force: true })
@@ -337,6 +349,7 @@ async function main(): Promise<void> {
         process.stderr.write(`reopen without checkpoint, verify ${verify}: ${duration(r.ms)}\n`)
         noCheckpoint[verify]!.push(r)
       }
+    await rename(join(dir, SAVED_CHECKPOINT), join(dir, CHECKPOINT_FILE))
     process.stderr.write(`the hot actor: ${HOT_EVENTS.toLocaleString('en')} events\n`)
     await writeHotActor(hotDir)
     const hot = child<Rehydrate>('rehydrate', hotDir)
@@ -344,7 +357,7 @@ async function main(): Promise<void> {
       report({ writeMs, reopen, noCheckpoint, actors, hot }, (performance.now() - started) / 1000),
     )
   } finally {
-    await rm(dir, { recursive: true, force: true })
+    if (DATA === undefined) await rm(dir, { recursive: true, force: true })
     await rm(hotDir, { recursive: true, force: true })
   }
 }
@@ -368,9 +381,10 @@ function report(
     '## Scale: memory and recovery of the file store',
     '',
     `${events} counter events over ${actors} actors (${EVENTS_PER_ACTOR} each), written straight to a file ` +
-      `store in appends of ${WRITE_BATCH.toLocaleString('en')} events (${duration(r.writeMs)}). Each ` +
+      `store in appends of ${WRITE_BATCH.toLocaleString('en')} events` +
+      `${Number.isNaN(r.writeMs) ? ' (a data set kept from an earlier run)' : ` (${duration(r.writeMs)})`}. Each ` +
       'measurement runs in a fresh child process. Reopen is `start()` of the store; "verify all" (the ' +
-      "default) re-reads and checks every commit, \"verify tail\" only those after the index checkpoint. " +
+      'default) re-reads and checks every commit, "verify tail" only those after the index checkpoint. ' +
       '"Index bytes per event": heap + external memory after the reopen over the baseline, per event. The ' +
       'runtime rows read every actor once (state through its mailbox, rehydrated from the store), ' +
       `${READ_CONCURRENCY} reads under way, then wait for the idle sweep to evict them all ` +
@@ -387,20 +401,17 @@ function report(
         [`reopen ${events} events, with the index checkpoint, verify tail`, ms(r.reopen.tail!)],
         [`reopen ${events} events, no checkpoint, verify all`, ms(r.noCheckpoint.all!)],
         [`reopen ${events} events, no checkpoint, verify tail`, ms(r.noCheckpoint.tail!)],
-        ['RSS after the reopen (verify tail)', bytes(r.reopen.tail![0]!.rss)],
+        ['RSS after the reopen (verify tail)', mem(r.reopen.tail![0]!)],
         ['index bytes per event', spreadText(perEvent, (v) => `${v.toFixed(1)} B`)],
         [
           `runtime: read ${RESIDENT.toLocaleString('en')} actors (${r.actors.resident.toLocaleString('en')} held)`,
           duration(r.actors.loadMs),
         ],
-        ['RSS, store open, no actor in memory', bytes(r.actors.openedRss)],
-        [`RSS, ${r.actors.resident.toLocaleString('en')} actors in memory`, bytes(r.actors.loadedRss)],
-        ['RSS after every actor was evicted', bytes(r.actors.evictedRss)],
+        ['RSS, store open, no actor in memory', mem(r.actors.opened)],
+        [`RSS, ${r.actors.resident.toLocaleString('en')} actors in memory`, mem(r.actors.loaded)],
+        ['RSS after every actor was evicted', mem(r.actors.evicted)],
         ['bytes per idle actor in memory', `${r.actors.bytesPerActor.toFixed(0)} B`],
-        [
-          `(so ${actors} actors in memory would add)`,
-          bytes(r.actors.bytesPerActor * ACTORS),
-        ],
+        [`(so ${actors} actors in memory would add)`, bytes(r.actors.bytesPerActor * ACTORS)],
         [
           `rehydrate an evicted actor of ${HOT_EVENTS.toLocaleString('en')} events (snapshot at event ${r.hot.snapshotAt.toLocaleString('en')})`,
           spreadText(spread(r.hot.times), duration),
@@ -420,8 +431,8 @@ function report(
         ],
         [
           'RSS < 1 GiB with every actor evicted',
-          bytes(r.actors.evictedRss),
-          r.actors.evictedRss < GOAL_EVICTED_RSS ? 'yes' : '**no**',
+          bytes(r.actors.evicted.rss),
+          r.actors.evicted.rss < GOAL_EVICTED_RSS ? 'yes' : '**no**',
         ],
       ],
     ),

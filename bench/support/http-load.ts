@@ -112,6 +112,8 @@ export interface LoadOptions {
   readonly requests: autocannon.Request[]
   readonly seconds: number
   readonly connections: number
+  /** Requests per second over all connections; omitted: as fast as the server answers. */
+  readonly rate?: number
   /** The processes doing the server's work (the node and, say, its redis-server; undefined: none): their CPU is summed. */
   readonly pids: readonly (number | undefined)[]
 }
@@ -129,6 +131,7 @@ export async function loadServer(options: LoadOptions): Promise<LoadSample> {
     pipelining: 1,
     duration: options.seconds,
     requests: options.requests,
+    ...(options.rate === undefined ? {} : { overallRate: options.rate }),
   })
   const cpuAfter = cpuNow()
   return {
