@@ -208,7 +208,10 @@ function report(rounds: readonly Round[], lags: Float64Array, seconds: number): 
       "(autocannon's, 1 ms resolution); median (min–max) over every geo and round. Replication lag: for each " +
       "event a geo ingests while connected, its `event.ingested` tap's time less the event's HLC wall time " +
       `(stamped by its origin as the command ran; one machine, one clock), ${lags.length.toLocaleString('en')} ` +
-      `events. Whole section: ${seconds.toFixed(0)} s.`,
+      `events. All three geos share this machine's 2 cores and one disk (with the load generator): ` +
+      "connected, each geo also ingests, fsyncs and folds the other two geos' events, three times the " +
+      'work of a cut phase on the same hardware, which geos on their own machines would not share. ' +
+      `Whole section: ${seconds.toFixed(0)} s.`,
     '',
     table(
       ['fabric', 'requests/s per geo', 'local write p50', 'local write p99', 'non-2xx + errors'],

@@ -186,11 +186,20 @@ async function childActors(dir: string) {
     const resident = runtime.actorsInMemory
     const loaded = memory()
     // The idle sweep runs every second and evicts what went unused for 2 s: all of them, now.
+    const snapshotsFrom = store.stats().records
     skip(10_000)
     const deadline = Date.now() + 120_000
     while (runtime.actorsInMemory > 0) {
       if (Date.now() > deadline)
         throw new Error(`${runtime.actorsInMemory} actors still in memory after 120 s`)
+      await new Promise((resolve) => setTimeout(resolve, 250))
+    }
+    // Each eviction saves the actor's snapshot: wait until the store has written them all.
+    while (store.stats().records - snapshotsFrom < resident) {
+      if (Date.now() > deadline)
+        throw new Error(
+          `${store.stats().records - snapshotsFrom} of ${resident} snapshots written after 120 s`,
+        )
       await new Promise((resolve) => setTimeout(resolve, 250))
     }
     const evicted = memory()
@@ -386,10 +395,15 @@ function report(
       'measurement runs in a fresh child process. Reopen is `start()` of the store; "verify all" (the ' +
       'default) re-reads and checks every commit, "verify tail" only those after the index checkpoint. ' +
       '"Index bytes per event": heap + external memory after the reopen over the baseline, per event. The ' +
-      'runtime rows read every actor once (state through its mailbox, rehydrated from the store), ' +
-      `${READ_CONCURRENCY} reads under way, then wait for the idle sweep to evict them all ` +
-      '(`idleEvictMs` 1 s); "bytes per idle actor" is the heap + external memory the evictions gave back, ' +
-      `per actor. Rehydrate: one actor with ${HOT_EVENTS.toLocaleString('en')} events written through ` +
+      `runtime rows read ${RESIDENT.toLocaleString('en')} actors once (state through its mailbox, ` +
+      `rehydrated from the store; ${READ_CONCURRENCY} reads under way; the runtime's clock held still ` +
+      'meanwhile), then move its clock ahead so that the idle sweep evicts them all, and wait until the ' +
+      'store has written the snapshot each eviction saves. "Bytes per idle actor": heap + external ' +
+      'memory with the actors in memory over the store just opened, per actor. "JS" is heap in use + ' +
+      'external memory, after a full GC: the rest of RSS is memory V8 and the allocator keep after the ' +
+      'peak. Reopens without the checkpoint: ' +
+      `${REPLAY_RUNS} run each. ` +
+      `Rehydrate: one actor with ${HOT_EVENTS.toLocaleString('en')} events written through ` +
       `the runtime (${HOT_CONCURRENCY} asks under way; it snapshots every 256 events by default), read ` +
       `by a fresh runtime: ${RUNS} runs after a warm-up. Median (min–max) over ${RUNS} runs where there ` +
       `are runs. Whole section: ${seconds.toFixed(0)} s.`,
