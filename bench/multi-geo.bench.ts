@@ -30,7 +30,7 @@ const args = new Map(
 const ROUNDS = Number(args.get('rounds') ?? 3)
 const SECONDS = Number(args.get('seconds') ?? 6)
 /** Requests per second each geo's client sends. */
-const RATE = Number(args.get('rate') ?? 500)
+const RATE = Number(args.get('rate') ?? 200)
 const CONNECTIONS = 16
 const GEOS = ['a', 'b', 'c'] as const
 /** Added to every fabric link, each way. */

@@ -125,15 +125,27 @@ export async function loadServer(options: LoadOptions): Promise<LoadSample> {
     return values.some((v) => v === undefined) ? undefined : values.reduce((a, b) => a! + b!, 0)
   }
   const cpuBefore = cpuNow()
-  const result = await autocannon({
-    url: options.url,
-    connections: options.connections,
-    pipelining: 1,
-    duration: options.seconds,
-    requests: options.requests,
-    ...(options.rate === undefined ? {} : { overallRate: options.rate }),
+  // Counted in the result, but only as a number: the first one says why.
+  let firstError: Error | undefined
+  const result = await new Promise<autocannon.Result>((resolve, reject) => {
+    const instance = autocannon(
+      {
+        url: options.url,
+        connections: options.connections,
+        pipelining: 1,
+        duration: options.seconds,
+        requests: options.requests,
+        ...(options.rate === undefined ? {} : { overallRate: options.rate }),
+      },
+      (error, done) => (error ? reject(error) : resolve(done)),
+    )
+    instance.on('reqError', (error: Error) => (firstError ??= error))
   })
   const cpuAfter = cpuNow()
+  if (firstError)
+    process.stderr.write(
+      `${options.url}: ${result.errors} request errors, the first: ${firstError.message}\n`,
+    )
   return {
     serverCpuUs:
       cpuBefore === undefined || cpuAfter === undefined || result['2xx'] === 0
