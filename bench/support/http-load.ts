@@ -54,7 +54,7 @@ export async function startServerProcess(
       }
     })
   })
-  const timeout = AbortSignal.timeout(START_TIMEOUT_MS)
+  let timer: NodeJS.Timeout | undefined
   const line = await Promise.race([
     found,
     exited.then(([code]) => {
@@ -62,11 +62,15 @@ export async function startServerProcess(
         `node ${args.join(' ')} exited (${String(code)}) before it was ready:\n${output}`,
       )
     }),
-    once(timeout, 'abort').then(() => {
-      child.kill('SIGKILL')
-      throw new Error(`node ${args.join(' ')} was not ready in ${START_TIMEOUT_MS} ms:\n${output}`)
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        child.kill('SIGKILL')
+        reject(
+          new Error(`node ${args.join(' ')} was not ready in ${START_TIMEOUT_MS} ms:\n${output}`),
+        )
+      }, START_TIMEOUT_MS)
     }),
-  ])
+  ]).finally(() => clearTimeout(timer))
   return {
     child,
     line,
