@@ -14,6 +14,8 @@ const INITIAL_ROWS = 1 << 10
 /** Fields of an event's encoded bytes: [type, payload]. */
 const ENCODED_FIELDS = 2
 const PAYLOAD_AT = 1
+/** Deepest nesting stored (the fabric's sealing encoder allows the same). */
+const MAX_ENCODED_DEPTH = 1_000
 
 /** A growable column of numbers. */
 class Column<A extends Float64Array | Uint32Array> {
@@ -47,7 +49,12 @@ interface ActorName {
  * decoding it.
  */
 export class EventColumns {
-  private readonly codec = valueCodec()
+  /**
+   * Deep enough for any event a store may be handed: core refuses to emit a payload deeper
+   * than 32 levels, but an event replicated from an older geo may nest deeper, and the memory
+   * store kept any depth when it held objects.
+   */
+  private readonly codec = valueCodec({ maxDepth: MAX_ENCODED_DEPTH })
   private readonly chunks: Buffer[] = []
   private chunkUsed = CHUNK_BYTES
   private rows = 0
