@@ -5,14 +5,14 @@
 //
 // Each server runs in its own child process; autocannon runs here, so on a 2-core machine the
 // server and the load generator each have a core. Rounds alternate between the two servers.
-import autocannon from 'autocannon'
+import type autocannon from 'autocannon'
 import { spawn, type ChildProcessByStdio } from 'node:child_process'
 import { once } from 'node:events'
-import { readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { createInterface } from 'node:readline'
 import type { Readable, Writable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
+import { loadServer, millis, type LoadSample } from './support/http-load.js'
 import { percent, rate, spread, spreadText, table } from './support/stats.js'
 
 const args = new Map(
@@ -115,56 +115,16 @@ async function checkAnswers(server: Server): Promise<void> {
     )
 }
 
-interface Sample {
-  /** 2xx responses per second over the run. */
-  readonly throughput: number
-  readonly p99Ms: number
-  readonly p50Ms: number
-  readonly non2xx: number
-  readonly errors: number
-  /** CPU time the server process used per 2xx response (user + system), in µs; undefined where /proc is missing. */
-  readonly serverCpuUs: number | undefined
-}
+type Sample = LoadSample
 
-/** Linux reports process CPU time in clock ticks of 1/100 s (USER_HZ). */
-const TICKS_PER_SECOND = 100
-
-/** User + system CPU seconds a process has used so far, from /proc (Linux only). */
-function cpuSeconds(pid: number | undefined): number | undefined {
-  if (pid === undefined) return undefined
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    // Fields after the command name (which may hold spaces) start at its closing parenthesis.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND
-  } catch {
-    return undefined
-  }
-}
-
-async function load(server: Server, seconds: number): Promise<Sample> {
-  const cpuBefore = cpuSeconds(server.child.pid)
-  const result = await autocannon({
+const load = (server: Server, seconds: number) =>
+  loadServer({
     url: server.url,
-    connections: CONNECTIONS,
-    pipelining: 1,
-    duration: seconds,
     requests: requests(server.kind),
+    seconds,
+    connections: CONNECTIONS,
+    pids: [server.child.pid],
   })
-  const cpuAfter = cpuSeconds(server.child.pid)
-  const serverCpuUs =
-    cpuBefore === undefined || cpuAfter === undefined || result['2xx'] === 0
-      ? undefined
-      : ((cpuAfter - cpuBefore) * 1e6) / result['2xx']
-  return {
-    serverCpuUs,
-    throughput: result['2xx'] / result.duration,
-    p99Ms: result.latency.p99,
-    p50Ms: result.latency.p50,
-    non2xx: result.non2xx,
-    errors: result.errors + result.timeouts,
-  }
-}
 
 async function main(): Promise<void> {
   const started = performance.now()
@@ -199,11 +159,6 @@ async function main(): Promise<void> {
   } finally {
     await Promise.all(servers.map(stopServer))
   }
-}
-
-/** autocannon measures latency in whole milliseconds: 0 means under 1 ms. */
-function millis(ms: number): string {
-  return ms < 1 ? '<1 ms' : `${Number.isInteger(ms) ? ms : ms.toFixed(1)} ms`
 }
 
 function report(samples: Record<Kind, Sample[]>, seconds: number): string {

@@ -81,9 +81,10 @@ export interface ValueCodec {
 /**
  * A codec with its own encoder: its shared buffer is overwritten only by its own encode
  * calls, so a caller that copies before its next call never sees another store's bytes.
+ * `maxDepth`: deepest nesting it encodes (msgpack's default, 100, when omitted).
  */
-export function valueCodec(): ValueCodec {
-  const encoder = new Encoder()
+export function valueCodec(options: { maxDepth?: number } = {}): ValueCodec {
+  const encoder = new Encoder(options.maxDepth === undefined ? {} : { maxDepth: options.maxDepth })
   const decoder = new Decoder()
   return {
     encodeFields(fields, valueAt, what) {

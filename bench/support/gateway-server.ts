@@ -5,11 +5,13 @@
 //                                                                 (also serves `tally`, a counter that emits nothing;
 //                                                                 `anywhere no-metrics`: with metrics.enabled false)
 //   node --import tsx bench/support/gateway-server.ts plain      a plain node:http server (the floor)
+//   node --import tsx bench/support/gateway-server.ts durable    the same, replying once a line per request
+//                                                                 is fdatasync'ed to a file (group commit)
 //   node --import tsx bench/support/gateway-server.ts fastify    Fastify set up like the gateway, no runtime
 //
 // Listens on 127.0.0.1, a free port; prints one JSON line `{"url": ...}` on stdout once it
 // listens; stops and exits when its stdin closes (the parent exited or is done) or on SIGTERM.
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, open, rm, type FileHandle } from 'node:fs/promises'
 import Fastify from 'fastify'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -74,7 +76,7 @@ async function startAnywhere(): Promise<Running> {
  * parses the body, checks `by`, keeps a counter per id in a Map and replies `{ value }`:
  * what the gateway does minus the framework, validation library, mailbox and store.
  */
-async function startPlain(): Promise<Running> {
+async function startPlain(journal?: GroupCommitJournal): Promise<Running> {
   const counters = new Map<string, number>()
   const reply = (res: ServerResponse, status: number, body: unknown) => {
     const text = JSON.stringify(body)
@@ -108,7 +110,11 @@ async function startPlain(): Promise<Running> {
       const id = match[1]!
       const value = (counters.get(id) ?? 0) + by
       counters.set(id, value)
-      reply(res, 200, { value })
+      if (!journal) return reply(res, 200, { value })
+      journal.append(`${JSON.stringify({ id, by, value })}\n`).then(
+        () => reply(res, 200, { value }),
+        () => reply(res, 503, { error: 'StoreUnavailableError' }),
+      )
     })
   }
   const server = createServer({ keepAliveTimeout: 60_000 }, handle)
@@ -116,11 +122,62 @@ async function startPlain(): Promise<Running> {
   const { port } = server.address() as AddressInfo
   return {
     url: `http://127.0.0.1:${port}`,
-    stop: () =>
-      new Promise<void>((resolve) => {
+    stop: async () => {
+      await new Promise<void>((resolve) => {
         server.closeAllConnections()
         server.close(() => resolve())
-      }),
+      })
+      await journal?.close()
+    },
+  }
+}
+
+/**
+ * The durable floor: the plain server, replying only once a line recording the request is
+ * durable in an append-only file. Lines that arrive while a write and `fdatasync` are under
+ * way wait and go together in the next (group commit), which is what any durable store on
+ * one disk can at best do: the honest limit of a durable HTTP write on this machine.
+ */
+class GroupCommitJournal {
+  private waiting: { line: string; done: () => void; failed: (error: unknown) => void }[] = []
+  private flushing = false
+
+  private constructor(
+    private readonly dir: string,
+    private readonly file: FileHandle,
+  ) {}
+
+  static async open(): Promise<GroupCommitJournal> {
+    const dir = await mkdtemp(join(tmpdir(), 'anywhere-bench-durable-'))
+    return new GroupCommitJournal(dir, await open(join(dir, 'journal'), 'a'))
+  }
+
+  append(line: string): Promise<void> {
+    return new Promise((done, failed) => {
+      this.waiting.push({ line, done, failed })
+      if (!this.flushing) void this.flush()
+    })
+  }
+
+  private async flush(): Promise<void> {
+    this.flushing = true
+    while (this.waiting.length > 0) {
+      const batch = this.waiting
+      this.waiting = []
+      try {
+        await this.file.write(batch.map((w) => w.line).join(''))
+        await this.file.datasync()
+        for (const w of batch) w.done()
+      } catch (error) {
+        for (const w of batch) w.failed(error)
+      }
+    }
+    this.flushing = false
+  }
+
+  async close(): Promise<void> {
+    await this.file.close()
+    await rm(this.dir, { recursive: true, force: true })
   }
 }
 
@@ -172,9 +229,14 @@ async function startFastify(): Promise<Running> {
   return { url, stop: () => app.close() }
 }
 
-const starters = { anywhere: startAnywhere, plain: startPlain, fastify: startFastify }
+const starters = {
+  anywhere: startAnywhere,
+  plain: () => startPlain(),
+  durable: async () => startPlain(await GroupCommitJournal.open()),
+  fastify: startFastify,
+}
 const kind = process.argv[2]
-if (kind !== 'anywhere' && kind !== 'plain' && kind !== 'fastify') {
+if (kind !== 'anywhere' && kind !== 'plain' && kind !== 'durable' && kind !== 'fastify') {
   process.stderr.write(`usage: gateway-server.ts ${Object.keys(starters).join('|')}\n`)
   process.exit(2)
 }

@@ -29,8 +29,15 @@ export type Message =
   | { kind: 'read'; resolve: (view: ActorView) => void; reject: (error: unknown) => void }
   | { kind: 'ingest'; events: EventRecord[] }
 
+/**
+ * What an actor's mailbox queues: a message, or a tell as its bare command name (its input
+ * is the mailbox item's argument), so that a tell costs no object of its own.
+ */
+export type MailboxItem = Message | string
+
 /** Fails whoever waits on a message (a tell and an ingest have no one). */
-export function failMessage(message: Message, error: unknown): void {
+export function failMessage(message: MailboxItem, error: unknown): void {
+  if (typeof message === 'string') return
   if (message.kind === 'read') message.reject(error)
   else if (message.kind === 'command') message.reply?.reject(error)
 }
@@ -69,7 +76,7 @@ export class ActorCell {
    */
   lateFrom: EventRecord | undefined
   loading: Promise<void> | undefined
-  readonly mailbox: Mailbox<Message>
+  readonly mailbox: Mailbox<MailboxItem, unknown>
   /** Its type's counters, when the node keeps metrics. */
   stats: ActorTypeStats | undefined
   /**
@@ -90,12 +97,16 @@ export class ActorCell {
     readonly address: string,
     now: number,
     capacity: number,
-    process: (cell: ActorCell, message: Message) => void | Promise<void>,
+    process: (cell: ActorCell, item: MailboxItem, input: unknown) => void | Promise<void>,
     onError: (error: unknown) => void,
   ) {
     this.state = definition.initialState
     this.lastUsed = now
-    this.mailbox = new Mailbox<Message>((message) => process(this, message), capacity, onError)
+    this.mailbox = new Mailbox<MailboxItem, unknown>(
+      (item, input) => process(this, item, input),
+      capacity,
+      onError,
+    )
   }
 
   /** Counts one more folded event (its state is already in `state`), keeping a checkpoint every so often. */

@@ -14,7 +14,7 @@ import type { Hlc } from '../hlc.js'
 import type { AbortOptions, Startable } from '../lifecycle.js'
 import { raceAbort } from '../../support/abort.js'
 import { parseInit } from '../../support/options.js'
-import { ActorCell, failMessage, type Message } from './actor-cell.js'
+import { ActorCell, failMessage, type MailboxItem, type Message } from './actor-cell.js'
 import type { ActorRef, ActorView } from './actor-ref.js'
 import { CommandProcessor } from './command-processor.js'
 import { GeoRouter, type ForwardedActors } from './geo-router.js'
@@ -229,8 +229,7 @@ export class ActorRuntime implements Startable {
   }
 
   private tellCell(cell: ActorCell, command: string, input: unknown): void {
-    const message: Message = { kind: 'command', command, input, chain: undefined, reply: undefined }
-    if (!cell.mailbox.enqueue(message)) {
+    if (!cell.mailbox.enqueue(command, input)) {
       if (cell.stats) cell.stats.failed++
       this.taps.tellRefused(cell, command, overloaded(cell))
     }
@@ -414,7 +413,7 @@ export class ActorRuntime implements Startable {
       address,
       this.now(),
       this.settings.mailboxCapacity,
-      (c, m) => this.process(c, m),
+      (c, item, input) => this.process(c, item, input),
       (error) =>
         this.components.logger.error('mailbox processing failed', { actor: address, error }),
     )
@@ -423,8 +422,8 @@ export class ActorRuntime implements Startable {
     return created
   }
 
-  private process(cell: ActorCell, message: Message): void | Promise<void> {
-    if (cell.ready) return this.processLoaded(cell, message)
+  private process(cell: ActorCell, message: MailboxItem, input: unknown): void | Promise<void> {
+    if (cell.ready) return this.processLoaded(cell, message, input)
     // The first message waits for the rehydration; after it the path stays synchronous where it can.
     // A reload after a failed append waits for the appends still under way: the store must hold them.
     cell.loading ??= cell.inFlight > 0 ? cell.settled.then(() => this.load(cell)) : this.load(cell)
@@ -432,9 +431,9 @@ export class ActorRuntime implements Startable {
     return cell.loading.then(
       () => {
         // Marked stale while loading (a replicated event it may not have read): load again.
-        if (cell.generation !== generation) return this.process(cell, message)
+        if (cell.generation !== generation) return this.process(cell, message, input)
         cell.ready = true
-        return this.processLoaded(cell, message)
+        return this.processLoaded(cell, message, input)
       },
       (error: unknown) => {
         cell.loading = undefined
@@ -453,22 +452,27 @@ export class ActorRuntime implements Startable {
     return this.replica.rehydrate(cell)
   }
 
-  private processLoaded(cell: ActorCell, message: Message): void | Promise<void> {
+  private processLoaded(
+    cell: ActorCell,
+    message: MailboxItem,
+    input: unknown,
+  ): void | Promise<void> {
     // Only the last queued message reads the clock: once the mailbox is idle, lastUsed is still
     // the start of the last message handled, and a burst of messages costs one clock read.
     if (cell.mailbox.size === 0) cell.lastUsed = this.now()
+    // A tell: its command name, its input the mailbox item's argument.
+    const tell = typeof message === 'string'
+    const kind = tell ? 'command' : message.kind
     // A read, or a re-fold from the store, sees only what is durable: it waits for the
     // appends under way (and reloads if one of them failed).
-    if (
-      cell.inFlight > 0 &&
-      (message.kind === 'read' || (cell.lateFrom && message.kind !== 'ingest'))
-    )
-      return cell.settled.then(() => this.process(cell, message))
-    if (cell.lateFrom && message.kind !== 'ingest')
+    if (cell.inFlight > 0 && (kind === 'read' || (cell.lateFrom && kind !== 'ingest')))
+      return cell.settled.then(() => this.process(cell, message, input))
+    if (cell.lateFrom && kind !== 'ingest')
       return this.replica.refold(cell, cell.lateFrom).then(
-        () => this.processLoaded(cell, message),
+        () => this.processLoaded(cell, message, input),
         (error: unknown) => failMessage(message, error),
       )
+    if (tell) return this.commands.handle(cell, message, input, undefined, undefined)
     switch (message.kind) {
       case 'read':
         message.resolve({ state: cell.state, eventCount: cell.count, last: cell.last })
@@ -476,7 +480,14 @@ export class ActorRuntime implements Startable {
       case 'ingest':
         return this.replica.foldIngested(cell, message.events)
       case 'command':
-        return this.commands.handle(cell, message)
+        return this.commands.handle(
+          cell,
+          message.command,
+          message.input,
+          message.chain,
+          message.reply,
+          message.keyed,
+        )
     }
   }
 

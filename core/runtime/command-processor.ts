@@ -20,9 +20,10 @@ import {
 import type { DurableEventFeed } from '../event-feed.js'
 import type { EventStore } from '../event-store.js'
 import type { TapActor } from '../taps.js'
-import type { ActorCell, CommandMessage } from './actor-cell.js'
+import type { ActorCell } from './actor-cell.js'
 import { HandlerContext, type ContextHost } from './handler-context.js'
-import type { LedgerEntry } from './idempotency-ledger.js'
+import type { KeyedCommand, LedgerEntry } from './idempotency-ledger.js'
+import type { PendingAsk } from './pending-ask.js'
 import type { ReplicaEngine } from './replica.js'
 import type { RuntimeTaps } from './runtime-taps.js'
 import { LATENCY_SAMPLE_EVERY } from './runtime-stats.js'
@@ -42,8 +43,19 @@ export class CommandProcessor {
     private readonly taps: RuntimeTaps,
   ) {}
 
-  /** Handles `message` on `cell`; settles its reply, if any, in every case. */
-  handle(cell: ActorCell, message: CommandMessage): void | Promise<void> {
+  /**
+   * Handles `command` with `input` on `cell`; settles `reply`, if any (a tell has none), in
+   * every case. The parts of the message come apart so that a tell, queued without a message
+   * object, is handled without one. `keyed`: its idempotency key, when it was sent with one.
+   */
+  handle(
+    cell: ActorCell,
+    name: string,
+    input: unknown,
+    chain: readonly string[] | undefined,
+    reply: PendingAsk | undefined,
+    keyed?: KeyedCommand,
+  ): void | Promise<void> {
     const { definition } = cell
     const actor = this.taps.messageActor(cell)
     const started = actor ? this.clock.now() : 0
@@ -53,86 +65,92 @@ export class CommandProcessor {
       stats !== undefined && (++stats.seen & (LATENCY_SAMPLE_EVERY - 1)) === 0
         ? performance.now()
         : 0
-    if (actor) this.taps.received(actor, message.command, started)
-    if (message.keyed !== undefined && cell.ledger !== undefined) {
-      const ran = cell.ledger.find(message.keyed.key, this.clock.now())
-      if (ran) return this.replay(cell, message, actor, started, ran)
+    if (actor) this.taps.received(actor, name, started)
+    if (keyed !== undefined && cell.ledger !== undefined) {
+      const ran = cell.ledger.find(keyed.key, this.clock.now())
+      if (ran) return this.replay(cell, name, reply, keyed, actor, started, ran)
     }
-    const command = definition.commands[message.command]
+    const command = definition.commands[name]
     if (!command)
       return this.fail(
         cell,
-        message,
+        name,
+        reply,
         actor,
         new UnknownCommandError(
-          `actor type '${definition.type}' has no command '${message.command}'; it has: ${Object.keys(definition.commands).join(', ')}`,
+          `actor type '${definition.type}' has no command '${name}'; it has: ${Object.keys(definition.commands).join(', ')}`,
         ),
       )
-    const parsed = command.input.safeParse(message.input)
+    const parsed = command.input.safeParse(input)
     if (!parsed.success)
       return this.fail(
         cell,
-        message,
+        name,
+        reply,
         actor,
         new ValidationError(
-          `invalid input for ${definition.type}.${message.command}: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`,
+          `invalid input for ${definition.type}.${name}: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`,
           { issues: parsed.error.issues },
         ),
       )
-    const ctx = new HandlerContext(this.host, cell, message.chain, message.keyed)
+    const ctx = new HandlerContext(this.host, cell, chain, keyed)
     let result: unknown
     try {
       result = command.handle(ctx, parsed.data)
     } catch (error) {
-      return this.fail(cell, message, actor, handlerError(cell, message.command, error))
+      return this.fail(cell, name, reply, actor, handlerError(cell, name, error))
     }
     if (isPromiseLike(result))
       return Promise.resolve(result).then(
-        (reply) => this.finish(cell, message, ctx, actor, started, sampled, reply),
+        (answer) => this.finish(cell, name, reply, keyed, ctx, actor, started, sampled, answer),
         (error: unknown) => {
           ctx.close()
-          this.fail(cell, message, actor, handlerError(cell, message.command, error))
+          this.fail(cell, name, reply, actor, handlerError(cell, name, error))
         },
       )
-    return this.finish(cell, message, ctx, actor, started, sampled, result)
+    return this.finish(cell, name, reply, keyed, ctx, actor, started, sampled, result)
   }
 
   /** Persists what the handler emitted, then replies. */
   private finish(
     cell: ActorCell,
-    message: CommandMessage,
+    name: string,
+    reply: PendingAsk | undefined,
+    keyed: KeyedCommand | undefined,
     ctx: HandlerContext,
     actor: TapActor | undefined,
     started: number,
     sampled: number,
-    reply: unknown,
+    answer: unknown,
   ): void | Promise<void> {
     ctx.close()
     let { drafts } = ctx
-    if (message.keyed !== undefined)
+    if (keyed !== undefined)
       try {
-        drafts = ctx.keyedDrafts(message.keyed, reply)
+        drafts = ctx.keyedDrafts(keyed, answer)
       } catch (error) {
-        return this.fail(cell, message, actor, handlerError(cell, message.command, error))
+        return this.fail(cell, name, reply, actor, handlerError(cell, name, error))
       }
     if (drafts === undefined) {
       this.count(cell, sampled)
-      if (actor) this.taps.handled(actor, message.command, started, 0)
-      message.reply?.resolve(reply)
+      if (actor) this.taps.handled(actor, name, started, 0)
+      reply?.resolve(answer)
       return
     }
+    const emitted = drafts
     const handled = () => {
       this.count(cell, sampled)
-      if (actor) this.taps.handled(actor, message.command, started, drafts.length)
-      message.reply?.resolve(reply)
+      if (actor) this.taps.handled(actor, name, started, emitted.length)
+      reply?.resolve(answer)
     }
-    if (this.canPipeline(cell, drafts)) return this.pipeline(cell, message, actor, drafts, handled)
+    if (this.canPipeline(cell, drafts))
+      return this.pipeline(cell, name, reply, actor, drafts, handled)
     // Waits for appends under way first: a re-fold reads the store, which must hold them.
     const persisted =
       cell.inFlight > 0
         ? cell.settled.then(() => this.persist(cell, drafts))
         : this.persist(cell, drafts)
-    return persisted.then(handled, (error: unknown) => this.fail(cell, message, actor, error))
+    return persisted.then(handled, (error: unknown) => this.fail(cell, name, reply, actor, error))
   }
 
   /**
@@ -151,13 +169,14 @@ export class CommandProcessor {
 
   private pipeline(
     cell: ActorCell,
-    message: CommandMessage,
+    name: string,
+    reply: PendingAsk | undefined,
     actor: TapActor | undefined,
     drafts: EventDraft[],
     handled: () => void,
   ): void | Promise<void> {
     const epoch = cell.appendEpoch
-    const appending = this.store.append(drafts, cell.appendOptions)
+    const appending = this.store.append(drafts)
     // Counted before the fold: no snapshot is taken of a state holding events not yet stored.
     cell.inFlight++
     this.replica.foldEmitted(
@@ -176,7 +195,8 @@ export class CommandProcessor {
       this.durable.publish({ events: records })
       this.taps.appended(records)
       // An earlier append failed: this command ran against its events.
-      if (cell.appendEpoch !== epoch) return this.fail(cell, message, actor, sawFailedAppend(cell))
+      if (cell.appendEpoch !== epoch)
+        return this.fail(cell, name, reply, actor, sawFailedAppend(cell))
       handled()
     }
     const failed = (error: unknown) => {
@@ -189,7 +209,7 @@ export class CommandProcessor {
         cell.markStale()
         if (cell.stats) cell.stats.appendFailures++
       }
-      this.fail(cell, message, actor, error)
+      this.fail(cell, name, reply, actor, error)
     }
     const done = appending.then(
       (records) => previous.then(() => stored(records)),
@@ -207,25 +227,28 @@ export class CommandProcessor {
    */
   private replay(
     cell: ActorCell,
-    message: CommandMessage,
+    name: string,
+    reply: PendingAsk | undefined,
+    keyed: KeyedCommand,
     actor: TapActor | undefined,
     started: number,
     ran: LedgerEntry,
   ): void | Promise<void> {
-    if (ran.fingerprint !== message.keyed!.fingerprint)
+    if (ran.fingerprint !== keyed.fingerprint)
       return this.fail(
         cell,
-        message,
+        name,
+        reply,
         actor,
         new IdempotencyKeyReusedError(
           `this idempotency key was used on ${cell.address} for another command or input: use a new key for a new operation`,
         ),
       )
     const answer = () => {
-      message.keyed!.replayed = true
+      keyed.replayed = true
       if (cell.stats) cell.stats.handled++
-      if (actor) this.taps.handled(actor, message.command, started, 0)
-      message.reply?.resolve(ran.reply)
+      if (actor) this.taps.handled(actor, name, started, 0)
+      reply?.resolve(ran.reply)
     }
     if (cell.inFlight === 0) return answer()
     // The first run may still be on its way to the store: its reply waits until it is durable.
@@ -233,7 +256,7 @@ export class CommandProcessor {
     return cell.settled.then(() =>
       cell.appendEpoch === epoch
         ? answer()
-        : this.fail(cell, message, actor, sawFailedAppend(cell)),
+        : this.fail(cell, name, reply, actor, sawFailedAppend(cell)),
     )
   }
 
@@ -247,20 +270,21 @@ export class CommandProcessor {
 
   private fail(
     cell: ActorCell,
-    message: CommandMessage,
+    name: string,
+    reply: PendingAsk | undefined,
     actor: TapActor | undefined,
     error: unknown,
   ): void {
     if (cell.stats) cell.stats.failed++
-    if (actor) this.taps.failed(actor, message.command, error)
-    message.reply?.reject(error)
+    if (actor) this.taps.failed(actor, name, error)
+    reply?.reject(error)
   }
 
   /** Appends the drafts, then folds the stored records (with their seqs) into the actor. */
   private async persist(cell: ActorCell, drafts: EventDraft[]): Promise<void> {
     let records: EventRecord[]
     try {
-      records = await this.store.append(drafts, cell.appendOptions)
+      records = await this.store.append(drafts)
     } catch (error) {
       // The append may have landed all the same (a reply lost after the write): the replica
       // reloads from the store before its next message rather than trust what it holds.

@@ -55,15 +55,20 @@ const defaultScheduler = new MailboxScheduler()
  * of "one message at a time per actor". Processing runs in its scheduler's loop, never
  * in the caller's stack; an item whose processing returns a promise holds the mailbox
  * until that promise settles.
+ *
+ * Each item may carry an argument, kept in the slot after it: a tell queues its command
+ * name and its input as they are, so a message costs no object of its own (a fan-out of a
+ * million tells would otherwise keep a million of them alive until processed).
  */
-export class Mailbox<T> {
-  private items: (T | undefined)[] = []
+export class Mailbox<T, A = undefined> {
+  /** Item, argument, item, argument, ...: two slots per queued item. */
+  private slots: unknown[] = []
   private head = 0
   private running = false
   private idleWaiters: Array<() => void> = []
 
   constructor(
-    private readonly process: (item: T) => void | Promise<void>,
+    private readonly process: (item: T, arg: A) => void | Promise<void>,
     /** Most items waiting at once; `enqueue` refuses past it. */
     readonly capacity: number,
     /** Called when `process` throws; the mailbox goes on with the next item. */
@@ -71,10 +76,10 @@ export class Mailbox<T> {
     private readonly scheduler: MailboxScheduler = defaultScheduler,
   ) {}
 
-  /** Queues an item; false when the mailbox is full. */
-  enqueue(item: T): boolean {
-    if (this.items.length - this.head >= this.capacity) return false
-    this.items.push(item)
+  /** Queues an item (with its argument); false when the mailbox is full. */
+  enqueue(item: T, arg?: A): boolean {
+    if (this.slots.length - this.head >= 2 * this.capacity) return false
+    this.slots.push(item, arg)
     if (!this.running) {
       this.running = true
       this.scheduler.schedule(this as unknown as Mailbox<never>)
@@ -84,7 +89,7 @@ export class Mailbox<T> {
 
   /** Items waiting, not counting the one being processed. */
   get size(): number {
-    return this.items.length - this.head
+    return (this.slots.length - this.head) >> 1
   }
 
   /** True when nothing is queued or being processed. */
@@ -105,38 +110,49 @@ export class Mailbox<T> {
    */
   runSlice(max: number): number {
     let count = 0
-    while (this.head < this.items.length) {
+    const slots = this.slots
+    while (this.head < slots.length) {
       if (count === max) {
+        this.compact()
         this.scheduler.schedule(this as unknown as Mailbox<never>)
         return count
       }
-      const item = this.items[this.head] as T
-      this.items[this.head++] = undefined
-      if (this.head >= 1024 && this.head * 2 >= this.items.length) {
-        this.items = this.items.slice(this.head)
-        this.head = 0
-      }
+      const head = this.head
+      const item = slots[head] as T
+      const arg = slots[head + 1] as A
+      slots[head] = undefined
+      slots[head + 1] = undefined
+      this.head = head + 2
       count++
       let pending: void | Promise<void>
       try {
-        pending = this.process(item)
+        pending = this.process(item, arg)
       } catch (error) {
         this.onError(error)
         continue
       }
       // Only an asynchronous item costs a promise turn; synchronous ones run back to back.
       if (pending !== undefined) {
+        this.compact()
         pending.then(this.reschedule, this.rescheduleAfterError)
         return count
       }
     }
-    this.items = []
+    this.slots = []
     this.head = 0
     this.running = false
     const waiters = this.idleWaiters
     this.idleWaiters = []
     for (const resolve of waiters) resolve()
     return count
+  }
+
+  /** Drops the processed slots once they are most of the array (a long-busy mailbox). */
+  private compact(): void {
+    if (this.head >= 2048 && this.head * 2 >= this.slots.length) {
+      this.slots = this.slots.slice(this.head)
+      this.head = 0
+    }
   }
 
   private readonly reschedule = (): void =>

@@ -8,6 +8,17 @@ import type { RecordLocation } from './segment-format.js'
 // event plus one small entry per actor.
 
 const INITIAL_CAPACITY = 1024
+/**
+ * Past this many slots, columns grow by a quarter rather than double: at 10M events a
+ * doubling would add 320 MB of columns for the first event after a reopen (the checkpoint
+ * loads them at their exact size). Still geometric, so an add stays O(1) amortized.
+ */
+const DOUBLE_UP_TO = 1 << 20
+
+/** The next capacity of a full column of `capacity` slots. */
+function grown(capacity: number): number {
+  return capacity < DOUBLE_UP_TO ? capacity * 2 : capacity + (capacity >>> 2)
+}
 
 /** The persisted snapshot of an actor: where it is and what it claims to cover. */
 export interface SnapshotRef extends RecordLocation {
@@ -100,7 +111,7 @@ export class EventIndex {
   /** Indexes an event whose seq is `originCount(origin) + 1`; returns its gid. */
   add(event: IndexedEvent, segment: number, offset: number, length: number): number {
     const gid = this.count
-    if (gid === this.capacity) this.grow(this.capacity * 2)
+    if (gid === this.capacity) this.grow(grown(this.capacity))
     const originNo = this.originNo(event.origin)
     this.segments[gid] = segment
     this.offsets[gid] = offset
@@ -244,11 +255,15 @@ export class EventIndex {
     index.count = n
     let held = 0
     contents.actors.forEach((actor, i) => {
-      const entry = index.entry(actor.actorType, actor.actorId, true)
+      if (index.actor(actor.actorType, actor.actorId)) throw new Error(`actor ${i} is listed twice`)
+      // At their exact length: pushed one by one, a list of 10 would hold room for 17.
+      const gids = new Array<number>(actor.gids.length)
+      let k = 0
       for (const gid of actor.gids) {
         if (gid >= n) throw new Error(`actor ${i} names an unknown event`)
-        entry.gids.push(gid)
+        gids[k++] = gid
       }
+      const entry = index.entry(actor.actorType, actor.actorId, true, gids)
       held += actor.gids.length
       if (actor.snapshot) entry.snapshot = actor.snapshot
     })
@@ -256,9 +271,14 @@ export class EventIndex {
     return index
   }
 
-  private entry(actorType: string, actorId: string, create: true): ActorEntry
+  private entry(actorType: string, actorId: string, create: true, gids?: number[]): ActorEntry
   private entry(actorType: string, actorId: string, create: false): ActorEntry | undefined
-  private entry(actorType: string, actorId: string, create: boolean): ActorEntry | undefined {
+  private entry(
+    actorType: string,
+    actorId: string,
+    create: boolean,
+    gids: number[] = [],
+  ): ActorEntry | undefined {
     let byId = this.actors.get(actorType)
     let entry = byId?.get(actorId)
     if (!entry && create) {
@@ -267,7 +287,7 @@ export class EventIndex {
         this.typeNames.set(actorType, actorType)
       }
       const shared = this.typeNames.get(actorType)!
-      byId.set(actorId, (entry = { actorType: shared, actorId, gids: [] }))
+      byId.set(actorId, (entry = { actorType: shared, actorId, gids }))
     }
     return entry
   }
@@ -288,7 +308,7 @@ export class EventIndex {
     const count = this.originCounts[no]!
     let gids = this.originGids[no]!
     if (count === gids.length) {
-      const bigger = new Uint32Array(gids.length * 2)
+      const bigger = new Uint32Array(grown(gids.length))
       bigger.set(gids)
       this.originGids[no] = gids = bigger
     }

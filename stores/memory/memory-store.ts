@@ -15,6 +15,7 @@ import {
 } from '../../core/index.js'
 import { throwIfAborted } from '../../support/abort.js'
 import { insertSorted, upperBound } from '../../support/sorted.js'
+import { EventColumns } from './event-columns.js'
 
 /** Options of the memory store (none yet: it keeps everything in this process until stopped). */
 export type MemoryStoreInit = Record<string, never>
@@ -26,9 +27,17 @@ export function memoryStore(
   return () => new MemoryEventStore()
 }
 
+/** The events of one actor, as event numbers in merge order. */
+interface ActorEvents {
+  readonly actorNo: number
+  readonly rows: number[]
+}
+
 export class MemoryEventStore implements EventStore {
-  private readonly byOrigin = new Map<string, EventRecord[]>()
-  private readonly byActor = new Map<string, EventRecord[]>()
+  private readonly events = new EventColumns()
+  /** Per origin, its events' numbers by seq (seq n at n - 1). */
+  private readonly byOrigin = new Map<string, number[]>()
+  private readonly byActor = new Map<string, ActorEvents>()
   private readonly snapshots = new Map<string, Snapshot>()
   private running = false
 
@@ -42,19 +51,22 @@ export class MemoryEventStore implements EventStore {
 
   async append(drafts: readonly EventDraft[], options?: AbortOptions): Promise<EventRecord[]> {
     this.assertRunning('append', options)
-    return drafts.map((draft) => {
-      const log = this.originLog(draft.origin)
-      const record: EventRecord = { ...draft, seq: log.length + 1 }
-      this.insert(log, record)
-      return record
+    // Seqs first (drafts of one origin get consecutive ones), then the events are stored.
+    const next = new Map<string, number>()
+    const records: EventRecord[] = drafts.map((draft) => {
+      const seq = (next.get(draft.origin) ?? this.originLog(draft.origin).length) + 1
+      next.set(draft.origin, seq)
+      return { ...draft, seq }
     })
+    for (const record of records) this.insert(record)
+    return records
   }
 
   async ingest(events: readonly EventRecord[], options?: AbortOptions): Promise<EventRecord[]> {
     this.assertRunning('ingest', options)
     // originLog, not a lookup: an origin met here is in the version vector (at 0) from now on, as before.
     const { accepted } = gaplessIngest(events, (origin) => this.originLog(origin).length)
-    for (const event of accepted) this.insert(this.originLog(event.origin), event)
+    for (const event of accepted) this.insert(event)
     return accepted
   }
 
@@ -64,10 +76,12 @@ export class MemoryEventStore implements EventStore {
     options?: ReadActorOptions,
   ): Promise<EventRecord[]> {
     this.assertRunning('readActor', options)
-    const list = this.byActor.get(actorAddress(actorType, actorId)) ?? []
-    return options?.after
-      ? list.slice(upperBound(list, options.after, compareEventKeys))
-      : [...list]
+    const rows = this.byActor.get(actorAddress(actorType, actorId))?.rows ?? []
+    const after = options?.after
+    const from = after ? upperBound(rows, after, (row, key) => this.events.compare(row, key)) : 0
+    const records: EventRecord[] = []
+    for (let i = from; i < rows.length; i++) records.push(this.events.record(rows[i]!))
+    return records
   }
 
   async readOrigin(
@@ -78,7 +92,8 @@ export class MemoryEventStore implements EventStore {
   ): Promise<EventRecord[]> {
     this.assertRunning('readOrigin', options)
     const log = this.byOrigin.get(origin) ?? []
-    return log.slice(Math.max(0, fromSeq - 1), Math.max(0, fromSeq - 1) + limit)
+    const start = Math.max(0, fromSeq - 1)
+    return log.slice(start, start + Math.max(0, limit)).map((row) => this.events.record(row))
   }
 
   async versionVector(options?: AbortOptions): Promise<VersionVector> {
@@ -91,8 +106,9 @@ export class MemoryEventStore implements EventStore {
   async saveSnapshot(snapshot: Snapshot, options?: AbortOptions): Promise<void> {
     this.assertRunning('saveSnapshot', options)
     const address = actorAddress(snapshot.actorType, snapshot.actorId)
-    const list = this.byActor.get(address) ?? []
-    if (upperBound(list, snapshot.at, compareEventKeys) !== snapshot.eventCount) return // folded before an event that has since arrived
+    const rows = this.byActor.get(address)?.rows ?? []
+    const folded = upperBound(rows, snapshot.at, (row, key) => this.events.compare(row, key))
+    if (folded !== snapshot.eventCount) return // folded before an event that has since arrived
     this.snapshots.set(address, snapshot)
   }
 
@@ -105,17 +121,21 @@ export class MemoryEventStore implements EventStore {
     return this.snapshots.get(actorAddress(actorType, actorId))
   }
 
-  private insert(log: EventRecord[], record: EventRecord): void {
-    log.push(record)
+  private insert(record: EventRecord): void {
     const address = actorAddress(record.actorType, record.actorId)
-    let list = this.byActor.get(address)
-    if (!list) this.byActor.set(address, (list = []))
-    insertSorted(list, record, compareEventKeys)
+    let actor = this.byActor.get(address)
+    if (!actor) {
+      actor = { actorNo: this.events.actorNumber(record.actorType, record.actorId), rows: [] }
+      this.byActor.set(address, actor)
+    }
+    const row = this.events.add(record, actor.actorNo)
+    this.originLog(record.origin).push(row)
+    insertSorted(actor.rows, row, (a, b) => this.events.compareRows(a, b))
     const snapshot = this.snapshots.get(address)
     if (snapshot && compareEventKeys(record, snapshot.at) < 0) this.snapshots.delete(address)
   }
 
-  private originLog(origin: string): EventRecord[] {
+  private originLog(origin: string): number[] {
     let log = this.byOrigin.get(origin)
     if (!log) this.byOrigin.set(origin, (log = []))
     return log

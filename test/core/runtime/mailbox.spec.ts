@@ -50,6 +50,29 @@ describe('Mailbox', () => {
     assert.deepEqual(log, ['start 0', 'end 0', 'start 1', 'end 1', 'start 2'])
   })
 
+  it('hands each item its own argument, in order, across slices and asynchronous items', async () => {
+    const seen: string[] = []
+    const gate = deferred()
+    const mailbox = new Mailbox<string, number | undefined>((item, arg) => {
+      seen.push(`${item}:${String(arg)}`)
+      if (item === 'hold') return gate.promise
+    }, 10_000)
+    const count = 3 * MAILBOX_SLICE + 5
+    mailbox.enqueue('hold', -1)
+    for (let i = 0; i < count; i++) mailbox.enqueue(i % 2 === 0 ? 'even' : 'odd', i)
+    mailbox.enqueue('none')
+    assert.equal(mailbox.size, count + 2, 'size counts items, not slots')
+    await nextMacrotask()
+    assert.deepEqual(seen, ['hold:-1'])
+    gate.resolve()
+    await mailbox.whenIdle()
+    assert.deepEqual(seen, [
+      'hold:-1',
+      ...Array.from({ length: count }, (_, i) => `${i % 2 === 0 ? 'even' : 'odd'}:${i}`),
+      'none:undefined',
+    ])
+  })
+
   it('refuses an item past its capacity of waiting items, and takes items again once they drain', async () => {
     const gate = deferred()
     const seen: string[] = []
