@@ -176,7 +176,7 @@ export class CommandProcessor {
     handled: () => void,
   ): void | Promise<void> {
     const epoch = cell.appendEpoch
-    const appending = this.store.append(drafts)
+    const appending = this.store.append(drafts, cell.appendOptions)
     // Counted before the fold: no snapshot is taken of a state holding events not yet stored.
     cell.inFlight++
     this.replica.foldEmitted(
@@ -284,7 +284,7 @@ export class CommandProcessor {
   private async persist(cell: ActorCell, drafts: EventDraft[]): Promise<void> {
     let records: EventRecord[]
     try {
-      records = await this.store.append(drafts)
+      records = await this.store.append(drafts, cell.appendOptions)
     } catch (error) {
       // The append may have landed all the same (a reply lost after the write): the replica
       // reloads from the store before its next message rather than trust what it holds.
