@@ -304,15 +304,22 @@ export class Edge implements Startable {
         continue
       }
       geo.served++
+      // A small text answer of known length was read whole: it goes straight to the socket,
+      // skipping Fastify's send path (serializer lookup, hooks, header checks), a visible share
+      // of the edge's work per request. As a string, Node writes headers and body in one go.
+      if (upstream.bytes && isText(upstream.headers['content-type'])) {
+        reply.hijack()
+        const headers = responseHeaders(upstream.headers)
+        headers[GEO_HEADER] = geo.name
+        reply.raw.writeHead(upstream.statusCode, headers)
+        reply.raw.end(upstream.bytes.toString('utf8'))
+        return reply
+      }
+      // Tap streams and large or unsized bodies stream through.
       reply.code(upstream.statusCode)
-      copyResponseHeaders(upstream.headers, reply)
+      for (const [name, value] of Object.entries(responseHeaders(upstream.headers)))
+        reply.header(name, value)
       reply.header(GEO_HEADER, geo.name)
-      // A small answer of known length was read whole and goes out in one write; tap
-      // streams and large or unsized bodies stream through.
-      // Text goes out as a string: Node then writes headers and body in one write, where a
-      // buffer costs a vectored write of the two (measurably dearer per request here).
-      if (upstream.bytes && isText(upstream.headers['content-type']))
-        return reply.send(upstream.bytes.toString('utf8'))
       return reply.send(upstream.bytes ?? upstream.stream)
     }
     return reply
@@ -374,9 +381,12 @@ function forwardedHeaders(request: FastifyRequest): Record<string, string | stri
   return out
 }
 
-function copyResponseHeaders(headers: IncomingHttpHeaders, reply: FastifyReply): void {
+/** A geo's response headers for the client: hop-by-hop ones dropped. */
+function responseHeaders(headers: IncomingHttpHeaders): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {}
   for (const [name, value] of Object.entries(headers))
-    if (value !== undefined && !HOP_BY_HOP.has(name)) reply.header(name, value)
+    if (value !== undefined && !HOP_BY_HOP.has(name)) out[name] = value
+  return out
 }
 
 function errorCode(error: unknown): string | undefined {
