@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import {
   poll,
+  printGeoOutputs,
   startMultiGeo,
   stopAllMultiGeos,
   type Geo,
@@ -31,9 +32,7 @@ describe('node: fabric metrics per peer geo, two real geos behind proxies', func
   let cluster: MultiGeo | undefined
 
   afterEach(async function () {
-    if (this.currentTest?.state === 'failed' && cluster)
-      for (const geo of cluster.geos)
-        process.stderr.write(`--- output of geo ${geo.name} ---\n${geo.output().slice(-4_000)}\n`)
+    if (this.currentTest?.state === 'failed') printGeoOutputs(cluster)
     await stopAllMultiGeos()
     cluster = undefined
   })

@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict'
 import {
   poll,
+  printGeoOutputs,
   startMultiGeo,
   stopAllMultiGeos,
   type Geo,
@@ -28,9 +29,7 @@ describe('idempotency keys across geos and restarts (real processes, file store)
   let cluster: MultiGeo | undefined
 
   afterEach(async function () {
-    if (this.currentTest?.state === 'failed' && cluster)
-      for (const geo of cluster.geos)
-        process.stderr.write(`--- output of geo ${geo.name} ---\n${geo.output().slice(-4_000)}\n`)
+    if (this.currentTest?.state === 'failed') printGeoOutputs(cluster)
     await stopAllMultiGeos()
     cluster = undefined
   })

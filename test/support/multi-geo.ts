@@ -92,6 +92,12 @@ export async function stopAllMultiGeos(): Promise<void> {
   await Promise.allSettled([...clusters].map((c) => c.stop()))
 }
 
+/** Prints the end of every geo's output to stderr (from an afterEach hook, when a test failed). */
+export function printGeoOutputs(cluster: MultiGeo | undefined, chars = 4_000): void {
+  for (const geo of cluster?.geos ?? [])
+    process.stderr.write(`--- output of geo ${geo.name} ---\n${geo.output().slice(-chars)}\n`)
+}
+
 /** Polls `check` every `everyMs` until it holds; throws with `what` (and the last error) at the deadline. */
 export async function poll(
   what: string,

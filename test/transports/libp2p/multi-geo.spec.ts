@@ -3,6 +3,7 @@ import { join } from 'node:path'
 import { encodeFrame, PROTOCOL_VERSION } from '../../../transports/libp2p/frames.js'
 import {
   poll,
+  printGeoOutputs,
   startMultiGeo,
   stopAllMultiGeos,
   type Geo,
@@ -36,9 +37,7 @@ describe('fabric: real anywhere-node processes, one per geo, proxied links', fun
   let cluster: MultiGeo | undefined
 
   afterEach(async function () {
-    if (this.currentTest?.state === 'failed' && cluster)
-      for (const geo of cluster.geos)
-        process.stderr.write(`--- output of geo ${geo.name} ---\n${geo.output().slice(-4_000)}\n`)
+    if (this.currentTest?.state === 'failed') printGeoOutputs(cluster)
     await stopAllRawPeers()
     await stopAllMultiGeos()
     cluster = undefined
