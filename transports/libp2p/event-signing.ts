@@ -275,15 +275,15 @@ export function keepSigs(run: readonly EventRecord[], ends: ReadonlySet<number>)
 
 /**
  * The first event of `events` (a frame's, per origin consecutive) that no signature in
- * them covers, leaving out `ownOrigin` (signed as it is sent); undefined when every one is
- * covered. No signature is checked: this is what a sender asks before it sends.
+ * them covers, leaving out own origins (`isOwn`: signed as they are sent); undefined when
+ * every one is covered. No signature is checked: this is what a sender asks before it sends.
  */
 export function unsignedSeq(
   events: readonly EventRecord[],
-  ownOrigin: string,
+  isOwn: (origin: string) => boolean,
 ): { origin: string; seq: number } | undefined {
   for (const [origin, indices] of byOrigin(events)) {
-    if (origin === ownOrigin) continue
+    if (isOwn(origin)) continue
     const run = indices.map((i) => events[i]!)
     let lowestFrom = Number.POSITIVE_INFINITY
     for (let i = run.length - 1; i >= 0; i--) {

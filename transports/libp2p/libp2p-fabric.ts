@@ -166,9 +166,12 @@ class Libp2pFabricNode implements Libp2pFabric {
       this.identity ?? (await loadOrCreateIdentity(options.keyFile ?? join(dataDir, 'peer-key')))
     this.id = identity.peerId
     // This node signs the events it writes only when its origin names its key; a log
-    // written before events were signed (or without this key) stays in this geo.
+    // written before events were signed (or without this key) stays in this geo. In a geo
+    // of several nodes the key is the geo's, and every origin naming it is one of the geo's
+    // nodes: the node that replicates signs them all.
     const signer =
       originPeerId(nodeId) === identity.peerId ? new OwnEventSigner(identity.privateKey) : undefined
+    const isOwn = (origin: string) => origin === nodeId || originPeerId(origin) === identity.peerId
     if (!signer)
       this.logger.warn(
         `this node's origin ${nodeId} does not name its fabric key ${identity.peerId}: its events are not signed, and no peer takes them`,
@@ -180,7 +183,7 @@ class Libp2pFabricNode implements Libp2pFabric {
 
     const localFeed = new LocalFeed(log, clock, {
       coalesceMs: options.liveCoalesceMs,
-      ownOrigin: nodeId,
+      isOwn,
       ...(signer ? { seal: (run: readonly EventRecord[]) => signer.seal(run) } : {}),
     })
     await localFeed.start()
@@ -221,7 +224,7 @@ class Libp2pFabricNode implements Libp2pFabric {
       logger: this.logger,
       clock,
       localFeed,
-      ownOrigin: nodeId,
+      isOwn,
       signer,
       verifier,
       settings: options,

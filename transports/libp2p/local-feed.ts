@@ -20,12 +20,12 @@ export interface LocalFeedOptions {
    */
   coalesceMs?: number
   /**
-   * Signs this node's own events of a batch, once for every sender (`OwnEventSigner.seal`):
-   * each peer that is sent the batch reuses the signature.
+   * Signs a run of this node's own events of a batch, once for every sender
+   * (`OwnEventSigner.seal`): each peer that is sent the batch reuses the signature.
    */
   seal?: (ownRun: readonly EventRecord[]) => EventRecord[]
-  /** The origin whose events `seal` signs. */
-  ownOrigin?: string
+  /** The origins whose events `seal` signs (see `SessionComponents.isOwn`). */
+  isOwn?: (origin: string) => boolean
 }
 
 interface LagMarker {
@@ -145,17 +145,28 @@ export class LocalFeed {
     }
   }
 
-  /** `events` with this node's own run signed once, for every sender (when it is one run). */
+  /**
+   * `events` with each run of an own origin signed once, for every sender (an origin whose
+   * events here are not one run of consecutive seqs is left to the senders to sign).
+   */
   private sealOwn(events: readonly EventRecord[]): readonly EventRecord[] {
-    const { seal, ownOrigin } = this.options
-    if (!seal || ownOrigin === undefined) return events
-    const own = events.filter((e) => e.origin === ownOrigin)
-    if (own.length === 0) return events
-    for (let i = 1; i < own.length; i++) if (own[i]!.seq !== own[0]!.seq + i) return events
-    const sealed = seal(own)
-    return own.length === events.length
-      ? sealed
-      : [...events.filter((e) => e.origin !== ownOrigin), ...sealed]
+    const { seal, isOwn } = this.options
+    if (!seal || !isOwn) return events
+    let runs: Map<string, EventRecord[]> | undefined
+    for (const event of events)
+      if (isOwn(event.origin)) {
+        runs ??= new Map()
+        const run = runs.get(event.origin)
+        if (run) run.push(event)
+        else runs.set(event.origin, [event])
+      }
+    if (!runs) return events
+    const sealed: EventRecord[] = events.filter((e) => !runs.has(e.origin))
+    for (const run of runs.values()) {
+      const consecutive = run.every((e, i) => e.seq === run[0]!.seq + i)
+      sealed.push(...(consecutive ? seal(run) : run))
+    }
+    return sealed
   }
 
   /**

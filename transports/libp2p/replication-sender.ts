@@ -218,31 +218,31 @@ export class ReplicationSender extends ReplicationSession implements LocalFeedLi
    * whole signed chunks they arrived in (a relayed run may start before what the peer lacks).
    */
   private async nextBatch(room: number): Promise<EventRecord[]> {
-    const { localFeed, ownOrigin, signer, settings, clock } = this.components
+    const { localFeed, isOwn, signer, settings, clock } = this.components
     const batch: EventRecord[] = []
     const relayBefore = clock.now() - settings.relayDelayMs
     // Up to what the feed offered: events it is still gathering come with its next batch.
     for (const [origin, offered] of Object.entries(localFeed.offered)) {
       if (batch.length >= room) break
       // Another origin's events wait relayDelayMs: the peer may get them from their origin.
+      const own = isOwn(origin)
       const known =
-        origin === ownOrigin || settings.relayDelayMs === 0
+        own || settings.relayDelayMs === 0
           ? offered
           : Math.min(offered, localFeed.knownAt(origin, relayBefore))
       const held = this.sendableUpTo(origin, known)
       const next = (this.sent[origin] ?? 0) + 1
       if (next > held) continue
-      if (origin === ownOrigin && !signer) {
+      if (own && !signer) {
         this.block(next, origin, 'this node has no fabric key to sign its own events with')
         continue
       }
       const live = this.takeLive(origin, next, held, room - batch.length)
-      const run =
-        origin === ownOrigin
-          ? live.length > 0
-            ? live
-            : await this.readRun(origin, next, Math.min(room - batch.length, held - next + 1))
-          : await this.relayedRun(origin, next, held, room - batch.length, batch.length === 0, live)
+      const run = own
+        ? live.length > 0
+          ? live
+          : await this.readRun(origin, next, Math.min(room - batch.length, held - next + 1))
+        : await this.relayedRun(origin, next, held, room - batch.length, batch.length === 0, live)
       if (this.closed) return []
       if (run.length === 0) continue
       batch.push(...run)
@@ -343,7 +343,7 @@ export class ReplicationSender extends ReplicationSession implements LocalFeedLi
     const n = this.lastSentN + 1
     let bytes: Uint8Array
     try {
-      const uncovered = unsignedSeq(events, this.components.ownOrigin)
+      const uncovered = unsignedSeq(events, this.components.isOwn)
       if (uncovered) {
         // A part of a halved batch that cut a relayed chunk: send it again, whole, later.
         const { origin, seq } = uncovered
@@ -389,13 +389,22 @@ export class ReplicationSender extends ReplicationSession implements LocalFeedLi
       })
   }
 
-  /** `events` with this node's own run signed (a chunk per frame, so halves are signed anew). */
+  /** `events` with each own origin's run signed (a chunk per frame, so halves are signed anew). */
   private sealOwn(events: EventRecord[]): EventRecord[] {
-    const { ownOrigin, signer } = this.components
-    const own = events.filter((e) => e.origin === ownOrigin)
-    if (own.length === 0) return events
+    const { isOwn, signer } = this.components
+    let runs: Map<string, EventRecord[]> | undefined
+    for (const event of events)
+      if (isOwn(event.origin)) {
+        runs ??= new Map()
+        const run = runs.get(event.origin)
+        if (run) run.push(event)
+        else runs.set(event.origin, [event])
+      }
+    if (!runs) return events
     if (!signer) throw new Error('this node has no key to sign its events with')
-    return [...events.filter((e) => e.origin !== ownOrigin), ...signer.seal(own)]
+    const sealed = events.filter((e) => !runs.has(e.origin))
+    for (const run of runs.values()) sealed.push(...signer.seal(run))
+    return sealed
   }
 
   private isBlocked(event: EventRecord): boolean {

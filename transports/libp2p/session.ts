@@ -81,8 +81,11 @@ export interface SessionComponents {
   clock: Clock
   /** What this geo holds; senders subscribe to it for new events, receivers add to it. */
   localFeed: LocalFeed
-  /** The origin this node writes under: its events are signed as they are sent. */
-  ownOrigin: string
+  /**
+   * The origins this node signs as it sends their events: its own, and in a geo of several
+   * nodes every origin of the geo (each names the geo's key; see docs/fabric.md).
+   */
+  isOwn: (origin: string) => boolean
   /** Signs this node's events; undefined when its origin names no key of its (they stay here). */
   signer: OwnEventSigner | undefined
   /** Checks that every received event is signed by the key its origin names. */

@@ -116,7 +116,16 @@ describe('fabric frames: refused by a scan of the msgpack headers before decodin
       assert.equal(wire?.length, decoded.events.length)
       assert.deepEqual(
         wire?.map((bytes) => decodeMsgpack(bytes)),
-        decoded.events.map((e) => [e.actorType, e.actorId, e.origin, e.seq, e.hlc.wall, e.hlc.logical, e.type, e.payload]),
+        decoded.events.map((e) => [
+          e.actorType,
+          e.actorId,
+          e.origin,
+          e.seq,
+          e.hlc.wall,
+          e.hlc.logical,
+          e.type,
+          e.payload,
+        ]),
       )
     }
   })

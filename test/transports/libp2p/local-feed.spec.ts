@@ -214,7 +214,7 @@ describe('LocalFeed', () => {
     const sig = { from: 0, bytes: new Uint8Array(64) }
     feed = new LocalFeed(store, clock, {
       coalesceMs: 2,
-      ownOrigin: 'eu',
+      isOwn: (origin) => origin === 'eu',
       seal: (run) => {
         seals.push(run.length)
         return run.map((e, i) =>
