@@ -33,6 +33,7 @@ const KINDS = {
   'member.joined': true,
   'member.left': true,
   'actor.fenced': true,
+  'replicator.changed': true,
 } as const satisfies Record<TapKind, true>
 
 /** Every tap kind a node publishes. */

@@ -90,3 +90,36 @@ export interface EventStoreComponents {
 
 /** How backends are wired: `fileStore(init)` returns this, the node calls it with its components. */
 export type EventStoreFactory = (components: EventStoreComponents) => EventStore
+
+/**
+ * A store that the nodes of a geo share (the Redis store) can be followed: a node learns of
+ * the events the others store (their appends, and replicated events one of them ingested).
+ */
+export interface EventFollowing {
+  /** A reader of stored events on a connection of its own (it waits there while none is new). */
+  followEvents(): EventFollower
+}
+
+export interface EventFollower {
+  /**
+   * Up to `limit` events of the origins `after` names with a seq above its entry, in seq
+   * order per origin; waits up to `waitMs` for one when none is there yet (then empty).
+   */
+  next(
+    after: Readonly<VersionVector>,
+    options: { waitMs: number; limit: number },
+  ): Promise<EventRecord[]>
+  /** Closes its connection; a `next` under way fails. */
+  close(): Promise<void>
+}
+
+/**
+ * A lease through the store: one holder at a time of a named role of the geo (the node that
+ * replicates for a geo of several nodes). A holder keeps it by renewing within `ttlMs`.
+ */
+export interface RoleLease {
+  /** Takes or renews the lease of `role` for `holder` for `ttlMs`; false while another holds it. */
+  holdLease(role: string, holder: string, ttlMs: number, options?: AbortOptions): Promise<boolean>
+  /** Gives the lease of `role` up, if `holder` holds it. */
+  releaseLease(role: string, holder: string, options?: AbortOptions): Promise<void>
+}

@@ -47,7 +47,10 @@ export type {
   EventStore,
   EventStoreComponents,
   EventStoreFactory,
+  EventFollower,
+  EventFollowing,
   ReadActorOptions,
+  RoleLease,
   Snapshot,
   SnapshotStore,
 } from './event-store.js'

@@ -92,6 +92,8 @@ export type TapEvent = { readonly at: number } & (
   | { kind: 'member.left'; nodeId: string; reason: 'stopped' | 'expired' }
   /** The store refused an append of this node: another node of the geo has taken the actor. */
   | { kind: 'actor.fenced'; actor: TapActor; message: string }
+  /** This node started (`replicating`) or stopped replicating for its geo of several nodes. */
+  | { kind: 'replicator.changed'; nodeId: string; replicating: boolean }
   | { kind: 'node.stopping'; nodeId: string; geo: string }
 )
 

@@ -127,13 +127,6 @@ export const nodeConfigSchema = z
       path: ['members', 'enabled'],
     },
   )
-  // Replication reads the feed of one node; with several nodes per geo it would miss the
-  // others' events and leave owners unaware of ingested ones (docs/geo.md, "Not yet").
-  .refine((config) => !config.members.enabled || config.fabric === undefined, {
-    message:
-      'members.enabled and fabric cannot be combined yet: a geo of several nodes does not replicate to other geos (docs/geo.md)',
-    path: ['members', 'enabled'],
-  })
 
 export type NodeConfigInput = z.input<typeof nodeConfigSchema>
 export type NodeConfig = z.output<typeof nodeConfigSchema>

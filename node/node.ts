@@ -125,10 +125,15 @@ export async function createNode(
   }
   // A node with a fabric writes under an origin that names its key, so that every geo can
   // check that its events are its own (libp2p is loaded only for a node that runs a fabric).
+  // In a geo of several nodes the key is the geo's, and one node at a time replicates.
   const libp2p = config.fabric ? await import('../transports/libp2p/index.js') : undefined
+  const geoFabricModule =
+    config.fabric && config.members.enabled ? await import('./geo-fabric.js') : undefined
   const identity =
     config.fabric && libp2p
-      ? await libp2p.loadOrCreateIdentity(config.fabric.keyFile ?? join(dataDir, 'peer-key'))
+      ? geoFabricModule
+        ? await geoFabricModule.fabricIdentity(config, dataDir, logId, libp2p)
+        : await libp2p.loadOrCreateIdentity(config.fabric.keyFile ?? join(dataDir, 'peer-key'))
       : undefined
   // The node's id is the origin it writes under.
   const nodeId = identity ? signedOrigin(logId, identity.peerId) : logId
@@ -177,6 +182,7 @@ export async function createNode(
       origin: nodeId,
       ...(runtimeStats ? { stats: runtimeStats } : {}),
       ...(members ? { placement: members.placement } : {}),
+      followsStore: geoFabricModule !== undefined,
     },
   )
   members?.attach(runtime)
@@ -186,7 +192,9 @@ export async function createNode(
     store,
     load: () => overload.report(),
   })
-  const fabric =
+  // A fabric is built afresh each time it starts: in a geo of several nodes, each time this
+  // node takes the replicator lease.
+  const createFabric = (): Fabric | undefined =>
     config.fabric && libp2p
       ? libp2p.libp2pFabric(config.fabric, { identity })({
           appName: config.app,
@@ -211,6 +219,21 @@ export async function createNode(
           },
         })
       : undefined
+  const geo =
+    geoFabricModule && identity
+      ? geoFabricModule.geoFabric({
+          config,
+          nodeId,
+          peerId: identity.peerId,
+          backend,
+          runtime,
+          create: () => createFabric()!,
+          clock,
+          logger,
+          taps,
+        })
+      : undefined
+  const fabric = geo ? geo.fabric : createFabric()
   const metrics =
     runtimeStats && storeStats
       ? nodeMetrics({
@@ -272,6 +295,8 @@ export async function createNode(
       try {
         await store.start()
         await observeOwnClock(store, hlc, nodeId, logger)
+        // Before anything can load an actor: every event stored from here on reaches the replicas.
+        await geo?.follower.start()
         await runtime.start()
         await members?.start()
         await overload.start()
@@ -307,6 +332,7 @@ export async function createNode(
       await settle(logger, 'gateway', gateway?.stop())
       await settle(logger, 'geo membership', members?.stop())
       await settle(logger, 'fabric', fabric?.stop())
+      await settle(logger, 'store follower', geo?.follower.stop())
       await settle(logger, 'readiness', readiness.stop())
       await settle(logger, 'overload detector', overload.stop())
       await settle(logger, 'runtime', runtime.stop())

@@ -327,8 +327,27 @@ export class ActorRuntime implements Startable {
       options?.from === undefined ? { events: accepted } : { events: accepted, from: options.from },
     )
     this.taps.ingested(accepted, options?.from)
+    if (!this.components.followsStore) this.toReplicas(accepted)
+    return accepted
+  }
+
+  /**
+   * Events that other nodes of the geo stored (their appends, replicated events one of them
+   * ingested) and those this node ingested, as the node reads them back from the shared
+   * store: they move the clock, update the replicas held here, and go out on the feed (the
+   * fabric of the node that replicates for the geo takes the ones new to it).
+   */
+  observeStored(events: readonly EventRecord[]): void {
+    if (events.length === 0) return
+    for (const event of events) this.components.hlc.observe(event.hlc)
+    this.durable.publish({ events })
+    this.toReplicas(events)
+  }
+
+  /** Hands stored events to the replicas of their actors that are held here. */
+  private toReplicas(events: readonly EventRecord[]): void {
     const byActor = new Map<string, EventRecord[]>()
-    for (const event of accepted) {
+    for (const event of events) {
       const address = actorAddress(event.actorType, event.actorId)
       if (!this.cells.at(address)) continue
       const list = byActor.get(address)
@@ -341,7 +360,6 @@ export class ActorRuntime implements Startable {
       // (which holds the event already) before it handles its next message.
       if (cell && !cell.mailbox.enqueue({ kind: 'ingest', events: list })) cell.markStale()
     }
-    return accepted
   }
 
   /** Whether an event stamped `stamp` may be stored now: not when it is beyond the clock's skew bound. */

@@ -85,6 +85,12 @@ export interface RuntimeComponents {
   stats?: RuntimeStats
   /** Present in a geo of several nodes: which node owns each actor, and how to reach it. */
   placement?: ActorPlacement
+  /**
+   * True when the store is shared by the nodes of a geo and the node follows it: every event
+   * another node stores, and every replicated event this one ingests, reaches the replicas
+   * through `observeStored` (once, in store order), not through `ingest`.
+   */
+  followsStore?: boolean
 }
 
 /** The runtime's settings once the defaults are applied. */

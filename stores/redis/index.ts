@@ -14,3 +14,4 @@ export {
   type MembershipChange,
   type MembershipSettings,
 } from './membership.js'
+export { takeGeoFabricKey } from './geo-key.js'

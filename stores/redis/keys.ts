@@ -89,6 +89,16 @@ export class RedisKeys {
     return `${this.root}geo:member-info`
   }
 
+  /** String: the fabric key of a geo of several nodes (protobuf; see docs/fabric.md), set by its first node. */
+  fabricKey(): string {
+    return `${this.root}geo:fabric-key`
+  }
+
+  /** String: who holds the lease of a role of the geo (`replicator`), expiring unless renewed. */
+  lease(role: string): string {
+    return `${this.root}geo:lease:${role}`
+  }
+
   /** String: the secret the geo's nodes present to each other on their internal channel. */
   geoSecret(): string {
     return `${this.root}geo:secret`

@@ -10,11 +10,14 @@ import {
   type AbortOptions,
   type AppendOptions,
   type EventDraft,
+  type EventFollower,
+  type EventFollowing,
   type EventRecord,
   type EventStore,
   type EventStoreComponents,
   type Logger,
   type ReadActorOptions,
+  type RoleLease,
   type Snapshot,
   type VersionVector,
   notRunningMessage,
@@ -43,6 +46,7 @@ import {
   sortKeyHead,
   sortKeySuccessor,
 } from './encoding.js'
+import { RedisEventFollower } from './event-follower.js'
 import { RedisKeys } from './keys.js'
 import { parseRedisStoreInit, type RedisStoreInit, type RedisStoreSettings } from './options.js'
 import { WriteCall } from './scripts.js'
@@ -61,7 +65,7 @@ export function redisStore(init: RedisStoreInit): (components: EventStoreCompone
 }
 
 /** The Redis store itself; `redisStore(init)` builds one with the node's components. */
-export class RedisEventStore implements EventStore {
+export class RedisEventStore implements EventStore, EventFollowing, RoleLease {
   private readonly keys: RedisKeys
   private readonly logger: Logger
   private client: StoreClient | undefined
@@ -130,6 +134,35 @@ export class RedisEventStore implements EventStore {
   async claimActor(actorType: string, actorId: string, options?: AbortOptions): Promise<number> {
     const key = this.keys.fence(actorType, actorId)
     return this.run('claimActor', options, (client) => client.incr(key))
+  }
+
+  /** Reads what the geo's nodes store, on a connection of its own (a geo of several nodes). */
+  followEvents(): EventFollower {
+    const client = this.client
+    if (!this.running || !client) throw new NotRunningError(notRunningMessage('the redis store'))
+    return new RedisEventFollower(
+      client.duplicate() as unknown as StoreClient,
+      this.settings,
+      this.keys,
+      (key, member) => this.decode(key, member),
+    )
+  }
+
+  async holdLease(
+    role: string,
+    holder: string,
+    ttlMs: number,
+    options?: AbortOptions,
+  ): Promise<boolean> {
+    const key = this.keys.lease(role)
+    return this.run('holdLease', options, async (client) => {
+      return (await client.anywhereHoldLease(1, key, holder, Math.ceil(ttlMs))) === 1
+    })
+  }
+
+  async releaseLease(role: string, holder: string, options?: AbortOptions): Promise<void> {
+    const key = this.keys.lease(role)
+    await this.run('releaseLease', options, (client) => client.anywhereReleaseLease(1, key, holder))
   }
 
   async ingest(events: readonly EventRecord[], options?: AbortOptions): Promise<EventRecord[]> {

@@ -184,6 +184,20 @@ return snapshot[1]
 /** The version vector as a flat [origin, seq, ...] array (raw bytes: origins are not always UTF-8). */
 export const VECTOR_SCRIPT = `return redis.call('HGETALL', KEYS[1])`
 
+/** Takes or renews a lease (KEYS: the lease; ARGV: holder, ttl ms): 1 when `holder` holds it now. */
+export const HOLD_LEASE_SCRIPT = `
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+`
+
+/** Gives a lease up (KEYS: the lease; ARGV: holder) if `holder` holds it. */
+export const RELEASE_LEASE_SCRIPT = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1
+`
+
 /** A key of a script call. */
 export type ScriptKey = Buffer | string
 /** An argument of a script call. */
@@ -201,6 +215,10 @@ export interface StoreScripts {
   anywhereLoadSnapshotBuffer(numKeys: number, ...keysAndArgs: ScriptArg[]): Promise<Buffer | null>
   /** `VECTOR_SCRIPT`, replying raw bytes. */
   anywhereVectorBuffer(numKeys: number, ...keysAndArgs: ScriptArg[]): Promise<Buffer[]>
+  /** `HOLD_LEASE_SCRIPT`. */
+  anywhereHoldLease(numKeys: number, ...keysAndArgs: ScriptArg[]): Promise<number>
+  /** `RELEASE_LEASE_SCRIPT`. */
+  anywhereReleaseLease(numKeys: number, ...keysAndArgs: ScriptArg[]): Promise<number>
 }
 
 /** Each script under the command name it is defined as (ioredis adds the `...Buffer` variants). */
@@ -210,6 +228,8 @@ const STORE_SCRIPTS: Record<string, string> = {
   anywhereSaveSnapshot: SAVE_SNAPSHOT_SCRIPT,
   anywhereLoadSnapshot: LOAD_SNAPSHOT_SCRIPT,
   anywhereVector: VECTOR_SCRIPT,
+  anywhereHoldLease: HOLD_LEASE_SCRIPT,
+  anywhereReleaseLease: RELEASE_LEASE_SCRIPT,
 }
 
 /** Defines every script of `StoreScripts` on a client, before it connects. */

@@ -61,3 +61,24 @@ export async function loadOrCreateIdentity(keyFile: string): Promise<NodeIdentit
   }
   return { peerId: peerIdFromPrivateKey(privateKey).toString(), privateKey }
 }
+
+/**
+ * The identity a geo of several nodes shares (see docs/fabric.md): `take` is offered this
+ * node's own key and answers the geo's (the first node's), which this node then uses.
+ */
+export async function sharedIdentity(
+  own: NodeIdentity,
+  take: (candidate: Uint8Array) => Promise<Uint8Array>,
+): Promise<NodeIdentity> {
+  const bytes = await take(privateKeyToProtobuf(own.privateKey))
+  let privateKey: PrivateKey
+  try {
+    privateKey = privateKeyFromProtobuf(bytes)
+  } catch (error) {
+    throw new ConfigError(
+      "the geo's fabric key in Redis is not a protobuf-marshalled private key: delete it (every node of the geo must then restart, and the other geos allowlist the new PeerId)",
+      { cause: error },
+    )
+  }
+  return { peerId: peerIdFromPrivateKey(privateKey).toString(), privateKey }
+}

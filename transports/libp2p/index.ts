@@ -1,7 +1,7 @@
 // The inter-geo fabric over libp2p (TCP, Noise, yamux). The polyfill must load before libp2p.
 import './polyfill.js'
 
-export { loadOrCreateIdentity } from './identity.js'
+export { loadOrCreateIdentity, sharedIdentity } from './identity.js'
 export type { NodeIdentity } from './identity.js'
 export { libp2pFabric } from './libp2p-fabric.js'
 export type { Libp2pFabric, Libp2pFabricStatus } from './libp2p-fabric.js'

@@ -90,20 +90,25 @@ export class LocalFeed {
 
   /**
    * Events appended (durably) or ingested here: known at once, offered to the senders at
-   * once after a quiet spell, else with the others added within `coalesceMs`.
+   * once after a quiet spell, else with the others added within `coalesceMs`. Events known
+   * already (a geo of several nodes reads back what its replicating node ingested) are left out.
    */
   add(events: readonly EventRecord[], fromPeer?: string): void {
     if (events.length === 0) return
-    let advanced: Set<string> | undefined
+    let advanced: Map<string, number> | undefined
+    let stale = 0
     for (const event of events) {
-      if (event.seq > (this.knownVector[event.origin] ?? 0)) {
+      const known = this.knownVector[event.origin] ?? 0
+      if (event.seq > known) {
+        advanced ??= new Map()
+        if (!advanced.has(event.origin)) advanced.set(event.origin, known)
         this.knownVector[event.origin] = event.seq
-        ;(advanced ??= new Set()).add(event.origin)
-      }
+      } else stale++
     }
     if (!advanced) return
+    if (stale > 0) events = events.filter((e) => e.seq > (advanced.get(e.origin) ?? Infinity))
     const now = this.clock.now()
-    for (const origin of advanced) this.mark(origin, this.knownVector[origin]!, now)
+    for (const origin of advanced.keys()) this.mark(origin, this.knownVector[origin]!, now)
     const last = this.pending.at(-1)
     if (last && last.fromPeer === fromPeer) last.events.push(...events)
     else this.pending.push({ events: [...events], fromPeer })

@@ -1,0 +1,295 @@
+// Two geos of two nodes each (issue 10, part 4): real redis-server, real node processes, and
+// a TCP proxy on every fabric link between the geos so the test can partition them. Each geo
+// replicates through whichever of its nodes holds the replicator lease; the others' writes
+// reach the other geo through the geo's Redis. The cases run in order on the same geos.
+import assert from 'node:assert/strict'
+import { randomUUID } from 'node:crypto'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { poll } from '../support/multi-geo.js'
+import { runNodeCommand, startNodeProcess, type NodeProcess } from '../support/node-process.js'
+import { freePort } from '../support/ports.js'
+import {
+  requireRedisServer,
+  startRedisServer,
+  uniquePrefix,
+  type RedisServer,
+} from '../support/redis-server.js'
+import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js'
+
+const CONFIG = fileURLToPath(new URL('fixtures/geo-node.config.ts', import.meta.url))
+/** The fixture's `members.timeoutMs` and `heartbeatMs`. */
+const MEMBERSHIP_TIMEOUT_MS = 3_000
+const HEARTBEAT_MS = 500
+const GEOS = { a: ['a1', 'a2'], b: ['b1', 'b2'] } as const
+type GeoName = keyof typeof GEOS
+const COUNTERS = 6
+
+interface Member {
+  name: string
+  geo: GeoName
+  dataDir: string
+  fabricPort: number
+  process?: NodeProcess
+}
+
+interface FabricView {
+  peerId: string
+  listen: string[]
+  peers: { connected: boolean; lagEvents: number }[]
+}
+
+describe('two geos of two nodes each replicate through one node per geo', function () {
+  this.timeout(600_000)
+  let redis: RedisServer | undefined
+  const members = new Map<string, Member>()
+  const proxies: TcpProxy[] = []
+  const peerIds = new Map<GeoName, string>()
+  /** Idempotency keys acknowledged per counter (each counts once, whatever was retried). */
+  const acked = new Map<string, Set<string>>()
+
+  const live = (geo?: GeoName) =>
+    [...members.values()].filter(
+      (m) => m.process && m.process.exitCode() === undefined && (!geo || m.geo === geo),
+    )
+  const url = (m: Member) => m.process!.url
+
+  async function fabricOf(m: Member): Promise<FabricView> {
+    const response = await fetch(`${url(m)}/v1/fabric`, { signal: AbortSignal.timeout(10_000) })
+    return (await response.json()) as FabricView
+  }
+
+  /** The node of `geo` that replicates for it, once exactly one does and its link is up. */
+  async function replicatorOf(geo: GeoName, timeoutMs = 60_000): Promise<Member> {
+    let seen = ''
+    let found: Member | undefined
+    await poll(
+      `one node of geo ${geo} replicating, connected to the other geo (seen: ${seen})`,
+      async () => {
+        const views = await Promise.all(live(geo).map(async (m) => [m, await fabricOf(m)] as const))
+        seen = JSON.stringify(views.map(([m, v]) => [m.name, v.listen.length, v.peers]))
+        const replicating = views.filter(([, v]) => v.peers.length > 0)
+        if (replicating.length !== 1 || !replicating[0]![1].peers.every((p) => p.connected))
+          return false
+        found = replicating[0]![0]
+        return true
+      },
+      timeoutMs,
+    ).catch((error: Error) => {
+      throw new Error(`${error.message}; last seen: ${seen}`)
+    })
+    return found!
+  }
+
+  /** One keyed increment through `via`; true when acknowledged (the key is then counted). */
+  async function increment(via: Member, counter: string, key: string): Promise<boolean> {
+    try {
+      const response = await fetch(`${url(via)}/v1/actors/counter/${counter}/increment`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'idempotency-key': key },
+        body: JSON.stringify({ by: 1 }),
+        signal: AbortSignal.timeout(30_000),
+      })
+      await response.text()
+      if (!response.ok) return false
+    } catch {
+      return false
+    }
+    let keys = acked.get(counter)
+    if (!keys) acked.set(counter, (keys = new Set()))
+    keys.add(key)
+    return true
+  }
+
+  /** Increments until acknowledged, trying each live node of `geo` in turn (bounded). */
+  async function incrementSurely(geo: GeoName, counter: string, key: string): Promise<void> {
+    for (let attempt = 0; attempt < 200; attempt++) {
+      const nodes = live(geo)
+      if (nodes.length > 0 && (await increment(nodes[attempt % nodes.length]!, counter, key)))
+        return
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+    throw new Error(`increment ${counter} (key ${key}) was never acknowledged in geo ${geo}`)
+  }
+
+  async function valueAt(m: Member, counter: string): Promise<number> {
+    const response = await fetch(`${url(m)}/v1/actors/counter/${counter}`, {
+      signal: AbortSignal.timeout(10_000),
+    })
+    return ((await response.json()) as { value: number }).value
+  }
+
+  /** Every live node of both geos holds, for every counter, the count of its acknowledged keys. */
+  async function converged(timeoutMs = 60_000): Promise<void> {
+    let seen = ''
+    await poll(
+      `every node to hold every acknowledged increment exactly once (seen: ${seen})`,
+      async () => {
+        const rows = await Promise.all(
+          live().map(async (m) => {
+            const values = await Promise.all(
+              [...acked.keys()].map(async (c) => [c, await valueAt(m, c)] as const),
+            )
+            return [m.name, values] as const
+          }),
+        )
+        seen = JSON.stringify(rows)
+        return rows.every(([, values]) =>
+          values.every(([counter, value]) => value === acked.get(counter)!.size),
+        )
+      },
+      timeoutMs,
+    ).catch((error: Error) => {
+      const want = JSON.stringify([...acked].map(([c, keys]) => [c, keys.size]))
+      throw new Error(`${error.message}; want ${want}; seen ${seen}`)
+    })
+  }
+
+  async function start(m: Member, prefix: string): Promise<void> {
+    const other: GeoName = m.geo === 'a' ? 'b' : 'a'
+    const peers: string[] = []
+    for (const target of GEOS[other]) {
+      const proxy = await startTcpProxy({ targetPort: members.get(target)!.fabricPort })
+      proxies.push(proxy)
+      peers.push('--peer', `/ip4/127.0.0.1/tcp/${proxy.port}/p2p/${peerIds.get(other)!}`)
+    }
+    m.process = await startNodeProcess({
+      args: [
+        'start',
+        '--config',
+        CONFIG,
+        '--geo',
+        m.geo,
+        '--port',
+        '0',
+        '--data-dir',
+        m.dataDir,
+        '--redis-url',
+        redis!.url,
+        '--redis-prefix',
+        prefix,
+        '--fabric-listen',
+        `/ip4/127.0.0.1/tcp/${m.fabricPort}`,
+        ...peers,
+        '--log-format',
+        'json',
+      ],
+      env: { ANYWHERE_NODE_FROM_SOURCE: '1' },
+      timeoutMs: 90_000,
+    })
+  }
+
+  before(requireRedisServer)
+  before(async () => {
+    redis = await startRedisServer({ appendfsync: 'always' })
+    for (const geo of ['a', 'b'] as const)
+      for (const name of GEOS[geo])
+        members.set(name, {
+          name,
+          geo,
+          dataDir: await mkdtemp(join(tmpdir(), `anywhere-geo-fabric-${name}-`)),
+          fabricPort: await freePort(),
+        })
+    // A geo's key is its first node's: the one whose key the first start puts in Redis.
+    for (const geo of ['a', 'b'] as const) {
+      const id = await runNodeCommand(['id', '--data-dir', members.get(GEOS[geo][0])!.dataDir])
+      peerIds.set(geo, id.stdout.trim())
+    }
+    const prefixes = { a: uniquePrefix('geo-a'), b: uniquePrefix('geo-b') }
+    // One at a time, first nodes first: each start compiles the sources.
+    for (const name of ['a1', 'b1', 'a2', 'b2'])
+      await start(members.get(name)!, prefixes[members.get(name)!.geo])
+  })
+  afterEach(function () {
+    if (this.currentTest?.state !== 'failed') return
+    for (const m of members.values())
+      process.stderr.write(`--- output of ${m.name} ---\n${m.process?.output().slice(-4_000)}\n`)
+  })
+  after(async () => {
+    await Promise.allSettled(
+      [...members.values()].flatMap((m) => (m.process ? [m.process.kill('SIGKILL')] : [])),
+    )
+    await Promise.allSettled(proxies.map((p) => p.close()))
+    await redis?.stop()
+    await Promise.allSettled(
+      [...members.values()].map((m) => rm(m.dataDir, { recursive: true, force: true })),
+    )
+  })
+
+  it("runs one fabric per geo under the geo's key, and every node's writes reach the other geo", async () => {
+    const ra = await replicatorOf('a')
+    const rb = await replicatorOf('b')
+    for (const geo of ['a', 'b'] as const) {
+      const views = await Promise.all(live(geo).map(fabricOf))
+      assert.deepEqual(
+        views.map((v) => v.peerId),
+        views.map(() => peerIds.get(geo)),
+        `every node of geo ${geo} names the geo's PeerId`,
+      )
+    }
+    // Through every node, the ones that do not replicate too.
+    await Promise.all(
+      live().flatMap((m) =>
+        Array.from({ length: COUNTERS }, async (_, c) => {
+          for (let i = 0; i < 5; i++)
+            assert.ok(await increment(m, `c${c}`, randomUUID()), `increment through ${m.name}`)
+        }),
+      ),
+    )
+    await converged()
+    assert.equal((await replicatorOf('a')).name, ra.name, 'the lease stays where it is')
+    assert.equal((await replicatorOf('b')).name, rb.name)
+  })
+
+  it('keeps both geos writing through a partition and converges after it', async () => {
+    for (const proxy of proxies) proxy.cut()
+    const before = await valueAt(live('b')[0]!, 'c0')
+    await Promise.all(
+      live().flatMap((m) =>
+        Array.from({ length: COUNTERS }, async (_, c) => {
+          for (let i = 0; i < 3; i++) await incrementSurely(m.geo, `c${c}`, randomUUID())
+        }),
+      ),
+    )
+    // Each geo serves its own writes meanwhile, and sees none of the other's.
+    const own = 2 * 3
+    assert.equal(await valueAt(live('b')[1]!, 'c0'), before + own)
+    for (const proxy of proxies) proxy.restore()
+    await converged()
+  })
+
+  it('keeps replicating when the node that replicates for a geo is killed, losing and doubling nothing', async () => {
+    const victim = await replicatorOf('a')
+    let stop = false
+    const writers = Array.from({ length: 4 }, async (_, w) => {
+      for (let n = 0; n < 2_000 && !stop; n++)
+        await incrementSurely('a', `c${(w + n) % COUNTERS}`, `${w}-${n}-${randomUUID()}`)
+    })
+    await poll('some writes under way', () => (acked.get('c0')?.size ?? 0) > 0)
+    const killedAt = Date.now()
+    await victim.process!.kill('SIGKILL')
+    // A write made in geo a after the kill shows up in geo b within the lease's expiry and a
+    // heartbeat, plus the new replicator's start and dial (bounded generously for a busy machine).
+    const marker = `after-kill-${randomUUID()}`
+    await incrementSurely('a', marker, randomUUID())
+    await poll(
+      `the write made after the kill to reach geo b`,
+      async () => (await valueAt(live('b')[0]!, marker)) === 1,
+      60_000,
+      50,
+    )
+    const replicationGap = Date.now() - killedAt
+    stop = true
+    await Promise.all(writers)
+    const survivor = await replicatorOf('a')
+    assert.notEqual(survivor.name, victim.name)
+    await converged()
+    assert.ok(
+      replicationGap < MEMBERSHIP_TIMEOUT_MS + HEARTBEAT_MS + 15_000,
+      `replication resumed ${replicationGap} ms after the kill`,
+    )
+    process.stdout.write(`      (replication resumed ${replicationGap} ms after the kill)\n`)
+  })
+})
