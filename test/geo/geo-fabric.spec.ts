@@ -292,4 +292,29 @@ describe('two geos of two nodes each replicate through one node per geo', functi
     )
     process.stdout.write(`      (replication resumed ${replicationGap} ms after the kill)\n`)
   })
+
+  it('moves replication off a node paused past the lease, which stops replicating when it resumes', async () => {
+    const paused = await replicatorOf('b')
+    const other = live('b').find((m) => m !== paused)!
+    paused.process!.signal('SIGSTOP')
+    try {
+      const marker = `while-paused-${randomUUID()}`
+      // Its actor may be the paused node's: retried through the other one until it moves.
+      const key = randomUUID()
+      await poll(`an increment through ${other.name}`, () => increment(other, marker, key), 60_000)
+      await poll(
+        'the write made while the replicator is paused to reach geo a',
+        async () => (await valueAt(live('a')[0]!, marker)) === 1,
+        60_000,
+      )
+    } finally {
+      paused.process!.signal('SIGCONT')
+    }
+    // Resumed, it finds another node holds the lease; once it has stopped, one node replicates.
+    assert.equal((await replicatorOf('b')).name, other.name)
+    await Promise.all(
+      live().map((m) => incrementSurely(m.geo, 'c0', `after-pause-${m.name}-${randomUUID()}`)),
+    )
+    await converged()
+  })
 })

@@ -1,0 +1,156 @@
+// What a geo of several nodes needs from its Redis to replicate (issue 10, part 4), on a real
+// redis-server: the follower through which a node learns what the others store, and the
+// lease that picks the one node that replicates.
+import assert from 'node:assert/strict'
+import {
+  HybridLogicalClock,
+  systemClock,
+  type EventDraft,
+  type EventFollowing,
+  type EventRecord,
+  type EventStore,
+  type Fabric,
+  type RoleLease,
+  Taps,
+} from '../../../core/index.js'
+import { LeasedFabric } from '../../../node/leased-fabric.js'
+import { StoreFollower } from '../../../node/store-follower.js'
+import { silentLogger } from '../../../core/logger.js'
+import { poll } from '../../support/multi-geo.js'
+import {
+  requireRedisServer,
+  startRedisServer,
+  uniquePrefix,
+  type RedisServer,
+} from '../../support/redis-server.js'
+import { deleteKeys, openRedisStore, storeComponents } from './helpers.js'
+
+type SharedStore = EventStore & EventFollowing & RoleLease
+
+describe('redis store: what a geo of several nodes replicates through', function () {
+  this.timeout(60_000)
+  let redis: RedisServer | undefined
+  let prefix = ''
+  const stores: EventStore[] = []
+  const stoppables: { stop(): Promise<void> }[] = []
+  const hlc = new HybridLogicalClock(systemClock())
+
+  before(requireRedisServer)
+  before(async () => {
+    redis = await startRedisServer({ appendfsync: 'always' })
+  })
+  after(async () => {
+    await redis?.stop()
+  })
+  afterEach(async () => {
+    await Promise.allSettled(stoppables.splice(0).map((s) => s.stop()))
+    await Promise.allSettled(stores.splice(0).map((store) => store.stop()))
+    await deleteKeys(redis!.url, prefix)
+  })
+
+  async function node(id: string): Promise<SharedStore> {
+    const store = (await openRedisStore(
+      { url: redis!.url, prefix },
+      storeComponents(id),
+    )) as SharedStore
+    stores.push(store)
+    return store
+  }
+
+  function draft(origin: string, n: number): EventDraft {
+    return {
+      actorType: 'counter',
+      actorId: `x${n % 3}`,
+      origin,
+      hlc: hlc.now(),
+      type: 'incremented',
+      payload: { by: n },
+    }
+  }
+
+  function follow(store: SharedStore, own: string, seen: EventRecord[]): StoreFollower {
+    const follower = new StoreFollower(store, own, (events) => seen.push(...events), {
+      clock: systemClock(),
+      logger: silentLogger(),
+    })
+    stoppables.push(follower)
+    return follower
+  }
+
+  it('hands a node every event the others store after it starts, once each, in seq order per origin, across a Redis restart', async () => {
+    prefix = uniquePrefix('follow')
+    const a = await node('a')
+    const b = await node('b')
+    await b.append([draft('b', 0)]) // before the follower starts: what a load reads
+    const seen: EventRecord[] = []
+    await follow(a, 'a', seen).start()
+    for (let n = 1; n <= 20; n++) await b.append([draft('b', n)])
+    await a.append([draft('a', 0)]) // its own: never handed on
+    // An origin that appears after the start (a new node, or a replicated geo's events).
+    await b.ingest([{ ...draft('c', 0), seq: 1 }])
+    await poll('the follower to hand on 21 events', () => seen.length === 21)
+    assert.deepEqual(
+      seen.map((e) => `${e.origin}:${e.seq}`),
+      [...Array.from({ length: 20 }, (_, i) => `b:${i + 2}`), 'c:1'],
+    )
+    // Redis goes away and comes back: the follower picks up where it was, losing nothing.
+    await redis!.kill('SIGKILL')
+    await redis!.restart()
+    await poll('the store to take appends again', async () => {
+      try {
+        await b.append([draft('b', 21)])
+        return true
+      } catch {
+        return false
+      }
+    })
+    await poll('the follower to hand on the append after the restart', () => seen.length === 22)
+    assert.equal(`${seen[21]!.origin}:${seen[21]!.seq}`, 'b:22')
+  })
+
+  it('gives the replicator lease to one node at a time, and to another once the holder stops', async () => {
+    prefix = uniquePrefix('lease')
+    const running = new Set<string>()
+    const fabricOf = (name: string): Fabric => ({
+      peerId: 'geo',
+      listenAddresses: () => [],
+      status: () => ({ peerId: 'geo', listen: [], peers: [] }),
+      start: async () => void running.add(name),
+      stop: async () => void running.delete(name),
+    })
+    let tries = 0
+    const leased = await Promise.all(
+      ['n1', 'n2', 'n3'].map(async (name) => {
+        const store = await node(name)
+        const lease: RoleLease = {
+          holdLease: (...args) => (tries++, store.holdLease(...args)),
+          releaseLease: (...args) => store.releaseLease(...args),
+        }
+        const fabric = new LeasedFabric(
+          {
+            nodeId: name,
+            peerId: 'geo',
+            lease,
+            create: () => fabricOf(name),
+            clock: systemClock(),
+            logger: silentLogger(),
+            taps: new Taps(),
+          },
+          { ttlMs: 1_000, renewMs: 100 },
+        )
+        stoppables.push(fabric)
+        return [name, fabric] as const
+      }),
+    )
+    for (const [, fabric] of leased) await fabric.start()
+    assert.equal(running.size, 1, `one fabric runs: ${[...running].join(',')}`)
+    const [first] = [...running]
+    // Renewals keep it where it is: three more rounds of every node trying.
+    const after = tries + 9
+    await poll('three more rounds of tries', () => tries >= after)
+    assert.deepEqual([...running], [first])
+    await leased.find(([name]) => name === first)![1].stop()
+    await poll('another node to take the lease', () => running.size === 1 && !running.has(first!))
+    assert.equal(leased.filter(([, f]) => f.replicating).length, 1)
+  })
+})
