@@ -87,4 +87,58 @@ describe('documentation: docs/geo.md', function () {
       JSON.stringify(withOwner),
     )
   })
+
+  it("the fabric command line starts nodes of which one replicates, under the geo's key", async () => {
+    const command = (await codeBlocks('docs/geo.md'))
+      .find((b) => b.lang === 'sh' && b.code.includes('--fabric-listen'))
+      ?.code.trim()
+    assert.ok(command, 'docs/geo.md has a command line with a fabric')
+    redis ??= await startRedisServer()
+    const other = await mkdtemp(join(tmpdir(), 'anywhere-geo-doc-peer-'))
+    const dirs = await Promise.all(
+      [1, 2].map((i) => mkdtemp(join(tmpdir(), `anywhere-geo-doc-fabric-${i}-`))),
+    )
+    cleanups.push(async () => {
+      for (const dir of [other, ...dirs]) await rm(dir, { recursive: true, force: true })
+    })
+    const peerId = (await runNodeCommand(['id', '--data-dir', other])).stdout.trim()
+    const started: NodeProcess[] = []
+    for (const dir of dirs) {
+      const args = command
+        .replace(/^npx anywhere-node /, '')
+        .replace('redis://10.0.0.5:6379', redis.url)
+        .replace('--redis-prefix eu-west:', '--redis-prefix eu-west-fabric:')
+        .replace('--port 8080', '--port 0')
+        .replace('--data-dir ./node-1', `--data-dir ${dir}`)
+        .replace('/ip4/10.0.0.11/tcp/7401', `/ip4/127.0.0.1/tcp/${await freePort()}`)
+        .replace('/ip4/10.0.2.21/tcp/7401', `/ip4/127.0.0.1/tcp/${await freePort()}`)
+        .replace('<PeerId of us-east>', peerId)
+        .split(/\s+/)
+      const node = await startNodeProcess({ args, timeoutMs: 90_000 })
+      nodes.push(node)
+      started.push(node)
+    }
+    let seen = ''
+    await poll(
+      "one node replicating, both naming the geo's PeerId",
+      async () => {
+        const views = await Promise.all(
+          started.map(
+            async (n) =>
+              (await (await fetch(`${n.url}/v1/fabric`)).json()) as {
+                peerId: string
+                listen: string[]
+                peers: unknown[]
+              },
+          ),
+        )
+        seen = JSON.stringify(views)
+        return (
+          views[0]!.peerId === views[1]!.peerId &&
+          views.filter((v) => v.listen.length > 0 && v.peers.length === 1).length === 1
+        )
+      },
+      60_000,
+    ).catch((error: Error) => assert.fail(`${error.message}: ${seen}`))
+  })
 })
