@@ -2,7 +2,12 @@
 // names, every key of a prefix in one slot, ASK and MOVED followed while a slot moves, and
 // a dead master that stops only the geos on its slots.
 import assert from 'node:assert/strict'
-import { StoreUnavailableError, type EventStore } from '../../../core/index.js'
+import {
+  StoreUnavailableError,
+  type EventFollowing,
+  type EventStore,
+  type RoleLease,
+} from '../../../core/index.js'
 import { RedisKeys } from '../../../stores/redis/keys.js'
 import { eventStoreConformance } from '../../conformance/event-store.js'
 import { startRedisCluster, type RedisCluster } from '../../support/redis-cluster.js'
@@ -62,6 +67,37 @@ describe('redis store on a 3-master Redis Cluster', function () {
         await store.stop()
         await deleteClusterKeys(cluster!, prefix)
       },
+    }
+  })
+
+  it('a geo of several nodes follows its store and leases its replicator on the cluster', async () => {
+    const prefix = uniquePrefix('geo')
+    const init = { cluster: cluster!.urls, prefix }
+    const a = (await openRedisStore(init, storeComponents('node-a'))) as EventStore &
+      EventFollowing &
+      RoleLease
+    const b = (await openRedisStore(init, storeComponents('node-b'))) as EventStore & RoleLease
+    const follower = a.followEvents()
+    try {
+      const vector = await a.versionVector()
+      await b.append([{ ...draft('x', 1), origin: 'node-b' }])
+      const events = await follower.next(
+        { ...vector, 'node-b': vector['node-b'] ?? 0 },
+        { waitMs: 500, limit: 10 },
+      )
+      assert.deepEqual(
+        events.map((e) => `${e.origin}:${e.seq}`),
+        ['node-b:1'],
+      )
+      assert.equal(await a.holdLease('replicator', 'node-a', 5_000), true)
+      assert.equal(await b.holdLease('replicator', 'node-b', 5_000), false)
+      await a.releaseLease('replicator', 'node-a')
+      assert.equal(await b.holdLease('replicator', 'node-b', 5_000), true)
+    } finally {
+      await follower.close()
+      await a.stop()
+      await b.stop()
+      await deleteClusterKeys(cluster!, prefix)
     }
   })
 
