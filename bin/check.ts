@@ -3,7 +3,7 @@
 import { dirname, extname, isAbsolute, relative, resolve } from 'node:path'
 import { ConfigError } from '../core/index.js'
 import { loadConfigFile, parseNodeConfig } from '../node/index.js'
-import { servedActors } from '../node/node.js'
+import { servedActors } from '../node/served-actors.js'
 // Types only (erased): the compiler itself is imported lazily, if installed.
 import type * as TypeScript from 'typescript'
 

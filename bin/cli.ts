@@ -76,7 +76,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     )
     .option(
       '--members-port <port>',
-      'port of the channel between the geo\'s nodes (default 0: any free port)',
+      "port of the channel between the geo's nodes (default 0: any free port)",
       parsePort,
     )
     .option(

@@ -1,8 +1,6 @@
 // The composition root: the one place that wires backends (stores, fabric, gateway) into the core.
-import { randomBytes } from 'node:crypto'
-import { mkdir, readFile } from 'node:fs/promises'
-import { dirname, join, resolve } from 'node:path'
-import { builtInActors } from '../actors/index.js'
+import { mkdir } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
 import {
   ActorRuntime,
   ConfigError,
@@ -21,7 +19,6 @@ import {
   type Logger,
   type Startable,
 } from '../core/index.js'
-import { sampleActors } from '../samples/index.js'
 import {
   gateway as httpGateway,
   openGatewayWarning,
@@ -34,7 +31,9 @@ import {
   type StoreConfig,
 } from './config.js'
 import { memoryStore } from '../stores/memory/index.js'
-import { writeFileDurably } from '../support/durable-file.js'
+import { ephemeralNodeId, persistentNodeId } from './node-id.js'
+import { servedActors, servingHint } from './served-actors.js'
+import { dataDirError, startError } from './start-errors.js'
 import { MeteredStore, StoreStats } from './metered-store.js'
 import { nodeMetrics } from './metrics.js'
 import { pinoLogger } from './pino-logger.js'
@@ -384,47 +383,6 @@ function fencingOf(store: EventStore): ActorFencing {
   return store as EventStore & ActorFencing
 }
 
-/** The node-id file is not secret: readable by every user (for tools), writable by the owner. */
-const NODE_ID_FILE_MODE = 0o644
-
-/**
- * The node id (its origin) kept next to its events: with the file store, inside the store's
- * own directory, so a log that is emptied or replaced (as the corruption error advises)
- * takes its id with it and the node writes under a fresh origin; a reused origin would
- * restart at seq 1, and peers that hold those seqs would drop the new events as known.
- * Written durably (temp file, fsync, link), so a crash on first start leaves a whole id or none.
- */
-async function persistentNodeId(file: string, geo: string): Promise<string> {
-  const existing = await readNodeId(file)
-  if (existing) return existing
-  await mkdir(dirname(file), { recursive: true })
-  const id = `${geo}-${randomBytes(4).toString('hex')}`
-  try {
-    // Linked, not renamed, into place: fails if another start won the race (or a torn empty file is there).
-    await writeFileDurably(file, id + '\n', { mode: NODE_ID_FILE_MODE, overwrite: false })
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
-    const winner = await readNodeId(file)
-    if (winner) return winner
-    await writeFileDurably(file, id + '\n', { mode: NODE_ID_FILE_MODE }) // an empty file left by a crash: replace it
-  }
-  return (await readNodeId(file)) ?? id
-}
-
-async function readNodeId(file: string): Promise<string | undefined> {
-  try {
-    return (await readFile(file, 'utf8')).trim() || undefined
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw error
-  }
-}
-
-/** A memory store forgets its events: a fresh origin per start keeps seqs from ever being reused. */
-function ephemeralNodeId(geo: string): string {
-  return `${geo}-mem-${randomBytes(4).toString('hex')}`
-}
-
 async function settle(
   logger: Logger,
   what: string,
@@ -434,99 +392,5 @@ async function settle(
     await stopping
   } catch (error) {
     logger.warn(`stopping the ${what} failed`, { error })
-  }
-}
-
-/** Errno codes that mean "this process cannot write there". */
-const NOT_WRITABLE = new Set(['EACCES', 'EPERM', 'EROFS', 'ENOTDIR', 'EEXIST'])
-
-/** The errno code of an error or of one of its causes. */
-function errnoCode(error: unknown): string | undefined {
-  for (let e = error, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
-    const code = (e as NodeJS.ErrnoException).code
-    if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return code
-  }
-  return undefined
-}
-
-/** A data dir the node cannot write to, as a ConfigError naming it and the fix; else undefined. */
-function dataDirError(error: unknown, dataDir: string): ConfigError | undefined {
-  const code = errnoCode(error)
-  if (!code || !NOT_WRITABLE.has(code)) return undefined
-  const why = error instanceof Error ? error.message : String(error)
-  return new ConfigError(
-    `data dir ${dataDir} is not writable (${code}: ${why}); choose another with --data-dir (or dataDir in the config)`,
-    { cause: error },
-  )
-}
-
-/** A failed start caused by the user's settings (a port in use, an unwritable dir), as a ConfigError. */
-function startError(error: unknown, config: NodeConfig, dataDir: string): ConfigError | undefined {
-  const message = error instanceof Error ? error.message : String(error)
-  if (errnoCode(error) === 'EADDRINUSE')
-    return new ConfigError(
-      `the gateway cannot listen: ${config.http.host}:${config.http.port} is already in use; stop what holds it or pick another port with --port (0 picks a free one)`,
-      { cause: error },
-    )
-  // libp2p reports every listen address that failed in one message, one per line.
-  const fabricInUse = [...message.matchAll(/^\s*(\/\S+): .*EADDRINUSE/gm)].map((m) => m[1])
-  if (fabricInUse.length > 0)
-    return new ConfigError(
-      `the fabric cannot listen: ${fabricInUse.join(', ')} is already in use; pick another address with --fabric-listen (tcp/0 picks a free port)`,
-      { cause: error },
-    )
-  return dataDirError(error, dataDir)
-}
-
-/**
- * The actor types a node of this config serves: built-in, sample and `extra` ones. Two of one
- * name are refused with a ConfigError naming the fix (also used by `anywhere-node check`).
- */
-export function servedActors(
-  config: Pick<NodeConfig, 'builtInActors' | 'sampleActors'>,
-  extra: readonly AnyActorDefinition[] = [],
-): AnyActorDefinition[] {
-  const builtIn = [
-    ...(config.builtInActors ? builtInActors : []),
-    ...(config.sampleActors ? sampleActors : []),
-  ]
-  const actors = [...builtIn, ...extra]
-  refuseDuplicateActorTypes(actors, builtIn)
-  return actors
-}
-
-/** For a type this node does not serve: the setting that would serve it, if it is built in. */
-function servingHint(
-  config: Pick<NodeConfig, 'builtInActors' | 'sampleActors'>,
-  type: string,
-): string | undefined {
-  if (!config.builtInActors && builtInActors.some((d) => d.type === type))
-    return `'${type}' is a built-in actor type, served when the config sets builtInActors: true (or with anywhere-node --built-in-actors)`
-  if (!config.sampleActors && sampleActors.some((d) => d.type === type))
-    return `'${type}' is a sample actor type, served when the config sets sampleActors: true (or with anywhere-node --sample-actors)`
-  return undefined
-}
-
-/** Two actor types of one name: refused before anything starts, naming the fix. */
-function refuseDuplicateActorTypes(
-  actors: readonly AnyActorDefinition[],
-  builtIn: readonly AnyActorDefinition[],
-): void {
-  const seen = new Set<string>()
-  for (const { type } of actors) {
-    if (!seen.has(type)) {
-      seen.add(type)
-      continue
-    }
-    const flag = builtInActors.some((d) => d.type === type)
-      ? 'builtInActors'
-      : sampleActors.some((d) => d.type === type)
-        ? 'sampleActors'
-        : undefined
-    const fix =
-      flag && builtIn.some((d) => d.type === type)
-        ? `it is a built-in actor type: rename yours, or set ${flag}: false (the default with a config file) to serve yours instead`
-        : 'rename one of them'
-    throw new ConfigError(`actor type '${type}' is registered twice; ${fix}`)
   }
 }
