@@ -12,7 +12,7 @@ import { addressOf, cleanUpAfterEach, createGeo, startGeo, tally, waitFor } from
 const ORIGINS = 20_000
 
 describe('fabric: a geo holding more origins than a frame carries', function () {
-  this.timeout(120_000)
+  this.timeout(360_000)
   const dirs = cleanUpAfterEach()
 
   it(`replicates ${ORIGINS.toLocaleString('en-US')} origins (as many node restarts) and keeps replicating, across a restart`, async () => {
@@ -51,7 +51,7 @@ describe('fabric: a geo holding more origins than a frame carries', function () 
       { store: storeA },
     )
     const holdsAll = async () => Object.keys(await storeB.versionVector()).length >= ORIGINS
-    await waitFor('b holds every origin', holdsAll, 60_000)
+    await waitFor('b holds every origin', holdsAll, 240_000)
     assert.deepEqual(await geoB.runtime.actor(tally, 'restarts').state(), { value: ORIGINS })
 
     // Both ways, live, after the catch-up.
