@@ -44,9 +44,14 @@ export class LeasedFabric implements Fabric {
   private inner: Fabric | undefined
   /** When the last renewal that the store confirmed was sent (this node's clock). */
   private renewedAt = Number.NEGATIVE_INFINITY
-  private running = false
-  private cancelTimer: (() => void) | undefined
-  private ticking: Promise<void> | undefined
+  /** Whether this node should replicate: it holds the lease, surely. */
+  private wanted = false
+  private state: 'new' | 'running' | 'stopped' = 'new'
+  private cancelRenewal: (() => void) | undefined
+  private cancelDeadline: (() => void) | undefined
+  private renewing: Promise<void> | undefined
+  /** Starts and stops of the fabric, one after the other; never waited for by renewals. */
+  private reconciling: Promise<void> = Promise.resolve()
   private readonly logger: Logger
 
   constructor(
@@ -88,40 +93,55 @@ export class LeasedFabric implements Fabric {
     return forward(peerId, request, options)
   }
 
-  /** Takes the lease if it is free (a lone node replicates once this resolves) and keeps trying. */
+  /**
+   * Takes the lease if it is free and keeps trying. When this node takes it now, the fabric
+   * has started once this resolves, and a fabric that cannot start (a peer address that does
+   * not parse, a listen address in use) fails the start as it does on a node of its own.
+   */
   async start(): Promise<void> {
-    if (this.running) return
-    this.running = true
-    await this.tick()
-    this.schedule()
+    if (this.state !== 'new') return
+    this.state = 'running'
+    await this.renew()
+    const first = this.reconcile()
+    this.scheduleRenewal()
+    await first
+    if (!this.inner && this.firstFailure !== undefined) {
+      const error = this.firstFailure as Error
+      await this.stop()
+      throw error
+    }
+    this.firstFailure = undefined
   }
+
+  /** The error of the first start of the fabric, when it failed (rethrown by `start`). */
+  private firstFailure: unknown
 
   async stop(): Promise<void> {
-    if (!this.running) return
-    this.running = false
-    this.cancelTimer?.()
-    await this.ticking
-    const replicated = this.inner !== undefined
-    await this.giveUp('the node is stopping')
-    // Released at once so that another node takes over now, not after the lease expires.
-    if (replicated)
-      await this.components.lease
-        .releaseLease(REPLICATOR_ROLE, this.components.nodeId)
-        .catch((error: unknown) =>
-          this.logger.debug('could not release the replicator lease', { error }),
-        )
+    if (this.state === 'stopped') return
+    this.state = 'stopped'
+    this.wanted = false
+    this.cancelRenewal?.()
+    this.cancelDeadline?.()
+    await this.renewing
+    await this.reconcile()
+    // Given up at once (the script checks the holder), so that another node takes over now,
+    // not when the lease expires.
+    await this.release()
   }
 
-  private schedule(): void {
-    this.cancelTimer = this.components.clock.setTimer(this.settings.renewMs, () => {
-      if (!this.running) return
-      void this.tick().finally(() => this.running && this.schedule())
+  private scheduleRenewal(): void {
+    this.cancelRenewal = this.components.clock.setTimer(this.settings.renewMs, () => {
+      if (this.state !== 'running') return
+      void this.renew()
+        .then(() => this.reconcile())
+        .catch((error: unknown) => this.logger.error('the replicator lease failed', { error }))
+        .finally(() => this.state === 'running' && this.scheduleRenewal())
     })
   }
 
-  /** One heartbeat: take or renew the lease, then start or stop the fabric to match. */
-  private tick(): Promise<void> {
-    this.ticking = (async () => {
+  /** One renewal: take or renew the lease; while held, a deadline gives it up unless renewed. */
+  private renew(): Promise<void> {
+    this.renewing = (async () => {
       const { lease, nodeId, clock } = this.components
       const sentAt = clock.now()
       let held: boolean | undefined
@@ -132,35 +152,48 @@ export class LeasedFabric implements Fabric {
           error: (error as Error).message,
         })
       }
-      if (!this.running) return
-      if (held) this.renewedAt = sentAt
-      // Unsure (the store did not answer) counts as held until the lease may have expired.
-      const sure = clock.now() - this.renewedAt < this.settings.ttlMs
-      if (held && !this.inner) await this.take()
-      else if (this.inner && (held === false || !sure))
-        await this.giveUp(
-          held === false
-            ? 'another node of the geo holds the replicator lease'
-            : 'the lease could not be renewed within its ttl',
-        )
+      if (this.state !== 'running') return
+      if (held) {
+        this.renewedAt = sentAt
+        this.wanted = true
+        // The lease holds until sentAt + ttl at the latest: stop the fabric by then, renewal or not.
+        this.cancelDeadline?.()
+        const left = sentAt + this.settings.ttlMs - clock.now()
+        this.cancelDeadline = clock.setTimer(Math.max(0, left), () => {
+          if (this.state !== 'running' || clock.now() - this.renewedAt < this.settings.ttlMs) return
+          this.wanted = false
+          void this.reconcile('the lease could not be renewed within its ttl')
+        })
+      } else if (held === false) this.wanted = false
     })()
-    return this.ticking
+    return this.renewing
+  }
+
+  /** Starts or stops the fabric to match `wanted`, after any start or stop under way. */
+  private reconcile(why = 'another node of the geo holds the replicator lease'): Promise<void> {
+    this.reconciling = this.reconciling.then(async () => {
+      if (this.wanted && !this.inner && this.state === 'running') await this.take()
+      else if (!this.wanted && this.inner)
+        await this.giveUp(this.state === 'stopped' ? 'the node is stopping' : why)
+    })
+    return this.reconciling
   }
 
   private async take(): Promise<void> {
-    const fabric = this.components.create()
+    let fabric: Fabric | undefined
     try {
+      fabric = this.components.create()
       await fabric.start()
     } catch (error) {
+      this.firstFailure ??= error
       this.logger.error('could not start the fabric; giving the replicator lease up', { error })
-      await fabric.stop().catch(() => undefined)
-      await this.components.lease
-        .releaseLease(REPLICATOR_ROLE, this.components.nodeId)
-        .catch(() => undefined)
+      this.wanted = false
+      await fabric?.stop().catch(() => undefined)
+      await this.release()
       return
     }
-    if (!this.running) {
-      await fabric.stop()
+    if (!this.wanted || this.state !== 'running') {
+      await fabric.stop().catch(() => undefined)
       return
     }
     this.inner = fabric
@@ -187,5 +220,13 @@ export class LeasedFabric implements Fabric {
       nodeId: this.components.nodeId,
       replicating: false,
     })
+  }
+
+  private async release(): Promise<void> {
+    await this.components.lease
+      .releaseLease(REPLICATOR_ROLE, this.components.nodeId)
+      .catch((error: unknown) =>
+        this.logger.debug('could not release the replicator lease', { error }),
+      )
   }
 }

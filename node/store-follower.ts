@@ -43,6 +43,8 @@ export class StoreFollower implements Startable {
   private follower: EventFollower | undefined
   private loop: Promise<void> | undefined
   private running = false
+  /** Stopped for good: a start after a stop does nothing. */
+  private stopped = false
   private cancelWait: (() => void) | undefined
   private failures = 0
 
@@ -61,14 +63,16 @@ export class StoreFollower implements Startable {
 
   /** Starts from what the store holds now: everything before it is what loads read. */
   async start(): Promise<void> {
-    if (this.running) return
+    if (this.running || this.stopped) return
     await this.discover()
+    if (this.stopped) return
     this.follower = this.store.followEvents()
     this.running = true
     this.loop = this.run()
   }
 
   async stop(): Promise<void> {
+    this.stopped = true
     if (!this.running) return
     this.running = false
     this.cancelWait?.()
@@ -81,9 +85,16 @@ export class StoreFollower implements Startable {
     let discoveredAt = clock.now()
     while (this.running) {
       try {
-        if (clock.now() - discoveredAt >= this.settings.discoverMs) {
+        const now = clock.now()
+        // (A wall clock stepped back rediscovers at once rather than not until it catches up.)
+        if (now - discoveredAt >= this.settings.discoverMs || now < discoveredAt) {
           await this.discover()
           discoveredAt = clock.now()
+        }
+        if (Object.keys(this.cursor).length === 0) {
+          // Nothing to follow yet (the geo's first node, before anyone else writes).
+          await this.wait(this.settings.discoverMs)
+          continue
         }
         const events = await this.follower!.next(this.cursor, this.settings)
         if (!this.running) return
@@ -106,14 +117,18 @@ export class StoreFollower implements Startable {
   private take(events: readonly EventRecord[]): void {
     if (events.length === 0) return
     const fresh: EventRecord[] = []
+    const next: VersionVector = {}
     for (const event of events) {
-      const at = this.cursor[event.origin]
+      const at = next[event.origin] ?? this.cursor[event.origin]
       // A store holds each origin's seqs without gaps, so this skips only what was handed on.
       if (at === undefined || event.seq <= at) continue
-      this.cursor[event.origin] = event.seq
+      next[event.origin] = event.seq
       fresh.push(event)
     }
-    if (fresh.length > 0) this.sink(fresh)
+    if (fresh.length === 0) return
+    this.sink(fresh)
+    // Only once handed on: a sink that throws gets the same events again.
+    Object.assign(this.cursor, next)
   }
 
   /** Follows every origin the store holds that is not followed yet, from where the store is. */

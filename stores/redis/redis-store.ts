@@ -140,11 +140,13 @@ export class RedisEventStore implements EventStore, EventFollowing, RoleLease {
   followEvents(): EventFollower {
     const client = this.client
     if (!this.running || !client) throw new NotRunningError(notRunningMessage('the redis store'))
+    // A client of its own, made as the store's is (a cluster's node handling included).
     return new RedisEventFollower(
-      client.duplicate() as unknown as StoreClient,
+      createStoreClient(this.settings, `${this.components.nodeId}:follow`),
       this.settings,
       this.keys,
       (key, member) => this.decode(key, member),
+      this.logger,
     )
   }
 

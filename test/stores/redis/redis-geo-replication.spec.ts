@@ -136,7 +136,8 @@ describe('redis store: what a geo of several nodes replicates through', function
             logger: silentLogger(),
             taps: new Taps(),
           },
-          { ttlMs: 1_000, renewMs: 100 },
+          // A ttl far longer than the hand-over is given: a stop must release, not expire.
+          { ttlMs: 30_000, renewMs: 100 },
         )
         stoppables.push(fabric)
         return [name, fabric] as const
@@ -150,7 +151,59 @@ describe('redis store: what a geo of several nodes replicates through', function
     await poll('three more rounds of tries', () => tries >= after)
     assert.deepEqual([...running], [first])
     await leased.find(([name]) => name === first)![1].stop()
-    await poll('another node to take the lease', () => running.size === 1 && !running.has(first!))
+    await poll(
+      'another node to take the lease, long before it would expire',
+      () => running.size === 1 && !running.has(first!),
+      10_000,
+    )
     assert.equal(leased.filter(([, f]) => f.replicating).length, 1)
+  })
+
+  it('fails the start of a node whose fabric cannot start, and leaves the lease to the others', async () => {
+    prefix = uniquePrefix('lease-fails')
+    const store = await node('n1')
+    const fabric = new LeasedFabric(
+      {
+        nodeId: 'n1',
+        peerId: 'geo',
+        lease: store,
+        create: () => ({
+          peerId: 'geo',
+          listenAddresses: () => [],
+          status: () => ({ peerId: 'geo', listen: [], peers: [] }),
+          start: () => Promise.reject(new Error('listen address in use')),
+          stop: async () => undefined,
+        }),
+        clock: systemClock(),
+        logger: silentLogger(),
+        taps: new Taps(),
+      },
+      { ttlMs: 30_000, renewMs: 100 },
+    )
+    stoppables.push(fabric)
+    await assert.rejects(fabric.start(), /listen address in use/)
+    assert.equal(await (await node('n2')).holdLease('replicator', 'n2', 30_000), true)
+  })
+
+  it('waits, rather than spins, while there is no other origin to follow', async () => {
+    prefix = uniquePrefix('follow-empty')
+    const a = await node('a')
+    const b = await node('b')
+    let reads = 0
+    const counted: SharedStore = Object.assign(Object.create(a) as SharedStore, {
+      followEvents: () => {
+        const follower = a.followEvents()
+        return {
+          next: (...args: Parameters<typeof follower.next>) => (reads++, follower.next(...args)),
+          close: () => follower.close(),
+        }
+      },
+    })
+    const seen: EventRecord[] = []
+    await follow(counted, 'a', seen).start()
+    // The first event of the first other origin, found by the follower's next look at the vector.
+    await b.append([draft('b', 1)])
+    await poll('the follower to hand on the first other origin', () => seen.length === 1)
+    assert.ok(reads < 20, `${reads} reads of the store while there was nothing to follow`)
   })
 })
