@@ -184,10 +184,10 @@ export class FileEventStore implements EventStore {
     options?: ReadActorOptions,
   ): Promise<EventRecord[]> {
     this.assertRunning('readActor', options)
-    const entry = this.index.actor(actorType, actorId)
-    if (!entry) return []
-    const from = options?.after ? this.index.countUpTo(entry, options.after) : 0
-    return this.track(this.readEvents(entry.gids.slice(from)))
+    const actor = this.index.actor(actorType, actorId)
+    if (actor === undefined) return []
+    const from = options?.after ? this.index.countUpTo(actor, options.after) : 0
+    return this.track(this.readEvents(this.index.actorGids(actor, from)))
   }
 
   async readOrigin(
