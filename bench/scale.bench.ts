@@ -19,7 +19,7 @@
 import { execFileSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { copyFile, mkdtemp, rename, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { cpus, loadavg, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type * as Actors from '../actors/index.js'
@@ -125,13 +125,17 @@ async function childReopen(dir: string, verify: 'all' | 'tail') {
   const before = memory()
   const store = fileStore({ dir, verify } satisfies FileStoreInit)(components())
   const started = performance.now()
+  const cpuBefore = process.cpuUsage()
   await store.start()
   const ms = performance.now() - started
+  const cpu = process.cpuUsage(cpuBefore)
   const after = memory()
   const events = store.stats().events
   await store.stop()
   return {
     ms,
+    // This thread and the others (libuv's reads, V8's GC helpers): the work a quiet machine would do.
+    cpuMs: (cpu.user + cpu.system) / 1000,
     events,
     rss: after.rss,
     used: after.used,
@@ -341,8 +345,14 @@ type Reopen = Awaited<ReturnType<typeof childReopen>>
 type Actors = Awaited<ReturnType<typeof childActors>>
 type Rehydrate = Awaited<ReturnType<typeof childRehydrate>>
 
+const load = () =>
+  loadavg()
+    .map((l) => l.toFixed(1))
+    .join(', ')
+
 async function main(): Promise<void> {
   const started = performance.now()
+  const loadAtStart = load()
   const dir = DATA ?? (await mkdtemp(join(tmpdir(), 'anywhere-scale-')))
   const hotDir = await mkdtemp(join(tmpdir(), 'anywhere-scale-hot-'))
   try {
@@ -377,7 +387,10 @@ async function main(): Promise<void> {
     await writeHotActor(hotDir)
     const hot = child<Rehydrate>('rehydrate', hotDir)
     console.log(
-      report({ writeMs, reopen, noCheckpoint, actors, hot }, (performance.now() - started) / 1000),
+      report(
+        { writeMs, reopen, noCheckpoint, actors, hot, loads: [loadAtStart, load()] },
+        (performance.now() - started) / 1000,
+      ),
     )
   } finally {
     if (DATA === undefined) await rm(dir, { recursive: true, force: true })
@@ -392,10 +405,16 @@ function report(
     noCheckpoint: Record<string, Reopen[]>
     actors: Actors
     hot: Rehydrate
+    /** Load averages (1, 5, 15 min) at the start and at the end. */
+    loads: [string, string]
   },
   seconds: number,
 ): string {
-  const ms = (list: readonly Reopen[]) => spreadText(spread(list.map((x) => x.ms)), duration)
+  const ms = (list: readonly Reopen[]) =>
+    `${spreadText(spread(list.map((x) => x.ms)), duration)}; CPU ${spreadText(
+      spread(list.map((x) => x.cpuMs)),
+      duration,
+    )}`
   const withCheckpoint = spread(r.reopen.all!.map((x) => x.ms))
   const perEvent = spread(r.reopen.tail!.map((x) => x.indexBytesPerEvent))
   const events = EVENTS.toLocaleString('en')
@@ -421,7 +440,9 @@ function report(
       `Rehydrate: one actor with ${HOT_EVENTS.toLocaleString('en')} events written through ` +
       `the runtime (${HOT_CONCURRENCY} asks under way; it snapshots every 256 events by default), read ` +
       `by a fresh runtime: ${RUNS} runs after a warm-up. Median (min–max) over ${RUNS} runs where there ` +
-      `are runs. Whole section: ${seconds.toFixed(0)} s.`,
+      `are runs. The wall times of reopens depend on the other load on the machine (load average ` +
+      `${r.loads[0]} at the start, ${r.loads[1]} at the end, on ${cpus().length} cores); their CPU time ` +
+      `(every thread of the process) much less. Whole section: ${seconds.toFixed(0)} s.`,
     '',
     table(
       ['measure', 'measured'],
@@ -462,7 +483,7 @@ function report(
       [
         [
           `reopen of ${events} events with a valid index checkpoint < 10 s (default verify all)`,
-          spreadText(withCheckpoint, duration),
+          ms(r.reopen.all!),
           withCheckpoint.median < GOAL_REOPEN_MS ? 'yes' : '**no**',
         ],
         [
