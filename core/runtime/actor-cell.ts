@@ -7,6 +7,9 @@ import { Mailbox } from './mailbox.js'
 import type { PendingAsk } from './pending-ask.js'
 import type { ActorTypeStats } from './runtime-stats.js'
 
+/** What `settled` starts as: one resolved promise shared by every cell, not one each. */
+const NOTHING_IN_FLIGHT: Promise<void> = Promise.resolve()
+
 /** How many events apart the in-memory checkpoints used for re-folds are, and how many are kept. */
 const CHECKPOINT_EVERY = 64
 const MAX_CHECKPOINTS = 8
@@ -85,7 +88,7 @@ export class ActorCell {
    */
   inFlight = 0
   /** Settles (never rejects) once every append under way has settled. */
-  settled: Promise<void> = Promise.resolve()
+  settled: Promise<void> = NOTHING_IN_FLIGHT
   /** Bumped when an append fails: a command whose events were folded before it saw them. */
   appendEpoch = 0
   /** What its appends carry: the fencing epoch it was claimed under, in a geo of several nodes. */
@@ -98,14 +101,14 @@ export class ActorCell {
     now: number,
     capacity: number,
     process: (cell: ActorCell, item: MailboxItem, input: unknown) => void | Promise<void>,
-    onError: (error: unknown) => void,
+    onError: (cell: ActorCell, error: unknown) => void,
   ) {
     this.state = definition.initialState
     this.lastUsed = now
     this.mailbox = new Mailbox<MailboxItem, unknown>(
       (item, input) => process(this, item, input),
       capacity,
-      onError,
+      (error) => onError(this, error),
     )
   }
 

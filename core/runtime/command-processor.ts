@@ -215,7 +215,8 @@ export class CommandProcessor {
       (records) => previous.then(() => stored(records)),
       (error: unknown) => previous.then(() => failed(error)),
     )
-    cell.settled = Promise.all([cell.settled, done]).then(noop, noop)
+    // `done` settles only after `previous` has (each outcome waits for it): no Promise.all needed.
+    cell.settled = done.then(noop, noop)
     // Past the bound, the mailbox waits for the oldest appends before the next command.
     if (cell.inFlight >= MAX_PIPELINED_APPENDS) return cell.settled
   }

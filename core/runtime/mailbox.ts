@@ -65,7 +65,8 @@ export class Mailbox<T, A = undefined> {
   private slots: unknown[] = []
   private head = 0
   private running = false
-  private idleWaiters: Array<() => void> = []
+  /** Who waits for the mailbox to go idle (created by the first `whenIdle`: most never have any). */
+  private idleWaiters: Array<() => void> | undefined
 
   constructor(
     private readonly process: (item: T, arg: A) => void | Promise<void>,
@@ -100,7 +101,7 @@ export class Mailbox<T, A = undefined> {
   /** Resolves when the mailbox is next idle. */
   whenIdle(): Promise<void> {
     if (!this.running) return Promise.resolve()
-    return new Promise((resolve) => this.idleWaiters.push(resolve))
+    return new Promise((resolve) => (this.idleWaiters ??= []).push(resolve))
   }
 
   /**
@@ -142,8 +143,10 @@ export class Mailbox<T, A = undefined> {
     this.head = 0
     this.running = false
     const waiters = this.idleWaiters
-    this.idleWaiters = []
-    for (const resolve of waiters) resolve()
+    if (waiters) {
+      this.idleWaiters = undefined
+      for (const resolve of waiters) resolve()
+    }
     return count
   }
 

@@ -1,11 +1,14 @@
 import type { EventKey, VersionVector } from '../../core/index.js'
+import { ActorGids, type ActorListing } from './actor-gids.js'
 import type { RecordLocation } from './segment-format.js'
 
 // What the file store keeps in memory: for every event its merge key and where its record
 // is (never its payload), in columns of typed arrays indexed by a store-local event number
 // (`gid`, the order in which events became durable). Per origin, the gids in seq order;
-// per actor, the gids in merge order and the location of its snapshot. About 40 bytes an
-// event plus one small entry per actor.
+// per actor (by its number, see actor-gids.ts), the gids in merge order and the location of
+// its snapshot. About 40 bytes an event plus under 100 bytes an actor.
+
+export type { ActorListing } from './actor-gids.js'
 
 const INITIAL_CAPACITY = 1024
 /**
@@ -24,14 +27,6 @@ function grown(capacity: number): number {
 export interface SnapshotRef extends RecordLocation {
   readonly at: EventKey
   readonly eventCount: number
-}
-
-/** One actor: its events in merge order (as gids) and its current snapshot, if any. */
-export interface ActorEntry {
-  readonly actorType: string
-  readonly actorId: string
-  readonly gids: number[]
-  snapshot?: SnapshotRef
 }
 
 /** Where the index stops: the end of the last commit it covers. */
@@ -57,21 +52,15 @@ export interface IndexColumns {
   readonly seqs: Uint32Array
 }
 
-/** One actor as `contents()` lists it. */
-export interface ActorContents {
-  readonly actorType: string
-  readonly actorId: string
-  readonly gids: ArrayLike<number> & Iterable<number>
-  readonly snapshot?: SnapshotRef
-}
-
 /** Everything an index holds, as plain data (see `EventIndex.contents`). */
 export interface IndexContents {
   readonly count: number
   readonly columns: IndexColumns
   /** Origin names by their number (`columns.originNos`). */
   readonly origins: readonly string[]
-  readonly actors: readonly ActorContents[]
+  readonly actors: ActorListing
+  /** The snapshot of each actor that has one, by the actor's number in `actors`. */
+  readonly snapshots: ReadonlyMap<number, SnapshotRef>
 }
 
 /**
@@ -82,21 +71,22 @@ export class EventIndex {
   /** How many events are indexed (the next gid). */
   count = 0
   private capacity = 0
-  private segments = new Uint32Array(0)
-  private offsets = new Uint32Array(0)
-  private lengths = new Uint32Array(0)
-  private walls = new Float64Array(0)
-  private logicals = new Uint32Array(0)
-  private originNos = new Uint32Array(0)
-  private seqs = new Uint32Array(0)
+  private segments: Uint32Array = new Uint32Array(0)
+  private offsets: Uint32Array = new Uint32Array(0)
+  private lengths: Uint32Array = new Uint32Array(0)
+  private walls: Float64Array = new Float64Array(0)
+  private logicals: Uint32Array = new Uint32Array(0)
+  private originNos: Uint32Array = new Uint32Array(0)
+  private seqs: Uint32Array = new Uint32Array(0)
   private readonly origins: string[] = []
   private readonly originNoByName = new Map<string, number>()
   private readonly originGids: Uint32Array[] = []
   private readonly originCounts: number[] = []
-  /** Actor entries by type, then id (no address string built per lookup). */
-  private readonly actors = new Map<string, Map<string, ActorEntry>>()
-  /** One copy of each actor type string, shared by all entries of that type. */
-  private readonly typeNames = new Map<string, string>()
+  private actors = new ActorGids()
+  /** Each actor's current snapshot, by actor number. */
+  private snapshots = new Map<number, SnapshotRef>()
+  /** `compare` bound once, for the actor lists' inserts. */
+  private readonly order = (a: number, b: number) => this.compare(a, b)
 
   constructor() {
     this.grow(INITIAL_CAPACITY)
@@ -122,9 +112,12 @@ export class EventIndex {
     this.seqs[gid] = event.seq
     this.count++
     this.pushOriginGid(originNo, gid)
-    const entry = this.entry(event.actorType, event.actorId, true)
-    insertGid(entry.gids, gid, this)
-    if (entry.snapshot && this.compareToKey(gid, entry.snapshot.at) < 0) delete entry.snapshot
+    const actor = this.actors.findOrAdd(event.actorType, event.actorId)
+    this.actors.insert(actor, gid, this.order)
+    if (this.snapshots.size > 0) {
+      const snapshot = this.snapshots.get(actor)
+      if (snapshot && this.compareToKey(gid, snapshot.at) < 0) this.snapshots.delete(actor)
+    }
     return gid
   }
 
@@ -133,26 +126,39 @@ export class EventIndex {
    * key (otherwise it was folded before an event that has since arrived). Returns whether it did.
    */
   setSnapshot(actorType: string, actorId: string, ref: SnapshotRef): boolean {
-    const entry = this.entry(actorType, actorId, false)
-    if (this.countUpTo(entry, ref.at) !== ref.eventCount) return false
-    ;(entry ?? this.entry(actorType, actorId, true)).snapshot = ref
+    if (this.countUpTo(this.actor(actorType, actorId), ref.at) !== ref.eventCount) return false
+    this.snapshots.set(this.actors.findOrAdd(actorType, actorId), ref)
     return true
   }
 
-  /** The actor's entry, if it has events or a snapshot. */
-  actor(actorType: string, actorId: string): ActorEntry | undefined {
-    return this.actors.get(actorType)?.get(actorId)
+  /** The actor's number, if it has events or a snapshot. */
+  actor(actorType: string, actorId: string): number | undefined {
+    return this.actors.find(actorType, actorId)
+  }
+
+  /** The actor's gids in merge order, from its `from`-th event on. */
+  actorGids(actor: number, from = 0): number[] {
+    return this.actors.gids(actor, from)
+  }
+
+  /** The actor's current snapshot, if it has one. */
+  snapshotOf(actor: number | undefined): SnapshotRef | undefined {
+    return actor === undefined ? undefined : this.snapshots.get(actor)
+  }
+
+  /** Forgets the actor's snapshot (it no longer counts, or does not decode). */
+  dropSnapshot(actor: number): void {
+    this.snapshots.delete(actor)
   }
 
   /** How many of the actor's events sort at or before `key`. */
-  countUpTo(entry: ActorEntry | undefined, key: EventKey): number {
-    if (!entry) return 0
-    const { gids } = entry
+  countUpTo(actor: number | undefined, key: EventKey): number {
+    if (actor === undefined) return 0
     let lo = 0
-    let hi = gids.length
+    let hi = this.actors.length(actor)
     while (lo < hi) {
       const mid = (lo + hi) >>> 1
-      if (this.compareToKey(gids[mid]!, key) <= 0) lo = mid + 1
+      if (this.compareToKey(this.actors.gidAt(actor, mid), key) <= 0) lo = mid + 1
       else hi = mid
     }
     return lo
@@ -225,7 +231,8 @@ export class EventIndex {
         seqs: this.seqs.subarray(0, n),
       },
       origins: this.origins,
-      actors: [...this.actors.values()].flatMap((byId) => [...byId.values()]),
+      actors: this.actors.listing(),
+      snapshots: this.snapshots,
     }
   }
 
@@ -233,18 +240,33 @@ export class EventIndex {
    * Rebuilds an index from `contents()`. Throws when they are not a consistent index (an
    * origin's seqs out of order, an actor naming an unknown event, events and actors that do
    * not add up): the caller then ignores the checkpoint and replays the segments instead.
+   * With `adoptColumns` the index keeps the columns and the actors' gids themselves rather
+   * than copies (they must be exactly `count` long and nobody else's: a checkpoint just decoded).
    */
-  static fromContents(contents: IndexContents): EventIndex {
-    const { count: n, columns, origins } = contents
+  static fromContents(contents: IndexContents, adoptColumns = false): EventIndex {
+    const { count: n, columns, origins, actors } = contents
     const index = new EventIndex()
-    index.grow(Math.max(INITIAL_CAPACITY, n))
-    index.segments.set(columns.segments.subarray(0, n))
-    index.offsets.set(columns.offsets.subarray(0, n))
-    index.lengths.set(columns.lengths.subarray(0, n))
-    index.walls.set(columns.walls.subarray(0, n))
-    index.logicals.set(columns.logicals.subarray(0, n))
-    index.originNos.set(columns.originNos.subarray(0, n))
-    index.seqs.set(columns.seqs.subarray(0, n))
+    if (adoptColumns) {
+      for (const column of Object.values(columns) as Array<Uint32Array | Float64Array>)
+        if (column.length !== n) throw new Error('a column has the wrong length')
+      index.segments = columns.segments
+      index.offsets = columns.offsets
+      index.lengths = columns.lengths
+      index.walls = columns.walls
+      index.logicals = columns.logicals
+      index.originNos = columns.originNos
+      index.seqs = columns.seqs
+      index.capacity = n
+    } else {
+      index.grow(Math.max(INITIAL_CAPACITY, n))
+      index.segments.set(columns.segments.subarray(0, n))
+      index.offsets.set(columns.offsets.subarray(0, n))
+      index.lengths.set(columns.lengths.subarray(0, n))
+      index.walls.set(columns.walls.subarray(0, n))
+      index.logicals.set(columns.logicals.subarray(0, n))
+      index.originNos.set(columns.originNos.subarray(0, n))
+      index.seqs.set(columns.seqs.subarray(0, n))
+    }
     for (const origin of origins) index.originNo(origin)
     for (let gid = 0; gid < n; gid++) {
       const no = index.originNos[gid]!
@@ -253,43 +275,16 @@ export class EventIndex {
       index.pushOriginGid(no, gid)
     }
     index.count = n
-    let held = 0
-    contents.actors.forEach((actor, i) => {
-      if (index.actor(actor.actorType, actor.actorId)) throw new Error(`actor ${i} is listed twice`)
-      // At their exact length: pushed one by one, a list of 10 would hold room for 17.
-      const gids = new Array<number>(actor.gids.length)
-      let k = 0
-      for (const gid of actor.gids) {
-        if (gid >= n) throw new Error(`actor ${i} names an unknown event`)
-        gids[k++] = gid
-      }
-      const entry = index.entry(actor.actorType, actor.actorId, true, gids)
-      held += actor.gids.length
-      if (actor.snapshot) entry.snapshot = actor.snapshot
-    })
-    if (held !== n) throw new Error('events and actors do not add up')
-    return index
-  }
-
-  private entry(actorType: string, actorId: string, create: true, gids?: number[]): ActorEntry
-  private entry(actorType: string, actorId: string, create: false): ActorEntry | undefined
-  private entry(
-    actorType: string,
-    actorId: string,
-    create: boolean,
-    gids: number[] = [],
-  ): ActorEntry | undefined {
-    let byId = this.actors.get(actorType)
-    let entry = byId?.get(actorId)
-    if (!entry && create) {
-      if (!byId) {
-        this.actors.set(actorType, (byId = new Map<string, ActorEntry>()))
-        this.typeNames.set(actorType, actorType)
-      }
-      const shared = this.typeNames.get(actorType)!
-      byId.set(actorId, (entry = { actorType: shared, actorId, gids }))
+    // The listing's gids become the actors' pool: copied unless the columns are adopted.
+    index.actors = ActorGids.fromListing(
+      adoptColumns ? actors : { ...actors, gids: actors.gids.slice() },
+      n,
+    )
+    for (const [actor, snapshot] of contents.snapshots) {
+      if (actor >= index.actors.size) throw new Error(`a snapshot names an unknown actor ${actor}`)
+      index.snapshots.set(actor, snapshot)
     }
-    return entry
+    return index
   }
 
   private originNo(origin: string): number {
@@ -332,23 +327,6 @@ export class EventIndex {
     this.seqs = resize(this.seqs, (s) => new Uint32Array(s))
     this.capacity = capacity
   }
-}
-
-/** Inserts `gid` into an actor's merge-ordered gids (appends are the common case). */
-function insertGid(gids: number[], gid: number, index: EventIndex): void {
-  const last = gids.at(-1)
-  if (last === undefined || index.compare(last, gid) < 0) {
-    gids.push(gid)
-    return
-  }
-  let lo = 0
-  let hi = gids.length
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1
-    if (index.compare(gids[mid]!, gid) <= 0) lo = mid + 1
-    else hi = mid
-  }
-  gids.splice(lo, 0, gid)
 }
 
 function compareStrings(a: string, b: string): number {

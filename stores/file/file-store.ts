@@ -7,6 +7,7 @@
 //   event-index.ts       what memory holds: per event its merge key and record location
 //                        (never its payload: payloads are read back through a small cache),
 //                        per origin the events in seq order, per actor in merge order
+//   actor-gids.ts        the per-actor lists of events, numbered actors in one pool
 //   index-checkpoint.ts  the index written to `index.ckpt` so a restart replays only the tail
 //   recovery.ts          start: load the checkpoint, replay and check the tail, cut a torn write
 //   segment-reader.ts    reading records back from segments
@@ -184,10 +185,10 @@ export class FileEventStore implements EventStore {
     options?: ReadActorOptions,
   ): Promise<EventRecord[]> {
     this.assertRunning('readActor', options)
-    const entry = this.index.actor(actorType, actorId)
-    if (!entry) return []
-    const from = options?.after ? this.index.countUpTo(entry, options.after) : 0
-    return this.track(this.readEvents(entry.gids.slice(from)))
+    const actor = this.index.actor(actorType, actorId)
+    if (actor === undefined) return []
+    const from = options?.after ? this.index.countUpTo(actor, options.after) : 0
+    return this.track(this.readEvents(this.index.actorGids(actor, from)))
   }
 
   async readOrigin(

@@ -18,13 +18,7 @@ import { join } from 'node:path'
 import type { Logger } from '../../core/index.js'
 import { writeFileDurably } from '../../support/durable-file.js'
 import { crc32 } from './crc32.js'
-import {
-  EventIndex,
-  type ActorContents,
-  type IndexColumns,
-  type LogPosition,
-  type SnapshotRef,
-} from './event-index.js'
+import { EventIndex, type IndexColumns, type LogPosition, type SnapshotRef } from './event-index.js'
 import { isCount } from './record-codec.js'
 
 /** Name of the index checkpoint in the data dir. */
@@ -52,37 +46,20 @@ export interface IndexCheckpoint {
 
 /** The checkpoint file's bytes for `index`, which covers the log up to `position`. */
 export function encodeIndexCheckpoint(index: EventIndex, position: LogPosition): Buffer {
-  const { count, columns, origins, actors } = index.contents()
-  const types: string[] = []
-  const typeNo = new Map<string, number>()
-  const actorTypeNos = new Uint32Array(actors.length)
-  const actorIds: string[] = []
-  const gidCounts = new Uint32Array(actors.length)
-  const allGids = new Uint32Array(count)
+  const { count, columns, origins, actors, snapshots: refs } = index.contents()
   const snapshots: unknown[] = []
-  let at = 0
-  actors.forEach((actor, i) => {
-    let no = typeNo.get(actor.actorType)
-    if (no === undefined) typeNo.set(actor.actorType, (no = types.push(actor.actorType) - 1))
-    actorTypeNos[i] = no
-    actorIds.push(actor.actorId)
-    gidCounts[i] = actor.gids.length
-    allGids.set(actor.gids, at)
-    at += actor.gids.length
-    const s = actor.snapshot
-    if (s)
-      snapshots.push([
-        i,
-        s.segment,
-        s.offset,
-        s.length,
-        s.at.hlc.wall,
-        s.at.hlc.logical,
-        s.at.origin,
-        s.at.seq,
-        s.eventCount,
-      ])
-  })
+  for (const [i, s] of refs)
+    snapshots.push([
+      i,
+      s.segment,
+      s.offset,
+      s.length,
+      s.at.hlc.wall,
+      s.at.hlc.logical,
+      s.at.origin,
+      s.at.seq,
+      s.eventCount,
+    ])
   const body = encode({
     version: CHECKPOINT_VERSION,
     endianness: endianness(),
@@ -91,11 +68,11 @@ export function encodeIndexCheckpoint(index: EventIndex, position: LogPosition):
     count,
     columns: COLUMN_ORDER.map((name) => bytesOf(columns[name])),
     origins,
-    types,
-    actorTypeNos: bytesOf(actorTypeNos),
-    actorIds,
-    gidCounts: bytesOf(gidCounts),
-    allGids: bytesOf(allGids),
+    types: actors.types,
+    actorTypeNos: bytesOf(actors.typeNos),
+    actorIds: actors.ids,
+    gidCounts: bytesOf(actors.gidCounts),
+    allGids: bytesOf(actors.gids),
     snapshots,
   })
   const header = Buffer.alloc(CHECKPOINT_HEADER_BYTES)
@@ -142,36 +119,36 @@ export function decodeIndexCheckpoint(bytes: Buffer): IndexCheckpoint {
   const types = data.types
   const actorIds = data.actorIds
   if (!Array.isArray(types) || !Array.isArray(actorIds)) throw new Error('bad actors')
-  const actorTypeNos = u32(data.actorTypeNos, actorIds.length)
+  const typeNos = u32(data.actorTypeNos, actorIds.length)
   const gidCounts = u32(data.gidCounts, actorIds.length)
-  const allGids = u32(data.allGids, n)
-  const actors: Array<{ -readonly [K in keyof ActorContents]: ActorContents[K] }> = []
-  let at = 0
-  actorIds.forEach((actorId: unknown, i) => {
-    const actorType: unknown = types[actorTypeNos[i]!]
-    const count = gidCounts[i]!
-    if (typeof actorType !== 'string' || typeof actorId !== 'string' || at + count > n)
-      throw new Error(`bad actor ${i}`)
-    actors.push({ actorType, actorId, gids: allGids.subarray(at, at + count) })
-    at += count
-  })
+  const gids = u32(data.allGids, n)
   if (!Array.isArray(data.snapshots)) throw new Error('bad snapshots')
+  const snapshots = new Map<number, SnapshotRef>()
   for (const s of data.snapshots as unknown[]) {
     if (!Array.isArray(s) || s.length !== 9) throw new Error('bad snapshot')
     const [i, seg, off, len, wall, logical, origin, seq, eventCount] = s as unknown[]
-    const actor = typeof i === 'number' ? actors[i] : undefined
-    if (!actor || typeof origin !== 'string') throw new Error('bad snapshot')
+    if (!isCount(i) || i >= actorIds.length || typeof origin !== 'string')
+      throw new Error('bad snapshot')
     if (![seg, off, len, wall, logical, seq, eventCount].every(isCount))
       throw new Error('bad snapshot')
-    actor.snapshot = {
+    snapshots.set(i, {
       segment: seg as number,
       offset: off as number,
       length: len as number,
       at: { hlc: { wall: wall as number, logical: logical as number }, origin, seq: seq as number },
       eventCount: eventCount as number,
-    } satisfies SnapshotRef
+    })
   }
-  const index = EventIndex.fromContents({ count: n, columns, origins, actors })
+  const index = EventIndex.fromContents(
+    {
+      count: n,
+      columns,
+      origins,
+      actors: { types, typeNos, ids: actorIds as string[], gidCounts, gids },
+      snapshots,
+    },
+    true, // the columns were just copied out of the file's bytes: nobody else holds them
+  )
   return { index, position: { segment, offset } }
 }
 

@@ -1,6 +1,6 @@
 import type { FileHandle } from 'node:fs/promises'
 import { StoreCorruptError } from '../../core/index.js'
-import { crc32 } from './crc32.js'
+import { crc32, crc32Range } from './crc32.js'
 
 // On-disk layout of a segment file (all integers little-endian unless noted). Segments are
 // numbered from 1, one file each (`segmentName`), and none may be missing.
@@ -47,7 +47,7 @@ export function writeRecordFrame(target: Buffer, at: number, body: Uint8Array): 
   target.writeUInt32LE(body.length, at + 4)
   target.set(body, at + RECORD_HEADER_BYTES)
   const end = at + RECORD_HEADER_BYTES + body.length
-  target.writeUInt32LE(crc32(target.subarray(at + 4, end)), at)
+  target.writeUInt32LE(crc32Range(target, at + 4, end), at)
   return end - at
 }
 
@@ -90,11 +90,30 @@ export function buildCommit(frames: readonly Uint8Array[]): Buffer {
  */
 export function unframeRecord(frame: Uint8Array): Uint8Array | string {
   if (frame.length < RECORD_HEADER_BYTES) return 'record shorter than its header'
-  const view = Buffer.from(frame.buffer, frame.byteOffset, frame.length)
-  if (view.readUInt32LE(4) !== frame.length - RECORD_HEADER_BYTES)
+  if (readUInt32LE(frame, 4) !== frame.length - RECORD_HEADER_BYTES)
     return 'record length does not match'
-  if (view.readUInt32LE(0) !== crc32(frame.subarray(4))) return 'record checksum mismatch'
-  return frame.subarray(RECORD_HEADER_BYTES)
+  const problem = checkRecordFrame(frame, 0, frame.length)
+  return typeof problem === 'string' ? problem : frame.subarray(RECORD_HEADER_BYTES)
+}
+
+/**
+ * Checks the record frame at `at` of `bytes` (a commit's body, which ends at `end`): its
+ * length field and its crc. Returns the frame's length, or a string saying what is wrong.
+ * Makes no view of the bytes (a segment scan checks millions of records).
+ */
+function checkRecordFrame(bytes: Uint8Array, at: number, end: number): number | string {
+  if (at + RECORD_HEADER_BYTES > end) return 'record runs past its commit'
+  const frameLength = RECORD_HEADER_BYTES + readUInt32LE(bytes, at + 4)
+  if (at + frameLength > end) return 'record runs past its commit'
+  if (readUInt32LE(bytes, at) !== crc32Range(bytes, at + 4, at + frameLength))
+    return 'record checksum mismatch'
+  return frameLength
+}
+
+function readUInt32LE(bytes: Uint8Array, at: number): number {
+  return (
+    (bytes[at]! | (bytes[at + 1]! << 8) | (bytes[at + 2]! << 16) | (bytes[at + 3]! << 24)) >>> 0
+  )
 }
 
 /** Where a record sits: its segment, the byte offset of its frame, the frame's length. */
@@ -160,14 +179,10 @@ export async function scanSegment(options: ScanOptions): Promise<ScanResult> {
     // The commit checks out: its records must too, or the writer itself was broken.
     let at = 0
     while (at < body.length) {
-      const length = at + RECORD_HEADER_BYTES <= body.length ? body.readUInt32LE(at + 4) : -1
-      const frameLength = RECORD_HEADER_BYTES + length
-      const frame =
-        length >= 0 && at + frameLength <= body.length ? body.subarray(at, at + frameLength) : null
-      const recordBody = frame ? unframeRecord(frame) : 'record runs past its commit'
+      const frameLength = checkRecordFrame(body, at, body.length)
       const offset = pos + COMMIT_HEADER_BYTES + at
-      if (typeof recordBody === 'string') throw corrupt(file, offset, recordBody)
-      onRecord?.(recordBody, offset, frameLength)
+      if (typeof frameLength === 'string') throw corrupt(file, offset, frameLength)
+      onRecord?.(body.subarray(at + RECORD_HEADER_BYTES, at + frameLength), offset, frameLength)
       at += frameLength
     }
     pos = end

@@ -98,11 +98,11 @@ export class SnapshotRecords {
 
   /** The snapshot the index names for an actor, or undefined (none, stale or undecodable). */
   async read(actorType: string, actorId: string): Promise<Snapshot | undefined> {
-    const entry = this.index.actor(actorType, actorId)
-    const ref = entry?.snapshot
-    if (!entry || !ref) return undefined
-    if (this.index.countUpTo(entry, ref.at) !== ref.eventCount) {
-      delete entry.snapshot
+    const actor = this.index.actor(actorType, actorId)
+    const ref = this.index.snapshotOf(actor)
+    if (actor === undefined || !ref) return undefined
+    if (this.index.countUpTo(actor, ref.at) !== ref.eventCount) {
+      this.index.dropSnapshot(actor)
       return undefined
     }
     const address = actorAddress(actorType, actorId)
@@ -114,7 +114,7 @@ export class SnapshotRecords {
       record = this.reader.decode(frame, ref)
     } catch (error) {
       // Derived data: the actor folds its events instead, as if it had no snapshot.
-      if (entry.snapshot === ref) delete entry.snapshot
+      if (this.index.snapshotOf(actor) === ref) this.index.dropSnapshot(actor)
       warnSkippedSnapshot(this.logger, this.reader.path(ref.segment), ref.offset, error)
       return undefined
     }
