@@ -3,7 +3,12 @@
 // one, so the geo is one PeerId to the other geos and whichever node replicates for it signs
 // every node's events (see docs/fabric.md, "A geo of several nodes"). Whoever can read the
 // geo's Redis can already write its events, so keeping the key there exposes nothing more.
-import { closeStoreClient, connectStoreClient, createStoreClient } from './connection.js'
+import {
+  checkTarget,
+  closeStoreClient,
+  connectStoreClient,
+  createStoreClient,
+} from './connection.js'
 import { RedisKeys } from './keys.js'
 import { parseRedisStoreInit, type RedisStoreInit } from './options.js'
 
@@ -19,6 +24,8 @@ export async function takeGeoFabricKey(
   client.on('error', () => undefined) // the calls below report what failed
   await connectStoreClient(client, settings)
   try {
+    // The store's own checks first: a url that names a cluster node, data of the other layout.
+    await checkTarget(client, settings, keys)
     const key = keys.fabricKey()
     await client.set(key, Buffer.from(candidate), 'NX')
     const held = await client.getBuffer(key)
