@@ -63,10 +63,10 @@ const membersSchema = z
     host: z.string().min(1).default(MEMBERS_DEFAULTS.host),
     /** Its port; 0 takes any free one. */
     port: z.number().int().min(0).max(65_535).default(MEMBERS_DEFAULTS.port),
-    /** The URL the other nodes reach this one at, when it is not `http://host:port` (NAT, 0.0.0.0). */
+    /** The address the other nodes reach this one at, when it is not `tcp://host:port` (NAT, 0.0.0.0). */
     url: z
       .string()
-      .regex(/^https?:\/\//, 'must be an http:// URL')
+      .regex(/^tcp:\/\/[^/]+:\d+$/, 'must be a tcp://host:port address')
       .optional(),
   })
   .strict()

@@ -3,7 +3,15 @@
 // the membership timeout and comes back, and the owner of a hot actor is killed.
 import assert from 'node:assert/strict'
 import { Redis } from 'ioredis'
+import { connect } from 'node:net'
 import { fileURLToPath } from 'node:url'
+import {
+  FrameKind,
+  FrameReader,
+  MAX_GEO_CALL_BYTES,
+  encodeFrame,
+  type Frame,
+} from '../../transports/http/geo-channel.js'
 import { geoView, startGeoNodes, type GeoNode, type GeoNodes } from '../support/geo-nodes.js'
 import { poll } from '../support/multi-geo.js'
 import { requireRedisServer } from '../support/redis-server.js'
@@ -80,6 +88,44 @@ function describe3(outcomes: readonly Outcome[]): string {
   return `${failed.length} of ${outcomes.length} failed, e.g. ${JSON.stringify(failed.slice(0, 3))}`
 }
 
+/**
+ * Writes `frames` on a new connection to a node's geo channel and gathers answer frames until
+ * `wanted` came (`'close'`: until the node closes the connection); fails after 30 s.
+ */
+async function channelExchange(
+  url: string,
+  frames: readonly Buffer[],
+  wanted: number | 'close',
+): Promise<{ frames: Frame[]; closed: boolean }> {
+  const { hostname, port } = new URL(url)
+  const socket = connect({ host: hostname, port: Number(port) })
+  const seen: Frame[] = []
+  const reader = new FrameReader(MAX_GEO_CALL_BYTES)
+  try {
+    return await new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`no ${wanted} answers in 30 s: ${JSON.stringify(seen)}`)),
+        30_000,
+      )
+      const done = (closed: boolean) => {
+        clearTimeout(timer)
+        resolve({ frames: seen, closed })
+      }
+      socket.on('data', (chunk: Buffer) =>
+        reader.push(chunk, (frame) => {
+          seen.push({ ...frame, body: Buffer.from(frame.body) })
+          if (seen.length === wanted) done(false)
+        }),
+      )
+      socket.on('error', () => {})
+      socket.on('close', () => done(true))
+      socket.write(Buffer.concat(frames))
+    })
+  } finally {
+    socket.destroy()
+  }
+}
+
 interface History {
   total: number
   events: { type: string; origin: string; payload: Record<string, unknown> }[]
@@ -103,7 +149,7 @@ describe('a geo of several nodes on one Redis', function () {
     const views = await Promise.all(nodes().map((n) => geoView(n, 'counter/shared')))
     assert.equal(views[0]!.members.length, 3)
     assert.equal(new Set(views.map((v) => v.owner)).size, 1, JSON.stringify(views))
-    for (const member of views[0]!.members) assert.match(member.url, /^http:\/\/127\.0\.0\.1:\d+$/)
+    for (const member of views[0]!.members) assert.match(member.url, /^tcp:\/\/127\.0\.0\.1:\d+$/)
   })
 
   it('the channel between the nodes refuses hostile calls, and a node that does not own an actor refuses it rather than forward it again', async () => {
@@ -117,24 +163,52 @@ describe('a geo of several nodes on one Redis', function () {
     const [view] = [await geoView(nodes()[0]!, 'counter/loop')]
     const ownerId = view!.owner!
     const other = view!.members.find((m) => m.nodeId !== ownerId)!
-    const call = async (body: string, headers: Record<string, string>, path = '/geo/v1/ask') => {
-      const response = await fetch(`${other.url}${path}`, { method: 'POST', body, headers })
-      return { status: response.status, body: (await response.json()) as { error: string } }
+    const hello = (s: string) => encodeFrame(0, FrameKind.HELLO, { secret: s })
+    const ask = { type: 'counter', id: 'loop', command: 'increment', input: {} }
+    const errorOf = (frame: Frame | undefined) =>
+      frame && (JSON.parse(frame.body.toString('utf8')) as { error: string }).error
+
+    // No hello, or a wrong secret: one refusal (call id 0), then the connection closes.
+    for (const first of [encodeFrame(1, FrameKind.ASK, ask), hello('x'.repeat(secret.length))]) {
+      const seen = await channelExchange(
+        other.url,
+        [first, encodeFrame(2, FrameKind.ASK, ask)],
+        'close',
+      )
+      assert.equal(errorOf(seen.frames[0]), 'UnauthorizedError', JSON.stringify(seen))
+      assert.equal(seen.frames.length, 1, 'no call after a refused hello is answered')
+      assert.ok(seen.closed)
     }
-    const ask = JSON.stringify({ type: 'counter', id: 'loop', command: 'increment', input: {} })
-    assert.equal((await call(ask, {})).status, 401)
-    assert.equal(
-      (await call(ask, { 'anywhere-geo-secret': 'x'.repeat(secret.length) })).status,
-      401,
+    // Before the hello, a frame declaring more than a hello's bytes: closed, nothing buffered.
+    const big = Buffer.alloc(4)
+    big.writeUInt32BE(MAX_GEO_CALL_BYTES, 0)
+    const unauthenticated = await channelExchange(other.url, [big], 'close')
+    assert.deepEqual(unauthenticated, { frames: [], closed: true })
+    // Authenticated: a body that is not JSON, a call that fails its schema, an unknown kind,
+    // each get their own ValidationError; a call for an actor this node does not own is refused.
+    const notJson = Buffer.from(encodeFrame(1, FrameKind.ASK, 'x'))
+    notJson.write('{', notJson.length - 3)
+    const answered = await channelExchange(
+      other.url,
+      [
+        hello(secret),
+        notJson,
+        encodeFrame(2, FrameKind.ASK, { type: 'counter' }),
+        encodeFrame(3, 99 as FrameKind, ask),
+        encodeFrame(4, FrameKind.ASK, ask),
+      ],
+      4,
     )
-    const auth = { 'anywhere-geo-secret': secret }
-    assert.equal((await call('{"type":', auth)).status, 400)
-    assert.equal((await call('x'.repeat(2 * 1024 * 1024), auth)).status, 413)
-    assert.equal((await call(JSON.stringify({ type: 'counter' }), auth)).status, 400)
-    assert.equal((await call(ask, auth, '/geo/v1/nothing')).status, 404)
-    const refused = await call(ask, auth)
-    assert.equal(refused.status, 503)
-    assert.equal(refused.body.error, 'NotOwnerError')
+    const byId = new Map(answered.frames.map((f) => [f.id, f]))
+    assert.equal(errorOf(byId.get(1)), 'ValidationError', JSON.stringify(answered))
+    assert.equal(errorOf(byId.get(2)), 'ValidationError')
+    assert.equal(errorOf(byId.get(3)), 'ValidationError')
+    assert.equal(errorOf(byId.get(4)), 'NotOwnerError')
+    // Authenticated, a frame over the limit: the connection is cut before its bytes are read.
+    const oversized = Buffer.alloc(9)
+    oversized.writeUInt32BE(2 * MAX_GEO_CALL_BYTES, 0)
+    const cut = await channelExchange(other.url, [hello(secret), oversized], 'close')
+    assert.deepEqual(cut, { frames: [], closed: true })
     const value = await get<{ value: number }>(nodes()[0]!, '/v1/actors/counter/loop')
     assert.equal(value.value, 0, 'the refused call did not run anywhere')
   })

@@ -92,5 +92,11 @@ describe('node config: members (a geo of several nodes)', () => {
       /members\.enabled: .*fabric/,
     )
     refused({ store: redis, members: { enabled: true, url: 'ftp://x' } }, /members\.url/)
+    refused({ store: redis, members: { enabled: true, url: 'http://x:1' } }, /members\.url/)
+    const { members } = parseNodeConfig({
+      store: redis,
+      members: { enabled: true, url: 'tcp://node-1.internal:7500' },
+    })
+    assert.equal(members.url, 'tcp://node-1.internal:7500')
   })
 })
