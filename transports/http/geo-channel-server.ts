@@ -137,7 +137,9 @@ export class GeoChannelServer implements Startable {
       const issues = error instanceof ValidationError ? { issues: error.issues } : {}
       answer(id, FrameKind.ERROR, { error: error.name, message: error.message, ...issues })
     }
+    let refused = false
     const onFrame = (frame: Frame) => {
+      if (refused) return // frames that came with a refused hello: closing, none is served
       if (!authenticated) {
         clearTimeout(hello)
         if (frame.kind === FrameKind.HELLO && this.helloHolds(frame.body)) {
@@ -145,6 +147,7 @@ export class GeoChannelServer implements Startable {
           reader.maxBody = MAX_GEO_CALL_BYTES
           return
         }
+        refused = true
         refuse(new UnauthorizedError('calls between the nodes of a geo carry the geo secret'))
         out.flush()
         return void socket.end()
