@@ -115,18 +115,9 @@ export const nodeConfigSchema = z
   .strict()
   .refine((config) => !config.members.enabled || config.store.kind === 'redis', {
     message:
-      'members.enabled needs the Redis store: the nodes of a geo share its Redis (store: { kind: "redis", url })',
+      'members.enabled needs the Redis store: the nodes of a geo share its Redis (store: { kind: "redis", url } or { kind: "redis", cluster: [...] })',
     path: ['members', 'enabled'],
   })
-  .refine(
-    (config) =>
-      !config.members.enabled || config.store.kind !== 'redis' || config.store.url !== undefined,
-    {
-      message:
-        'members.enabled needs one Redis (store.url): a geo of several nodes on a Redis Cluster is not supported yet',
-      path: ['members', 'enabled'],
-    },
-  )
   // Replication reads the feed of one node; with several nodes per geo it would miss the
   // others' events and leave owners unaware of ingested ones (docs/geo.md, "Not yet").
   .refine((config) => !config.members.enabled || config.fabric === undefined, {

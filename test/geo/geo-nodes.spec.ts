@@ -2,7 +2,7 @@
 // One geo runs through the cases in order: it grows from 3 nodes to 4, one is paused past
 // the membership timeout and comes back, and the owner of a hot actor is killed.
 import assert from 'node:assert/strict'
-import { Redis } from 'ioredis'
+import { Cluster, Redis } from 'ioredis'
 import { connect } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import {
@@ -153,7 +153,7 @@ describe('a geo of several nodes on one Redis', function () {
   })
 
   it('the channel between the nodes refuses hostile calls, and a node that does not own an actor refuses it rather than forward it again', async () => {
-    const redis = new Redis(geo!.redis.url)
+    const redis = new Redis(geo!.redis!.url)
     let secret: string
     try {
       secret = (await redis.get(`${geo!.prefix}geo:secret`))!
@@ -214,19 +214,7 @@ describe('a geo of several nodes on one Redis', function () {
   })
 
   it('16 clients incrementing one counter through all three nodes: the value equals the acknowledged increments', async () => {
-    const all = nodes()
-    const outcomes = await load(
-      16,
-      (client) => post(all[client % all.length]!, '/v1/actors/counter/hot16/increment', { by: 1 }),
-      () => false,
-      25,
-    )
-    const acked = outcomes.filter((o) => o.ok).length
-    assert.equal(acked, 16 * 25, describe3(outcomes))
-    for (const node of all) {
-      const state = await get<{ value: number }>(node, '/v1/actors/counter/hot16')
-      assert.equal(state.value, acked, `the value read through ${node.name}`)
-    }
+    await assertExactCounter(nodes(), 'hot16')
   })
 
   it('an Idempotency-Key travels to the owner: a retry through any node gets the first reply, and the command runs once', async () => {
@@ -421,56 +409,139 @@ describe('a geo of several nodes on one Redis', function () {
   })
 
   it('kill -9 of the owner of a hot actor under load: another node serves it within the timeout + 2 s, no acknowledged write lost, none applied twice', async () => {
-    const all = nodes()
-    const ownerId = await geo!.ownerOf(all[0]!, 'ledger', 'hot')
-    const owner = all.find((n) => n.nodeId === ownerId)!
-    const others = all.filter((n) => n !== owner)
-    const sent = new Set<string>()
-    const acked = new Set<string>()
-    let killedAt = 0
-    let ackedAfterKill = 0
-    let firstAckAfterKill = 0
-    const running = load(
-      12,
-      async (client, n) => {
-        const op = `c${client}-${n}`
-        sent.add(op)
-        const outcome = await post(
-          others[(client + n) % others.length]!,
-          '/v1/actors/ledger/hot/add',
-          { op },
-        )
-        if (outcome.ok) {
-          acked.add(op)
-          if (killedAt > 0 && outcome.at > killedAt) {
-            ackedAfterKill++
-            firstAckAfterKill ||= outcome.at
-          }
-        }
-        return outcome
-      },
-      () => ackedAfterKill >= 100,
-    )
-    await poll('100 acknowledged writes before the kill', () => acked.size >= 100, 60_000, 20)
-    await owner.process.kill('SIGKILL')
-    killedAt = Date.now()
-    const outcomes = await running
-    const failoverMs = firstAckAfterKill - killedAt
-    assert.ok(
-      failoverMs <= MEMBERSHIP_TIMEOUT_MS + 2_000,
-      `the first write after the kill was acknowledged ${failoverMs} ms after it`,
-    )
-    // A failed request is refused unrun (4xx/503) or its outcome is unknown (the owner died with it).
-    for (const o of outcomes.filter((o) => !o.ok))
-      assert.ok(refused(o) || [0, 502, 503, 504].includes(o.status), JSON.stringify(o))
-    const history = await get<History>(others[0]!, '/v1/actors/ledger/hot/history?limit=1000')
-    assert.ok(history.total <= 1000, 'the history fits one page')
-    const applied = history.events.map((e) => String(e.payload.op))
-    assert.equal(new Set(applied).size, applied.length, 'an operation was applied twice')
-    for (const op of acked) assert.ok(applied.includes(op), `acknowledged ${op} is lost`)
-    for (const op of applied) assert.ok(sent.has(op), `${op} was never sent`)
+    await assertFailoverAfterKill(geo!, nodes(), 'hot')
   })
 })
+
+describe('a geo of several nodes on a 3-master Redis Cluster', function () {
+  this.timeout(600_000)
+  let geo: GeoNodes | undefined
+
+  before(requireRedisServer)
+  before(async () => {
+    geo = await startGeoNodes({ configFile: CONFIG, names: ['a', 'b', 'c'], cluster: true })
+  })
+  after(async () => {
+    await geo?.stop()
+  })
+
+  const nodes = () => geo!.nodes.filter((n) => n.process.exitCode() === undefined)
+
+  it('keeps the membership, the geo secret and the fencing epochs in the slot of the prefix', async () => {
+    const views = await Promise.all(nodes().map((n) => geoView(n, 'counter/slot')))
+    assert.equal(views[0]!.members.length, 3)
+    assert.equal(new Set(views.map((v) => v.owner)).size, 1, JSON.stringify(views))
+    assert.equal((await post(nodes()[0]!, '/v1/actors/counter/slot/increment', {})).status, 200)
+    const root = `{${geo!.prefix}}`
+    const cluster = new Cluster(
+      geo!
+        .cluster!.urls.map((url) => new URL(url))
+        .map((u) => ({ host: u.hostname, port: Number(u.port) })),
+    )
+    try {
+      assert.equal(await cluster.zcard(`${root}geo:members`), 3)
+      assert.ok(await cluster.get(`${root}geo:secret`), 'the geo secret is kept under the hash tag')
+      assert.ok(
+        Number(await cluster.get(`${root}fence:7:counter:slot`)) >= 1,
+        'the claim bumped the fence',
+      )
+      const slotOf = async (key: string) => Number(await cluster.cluster('KEYSLOT', key))
+      assert.equal(await slotOf(`${root}geo:members`), await slotOf(`${root}vv`))
+      assert.equal(
+        await cluster.exists(`${geo!.prefix}geo:members`),
+        0,
+        'nothing under the plain layout',
+      )
+    } finally {
+      cluster.disconnect()
+    }
+  })
+
+  it('16 clients incrementing one counter through all three nodes: the value equals the acknowledged increments', async () => {
+    await assertExactCounter(nodes(), 'hot16')
+  })
+
+  it('kill -9 of the owner of a hot actor under load: another node serves it within the timeout + 2 s, no acknowledged write lost, none applied twice', async () => {
+    await assertFailoverAfterKill(geo!, nodes(), 'hot')
+  })
+})
+
+/** 16 clients increment `counter/<id>` through every node: the value read through each equals the acknowledged increments. */
+async function assertExactCounter(all: readonly GeoNode[], id: string): Promise<void> {
+  const outcomes = await load(
+    16,
+    (client) => post(all[client % all.length]!, `/v1/actors/counter/${id}/increment`, { by: 1 }),
+    () => false,
+    25,
+  )
+  const acked = outcomes.filter((o) => o.ok).length
+  assert.equal(acked, 16 * 25, describe3(outcomes))
+  for (const node of all) {
+    const state = await get<{ value: number }>(node, `/v1/actors/counter/${id}`)
+    assert.equal(state.value, acked, `the value read through ${node.name}`)
+  }
+}
+
+/**
+ * Writes `ledger/<id>` through the nodes that do not own it, kills its owner with SIGKILL, and
+ * checks that another node serves it within the membership timeout + 2 s, that no
+ * acknowledged write is lost and none is applied twice.
+ */
+async function assertFailoverAfterKill(
+  geo: GeoNodes,
+  all: readonly GeoNode[],
+  id: string,
+): Promise<void> {
+  const ownerId = await geo.ownerOf(all[0]!, 'ledger', id)
+  const owner = all.find((n) => n.nodeId === ownerId)!
+  const others = all.filter((n) => n !== owner)
+  const sent = new Set<string>()
+  const acked = new Set<string>()
+  let killedAt = 0
+  let ackedAfterKill = 0
+  let firstAckAfterKill = 0
+  const running = load(
+    12,
+    async (client, n) => {
+      const op = `c${client}-${n}`
+      sent.add(op)
+      const outcome = await post(
+        others[(client + n) % others.length]!,
+        `/v1/actors/ledger/${id}/add`,
+        {
+          op,
+        },
+      )
+      if (outcome.ok) {
+        acked.add(op)
+        if (killedAt > 0 && outcome.at > killedAt) {
+          ackedAfterKill++
+          firstAckAfterKill ||= outcome.at
+        }
+      }
+      return outcome
+    },
+    () => ackedAfterKill >= 100,
+  )
+  await poll('100 acknowledged writes before the kill', () => acked.size >= 100, 60_000, 20)
+  await owner.process.kill('SIGKILL')
+  killedAt = Date.now()
+  const outcomes = await running
+  const failoverMs = firstAckAfterKill - killedAt
+  assert.ok(
+    failoverMs <= MEMBERSHIP_TIMEOUT_MS + 2_000,
+    `the first write after the kill was acknowledged ${failoverMs} ms after it`,
+  )
+  // A failed request is refused unrun (4xx/503) or its outcome is unknown (the owner died with it).
+  for (const o of outcomes.filter((o) => !o.ok))
+    assert.ok(refused(o) || [0, 502, 503, 504].includes(o.status), JSON.stringify(o))
+  const history = await get<History>(others[0]!, `/v1/actors/ledger/${id}/history?limit=1000`)
+  assert.ok(history.total <= 1000, 'the history fits one page')
+  const applied = history.events.map((e) => String(e.payload.op))
+  assert.equal(new Set(applied).size, applied.length, 'an operation was applied twice')
+  for (const op of acked) assert.ok(applied.includes(op), `acknowledged ${op} is lost`)
+  for (const op of applied) assert.ok(sent.has(op), `${op} was never sent`)
+}
 
 /**
  * Subscribes to `node`'s `kind` taps about `actor`; resolves (once subscribed) with a promise

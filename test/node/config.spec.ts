@@ -75,7 +75,7 @@ describe('node config: members (a geo of several nodes)', () => {
     )
   })
 
-  it('refuses a heartbeat longer than half the timeout, a store other than Redis, and a fabric', () => {
+  it('refuses a heartbeat longer than half the timeout, a store other than Redis, and a fabric; takes a Redis Cluster', () => {
     const refused = (input: unknown, field: RegExp) =>
       assert.throws(
         () => parseNodeConfig(input),
@@ -83,6 +83,11 @@ describe('node config: members (a geo of several nodes)', () => {
       )
     refused({ store: redis, members: { enabled: true, heartbeatMs: 2_000 } }, /heartbeatMs/)
     refused({ members: { enabled: true } }, /members\.enabled: .*Redis store/)
+    const onCluster = parseNodeConfig({
+      store: { kind: 'redis', cluster: ['redis://10.0.0.1:7000'] },
+      members: { enabled: true },
+    })
+    assert.equal(onCluster.members.enabled, true, 'a geo of several nodes on a Redis Cluster')
     refused(
       {
         store: redis,

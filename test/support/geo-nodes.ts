@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startNodeProcess, type NodeProcess } from './node-process.js'
 import { poll } from './multi-geo.js'
+import { startRedisCluster, type RedisCluster } from './redis-cluster.js'
 import { startRedisServer, uniquePrefix, type RedisServer } from './redis-server.js'
 
 export interface GeoNode {
@@ -14,7 +15,10 @@ export interface GeoNode {
 }
 
 export interface GeoNodes {
-  readonly redis: RedisServer
+  /** The one redis-server the nodes share (absent on a cluster). */
+  readonly redis?: RedisServer
+  /** The Redis Cluster the nodes share, when started with `cluster`. */
+  readonly cluster?: RedisCluster
   /** The key prefix the nodes share. */
   readonly prefix: string
   readonly nodes: readonly GeoNode[]
@@ -39,12 +43,18 @@ export async function geoView(node: GeoNode, actor?: string): Promise<GeoView> {
   return (await response.json()) as GeoView
 }
 
-/** Starts redis-server (AOF always) and `count` nodes on it, and waits until they all see each other. */
+/**
+ * Starts redis-server (AOF always; with `cluster`, a 3-master Redis Cluster) and the nodes
+ * `names` on it, and waits until they all see each other.
+ */
 export async function startGeoNodes(init: {
   configFile: string
   names: readonly string[]
+  cluster?: boolean
 }): Promise<GeoNodes> {
-  const redis = await startRedisServer({ appendfsync: 'always' })
+  const redis = init.cluster ? undefined : await startRedisServer({ appendfsync: 'always' })
+  const cluster = init.cluster ? await startRedisCluster({ appendfsync: 'always' }) : undefined
+  const target = redis ? ['--redis-url', redis.url] : ['--redis-cluster', cluster!.urls.join(',')]
   const prefix = uniquePrefix('geo')
   const nodes = new Map<string, GeoNode>()
   const dirs: string[] = []
@@ -60,8 +70,7 @@ export async function startGeoNodes(init: {
         '0',
         '--data-dir',
         dataDir,
-        '--redis-url',
-        redis.url,
+        ...target,
         '--redis-prefix',
         prefix,
         '--log-format',
@@ -75,7 +84,8 @@ export async function startGeoNodes(init: {
     return node
   }
   const geo: GeoNodes = {
-    redis,
+    ...(redis ? { redis } : {}),
+    ...(cluster ? { cluster } : {}),
     prefix,
     get nodes() {
       return [...nodes.values()]
@@ -110,7 +120,8 @@ export async function startGeoNodes(init: {
     },
     async stop() {
       await Promise.allSettled([...nodes.values()].map((n) => n.process.kill('SIGKILL')))
-      await redis.stop()
+      await redis?.stop()
+      await cluster?.stop()
       await Promise.allSettled(dirs.map((dir) => rm(dir, { recursive: true, force: true })))
     },
   }
