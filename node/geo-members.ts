@@ -86,6 +86,7 @@ export function geoMembers(components: GeoMembersComponents): GeoMembers {
         throw new NotOwnerError(`node ${nodeId} does not own ${type}/${id} (node ${owner} does)`)
       return fencing.claimActor(type, id, options)
     },
+    holdsClaims: () => membership.current,
     whenChanged: (maxWaitMs) => membership.whenChanged(maxWaitMs),
     remote: client,
   }
