@@ -14,6 +14,7 @@ import {
 } from '../../transports/http/geo-channel.js'
 import { geoView, startGeoNodes, type GeoNode, type GeoNodes } from '../support/geo-nodes.js'
 import { poll } from '../support/multi-geo.js'
+import { startTcpProxy } from '../support/tcp-proxy.js'
 import { requireRedisServer } from '../support/redis-server.js'
 
 const CONFIG = fileURLToPath(new URL('fixtures/geo-node.config.ts', import.meta.url))
@@ -410,6 +411,60 @@ describe('a geo of several nodes on one Redis', function () {
 
   it('kill -9 of the owner of a hot actor under load: another node serves it within the timeout + 2 s, no acknowledged write lost, none applied twice', async () => {
     await assertFailoverAfterKill(geo!, nodes(), 'hot')
+  })
+
+  it('a node cut off from Redis past the timeout answers no read from its stale replica, and serves again once it renews', async () => {
+    const proxy = await startTcpProxy({ targetPort: geo!.redis!.port })
+    try {
+      const cutOff = await geo!.add('cut-off', { redisUrl: `redis://127.0.0.1:${proxy.port}` })
+      const others = nodes().filter((n) => n !== cutOff)
+      await geo!.waitMembers(nodes().map((n) => n.name))
+      let id = ''
+      for (let i = 0; i < 200 && !id; i++)
+        if ((await geo!.ownerOf(others[0]!, 'counter', `fenced-read-${i}`)) === cutOff.nodeId)
+          id = `fenced-read-${i}`
+      assert.ok(id, 'an actor the new node owns')
+      const path = `/v1/actors/counter/${id}`
+      assert.equal((await post(cutOff, `${path}/increment`, { by: 1 })).status, 200)
+      assert.equal((await get<{ value: number }>(cutOff, path)).value, 1)
+
+      proxy.cut()
+      await geo!.waitMembers(
+        others.map((n) => n.name),
+        60_000,
+      )
+      const written = await post(others[0]!, `${path}/increment`, { by: 1 })
+      assert.equal(
+        written.status,
+        200,
+        `the new owner serves the write: ${JSON.stringify(written)}`,
+      )
+      // The cut-off node still names itself the owner and holds the value 1: it must not say so.
+      const response = await fetch(`${cutOff.url}${path}`, { signal: AbortSignal.timeout(90_000) })
+      const body = parse(await response.text()) as { value?: number; error?: string }
+      assert.ok(
+        !response.ok && [503, 504].includes(response.status),
+        `a read of the node cut off from Redis: ${response.status} ${JSON.stringify(body)}`,
+      )
+
+      proxy.restore()
+      let seen: unknown
+      await poll(
+        'the node to renew and read the value the new owner wrote',
+        async () => {
+          const answer = await fetch(`${cutOff.url}${path}`, {
+            signal: AbortSignal.timeout(60_000),
+          })
+          seen = `${answer.status} ${await answer.text()}`
+          return answer.ok && (JSON.parse(String(seen).slice(4)) as { value: number }).value === 2
+        },
+        90_000,
+      ).catch((error: Error) => {
+        throw new Error(`${error.message}; last seen: ${String(seen)}`)
+      })
+    } finally {
+      await proxy.close()
+    }
   })
 })
 

@@ -23,8 +23,8 @@ export interface GeoNodes {
   readonly prefix: string
   readonly nodes: readonly GeoNode[]
   node(name: string): GeoNode
-  /** Starts one more node of the geo (its data dir fresh). */
-  add(name: string): Promise<GeoNode>
+  /** Starts one more node of the geo (its data dir fresh), on `redisUrl` when given (a proxy to the geo's Redis). */
+  add(name: string, options?: { redisUrl?: string }): Promise<GeoNode>
   /** Resolves once every running node in `names` lists exactly those nodes as members. */
   waitMembers(names: readonly string[], timeoutMs?: number): Promise<void>
   /** The node id that `via` says owns `type/id`. */
@@ -58,7 +58,7 @@ export async function startGeoNodes(init: {
   const prefix = uniquePrefix('geo')
   const nodes = new Map<string, GeoNode>()
   const dirs: string[] = []
-  const add = async (name: string): Promise<GeoNode> => {
+  const add = async (name: string, options?: { redisUrl?: string }): Promise<GeoNode> => {
     const dataDir = await mkdtemp(join(tmpdir(), `anywhere-geo-node-${name}-`))
     dirs.push(dataDir)
     const process = await startNodeProcess({
@@ -70,7 +70,7 @@ export async function startGeoNodes(init: {
         '0',
         '--data-dir',
         dataDir,
-        ...target,
+        ...(options?.redisUrl ? ['--redis-url', options.redisUrl] : target),
         '--redis-prefix',
         prefix,
         '--log-format',
