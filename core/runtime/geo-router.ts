@@ -164,10 +164,14 @@ export class GeoRouter implements ForwardedActors {
    */
   private async readOwned(type: string, id: string, options: AskOptions): Promise<ActorView> {
     const view = await this.local.readHere(type, id, options)
-    if (!this.placement.holdsClaims())
+    const { placement } = this
+    if (!placement.holdsClaims())
       throw new NotOwnerError(
-        `node ${this.placement.selfId} is not sure it still owns ${type}/${id} (no renewal of its membership answered within the timeout): read it at its owner`,
+        `node ${placement.selfId} is not sure it still owns ${type}/${id} (no renewal of its membership answered within the timeout): read it at its owner`,
       )
+    // The view changed while the read waited (a node joined): the new owner may have written.
+    if (placement.ownerOf(type, id) !== placement.selfId)
+      throw new NotOwnerError(`${type}/${id} moved while node ${placement.selfId} read it`)
     return view
   }
 

@@ -102,6 +102,11 @@ export class RedisMembership {
   private readonly listeners = new Set<(change: MembershipChange) => void>()
   private waiters: (() => void)[] = []
   private geoSecret = ''
+  /**
+   * The other members' expiries when this node (re)registered, while any of them has not
+   * renewed since: such a member has not seen this node and still serves its old actors.
+   */
+  private unseenBy: Map<string, number> | undefined
 
   constructor(
     private readonly store: RedisStoreSettings,
@@ -129,6 +134,20 @@ export class RedisMembership {
    */
   get current(): boolean {
     return this.components.clock.now() - this.renewedAt < this.settings.timeoutMs
+  }
+
+  /**
+   * True once every other member has renewed since this node (re)registered, or dropped out:
+   * each has then seen this node in its view and stopped serving the actors that moved here.
+   * Until then a node that joined takes no actor, so no other member can still answer a read
+   * of one from its replica while this node writes to it.
+   */
+  get seenByAll(): boolean {
+    const unseenBy = this.unseenBy
+    if (!unseenBy) return true
+    for (const [nodeId, expiry] of unseenBy) if (this.expiries.get(nodeId) === expiry) return false
+    this.unseenBy = undefined
+    return true
   }
 
   /** Calls `listener` on every change of the view. */
@@ -242,6 +261,9 @@ export class RedisMembership {
     }
     members.sort((a, b) => (a.nodeId < b.nodeId ? -1 : a.nodeId > b.nodeId ? 1 : 0))
     this.renewedAt = sentAt
+    // (Re)registered now: the others learn of this node at their next renewal.
+    if (added)
+      this.unseenBy = new Map([...expiries].filter(([nodeId]) => nodeId !== this.self.nodeId))
     const lapsed = this.registered && (added || !wasCurrent)
     this.registered = true
     this.apply(members, expiries, redisNow, lapsed)

@@ -155,4 +155,17 @@ describe('GeoRouter', () => {
     placement.ownerOf = () => 'me'
     await assert.rejects(geo.readForwarded('counter', 'x'), NotOwnerError)
   })
+
+  it('does not answer a read whose actor moved to another node while it was read', async () => {
+    const { placement, attempts } = scripted(['me'], [])
+    let lookups = 0
+    placement.ownerOf = () => (lookups++ === 0 ? 'me' : 'b')
+    placement.remote.read = (node) => {
+      attempts.push(`remote read:${node}`)
+      return Promise.resolve({ state: { value: 8 }, eventCount: 2 } satisfies ActorView)
+    }
+    const view = await router(placement, [], attempts).read('counter', 'x', undefined)
+    assert.equal((view.state as { value: number }).value, 8)
+    assert.deepEqual(attempts, ['read here', 'remote read:b'])
+  })
 })
