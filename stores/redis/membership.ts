@@ -4,12 +4,7 @@
 // the nodes' clocks need not agree.
 import { randomBytes } from 'node:crypto'
 import type { Cluster, Redis } from 'ioredis'
-import {
-  StoreUnavailableError,
-  type Clock,
-  type Logger,
-  type Taps,
-} from '../../core/index.js'
+import { StoreUnavailableError, type Clock, type Logger, type Taps } from '../../core/index.js'
 import {
   connectStoreClient,
   createRedisClient,
