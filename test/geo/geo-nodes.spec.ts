@@ -2,16 +2,25 @@
 // One geo runs through the cases in order: it grows from 3 nodes to 4, one is paused past
 // the membership timeout and comes back, and the owner of a hot actor is killed.
 import assert from 'node:assert/strict'
-import { Cluster, Redis } from 'ioredis'
-import { connect } from 'node:net'
+import { Redis } from 'ioredis'
 import { fileURLToPath } from 'node:url'
 import {
   FrameKind,
-  FrameReader,
   MAX_GEO_CALL_BYTES,
   encodeFrame,
   type Frame,
 } from '../../transports/http/geo-channel.js'
+import {
+  assertExactCounter,
+  assertFailoverAfterKill,
+  channelExchange,
+  describe3,
+  get,
+  load,
+  parse,
+  post,
+  type History,
+} from '../support/geo-load.js'
 import { geoView, startGeoNodes, type GeoNode, type GeoNodes } from '../support/geo-nodes.js'
 import { poll } from '../support/multi-geo.js'
 import { startTcpProxy } from '../support/tcp-proxy.js'
@@ -20,117 +29,6 @@ import { requireRedisServer } from '../support/redis-server.js'
 const CONFIG = fileURLToPath(new URL('fixtures/geo-node.config.ts', import.meta.url))
 /** The fixture's `members.timeoutMs`. */
 const MEMBERSHIP_TIMEOUT_MS = 3_000
-
-/** What one request came to. */
-interface Outcome {
-  ok: boolean
-  status: number
-  body: unknown
-  /** When it was answered (ms since the epoch). */
-  at: number
-}
-
-async function post(node: GeoNode, path: string, body: unknown): Promise<Outcome> {
-  try {
-    const response = await fetch(`${node.url}${path}`, {
-      method: 'POST',
-      body: JSON.stringify(body),
-      signal: AbortSignal.timeout(60_000),
-    })
-    const text = await response.text()
-    return { ok: response.ok, status: response.status, body: parse(text), at: Date.now() }
-  } catch (error) {
-    // No answer at all: the node died with the request, or the connection broke.
-    return { ok: false, status: 0, body: (error as Error).message, at: Date.now() }
-  }
-}
-
-function parse(text: string): unknown {
-  try {
-    return JSON.parse(text)
-  } catch {
-    return text
-  }
-}
-
-async function get<T>(node: GeoNode, path: string): Promise<T> {
-  const response = await fetch(`${node.url}${path}`, { signal: AbortSignal.timeout(30_000) })
-  assert.equal(
-    response.status,
-    200,
-    `GET ${path} on ${node.name}: ${response.status} ${await response.clone().text()}`,
-  )
-  return (await response.json()) as T
-}
-
-/** Runs `clients` loops of `send(client, n)` until `done()` (checked between requests) or `max` each. */
-async function load(
-  clients: number,
-  send: (client: number, n: number) => Promise<Outcome>,
-  done: () => boolean,
-  max = 100_000,
-): Promise<Outcome[]> {
-  const outcomes: Outcome[] = []
-  await Promise.all(
-    Array.from({ length: clients }, async (_, client) => {
-      for (let n = 0; n < max && !done(); n++) outcomes.push(await send(client, n))
-    }),
-  )
-  return outcomes
-}
-
-/** An answer that says surely not applied (a 4xx, or a 503 refusal before running). */
-function refused(outcome: Outcome): boolean {
-  return outcome.status >= 400 && outcome.status < 500
-}
-
-function describe3(outcomes: readonly Outcome[]): string {
-  const failed = outcomes.filter((o) => !o.ok)
-  return `${failed.length} of ${outcomes.length} failed, e.g. ${JSON.stringify(failed.slice(0, 3))}`
-}
-
-/**
- * Writes `frames` on a new connection to a node's geo channel and gathers answer frames until
- * `wanted` came (`'close'`: until the node closes the connection); fails after 30 s.
- */
-async function channelExchange(
-  url: string,
-  frames: readonly Buffer[],
-  wanted: number | 'close',
-): Promise<{ frames: Frame[]; closed: boolean }> {
-  const { hostname, port } = new URL(url)
-  const socket = connect({ host: hostname, port: Number(port) })
-  const seen: Frame[] = []
-  const reader = new FrameReader(MAX_GEO_CALL_BYTES)
-  try {
-    return await new Promise((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`no ${wanted} answers in 30 s: ${JSON.stringify(seen)}`)),
-        30_000,
-      )
-      const done = (closed: boolean) => {
-        clearTimeout(timer)
-        resolve({ frames: seen, closed })
-      }
-      socket.on('data', (chunk: Buffer) =>
-        reader.push(chunk, (frame) => {
-          seen.push({ ...frame, body: Buffer.from(frame.body) })
-          if (seen.length === wanted) done(false)
-        }),
-      )
-      socket.on('error', () => {})
-      socket.on('close', () => done(true))
-      socket.write(Buffer.concat(frames))
-    })
-  } finally {
-    socket.destroy()
-  }
-}
-
-interface History {
-  total: number
-  events: { type: string; origin: string; payload: Record<string, unknown> }[]
-}
 
 describe('a geo of several nodes on one Redis', function () {
   this.timeout(600_000)
@@ -410,7 +308,7 @@ describe('a geo of several nodes on one Redis', function () {
   })
 
   it('kill -9 of the owner of a hot actor under load: another node serves it within the timeout + 2 s, no acknowledged write lost, none applied twice', async () => {
-    await assertFailoverAfterKill(geo!, nodes(), 'hot')
+    await assertFailoverAfterKill(geo!, nodes(), 'hot', MEMBERSHIP_TIMEOUT_MS)
   })
 
   it('a node cut off from Redis past the timeout answers no read from its stale replica, and serves again once it renews', async () => {
@@ -467,136 +365,6 @@ describe('a geo of several nodes on one Redis', function () {
     }
   })
 })
-
-describe('a geo of several nodes on a 3-master Redis Cluster', function () {
-  this.timeout(600_000)
-  let geo: GeoNodes | undefined
-
-  before(requireRedisServer)
-  before(async () => {
-    geo = await startGeoNodes({ configFile: CONFIG, names: ['a', 'b', 'c'], cluster: true })
-  })
-  after(async () => {
-    await geo?.stop()
-  })
-
-  const nodes = () => geo!.nodes.filter((n) => n.process.exitCode() === undefined)
-
-  it('keeps the membership, the geo secret and the fencing epochs in the slot of the prefix', async () => {
-    const views = await Promise.all(nodes().map((n) => geoView(n, 'counter/slot')))
-    assert.equal(views[0]!.members.length, 3)
-    assert.equal(new Set(views.map((v) => v.owner)).size, 1, JSON.stringify(views))
-    assert.equal((await post(nodes()[0]!, '/v1/actors/counter/slot/increment', {})).status, 200)
-    const root = `{${geo!.prefix}}`
-    const cluster = new Cluster(
-      geo!
-        .cluster!.urls.map((url) => new URL(url))
-        .map((u) => ({ host: u.hostname, port: Number(u.port) })),
-    )
-    try {
-      assert.equal(await cluster.zcard(`${root}geo:members`), 3)
-      assert.ok(await cluster.get(`${root}geo:secret`), 'the geo secret is kept under the hash tag')
-      assert.ok(
-        Number(await cluster.get(`${root}fence:7:counter:slot`)) >= 1,
-        'the claim bumped the fence',
-      )
-      const slotOf = async (key: string) => Number(await cluster.cluster('KEYSLOT', key))
-      assert.equal(await slotOf(`${root}geo:members`), await slotOf(`${root}vv`))
-      assert.equal(
-        await cluster.exists(`${geo!.prefix}geo:members`),
-        0,
-        'nothing under the plain layout',
-      )
-    } finally {
-      cluster.disconnect()
-    }
-  })
-
-  it('16 clients incrementing one counter through all three nodes: the value equals the acknowledged increments', async () => {
-    await assertExactCounter(nodes(), 'hot16')
-  })
-
-  it('kill -9 of the owner of a hot actor under load: another node serves it within the timeout + 2 s, no acknowledged write lost, none applied twice', async () => {
-    await assertFailoverAfterKill(geo!, nodes(), 'hot')
-  })
-})
-
-/** 16 clients increment `counter/<id>` through every node: the value read through each equals the acknowledged increments. */
-async function assertExactCounter(all: readonly GeoNode[], id: string): Promise<void> {
-  const outcomes = await load(
-    16,
-    (client) => post(all[client % all.length]!, `/v1/actors/counter/${id}/increment`, { by: 1 }),
-    () => false,
-    25,
-  )
-  const acked = outcomes.filter((o) => o.ok).length
-  assert.equal(acked, 16 * 25, describe3(outcomes))
-  for (const node of all) {
-    const state = await get<{ value: number }>(node, `/v1/actors/counter/${id}`)
-    assert.equal(state.value, acked, `the value read through ${node.name}`)
-  }
-}
-
-/**
- * Writes `ledger/<id>` through the nodes that do not own it, kills its owner with SIGKILL, and
- * checks that another node serves it within the membership timeout + 2 s, that no
- * acknowledged write is lost and none is applied twice.
- */
-async function assertFailoverAfterKill(
-  geo: GeoNodes,
-  all: readonly GeoNode[],
-  id: string,
-): Promise<void> {
-  const ownerId = await geo.ownerOf(all[0]!, 'ledger', id)
-  const owner = all.find((n) => n.nodeId === ownerId)!
-  const others = all.filter((n) => n !== owner)
-  const sent = new Set<string>()
-  const acked = new Set<string>()
-  let killedAt = 0
-  let ackedAfterKill = 0
-  let firstAckAfterKill = 0
-  const running = load(
-    12,
-    async (client, n) => {
-      const op = `c${client}-${n}`
-      sent.add(op)
-      const outcome = await post(
-        others[(client + n) % others.length]!,
-        `/v1/actors/ledger/${id}/add`,
-        {
-          op,
-        },
-      )
-      if (outcome.ok) {
-        acked.add(op)
-        if (killedAt > 0 && outcome.at > killedAt) {
-          ackedAfterKill++
-          firstAckAfterKill ||= outcome.at
-        }
-      }
-      return outcome
-    },
-    () => ackedAfterKill >= 100,
-  )
-  await poll('100 acknowledged writes before the kill', () => acked.size >= 100, 60_000, 20)
-  await owner.process.kill('SIGKILL')
-  killedAt = Date.now()
-  const outcomes = await running
-  const failoverMs = firstAckAfterKill - killedAt
-  assert.ok(
-    failoverMs <= MEMBERSHIP_TIMEOUT_MS + 2_000,
-    `the first write after the kill was acknowledged ${failoverMs} ms after it`,
-  )
-  // A failed request is refused unrun (4xx/503) or its outcome is unknown (the owner died with it).
-  for (const o of outcomes.filter((o) => !o.ok))
-    assert.ok(refused(o) || [0, 502, 503, 504].includes(o.status), JSON.stringify(o))
-  const history = await get<History>(others[0]!, `/v1/actors/ledger/${id}/history?limit=1000`)
-  assert.ok(history.total <= 1000, 'the history fits one page')
-  const applied = history.events.map((e) => String(e.payload.op))
-  assert.equal(new Set(applied).size, applied.length, 'an operation was applied twice')
-  for (const op of acked) assert.ok(applied.includes(op), `acknowledged ${op} is lost`)
-  for (const op of applied) assert.ok(sent.has(op), `${op} was never sent`)
-}
 
 /**
  * Subscribes to `node`'s `kind` taps about `actor`; resolves (once subscribed) with a promise
