@@ -358,7 +358,7 @@ function report(
     '',
     `Two nodes of one geo (\`--members\`, Redis store on one redis-server without persistence, each node in its own ` +
       `process): \`POST /v1/actors/counter/<id>/increment\` over ${IDS} actors that node a owns, sent to a (the floor) and ` +
-      `to b, which forwards each once to a over the geo channel (kept-alive undici pool); autocannon, ${CONNECTIONS} ` +
+      `to b, which forwards each once to a over the geo channel (framed calls on one kept-alive TCP connection); autocannon, ${CONNECTIONS} ` +
       `connections, ${ROUNDS} rounds of ${SECONDS} s alternating the order, after a ${WARMUP_SECONDS} s warm-up each. ` +
       `Placement lookup: rendezvous over 3 members in-process, ${LOOKUPS} lookups, 5 runs, against a floor of one Map get ` +
       `by actor address (what every request already does to find its actor). Failover: 3 nodes (membership timeout ` +

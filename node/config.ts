@@ -63,10 +63,10 @@ const membersSchema = z
     host: z.string().min(1).default(MEMBERS_DEFAULTS.host),
     /** Its port; 0 takes any free one. */
     port: z.number().int().min(0).max(65_535).default(MEMBERS_DEFAULTS.port),
-    /** The URL the other nodes reach this one at, when it is not `http://host:port` (NAT, 0.0.0.0). */
+    /** The address the other nodes reach this one at, when it is not `tcp://host:port` (NAT, 0.0.0.0). */
     url: z
       .string()
-      .regex(/^https?:\/\//, 'must be an http:// URL')
+      .regex(/^tcp:\/\/[^/]+:\d+$/, 'must be a tcp://host:port address')
       .optional(),
   })
   .strict()
@@ -115,18 +115,9 @@ export const nodeConfigSchema = z
   .strict()
   .refine((config) => !config.members.enabled || config.store.kind === 'redis', {
     message:
-      'members.enabled needs the Redis store: the nodes of a geo share its Redis (store: { kind: "redis", url })',
+      'members.enabled needs the Redis store: the nodes of a geo share its Redis (store: { kind: "redis", url } or { kind: "redis", cluster: [...] })',
     path: ['members', 'enabled'],
   })
-  .refine(
-    (config) =>
-      !config.members.enabled || config.store.kind !== 'redis' || config.store.url !== undefined,
-    {
-      message:
-        'members.enabled needs one Redis (store.url): a geo of several nodes on a Redis Cluster is not supported yet',
-      path: ['members', 'enabled'],
-    },
-  )
 
 export type NodeConfigInput = z.input<typeof nodeConfigSchema>
 export type NodeConfig = z.output<typeof nodeConfigSchema>

@@ -84,8 +84,13 @@ export function geoMembers(components: GeoMembersComponents): GeoMembers {
       const owner = placement.ownerOf(type, id)
       if (owner !== nodeId)
         throw new NotOwnerError(`node ${nodeId} does not own ${type}/${id} (node ${owner} does)`)
+      if (!membership.seenByAll)
+        throw new NotOwnerError(
+          `node ${nodeId} joined the geo moments ago: it takes ${type}/${id} once every member has seen it`,
+        )
       return fencing.claimActor(type, id, options)
     },
+    holdsClaims: () => membership.current,
     whenChanged: (maxWaitMs) => membership.whenChanged(maxWaitMs),
     remote: client,
   }

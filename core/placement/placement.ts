@@ -18,6 +18,12 @@ export interface ActorPlacement {
    * Throws NotOwnerError when this node does not own it (or its own membership has lapsed).
    */
   claim(type: string, id: string, options?: AbortOptions): Promise<number>
+  /**
+   * True while the actors this node claimed are surely still its own: its membership was
+   * renewed less than the membership timeout ago. A node paused or cut off from Redis for
+   * longer may have lost them without knowing; it answers no read of them until it renews.
+   */
+  holdsClaims(): boolean
   /** Resolves when the view of the geo changes, or after `maxWaitMs` (a wait before a retry). */
   whenChanged(maxWaitMs: number): Promise<void>
   /** Messages to actors owned by another node of the geo. */

@@ -109,7 +109,7 @@ export class GeoRouter implements ForwardedActors {
   read(type: string, id: string, options: AskOptions | undefined): Promise<ActorView> {
     return this.retrying(type, id, `read of ${type}/${id}`, options, (owner, attempt) =>
       owner === this.placement.selfId
-        ? this.local.readHere(type, id, attempt)
+        ? this.readOwned(type, id, attempt)
         : this.placement.remote.read(owner, type, id, attempt),
     )
   }
@@ -153,7 +153,26 @@ export class GeoRouter implements ForwardedActors {
   readForwarded(type: string, id: string, options?: AskOptions): Promise<ActorView> {
     const refused = this.refuseUnowned(type, id)
     if (refused) return Promise.reject(refused)
-    return this.local.readHere(type, id, options ?? {})
+    return this.readOwned(type, id, options ?? {})
+  }
+
+  /**
+   * Reads an actor this node owns, answered only if the node still surely holds its claim once
+   * the read is done: a node that lost the actor without knowing (paused, cut off from Redis
+   * past the membership timeout) must not answer from its stale replica. The refusal is
+   * NotOwnerError: the read ran nothing, and is retried at whichever node owns the actor then.
+   */
+  private async readOwned(type: string, id: string, options: AskOptions): Promise<ActorView> {
+    const view = await this.local.readHere(type, id, options)
+    const { placement } = this
+    if (!placement.holdsClaims())
+      throw new NotOwnerError(
+        `node ${placement.selfId} is not sure it still owns ${type}/${id} (no renewal of its membership answered within the timeout): read it at its owner`,
+      )
+    // The view changed while the read waited (a node joined): the new owner may have written.
+    if (placement.ownerOf(type, id) !== placement.selfId)
+      throw new NotOwnerError(`${type}/${id} moved while node ${placement.selfId} read it`)
+    return view
   }
 
   tellForwarded(type: string, id: string, command: string, input: unknown): void {

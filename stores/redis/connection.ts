@@ -38,15 +38,24 @@ export type StoreClient = Pick<
 
 /** A client with the store's scripts defined, not yet connected (attach listeners, then connect). */
 export function createStoreClient(settings: RedisStoreSettings, nodeId: string): StoreClient {
-  const client = settings.cluster
-    ? createClusterClient(settings, settings.cluster, nodeId)
-    : (new Redis(settings.url!, connectionOptions(settings, nodeId)) as unknown as StoreClient)
+  const client = createRedisClient(settings, `anywhere-store:${nodeId}`) as unknown as StoreClient
   defineStoreScripts(client)
   return client
 }
 
+/**
+ * A client of the store's Redis (one `Redis`, or a `Cluster` on `settings.cluster`), failing
+ * fast as the store's does, not yet connected; `name` shows in CLIENT LIST. Membership opens
+ * its own with this, so its heartbeats run wherever the store runs.
+ */
+export function createRedisClient(settings: RedisStoreSettings, name: string): Redis | Cluster {
+  return settings.cluster
+    ? createClusterClient(settings, settings.cluster, name)
+    : new Redis(settings.url!, connectionOptions(settings, name))
+}
+
 /** The options of one connection: to the one Redis, or to each node of a cluster. */
-function connectionOptions(settings: RedisStoreSettings, nodeId: string): RedisOptions {
+function connectionOptions(settings: RedisStoreSettings, name: string): RedisOptions {
   return {
     lazyConnect: true,
     // Fail fast: no queue while disconnected, no retry of a command, no resend after a
@@ -59,7 +68,7 @@ function connectionOptions(settings: RedisStoreSettings, nodeId: string): RedisO
     connectTimeout: settings.connectTimeoutMs,
     retryStrategy: (attempt) => reconnectDelay(attempt, settings),
     // Shown by CLIENT LIST; Redis refuses spaces and newlines in it.
-    connectionName: `anywhere-store:${nodeId.replace(/[^\w.:-]/g, '_')}`,
+    connectionName: name.replace(/[^\w.:-]/g, '_'),
   }
 }
 
@@ -72,8 +81,8 @@ function connectionOptions(settings: RedisStoreSettings, nodeId: string): RedisO
 function createClusterClient(
   settings: RedisStoreSettings,
   urls: readonly string[],
-  nodeId: string,
-): StoreClient {
+  name: string,
+): Cluster {
   // The schema has checked every entry and that they share one login.
   const targets = urls.map((url) => clusterTarget(url)!)
   const { tls, username, password } = targets[0]!
@@ -90,7 +99,7 @@ function createClusterClient(
     slotsRefreshTimeout: settings.connectTimeoutMs,
     clusterRetryStrategy: (attempt) => reconnectDelay(attempt, settings),
     redisOptions: {
-      ...connectionOptions(settings, nodeId),
+      ...connectionOptions(settings, name),
       ...(username === undefined ? {} : { username }),
       ...(password === undefined ? {} : { password }),
       ...(tls ? { tls: {} } : {}),
@@ -106,7 +115,7 @@ function createClusterClient(
   cluster.on('+node', (node: Redis) => {
     if (node.status === 'wait') node.connect().catch(() => {})
   })
-  return cluster as unknown as StoreClient
+  return cluster
 }
 
 /** `promise`, or a rejection with `message` after `ms`. */
@@ -148,7 +157,7 @@ function reconnectDelay(attempt: number, settings: RedisStoreSettings): number {
 
 /** Connects; when Redis cannot be reached, cuts the client and throws `StoreUnavailableError`. */
 export async function connectStoreClient(
-  client: StoreClient,
+  client: StoreClient | Redis | Cluster,
   settings: RedisStoreSettings,
 ): Promise<void> {
   try {

@@ -3,15 +3,14 @@
 // drops out once its registration expires. Expiry is judged by Redis's own clock (TIME), so
 // the nodes' clocks need not agree.
 import { randomBytes } from 'node:crypto'
-import { Redis } from 'ioredis'
+import type { Cluster, Redis } from 'ioredis'
+import { StoreUnavailableError, type Clock, type Logger, type Taps } from '../../core/index.js'
 import {
-  ConfigError,
-  StoreUnavailableError,
-  type Clock,
-  type Logger,
-  type Taps,
-} from '../../core/index.js'
-import { errorMessage, redactUrl } from './connection.js'
+  connectStoreClient,
+  createRedisClient,
+  describeTarget,
+  errorMessage,
+} from './connection.js'
 import { RedisKeys } from './keys.js'
 import type { RedisStoreSettings } from './options.js'
 
@@ -63,9 +62,11 @@ redis.call('HDEL', KEYS[2], ARGV[1])
 return 1
 `
 
+/** The commands membership uses, on one Redis or a Redis Cluster (scripts routed by their first key). */
 interface MembershipClient {
-  anywhereHeartbeat(numKeys: number, ...args: (string | number)[]): Promise<unknown>
-  anywhereLeave(numKeys: number, ...args: (string | number)[]): Promise<unknown>
+  anywhereHeartbeat(...keysThenArgs: (string | number)[]): Promise<unknown>
+  anywhereLeave(...keysThenArgs: (string | number)[]): Promise<unknown>
+  defineCommand(name: string, definition: { lua: string; numberOfKeys: number }): void
   set(key: string, value: string, nx: 'NX'): Promise<unknown>
   get(key: string): Promise<string | null>
   quit(): Promise<unknown>
@@ -85,7 +86,7 @@ export interface MembershipChange {
 /** The view of the geo this node holds, renewed on every heartbeat. */
 export class RedisMembership {
   private readonly keys: RedisKeys
-  private client: (Redis & MembershipClient) | undefined
+  private client: MembershipClient | undefined
   private view: GeoMember[] = []
   private expiries = new Map<string, number>()
   private cancelTimer: (() => void) | undefined
@@ -96,6 +97,11 @@ export class RedisMembership {
   private readonly listeners = new Set<(change: MembershipChange) => void>()
   private waiters: (() => void)[] = []
   private geoSecret = ''
+  /**
+   * The other members' expiries when this node (re)registered, while any of them has not
+   * renewed since: such a member has not seen this node and still serves its old actors.
+   */
+  private unseenBy: Map<string, number> | undefined
 
   constructor(
     private readonly store: RedisStoreSettings,
@@ -103,7 +109,8 @@ export class RedisMembership {
     private readonly self: GeoMember,
     private readonly components: { clock: Clock; logger: Logger; taps: Taps },
   ) {
-    this.keys = new RedisKeys(store.prefix)
+    // The store's layout: on a cluster every key of the prefix (these too) is in its slot.
+    this.keys = new RedisKeys(store.prefix, store.cluster ? 'hash-tagged' : 'plain')
   }
 
   /** The live members, this node included once registered, sorted by node id. */
@@ -122,6 +129,20 @@ export class RedisMembership {
    */
   get current(): boolean {
     return this.components.clock.now() - this.renewedAt < this.settings.timeoutMs
+  }
+
+  /**
+   * True once every other member has renewed since this node (re)registered, or dropped out:
+   * each has then seen this node in its view and stopped serving the actors that moved here.
+   * Until then a node that joined takes no actor, so no other member can still answer a read
+   * of one from its replica while this node writes to it.
+   */
+  get seenByAll(): boolean {
+    const unseenBy = this.unseenBy
+    if (!unseenBy) return true
+    for (const [nodeId, expiry] of unseenBy) if (this.expiries.get(nodeId) === expiry) return false
+    this.unseenBy = undefined
+    return true
   }
 
   /** Calls `listener` on every change of the view. */
@@ -149,33 +170,23 @@ export class RedisMembership {
   /** Connects, takes (or makes) the geo's secret and registers; the view holds this node once it resolves. */
   async start(): Promise<void> {
     if (this.running) return
-    const { url } = this.store
-    if (url === undefined)
-      throw new ConfigError(
-        'a geo of several nodes needs one Redis (store.url): a Redis Cluster is not supported for members yet',
-      )
-    const client = new Redis(url, {
-      lazyConnect: true,
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      commandTimeout: this.store.commandTimeoutMs,
-      connectTimeout: this.store.connectTimeoutMs,
-      retryStrategy: (attempt) => Math.min(25 * 2 ** Math.min(attempt - 1, 16), 1_000),
-      connectionName: `anywhere-membership:${this.self.nodeId.replace(/[^\w.:-]/g, '_')}`,
-    }) as Redis & MembershipClient
-    client.defineCommand('anywhereHeartbeat', { lua: HEARTBEAT_SCRIPT })
-    client.defineCommand('anywhereLeave', { lua: LEAVE_SCRIPT })
+    const client = createRedisClient(
+      this.store,
+      `anywhere-membership:${this.self.nodeId}`,
+    ) as unknown as MembershipClient
+    client.defineCommand('anywhereHeartbeat', { lua: HEARTBEAT_SCRIPT, numberOfKeys: 2 })
+    client.defineCommand('anywhereLeave', { lua: LEAVE_SCRIPT, numberOfKeys: 2 })
     client.on('error', (error: Error) =>
       this.components.logger.debug('membership: redis connection error', { error }),
     )
     try {
-      await client.connect()
+      await connectStoreClient(client as unknown as Redis | Cluster, this.store)
       await client.set(this.keys.geoSecret(), randomBytes(32).toString('base64url'), 'NX')
       this.geoSecret = (await client.get(this.keys.geoSecret())) ?? ''
     } catch (error) {
       client.disconnect()
       throw new StoreUnavailableError(
-        `membership: cannot reach Redis at ${redactUrl(url)}: ${errorMessage(error)}`,
+        `membership: cannot reach ${describeTarget(this.store)}: ${errorMessage(error)}`,
         { cause: error },
       )
     }
@@ -194,7 +205,7 @@ export class RedisMembership {
     this.client = undefined
     if (!client) return
     try {
-      await client.anywhereLeave(2, this.keys.members(), this.keys.memberInfo(), this.self.nodeId)
+      await client.anywhereLeave(this.keys.members(), this.keys.memberInfo(), this.self.nodeId)
       await client.quit()
     } catch (error) {
       this.components.logger.debug('membership: could not leave cleanly', { error })
@@ -226,7 +237,6 @@ export class RedisMembership {
     // Judged before the reply: a node paused past its timeout must not count this renewal as continuous.
     const wasCurrent = this.registered && this.current
     const reply = (await client.anywhereHeartbeat(
-      2,
       this.keys.members(),
       this.keys.memberInfo(),
       this.self.nodeId,
@@ -246,6 +256,9 @@ export class RedisMembership {
     }
     members.sort((a, b) => (a.nodeId < b.nodeId ? -1 : a.nodeId > b.nodeId ? 1 : 0))
     this.renewedAt = sentAt
+    // (Re)registered now: the others learn of this node at their next renewal.
+    if (added)
+      this.unseenBy = new Map([...expiries].filter(([nodeId]) => nodeId !== this.self.nodeId))
     const lapsed = this.registered && (added || !wasCurrent)
     this.registered = true
     this.apply(members, expiries, redisNow, lapsed)

@@ -4,86 +4,31 @@
 import assert from 'node:assert/strict'
 import { Redis } from 'ioredis'
 import { fileURLToPath } from 'node:url'
+import {
+  FrameKind,
+  MAX_GEO_CALL_BYTES,
+  encodeFrame,
+  type Frame,
+} from '../../transports/http/geo-channel.js'
+import {
+  assertExactCounter,
+  assertFailoverAfterKill,
+  channelExchange,
+  describe3,
+  get,
+  load,
+  parse,
+  post,
+  type History,
+} from '../support/geo-load.js'
 import { geoView, startGeoNodes, type GeoNode, type GeoNodes } from '../support/geo-nodes.js'
 import { poll } from '../support/multi-geo.js'
+import { startTcpProxy } from '../support/tcp-proxy.js'
 import { requireRedisServer } from '../support/redis-server.js'
 
 const CONFIG = fileURLToPath(new URL('fixtures/geo-node.config.ts', import.meta.url))
 /** The fixture's `members.timeoutMs`. */
 const MEMBERSHIP_TIMEOUT_MS = 3_000
-
-/** What one request came to. */
-interface Outcome {
-  ok: boolean
-  status: number
-  body: unknown
-  /** When it was answered (ms since the epoch). */
-  at: number
-}
-
-async function post(node: GeoNode, path: string, body: unknown): Promise<Outcome> {
-  try {
-    const response = await fetch(`${node.url}${path}`, {
-      method: 'POST',
-      body: JSON.stringify(body),
-      signal: AbortSignal.timeout(60_000),
-    })
-    const text = await response.text()
-    return { ok: response.ok, status: response.status, body: parse(text), at: Date.now() }
-  } catch (error) {
-    // No answer at all: the node died with the request, or the connection broke.
-    return { ok: false, status: 0, body: (error as Error).message, at: Date.now() }
-  }
-}
-
-function parse(text: string): unknown {
-  try {
-    return JSON.parse(text)
-  } catch {
-    return text
-  }
-}
-
-async function get<T>(node: GeoNode, path: string): Promise<T> {
-  const response = await fetch(`${node.url}${path}`, { signal: AbortSignal.timeout(30_000) })
-  assert.equal(
-    response.status,
-    200,
-    `GET ${path} on ${node.name}: ${response.status} ${await response.clone().text()}`,
-  )
-  return (await response.json()) as T
-}
-
-/** Runs `clients` loops of `send(client, n)` until `done()` (checked between requests) or `max` each. */
-async function load(
-  clients: number,
-  send: (client: number, n: number) => Promise<Outcome>,
-  done: () => boolean,
-  max = 100_000,
-): Promise<Outcome[]> {
-  const outcomes: Outcome[] = []
-  await Promise.all(
-    Array.from({ length: clients }, async (_, client) => {
-      for (let n = 0; n < max && !done(); n++) outcomes.push(await send(client, n))
-    }),
-  )
-  return outcomes
-}
-
-/** An answer that says surely not applied (a 4xx, or a 503 refusal before running). */
-function refused(outcome: Outcome): boolean {
-  return outcome.status >= 400 && outcome.status < 500
-}
-
-function describe3(outcomes: readonly Outcome[]): string {
-  const failed = outcomes.filter((o) => !o.ok)
-  return `${failed.length} of ${outcomes.length} failed, e.g. ${JSON.stringify(failed.slice(0, 3))}`
-}
-
-interface History {
-  total: number
-  events: { type: string; origin: string; payload: Record<string, unknown> }[]
-}
 
 describe('a geo of several nodes on one Redis', function () {
   this.timeout(600_000)
@@ -103,11 +48,11 @@ describe('a geo of several nodes on one Redis', function () {
     const views = await Promise.all(nodes().map((n) => geoView(n, 'counter/shared')))
     assert.equal(views[0]!.members.length, 3)
     assert.equal(new Set(views.map((v) => v.owner)).size, 1, JSON.stringify(views))
-    for (const member of views[0]!.members) assert.match(member.url, /^http:\/\/127\.0\.0\.1:\d+$/)
+    for (const member of views[0]!.members) assert.match(member.url, /^tcp:\/\/127\.0\.0\.1:\d+$/)
   })
 
   it('the channel between the nodes refuses hostile calls, and a node that does not own an actor refuses it rather than forward it again', async () => {
-    const redis = new Redis(geo!.redis.url)
+    const redis = new Redis(geo!.redis!.url)
     let secret: string
     try {
       secret = (await redis.get(`${geo!.prefix}geo:secret`))!
@@ -117,42 +62,58 @@ describe('a geo of several nodes on one Redis', function () {
     const [view] = [await geoView(nodes()[0]!, 'counter/loop')]
     const ownerId = view!.owner!
     const other = view!.members.find((m) => m.nodeId !== ownerId)!
-    const call = async (body: string, headers: Record<string, string>, path = '/geo/v1/ask') => {
-      const response = await fetch(`${other.url}${path}`, { method: 'POST', body, headers })
-      return { status: response.status, body: (await response.json()) as { error: string } }
+    const hello = (s: string) => encodeFrame(0, FrameKind.HELLO, { secret: s })
+    const ask = { type: 'counter', id: 'loop', command: 'increment', input: {} }
+    const errorOf = (frame: Frame | undefined) =>
+      frame && (JSON.parse(frame.body.toString('utf8')) as { error: string }).error
+
+    // No hello, or a wrong secret: one refusal (call id 0), then the connection closes.
+    for (const first of [encodeFrame(1, FrameKind.ASK, ask), hello('x'.repeat(secret.length))]) {
+      const seen = await channelExchange(
+        other.url,
+        [first, encodeFrame(2, FrameKind.ASK, ask)],
+        'close',
+      )
+      assert.equal(errorOf(seen.frames[0]), 'UnauthorizedError', JSON.stringify(seen))
+      assert.equal(seen.frames.length, 1, 'no call after a refused hello is answered')
+      assert.ok(seen.closed)
     }
-    const ask = JSON.stringify({ type: 'counter', id: 'loop', command: 'increment', input: {} })
-    assert.equal((await call(ask, {})).status, 401)
-    assert.equal(
-      (await call(ask, { 'anywhere-geo-secret': 'x'.repeat(secret.length) })).status,
-      401,
+    // Before the hello, a frame declaring more than a hello's bytes: closed, nothing buffered.
+    const big = Buffer.alloc(4)
+    big.writeUInt32BE(MAX_GEO_CALL_BYTES, 0)
+    const unauthenticated = await channelExchange(other.url, [big], 'close')
+    assert.deepEqual(unauthenticated, { frames: [], closed: true })
+    // Authenticated: a body that is not JSON, a call that fails its schema, an unknown kind,
+    // each get their own ValidationError; a call for an actor this node does not own is refused.
+    const notJson = Buffer.from(encodeFrame(1, FrameKind.ASK, 'x'))
+    notJson.write('{', notJson.length - 3)
+    const answered = await channelExchange(
+      other.url,
+      [
+        hello(secret),
+        notJson,
+        encodeFrame(2, FrameKind.ASK, { type: 'counter' }),
+        encodeFrame(3, 99 as FrameKind, ask),
+        encodeFrame(4, FrameKind.ASK, ask),
+      ],
+      4,
     )
-    const auth = { 'anywhere-geo-secret': secret }
-    assert.equal((await call('{"type":', auth)).status, 400)
-    assert.equal((await call('x'.repeat(2 * 1024 * 1024), auth)).status, 413)
-    assert.equal((await call(JSON.stringify({ type: 'counter' }), auth)).status, 400)
-    assert.equal((await call(ask, auth, '/geo/v1/nothing')).status, 404)
-    const refused = await call(ask, auth)
-    assert.equal(refused.status, 503)
-    assert.equal(refused.body.error, 'NotOwnerError')
+    const byId = new Map(answered.frames.map((f) => [f.id, f]))
+    assert.equal(errorOf(byId.get(1)), 'ValidationError', JSON.stringify(answered))
+    assert.equal(errorOf(byId.get(2)), 'ValidationError')
+    assert.equal(errorOf(byId.get(3)), 'ValidationError')
+    assert.equal(errorOf(byId.get(4)), 'NotOwnerError')
+    // Authenticated, a frame over the limit: the connection is cut before its bytes are read.
+    const oversized = Buffer.alloc(9)
+    oversized.writeUInt32BE(2 * MAX_GEO_CALL_BYTES, 0)
+    const cut = await channelExchange(other.url, [hello(secret), oversized], 'close')
+    assert.deepEqual(cut, { frames: [], closed: true })
     const value = await get<{ value: number }>(nodes()[0]!, '/v1/actors/counter/loop')
     assert.equal(value.value, 0, 'the refused call did not run anywhere')
   })
 
   it('16 clients incrementing one counter through all three nodes: the value equals the acknowledged increments', async () => {
-    const all = nodes()
-    const outcomes = await load(
-      16,
-      (client) => post(all[client % all.length]!, '/v1/actors/counter/hot16/increment', { by: 1 }),
-      () => false,
-      25,
-    )
-    const acked = outcomes.filter((o) => o.ok).length
-    assert.equal(acked, 16 * 25, describe3(outcomes))
-    for (const node of all) {
-      const state = await get<{ value: number }>(node, '/v1/actors/counter/hot16')
-      assert.equal(state.value, acked, `the value read through ${node.name}`)
-    }
+    await assertExactCounter(nodes(), 'hot16')
   })
 
   it('an Idempotency-Key travels to the owner: a retry through any node gets the first reply, and the command runs once', async () => {
@@ -347,54 +308,61 @@ describe('a geo of several nodes on one Redis', function () {
   })
 
   it('kill -9 of the owner of a hot actor under load: another node serves it within the timeout + 2 s, no acknowledged write lost, none applied twice', async () => {
-    const all = nodes()
-    const ownerId = await geo!.ownerOf(all[0]!, 'ledger', 'hot')
-    const owner = all.find((n) => n.nodeId === ownerId)!
-    const others = all.filter((n) => n !== owner)
-    const sent = new Set<string>()
-    const acked = new Set<string>()
-    let killedAt = 0
-    let ackedAfterKill = 0
-    let firstAckAfterKill = 0
-    const running = load(
-      12,
-      async (client, n) => {
-        const op = `c${client}-${n}`
-        sent.add(op)
-        const outcome = await post(
-          others[(client + n) % others.length]!,
-          '/v1/actors/ledger/hot/add',
-          { op },
-        )
-        if (outcome.ok) {
-          acked.add(op)
-          if (killedAt > 0 && outcome.at > killedAt) {
-            ackedAfterKill++
-            firstAckAfterKill ||= outcome.at
-          }
-        }
-        return outcome
-      },
-      () => ackedAfterKill >= 100,
-    )
-    await poll('100 acknowledged writes before the kill', () => acked.size >= 100, 60_000, 20)
-    await owner.process.kill('SIGKILL')
-    killedAt = Date.now()
-    const outcomes = await running
-    const failoverMs = firstAckAfterKill - killedAt
-    assert.ok(
-      failoverMs <= MEMBERSHIP_TIMEOUT_MS + 2_000,
-      `the first write after the kill was acknowledged ${failoverMs} ms after it`,
-    )
-    // A failed request is refused unrun (4xx/503) or its outcome is unknown (the owner died with it).
-    for (const o of outcomes.filter((o) => !o.ok))
-      assert.ok(refused(o) || [0, 502, 503, 504].includes(o.status), JSON.stringify(o))
-    const history = await get<History>(others[0]!, '/v1/actors/ledger/hot/history?limit=1000')
-    assert.ok(history.total <= 1000, 'the history fits one page')
-    const applied = history.events.map((e) => String(e.payload.op))
-    assert.equal(new Set(applied).size, applied.length, 'an operation was applied twice')
-    for (const op of acked) assert.ok(applied.includes(op), `acknowledged ${op} is lost`)
-    for (const op of applied) assert.ok(sent.has(op), `${op} was never sent`)
+    await assertFailoverAfterKill(geo!, nodes(), 'hot', MEMBERSHIP_TIMEOUT_MS)
+  })
+
+  it('a node cut off from Redis past the timeout answers no read from its stale replica, and serves again once it renews', async () => {
+    const proxy = await startTcpProxy({ targetPort: geo!.redis!.port })
+    try {
+      const cutOff = await geo!.add('cut-off', { redisUrl: `redis://127.0.0.1:${proxy.port}` })
+      const others = nodes().filter((n) => n !== cutOff)
+      await geo!.waitMembers(nodes().map((n) => n.name))
+      let id = ''
+      for (let i = 0; i < 200 && !id; i++)
+        if ((await geo!.ownerOf(others[0]!, 'counter', `fenced-read-${i}`)) === cutOff.nodeId)
+          id = `fenced-read-${i}`
+      assert.ok(id, 'an actor the new node owns')
+      const path = `/v1/actors/counter/${id}`
+      assert.equal((await post(cutOff, `${path}/increment`, { by: 1 })).status, 200)
+      assert.equal((await get<{ value: number }>(cutOff, path)).value, 1)
+
+      proxy.cut()
+      await geo!.waitMembers(
+        others.map((n) => n.name),
+        60_000,
+      )
+      const written = await post(others[0]!, `${path}/increment`, { by: 1 })
+      assert.equal(
+        written.status,
+        200,
+        `the new owner serves the write: ${JSON.stringify(written)}`,
+      )
+      // The cut-off node still names itself the owner and holds the value 1: it must not say so.
+      const response = await fetch(`${cutOff.url}${path}`, { signal: AbortSignal.timeout(90_000) })
+      const body = parse(await response.text()) as { value?: number; error?: string }
+      assert.ok(
+        !response.ok && [503, 504].includes(response.status),
+        `a read of the node cut off from Redis: ${response.status} ${JSON.stringify(body)}`,
+      )
+
+      proxy.restore()
+      let seen: unknown
+      await poll(
+        'the node to renew and read the value the new owner wrote',
+        async () => {
+          const answer = await fetch(`${cutOff.url}${path}`, {
+            signal: AbortSignal.timeout(60_000),
+          })
+          seen = `${answer.status} ${await answer.text()}`
+          return answer.ok && (JSON.parse(String(seen).slice(4)) as { value: number }).value === 2
+        },
+        90_000,
+      ).catch((error: Error) => {
+        throw new Error(`${error.message}; last seen: ${String(seen)}`)
+      })
+    } finally {
+      await proxy.close()
+    }
   })
 })
 

@@ -75,7 +75,7 @@ describe('node config: members (a geo of several nodes)', () => {
     )
   })
 
-  it('refuses a heartbeat longer than half the timeout and a store other than Redis; takes a fabric', () => {
+  it('refuses a heartbeat longer than half the timeout and a store other than Redis; takes a fabric and a Redis Cluster', () => {
     const refused = (input: unknown, field: RegExp) =>
       assert.throws(
         () => parseNodeConfig(input),
@@ -89,6 +89,17 @@ describe('node config: members (a geo of several nodes)', () => {
       fabric: { listen: ['/ip4/127.0.0.1/tcp/0'], peers: [{ peerId: PEER_ID }] },
     })
     assert.equal(both.members.enabled && both.fabric?.peers.length, 1)
+    const onCluster = parseNodeConfig({
+      store: { kind: 'redis', cluster: ['redis://10.0.0.1:7000'] },
+      members: { enabled: true },
+    })
+    assert.equal(onCluster.members.enabled, true, 'a geo of several nodes on a Redis Cluster')
     refused({ store: redis, members: { enabled: true, url: 'ftp://x' } }, /members\.url/)
+    refused({ store: redis, members: { enabled: true, url: 'http://x:1' } }, /members\.url/)
+    const { members } = parseNodeConfig({
+      store: redis,
+      members: { enabled: true, url: 'tcp://node-1.internal:7500' },
+    })
+    assert.equal(members.url, 'tcp://node-1.internal:7500')
   })
 })

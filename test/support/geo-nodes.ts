@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startNodeProcess, type NodeProcess } from './node-process.js'
 import { poll } from './multi-geo.js'
+import { startRedisCluster, type RedisCluster } from './redis-cluster.js'
 import { startRedisServer, uniquePrefix, type RedisServer } from './redis-server.js'
 
 export interface GeoNode {
@@ -14,13 +15,16 @@ export interface GeoNode {
 }
 
 export interface GeoNodes {
-  readonly redis: RedisServer
+  /** The one redis-server the nodes share (absent on a cluster). */
+  readonly redis?: RedisServer
+  /** The Redis Cluster the nodes share, when started with `cluster`. */
+  readonly cluster?: RedisCluster
   /** The key prefix the nodes share. */
   readonly prefix: string
   readonly nodes: readonly GeoNode[]
   node(name: string): GeoNode
-  /** Starts one more node of the geo (its data dir fresh). */
-  add(name: string): Promise<GeoNode>
+  /** Starts one more node of the geo (its data dir fresh), on `redisUrl` when given (a proxy to the geo's Redis). */
+  add(name: string, options?: { redisUrl?: string }): Promise<GeoNode>
   /** Resolves once every running node in `names` lists exactly those nodes as members. */
   waitMembers(names: readonly string[], timeoutMs?: number): Promise<void>
   /** The node id that `via` says owns `type/id`. */
@@ -39,16 +43,22 @@ export async function geoView(node: GeoNode, actor?: string): Promise<GeoView> {
   return (await response.json()) as GeoView
 }
 
-/** Starts redis-server (AOF always) and `count` nodes on it, and waits until they all see each other. */
+/**
+ * Starts redis-server (AOF always; with `cluster`, a 3-master Redis Cluster) and the nodes
+ * `names` on it, and waits until they all see each other.
+ */
 export async function startGeoNodes(init: {
   configFile: string
   names: readonly string[]
+  cluster?: boolean
 }): Promise<GeoNodes> {
-  const redis = await startRedisServer({ appendfsync: 'always' })
+  const redis = init.cluster ? undefined : await startRedisServer({ appendfsync: 'always' })
+  const cluster = init.cluster ? await startRedisCluster({ appendfsync: 'always' }) : undefined
+  const target = redis ? ['--redis-url', redis.url] : ['--redis-cluster', cluster!.urls.join(',')]
   const prefix = uniquePrefix('geo')
   const nodes = new Map<string, GeoNode>()
   const dirs: string[] = []
-  const add = async (name: string): Promise<GeoNode> => {
+  const add = async (name: string, options?: { redisUrl?: string }): Promise<GeoNode> => {
     const dataDir = await mkdtemp(join(tmpdir(), `anywhere-geo-node-${name}-`))
     dirs.push(dataDir)
     const process = await startNodeProcess({
@@ -60,8 +70,7 @@ export async function startGeoNodes(init: {
         '0',
         '--data-dir',
         dataDir,
-        '--redis-url',
-        redis.url,
+        ...(options?.redisUrl ? ['--redis-url', options.redisUrl] : target),
         '--redis-prefix',
         prefix,
         '--log-format',
@@ -75,7 +84,8 @@ export async function startGeoNodes(init: {
     return node
   }
   const geo: GeoNodes = {
-    redis,
+    ...(redis ? { redis } : {}),
+    ...(cluster ? { cluster } : {}),
     prefix,
     get nodes() {
       return [...nodes.values()]
@@ -110,7 +120,8 @@ export async function startGeoNodes(init: {
     },
     async stop() {
       await Promise.allSettled([...nodes.values()].map((n) => n.process.kill('SIGKILL')))
-      await redis.stop()
+      await redis?.stop()
+      await cluster?.stop()
       await Promise.allSettled(dirs.map((dir) => rm(dir, { recursive: true, force: true })))
     },
   }

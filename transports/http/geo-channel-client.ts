@@ -1,10 +1,10 @@
 // The sending end of the channel between the nodes of a geo (see geo-channel.ts).
-import { Pool, errors as undiciErrors } from 'undici'
-import { dispatchToGeo, type GeoAnswer } from './edge/dispatch.js'
+import { connect, type Socket } from 'node:net'
 import {
   type AnywhereError,
   AskCycleError,
   AskTimeoutError,
+  ConfigError,
   FencedError,
   HandlerError,
   IdempotencyKeyReusedError,
@@ -24,10 +24,21 @@ import {
   type RemoteReply,
   type ValidationIssue,
 } from '../../core/index.js'
-import { GEO_SECRET_HEADER, MAX_GEO_CALL_BYTES } from './geo-channel.js'
+import {
+  FrameBatcher,
+  FrameKind,
+  FrameReader,
+  MAX_GEO_CALL_BYTES,
+  encodeFrame,
+  type Frame,
+} from './geo-channel.js'
 
-/** Connections kept per member. */
-const CONNECTIONS_PER_MEMBER = 64
+/** How often a connection looks for calls past their deadline. */
+const SWEEP_MS = 250
+/** What a call waits past its own timeout (the receiver times the ask out first). */
+const ANSWER_GRACE_MS = 1_000
+/** Call ids wrap here (u32 on the wire). */
+const MAX_CALL_ID = 0xffff_ffff
 
 /** Errors that cross the channel keep their class (so the gateway answers the same status). */
 const ERROR_CLASSES = new Map<string, (message: string) => AnywhereError>([
@@ -45,15 +56,13 @@ const ERROR_CLASSES = new Map<string, (message: string) => AnywhereError>([
   ['IdempotencyKeyReusedError', (m) => new IdempotencyKeyReusedError(m)],
 ])
 
-/** The sending end: one kept-alive pool per member, found by node id. */
+/** The sending end: one connection per member, found by node id, carrying every call to it. */
 export class GeoChannelClient implements RemoteActors {
-  private readonly pools = new Map<string, { url: string; pool: Pool }>()
-  /** Calls under way per node: aborted when the node leaves the view (it will not answer). */
-  private readonly calls = new Map<string, Set<AbortController>>()
+  private readonly connections = new Map<string, MemberConnection>()
 
   constructor(
     private readonly components: {
-      /** The internal URL of a member, from the current view. */
+      /** The channel URL (`tcp://host:port`) of a member, from the current view. */
       urlOf: (nodeId: string) => string | undefined
       secret: () => string
       askTimeoutMs: number
@@ -62,131 +71,214 @@ export class GeoChannelClient implements RemoteActors {
 
   ask(node: string, request: RemoteAsk, options?: AskOptions): Promise<RemoteReply> {
     const timeoutMs = options?.timeoutMs ?? this.components.askTimeoutMs
-    return this.call(node, '/geo/v1/ask', { ...request, timeoutMs }, timeoutMs, false).then(
-      (body) => body as RemoteReply,
-    )
+    return this.connection(node).call(
+      FrameKind.ASK,
+      { ...request, timeoutMs },
+      timeoutMs,
+      false,
+    ) as Promise<RemoteReply>
   }
 
   async tell(node: string, request: RemoteAsk): Promise<void> {
-    await this.call(node, '/geo/v1/tell', request, this.components.askTimeoutMs, false)
+    await this.connection(node).call(FrameKind.TELL, request, this.components.askTimeoutMs, false)
   }
 
-  read(node: string, type: string, id: string, options?: AskOptions): Promise<ActorView> {
+  async read(node: string, type: string, id: string, options?: AskOptions): Promise<ActorView> {
     const timeoutMs = options?.timeoutMs ?? this.components.askTimeoutMs
-    return this.call(node, '/geo/v1/read', { type, id, timeoutMs }, timeoutMs, true).then(
-      (body) => (body as { view: ActorView }).view,
+    const answer = await this.connection(node).call(
+      FrameKind.READ,
+      { type, id, timeoutMs },
+      timeoutMs,
+      true,
     )
+    return (answer as { view: ActorView }).view
   }
 
-  /** Closes the pools of nodes no longer in the view (and every pool when `keep` is empty). */
+  /** Closes the connections to nodes no longer in the view (their calls under way fail). */
   prune(keep: ReadonlySet<string>): void {
-    for (const [node, calls] of this.calls)
+    for (const [node, connection] of this.connections)
       if (!keep.has(node)) {
-        this.calls.delete(node)
-        for (const call of calls) call.abort(new Error(`node ${node} left the geo`))
-      }
-    for (const [node, { pool }] of this.pools)
-      if (!keep.has(node)) {
-        this.pools.delete(node)
-        void pool.close().catch(() => {})
+        this.connections.delete(node)
+        connection.close(new Error(`node ${node} left the geo`))
       }
   }
 
   async stop(): Promise<void> {
-    const pools = [...this.pools.values()]
-    this.pools.clear()
-    await Promise.allSettled(pools.map(({ pool }) => pool.destroy()))
+    const connections = [...this.connections.values()]
+    this.connections.clear()
+    for (const connection of connections) connection.close(new Error('this node is stopping'))
+    await Promise.all(connections.map((c) => c.closed))
   }
 
-  private pool(node: string): Pool {
+  private connection(node: string): MemberConnection {
     const url = this.components.urlOf(node)
     if (!url) throw new MemberUnreachableError(`node ${node} is not a member of the geo now`)
-    const held = this.pools.get(node)
-    if (held && held.url === url) return held.pool
-    if (held) void held.pool.close().catch(() => {})
-    const pool = new Pool(url, { connections: CONNECTIONS_PER_MEMBER, pipelining: 1 })
-    this.pools.set(node, { url, pool })
-    return pool
-  }
-
-  private async call(
-    node: string,
-    path: string,
-    body: unknown,
-    timeoutMs: number,
-    safe: boolean,
-  ): Promise<unknown> {
-    const pool = this.pool(node)
-    const controller = new AbortController()
-    let calls = this.calls.get(node)
-    if (!calls) this.calls.set(node, (calls = new Set()))
-    calls.add(controller)
-    let answer: GeoAnswer
-    try {
-      // undici's dispatcher with a small handler: no stream or promise chain per answer.
-      answer = await dispatchToGeo(
-        pool,
-        {
-          method: 'POST',
-          path,
-          headers: {
-            'content-type': 'application/json',
-            [GEO_SECRET_HEADER]: this.components.secret(),
-          },
-          body: JSON.stringify(body),
-          // The reply of an ask waits for the actor: the receiver times it out first.
-          headersTimeout: timeoutMs + 1_000,
-          bodyTimeout: timeoutMs + 1_000,
-        },
-        MAX_GEO_CALL_BYTES,
-        (abort) => {
-          if (controller.signal.aborted) abort(controller.signal.reason as Error)
-          else
-            controller.signal.addEventListener('abort', () =>
-              abort(controller.signal.reason as Error),
-            )
-        },
-      )
-    } catch (error) {
-      throw callError(node, path, error, safe)
-    } finally {
-      calls.delete(controller)
-    }
-    if (!answer.bytes) {
-      answer.stream?.destroy()
-      throw new OutcomeUnknownError(
-        `node ${node} answered ${path} with a body over ${MAX_GEO_CALL_BYTES} bytes`,
-      )
-    }
-    let json: { error?: string; message?: string } & Record<string, unknown>
-    try {
-      json = JSON.parse(answer.bytes.toString('utf8')) as typeof json
-    } catch (error) {
-      throw new OutcomeUnknownError(`node ${node} answered ${path} with no JSON`, { cause: error })
-    }
-    const response = answer
-    if (response.statusCode === 200) return json
-    const rebuild = ERROR_CLASSES.get(json.error ?? '')
-    const message = `${json.message ?? `node ${node} answered ${response.statusCode}`}`
-    if (json.error === 'ValidationError' && Array.isArray(json.issues))
-      throw new ValidationError(message, { issues: json.issues as ValidationIssue[] })
-    if (rebuild) throw rebuild(message)
-    throw new OutcomeUnknownError(`node ${node} failed ${path}: ${message}`)
+    const held = this.connections.get(node)
+    if (held && held.url === url && held.open) return held
+    held?.close(new Error(`node ${node} moved to ${url}`))
+    const connection = new MemberConnection(node, url, this.components.secret())
+    this.connections.set(node, connection)
+    void connection.closed.then(() => {
+      if (this.connections.get(node) === connection) this.connections.delete(node)
+    })
+    return connection
   }
 }
 
-/** A failed call: surely not sent (retry it), or sent with its outcome unknown. */
-function callError(node: string, path: string, error: unknown, safe: boolean): AnywhereError {
-  const code = (error as { code?: string }).code
-  const message = `node ${node} of the geo could not be reached for ${path}: ${(error as Error).message}`
-  if (safe || code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'UND_ERR_CONNECT_TIMEOUT')
-    return new MemberUnreachableError(message, { cause: error })
-  if (
-    error instanceof undiciErrors.HeadersTimeoutError ||
-    error instanceof undiciErrors.BodyTimeoutError
-  )
-    return new AskTimeoutError(`${message} (no reply in time; it may or may not have run)`, {
-      cause: error,
+interface PendingCall {
+  resolve: (body: unknown) => void
+  reject: (error: AnywhereError) => void
+  deadline: number
+  /** A read: surely harmless to send again, whatever happened to the connection. */
+  safe: boolean
+  what: string
+}
+
+/** One TCP connection to one member: calls go out framed with an id; answers come back by id. */
+class MemberConnection {
+  readonly closed: Promise<void>
+  open = true
+  private readonly socket: Socket
+  private readonly out: FrameBatcher
+  private readonly pending = new Map<number, PendingCall>()
+  private nextId = 1
+  private connected = false
+  private failure: Error | undefined
+  private readonly sweep: NodeJS.Timeout
+
+  constructor(
+    private readonly node: string,
+    readonly url: string,
+    secret: string,
+  ) {
+    const { hostname, port } = new URL(url)
+    this.socket = connect({ host: hostname.replace(/^\[|\]$/g, ''), port: Number(port) })
+    this.socket.setNoDelay(true)
+    this.out = new FrameBatcher((bytes) => {
+      if (!this.socket.destroyed) this.socket.write(bytes)
     })
-  return new OutcomeUnknownError(`${message}; it may or may not have run`, { cause: error })
+    this.out.push(encodeFrame(0, FrameKind.HELLO, { secret }))
+    const reader = new FrameReader(MAX_GEO_CALL_BYTES)
+    this.socket.on('connect', () => (this.connected = true))
+    this.socket.on('data', (chunk: Buffer) => {
+      try {
+        reader.push(chunk, (frame) => this.answer(frame))
+      } catch (error) {
+        this.close(
+          new Error(`node ${node} answered with a frame over ${MAX_GEO_CALL_BYTES} bytes`, {
+            cause: error,
+          }),
+        )
+      }
+    })
+    this.socket.on('error', (error) => (this.failure ??= error))
+    this.closed = new Promise((resolve) =>
+      this.socket.once('close', () => {
+        this.open = false
+        clearInterval(this.sweep)
+        this.failAll()
+        resolve()
+      }),
+    )
+    this.sweep = setInterval(() => this.expire(), SWEEP_MS)
+    this.sweep.unref()
+  }
+
+  call(kind: FrameKind, body: unknown, timeoutMs: number, safe: boolean): Promise<unknown> {
+    if (!this.open)
+      return Promise.reject(
+        new MemberUnreachableError(`node ${this.node} of the geo: its connection is closed`),
+      )
+    const id = this.nextId
+    this.nextId = id === MAX_CALL_ID ? 1 : id + 1
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, {
+        resolve,
+        reject,
+        deadline: Date.now() + timeoutMs + ANSWER_GRACE_MS,
+        safe,
+        what: KIND_NAMES[kind] ?? 'call',
+      })
+      this.out.push(encodeFrame(id, kind, body))
+    })
+  }
+
+  close(reason: Error): void {
+    this.failure ??= reason
+    this.open = false
+    this.socket.destroy()
+  }
+
+  private answer(frame: Frame): void {
+    if (frame.id === 0) {
+      // The hello was refused: no call on this connection ran.
+      this.close(
+        new ConfigError(
+          `node ${this.node} refused this node's geo secret: the nodes of a geo share one Redis and one prefix`,
+        ),
+      )
+      return
+    }
+    const call = this.pending.get(frame.id)
+    if (!call) return // answered after its deadline: its caller has its AskTimeoutError already
+    this.pending.delete(frame.id)
+    let json: { error?: string; message?: string; issues?: unknown } & Record<string, unknown>
+    try {
+      json = JSON.parse(frame.body.toString('utf8')) as typeof json
+    } catch (error) {
+      return call.reject(
+        new OutcomeUnknownError(`node ${this.node} answered ${call.what} with no JSON`, {
+          cause: error,
+        }),
+      )
+    }
+    if (frame.kind === FrameKind.OK) return call.resolve(json)
+    const message = json.message ?? `node ${this.node} failed ${call.what}`
+    if (json.error === 'ValidationError' && Array.isArray(json.issues))
+      return call.reject(new ValidationError(message, { issues: json.issues as ValidationIssue[] }))
+    const rebuild = ERROR_CLASSES.get(json.error ?? '')
+    call.reject(
+      rebuild
+        ? rebuild(message)
+        : new OutcomeUnknownError(`node ${this.node} failed ${call.what}: ${message}`),
+    )
+  }
+
+  /** Calls past their deadline: no answer in time, and it may or may not have run. */
+  private expire(): void {
+    if (this.pending.size === 0) return
+    const now = Date.now()
+    for (const [id, call] of this.pending)
+      if (call.deadline <= now) {
+        this.pending.delete(id)
+        call.reject(
+          new AskTimeoutError(
+            `node ${this.node} of the geo gave no answer to ${call.what} in time; it may or may not have run`,
+          ),
+        )
+      }
+  }
+
+  /** The connection closed: calls never sent (it never connected) or reads are safe to retry. */
+  private failAll(): void {
+    const reason = this.failure ?? new Error('the connection closed')
+    const refused = reason instanceof ConfigError
+    for (const call of this.pending.values()) {
+      const message = `node ${this.node} of the geo could not be reached for ${call.what}: ${reason.message}`
+      if (refused) call.reject(reason)
+      else if (!this.connected || call.safe)
+        call.reject(new MemberUnreachableError(message, { cause: reason }))
+      else
+        call.reject(
+          new OutcomeUnknownError(`${message}; it may or may not have run`, { cause: reason }),
+        )
+    }
+    this.pending.clear()
+  }
+}
+
+const KIND_NAMES: Partial<Record<number, string>> = {
+  [FrameKind.ASK]: 'an ask',
+  [FrameKind.TELL]: 'a tell',
+  [FrameKind.READ]: 'a read',
 }

@@ -1,27 +1,37 @@
 // The receiving end of the channel between the nodes of a geo (see geo-channel.ts).
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { timingSafeEqual } from 'node:crypto'
-import type { AddressInfo } from 'node:net'
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net'
 import { z } from 'zod'
 import {
   AnywhereError,
   MAX_IDEMPOTENCY_KEY_LENGTH,
   MAX_NAME_LENGTH,
   NotRunningError,
+  OverloadedError,
+  UnauthorizedError,
   ValidationError,
   type ActorRuntime,
   type Logger,
   type Startable,
 } from '../../core/index.js'
-import { GEO_SECRET_HEADER, MAX_GEO_CALL_BYTES } from './geo-channel.js'
-import { statusForError } from './routes.js'
+import {
+  FrameBatcher,
+  FrameKind,
+  FrameReader,
+  MAX_GEO_CALL_BYTES,
+  MAX_HELLO_BYTES,
+  encodeFrame,
+  type Frame,
+} from './geo-channel.js'
 
-/** Most bytes of an oversized call read (and dropped) before its connection is cut. */
-const MAX_DRAINED_BYTES = 8 * MAX_GEO_CALL_BYTES
 /** Longest chain of nested asks a call may carry. */
 const MAX_CHAIN = 64
+/** Calls one connection may have under way at once; past it a call is refused (OverloadedError). */
+const MAX_CALLS_PER_CONNECTION = 10_000
 /** How long `stop()` lets calls under way finish before it cuts their connections. */
 const STOP_GRACE_MS = 5_000
+/** How long a new connection has to present the geo's secret. */
+const HELLO_TIMEOUT_MS = 10_000
 
 const name = z.string().min(1).max(MAX_NAME_LENGTH)
 const askSchema = z
@@ -45,6 +55,7 @@ const readSchema = z
     timeoutMs: z.number().int().positive().max(3_600_000).optional(),
   })
   .strict()
+const helloSchema = z.object({ secret: z.string().max(1_024) }).strict()
 
 export interface GeoChannelServerInit {
   host: string
@@ -55,18 +66,22 @@ export interface GeoChannelServerInit {
 export class GeoChannelServer implements Startable {
   private server: Server | undefined
   private address: string | undefined
+  private readonly sockets = new Set<Socket>()
+  /** Calls under way, over every connection (stop waits for them). */
+  private underWay = 0
+  private idle: (() => void) | undefined
 
   constructor(
     private readonly init: GeoChannelServerInit,
     private readonly components: {
       runtime: ActorRuntime
       logger: Logger
-      /** The geo's secret, read on each call (known once membership has started). */
+      /** The geo's secret, read on each connection (known once membership has started). */
       secret: () => string
     },
   ) {}
 
-  /** `http://host:port` once listening. */
+  /** `tcp://host:port` once listening. */
   get url(): string {
     if (!this.address) throw new NotRunningError('the geo channel is not listening')
     return this.address
@@ -74,99 +89,157 @@ export class GeoChannelServer implements Startable {
 
   async start(): Promise<void> {
     if (this.server) return
-    const server = createServer({ keepAliveTimeout: 60_000 }, (request, response) => {
-      this.serve(request, response).catch((error: unknown) => {
-        this.components.logger.warn('geo channel: a call failed', { error })
-        if (!response.headersSent)
-          send(response, 500, { error: 'InternalError', message: String(error) })
-      })
-    })
+    const server = createServer({ noDelay: true }, (socket) => this.accept(socket))
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject)
       server.listen(this.init.port, this.init.host, () => resolve())
     })
     this.server = server
     const { address, port } = server.address() as AddressInfo
-    this.address = `http://${address.includes(':') ? `[${address}]` : address}:${port}`
+    this.address = `tcp://${address.includes(':') ? `[${address}]` : address}:${port}`
   }
 
   async stop(): Promise<void> {
     const server = this.server
     if (!server) return
     this.server = undefined
-    // Calls under way finish; the other nodes' kept-alive connections are closed once idle.
-    const backstop = setTimeout(() => server.closeAllConnections(), STOP_GRACE_MS)
-    backstop.unref()
-    await new Promise<void>((resolve) => {
-      server.close(() => resolve())
-      server.closeIdleConnections()
-    })
-    clearTimeout(backstop)
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+    // Calls under way finish (up to a grace period); then every connection is closed.
+    if (this.underWay > 0)
+      await new Promise<void>((resolve) => {
+        const backstop = setTimeout(resolve, STOP_GRACE_MS)
+        backstop.unref()
+        this.idle = () => {
+          clearTimeout(backstop)
+          resolve()
+        }
+      })
+    for (const socket of this.sockets) socket.destroy()
+    await closed
   }
 
-  private async serve(request: IncomingMessage, response: ServerResponse): Promise<void> {
-    const presented = request.headers[GEO_SECRET_HEADER]
-    if (typeof presented !== 'string' || !sameSecret(presented, this.components.secret()))
-      return send(response, 401, {
-        error: 'UnauthorizedError',
-        message: 'calls between the nodes of a geo carry the geo secret',
-      })
-    if (request.method !== 'POST')
-      return send(response, 405, { error: 'MethodNotAllowed', message: 'POST only' })
-    const body = await readBody(request)
-    if (body === undefined) {
-      response.setHeader('connection', 'close')
-      return send(response, 413, {
-        error: 'PayloadTooLargeError',
-        message: `a call between nodes is limited to ${MAX_GEO_CALL_BYTES} bytes`,
-      })
+  private accept(socket: Socket): void {
+    if (!this.server) return void socket.destroy()
+    this.sockets.add(socket)
+    const { logger } = this.components
+    const reader = new FrameReader(MAX_HELLO_BYTES)
+    const out = new FrameBatcher((bytes) => {
+      if (!socket.destroyed) socket.write(bytes)
+    })
+    let authenticated = false
+    let calls = 0
+    const hello = setTimeout(() => socket.destroy(), HELLO_TIMEOUT_MS)
+    hello.unref()
+    const answer = (id: number, kind: FrameKind, body: unknown) => {
+      out.push(encodeFrame(id, kind, body))
     }
-    let json: unknown
-    try {
-      json = JSON.parse(body)
-    } catch {
-      return send(response, 400, { error: 'ValidationError', message: 'the body is not JSON' })
-    }
-    const runtime = this.components.runtime.forwarded
-    try {
-      if (!runtime) throw new NotRunningError('this node is not a member of a geo of several nodes')
-      switch (request.url) {
-        case '/geo/v1/ask': {
-          const call = parse(askSchema, json)
-          const { value, replayed } = await runtime.askForwarded(
-            call.type,
-            call.id,
-            call.command,
-            call.input ?? {},
-            call.chain,
-            call.timeoutMs ? { timeoutMs: call.timeoutMs } : {},
-            call.idempotencyKey,
-          )
-          return send(response, 200, { value: value ?? null, ...(replayed ? { replayed } : {}) })
-        }
-        case '/geo/v1/tell': {
-          const call = parse(askSchema, json)
-          runtime.tellForwarded(call.type, call.id, call.command, call.input ?? {})
-          return send(response, 200, {})
-        }
-        case '/geo/v1/read': {
-          const call = parse(readSchema, json)
-          const view = await runtime.readForwarded(
-            call.type,
-            call.id,
-            call.timeoutMs ? { timeoutMs: call.timeoutMs } : {},
-          )
-          return send(response, 200, { view })
-        }
-        default:
-          return send(response, 404, { error: 'NotFound', message: `no call ${request.url}` })
-      }
-    } catch (error) {
-      const status = error instanceof AnywhereError ? statusForError(error) : 500
-      const e = error instanceof Error ? error : new Error(String(error))
+    const refuse = (error: AnywhereError | Error, id = 0) => {
       const issues = error instanceof ValidationError ? { issues: error.issues } : {}
-      return send(response, status, { error: e.name, message: e.message, ...issues })
+      answer(id, FrameKind.ERROR, { error: error.name, message: error.message, ...issues })
     }
+    let refused = false
+    const onFrame = (frame: Frame) => {
+      if (refused) return // frames that came with a refused hello: closing, none is served
+      if (!authenticated) {
+        clearTimeout(hello)
+        if (frame.kind === FrameKind.HELLO && this.helloHolds(frame.body)) {
+          authenticated = true
+          reader.maxBody = MAX_GEO_CALL_BYTES
+          return
+        }
+        refused = true
+        refuse(new UnauthorizedError('calls between the nodes of a geo carry the geo secret'))
+        out.flush()
+        return void socket.end()
+      }
+      if (calls >= MAX_CALLS_PER_CONNECTION)
+        return refuse(
+          new OverloadedError(`over ${MAX_CALLS_PER_CONNECTION} calls under way on one connection`),
+          frame.id,
+        )
+      calls++
+      this.underWay++
+      this.serve(frame)
+        .then(
+          (body) => answer(frame.id, FrameKind.OK, body),
+          (error: unknown) => {
+            if (!(error instanceof AnywhereError))
+              logger.warn('geo channel: a call failed', { error })
+            refuse(error instanceof Error ? error : new Error(String(error)), frame.id)
+          },
+        )
+        .finally(() => {
+          calls--
+          if (--this.underWay === 0) this.idle?.()
+        })
+    }
+    socket.on('data', (chunk: Buffer) => {
+      try {
+        reader.push(chunk, onFrame)
+      } catch (error) {
+        // An oversized frame: its call cannot be answered without reading it all; cut it off.
+        logger.warn('geo channel: a connection sent a frame over the limit; closing it', {
+          error: (error as Error).message,
+        })
+        socket.destroy()
+      }
+    })
+    socket.on('error', (error) => logger.debug('geo channel: connection error', { error }))
+    socket.on('close', () => {
+      clearTimeout(hello)
+      this.sockets.delete(socket)
+    })
+  }
+
+  private helloHolds(body: Buffer): boolean {
+    const parsed = helloSchema.safeParse(parseJson(body))
+    return parsed.success && sameSecret(parsed.data.secret, this.components.secret())
+  }
+
+  private async serve(frame: Frame): Promise<unknown> {
+    const json = parseJson(frame.body)
+    if (json === undefined) throw new ValidationError('the body of the call is not JSON')
+    const runtime = this.components.runtime.forwarded
+    if (!runtime) throw new NotRunningError('this node is not a member of a geo of several nodes')
+    switch (frame.kind) {
+      case FrameKind.ASK: {
+        const call = parse(askSchema, json)
+        const { value, replayed } = await runtime.askForwarded(
+          call.type,
+          call.id,
+          call.command,
+          call.input ?? {},
+          call.chain,
+          call.timeoutMs ? { timeoutMs: call.timeoutMs } : {},
+          call.idempotencyKey,
+        )
+        return replayed ? { value: value ?? null, replayed } : { value: value ?? null }
+      }
+      case FrameKind.TELL: {
+        const call = parse(askSchema, json)
+        runtime.tellForwarded(call.type, call.id, call.command, call.input ?? {})
+        return {}
+      }
+      case FrameKind.READ: {
+        const call = parse(readSchema, json)
+        const view = await runtime.readForwarded(
+          call.type,
+          call.id,
+          call.timeoutMs ? { timeoutMs: call.timeoutMs } : {},
+        )
+        return { view }
+      }
+      default:
+        throw new ValidationError(`no call of kind ${frame.kind}`)
+    }
+  }
+}
+
+function parseJson(body: Buffer): unknown {
+  try {
+    return JSON.parse(body.toString('utf8')) as unknown
+  } catch {
+    return undefined
   }
 }
 
@@ -183,36 +256,4 @@ function sameSecret(a: string, b: string): boolean {
   const x = Buffer.from(a)
   const y = Buffer.from(b)
   return b.length > 0 && x.length === y.length && timingSafeEqual(x, y)
-}
-
-function send(response: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body)
-  response.writeHead(status, {
-    'content-type': 'application/json',
-    'content-length': Buffer.byteLength(text),
-  })
-  response.end(text)
-}
-
-/** The body as text, or undefined past MAX_GEO_CALL_BYTES (the rest is read and dropped, up to a bound). */
-function readBody(request: IncomingMessage): Promise<string | undefined> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = []
-    let size = 0
-    request.on('data', (chunk: Buffer) => {
-      size += chunk.length
-      if (size > MAX_DRAINED_BYTES) {
-        request.destroy()
-        resolve(undefined)
-      } else if (size <= MAX_GEO_CALL_BYTES) chunks.push(chunk)
-    })
-    request.on('end', () =>
-      resolve(
-        size > MAX_GEO_CALL_BYTES
-          ? undefined
-          : (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)).toString('utf8'),
-      ),
-    )
-    request.on('error', reject)
-  })
 }

@@ -1,0 +1,212 @@
+// The channel between the nodes of a geo, one client and one server in this process (the
+// specs in test/geo run it between real node processes): answers and errors by class, what a
+// broken or silent connection means for a call, the secret, and frames split anywhere.
+import assert from 'node:assert/strict'
+import { createServer, type Server, type Socket } from 'node:net'
+import {
+  AskTimeoutError,
+  ConfigError,
+  IdempotencyKeyReusedError,
+  MemberUnreachableError,
+  NotOwnerError,
+  OutcomeUnknownError,
+  ValidationError,
+  silentLogger,
+  type ActorRuntime,
+  type ActorView,
+} from '../../../core/index.js'
+import { GeoChannelClient } from '../../../transports/http/geo-channel-client.js'
+import { GeoChannelServer } from '../../../transports/http/geo-channel-server.js'
+import {
+  FrameKind,
+  FrameReader,
+  encodeFrame,
+  type Frame,
+} from '../../../transports/http/geo-channel.js'
+
+const SECRET = 'the-geo-secret'
+
+/** What the fake owner does with a forwarded call: by command name. */
+type Behaviour = (input: unknown) => Promise<unknown>
+
+describe('geo channel (client and server)', () => {
+  let server: GeoChannelServer | undefined
+  let client: GeoChannelClient | undefined
+  const raw: Server[] = []
+  const behaviours = new Map<string, Behaviour>()
+  let served = 0
+
+  const start = async (secret = SECRET) => {
+    const forwarded = {
+      askForwarded: async (_type: string, _id: string, command: string, input: unknown) => {
+        served++
+        const behaviour = behaviours.get(command)
+        return { value: behaviour ? await behaviour(input) : input, replayed: false }
+      },
+      readForwarded: (): Promise<ActorView> =>
+        Promise.resolve({ state: { value: 3 }, eventCount: 3 }),
+      tellForwarded: () => {
+        served++
+      },
+    }
+    server = new GeoChannelServer(
+      { host: '127.0.0.1', port: 0 },
+      {
+        runtime: { forwarded } as unknown as ActorRuntime,
+        logger: silentLogger(),
+        secret: () => SECRET,
+      },
+    )
+    await server.start()
+    client = channelClient(server.url, secret)
+  }
+
+  afterEach(async () => {
+    await client?.stop()
+    await server?.stop()
+    for (const s of raw.splice(0)) await new Promise((resolve) => s.close(resolve))
+    client = server = undefined
+    behaviours.clear()
+    served = 0
+  })
+
+  it('carries asks, tells and reads, many at once on one connection', async () => {
+    await start()
+    const replies = await Promise.all(
+      Array.from({ length: 500 }, (_, i) =>
+        client!.ask('b', { type: 'counter', id: `x${i}`, command: 'echo', input: { i } }),
+      ),
+    )
+    assert.deepEqual(
+      replies.map((r) => (r.value as { i: number }).i),
+      Array.from({ length: 500 }, (_, i) => i),
+    )
+    await client!.tell('b', { type: 'counter', id: 'x', command: 'echo', input: {} })
+    assert.deepEqual((await client!.read('b', 'counter', 'x')).state, { value: 3 })
+    assert.equal(served, 501)
+  })
+
+  it('errors keep their class across the hop (and a ValidationError its issues)', async () => {
+    await start()
+    behaviours.set('moved', () => Promise.reject(new NotOwnerError('node c owns it')))
+    behaviours.set('reused', () => Promise.reject(new IdempotencyKeyReusedError('another input')))
+    behaviours.set('invalid', () =>
+      Promise.reject(
+        new ValidationError('bad input', { issues: [{ path: ['by'], message: 'too big' }] }),
+      ),
+    )
+    behaviours.set('bug', () => Promise.reject(new TypeError('a bug in the handler')))
+    const ask = (command: string) => client!.ask('b', { type: 't', id: 'i', command, input: {} })
+    await assert.rejects(ask('moved'), NotOwnerError)
+    await assert.rejects(ask('reused'), IdempotencyKeyReusedError)
+    await assert.rejects(ask('invalid'), (error: unknown) => {
+      assert.ok(error instanceof ValidationError)
+      assert.deepEqual(error.issues, [{ path: ['by'], message: 'too big' }])
+      return true
+    })
+    // An error of no known class: the caller cannot tell what ran.
+    await assert.rejects(ask('bug'), OutcomeUnknownError)
+  })
+
+  it('a node that cannot be reached: the call surely did not run (MemberUnreachableError)', async () => {
+    const closed = createServer()
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve))
+    const { port } = closed.address() as { port: number }
+    await new Promise((resolve) => closed.close(resolve))
+    client = channelClient(`tcp://127.0.0.1:${port}`, SECRET)
+    await assert.rejects(
+      client.ask('b', { type: 't', id: 'i', command: 'c', input: {} }),
+      MemberUnreachableError,
+    )
+  })
+
+  it('a connection lost with an ask under way: its outcome is unknown; a read is safe to retry', async () => {
+    // A node that reads calls and never answers, then drops the connection.
+    const { url, dropAll } = await silentNode(raw)
+    client = channelClient(url, SECRET)
+    const ask = client.ask('b', { type: 't', id: 'i', command: 'c', input: {} })
+    const read = client.read('b', 't', 'i')
+    await dropAll(2)
+    await assert.rejects(ask, OutcomeUnknownError)
+    await assert.rejects(read, MemberUnreachableError)
+  })
+
+  it('no answer before the deadline: AskTimeoutError (it may or may not have run)', async () => {
+    const { url } = await silentNode(raw)
+    client = channelClient(url, SECRET)
+    const started = Date.now()
+    await assert.rejects(
+      client.ask('b', { type: 't', id: 'i', command: 'c', input: {} }, { timeoutMs: 100 }),
+      AskTimeoutError,
+    )
+    assert.ok(Date.now() - started >= 1_000, 'the caller waits past the receiver’s own timeout')
+  })
+
+  it('a node that refuses the secret: ConfigError, and nothing ran', async () => {
+    await start('not-the-secret')
+    await assert.rejects(
+      client!.ask('b', { type: 't', id: 'i', command: 'c', input: {} }),
+      ConfigError,
+    )
+    assert.equal(served, 0)
+  })
+
+  it('reads frames split at every byte, and several in one chunk', () => {
+    const frames = [
+      encodeFrame(1, FrameKind.ASK, { a: 'é'.repeat(300) }),
+      encodeFrame(2, FrameKind.OK, {}),
+      encodeFrame(0xffff_ffff, FrameKind.ERROR, { error: 'x' }),
+    ]
+    const bytes = Buffer.concat(frames)
+    const read = (chunks: Buffer[]) => {
+      const reader = new FrameReader(1024)
+      const seen: Frame[] = []
+      for (const chunk of chunks)
+        reader.push(chunk, (frame) => seen.push({ ...frame, body: Buffer.from(frame.body) }))
+      return seen.map((f) => [f.id, f.kind, JSON.parse(f.body.toString('utf8')) as unknown])
+    }
+    const whole = read([bytes])
+    assert.deepEqual(whole, [
+      [1, FrameKind.ASK, { a: 'é'.repeat(300) }],
+      [2, FrameKind.OK, {}],
+      [0xffff_ffff, FrameKind.ERROR, { error: 'x' }],
+    ])
+    assert.deepEqual(read([...bytes].map((b) => Buffer.from([b]))), whole)
+    assert.throws(() => new FrameReader(10).push(frames[0]!, () => {}), /frame of/)
+  })
+})
+
+function channelClient(url: string, secret: string): GeoChannelClient {
+  return new GeoChannelClient({ urlOf: () => url, secret: () => secret, askTimeoutMs: 5_000 })
+}
+
+/**
+ * A TCP listener that reads every call and answers none; `dropAll(n)` waits until `n` call
+ * frames (after the hello) have arrived, then destroys the connections.
+ */
+async function silentNode(
+  servers: Server[],
+): Promise<{ url: string; dropAll: (calls: number) => Promise<void> }> {
+  let frames = 0
+  const sockets = new Set<Socket>()
+  const server = createServer((socket) => {
+    sockets.add(socket)
+    const reader = new FrameReader(1024 * 1024)
+    socket.on('data', (chunk: Buffer) => reader.push(chunk, () => frames++))
+    socket.on('error', () => {})
+  })
+  servers.push(server)
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as { port: number }
+  return {
+    url: `tcp://127.0.0.1:${port}`,
+    async dropAll(calls) {
+      const deadline = Date.now() + 10_000
+      while (frames < calls + 1) {
+        if (Date.now() > deadline) throw new Error(`only ${frames} frames arrived`)
+        await new Promise((resolve) => setImmediate(resolve))
+      }
+      for (const socket of sockets) socket.destroy()
+    },
+  }
+}
