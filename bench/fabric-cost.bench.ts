@@ -13,7 +13,8 @@
 //    at a fixed rate, so CPU per write compares like with like.
 //
 // BENCH_CPU_PROF=<dir> instead profiles geo a (node --cpu-prof) for S seconds of the links-up
-// load of part 1 (links cut with BENCH_CPU_PROF_LINKS=cut) and prints where the profile is.
+// load of part 1 (links cut with BENCH_CPU_PROF_LINKS=cut), prints where the profile is and
+// where geo a's time went during the load (bench/support/profile-summary.ts).
 import '../transports/libp2p/polyfill.js'
 import autocannon from 'autocannon'
 import { execFileSync, spawn } from 'node:child_process'
@@ -57,6 +58,11 @@ const COALESCE_MS = args.get('coalesce-ms')
 const ORIGIN_CPU = '0'
 const ORIGIN_SCRIPT = join(dirname(fileURLToPath(import.meta.url)), 'support', 'fabric-origin.ts')
 const OTHERS_CPU = '1'
+const PROFILE_SUMMARY = join(
+  dirname(fileURLToPath(import.meta.url)),
+  'support',
+  'profile-summary.ts',
+)
 
 /** Linux reports process CPU time in clock ticks of 1/100 s (USER_HZ). */
 const TICKS_PER_SECOND = 100
@@ -228,22 +234,26 @@ async function geosPart(out: (line?: string) => void): Promise<void> {
   }
 }
 
-/** Profiles geo a under the links-up load; returns the profile's path. */
-async function profile(dir: string): Promise<string> {
+/** Profiles geo a under the links-up load; returns the profile's path and the load's window. */
+async function profile(dir: string): Promise<{ file: string; fromUs: bigint; toUs: bigint }> {
   const cluster = await startGeos(['--cpu-prof', `--cpu-prof-dir=${dir}`])
   try {
     const a = cluster.geo('a')
     const pid = a.node!.pid
     if (process.env.BENCH_CPU_PROF_LINKS === 'cut') await linksCut(cluster)
     await load(a.url, pid, 2)
+    // CLOCK_MONOTONIC microseconds, the clock of the profile's timestamps.
+    const fromUs = process.hrtime.bigint() / 1000n
     const sample = await load(a.url, pid, SECONDS)
+    const toUs = process.hrtime.bigint() / 1000n
     process.stderr.write(
       `profiled: ${sample.rps.toFixed(0)} req/s, ${sample.cpuUs.toFixed(0)} µs CPU/req\n`,
     )
     await a.node!.stop(10_000)
-    const file = readdirSync(dir).find((f) => f.includes(`.${pid}.`))
-    if (!file) throw new Error(`no profile of pid ${pid} in ${dir}`)
-    return join(dir, file)
+    // The main thread's profile (a worker thread, if any, writes its own).
+    const file = readdirSync(dir).find((f) => f.includes(`.${pid}.0.`))
+    if (!file) throw new Error(`no profile of pid ${pid}'s main thread in ${dir}`)
+    return { file: join(dir, file), fromUs, toUs }
   } finally {
     await cluster.stop()
   }
@@ -408,7 +418,15 @@ async function main(): Promise<void> {
   const began = performance.now()
   const profileDir = process.env.BENCH_CPU_PROF
   if (profileDir) {
-    process.stdout.write(`${await profile(profileDir)}\n`)
+    const { file, fromUs, toUs } = await profile(profileDir)
+    process.stdout.write(
+      `${file}\nthe load's window: node --import tsx bench/support/profile-summary.ts ${file} ${fromUs} ${toUs}\n\n`,
+    )
+    execFileSync(
+      process.execPath,
+      ['--import', 'tsx', PROFILE_SUMMARY, file, String(fromUs), String(toUs), '--top=40'],
+      { stdio: 'inherit' },
+    )
     return
   }
   const lines: string[] = []

@@ -22,6 +22,12 @@ export interface FabricTuning extends ReplicationSettings, Omit<LinkSettings, 'r
    * every group commit on its own.
    */
   liveCoalesceMs: number
+  /**
+   * Events per second (new to this geo, over the last 100 ms) at and above which a batch
+   * waits the whole `liveCoalesceMs`; below it the wait shrinks in proportion, and under
+   * 1 ms it is none: batches grow with the load, and a quiet geo adds no latency.
+   */
+  liveCoalesceFullRate: number
 }
 
 /** The defaults of every tuning field. */
@@ -47,7 +53,8 @@ export const LIBP2P_FABRIC_DEFAULTS: Readonly<FabricTuning> = Object.freeze({
   pingTimeoutMs: 3_000,
   refreshMs: 2_000,
   inboundConnectionThreshold: 1_000,
-  liveCoalesceMs: 2,
+  liveCoalesceMs: 10,
+  liveCoalesceFullRate: 5_000,
 })
 
 const D = LIBP2P_FABRIC_DEFAULTS
@@ -78,6 +85,7 @@ const tuningShape = {
   refreshMs: positiveInt.default(D.refreshMs),
   inboundConnectionThreshold: positiveInt.default(D.inboundConnectionThreshold),
   liveCoalesceMs: z.number().int().nonnegative().max(1_000).default(D.liveCoalesceMs),
+  liveCoalesceFullRate: positiveInt.default(D.liveCoalesceFullRate),
 } satisfies Record<keyof FabricTuning, z.ZodType>
 
 /** A multiaddr a node can listen on or dial. */

@@ -72,6 +72,8 @@ describe('fabric: live push batched under load (issue 14)', function () {
     const geoC = await startGeo(c!, { peers: [{ peerId: a!.peerId, addrs: [] }] })
     const geoA = await startGeo(a!, {
       liveCoalesceMs,
+      // The whole liveCoalesceMs at any rate (the wait is otherwise in proportion to it).
+      liveCoalesceFullRate: 1,
       peers: [
         { peerId: b!.peerId, addrs: [addressOf(geoB)] },
         { peerId: c!.peerId, addrs: [addressOf(geoC)] },
