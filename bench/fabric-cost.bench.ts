@@ -50,7 +50,7 @@ const SECONDS = Number(args.get('seconds') ?? 4)
 const CONNECTIONS = 10
 const IDS = 200
 const LINK_DELAY_MS = 40
-const PEER_COUNTS = [0, 1, 2, 4, 8] as const
+const PEER_COUNTS: readonly number[] = args.get('peers')?.split(',').map(Number) ?? [0, 1, 2, 4, 8]
 /** Writes per second in part 2 (fixed, so every peer count does the same work). */
 const PEER_RATE = Number(args.get('rate') ?? 1_000)
 /** `liveCoalesceMs` of every node (default: the fabric's own default). */
@@ -313,6 +313,9 @@ async function originRun(originDir: string, peerAddrs: string[]): Promise<Sample
       '-c',
       ORIGIN_CPU,
       process.execPath,
+      ...(process.env.BENCH_ORIGIN_PROF
+        ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_ORIGIN_PROF}`]
+        : []),
       '--import',
       'tsx',
       ORIGIN_SCRIPT,

@@ -41,7 +41,7 @@ export const LIBP2P_FABRIC_DEFAULTS: Readonly<FabricTuning> = Object.freeze({
   ingestLingerMs: 200,
   receiveBufferBytes: 16 * 1024 * 1024,
   maxQueuedBytes: 64 * 1024 * 1024,
-  ackIntervalMs: 20,
+  ackIntervalMs: 50,
   relayDelayMs: 1_500,
   heartbeatMs: 1_000,
   silenceTimeoutMs: 6_000,
@@ -54,7 +54,7 @@ export const LIBP2P_FABRIC_DEFAULTS: Readonly<FabricTuning> = Object.freeze({
   refreshMs: 2_000,
   inboundConnectionThreshold: 1_000,
   liveCoalesceMs: 10,
-  liveCoalesceFullRate: 5_000,
+  liveCoalesceFullRate: 2_000,
 })
 
 const D = LIBP2P_FABRIC_DEFAULTS
