@@ -7,10 +7,12 @@
 //    `counter.increment` over 200 ids to geo a for S seconds, alternately with every link up
 //    (after b and c have caught up) and with every link cut. CPU per request is geo a's
 //    user + system time from /proc over the 2xx answers.
-// 2. peers: one `anywhere-node` process (the origin, pinned to CPU 0) with 0, 1, 2, 4 and 8
-//    peers connected; the peers are in-process fabrics in this process (CPU 1), each with
-//    a memory store and the built-in actors, started fresh for each case. autocannon writes
-//    at a fixed rate, so CPU per write compares like with like.
+// 2. peers: one origin process (bench/support/fabric-origin.ts: memory store, runtime,
+//    fabric, no HTTP; pinned to CPU 0) with 0, 1, 2, 4 and 8 peers connected (--peers=0,1,2
+//    picks others); the peers are in-process fabrics in this process (CPU 1), each with a
+//    memory store and the built-in actors, started fresh for each case. The origin writes at
+//    a fixed rate (--rate), so CPU per write compares like with like. BENCH_ORIGIN_PROF=<dir>
+//    runs the origin under node --cpu-prof.
 //
 // BENCH_CPU_PROF=<dir> instead profiles geo a (node --cpu-prof) for S seconds of the links-up
 // load of part 1 (links cut with BENCH_CPU_PROF_LINKS=cut), prints where the profile is and
@@ -449,35 +451,41 @@ async function main(): Promise<void> {
   if (PART === 'all' || PART === 'peers') await peersPart(out)
   // Recorded by hand from profiles this script takes (BENCH_CPU_PROF), not measured by this run.
   out(
-    "### Where geo a's time went (CPU profiles of part 1's load, recorded 2026-11-30, load average 8-11)",
+    "### Where geo a's time went (CPU profiles of part 1's load, recorded 2026-11-30 08:13-08:49, load average 8-10)",
   )
   out()
   out(
-    '`BENCH_CPU_PROF=<dir> node --expose-gc --import tsx bench/fabric-cost.bench.ts --seconds=6 [--coalesce-ms=N]` (`BENCH_CPU_PROF_LINKS=cut` for links cut); busy time of geo a in a steady 6 s window, by the code it ran in (sampled wall time on a shared machine: compare shares). See docs/fabric.md for the cost model.',
+    "`BENCH_CPU_PROF=<dir> node --expose-gc --import tsx bench/fabric-cost.bench.ts --seconds=6` (`BENCH_CPU_PROF_LINKS=cut` for links cut) prints the summary of `bench/support/profile-summary.ts` for the load's 6 s: busy time of geo a's main thread, and the share with a fabric or libp2p frame on the stack. Before and after ran the same script on the commit before (96dc982) and on this one; the pair in the same row ran back to back. Busy time is sampled wall time on a shared machine (inflated by the other work on the core): compare shares. See docs/fabric.md for the cost model.",
   )
   out()
   out(
     table(
-      ['geo a, links up, 2 peers', "replication's share of busy time", 'per request'],
+      [
+        'geo a, links up, 2 peers',
+        'req/s while profiled',
+        "replication's share of busy time",
+        'replication per request (main thread)',
+      ],
       [
         [
-          'before: a signature per frame per peer, each peer encoding, an ack per frame',
-          '46 %',
-          '~145 µs',
+          'before: batches every 2 ms, a yamux window update per frame, acks every 20 ms',
+          '3.80k / 1.83k',
+          '30.4 % / 33.7 %',
+          '~55 µs / ~108 µs',
         ],
         [
-          'feed batches every 2 ms signed once for every peer, acks rate-limited',
-          '34-40 %',
-          '~46-61 µs',
+          'now: the wait grows with the rate up to 10 ms, a window update per half window, acks every 50 ms',
+          '3.00k / 1.69k',
+          '22.5 % / 26.2 %',
+          '~43 µs / ~78 µs',
         ],
-        ['the same with liveCoalesceMs 10', '23 %', '~30 µs'],
-        ['links cut', '0.7 %', '~0.6 µs'],
+        ['now, links cut (redials only)', '3.82k', '3.3 %', '~4 µs'],
       ],
     ),
   )
   out()
   out(
-    "Before, signing (one chunk per frame, per peer) alone was 24 % of geo a's busy time; what is left is libp2p's per-frame cost (yamux and Noise per frame, the window update yamux answers each data frame with) and one signature per batch.",
+    "Where the rest went (now, 1.69k req/s, shares of geo a's busy time): the batch's signature and digest 5.5 % (Ed25519 2.3 %, encoding and hashing the events 2.2 %), sending frames through libp2p (yamux, Noise, the TCP write) 5.3 %, reading the peers' frames (acks, pings, status; libp2p's ping streams) 7.3 %, the feed and the senders 4 %. In the profiles geo a was idle 40-50 % of the load in both modes: the load generator shares CPU 1 with geos b and c, and under this machine's load it, not geo a, set the pace.",
   )
   out()
   out(`Total benchmark time: ${((performance.now() - began) / 1_000).toFixed(0)} s.`)
