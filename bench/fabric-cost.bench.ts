@@ -488,6 +488,10 @@ async function main(): Promise<void> {
     "Where the rest went (now, 1.69k req/s, shares of geo a's busy time): the batch's signature and digest 5.5 % (Ed25519 2.3 %, encoding and hashing the events 2.2 %), sending frames through libp2p (yamux, Noise, the TCP write) 5.3 %, reading the peers' frames (acks, pings, status; libp2p's ping streams) 7.3 %, the feed and the senders 4 %. In the profiles geo a was idle 40-50 % of the load in both modes: the load generator shares CPU 1 with geos b and c, and under this machine's load it, not geo a, set the pace.",
   )
   out()
+  out(
+    '**Catch-up and lag, before and after, in one sitting** (2026-11-30 08:58-09:02, load average 6.4-9.3; `BENCH_RUNS=3 BENCH_SIGNING_PAIRS=1 BENCH_FABRIC_PARTS=throughput,lag node --expose-gc --import tsx bench/fabric.bench.ts` on the commit before (96dc982) and on this one, alternately, twice; medians of each run): catch-up 12.7k and 14.9k events/s before (44 % and 66 % of the raw floor), 17.3k and 19.2k after (59 % and 70 %): no regression. Lag at 1,000 events/s: p50 3.7 and 7.9 ms before, 5.5 and 5.4 ms after (the wait is 5 ms at that rate); p99 26 and 355 ms before, 27 and 33 ms after (the loaded machine sets the p99).',
+  )
+  out()
   out(`Total benchmark time: ${((performance.now() - began) / 1_000).toFixed(0)} s.`)
   process.stdout.write(lines.join('\n') + '\n')
 }
