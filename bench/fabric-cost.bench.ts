@@ -6,7 +6,8 @@
 //    b and c, the proxies, autocannon in this process) to CPU 1. 10 connections write
 //    `counter.increment` over 200 ids to geo a for S seconds, alternately with every link up
 //    (after b and c have caught up) and with every link cut. CPU per request is geo a's
-//    user + system time from /proc over the 2xx answers.
+//    user + system time from /proc over the 2xx answers. After each round, the same mode
+//    again at a fixed rate (--geos-rate, 1,000 req/s): CPU per request at equal load.
 // 2. peers: one origin process (bench/support/fabric-origin.ts: memory store, runtime,
 //    fabric, no HTTP; pinned to CPU 0) with 0, 1, 2, 4 and 8 peers connected (--peers=0,1,2
 //    picks others); the peers are in-process fabrics in this process (CPU 1), each with a
@@ -52,6 +53,8 @@ const SECONDS = Number(args.get('seconds') ?? 4)
 const CONNECTIONS = 10
 const IDS = 200
 const LINK_DELAY_MS = 40
+/** Requests/s of part 1's fixed-rate rounds (below what geo a serves with links up). */
+const GEOS_FIXED_RATE = Number(args.get('geos-rate') ?? 1_000)
 const PEER_COUNTS: readonly number[] = args.get('peers')?.split(',').map(Number) ?? [0, 1, 2, 4, 8]
 /** Writes per second in part 2 (fixed, so every peer count does the same work). */
 const PEER_RATE = Number(args.get('rate') ?? 1_000)
@@ -174,6 +177,7 @@ async function geosPart(out: (line?: string) => void): Promise<void> {
     process.stderr.write('geos: warm-up\n')
     await load(a.url, a.node!.pid, 2)
     const samples: Record<'up' | 'cut', Sample[]> = { up: [], cut: [] }
+    const fixed: Record<'up' | 'cut', Sample[]> = { up: [], cut: [] }
     for (let round = 0; round < ROUNDS * 2; round++) {
       const order = round % 2 === 0 ? (['up', 'cut'] as const) : (['cut', 'up'] as const)
       for (const mode of order) {
@@ -182,6 +186,12 @@ async function geosPart(out: (line?: string) => void): Promise<void> {
         samples[mode].push(sample)
         process.stderr.write(
           `geos round ${round + 1} links ${mode}: ${sample.rps.toFixed(0)} req/s, p99 ${sample.p99Ms} ms, ${sample.cpuUs.toFixed(0)} µs CPU/req, errors ${sample.errors}\n`,
+        )
+        // The same at a fixed rate both modes serve: CPU per request at equal load.
+        const atRate = await load(a.url, a.node!.pid, SECONDS, GEOS_FIXED_RATE)
+        fixed[mode].push(atRate)
+        process.stderr.write(
+          `geos round ${round + 1} links ${mode} at ${GEOS_FIXED_RATE} req/s: ${atRate.rps.toFixed(0)} req/s, p99 ${atRate.p99Ms} ms, ${atRate.cpuUs.toFixed(0)} µs CPU/req\n`,
         )
       }
     }
@@ -226,7 +236,48 @@ async function geosPart(out: (line?: string) => void): Promise<void> {
       ),
     )
     out()
-    const errors = [...samples.up, ...samples.cut].reduce((n, s) => n + s.errors, 0)
+    const fixedRatio = (f: (s: Sample) => number) =>
+      spread(fixed.up.map((s, i) => f(s) / f(fixed.cut[i]!)))
+    out(
+      `At a fixed ${GEOS_FIXED_RATE.toLocaleString('en-US')} requests/s in each mode (right after each round above; the rate changes how much each request pays of what is per batch and per second, so this compares like with like):`,
+    )
+    out()
+    out(
+      table(
+        ['geo a', 'links up', 'links cut', 'up / cut'],
+        [
+          [
+            'requests/s served',
+            spreadText(spread(fixed.up.map((s) => s.rps)), perS),
+            spreadText(spread(fixed.cut.map((s) => s.rps)), perS),
+            '',
+          ],
+          [
+            'p99 (autocannon, 1 ms resolution)',
+            spreadText(spread(fixed.up.map((s) => s.p99Ms)), ms),
+            spreadText(spread(fixed.cut.map((s) => s.p99Ms)), ms),
+            spreadText(
+              fixedRatio((s) => Math.max(1, s.p99Ms)),
+              (v) => `${v.toFixed(2)}x`,
+            ),
+          ],
+          [
+            'CPU per request (geo a, /proc)',
+            spreadText(spread(fixed.up.map((s) => s.cpuUs)), us),
+            spreadText(spread(fixed.cut.map((s) => s.cpuUs)), us),
+            spreadText(
+              fixedRatio((s) => s.cpuUs),
+              (v) => `${v.toFixed(2)}x`,
+            ),
+          ],
+        ],
+      ),
+    )
+    out()
+    const errors = [...samples.up, ...samples.cut, ...fixed.up, ...fixed.cut].reduce(
+      (n, s) => n + s.errors,
+      0,
+    )
     out(
       `Goals (issue 14): CPU up / cut ≤ 1.25x, req/s up / cut ≥ 80 %, p99 up / cut ≤ 1.25x. Non-2xx and errors: ${errors}.`,
     )

@@ -43,6 +43,8 @@ const CONVERGE_CASES = [
   { perSide: 10_000, runs: 5 },
   { perSide: 100_000, runs: 3 },
 ] as const
+/** Which convergence cases run (BENCH_CONVERGE_PER_SIDE=10000; default both). */
+const CONVERGE_PER_SIDE = process.env.BENCH_CONVERGE_PER_SIDE?.split(',').map(Number)
 
 const tally = defineActor({
   type: 'tally',
@@ -536,6 +538,7 @@ async function main(): Promise<void> {
     out('|---|---|---|---|---|')
     let goal100k = Infinity
     for (const { perSide, runs } of CONVERGE_CASES) {
+      if (CONVERGE_PER_SIDE && !CONVERGE_PER_SIDE.includes(perSide)) continue
       const results: ConvergeResult[] = []
       for (let run = 0; run < runs; run++) {
         const result = await convergeRun(perSide)

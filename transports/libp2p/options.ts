@@ -16,10 +16,10 @@ export interface FabricTuning extends ReplicationSettings, Omit<LinkSettings, 'r
   /** Inbound connections accepted per second per remote IP (libp2p's default of 5 resets fast redials, trap 5). */
   inboundConnectionThreshold: number
   /**
-   * Live push: events that become durable within this many ms of the last batch offered to
-   * the senders wait for the next batch, at most this long (one frame, one signature and
-   * one encoding for many writes under load). After a quiet spell they go at once. 0 sends
-   * every group commit on its own.
+   * Live push: events that become durable within the wait of the last batch offered to the
+   * senders wait for the next batch (one frame, one signature and one encoding for many
+   * writes under load). This is the longest wait, from `liveCoalesceFullRate` on; after a
+   * quiet spell events go at once. 0 sends every group commit on its own.
    */
   liveCoalesceMs: number
   /**
