@@ -182,10 +182,14 @@ async function geosPart(out: (line?: string) => void): Promise<void> {
       const order = round % 2 === 0 ? (['up', 'cut'] as const) : (['cut', 'up'] as const)
       for (const mode of order) {
         await (mode === 'up' ? linksUp(cluster) : linksCut(cluster))
+        const peerPids = ['b', 'c'].map((name) => cluster.geo(name).node!.pid)
+        const peersBefore = peerPids.map(cpuSeconds)
         const sample = await load(a.url, a.node!.pid, SECONDS)
+        // What geos b and c (on the load generator's core) spent meanwhile, for the log.
+        const peersCpu = peerPids.map((pid, i) => cpuSeconds(pid) - peersBefore[i]!)
         samples[mode].push(sample)
         process.stderr.write(
-          `geos round ${round + 1} links ${mode}: ${sample.rps.toFixed(0)} req/s, p99 ${sample.p99Ms} ms, ${sample.cpuUs.toFixed(0)} µs CPU/req, errors ${sample.errors}\n`,
+          `geos round ${round + 1} links ${mode}: ${sample.rps.toFixed(0)} req/s, p99 ${sample.p99Ms} ms, ${sample.cpuUs.toFixed(0)} µs CPU/req, errors ${sample.errors}; b and c used ${peersCpu.map((s) => `${((s / SECONDS) * 100).toFixed(0)} %`).join(' and ')} of a core\n`,
         )
         // The same at a fixed rate both modes serve: CPU per request at equal load.
         const atRate = await load(a.url, a.node!.pid, SECONDS, GEOS_FIXED_RATE)
