@@ -37,10 +37,14 @@ const SIGNING_PAIRS = Number(process.env.BENCH_SIGNING_PAIRS ?? 8)
 const LAG_RATE_PER_S = 1_000
 const LAG_SECONDS = 3
 const LAG_RUNS = Number(process.env.BENCH_RUNS ?? 5)
+/** Which parts run (BENCH_FABRIC_PARTS=throughput,lag,converge; default all). */
+const PARTS = new Set((process.env.BENCH_FABRIC_PARTS ?? 'throughput,lag,converge').split(','))
 const CONVERGE_CASES = [
   { perSide: 10_000, runs: 5 },
   { perSide: 100_000, runs: 3 },
 ] as const
+/** Which convergence cases run (BENCH_CONVERGE_PER_SIDE=10000; default both). */
+const CONVERGE_PER_SIDE = process.env.BENCH_CONVERGE_PER_SIDE?.split(',').map(Number)
 
 const tally = defineActor({
   type: 'tally',
@@ -427,129 +431,134 @@ async function main(): Promise<void> {
   out('medians with min–max over the runs).')
   out()
 
-  const fabricRates: number[] = []
-  const rawRates: number[] = []
-  const transportRates: number[] = []
-  const ratios: number[] = []
-  for (let run = 0; run < THROUGHPUT_RUNS; run++) {
-    const raw = await rawThroughput(true)
-    const fabric = await fabricThroughput()
-    const transport = await rawThroughput(false)
-    rawRates.push(raw)
-    fabricRates.push(fabric)
-    transportRates.push(transport)
-    ratios.push(fabric / raw)
-    process.stderr.write(
-      `throughput run ${run + 1}: fabric ${fabric.toFixed(0)} ev/s, raw ${raw.toFixed(0)} ev/s, raw without ingest ${transport.toFixed(0)} ev/s\n`,
-    )
-  }
-  // Signing's cost, in pairs run back to back (in alternating order, so drift favours neither).
-  const unsignedRates: number[] = []
-  const signedRates: number[] = []
-  const signedRatios: number[] = []
-  for (let pair = 0; pair < SIGNING_PAIRS; pair++) {
-    const first = pair % 2 === 0
-    const a = await rawThroughput(true, !first)
-    const b = await rawThroughput(true, first)
-    const [unsigned, signed] = first ? [a, b] : [b, a]
-    unsignedRates.push(unsigned)
-    signedRates.push(signed)
-    signedRatios.push(signed / unsigned)
-    process.stderr.write(
-      `signing pair ${pair + 1}: unsigned ${unsigned.toFixed(0)} ev/s, signed ${signed.toFixed(0)} ev/s\n`,
-    )
-  }
-  out(
-    `### Replication throughput A → B (${THROUGHPUT_EVENTS.toLocaleString('en-US')} events of ~150 B, catch-up, ${THROUGHPUT_RUNS} runs interleaved)`,
-  )
-  out()
-  out('| path | events/s | fabric / raw floor |')
-  out('|---|---|---|')
-  out(
-    `| fabric: libp2p (Noise, yamux), handshake, acks, ingest into the runtime | ${spread(fabricRates)} | ${spread(ratios.map((r) => r * 100))} % |`,
-  )
-  out(
-    `| raw TCP floor: same frames, decoder, zod validation and ingest, pipelined | ${spread(rawRates)} | |`,
-  )
-  out(
-    `| raw TCP, same frames, decoder and validation, no ingest (context) | ${spread(transportRates)} | |`,
-  )
-  out()
-  out(`Goal ≥ 50 % of the raw floor: ${median(ratios) >= 0.5 ? 'met' : 'not met'}.`)
-  out('The fabric row includes signing: A signs its events as it sends them, B verifies them.')
-  out()
-  out(
-    `### What signing costs replication (issue 8): the raw floor with and without it, ${SIGNING_PAIRS} pairs back to back`,
-  )
-  out()
-  out(
-    'Signed: the sender signs each frame as the fabric does (one Ed25519 signature over the sha256 of its events\' wire bytes, encoded once for the frame and the digest) and the receiver verifies it before ingest, hashing the bytes it received; sender and receiver share this process, so both costs are in the figure.',
-  )
-  out()
-  out('| floor | events/s | signed / unsigned |')
-  out('|---|---|---|')
-  out(`| unsigned | ${spread(unsignedRates)} | |`)
-  out(
-    `| signed and verified | ${spread(signedRates)} | ${spread(signedRatios.map((r) => r * 100))} % |`,
-  )
-  out()
-  out(
-    `Goal ≥ 80 %: ${median(signedRatios) >= 0.8 ? 'met' : 'not met'}. Appends do not sign (a node signs when it sends), so the durable append path is unchanged.`,
-  )
-  out()
-
-  const p50s: number[] = []
-  const p99s: number[] = []
-  const maxes: number[] = []
-  for (let run = 0; run < LAG_RUNS; run++) {
-    const lags = (await lagRun()).sort((x, y) => x - y)
-    p50s.push(quantile(lags, 0.5))
-    p99s.push(quantile(lags, 0.99))
-    maxes.push(lags.at(-1)!)
-    process.stderr.write(
-      `lag run ${run + 1}: p50 ${quantile(lags, 0.5).toFixed(2)} ms, p99 ${quantile(lags, 0.99).toFixed(2)} ms\n`,
-    )
-  }
-  out(
-    `### Replication lag at ${LAG_RATE_PER_S.toLocaleString('en-US')} events/s (${LAG_SECONDS} s per run, ${LAG_RUNS} runs; A's durable append to B's ingest)`,
-  )
-  out()
-  out('| p50 ms | p99 ms | max ms |')
-  out('|---|---|---|')
-  out(`| ${spread(p50s, 2)} | ${spread(p99s, 2)} | ${spread(maxes, 1)} |`)
-  out()
-  out(`Goal p99 < 50 ms: ${median(p99s) < 50 ? 'met' : 'not met'}.`)
-  out()
-
-  out(
-    '### Convergence after a partition (concurrent writes to the same 1,000 actors on both sides, then heal)',
-  )
-  out()
-  out(
-    '| events written per side | runs | heal → identical stores, ms | reconnect → identical, ms | `partition.healed.convergeMs` |',
-  )
-  out('|---|---|---|---|---|')
-  let goal100k = Infinity
-  for (const { perSide, runs } of CONVERGE_CASES) {
-    const results: ConvergeResult[] = []
-    for (let run = 0; run < runs; run++) {
-      const result = await convergeRun(perSide)
-      results.push(result)
+  if (PARTS.has('throughput')) {
+    const fabricRates: number[] = []
+    const rawRates: number[] = []
+    const transportRates: number[] = []
+    const ratios: number[] = []
+    for (let run = 0; run < THROUGHPUT_RUNS; run++) {
+      const raw = await rawThroughput(true)
+      const fabric = await fabricThroughput()
+      const transport = await rawThroughput(false)
+      rawRates.push(raw)
+      fabricRates.push(fabric)
+      transportRates.push(transport)
+      ratios.push(fabric / raw)
       process.stderr.write(
-        `converge ${perSide}/side run ${run + 1}: ${result.totalMs.toFixed(0)} ms\n`,
+        `throughput run ${run + 1}: fabric ${fabric.toFixed(0)} ev/s, raw ${raw.toFixed(0)} ev/s, raw without ingest ${transport.toFixed(0)} ev/s\n`,
       )
     }
-    const totals = results.map((r) => r.totalMs)
-    if (perSide === 100_000) goal100k = median(totals)
+    // Signing's cost, in pairs run back to back (in alternating order, so drift favours neither).
+    const unsignedRates: number[] = []
+    const signedRates: number[] = []
+    const signedRatios: number[] = []
+    for (let pair = 0; pair < SIGNING_PAIRS; pair++) {
+      const first = pair % 2 === 0
+      const a = await rawThroughput(true, !first)
+      const b = await rawThroughput(true, first)
+      const [unsigned, signed] = first ? [a, b] : [b, a]
+      unsignedRates.push(unsigned)
+      signedRates.push(signed)
+      signedRatios.push(signed / unsigned)
+      process.stderr.write(
+        `signing pair ${pair + 1}: unsigned ${unsigned.toFixed(0)} ev/s, signed ${signed.toFixed(0)} ev/s\n`,
+      )
+    }
     out(
-      `| ${perSide.toLocaleString('en-US')} | ${runs} | ${spread(totals)} | ${spread(results.map((r) => r.afterReconnectMs))} | ${spread(results.map((r) => r.healedMs))} |`,
+      `### Replication throughput A → B (${THROUGHPUT_EVENTS.toLocaleString('en-US')} events of ~150 B, catch-up, ${THROUGHPUT_RUNS} runs interleaved)`,
     )
+    out()
+    out('| path | events/s | fabric / raw floor |')
+    out('|---|---|---|')
+    out(
+      `| fabric: libp2p (Noise, yamux), handshake, acks, ingest into the runtime | ${spread(fabricRates)} | ${spread(ratios.map((r) => r * 100))} % |`,
+    )
+    out(
+      `| raw TCP floor: same frames, decoder, zod validation and ingest, pipelined | ${spread(rawRates)} | |`,
+    )
+    out(
+      `| raw TCP, same frames, decoder and validation, no ingest (context) | ${spread(transportRates)} | |`,
+    )
+    out()
+    out(`Goal ≥ 50 % of the raw floor: ${median(ratios) >= 0.5 ? 'met' : 'not met'}.`)
+    out('The fabric row includes signing: A signs its events as it sends them, B verifies them.')
+    out()
+    out(
+      `### What signing costs replication (issue 8): the raw floor with and without it, ${SIGNING_PAIRS} pairs back to back`,
+    )
+    out()
+    out(
+      "Signed: the sender signs each frame as the fabric does (one Ed25519 signature over the sha256 of its events' wire bytes, encoded once for the frame and the digest) and the receiver verifies it before ingest, hashing the bytes it received; sender and receiver share this process, so both costs are in the figure.",
+    )
+    out()
+    out('| floor | events/s | signed / unsigned |')
+    out('|---|---|---|')
+    out(`| unsigned | ${spread(unsignedRates)} | |`)
+    out(
+      `| signed and verified | ${spread(signedRates)} | ${spread(signedRatios.map((r) => r * 100))} % |`,
+    )
+    out()
+    out(
+      `Goal ≥ 80 %: ${median(signedRatios) >= 0.8 ? 'met' : 'not met'}. Appends do not sign (a node signs when it sends), so the durable append path is unchanged.`,
+    )
+    out()
   }
-  out()
-  out(
-    `Goal 100,000 per side < 10 s: ${goal100k < 10_000 ? 'met' : 'not met'}. The 100k case runs ${CONVERGE_CASES[1].runs} times to keep the benchmark under three minutes.`,
-  )
-  out()
+  if (PARTS.has('lag')) {
+    const p50s: number[] = []
+    const p99s: number[] = []
+    const maxes: number[] = []
+    for (let run = 0; run < LAG_RUNS; run++) {
+      const lags = (await lagRun()).sort((x, y) => x - y)
+      p50s.push(quantile(lags, 0.5))
+      p99s.push(quantile(lags, 0.99))
+      maxes.push(lags.at(-1)!)
+      process.stderr.write(
+        `lag run ${run + 1}: p50 ${quantile(lags, 0.5).toFixed(2)} ms, p99 ${quantile(lags, 0.99).toFixed(2)} ms\n`,
+      )
+    }
+    out(
+      `### Replication lag at ${LAG_RATE_PER_S.toLocaleString('en-US')} events/s (${LAG_SECONDS} s per run, ${LAG_RUNS} runs; A's durable append to B's ingest)`,
+    )
+    out()
+    out('| p50 ms | p99 ms | max ms |')
+    out('|---|---|---|')
+    out(`| ${spread(p50s, 2)} | ${spread(p99s, 2)} | ${spread(maxes, 1)} |`)
+    out()
+    out(`Goal p99 < 50 ms: ${median(p99s) < 50 ? 'met' : 'not met'}.`)
+    out()
+  }
+  if (PARTS.has('converge')) {
+    out(
+      '### Convergence after a partition (concurrent writes to the same 1,000 actors on both sides, then heal)',
+    )
+    out()
+    out(
+      '| events written per side | runs | heal → identical stores, ms | reconnect → identical, ms | `partition.healed.convergeMs` |',
+    )
+    out('|---|---|---|---|---|')
+    let goal100k = Infinity
+    for (const { perSide, runs } of CONVERGE_CASES) {
+      if (CONVERGE_PER_SIDE && !CONVERGE_PER_SIDE.includes(perSide)) continue
+      const results: ConvergeResult[] = []
+      for (let run = 0; run < runs; run++) {
+        const result = await convergeRun(perSide)
+        results.push(result)
+        process.stderr.write(
+          `converge ${perSide}/side run ${run + 1}: ${result.totalMs.toFixed(0)} ms\n`,
+        )
+      }
+      const totals = results.map((r) => r.totalMs)
+      if (perSide === 100_000) goal100k = median(totals)
+      out(
+        `| ${perSide.toLocaleString('en-US')} | ${runs} | ${spread(totals)} | ${spread(results.map((r) => r.afterReconnectMs))} | ${spread(results.map((r) => r.healedMs))} |`,
+      )
+    }
+    out()
+    out(
+      `Goal 100,000 per side < 10 s: ${goal100k < 10_000 ? 'met' : 'not met'}. The 100k case runs ${CONVERGE_CASES[1].runs} times to keep the benchmark under three minutes.`,
+    )
+    out()
+  }
   out(`Total benchmark time: ${((performance.now() - began) / 1_000).toFixed(0)} s.`)
   process.stdout.write(lines.join('\n') + '\n')
 }

@@ -2,6 +2,7 @@ import type { Stream } from '@libp2p/interface'
 import { FrameError } from '../../core/index.js'
 import { decodeFrame, encodeFrame, FrameDecoder, MAX_FRAME_BYTES, type Frame } from './frames.js'
 import { onAbort, throwIfAborted } from '../../support/abort.js'
+import { thinWindowUpdates } from './window-updates.js'
 
 /** Frames smaller than this are gathered into one write (trap 4: yamux costs per write). */
 export const COALESCE_BYTES = 64 * 1024
@@ -37,6 +38,8 @@ export class FrameStream {
     maxFrameBytes = MAX_FRAME_BYTES,
   ) {
     this.decoder = new FrameDecoder(maxFrameBytes)
+    // One yamux window update per half window received, not one per frame (window-updates.ts).
+    thinWindowUpdates(stream)
     this.onMessage = (event) => this.receive((event as Event & { data: Chunks }).data)
     this.onDrain = () => this.releaseDrainWaiters()
     this.onStreamClose = (event) => this.finish((event as Event & { error?: Error }).error, false)

@@ -183,6 +183,7 @@ class Libp2pFabricNode implements Libp2pFabric {
 
     const localFeed = new LocalFeed(log, clock, {
       coalesceMs: options.liveCoalesceMs,
+      coalesceFullRate: options.liveCoalesceFullRate,
       isOwn,
       ...(signer ? { seal: (run: readonly EventRecord[]) => signer.seal(run) } : {}),
     })

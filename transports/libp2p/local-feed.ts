@@ -11,14 +11,26 @@ export interface LocalFeedListener {
   poke(): void
 }
 
+/** The window over which a `LocalFeed` measures the rate events are added at. */
+export const ADD_RATE_WINDOW_MS = 100
+
 /** How a `LocalFeed` gathers events before it offers them. */
 export interface LocalFeedOptions {
   /**
-   * Events added within this many ms of the last offer wait for the next one, at most this
-   * long: under load, the senders get few large batches rather than one per group commit.
-   * An add after a quiet spell is offered at once (no delay at low load). 0: every add at once.
+   * The most an add waits for the next offer: events added within the wait of the last
+   * offer go together in the next one, so under load the senders get few large batches
+   * rather than one per group commit. An add after a quiet spell is offered at once (no
+   * delay at low load). 0: every add at once.
    */
   coalesceMs?: number
+  /**
+   * Events per second at (and above) which an add waits the whole `coalesceMs`; below it
+   * the wait shrinks in proportion to the rate, and a wait under 1 ms is none. Batching
+   * saves per-batch work (a signature, a frame per peer) that only matters when batches
+   * come fast, so a lightly loaded geo pays no latency for it. Undefined: always the whole
+   * `coalesceMs`.
+   */
+  coalesceFullRate?: number
   /**
    * Signs a run of this node's own events of a batch, once for every sender
    * (`OwnEventSigner.seal`): each peer that is sent the batch reuses the signature.
@@ -53,6 +65,10 @@ export class LocalFeed {
   private lastOfferAt = Number.NEGATIVE_INFINITY
   private cancelOffer: (() => void) | undefined
   private readonly coalesceMs: number
+  /** Events added in the current `ADD_RATE_WINDOW_MS` window (numbered by `rateWindow`) and the one before. */
+  private rateWindow = Number.NEGATIVE_INFINITY
+  private addedInWindow = 0
+  private addedInPreviousWindow = 0
 
   constructor(
     private readonly log: EventLog,
@@ -90,8 +106,9 @@ export class LocalFeed {
 
   /**
    * Events appended (durably) or ingested here: known at once, offered to the senders at
-   * once after a quiet spell, else with the others added within `coalesceMs`. Events known
-   * already (a geo of several nodes reads back what its replicating node ingested) are left out.
+   * once after a quiet spell, else with the others added within the wait (`waitMs`). Events
+   * known already (a geo of several nodes reads back what its replicating node ingested) are
+   * left out.
    */
   add(events: readonly EventRecord[], fromPeer?: string): void {
     if (events.length === 0) return
@@ -109,17 +126,47 @@ export class LocalFeed {
     if (stale > 0) events = events.filter((e) => e.seq > (advanced.get(e.origin) ?? Infinity))
     const now = this.clock.now()
     for (const origin of advanced.keys()) this.mark(origin, this.knownVector[origin]!, now)
+    this.countAdded(events.length, now)
     const last = this.pending.at(-1)
     if (last && last.fromPeer === fromPeer) last.events.push(...events)
     else this.pending.push({ events: [...events], fromPeer })
     if (this.cancelOffer) return
-    const wait = this.lastOfferAt + this.coalesceMs - now
+    const wait = this.lastOfferAt + this.waitMs(now) - now
     if (wait <= 0) this.offerPending()
     else
       this.cancelOffer = this.clock.setTimer(wait, () => {
         this.cancelOffer = undefined
         this.offerPending()
       })
+  }
+
+  /**
+   * How long an add waits for the next offer at `now`: `coalesceMs` in proportion to the
+   * rate of adds up to `coalesceFullRate`, none under 1 ms.
+   */
+  waitMs(now = this.clock.now()): number {
+    const fullRate = this.options.coalesceFullRate
+    if (fullRate === undefined || this.coalesceMs === 0) return this.coalesceMs
+    const wait = this.coalesceMs * Math.min(1, this.addRate(now) / fullRate)
+    return wait < 1 ? 0 : wait
+  }
+
+  /** Events added per second, over the last `ADD_RATE_WINDOW_MS` (a sliding window). */
+  private addRate(now: number): number {
+    this.countAdded(0, now)
+    const elapsed = (now % ADD_RATE_WINDOW_MS) / ADD_RATE_WINDOW_MS
+    const added = this.addedInPreviousWindow * (1 - elapsed) + this.addedInWindow
+    return (added * 1_000) / ADD_RATE_WINDOW_MS
+  }
+
+  private countAdded(count: number, now: number): void {
+    const window = Math.floor(now / ADD_RATE_WINDOW_MS)
+    if (window !== this.rateWindow) {
+      this.addedInPreviousWindow = window === this.rateWindow + 1 ? this.addedInWindow : 0
+      this.addedInWindow = 0
+      this.rateWindow = window
+    }
+    this.addedInWindow += count
   }
 
   /** Offers what is pending now (and cancels the timer). */

@@ -16,12 +16,18 @@ export interface FabricTuning extends ReplicationSettings, Omit<LinkSettings, 'r
   /** Inbound connections accepted per second per remote IP (libp2p's default of 5 resets fast redials, trap 5). */
   inboundConnectionThreshold: number
   /**
-   * Live push: events that become durable within this many ms of the last batch offered to
-   * the senders wait for the next batch, at most this long (one frame, one signature and
-   * one encoding for many writes under load). After a quiet spell they go at once. 0 sends
-   * every group commit on its own.
+   * Live push: events that become durable within the wait of the last batch offered to the
+   * senders wait for the next batch (one frame, one signature and one encoding for many
+   * writes under load). This is the longest wait, from `liveCoalesceFullRate` on; after a
+   * quiet spell events go at once. 0 sends every group commit on its own.
    */
   liveCoalesceMs: number
+  /**
+   * Events per second (new to this geo, over the last 100 ms) at and above which a batch
+   * waits the whole `liveCoalesceMs`; below it the wait shrinks in proportion, and under
+   * 1 ms it is none: batches grow with the load, and a quiet geo adds no latency.
+   */
+  liveCoalesceFullRate: number
 }
 
 /** The defaults of every tuning field. */
@@ -35,7 +41,7 @@ export const LIBP2P_FABRIC_DEFAULTS: Readonly<FabricTuning> = Object.freeze({
   ingestLingerMs: 200,
   receiveBufferBytes: 16 * 1024 * 1024,
   maxQueuedBytes: 64 * 1024 * 1024,
-  ackIntervalMs: 20,
+  ackIntervalMs: 50,
   relayDelayMs: 1_500,
   heartbeatMs: 1_000,
   silenceTimeoutMs: 6_000,
@@ -47,7 +53,8 @@ export const LIBP2P_FABRIC_DEFAULTS: Readonly<FabricTuning> = Object.freeze({
   pingTimeoutMs: 3_000,
   refreshMs: 2_000,
   inboundConnectionThreshold: 1_000,
-  liveCoalesceMs: 2,
+  liveCoalesceMs: 10,
+  liveCoalesceFullRate: 2_000,
 })
 
 const D = LIBP2P_FABRIC_DEFAULTS
@@ -78,6 +85,7 @@ const tuningShape = {
   refreshMs: positiveInt.default(D.refreshMs),
   inboundConnectionThreshold: positiveInt.default(D.inboundConnectionThreshold),
   liveCoalesceMs: z.number().int().nonnegative().max(1_000).default(D.liveCoalesceMs),
+  liveCoalesceFullRate: positiveInt.default(D.liveCoalesceFullRate),
 } satisfies Record<keyof FabricTuning, z.ZodType>
 
 /** A multiaddr a node can listen on or dial. */

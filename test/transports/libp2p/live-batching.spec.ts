@@ -64,6 +64,52 @@ describe('fabric: live push batched under load (issue 14)', function () {
     })
   })
 
+  it('answers a half window of frames with one yamux window update, not one per frame', async () => {
+    const [v, r] = await Promise.all(['victim', 'raw'].map((g) => createGeo(g)))
+    dirs.push(v!.dataDir, r!.dataDir)
+    const geo = await startGeo(v!, { peers: [{ peerId: r!.peerId, addrs: [] }] })
+    const raw = await startRawPeer(`${r!.dataDir}/peer-key`)
+    const stream = await raw.open(addressOf(geo))
+    // The raw peer's own yamux stream (muxer internals, read only here): count the updates it gets.
+    const yamuxStream = stream as unknown as { handleWindowUpdate(frame: unknown): void }
+    assert.equal(typeof yamuxStream.handleWindowUpdate, 'function', 'a yamux 8 stream')
+    const handle = yamuxStream.handleWindowUpdate.bind(yamuxStream)
+    let updates = 0
+    yamuxStream.handleWindowUpdate = (frame) => {
+      updates++
+      handle(frame)
+    }
+    const reader = await raw.handshake(stream)
+    const origin = raw.origin('log')
+    // 2,000 frames of one event with a ~1 KiB payload: about 8 windows of 256 KiB.
+    const frames = 2_000
+    const pad = 'x'.repeat(1_000)
+    let bytes = 0
+    for (let n = 1; n <= frames; n++) {
+      const body = encodeFrame({
+        t: 'events',
+        n,
+        events: raw.sign([{ ...event(origin, n), payload: { by: 1, pad } as never }]),
+      })
+      bytes += body.byteLength
+      if (!stream.send(body))
+        await new Promise((resolve) => stream.addEventListener('drain', resolve, { once: true }))
+    }
+    const deadline = Date.now() + 30_000
+    let held = 0
+    while (Date.now() < deadline && held < frames) {
+      const frame = await reader.next(Math.max(1, deadline - Date.now()))
+      if (!frame) break
+      if (frame.t === 'ack') held = Math.max(held, frame.vector[origin] ?? 0)
+    }
+    assert.equal(held, frames, 'every frame got through (flow control never stalled)')
+    const halfWindows = Math.ceil(bytes / (128 * 1024))
+    assert.ok(
+      updates <= halfWindows + 4,
+      `${updates} window updates for ${frames} frames (${bytes} bytes, ${halfWindows} half windows)`,
+    )
+  })
+
   it('sends many writes made close together as few frames to each peer', async () => {
     const [a, b, c] = await Promise.all(['a', 'b', 'c'].map((g) => createGeo(g)))
     dirs.push(a!.dataDir, b!.dataDir, c!.dataDir)
@@ -72,6 +118,8 @@ describe('fabric: live push batched under load (issue 14)', function () {
     const geoC = await startGeo(c!, { peers: [{ peerId: a!.peerId, addrs: [] }] })
     const geoA = await startGeo(a!, {
       liveCoalesceMs,
+      // The whole liveCoalesceMs at any rate (the wait is otherwise in proportion to it).
+      liveCoalesceFullRate: 1,
       peers: [
         { peerId: b!.peerId, addrs: [addressOf(geoB)] },
         { peerId: c!.peerId, addrs: [addressOf(geoC)] },

@@ -269,4 +269,37 @@ describe('LocalFeed', () => {
     clock.advance(10)
     assert.equal(listener.offers.length, 4, 'stop cancels the pending offer')
   })
+
+  it('waits in proportion to the rate of adds: not at all when quiet, coalesceMs from coalesceFullRate on', async () => {
+    feed = new LocalFeed(store, clock, { coalesceMs: 10, coalesceFullRate: 1_000 })
+    await feed.start()
+    const listener = new RecordingListener()
+    feed.subscribe(listener)
+    /** Adds `perMs` events every `everyMs` for `ms`; returns the offers made meanwhile. */
+    async function write(perMs: number, everyMs: number, ms: number): Promise<number> {
+      const before = listener.offers.length
+      for (let t = 0; t < ms; t += everyMs) {
+        feed.add(await append('eu', perMs))
+        clock.advance(everyMs)
+      }
+      return listener.offers.length - before
+    }
+    assert.equal(await write(1, 20, 400), 20, '50 events/s: every add offered at once')
+    assert.equal(feed.waitMs(), 0)
+    await write(1, 2, 200)
+    assert.ok(
+      Math.abs(feed.waitMs() - 5) < 0.2,
+      `500 events/s, half the full rate: half of coalesceMs (${feed.waitMs()} ms)`,
+    )
+    const offers = await write(10, 1, 200)
+    assert.equal(feed.waitMs(), 10, '10,000 events/s: the whole coalesceMs')
+    assert.ok(offers <= 200 / 10 + 2, `${offers} offers in 200 ms at one per 10 ms at most`)
+    clock.advance(10)
+    assert.equal(feed.offered.eu, feed.known.eu, 'the last batch went within coalesceMs')
+    clock.advance(300)
+    assert.equal(feed.waitMs(), 0, 'quiet again')
+    const quiet = listener.offers.length
+    feed.add(await append('eu'))
+    assert.equal(listener.offers.length, quiet + 1, 'after a quiet spell: at once')
+  })
 })
