@@ -74,11 +74,30 @@ export function geoFabric(components: GeoFabricComponents): {
       logger,
       taps,
     },
-    { ttlMs: config.members.timeoutMs, renewMs: config.members.heartbeatMs },
+    replicatorLeaseTiming(config.members),
   )
   const follower = new StoreFollower(shared, nodeId, (events) => runtime.observeStored(events), {
     clock,
     logger: logger.child({ component: 'geo' }),
   })
   return { fabric, follower }
+}
+
+/**
+ * The replicator lease's timing from the membership's: it expires a heartbeat before the
+ * membership timeout (never under two heartbeats: one renewal may fail), and the nodes that
+ * do not hold it try four times a heartbeat, so that replication moves within the membership
+ * timeout of its node's death (plus the new fabric's start and dial).
+ */
+export function replicatorLeaseTiming(members: { timeoutMs: number; heartbeatMs: number }): {
+  ttlMs: number
+  renewMs: number
+  tryMs: number
+} {
+  const { timeoutMs, heartbeatMs } = members
+  return {
+    ttlMs: Math.max(2 * heartbeatMs, timeoutMs - heartbeatMs),
+    renewMs: heartbeatMs,
+    tryMs: Math.max(1, Math.floor(heartbeatMs / 4)),
+  }
 }

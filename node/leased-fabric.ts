@@ -36,8 +36,10 @@ export interface LeasedFabricComponents {
 export interface LeasedFabricSettings {
   /** How long the lease holds without renewal (the membership timeout). */
   ttlMs: number
-  /** How often each node tries to take or renew it (the membership heartbeat). */
+  /** How often the holder renews it (the membership heartbeat). */
   renewMs: number
+  /** How often a node that does not hold it tries to take it (default `renewMs`). */
+  tryMs?: number
 }
 
 export class LeasedFabric implements Fabric {
@@ -130,7 +132,10 @@ export class LeasedFabric implements Fabric {
   }
 
   private scheduleRenewal(): void {
-    this.cancelRenewal = this.components.clock.setTimer(this.settings.renewMs, () => {
+    const every = this.wanted
+      ? this.settings.renewMs
+      : (this.settings.tryMs ?? this.settings.renewMs)
+    this.cancelRenewal = this.components.clock.setTimer(every, () => {
       if (this.state !== 'running') return
       void this.renew()
         .then(() => this.reconcile())

@@ -20,9 +20,8 @@ import {
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js'
 
 const CONFIG = fileURLToPath(new URL('fixtures/geo-node.config.ts', import.meta.url))
-/** The fixture's `members.timeoutMs` and `heartbeatMs`. */
+/** The fixture's `members.timeoutMs`. */
 const MEMBERSHIP_TIMEOUT_MS = 3_000
-const HEARTBEAT_MS = 500
 const GEOS = { a: ['a1', 'a2'], b: ['b1', 'b2'] } as const
 type GeoName = keyof typeof GEOS
 const COUNTERS = 6
@@ -270,8 +269,22 @@ describe('two geos of two nodes each replicate through one node per geo', functi
     await poll('some writes under way', () => (acked.get('c0')?.size ?? 0) > 0)
     const killedAt = Date.now()
     await victim.process!.kill('SIGKILL')
-    // A write made in geo a after the kill shows up in geo b within the lease's expiry and a
-    // heartbeat, plus the new replicator's start and dial (bounded generously for a busy machine).
+    // Replication is back once another node of geo a runs the fabric, connected to geo b:
+    // within the lease's expiry (a heartbeat before the membership timeout) and a quarter
+    // heartbeat, plus the fabric's start and dial.
+    let replicationGap = 0
+    await poll(
+      'another node of geo a to replicate, connected to geo b',
+      async () => {
+        const views = await Promise.all(live('a').map(fabricOf))
+        const back = views.some((v) => v.peers.length > 0 && v.peers.every((p) => p.connected))
+        if (back) replicationGap = Date.now() - killedAt
+        return back
+      },
+      60_000,
+      25,
+    )
+    // And a write made in geo a after the kill shows up in geo b.
     const marker = `after-kill-${randomUUID()}`
     await incrementSurely('a', marker, randomUUID())
     await poll(
@@ -280,17 +293,19 @@ describe('two geos of two nodes each replicate through one node per geo', functi
       60_000,
       50,
     )
-    const replicationGap = Date.now() - killedAt
     stop = true
     await Promise.all(writers)
     const survivor = await replicatorOf('a')
     assert.notEqual(survivor.name, victim.name)
     await converged()
+    // Bounded generously: a loaded machine delays the fabric's start and the dial, not the lease.
     assert.ok(
-      replicationGap < MEMBERSHIP_TIMEOUT_MS + HEARTBEAT_MS + 15_000,
+      replicationGap < MEMBERSHIP_TIMEOUT_MS + 15_000,
       `replication resumed ${replicationGap} ms after the kill`,
     )
-    process.stdout.write(`      (replication resumed ${replicationGap} ms after the kill)\n`)
+    process.stdout.write(
+      `      (replication resumed ${replicationGap} ms after the kill; membership timeout ${MEMBERSHIP_TIMEOUT_MS} ms)\n`,
+    )
   })
 
   it('moves replication off a node paused past the lease, which stops replicating when it resumes', async () => {
