@@ -79,6 +79,29 @@ export class OwnEventSigner {
   }
 }
 
+/**
+ * `events` with the run of each own origin (`isOwn`) replaced by `seal(run)`, after the
+ * events of other origins; `events` itself when it holds no own origin's.
+ */
+export function sealOwnRuns(
+  events: readonly EventRecord[],
+  isOwn: (origin: string) => boolean,
+  seal: (run: EventRecord[]) => readonly EventRecord[],
+): readonly EventRecord[] {
+  let runs: Map<string, EventRecord[]> | undefined
+  for (const event of events)
+    if (isOwn(event.origin)) {
+      runs ??= new Map()
+      const run = runs.get(event.origin)
+      if (run) run.push(event)
+      else runs.set(event.origin, [event])
+    }
+  if (!runs) return events
+  const sealed = events.filter((e) => !runs.has(e.origin))
+  for (const run of runs.values()) sealed.push(...seal(run))
+  return sealed
+}
+
 /** `event` without its signature (a copy; stored records are never changed). */
 export function withoutSig(event: EventRecord): EventRecord {
   if (!event.sig) return event

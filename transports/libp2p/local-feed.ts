@@ -1,4 +1,5 @@
 import type { Clock, EventLog, EventRecord, VersionVector } from '../../core/index.js'
+import { sealOwnRuns } from './event-signing.js'
 
 /** Most lag markers kept per origin; past it neighbours merge (the lag estimate errs older). */
 export const MAX_LAG_MARKERS_PER_ORIGIN = 256
@@ -204,21 +205,9 @@ export class LocalFeed {
   private sealOwn(events: readonly EventRecord[]): readonly EventRecord[] {
     const { seal, isOwn } = this.options
     if (!seal || !isOwn) return events
-    let runs: Map<string, EventRecord[]> | undefined
-    for (const event of events)
-      if (isOwn(event.origin)) {
-        runs ??= new Map()
-        const run = runs.get(event.origin)
-        if (run) run.push(event)
-        else runs.set(event.origin, [event])
-      }
-    if (!runs) return events
-    const sealed: EventRecord[] = events.filter((e) => !runs.has(e.origin))
-    for (const run of runs.values()) {
-      const consecutive = run.every((e, i) => e.seq === run[0]!.seq + i)
-      sealed.push(...(consecutive ? seal(run) : run))
-    }
-    return sealed
+    return sealOwnRuns(events, isOwn, (run) =>
+      run.every((e, i) => e.seq === run[0]!.seq + i) ? seal(run) : run,
+    )
   }
 
   /**

@@ -1,6 +1,6 @@
 import type { Stream } from '@libp2p/interface'
 import { MAX_SIGNED_CHUNK_EVENTS, type EventRecord, type VersionVector } from '../../core/index.js'
-import { cutRelayed, keepSigs, unsignedSeq } from './event-signing.js'
+import { cutRelayed, keepSigs, sealOwnRuns, unsignedSeq } from './event-signing.js'
 import {
   encodeFrame,
   MAX_EVENTS_PER_FRAME,
@@ -392,19 +392,10 @@ export class ReplicationSender extends ReplicationSession implements LocalFeedLi
   /** `events` with each own origin's run signed (a chunk per frame, so halves are signed anew). */
   private sealOwn(events: EventRecord[]): EventRecord[] {
     const { isOwn, signer } = this.components
-    let runs: Map<string, EventRecord[]> | undefined
-    for (const event of events)
-      if (isOwn(event.origin)) {
-        runs ??= new Map()
-        const run = runs.get(event.origin)
-        if (run) run.push(event)
-        else runs.set(event.origin, [event])
-      }
-    if (!runs) return events
-    if (!signer) throw new Error('this node has no key to sign its events with')
-    const sealed = events.filter((e) => !runs.has(e.origin))
-    for (const run of runs.values()) sealed.push(...signer.seal(run))
-    return sealed
+    return sealOwnRuns(events, isOwn, (run) => {
+      if (!signer) throw new Error('this node has no key to sign its events with')
+      return signer.seal(run)
+    }) as EventRecord[]
   }
 
   private isBlocked(event: EventRecord): boolean {
