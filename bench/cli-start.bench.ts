@@ -6,10 +6,10 @@
 // the same bin running the TypeScript sources through tsx (ANYWHERE_NODE_FROM_SOURCE=1, what
 // the test suite runs). CPU is the child's user + system time from /proc.
 import { spawn } from 'node:child_process'
-import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { percent, spread, spreadText, table } from './support/stats.js'
+import { buildDist } from './support/build.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const BIN = fileURLToPath(new URL('../bin/anywhere-node.mjs', import.meta.url))
@@ -82,7 +82,7 @@ const WORKLOADS = {
 } as const
 
 async function main(): Promise<void> {
-  execFileSync('npm', ['run', '-s', 'build'], { cwd: ROOT, stdio: 'ignore' })
+  buildDist()
   const results = new Map<string, { ms: number[]; cpu: number[] }>()
   for (let run = 0; run <= RUNS; run++) {
     const order: Mode[] = run % 2 === 0 ? ['compiled', 'tsx'] : ['tsx', 'compiled']

@@ -12,7 +12,6 @@
 //   store, built-in counter; and the same on the Redis store, against a redis-server this
 //   script starts on a random port with AOF `appendfsync everysec`, and another with `always`.
 import type autocannon from 'autocannon'
-import { execFileSync } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -31,6 +30,7 @@ import {
   stopAllRedisServers,
   type RedisServer,
 } from '../test/support/redis-server.js'
+import { buildDist } from './support/build.js'
 
 const args = new Map(
   process.argv.slice(2).map((arg) => {
@@ -164,8 +164,7 @@ const key = (kind: Kind, ids: number) => `${kind}/${ids}`
 
 async function main(): Promise<void> {
   const started = performance.now()
-  process.stderr.write('building dist/ (the compiled bin is what npx runs)\n')
-  execFileSync('npm', ['run', '-s', 'build'], { cwd: ROOT, stdio: 'ignore' })
+  buildDist()
   const redis = hasRedisServer()
   if (!redis) process.stderr.write('redis-server is not on PATH: the Redis rows are skipped\n')
   const targets: Target[] = []

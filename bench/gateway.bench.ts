@@ -14,6 +14,7 @@ import type { Readable, Writable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import { loadServer, millis, type LoadSample } from './support/http-load.js'
 import { percent, rate, spread, spreadText, table } from './support/stats.js'
+import { buildDist } from './support/build.js'
 
 const args = new Map(
   process.argv.slice(2).map((arg) => {
@@ -128,6 +129,7 @@ const load = (server: Server, seconds: number) =>
 
 async function main(): Promise<void> {
   const started = performance.now()
+  buildDist()
   const servers: Server[] = []
   for (const kind of KINDS) servers.push(await startServer(kind))
   try {
@@ -205,7 +207,7 @@ function report(samples: Record<Kind, Sample[]>, seconds: number): string {
       `core to itself. Unlike requests/s, these do not depend on whether the server or the load generator ` +
       `(one core, shared) is the bottleneck, nor much on other load on the machine: the goal is judged on ` +
       `requests/s as issue 2 states it, and the CPU figures say how far that ratio can be trusted. The Anywhere node is a default ` +
-      `node with the memory store: each \`counter\` increment is validated, appends one event and folds it ` +
+      `node with the memory store, running the compiled code (dist/, built first: what \`npx anywhere-node\` runs): each \`counter\` increment is validated, appends one event and folds it ` +
       `before the reply; \`tally\` (served by the same kind of node, in its own process) takes the same input ` +
       `and replies without emitting, so the gap between the two rows is the cost of persisting one event. Whole section: ${seconds.toFixed(0)} s.`,
     '',

@@ -33,6 +33,7 @@ import { MeteredStore, StoreStats } from '../node/metered-store.js'
 import { nodeMetrics } from '../node/metrics.js'
 import { memoryStore } from '../stores/memory/index.js'
 import { collectGarbage, percent, rate, spread, spreadText, table } from './support/stats.js'
+import { buildDist } from './support/build.js'
 
 const args = new Map(
   process.argv.slice(2).map((arg) => {
@@ -340,6 +341,7 @@ async function runChild(spec: string): Promise<void> {
 
 async function main(): Promise<void> {
   const started = performance.now()
+  buildDist()
   const results = new Map<string, Record<Mode, Throughput[]>>()
   for (const workload of WORKLOADS) {
     if (ONLY && !ONLY.includes(workload.name)) continue

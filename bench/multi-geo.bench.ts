@@ -14,12 +14,10 @@
 // stream: an `event.ingested` tap's time less the event's HLC wall time (stamped by its
 // origin when the command ran; the processes share this machine's clock).
 import type autocannon from 'autocannon'
-import { execFileSync } from 'node:child_process'
-import { dirname } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { loadServer, millis, type LoadSample } from './support/http-load.js'
 import { duration, percent, quantile, spread, spreadText, table } from './support/stats.js'
 import { startMultiGeo, stopAllMultiGeos, type MultiGeo } from '../test/support/multi-geo.js'
+import { buildDist } from './support/build.js'
 
 const args = new Map(
   process.argv.slice(2).map((arg) => {
@@ -39,7 +37,6 @@ const DELAY_MS = 40
 const IDS = 100
 const BODY = JSON.stringify({ by: 1 })
 const CATCH_UP_TIMEOUT_MS = 120_000
-const ROOT = dirname(dirname(fileURLToPath(import.meta.url)))
 
 type Phase = 'connected' | 'cut'
 
@@ -117,8 +114,7 @@ interface Round {
 
 async function main(): Promise<void> {
   const started = performance.now()
-  process.stderr.write('building dist/ (the compiled bin is what npx runs)\n')
-  execFileSync('npm', ['run', '-s', 'build'], { cwd: ROOT, stdio: 'ignore' })
+  buildDist()
   // The harness's nodes inherit this environment: the compiled bin, not the sources.
   delete process.env.ANYWHERE_NODE_FROM_SOURCE
   const cluster = await startMultiGeo({ geos: GEOS, store: 'file', logLevel: 'warn' })

@@ -28,14 +28,14 @@ import type { Clock, EventDraft } from '../core/index.js'
 import type * as FileStore from '../stores/file/index.js'
 import type { FileStoreInit } from '../stores/file/index.js'
 import { collectGarbage, duration, spread, spreadText, table } from './support/stats.js'
+import { buildDist } from './support/build.js'
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)))
 // Everything measured runs the compiled code (dist/, built by the parent first): what a node
 // runs. Under tsx every closure carries a `name` property of its own (esbuild's keepNames),
 // which made an idle actor's mailbox alone twice as large as it is in dist/.
 const compiled = (path: string) => import(join(ROOT, 'dist', path))
-if (!process.argv.some((arg) => arg.startsWith('--child=')))
-  execFileSync('npm', ['run', '-s', 'build'], { cwd: ROOT, stdio: 'ignore' })
+if (!process.argv.some((arg) => arg.startsWith('--child='))) buildDist()
 const { ActorRuntime, HybridLogicalClock, silentLogger, systemClock, Taps } = (await compiled(
   'core/index.js',
 )) as typeof Core
