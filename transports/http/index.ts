@@ -1,6 +1,7 @@
 // The HTTP gateway of a node.
 export { Gateway, gateway } from './gateway.js'
-export { anywhereRoutes, GatewayRoutes, statusForError } from './routes.js'
+export { anywhereRoutes, GatewayRoutes } from './routes.js'
+export { statusForError } from './error-replies.js'
 export { SSE_MAX_BUFFERED_BYTES } from './tap-stream.js'
 export {
   AUTH_SCOPES,

@@ -10,28 +10,7 @@ import type {
 } from 'fastify'
 import type { Registry } from 'prom-client'
 import {
-  AbortedError,
-  AnywhereError,
-  AskCycleError,
-  AskTimeoutError,
-  ConfigError,
-  ForbiddenError,
-  HandlerError,
-  IdempotencyKeyReusedError,
-  FencedError,
-  MemberUnreachableError,
-  NotOwnerError,
-  OutcomeUnknownError,
   MAX_NAME_LENGTH,
-  NotRunningError,
-  OverloadedError,
-  PayloadTooLargeError,
-  StoreCorruptError,
-  StoreLockedError,
-  StoreUnavailableError,
-  UnauthorizedError,
-  UnknownActorTypeError,
-  UnknownCommandError,
   ValidationError,
   geoOfOrigin,
   tapConcernsActor,
@@ -42,7 +21,8 @@ import {
   type TapEvent,
   type Taps,
 } from '../../core/index.js'
-import { authHook, WWW_AUTHENTICATE, principalOf } from './auth.js'
+import { authHook, principalOf } from './auth.js'
+import { sendError } from './error-replies.js'
 import { parseInit } from '../../support/options.js'
 import { parseJsonBody } from './json-body.js'
 import { RequestMetrics } from './request-metrics.js'
@@ -56,37 +36,6 @@ import {
   type GatewayInit,
   type GatewayOptions,
 } from './options.js'
-
-/** The one table from error class to HTTP status. Anything else is a 500. */
-const STATUS_BY_ERROR: ReadonlyArray<readonly [new (...args: never[]) => Error, number]> = [
-  [ValidationError, 400],
-  [UnauthorizedError, 401],
-  [ForbiddenError, 403],
-  [UnknownActorTypeError, 404],
-  [UnknownCommandError, 404],
-  [IdempotencyKeyReusedError, 422],
-  [PayloadTooLargeError, 413],
-  [HandlerError, 500],
-  [AskCycleError, 500],
-  [StoreCorruptError, 500],
-  [ConfigError, 500],
-  [StoreLockedError, 500],
-  [AbortedError, 503],
-  [NotRunningError, 503],
-  [StoreUnavailableError, 503],
-  [OverloadedError, 503],
-  [AskTimeoutError, 504],
-  [NotOwnerError, 503],
-  [FencedError, 503],
-  [MemberUnreachableError, 503],
-  [OutcomeUnknownError, 502],
-]
-
-/** The HTTP status for an error, from the table above. */
-export function statusForError(error: unknown): number {
-  for (const [type, status] of STATUS_BY_ERROR) if (error instanceof type) return status
-  return 500
-}
 
 export interface GatewayComponents {
   runtime: ActorRuntime
@@ -165,7 +114,7 @@ export class GatewayRoutes {
     })
 
     app.setErrorHandler((error: FastifyError | Error, _request, reply) =>
-      this.sendError(reply, error),
+      sendError(reply, error, this.options.bodyLimitBytes, this.components.logger),
     )
     const requestMetrics = this.components.metrics
       ? new RequestMetrics(this.components.metrics, runtime)
@@ -361,42 +310,6 @@ export class GatewayRoutes {
       },
       () => done(),
     )
-  }
-
-  private sendError(reply: FastifyReply, error: FastifyError | Error): FastifyReply {
-    const fastifyError = error as FastifyError
-    if (fastifyError.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || fastifyError.statusCode === 413) {
-      return reply.code(413).send({
-        error: 'PayloadTooLargeError',
-        message: `the request body is over the limit of ${this.options.bodyLimitBytes} bytes`,
-      })
-    }
-    if (error instanceof UnauthorizedError) reply.header('www-authenticate', WWW_AUTHENTICATE)
-    if (fastifyError.validation) {
-      return reply
-        .code(400)
-        .send({ error: 'ValidationError', message: error.message, issues: fastifyError.validation })
-    }
-    const status =
-      error instanceof AnywhereError ? statusForError(error) : (fastifyError.statusCode ?? 500)
-    if (status >= 500 && !(error instanceof HandlerError))
-      this.components.logger.warn('request failed', { error: error.name, message: error.message })
-    const body: Record<string, unknown> = {
-      error:
-        error instanceof AnywhereError ? error.name : status < 500 ? 'BadRequest' : 'InternalError',
-      message: error.message,
-    }
-    if (error instanceof UnknownActorTypeError) body.servedTypes = error.servedTypes
-    // A handler's bad emit is a HandlerError (500) whose cause holds the payload's issues.
-    const invalid =
-      error instanceof HandlerError && error.cause instanceof ValidationError ? error.cause : error
-    if (invalid instanceof ValidationError && invalid.issues.length > 0)
-      body.issues = invalid.issues.map((i) => ({
-        path: i.path.map(String),
-        message: i.message,
-        code: i.code,
-      }))
-    return reply.code(status).send(body)
   }
 }
 
