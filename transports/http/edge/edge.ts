@@ -5,7 +5,6 @@ import Fastify, {
   type FastifyReply,
   type FastifyRequest,
 } from 'fastify'
-import type { IncomingHttpHeaders } from 'undici/types/header.js'
 import {
   NoGeoAvailableError,
   NotRunningError,
@@ -24,34 +23,20 @@ import { dispatchToGeo, type GeoAnswer } from './dispatch.js'
 import { GeoEntry } from './geo-entry.js'
 import { edgeInitSchema, MAX_EDGE_GEOS, type EdgeInit, type EdgeOptions } from './options.js'
 import { chooseGeo, byDistance } from './route-choice.js'
+import {
+  errorCode,
+  forwardedHeaders,
+  isLoopback,
+  isText,
+  NEVER_SENT,
+  responseHeaders,
+} from './proxy-headers.js'
 
 /** The response header naming the geo that served a request. */
 export const GEO_HEADER = 'anywhere-geo'
 
 /** Answers of at most this many bytes (with a Content-Length) are read whole and sent in one write. */
 const BUFFERED_RESPONSE_BYTES = 64 * 1024
-
-/** Headers of one hop only: never forwarded in either direction (RFC 9110 7.6.1). */
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  'host',
-])
-
-/** Error codes that mean the geo never received the request: safe to send it elsewhere, whatever it is. */
-const NEVER_SENT = new Set([
-  'ECONNREFUSED',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'UND_ERR_CONNECT_TIMEOUT',
-])
 
 export interface EdgeComponents {
   logger: Logger
@@ -348,56 +333,6 @@ export class Edge implements Startable {
     if (this.taps.wants('request.routed'))
       this.taps.publish({ kind: 'request.routed', at: Date.now(), from, to, reason })
   }
-}
-
-/** A JSON or text answer (UTF-8, as the gateway writes them). */
-function isText(contentType: string | string[] | undefined): boolean {
-  return (
-    typeof contentType === 'string' &&
-    (contentType.startsWith('application/json') || contentType.startsWith('text/')) &&
-    !contentType.startsWith('text/event-stream')
-  )
-}
-
-/** True for an address of this machine (127.0.0.0/8, ::1, and IPv4 mapped into IPv6). */
-export function isLoopback(address: string | undefined): boolean {
-  if (address === undefined) return false
-  const v4 = address.startsWith('::ffff:') ? address.slice(7) : address
-  return v4.startsWith('127.') || address === '::1'
-}
-
-/** The request's headers for the geo: hop-by-hop ones dropped, `x-forwarded-*` added. */
-function forwardedHeaders(request: FastifyRequest): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = {}
-  for (const [name, value] of Object.entries(request.headers))
-    if (value !== undefined && !HOP_BY_HOP.has(name)) out[name] = value
-  const prior = request.headers['x-forwarded-for']
-  const client = request.socket.remoteAddress ?? request.ip
-  out['x-forwarded-for'] = prior ? `${String(prior)}, ${client}` : client
-  if (request.headers.host) out['x-forwarded-host'] = request.headers.host
-  out['x-forwarded-proto'] = 'http'
-  // The edge sheds for an overloaded geo itself: the geo does not shed again what came through it.
-  out['anywhere-edge'] = '1'
-  return out
-}
-
-/** A geo's response headers for the client: hop-by-hop ones dropped. */
-function responseHeaders(headers: IncomingHttpHeaders): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = {}
-  for (const [name, value] of Object.entries(headers))
-    if (value !== undefined && !HOP_BY_HOP.has(name)) out[name] = value
-  return out
-}
-
-function errorCode(error: unknown): string | undefined {
-  for (let e = error, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
-    const code = (e as NodeJS.ErrnoException).code
-    if (typeof code === 'string') {
-      if (NEVER_SENT.has(code)) return code
-      if (depth === 0 && code !== 'UND_ERR_SOCKET') return code
-    }
-  }
-  return undefined
 }
 
 /** The edge's own errors, in the gateway's JSON shape (`{ error, message }`). */

@@ -1,5 +1,6 @@
 // The edge: one address for every geo (`anywhere-node edge`).
-export { Edge, edge, GEO_HEADER, isLoopback } from './edge.js'
+export { Edge, edge, GEO_HEADER } from './edge.js'
+export { isLoopback } from './proxy-headers.js'
 export type { EdgeComponents } from './edge.js'
 export { EDGE_DEFAULTS, MAX_EDGE_GEOS, edgeInitSchema } from './options.js'
 export type { EdgeInit, EdgeOptions } from './options.js'
