@@ -1,9 +1,7 @@
 import { eraseActorTypes, type AnyActorDefinition, type ErasedActorDefinition } from '../actor.js'
 import {
-  AskCycleError,
   AskTimeoutError,
   NotRunningError,
-  OverloadedError,
   UnknownActorTypeError,
   ValidationError,
   notRunningMessage,
@@ -15,6 +13,7 @@ import type { AbortOptions, Startable } from '../lifecycle.js'
 import { raceAbort } from '../../support/abort.js'
 import { parseInit } from '../../support/options.js'
 import { ActorCell, type MailboxItem, type Message } from './actor-cell.js'
+import { askCycle, overloaded, unknownActorType } from './refusals.js'
 import type { ActorRef, ActorView } from './actor-ref.js'
 import { CommandProcessor } from './command-processor.js'
 import { MessageLoop } from './message-loop.js'
@@ -38,9 +37,6 @@ import { ReplicaEngine } from './replica.js'
 import { ReplicatedEvents } from './replicated-events.js'
 import { ResidentCells } from './resident-cells.js'
 import { RuntimeTaps } from './runtime-taps.js'
-
-/** Most actor types named in the message of an UnknownActorTypeError (all are in its `servedTypes`). */
-const MAX_TYPES_NAMED = 20
 
 /**
  * The mailbox runtime: actors addressed by `(type, id)`, one message at a time per actor,
@@ -355,30 +351,14 @@ export class ActorRuntime implements Startable {
     })
   }
 
-  /** Names the types served, and what would serve this one when the node knows it. */
-  private unknownActorType(type: string): UnknownActorTypeError {
-    const servedTypes = [...this.definitions.keys()]
-    const named = servedTypes.slice(0, MAX_TYPES_NAMED).map((t) => `'${t}'`)
-    if (servedTypes.length > MAX_TYPES_NAMED)
-      named.push(`${servedTypes.length - MAX_TYPES_NAMED} more (servedTypes lists them)`)
-    const served =
-      servedTypes.length > 0
-        ? `this node serves ${named.join(', ')}`
-        : 'this node serves no actor type'
-    const hint =
-      this.unknownActorHint?.(type) ?? "register it with defineActor() in the node's actors"
-    return new UnknownActorTypeError(`unknown actor type '${type}': ${served}; ${hint}`, {
-      servedTypes,
-    })
-  }
-
   private cellFor(type: string, id: string): ActorCell {
     if (!this.running) throw new NotRunningError(notRunningMessage('the actor runtime'))
     const cell = this.cells.get(type, id)
     // No clock read here: processing the message marks the actor used (a busy mailbox is never evicted).
     if (cell) return cell
     const definition = this.definitions.get(type)
-    if (!definition) throw this.unknownActorType(type)
+    if (!definition)
+      throw unknownActorType(type, [...this.definitions.keys()], this.unknownActorHint?.(type))
     const address = actorAddress(type, id)
     const created = new ActorCell(
       definition,
@@ -404,18 +384,4 @@ export class ActorRuntime implements Startable {
 
   private readonly mailboxFailed = (cell: ActorCell, error: unknown) =>
     this.components.logger.error('mailbox processing failed', { actor: cell.address, error })
-}
-
-function overloaded(cell: ActorCell): OverloadedError {
-  return new OverloadedError(
-    `the mailbox of ${cell.address} is full (${cell.mailbox.capacity} messages): retry later`,
-  )
-}
-
-/** An ask that would wait on an actor already waiting on the asker. */
-function askCycle(chain: readonly string[]): AskCycleError {
-  return new AskCycleError(
-    `ask cycle ${chain.join(' -> ')}: an actor cannot wait on an actor that waits on it; use tell for one direction`,
-    { chain },
-  )
 }
