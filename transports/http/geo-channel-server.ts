@@ -6,6 +6,7 @@ import {
   AnywhereError,
   MAX_IDEMPOTENCY_KEY_LENGTH,
   MAX_NAME_LENGTH,
+  MAX_PAYLOAD_DEPTH,
   NotRunningError,
   OverloadedError,
   UnauthorizedError,
@@ -23,6 +24,7 @@ import {
   encodeFrame,
   type Frame,
 } from './geo-channel.js'
+import { parseJsonBody } from './json-body.js'
 
 /** Longest chain of nested asks a call may carry. */
 const MAX_CHAIN = 64
@@ -131,7 +133,17 @@ export class GeoChannelServer implements Startable {
     const hello = setTimeout(() => socket.destroy(), HELLO_TIMEOUT_MS)
     hello.unref()
     const answer = (id: number, kind: FrameKind, body: unknown) => {
-      out.push(encodeFrame(id, kind, body))
+      let frame: Buffer
+      try {
+        frame = encodeFrame(id, kind, body)
+      } catch (error) {
+        // The call ran (its events, if any, are stored): say so rather than leave it unanswered.
+        frame = encodeFrame(id, FrameKind.ERROR, {
+          error: 'HandlerError',
+          message: `the answer of the call could not be encoded: ${(error as Error).message}`,
+        })
+      }
+      out.push(frame)
     }
     const refuse = (error: AnywhereError | Error, id = 0) => {
       const issues = error instanceof ValidationError ? { issues: error.issues } : {}
@@ -197,8 +209,7 @@ export class GeoChannelServer implements Startable {
   }
 
   private async serve(frame: Frame): Promise<unknown> {
-    const json = parseJson(frame.body)
-    if (json === undefined) throw new ValidationError('the body of the call is not JSON')
+    const json = parseCall(frame.body)
     const runtime = this.components.runtime.forwarded
     if (!runtime) throw new NotRunningError('this node is not a member of a geo of several nodes')
     switch (frame.kind) {
@@ -241,6 +252,14 @@ function parseJson(body: Buffer): unknown {
   } catch {
     return undefined
   }
+}
+
+/**
+ * A call's JSON, held to what the gateway holds a request body to (the depth scanned before
+ * parsing, `__proto__` and `constructor` keys refused): a call wraps its input one level deep.
+ */
+function parseCall(body: Buffer): unknown {
+  return parseJsonBody(body.toString('utf8'), MAX_PAYLOAD_DEPTH + 1)
 }
 
 function parse<T>(schema: z.ZodType<T>, json: unknown): T {

@@ -2,7 +2,7 @@
 // specs in test/geo run it between real node processes): answers and errors by class, what a
 // broken or silent connection means for a call, the secret, and frames split anywhere.
 import assert from 'node:assert/strict'
-import { createServer, type Server, type Socket } from 'node:net'
+import { connect, createServer, type Server, type Socket } from 'node:net'
 import {
   AskTimeoutError,
   ConfigError,
@@ -151,6 +151,40 @@ describe('geo channel (client and server)', () => {
     assert.equal(served, 0)
   })
 
+  it('a call nesting deeper than a request may, or naming __proto__, is refused unparsed: nothing runs', async () => {
+    await start()
+    const deep = `{"type":"t","id":"i","command":"c","input":${'['.repeat(100_000)}${']'.repeat(100_000)}}`
+    const poisoned = '{"type":"t","id":"i","command":"c","input":{"__proto__":{"admin":true}}}'
+    const answers = await rawCalls(server!.url, [deep, poisoned])
+    assert.deepEqual(
+      answers.map((a) => [a.kind, a.error]),
+      [
+        [FrameKind.ERROR, 'ValidationError'],
+        [FrameKind.ERROR, 'ValidationError'],
+      ],
+      JSON.stringify(answers),
+    )
+    assert.match(answers[0]!.message, /deeper than/)
+    assert.equal(served, 0)
+    // The connection and the node still serve honest calls.
+    assert.deepEqual(
+      await client!.ask('b', { type: 't', id: 'i', command: 'c', input: { n: 1 } }),
+      {
+        value: { n: 1 },
+      },
+    )
+  })
+
+  it('an answer that cannot be encoded is answered as a HandlerError, not left to time out', async () => {
+    await start()
+    behaviours.set('big', () => Promise.resolve(10n))
+    await assert.rejects(
+      client!.ask('b', { type: 't', id: 'i', command: 'big', input: {} }),
+      (error: Error) => error.name === 'HandlerError' && /could not be encoded/.test(error.message),
+    )
+    assert.equal(served, 1)
+  })
+
   it('reads frames split at every byte, and several in one chunk', () => {
     const frames = [
       encodeFrame(1, FrameKind.ASK, { a: 'é'.repeat(300) }),
@@ -175,6 +209,50 @@ describe('geo channel (client and server)', () => {
     assert.throws(() => new FrameReader(10).push(frames[0]!, () => {}), /frame of/)
   })
 })
+
+/** Sends each JSON text as an ASK frame on one authenticated connection; resolves with the answers. */
+async function rawCalls(
+  url: string,
+  bodies: readonly string[],
+): Promise<{ kind: number; error?: string; message: string }[]> {
+  const { hostname, port } = new URL(url)
+  const socket = connect(Number(port), hostname)
+  try {
+    const frame = (id: number, kind: FrameKind, text: string) => {
+      const body = Buffer.from(text)
+      const header = Buffer.alloc(9)
+      header.writeUInt32BE(5 + body.length, 0)
+      header.writeUInt32BE(id, 4)
+      header[8] = kind
+      return Buffer.concat([header, body])
+    }
+    socket.write(frame(0, FrameKind.HELLO, JSON.stringify({ secret: SECRET })))
+    bodies.forEach((text, i) => socket.write(frame(i + 1, FrameKind.ASK, text)))
+    const answers = new Map<number, { kind: number; error?: string; message: string }>()
+    const reader = new FrameReader(1024 * 1024)
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`${answers.size} of ${bodies.length} answers within 10 s`)),
+        10_000,
+      )
+      socket.on('error', reject)
+      socket.on('close', () => reject(new Error(`closed after ${answers.size} answers`)))
+      socket.on('data', (chunk: Buffer) =>
+        reader.push(chunk, (f) => {
+          const json = JSON.parse(f.body.toString('utf8')) as { error?: string; message: string }
+          answers.set(f.id, { kind: f.kind, ...json })
+          if (answers.size === bodies.length) {
+            clearTimeout(timer)
+            resolve()
+          }
+        }),
+      )
+    })
+    return bodies.map((_, i) => answers.get(i + 1)!)
+  } finally {
+    socket.destroy()
+  }
+}
 
 function channelClient(url: string, secret: string): GeoChannelClient {
   return new GeoChannelClient({ urlOf: () => url, secret: () => secret, askTimeoutMs: 5_000 })
