@@ -16,8 +16,8 @@ import {
 } from '../core/index.js'
 import { RedisMembership, type GeoMember } from '../stores/redis/index.js'
 import { REDIS_STORE_DEFAULTS, type RedisStoreSettings } from '../stores/redis/options.js'
-import { GeoChannelClient } from '../transports/http/geo-channel-client.js'
-import { GeoChannelServer } from '../transports/http/geo-channel-server.js'
+import { GeoChannelClient } from '../transports/geo-channel/client.js'
+import { GeoChannelServer } from '../transports/geo-channel/server.js'
 import type { NodeConfig } from './config.js'
 
 /** What `GET /v1/geo` answers. */

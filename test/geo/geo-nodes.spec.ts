@@ -9,7 +9,7 @@ import {
   MAX_GEO_CALL_BYTES,
   encodeFrame,
   type Frame,
-} from '../../transports/http/geo-channel.js'
+} from '../../transports/geo-channel/frames.js'
 import {
   assertExactCounter,
   assertFailoverAfterKill,

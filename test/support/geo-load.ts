@@ -4,7 +4,7 @@
 // frames with a node's geo channel.
 import assert from 'node:assert/strict'
 import { connect } from 'node:net'
-import { FrameReader, MAX_GEO_CALL_BYTES, type Frame } from '../../transports/http/geo-channel.js'
+import { FrameReader, MAX_GEO_CALL_BYTES, type Frame } from '../../transports/geo-channel/frames.js'
 import type { GeoNode, GeoNodes } from './geo-nodes.js'
 import { poll } from './multi-geo.js'
 

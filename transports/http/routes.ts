@@ -24,7 +24,7 @@ import {
 import { authHook, principalOf } from './auth.js'
 import { sendError } from './error-replies.js'
 import { parseInit } from '../../support/options.js'
-import { parseJsonBody } from './json-body.js'
+import { parseJsonBody } from '../../support/json-text.js'
 import { RequestMetrics } from './request-metrics.js'
 import { streamTapEvents } from './tap-stream.js'
 import { Dashboard } from './dashboard.js'

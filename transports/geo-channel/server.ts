@@ -1,4 +1,4 @@
-// The receiving end of the channel between the nodes of a geo (see geo-channel.ts).
+// The receiving end of the channel between the nodes of a geo (see frames.ts).
 import { timingSafeEqual } from 'node:crypto'
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net'
 import { z } from 'zod'
@@ -23,8 +23,8 @@ import {
   MAX_HELLO_BYTES,
   encodeFrame,
   type Frame,
-} from './geo-channel.js'
-import { parseJsonBody } from './json-body.js'
+} from './frames.js'
+import { parseJsonBody } from '../../support/json-text.js'
 
 /** Longest chain of nested asks a call may carry. */
 const MAX_CHAIN = 64

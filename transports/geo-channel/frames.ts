@@ -10,12 +10,12 @@
 // the owner's requests/s. Frames carry a call id, so many calls share one connection, and the
 // calls (and the answers) made within one turn of the event loop leave in one write. The
 // geo's secret is checked once per connection (its first frame), not once per call. Errors
-// keep their class by name across the hop. Kept next to the gateway it replaced (geo-*).
+// keep their class by name across the hop. The nodes' HTTP gateways never carry these calls.
 //
 //   frame   = length (u32, bytes after it) ‖ call id (u32) ‖ kind (u8) ‖ JSON body
 //   kinds   : HELLO (client's first frame: { secret }), ASK, TELL, READ (a call), OK, ERROR (an answer)
 //
-// geo-channel-server.ts serves calls, geo-channel-client.ts makes them; this file holds what both use.
+// server.ts serves calls, client.ts makes them; this file holds what both use.
 
 /** Largest body a call between nodes may carry (the gateway's own default limit). */
 export const MAX_GEO_CALL_BYTES = 1024 * 1024

@@ -15,14 +15,14 @@ import {
   type ActorRuntime,
   type ActorView,
 } from '../../../core/index.js'
-import { GeoChannelClient } from '../../../transports/http/geo-channel-client.js'
-import { GeoChannelServer } from '../../../transports/http/geo-channel-server.js'
+import { GeoChannelClient } from '../../../transports/geo-channel/client.js'
+import { GeoChannelServer } from '../../../transports/geo-channel/server.js'
 import {
   FrameKind,
   FrameReader,
   encodeFrame,
   type Frame,
-} from '../../../transports/http/geo-channel.js'
+} from '../../../transports/geo-channel/frames.js'
 
 const SECRET = 'the-geo-secret'
 

@@ -1,5 +1,7 @@
+// JSON text from outside (a request body, a call between the nodes of a geo): its nesting
+// scanned before it is parsed, and keys that would poison a prototype refused.
 import secureJson from 'secure-json-parse'
-import { ValidationError } from '../../core/index.js'
+import { ValidationError } from '../core/errors.js'
 
 /**
  * Whether the JSON text nests deeper than `maxDepth` (objects and arrays), found by one pass

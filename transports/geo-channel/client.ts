@@ -1,4 +1,4 @@
-// The sending end of the channel between the nodes of a geo (see geo-channel.ts).
+// The sending end of the channel between the nodes of a geo (see frames.ts).
 import { connect, type Socket } from 'node:net'
 import {
   type AnywhereError,
@@ -31,7 +31,7 @@ import {
   MAX_GEO_CALL_BYTES,
   encodeFrame,
   type Frame,
-} from './geo-channel.js'
+} from './frames.js'
 
 /** How often a connection looks for calls past their deadline. */
 const SWEEP_MS = 250
