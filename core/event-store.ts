@@ -100,16 +100,26 @@ export interface EventFollowing {
   followEvents(): EventFollower
 }
 
+/**
+ * A reader of what a shared store's writers store: where its record of writes is, what was
+ * written since, and the events themselves. The record may drop old writes (it is bounded):
+ * a follower compares with the store's vector now and then, and reads what it lacks.
+ */
 export interface EventFollower {
+  /** Where the store's record of writes ends now: `changes` from here returns later writes. */
+  position(): Promise<string>
   /**
-   * Up to `limit` events of the origins `after` names with a seq above its entry, in seq
-   * order per origin; waits up to `waitMs` for one when none is there yet (then empty).
+   * The origins written after `from`, with the highest seq each holds, and the position after
+   * those writes; waits up to `waitMs` while there are none (then `written` is empty).
    */
-  next(
-    after: Readonly<VersionVector>,
-    options: { waitMs: number; limit: number },
-  ): Promise<EventRecord[]>
-  /** Closes its connection; a `next` under way fails. */
+  changes(from: string, waitMs: number): Promise<{ position: string; written: VersionVector }>
+  /**
+   * Some of the events of the origins `after` names with a seq above its entry, at most about
+   * `limit`, in seq order per origin; never waits. A store may read only some of the origins
+   * per call: call again for what is still missing.
+   */
+  read(after: Readonly<VersionVector>, limit: number): Promise<EventRecord[]>
+  /** Closes its connection; a call under way fails. */
   close(): Promise<void>
 }
 

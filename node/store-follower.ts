@@ -16,12 +16,15 @@ import type {
 
 /** How the follower reads. */
 export interface StoreFollowerSettings {
-  /** How long one read waits at the store for something new. */
+  /** How long one wait at the store for new writes lasts. */
   waitMs: number
   /** Most events taken by one read. */
   limit: number
-  /** How often the store's vector is read for origins the follower does not follow yet. */
-  discoverMs: number
+  /**
+   * How often the store's vector is compared with what was handed on: writes the store's
+   * record of writes no longer holds (it is bounded) are found then.
+   */
+  verifyMs: number
   /** After a failed read, the wait before the next one (doubling up to 8 times this). */
   retryMs: number
 }
@@ -29,18 +32,25 @@ export interface StoreFollowerSettings {
 export const STORE_FOLLOWER_DEFAULTS: StoreFollowerSettings = {
   waitMs: 250,
   limit: 1_000,
-  discoverMs: 250,
+  verifyMs: 2_000,
   retryMs: 100,
 }
 
+/** Most origins one read names (a catch-up of more origins reads them in turn). */
+const ORIGINS_PER_READ = 256
+
 /**
  * Reads every event stored after the node started under any origin but its own (its own it
- * wrote itself) and hands them to `sink`, once each, in seq order per origin.
+ * wrote itself) and hands them to `sink`, once each, in seq order per origin: it waits on the
+ * store's record of writes, reads the origins a write moved, and now and then compares the
+ * store's vector with what it handed on.
  */
 export class StoreFollower implements Startable {
   /** Per origin followed: the highest seq handed to the sink. */
   private readonly cursor: VersionVector = {}
   private follower: EventFollower | undefined
+  /** Where in the store's record of writes the next wait starts. */
+  private changesFrom = ''
   private loop: Promise<void> | undefined
   private running = false
   /** Stopped for good: a start after a stop does nothing. */
@@ -57,16 +67,28 @@ export class StoreFollower implements Startable {
   ) {}
 
   /** The vector of what was handed to the sink (for tests and status). */
-  get position(): Readonly<VersionVector> {
+  get handedOn(): Readonly<VersionVector> {
     return this.cursor
   }
 
-  /** Starts from what the store holds now: everything before it is what loads read. */
+  /**
+   * Starts from what the store holds now: everything before it is what loads read. The
+   * record's position is taken first, so a write between the two is in one or both.
+   */
   async start(): Promise<void> {
     if (this.running || this.stopped) return
-    await this.discover()
-    if (this.stopped) return
-    this.follower = this.store.followEvents()
+    const follower = this.store.followEvents()
+    this.follower = follower
+    try {
+      this.changesFrom = await follower.position()
+      for (const [origin, seq] of Object.entries(await this.store.versionVector()))
+        if (origin !== this.ownOrigin) this.cursor[origin] = seq
+    } catch (error) {
+      this.follower = undefined
+      await follower.close()
+      throw error
+    }
+    if (this.stopped) return void (await follower.close())
     this.running = true
     this.loop = this.run()
   }
@@ -82,24 +104,26 @@ export class StoreFollower implements Startable {
 
   private async run(): Promise<void> {
     const { clock, logger } = this.components
-    let discoveredAt = clock.now()
+    const follower = this.follower!
+    let verifiedAt = clock.now()
     while (this.running) {
       try {
         const now = clock.now()
-        // (A wall clock stepped back rediscovers at once rather than not until it catches up.)
-        if (now - discoveredAt >= this.settings.discoverMs || now < discoveredAt) {
-          await this.discover()
-          discoveredAt = clock.now()
+        // (A wall clock stepped back verifies at once rather than not until it catches up.)
+        if (now - verifiedAt >= this.settings.verifyMs || now < verifiedAt) {
+          await this.catchUp(await this.store.versionVector())
+          verifiedAt = clock.now()
+        } else {
+          const { position, written } = await follower.changes(
+            this.changesFrom,
+            this.settings.waitMs,
+          )
+          if (!this.running) return
+          await this.catchUp(written)
+          // Only once handed on: a sink that throws has the same writes read again.
+          this.changesFrom = position
         }
-        if (Object.keys(this.cursor).length === 0) {
-          // Nothing to follow yet (the geo's first node, before anyone else writes).
-          await this.wait(this.settings.discoverMs)
-          continue
-        }
-        const events = await this.follower!.next(this.cursor, this.settings)
-        if (!this.running) return
         this.failures = 0
-        this.take(events)
       } catch (error) {
         if (!this.running) return
         this.failures++
@@ -109,6 +133,31 @@ export class StoreFollower implements Startable {
             error: (error as Error).message,
           })
         await this.wait(this.settings.retryMs * 2 ** Math.min(this.failures - 1, 3))
+      }
+    }
+  }
+
+  /**
+   * Reads and hands on what the store holds up to `target` past the cursor. An origin not
+   * followed yet is new since the start: all of it is to hand on. Bounded: each read either
+   * hands on events of an origin or drops it.
+   */
+  private async catchUp(target: Readonly<VersionVector>): Promise<void> {
+    const behind: [string, number][] = []
+    for (const [origin, seq] of Object.entries(target)) {
+      if (origin === this.ownOrigin) continue
+      const at = (this.cursor[origin] ??= 0)
+      if (seq > at) behind.push([origin, seq])
+    }
+    for (let from = 0; from < behind.length && this.running; from += ORIGINS_PER_READ) {
+      let reading = behind.slice(from, from + ORIGINS_PER_READ)
+      while (reading.length > 0 && this.running) {
+        const after = Object.fromEntries(reading.map(([origin]) => [origin, this.cursor[origin]!]))
+        const events = await this.follower!.read(after, this.settings.limit)
+        if (!this.running) return
+        this.take(events)
+        const read = new Set(events.map((event) => event.origin))
+        reading = reading.filter(([origin, seq]) => read.has(origin) && this.cursor[origin]! < seq)
       }
     }
   }
@@ -129,17 +178,6 @@ export class StoreFollower implements Startable {
     this.sink(fresh)
     // Only once handed on: a sink that throws gets the same events again.
     Object.assign(this.cursor, next)
-  }
-
-  /** Follows every origin the store holds that is not followed yet, from where the store is. */
-  private async discover(): Promise<void> {
-    const vector = await this.store.versionVector()
-    const first = !this.running && this.follower === undefined
-    for (const [origin, seq] of Object.entries(vector))
-      if (origin !== this.ownOrigin && this.cursor[origin] === undefined)
-        // At the start, what the store holds is what any load reads; an origin found later
-        // is new since the start: all of it is to hand on.
-        this.cursor[origin] = first ? seq : 0
   }
 
   private wait(ms: number): Promise<void> {

@@ -17,6 +17,7 @@ const STOP_GRACE_MS = 1_000
 export type StoreClient = Pick<
   Redis,
   | 'xrangeBuffer'
+  | 'xrevrangeBuffer'
   | 'zrangebylexBuffer'
   | 'info'
   | 'exists'

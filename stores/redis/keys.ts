@@ -24,6 +24,7 @@ export class RedisKeys {
   private readonly actorPrefix: Buffer
   private readonly snapshotPrefix: Buffer
   private readonly fencePrefix: Buffer
+  private readonly changesKey: Buffer
 
   constructor(
     readonly prefix: string,
@@ -36,6 +37,7 @@ export class RedisKeys {
     this.actorPrefix = this.key('actor:')
     this.snapshotPrefix = this.key('snapshot:')
     this.fencePrefix = this.key('fence:')
+    this.changesKey = this.key('changes')
   }
 
   /**
@@ -49,6 +51,15 @@ export class RedisKeys {
   /** Hash: origin → highest seq held (the version vector; also allocates local seqs). */
   vector(): Buffer {
     return this.vectorKey
+  }
+
+  /**
+   * Stream of the store's writes, capped: one entry per append or ingest, its fields the
+   * origins written and the highest seq each holds after it. What a node of a geo of several
+   * nodes follows, whatever the number of origins (see event-follower.ts).
+   */
+  changes(): Buffer {
+    return this.changesKey
   }
 
   /** Stream of one origin's events, entry id `<seq>-0`, one field `e` holding the member. */

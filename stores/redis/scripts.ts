@@ -17,6 +17,9 @@
 //   KEYS[1 + o + n + k], ARGV[#ARGV - f - 1 + k]
 //                    fence k = 1..f (append only): an actor's fencing key and the epoch the
 //                    append holds it under (a geo of several nodes; see docs/geo.md)
+//   KEYS[#KEYS]      the stream of the store's writes (keys.ts, `changes`): each write that
+//                    stores something adds one entry naming the origins it moved and their
+//                    new highest seq, trimmed to about CHANGES_KEPT entries
 //   ARGV[#ARGV]      f
 //
 // The TypeScript half, at the end of this file: `WriteCall` builds that layout, and
@@ -24,6 +27,9 @@
 import type { Redis } from 'ioredis'
 import { encodeName } from './encoding.js'
 import type { RedisKeys } from './keys.js'
+
+/** About how many entries the stream of writes keeps (XADD MAXLEN ~): older ones are trimmed. */
+export const CHANGES_KEPT = 10_000
 
 /** The Lua helpers both write scripts start with. */
 const PRELUDE = `
@@ -86,10 +92,19 @@ local function write(events, eventSeqs, members, seqs)
     local j = tonumber(ARGV[o + 3 * events[k] - 1])
     redis.call('XADD', KEYS[1 + j], string.format('%d-0', eventSeqs[k]), 'e', members[k])
   end
+  local moved = {}
   for j = 1, o do
     if seqs[j] ~= held0[j] then
-      redis.call('HSET', KEYS[1], ARGV[1 + j], string.format('%d', seqs[j]))
+      local seq = string.format('%d', seqs[j])
+      redis.call('HSET', KEYS[1], ARGV[1 + j], seq)
+      moved[#moved + 1] = ARGV[1 + j]
+      moved[#moved + 1] = seq
     end
+  end
+  -- Pairs go in entries of at most 500 (unpack takes a bounded number of values).
+  for from = 1, #moved, 1000 do
+    redis.call('XADD', KEYS[#KEYS], 'MAXLEN', '~', '${CHANGES_KEPT}', '*',
+      unpack(moved, from, math.min(from + 999, #moved)))
   end
 end
 `
@@ -270,12 +285,18 @@ export class WriteCall {
 
   /** How many of `keys()` are KEYS (all of them). */
   get numKeys(): number {
-    return 1 + this.streams.length + this.actors.length + this.fenceKeys.length
+    return 2 + this.streams.length + this.actors.length + this.fenceKeys.length
   }
 
-  /** KEYS: the vector, each origin's stream, each event's actor index, each fence. */
+  /** KEYS: the vector, each origin's stream, each event's actor index, each fence, the stream of writes. */
   keys(): ScriptKey[] {
-    return [this.layout.vector(), ...this.streams, ...this.actors, ...this.fenceKeys]
+    return [
+      this.layout.vector(),
+      ...this.streams,
+      ...this.actors,
+      ...this.fenceKeys,
+      this.layout.changes(),
+    ]
   }
 
   /** ARGV: the origin count, the origin names, three fields per event, each fence's epoch, the fence count. */

@@ -6,15 +6,17 @@ import {
   HybridLogicalClock,
   systemClock,
   type EventDraft,
+  type EventFollower,
   type EventFollowing,
   type EventRecord,
   type EventStore,
   type Fabric,
   type RoleLease,
+  type VersionVector,
   Taps,
 } from '../../../core/index.js'
 import { LeasedFabric } from '../../../node/leased-fabric.js'
-import { StoreFollower } from '../../../node/store-follower.js'
+import { STORE_FOLLOWER_DEFAULTS, StoreFollower } from '../../../node/store-follower.js'
 import { silentLogger } from '../../../core/logger.js'
 import { poll } from '../../support/multi-geo.js'
 import {
@@ -194,16 +196,101 @@ describe('redis store: what a geo of several nodes replicates through', function
       followEvents: () => {
         const follower = a.followEvents()
         return {
-          next: (...args: Parameters<typeof follower.next>) => (reads++, follower.next(...args)),
+          position: () => follower.position(),
+          changes: (from: string, waitMs: number) => (reads++, follower.changes(from, waitMs)),
+          read: (after: VersionVector, limit: number) => (reads++, follower.read(after, limit)),
           close: () => follower.close(),
         }
       },
     })
     const seen: EventRecord[] = []
     await follow(counted, 'a', seen).start()
-    // The first event of the first other origin, found by the follower's next look at the vector.
+    // The first event of the first other origin, named by the store's record of writes.
     await b.append([draft('b', 1)])
     await poll('the follower to hand on the first other origin', () => seen.length === 1)
     assert.ok(reads < 20, `${reads} reads of the store while there was nothing to follow`)
+  })
+
+  /** A store whose followers are wrapped by `wrap` (to count or drop what they report). */
+  function wrapped(
+    store: SharedStore,
+    wrap: (follower: EventFollower) => EventFollower,
+  ): SharedStore {
+    return Object.assign(Object.create(store) as SharedStore, {
+      followEvents: () => wrap(store.followEvents()),
+    })
+  }
+
+  it('reads only the origins a write moved, whatever the number of origins the store holds', async () => {
+    prefix = uniquePrefix('follow-many')
+    const a = await node('a')
+    const b = await node('b')
+    const ORIGINS = 3_000
+    // Origins of restarted nodes and other geos: one event each, stored before the follower starts.
+    await b.ingest(Array.from({ length: ORIGINS }, (_, i) => ({ ...draft(`old-${i}`, i), seq: 1 })))
+    const named: number[] = []
+    let vectorReads = 0
+    const counted = wrapped(
+      Object.assign(Object.create(a) as SharedStore, {
+        versionVector: () => (vectorReads++, a.versionVector()),
+      }),
+      (follower) => ({
+        position: () => follower.position(),
+        changes: (from, waitMs) => follower.changes(from, waitMs),
+        read: (after, limit) => (
+          named.push(Object.keys(after).length),
+          follower.read(after, limit)
+        ),
+        close: () => follower.close(),
+      }),
+    )
+    const seen: EventRecord[] = []
+    await follow(counted, 'a', seen).start()
+    for (let n = 1; n <= 10; n++) await b.append([draft('b', n)])
+    // A late event of an old origin (a geo that was cut off) is followed too.
+    await b.ingest([{ ...draft('old-7', 0), seq: 2 }])
+    await poll('the follower to hand on 11 events', () => seen.length === 11)
+    assert.deepEqual(
+      seen.map((e) => `${e.origin}:${e.seq}`).sort(),
+      [...Array.from({ length: 10 }, (_, i) => `b:${i + 1}`), 'old-7:2'].sort(),
+    )
+    assert.ok(
+      Math.max(...named) <= 2,
+      `reads named ${Math.max(...named)} origins at most: ${named.join(',')}`,
+    )
+    // The vector (3,000 fields) is read at the start and then only every verifyMs (2 s).
+    assert.ok(vectorReads <= 3, `${vectorReads} reads of the vector`)
+  })
+
+  it('finds what the record of writes does not hold by comparing the vector, now and then', async () => {
+    prefix = uniquePrefix('follow-verify')
+    const a = await node('a')
+    const b = await node('b')
+    // A record that names no write (trimmed, or written by a node that keeps none).
+    const blind = wrapped(a, (follower) => ({
+      position: () => follower.position(),
+      changes: async (from, waitMs) => {
+        await follower.changes(from, waitMs)
+        return { position: from, written: {} }
+      },
+      read: (after, limit) => follower.read(after, limit),
+      close: () => follower.close(),
+    }))
+    const seen: EventRecord[] = []
+    const follower = new StoreFollower(
+      blind,
+      'a',
+      (events) => seen.push(...events),
+      { clock: systemClock(), logger: silentLogger() },
+      { ...STORE_FOLLOWER_DEFAULTS, verifyMs: 300 },
+    )
+    stoppables.push(follower)
+    await follower.start()
+    for (let n = 1; n <= 5; n++) await b.append([draft('b', n)])
+    await poll('the follower to hand on 5 events found in the vector', () => seen.length === 5)
+    assert.deepEqual(
+      seen.map((e) => `${e.origin}:${e.seq}`),
+      ['b:1', 'b:2', 'b:3', 'b:4', 'b:5'],
+    )
   })
 })
