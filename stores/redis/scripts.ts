@@ -61,6 +61,10 @@ end
 -- Phase one: reads and checks only. The highest seq held per origin number.
 local held0 = {}
 local function prepare()
+  local kind = redis.call('TYPE', KEYS[#KEYS])['ok']
+  if kind ~= 'none' and kind ~= 'stream' then
+    return nil, 'CORRUPT ' .. KEYS[#KEYS] .. ' is not the stream of writes: it is a ' .. kind
+  end
   local seqs = {}
   for j = 1, o do
     local seq, err = held(j)

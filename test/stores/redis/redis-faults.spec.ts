@@ -321,6 +321,29 @@ describe('redis store faults: data it did not write', function () {
     assert.equal(next!.seq, 2)
   })
 
+  it('a stream of writes that is not a stream fails appends and ingests whole: nothing written', async () => {
+    await store!.append([draft('a', 9)])
+    await raw!.set(`${prefix}changes`, 'a string, not a stream')
+    const error = await rejectsFast(
+      'append',
+      () => store!.append([draft('a', 10)]),
+      StoreCorruptError,
+    )
+    assert.match(error.message, /changes is not the stream of writes/)
+    await rejectsFast(
+      'ingest',
+      () => store!.ingest([{ ...draft('r', 11), origin: 'remote', seq: 1 }]),
+      StoreCorruptError,
+    )
+    assert.deepEqual(await store!.versionVector(), { 'node-a': 1 })
+    assert.equal(await raw!.xlen(`${prefix}origin:node-a`), 1)
+    assert.equal(await raw!.exists(`${prefix}origin:remote`), 0)
+    assert.equal(await raw!.zcard(`${prefix}actor:5:thing:a`), 1)
+    await raw!.del(`${prefix}changes`)
+    const [next] = await store!.append([draft('a', 12)])
+    assert.equal(next!.seq, 2)
+  })
+
   it('a garbage snapshot fails loadSnapshot with StoreCorruptError', async () => {
     const [e1] = await store!.append([draft('s', 10)])
     await store!.saveSnapshot({
