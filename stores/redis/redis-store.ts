@@ -1,12 +1,10 @@
 // The Redis store's facade: the EventStore calls, each one script or read on one connection.
 import {
   compareOriginSeq,
-  AnywhereError,
   ConfigError,
   FencedError,
   NotRunningError,
   StoreCorruptError,
-  StoreUnavailableError,
   type AbortOptions,
   type AppendOptions,
   type EventDraft,
@@ -28,9 +26,7 @@ import {
   checkTarget,
   connectStoreClient,
   createStoreClient,
-  describeTarget,
   errorMessage,
-  isReplyError,
   warnIfNotDurable,
   type StoreClient,
 } from './connection.js'
@@ -42,7 +38,6 @@ import {
   encodeMember,
   encodeName,
   encodeSnapshot,
-  MemberDecodeError,
   sortKeyHead,
   sortKeySuccessor,
 } from './encoding.js'
@@ -50,6 +45,7 @@ import { RedisEventFollower } from './event-follower.js'
 import { RedisKeys } from './keys.js'
 import { parseRedisStoreInit, type RedisStoreInit, type RedisStoreSettings } from './options.js'
 import { WriteCall } from './scripts.js'
+import { RedisStoreHealth } from './store-health.js'
 import { raceAbort, throwIfAborted } from '../../support/abort.js'
 
 /**
@@ -70,7 +66,7 @@ export class RedisEventStore implements EventStore, EventFollowing, RoleLease {
   private readonly logger: Logger
   private client: StoreClient | undefined
   private running = false
-  private available = true
+  private readonly health: RedisStoreHealth
   private readonly appends: AppendQueue
 
   constructor(
@@ -79,6 +75,7 @@ export class RedisEventStore implements EventStore, EventFollowing, RoleLease {
   ) {
     this.keys = new RedisKeys(settings.prefix, settings.cluster ? 'hash-tagged' : 'plain')
     this.logger = components.logger.child({ store: 'redis', prefix: settings.prefix })
+    this.health = new RedisStoreHealth(settings, components, this.logger)
     this.appends = new AppendQueue(settings.maxBatchEvents, (batch) => this.sendBatch(batch))
   }
 
@@ -90,21 +87,20 @@ export class RedisEventStore implements EventStore, EventFollowing, RoleLease {
       this.logger.debug('redis connection error', { error })
     })
     client.on('close', () => {
-      if (this.running) this.markUnavailable('the connection to Redis closed')
+      if (this.running) this.health.unavailable('the connection to Redis closed')
     })
     client.on('ready', () => {
-      if (this.running) this.markAvailable()
+      if (this.running) this.health.answered()
     })
     await connectStoreClient(client, settings)
     try {
       await checkTarget(client, settings, this.keys)
     } catch (error) {
       await closeStoreClient(client)
-      throw error instanceof ConfigError ? error : this.storeError(error, 'start')
+      throw error instanceof ConfigError ? error : this.health.failure(error, 'start')
     }
     this.client = client
     this.running = true
-    this.available = true
     await warnIfNotDurable(client, this.logger)
   }
 
@@ -290,7 +286,7 @@ export class RedisEventStore implements EventStore, EventFollowing, RoleLease {
     }
     client.anywhereAppend(call.numKeys, call.keys(), call.args()).then(
       (reply) => {
-        this.markAvailable()
+        this.health.answered()
         const seqs = Array.isArray(reply) ? reply.map(Number) : []
         let i = 0
         for (const pending of batch) {
@@ -304,7 +300,7 @@ export class RedisEventStore implements EventStore, EventFollowing, RoleLease {
         }
       },
       (error: unknown) => {
-        const failure = this.storeError(error, 'append')
+        const failure = this.health.failure(error, 'append')
         // One corrupt or fenced actor must not fail the appends that shared its batch.
         if (
           (failure instanceof StoreCorruptError || failure instanceof FencedError) &&
@@ -313,7 +309,7 @@ export class RedisEventStore implements EventStore, EventFollowing, RoleLease {
           for (const pending of batch) this.sendBatch([pending])
         else
           for (const pending of batch) {
-            if (failure instanceof FencedError) this.fenced(pending, failure)
+            if (failure instanceof FencedError) this.health.fenced(pending.drafts[0], failure)
             settleAppend(pending, failure)
           }
       },
@@ -332,40 +328,11 @@ export class RedisEventStore implements EventStore, EventFollowing, RoleLease {
     throwIfAborted(signal, what)
     try {
       const result = await raceAbort(command(client), signal, what)
-      this.markAvailable()
+      this.health.answered()
       return result
     } catch (error) {
-      throw this.storeError(error, what)
+      throw this.health.failure(error, what)
     }
-  }
-
-  /** What a failed command means for the caller: corrupt data, or Redis unreachable. */
-  private storeError(error: unknown, what: string): AnywhereError {
-    if (error instanceof AnywhereError) return error
-    if (isReplyError(error) && /^FENCED/.test(errorMessage(error))) {
-      this.logger.warn('append refused by the fence: another node of the geo took the actor', {
-        message: errorMessage(error),
-      })
-      return new FencedError(
-        `redis store: ${what} refused: another node of the geo has taken the actor since this node claimed it (${errorMessage(error)}); the command was not applied, retry it at the actor's owner`,
-        { cause: error },
-      )
-    }
-    if (error instanceof MemberDecodeError)
-      return new StoreCorruptError(`redis store: ${error.message}`, { cause: error })
-    const message = errorMessage(error)
-    if (isReplyError(error) && /^(CORRUPT|WRONGTYPE)|not an integer|not a valid/.test(message))
-      return new StoreCorruptError(
-        `redis store: ${what} found data it did not write under '${this.settings.prefix}': ${message}. ` +
-          'Another program may share the key prefix; give the store its own prefix or restore the keys',
-        { cause: error },
-      )
-    const reason = `Redis did not serve ${what}: ${message}`
-    this.markUnavailable(reason)
-    return new StoreUnavailableError(
-      `redis store unavailable (${describeTarget(this.settings)}): ${reason}; retry later`,
-      { cause: error },
-    )
   }
 
   private decode(key: Buffer, member: Buffer): EventRecord {
@@ -390,36 +357,6 @@ export class RedisEventStore implements EventStore, EventFollowing, RoleLease {
         'or has been changed; restore it from a replica or a backup',
       { cause },
     )
-  }
-
-  /** `actor.fenced`: another node of the geo took the actor of this append. */
-  private fenced(pending: PendingAppend, failure: FencedError): void {
-    const first = pending.drafts[0]
-    if (!first || !this.components.taps.wants('actor.fenced')) return
-    this.components.taps.publish({
-      kind: 'actor.fenced',
-      at: this.components.clock.now(),
-      actor: { type: first.actorType, id: first.actorId },
-      message: failure.message,
-    })
-  }
-
-  private markUnavailable(message: string): void {
-    if (!this.available) return
-    this.available = false
-    this.logger.warn('redis store unavailable; calls fail until Redis answers again', { message })
-    this.components.taps.publish({
-      kind: 'store.unavailable',
-      at: this.components.clock.now(),
-      message,
-    })
-  }
-
-  private markAvailable(): void {
-    if (this.available) return
-    this.available = true
-    this.logger.info('redis store available again')
-    this.components.taps.publish({ kind: 'store.available', at: this.components.clock.now() })
   }
 
   private assertRunning(): void {
