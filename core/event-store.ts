@@ -102,21 +102,28 @@ export interface EventFollowing {
 
 /**
  * A reader of what a shared store's writers store: where its record of writes is, what was
- * written since, and the events themselves. The record may drop old writes (it is bounded):
- * a follower compares with the store's vector now and then, and reads what it lacks.
+ * written since, and the events themselves. The record is bounded (old writes are dropped),
+ * and a store may lose it (restarted without its data): `check` says when either happened.
  */
 export interface EventFollower {
   /** Where the store's record of writes ends now: `changes` from here returns later writes. */
   position(): Promise<string>
   /**
    * The origins written after `from`, with the highest seq each holds, and the position after
-   * those writes; waits up to `waitMs` while there are none (then `written` is empty).
+   * those writes; waits up to `waitMs` while there are none (then `written` is empty). An
+   * entry of the record that cannot be read is passed over (and logged).
    */
   changes(from: string, waitMs: number): Promise<{ position: string; written: VersionVector }>
   /**
-   * Some of the events of the origins `after` names with a seq above its entry, at most about
-   * `limit`, in seq order per origin; never waits. A store may read only some of the origins
-   * per call: call again for what is still missing.
+   * Whether the record still holds every write after `from` (`intact`), and where it ends
+   * now. Not intact: writes after `from` were dropped from it, or it went back (the store lost
+   * data): the follower compares the store's vector with what it has read.
+   */
+  check(from: string): Promise<{ intact: boolean; position: string }>
+  /**
+   * Events of every origin `after` names with a seq above its entry, at most about `limit`
+   * in all, in seq order per origin; never waits. An origin with nothing past its entry has
+   * no event in the answer.
    */
   read(after: Readonly<VersionVector>, limit: number): Promise<EventRecord[]>
   /** Closes its connection; a call under way fails. */

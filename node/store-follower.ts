@@ -21,9 +21,12 @@ export interface StoreFollowerSettings {
   /** Most events taken by one read. */
   limit: number
   /**
-   * How often the store's vector is compared with what was handed on: writes the store's
-   * record of writes no longer holds (it is bounded) are found then.
+   * How often the follower checks that the store's record of writes still holds everything
+   * after where it reads (two small reads); when it does not, the store's vector is compared
+   * with what was handed on at once.
    */
+  checkMs: number
+  /** How often the store's vector is compared with what was handed on, whatever the check says. */
   verifyMs: number
   /** After a failed read, the wait before the next one (doubling up to 8 times this). */
   retryMs: number
@@ -32,7 +35,8 @@ export interface StoreFollowerSettings {
 export const STORE_FOLLOWER_DEFAULTS: StoreFollowerSettings = {
   waitMs: 250,
   limit: 1_000,
-  verifyMs: 2_000,
+  checkMs: 2_000,
+  verifyMs: 30_000,
   retryMs: 100,
 }
 
@@ -105,14 +109,31 @@ export class StoreFollower implements Startable {
   private async run(): Promise<void> {
     const { clock, logger } = this.components
     const follower = this.follower!
-    let verifiedAt = clock.now()
+    let checkedAt = clock.now()
+    let verifiedAt = checkedAt
     while (this.running) {
       try {
         const now = clock.now()
-        // (A wall clock stepped back verifies at once rather than not until it catches up.)
+        // (A wall clock stepped back checks at once rather than not until it catches up.)
         if (now - verifiedAt >= this.settings.verifyMs || now < verifiedAt) {
-          await this.catchUp(await this.store.versionVector())
-          verifiedAt = clock.now()
+          await this.verify()
+          verifiedAt = checkedAt = clock.now()
+        } else if (now - checkedAt >= this.settings.checkMs || now < checkedAt) {
+          const { intact, position } = await follower.check(this.changesFrom)
+          if (!intact) {
+            logger.info(
+              'the geo store no longer records every write since this node read it; comparing its vector',
+              {
+                from: this.changesFrom,
+                to: position,
+              },
+            )
+            // As at the start: writes after `position` come as changes, the rest is in the vector.
+            this.changesFrom = position
+            await this.verify()
+            verifiedAt = clock.now()
+          }
+          checkedAt = clock.now()
         } else {
           const { position, written } = await follower.changes(
             this.changesFrom,
@@ -135,6 +156,21 @@ export class StoreFollower implements Startable {
         await this.wait(this.settings.retryMs * 2 ** Math.min(this.failures - 1, 3))
       }
     }
+  }
+
+  /** Compares the store's vector with what was handed on, and reads what is missing. */
+  private async verify(): Promise<void> {
+    const vector = await this.store.versionVector()
+    const behind = Object.entries(vector).filter(
+      ([origin, seq]) => origin !== this.ownOrigin && seq < (this.cursor[origin] ?? 0),
+    )
+    if (behind.length > 0)
+      // Not lost here (it was handed on), but the store lost it: its seqs will be used again.
+      this.components.logger.warn('the geo store holds fewer events than this node read from it', {
+        origins: behind.length,
+        example: `${behind[0]![0]}: store ${behind[0]![1]}, read ${this.cursor[behind[0]![0]]}`,
+      })
+    await this.catchUp(vector)
   }
 
   /**
@@ -182,11 +218,17 @@ export class StoreFollower implements Startable {
 
   private wait(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      this.cancelWait = this.components.clock.setTimer(ms, () => {
+      if (!this.running) return resolve()
+      const cancel = this.components.clock.setTimer(ms, () => {
         this.cancelWait = undefined
         resolve()
       })
-      if (!this.running) resolve()
+      // Stop ends the wait at once (the timer cleared and the wait over).
+      this.cancelWait = () => {
+        this.cancelWait = undefined
+        cancel()
+        resolve()
+      }
     })
   }
 }

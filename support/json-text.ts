@@ -1,5 +1,6 @@
 // JSON text from outside (a request body, a call between the nodes of a geo): its nesting
-// scanned before it is parsed, and keys that would poison a prototype refused.
+// scanned before it is parsed, and keys that would poison a prototype refused (`__proto__`,
+// and `constructor` holding a `prototype`).
 import secureJson from 'secure-json-parse'
 import { ValidationError } from '../core/errors.js'
 
@@ -25,17 +26,18 @@ export function jsonNestsDeeperThan(text: string, maxDepth: number): boolean {
 }
 
 /**
- * Parses a request body: empty is `{}`; the depth is checked before parsing; `__proto__` and
- * `constructor` keys are refused (prototype poisoning; msgpack could not store them either).
+ * Parses a request body (or `what` else): empty is `{}`; the depth is checked before parsing;
+ * `__proto__` keys, and `constructor` keys holding a `prototype`, are refused (prototype
+ * poisoning; msgpack could not store them either).
  */
-export function parseJsonBody(text: string, maxDepth: number): unknown {
+export function parseJsonBody(text: string, maxDepth: number, what = 'the request body'): unknown {
   if (text.trim() === '') return {}
   if (jsonNestsDeeperThan(text, maxDepth))
-    throw new ValidationError(`the request body nests deeper than ${maxDepth} levels`)
+    throw new ValidationError(`${what} nests deeper than ${maxDepth} levels`)
   try {
     return secureJson.parse(text, null, { protoAction: 'error', constructorAction: 'error' })
   } catch (error) {
-    throw new ValidationError(`the request body is not valid JSON: ${(error as Error).message}`, {
+    throw new ValidationError(`${what} is not valid JSON: ${(error as Error).message}`, {
       cause: error,
     })
   }

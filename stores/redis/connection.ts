@@ -18,6 +18,7 @@ export type StoreClient = Pick<
   Redis,
   | 'xrangeBuffer'
   | 'xrevrangeBuffer'
+  | 'xlen'
   | 'zrangebylexBuffer'
   | 'info'
   | 'exists'

@@ -6,6 +6,7 @@
 // while the geo is quiet, and its reads cost the same whether the store holds 2 origins or
 // 20,000 (a blocking XREAD over every origin's stream named them all on every read).
 import {
+  NotRunningError,
   StoreCorruptError,
   type EventFollower,
   type EventRecord,
@@ -16,6 +17,7 @@ import { closeStoreClient, connectStoreClient, type StoreClient } from './connec
 import { decodeName, encodeName } from './encoding.js'
 import type { RedisKeys } from './keys.js'
 import type { RedisStoreSettings } from './options.js'
+import { CHANGES_KEPT } from './scripts.js'
 
 /** XREAD's reply: per stream, its key and its entries (id, then the fields). */
 type XReadReply = [Buffer, [Buffer, Buffer[]][]][] | null
@@ -25,10 +27,21 @@ export type DecodeEntry = (stream: Buffer, member: Buffer) => EventRecord
 
 /** Entries of the stream of writes taken by one `changes`. */
 const CHANGES_PER_READ = 1_000
-/** Most origins' streams one read names (a read of more origins takes several). */
-const ORIGINS_PER_READ = 256
 /** Where the stream of writes starts: before its first entry. */
 const START = '0-0'
+
+/** A stream entry id (`<ms>-<seq>`) as a number pair, for comparing two ids. */
+function entryId(id: string): [number, number] {
+  const [ms = '0', seq = '0'] = id.split('-')
+  return [Number(ms), Number(seq)]
+}
+
+/** Whether stream entry id `a` comes after `b`. */
+function after(a: string, b: string): boolean {
+  const [am, as] = entryId(a)
+  const [bm, bs] = entryId(b)
+  return am > bm || (am === bm && as > bs)
+}
 
 export class RedisEventFollower implements EventFollower {
   private connected: Promise<void> | undefined
@@ -41,7 +54,7 @@ export class RedisEventFollower implements EventFollower {
     private readonly settings: RedisStoreSettings,
     private readonly keys: RedisKeys,
     private readonly decode: DecodeEntry,
-    logger: Logger,
+    private readonly logger: Logger,
   ) {
     // A failed call rejects its caller; the events are only what ioredis also reports.
     client.on('error', (error: Error) =>
@@ -79,21 +92,60 @@ export class RedisEventFollower implements EventFollower {
     for (const [, entries] of reply ?? [])
       for (const [id, fields] of entries) {
         position = id.toString('latin1')
-        if (fields.length % 2 !== 0) throw this.corrupt(key, `entry ${position} is not pairs`)
-        for (let i = 0; i < fields.length; i += 2) {
-          const origin = this.name(key, fields[i]!)
-          const seq = Number(fields[i + 1]!.toString('latin1'))
-          if (!Number.isSafeInteger(seq) || seq < 1)
-            throw this.corrupt(key, `entry ${position} holds a seq that is not one`)
-          if (seq > (written[origin] ?? 0)) written[origin] = seq
+        const moved = this.moved(fields)
+        if (typeof moved === 'string') {
+          // Passed over, not retried for ever: what it named is found by the next check.
+          this.logger.warn('store follower: an entry of the stream of writes cannot be read', {
+            stream: key.toString('utf8'),
+            entry: position,
+            problem: moved,
+          })
+          continue
         }
+        for (const [origin, seq] of moved) if (seq > (written[origin] ?? 0)) written[origin] = seq
       }
     return { position, written }
   }
 
+  async check(from: string): Promise<{ intact: boolean; position: string }> {
+    await this.connect()
+    const key = this.keys.changes()
+    const [first, last, length] = await Promise.all([
+      this.client.xrangeBuffer(key, '-', '+', 'COUNT', 1) as Promise<[Buffer, Buffer[]][]>,
+      this.client.xrevrangeBuffer(key, '+', '-', 'COUNT', 1) as Promise<[Buffer, Buffer[]][]>,
+      this.client.xlen(key),
+    ])
+    const firstId = first[0]?.[0].toString('latin1')
+    const position = last[0]?.[0].toString('latin1') ?? START
+    // Gone back: `from` is past its end (Redis lost data, or a replica behind took over).
+    if (after(from, position)) return { intact: false, position }
+    // Trimmed past `from`: only ever trimmed (never deleted from), and only once that long.
+    const trimmed =
+      firstId !== undefined && after(firstId, from) && (from !== START || length >= CHANGES_KEPT)
+    return { intact: !trimmed, position }
+  }
+
+  /** The (origin, seq) pairs of an entry of the stream of writes, or what is wrong with it. */
+  private moved(fields: Buffer[]): [string, number][] | string {
+    if (fields.length % 2 !== 0) return 'its fields are not pairs'
+    const pairs: [string, number][] = []
+    for (let i = 0; i < fields.length; i += 2) {
+      let origin: string
+      try {
+        origin = decodeName(fields[i]!)
+      } catch (error) {
+        return `an origin does not decode: ${(error as Error).message}`
+      }
+      const seq = Number(fields[i + 1]!.toString('latin1'))
+      if (!Number.isSafeInteger(seq) || seq < 1) return `the seq of ${origin} is not one`
+      pairs.push([origin, seq])
+    }
+    return pairs
+  }
+
   async read(after: Readonly<VersionVector>, limit: number): Promise<EventRecord[]> {
     await this.connect()
-    const origins = Object.keys(after).slice(0, ORIGINS_PER_READ)
+    const origins = Object.keys(after)
     if (origins.length === 0) return []
     const keys = origins.map((origin) => this.stream(origin))
     const ids = origins.map((origin) => `${after[origin]!}-0`)
@@ -134,7 +186,7 @@ export class RedisEventFollower implements EventFollower {
   }
 
   private async connect(): Promise<void> {
-    if (this.closed) throw new Error('the event follower is closed')
+    if (this.closed) throw new NotRunningError('the store follower is closed')
     if (!this.connected) {
       const connecting = connectStoreClient(this.client, this.settings)
       this.connected = connecting
@@ -144,14 +196,6 @@ export class RedisEventFollower implements EventFollower {
       })
     }
     await this.connected
-  }
-
-  private name(key: Buffer, bytes: Buffer): string {
-    try {
-      return decodeName(bytes)
-    } catch (error) {
-      throw this.corrupt(key, `names an origin that does not decode: ${(error as Error).message}`)
-    }
   }
 
   private corrupt(key: Buffer, detail: string): StoreCorruptError {

@@ -101,6 +101,7 @@ export class RedisEventStore implements EventStore, EventFollowing, RoleLease {
     }
     this.client = client
     this.running = true
+    this.health.reset()
     await warnIfNotDurable(client, this.logger)
   }
 

@@ -89,6 +89,8 @@ local function write(events, eventSeqs, members, seqs)
       for back = k - 1, 1, -1 do
         redis.call('ZREM', KEYS[1 + o + events[back]], members[back])
       end
+      -- Redis out of memory is Redis unavailable, not data this store did not write.
+      if string.sub(added.err, 1, 3) == 'OOM' then return added.err end
       return 'CORRUPT ' .. KEYS[1 + o + events[k]] .. ' is not the sorted set of an actor: ' .. added.err
     end
   end

@@ -22,6 +22,11 @@ export class RedisStoreHealth {
     private readonly logger: Logger,
   ) {}
 
+  /** A store started (again): available, without saying so. */
+  reset(): void {
+    this.available = true
+  }
+
   /** What a failed command means for the caller: corrupt data, a fence, or Redis unreachable. */
   failure(error: unknown, what: string): AnywhereError {
     if (error instanceof AnywhereError) return error

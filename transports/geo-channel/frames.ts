@@ -23,6 +23,8 @@ export const MAX_GEO_CALL_BYTES = 1024 * 1024
 export const MAX_HELLO_BYTES = 4 * 1024
 /** The frame's header after its length: call id (u32) and kind (u8). */
 const HEADER_BYTES = 5
+/** The bytes of a frame that are not its body: its length (u32) and its header. */
+export const FRAME_OVERHEAD_BYTES = 4 + HEADER_BYTES
 
 /** What a frame is. */
 export const FrameKind = {

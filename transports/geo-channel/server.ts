@@ -19,6 +19,7 @@ import {
   FrameBatcher,
   FrameKind,
   FrameReader,
+  FRAME_OVERHEAD_BYTES,
   MAX_GEO_CALL_BYTES,
   MAX_HELLO_BYTES,
   encodeFrame,
@@ -133,17 +134,24 @@ export class GeoChannelServer implements Startable {
     const hello = setTimeout(() => socket.destroy(), HELLO_TIMEOUT_MS)
     hello.unref()
     const answer = (id: number, kind: FrameKind, body: unknown) => {
-      let frame: Buffer
+      let frame: Buffer | undefined
+      let problem: string
       try {
         frame = encodeFrame(id, kind, body)
+        problem = `an answer of ${frame.length - FRAME_OVERHEAD_BYTES} bytes (at most ${MAX_GEO_CALL_BYTES})`
       } catch (error) {
-        // The call ran (its events, if any, are stored): say so rather than leave it unanswered.
-        frame = encodeFrame(id, FrameKind.ERROR, {
-          error: 'HandlerError',
-          message: `the answer of the call could not be encoded: ${(error as Error).message}`,
-        })
+        problem = `an answer that cannot be encoded (${(error as Error).message})`
       }
-      out.push(frame)
+      if (frame && frame.length - FRAME_OVERHEAD_BYTES <= MAX_GEO_CALL_BYTES) return out.push(frame)
+      // Its caller alone is told, not the connection cut (every call on it would fail). The
+      // call ran, its events (if any) stored: the caller cannot tell what came of it.
+      logger.warn('geo channel: a call ran but its answer cannot be sent', { problem })
+      out.push(
+        encodeFrame(id, FrameKind.ERROR, {
+          error: 'OutcomeUnknownError',
+          message: `the call ran on the owner, but its answer cannot be sent: ${problem}`,
+        }),
+      )
     }
     const refuse = (error: AnywhereError | Error, id = 0) => {
       const issues = error instanceof ValidationError ? { issues: error.issues } : {}
@@ -259,7 +267,7 @@ function parseJson(body: Buffer): unknown {
  * parsing, `__proto__` and `constructor` keys refused): a call wraps its input one level deep.
  */
 function parseCall(body: Buffer): unknown {
-  return parseJsonBody(body.toString('utf8'), MAX_PAYLOAD_DEPTH + 1)
+  return parseJsonBody(body.toString('utf8'), MAX_PAYLOAD_DEPTH + 1, 'the call')
 }
 
 function parse<T>(schema: z.ZodType<T>, json: unknown): T {

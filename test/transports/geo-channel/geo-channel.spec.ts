@@ -175,14 +175,23 @@ describe('geo channel (client and server)', () => {
     )
   })
 
-  it('an answer that cannot be encoded is answered as a HandlerError, not left to time out', async () => {
+  it('an answer too large or that cannot be encoded fails its call alone, as an unknown outcome', async () => {
     await start()
     behaviours.set('big', () => Promise.resolve(10n))
-    await assert.rejects(
-      client!.ask('b', { type: 't', id: 'i', command: 'big', input: {} }),
-      (error: Error) => error.name === 'HandlerError' && /could not be encoded/.test(error.message),
-    )
-    assert.equal(served, 1)
+    behaviours.set('huge', () => Promise.resolve('x'.repeat(2 * 1024 * 1024)))
+    let release: () => void = () => {}
+    behaviours.set('slow', (input) => new Promise((resolve) => (release = () => resolve(input))))
+    const slow = client!.ask('b', { type: 't', id: 'i', command: 'slow', input: { n: 1 } })
+    for (const command of ['big', 'huge'])
+      await assert.rejects(
+        client!.ask('b', { type: 't', id: 'i', command, input: {} }),
+        (error: Error) =>
+          error instanceof OutcomeUnknownError && /ran on the owner/.test(error.message),
+        command,
+      )
+    // The connection still carries the call that was under way with them.
+    release()
+    assert.deepEqual(await slow, { value: { n: 1 } })
   })
 
   it('reads frames split at every byte, and several in one chunk', () => {
