@@ -139,6 +139,11 @@ export interface FabricComponents {
   serveForwarded?: (request: ForwardedRequest) => Promise<ForwardedResponse>
   /** What this geo advertises to the others every heartbeat; without it, nothing is advertised. */
   advert?: () => GeoAdvert
+  /**
+   * The origins of this node's key in use besides its own: in a geo of several nodes, its
+   * members'. Every other origin of the key is retired (docs/fabric.md, "Retired origins").
+   */
+  liveOrigins?: () => readonly string[]
 }
 
 export type FabricFactory = (components: FabricComponents) => Fabric

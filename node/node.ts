@@ -211,6 +211,8 @@ export async function createNode(
               throw new NotRunningError('this node runs no gateway to serve forwarded requests')
             return gateway.serveForwarded(request)
           },
+          // A geo's members write under the geo's key: their origins are live.
+          ...(members ? { liveOrigins: () => members.members().map((m) => m.nodeId) } : {}),
           advert: () => {
             const { ready, reason, load } = readiness.state()
             const urls = config.http.publicUrls ?? (gateway?.listening ? [gateway.url] : [])

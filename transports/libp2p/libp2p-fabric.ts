@@ -28,6 +28,7 @@ import { EventVerifier, OwnEventSigner } from './event-signing.js'
 import { FORWARD_PROTOCOL, forwardRequest, serveForwardStream } from './forward-protocol.js'
 import { loadOrCreateIdentity, type NodeIdentity } from './identity.js'
 import { LocalFeed } from './local-feed.js'
+import { RetiredOrigins } from './retired-origins.js'
 import {
   parseLibp2pFabricInit,
   type Libp2pFabricInit,
@@ -176,7 +177,17 @@ class Libp2pFabricNode implements Libp2pFabric {
       this.logger.warn(
         `this node's origin ${nodeId} does not name its fabric key ${identity.peerId}: its events are not signed, and no peer takes them`,
       )
-    const verifier = new EventVerifier((peerId) => peerId === this.id || this.links.has(peerId))
+    const accepts = (peerId: string) => peerId === this.id || this.links.has(peerId)
+    const verifier = new EventVerifier(accepts)
+    const retired = new RetiredOrigins({
+      dir: join(dataDir, 'retired-origins'),
+      key: identity.peerId,
+      privateKey: identity.privateKey,
+      accepts,
+      maxLiveOriginsPerKey: options.maxLiveOriginsPerKey,
+      clock,
+      logger: this.logger,
+    })
     const peers = parsePeers(options.peers, this.id, this.logger)
     const listen = options.listen.map((address) => parseMultiaddr(address, 'listen'))
     const psk = options.psk ? await readPsk(options.psk) : undefined
@@ -228,6 +239,7 @@ class Libp2pFabricNode implements Libp2pFabric {
       isOwn,
       signer,
       verifier,
+      retired,
       settings: options,
       ...(this.components.advert ? { advert: this.components.advert } : {}),
     }
@@ -239,6 +251,12 @@ class Libp2pFabricNode implements Libp2pFabric {
         new PeerLink(id, peer.peerId, peer.geo, node, sessionComponents, linkSettings),
       )
     }
+
+    // Notices are read once the allowlist is known (those of other keys stay aside), and
+    // this node's own is issued before any peer is sent a hello.
+    await retired.load()
+    retired.track(localFeed.known)
+    this.issueNotice(retired, localFeed)
 
     await node.handle(
       REPLICATION_PROTOCOL,
@@ -271,7 +289,7 @@ class Libp2pFabricNode implements Libp2pFabric {
       if (peer.addrs.length > 0) await node.peerStore.merge(peer.peerId, { multiaddrs: peer.addrs })
 
     this.unfollowEventFeed = this.followEventFeed(this.components.feed, localFeed)
-    this.scheduleRefresh(localFeed, options.refreshMs)
+    this.scheduleRefresh(localFeed, retired, options.refreshMs)
     if (this.state !== 'starting') throw new NotRunningError(notRunningMessage('the fabric'))
     this.state = 'running'
     for (const link of this.links.values()) link.start()
@@ -326,17 +344,31 @@ class Libp2pFabricNode implements Libp2pFabric {
     return true
   }
 
-  private scheduleRefresh(localFeed: LocalFeed, every: number): void {
+  /**
+   * Issues this node's retirement notice when it learned of origins of its key that are not
+   * live (its own origin and, in a geo of several nodes, its members'), or the live ones changed.
+   */
+  private issueNotice(retired: RetiredOrigins, localFeed: LocalFeed): void {
+    const live = [this.components.nodeId, ...(this.components.liveOrigins?.() ?? [])]
+    if (retired.issue(live, localFeed.known))
+      this.logger.debug('retirement notice issued', {
+        retired: retired.snapshot.base.size,
+        digest: retired.snapshot.digest,
+      })
+  }
+
+  private scheduleRefresh(localFeed: LocalFeed, retired: RetiredOrigins, every: number): void {
     this.cancelRefresh = this.components.clock.setTimer(every, () => {
       if (this.state === 'stopped') return
       localFeed
         .refresh()
+        .then(() => this.issueNotice(retired, localFeed))
         .then(() => localFeed.prune([...this.links.values()].map((link) => link.vector)))
         .catch((error: unknown) =>
           this.logger.warn('could not refresh the version vector', { error }),
         )
         .finally(() => {
-          if (this.state !== 'stopped') this.scheduleRefresh(localFeed, every)
+          if (this.state !== 'stopped') this.scheduleRefresh(localFeed, retired, every)
         })
     })
   }

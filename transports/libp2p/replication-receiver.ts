@@ -2,7 +2,7 @@ import type { Stream } from '@libp2p/interface'
 import { MAX_HLC_DRIFT_MS, type EventRecord, type VersionVector } from '../../core/index.js'
 import { AckPacer } from './ack-pacer.js'
 import type { EventRefusal } from './event-signing.js'
-import { MAX_VECTOR_ORIGINS, type Frame, type HelloFrame } from './frames.js'
+import { MAX_VECTOR_ORIGINS, type Frame, type HelloFrame, type NoticeFrame } from './frames.js'
 import {
   ReplicationSession,
   type SessionComponents,
@@ -102,12 +102,18 @@ export class ReplicationReceiver extends ReplicationSession {
         let events = frame.events
         let wire = frame.wire
         if (events.some((e) => verifier.isForeign(e.origin))) {
-          if (!this.passOver(events.filter((e) => verifier.isForeign(e.origin)))) return
+          if (!this.passOver(events.filter((e) => verifier.isForeign(e.origin)), 'foreign'))
+            return
           wire = wire?.filter((_, i) => !verifier.isForeign(events[i]!.origin))
           events = events.filter((e) => !verifier.isForeign(e.origin))
         }
         const refusal = verifier.check(events, wire)
         if (refusal) return this.refuseEvents(refusal)
+        const unlisted = this.unlistedOrigins(events)
+        if (unlisted) {
+          if (!this.passOver(events.filter((e) => unlisted.has(e.origin)), 'unlisted')) return
+          events = events.filter((e) => !unlisted.has(e.origin))
+        }
         this.lastN = frame.n
         this.queue.push({ n: frame.n, events, bytes, more: frame.more === true })
         this.queuedBytes += bytes
@@ -118,6 +124,8 @@ export class ReplicationReceiver extends ReplicationSession {
         this.wakeup.notify()
         return
       }
+      case 'notice':
+        return this.onNotice(frame)
       case 'status':
         this.peer.advertised(frame)
         return
@@ -137,24 +145,83 @@ export class ReplicationReceiver extends ReplicationSession {
    * the rest of the session so that the sender does not send them again and again. False
    * (the stream is closed) past MAX_FOREIGN_ORIGINS of them.
    */
-  private passOver(events: readonly EventRecord[]): boolean {
+  private passOver(events: readonly EventRecord[], why: 'foreign' | 'unlisted'): boolean {
     for (const event of events) {
       const seen = this.foreign[event.origin]
       if (seen === undefined) {
         if (Object.keys(this.foreign).length >= MAX_FOREIGN_ORIGINS) {
           this.reject(
-            `events of more than ${MAX_FOREIGN_ORIGINS} origins this node does not allowlist`,
+            `events of more than ${MAX_FOREIGN_ORIGINS} origins this node does not allowlist or that are over maxLiveOriginsPerKey`,
           )
           return false
         }
-        this.logger.warn(
-          "replicated events not taken: their origin's PeerId is not on this node's allowlist (add it, without an address, to take events it writes)",
-          { peer: this.peer.peerId, origin: event.origin },
-        )
+        if (why === 'foreign')
+          this.logger.warn(
+            "replicated events not taken: their origin's PeerId is not on this node's allowlist (add it, without an address, to take events it writes)",
+            { peer: this.peer.peerId, origin: event.origin },
+          )
+        else this.refuseUnlisted(event)
       }
       if (event.seq > (seen ?? 0)) this.foreign[event.origin] = event.seq
     }
     return true
+  }
+
+  /**
+   * The origins of `events` over the bound of unlisted origins of their key (neither live
+   * nor retired in its newest notice, and not held here yet), or undefined when none is.
+   */
+  private unlistedOrigins(events: readonly EventRecord[]): Set<string> | undefined {
+    const { retired, localFeed } = this.components
+    let refused: Set<string> | undefined
+    let last: string | undefined
+    for (const { origin } of events) {
+      if (origin === last || refused?.has(origin)) continue
+      last = origin
+      if (!retired.admits(origin, localFeed.known)) (refused ??= new Set()).add(origin)
+    }
+    return refused
+  }
+
+  /** An origin over the bound of its key: its events are not taken (tap, log naming the peer). */
+  private refuseUnlisted(event: EventRecord): void {
+    const { taps, clock, settings } = this.components
+    const reason = `its key already writes under ${settings.maxLiveOriginsPerKey} origins that its newest retirement notice does not list (fabric.maxLiveOriginsPerKey)`
+    this.logger.warn('replicated events not taken: too many unlisted origins of their key', {
+      peer: this.peer.peerId,
+      geo: this.peer.geo,
+      origin: event.origin,
+      reason,
+    })
+    taps.publish({
+      kind: 'event.refused',
+      at: clock.now(),
+      peer: this.peer.peerId,
+      origin: event.origin,
+      seq: event.seq,
+      reason,
+    })
+  }
+
+  /**
+   * A key's retirement notice: kept when newer (it changes this node's base; the senders
+   * pass it on). One that fails its checks closes the stream; one of a key this node does
+   * not accept (a relay with a wider allowlist) is passed over.
+   */
+  private onNotice(frame: NoticeFrame): void {
+    const receipt = this.components.retired.receive(frame.key, frame.body, frame.sig)
+    if (receipt.kind === 'refused') {
+      this.logger.warn('retirement notice refused', {
+        peer: this.peer.peerId,
+        key: frame.key,
+        reason: receipt.reason,
+      })
+      return this.reject(`retirement notice of ${frame.key} refused: ${receipt.reason}`)
+    }
+    if (receipt.kind === 'foreign')
+      this.logger.debug('retirement notice of a key this node does not accept; passed over', {
+        key: frame.key,
+      })
   }
 
   /**
@@ -237,16 +304,22 @@ export class ReplicationReceiver extends ReplicationSession {
 
   private onHello(hello: HelloFrame): void {
     if (!this.acceptHello(hello, true)) return
-    this.peer.holds(hello.vector)
+    // A hello compacted against this node's base is answered compacted against it too;
+    // any other gets this node's whole vector, so the sender never guesses.
+    const base = this.components.retired.snapshot
+    const shared = hello.base === base.digest
+    const peerVector = this.peerVector(hello, base)
+    this.peer.holds(peerVector)
     // Reply with the vector once the store answers; frames that arrive meanwhile queue up.
     this.ackWanted = false
     this.components.log.versionVector().then(
       (vector) => {
         if (this.closed) return
-        this.sendHello(vector)
+        this.sendHello(vector, shared ? base : undefined)
+        this.reportHello(hello, shared)
         Object.assign(this.told, vector)
         this.replied = true
-        this.peer.handshook('receiver', hello)
+        this.peer.handshook('receiver', { ...hello, vector: peerVector })
         this.wakeup.notify()
       },
       (error: unknown) => this.close(`cannot read the version vector: ${String(error)}`),

@@ -9,6 +9,7 @@ import {
   type HelloFrame,
 } from './frames.js'
 import type { LocalFeedListener } from './local-feed.js'
+import type { SignedNotice } from './retirement-notice.js'
 import {
   ReplicationSession,
   type SessionComponents,
@@ -45,6 +46,7 @@ export class ReplicationSender extends ReplicationSession implements LocalFeedLi
   /** Per origin, the seq of an event that cannot be framed: nothing from it on is sent. */
   private readonly blocked = new Map<string, number>()
   private unsubscribe: (() => void) | undefined
+  private unsubscribeNotices: (() => void) | undefined
   private helloWaiter: ((hello: HelloFrame | undefined) => void) | undefined
 
   constructor(stream: Stream, peer: SessionPeer, components: SessionComponents) {
@@ -55,17 +57,28 @@ export class ReplicationSender extends ReplicationSession implements LocalFeedLi
 
   /** Runs the session until its stream ends. */
   async run(): Promise<SessionResult> {
-    const { localFeed } = this.components
-    this.sendHello({ ...localFeed.known })
+    const { localFeed, retired } = this.components
+    // The hello leaves out the base of retired origins; a peer with another base answers
+    // with its whole vector.
+    const base = retired.snapshot
+    this.sendHello({ ...localFeed.known }, base)
     const hello = await new Promise<HelloFrame | undefined>((resolve) => {
       if (this.closed) return resolve(undefined)
       this.helloWaiter = resolve
     })
     if (!hello || this.closed || !this.acceptHello(hello, false)) return this.finished()
-    this.acked = { ...hello.vector }
-    Object.assign(this.sent, hello.vector)
-    this.peer.holds(hello.vector)
-    this.peer.handshook('sender', hello)
+    const vector = this.peerVector(hello, base)
+    this.reportHello(hello, hello.base === base.digest)
+    this.acked = { ...vector }
+    Object.assign(this.sent, vector)
+    this.peer.holds(vector)
+    this.peer.handshook('sender', { ...hello, vector })
+    // Every notice this geo holds goes before any event (a receiver takes events of an
+    // origin its key's notice lists), and each newer one as it comes.
+    for (const notice of retired.all()) this.frames.write(noticeFrame(notice))
+    this.unsubscribeNotices = retired.subscribe((notice) => {
+      if (!this.closed) this.frames.write(noticeFrame(notice))
+    })
     this.unsubscribe = localFeed.subscribe(this)
     await this.pump().catch((error: unknown) => this.close(`send failed: ${String(error)}`))
     return this.finished()
@@ -135,6 +148,7 @@ export class ReplicationSender extends ReplicationSession implements LocalFeedLi
 
   protected override onClosed(): void {
     this.unsubscribe?.()
+    this.unsubscribeNotices?.()
     this.helloWaiter?.(undefined)
     this.helloWaiter = undefined
     this.live.clear()
@@ -402,4 +416,9 @@ export class ReplicationSender extends ReplicationSession implements LocalFeedLi
     const stuckAt = this.blocked.get(event.origin)
     return stuckAt !== undefined && event.seq >= stuckAt
   }
+}
+
+/** The frame that passes a notice on. */
+function noticeFrame(signed: SignedNotice): Frame {
+  return { t: 'notice', key: signed.notice.key, body: signed.body, sig: signed.sig }
 }
