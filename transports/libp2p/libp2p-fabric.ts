@@ -28,7 +28,7 @@ import { EventVerifier, OwnEventSigner } from './event-signing.js'
 import { FORWARD_PROTOCOL, forwardRequest, serveForwardStream } from './forward-protocol.js'
 import { loadOrCreateIdentity, type NodeIdentity } from './identity.js'
 import { LocalFeed } from './local-feed.js'
-import { RetiredOrigins } from './retired-origins.js'
+import { RetiredOrigins, type RetiredBase } from './retired-origins.js'
 import {
   parseLibp2pFabricInit,
   type Libp2pFabricInit,
@@ -46,6 +46,8 @@ export interface Libp2pFabricStatus extends FabricStatus {
 export interface Libp2pFabric extends Fabric {
   /** Connection and replication state per peer, with what cannot replicate to it. */
   status(): Libp2pFabricStatus
+  /** The base of retired origins hellos leave out now; undefined before the fabric started. */
+  retired(): RetiredBase | undefined
 }
 
 interface ParsedPeer {
@@ -82,6 +84,7 @@ class Libp2pFabricNode implements Libp2pFabric {
   private id = ''
   private node: Libp2p | undefined
   private readonly links = new Map<string, PeerLink>()
+  private retiredOrigins: RetiredOrigins | undefined
   private unfollowEventFeed: (() => void) | undefined
   private cancelRefresh: (() => void) | undefined
   private state: 'new' | 'starting' | 'running' | 'stopped' = 'new'
@@ -152,6 +155,10 @@ class Libp2pFabricNode implements Libp2pFabric {
     return forwardRequest(node, peerIdFromString(peerId), request, options)
   }
 
+  retired(): RetiredBase | undefined {
+    return this.retiredOrigins?.snapshot
+  }
+
   status(): Libp2pFabricStatus {
     return {
       peerId: this.id,
@@ -188,6 +195,7 @@ class Libp2pFabricNode implements Libp2pFabric {
       clock,
       logger: this.logger,
     })
+    this.retiredOrigins = retired
     const peers = parsePeers(options.peers, this.id, this.logger)
     const listen = options.listen.map((address) => parseMultiaddr(address, 'listen'))
     const psk = options.psk ? await readPsk(options.psk) : undefined

@@ -102,7 +102,12 @@ export class ReplicationReceiver extends ReplicationSession {
         let events = frame.events
         let wire = frame.wire
         if (events.some((e) => verifier.isForeign(e.origin))) {
-          if (!this.passOver(events.filter((e) => verifier.isForeign(e.origin)), 'foreign'))
+          if (
+            !this.passOver(
+              events.filter((e) => verifier.isForeign(e.origin)),
+              'foreign',
+            )
+          )
             return
           wire = wire?.filter((_, i) => !verifier.isForeign(events[i]!.origin))
           events = events.filter((e) => !verifier.isForeign(e.origin))
@@ -111,7 +116,13 @@ export class ReplicationReceiver extends ReplicationSession {
         if (refusal) return this.refuseEvents(refusal)
         const unlisted = this.unlistedOrigins(events)
         if (unlisted) {
-          if (!this.passOver(events.filter((e) => unlisted.has(e.origin)), 'unlisted')) return
+          if (
+            !this.passOver(
+              events.filter((e) => unlisted.has(e.origin)),
+              'unlisted',
+            )
+          )
+            return
           events = events.filter((e) => !unlisted.has(e.origin))
         }
         this.lastN = frame.n

@@ -93,7 +93,10 @@ export class RetiredOrigins {
       const bytes = await readFile(join(dir, name))
       const opened = openNotice(key, bytes.subarray(64), bytes.subarray(0, 64))
       if (typeof opened === 'string') {
-        logger.warn('a kept retirement notice is unreadable; ignored', { file: name, reason: opened })
+        logger.warn('a kept retirement notice is unreadable; ignored', {
+          file: name,
+          reason: opened,
+        })
         continue
       }
       this.hold(opened)

@@ -2,7 +2,14 @@
 // (every start of a memory-store node, every re-created log, a geo's departed members). A
 // notice is signed by the key (Ed25519, like event chunks), travels between geos and through
 // relays, and lets every geo leave those origins out of its hellos (retired-origins.ts).
-import { createHash, createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto'
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  sign,
+  verify,
+  type KeyObject,
+} from 'node:crypto'
 import { Decoder, Encoder } from '@msgpack/msgpack'
 import type { PrivateKey } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
@@ -76,11 +83,19 @@ export function signNotice(notice: RetirementNotice, privateKey: PrivateKey): Si
   const live = [...new Set(notice.live)].sort().slice(0, MAX_NOTICE_LIVE)
   let body = encodeBody({ ...notice, live, retired })
   while (body.byteLength > MAX_NOTICE_BYTES) {
-    retired = retired.slice(0, Math.floor((retired.length * MAX_NOTICE_BYTES) / body.byteLength) - 1)
+    retired = retired.slice(
+      0,
+      Math.floor((retired.length * MAX_NOTICE_BYTES) / body.byteLength) - 1,
+    )
     body = encodeBody({ ...notice, live, retired })
   }
-  const sig = new Uint8Array(sign(null, body, ed25519PrivateKey(privateKey)))
+  const sig = signNoticeBody(body, privateKey)
   return { notice: { key: notice.key, issuedAt: notice.issuedAt, live, retired }, body, sig }
+}
+
+/** The Ed25519 signature of a notice's body by `privateKey`. */
+export function signNoticeBody(body: Uint8Array, privateKey: PrivateKey): Uint8Array {
+  return new Uint8Array(sign(null, body, ed25519PrivateKey(privateKey)))
 }
 
 function encodeBody(notice: RetirementNotice): Uint8Array {
