@@ -138,6 +138,8 @@ class Libp2pFabricNode implements Libp2pFabric {
     const node = this.node
     this.node = undefined
     if (node) await node.stop()
+    // The notices taken are on disk before the fabric says it stopped.
+    await this.retiredOrigins?.flushed()
   }
 
   listenAddresses(): string[] {

@@ -123,33 +123,49 @@ describe('fabric: retired origins compacted out of hellos', function () {
       240_000,
       200,
     )
-    // The first exchange: b lacked a's notice, so their bases differed and each answered a
-    // hello with its whole vector.
-    const first = peerOf(geoB, a.peerId).hellos.sender
-    assert.equal(first?.sharedBase, false)
-    assert.ok(first.receivedOrigins >= ORIGINS, JSON.stringify(first))
-    figure(
-      `first exchange, a's whole hello to b: ${first.receivedOrigins} origins, ${first.receivedBytes} bytes`,
-    )
+    // b took a's notice in the first exchange (the catch-up was against whole vectors).
     await waitFor('both hold both notices (the same base)', () => baseOf(geoA) === baseOf(geoB))
     assert.equal(retiredOf(geoB).base.size, ORIGINS)
     assert.deepEqual(await geoB.runtime.actor(tally, 'restarts').state(), { value: ORIGINS })
 
     // A restart of both: their hellos now leave out the 20,000 retired origins.
-    await geoB.stop()
-    geoB = await startB()
-    await geoA.stop()
-    geoA = await startA(geoB)
+    const restartBoth = async () => {
+      await geoB.stop()
+      geoB = await startB()
+      await geoA.stop()
+      geoA = await startA(geoB)
+    }
+    await restartBoth()
     await waitFor(
       'small hellos both ways, on both sides',
       () => sharesSmallHellos(geoA, b.peerId) && sharesSmallHellos(geoB, a.peerId),
       30_000,
     )
-    const after = peerOf(geoB, a.peerId).hellos.sender!
-    figure(
-      `after a restart, a's hello to b: ${after.receivedOrigins} origins, ${after.receivedBytes} bytes`,
-    )
+    const after = peerOf(geoA, b.peerId).hellos.receiver!
     assert.ok(after.receivedBytes < 2_000, JSON.stringify(after))
+
+    // The same geos without a shared base (b lost its notices): whole hellos, as before
+    // notices existed; and one exchange later, small ones again.
+    await geoB.stop()
+    await rm(join(b.dataDir, 'retired-origins'), { recursive: true, force: true })
+    geoB = await startB()
+    await geoA.stop()
+    geoA = await startA(geoB)
+    await waitFor('a connected to b again', () => peerOf(geoA, b.peerId).connected, 30_000)
+    const whole = peerOf(geoA, b.peerId).hellos.sender!
+    assert.equal(whole.sharedBase, false)
+    assert.ok(whole.receivedOrigins >= ORIGINS, JSON.stringify(whole))
+    figure(`b's hello to a, whole: ${whole.receivedOrigins} origins, ${whole.receivedBytes} bytes`)
+    figure(
+      `b's hello to a, compacted: ${after.receivedOrigins} origins, ${after.receivedBytes} bytes`,
+    )
+    await waitFor('the same base again', () => baseOf(geoA) === baseOf(geoB))
+    await restartBoth()
+    await waitFor(
+      'small hellos again',
+      () => sharesSmallHellos(geoA, b.peerId) && sharesSmallHellos(geoB, a.peerId),
+      30_000,
+    )
 
     // Replication keeps working both ways and converges exactly.
     await geoA.runtime.actor(tally, 'live').ask('add', { by: 1 })
@@ -185,6 +201,8 @@ describe('fabric: retired origins compacted out of hellos', function () {
     await geoA.runtime.actor(tally, 'after').ask('add', { by: 5 })
     geoB = await startB()
     await geoB.runtime.actor(tally, 'after').ask('add', { by: 7 })
+    await geoA.stop()
+    geoA = await startA(geoB)
     await waitFor('b is connected again', () => peerOf(geoB, a.peerId).connected, 30_000)
     await waitFor('both see both writes', async () => {
       const states = await Promise.all(
