@@ -262,7 +262,13 @@ describe('fabric: retired origins compacted out of hellos', function () {
     geoB = await startB()
     await geoA.stop()
     geoA = await startA(geoB)
-    await waitFor('small hellos', () => sharesSmallHellos(geoB, a.peerId), 30_000)
+    await waitFor(
+      'small hellos',
+      () => sharesSmallHellos(geoB, a.peerId) && sharesSmallHellos(geoA, b.peerId),
+      30_000,
+    )
+    // b's hello names the origin that wrote on (its seq is past the base's), and little else.
+    assert.ok(peerOf(geoA, b.peerId).hellos.receiver!.receivedOrigins >= 1)
     await geoA.runtime.actor(tally, 'restarts').ask('add', { by: 1 })
     await waitFor('identical vectors', () => sameVectors(geoA, geoB), 30_000)
     assert.deepEqual(await geoB.runtime.actor(tally, 'restarts').state(), { value: 50 * 3 + 3 })
