@@ -68,14 +68,16 @@ export class ReplicationSender extends ReplicationSession implements LocalFeedLi
     })
     if (!hello || this.closed || !this.acceptHello(hello, false)) return this.finished()
     const vector = this.peerVector(hello, base)
-    this.reportHello(hello, hello.base === base.digest)
+    // A peer with the same digest holds the same notices (unless one came meanwhile).
+    const notices = hello.base === base.digest && retired.snapshot === base ? [] : retired.all()
+    this.reportHello(hello, hello.base === base.digest, notices.length)
     this.acked = { ...vector }
     Object.assign(this.sent, vector)
     this.peer.holds(vector)
     this.peer.handshook('sender', { ...hello, vector })
-    // Every notice this geo holds goes before any event (a receiver takes events of an
-    // origin its key's notice lists), and each newer one as it comes.
-    for (const notice of retired.all()) this.frames.write(noticeFrame(notice))
+    // The notices go before any event (a receiver takes events of an origin its key's
+    // notice lists), and each newer one as it comes.
+    for (const notice of notices) this.frames.write(noticeFrame(notice))
     this.unsubscribeNotices = retired.subscribe((notice) => {
       if (!this.closed) this.frames.write(noticeFrame(notice))
     })

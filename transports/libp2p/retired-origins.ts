@@ -18,7 +18,7 @@ import {
 
 /** The base at one moment: hellos compacted against it name its digest. */
 export interface RetiredBase {
-  /** sha256 (hex) over the sorted base. */
+  /** sha256 (hex) over the sorted base and the notices it comes from. */
   readonly digest: string
   /** Retired origin → the highest seq its key's notice names. */
   readonly base: ReadonlyMap<string, number>
@@ -222,7 +222,12 @@ export class RetiredOrigins {
     const base = new Map<string, number>()
     for (const held of this.notices.values())
       for (const [origin, seq] of held.retired) base.set(origin, seq)
-    this.current = { digest: baseDigest(base), base }
+    // The digest names the notices too: two geos with the same one hold the same notices,
+    // so a session between them need not pass any on.
+    const notices = [...this.notices.values()].map(
+      ({ signed: { notice } }) => `${notice.key}@${notice.issuedAt}`,
+    )
+    this.current = { digest: baseDigest(base, notices), base }
   }
 }
 

@@ -149,6 +149,8 @@ export interface HelloSizes {
   readonly receivedBytes: number
   /** Both hellos were compacted against the same base of retired origins. */
   readonly sharedBase: boolean
+  /** Retirement notices the sender passed on after the hello (none when the bases were the same). */
+  readonly notices: number
 }
 
 /** How a session ended. */
@@ -320,12 +322,13 @@ export abstract class ReplicationSession {
   }
 
   /** Tells the link what the hello exchange carried (once both hellos went). */
-  protected reportHello(hello: HelloFrame, sharedBase: boolean): void {
+  protected reportHello(hello: HelloFrame, sharedBase: boolean, notices = 0): void {
     this.peer.helloSizes(this.role, {
       sentOrigins: this.helloSentOrigins,
       receivedOrigins: Object.keys(hello.vector).length,
       receivedBytes: this.helloReceivedBytes,
       sharedBase,
+      notices,
     })
   }
 

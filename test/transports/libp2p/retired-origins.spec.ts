@@ -73,7 +73,10 @@ function sharesSmallHellos(geo: TestGeo, peerId: string): boolean {
     connected &&
     [hellos.sender, hellos.receiver].every(
       (h) =>
-        h?.sharedBase === true && h.sentOrigins <= SMALL_HELLO && h.receivedOrigins <= SMALL_HELLO,
+        h?.sharedBase === true &&
+        h.sentOrigins <= SMALL_HELLO &&
+        h.receivedOrigins <= SMALL_HELLO &&
+        h.notices === 0,
     )
   )
 }
