@@ -50,6 +50,9 @@ export interface Libp2pFabric extends Fabric {
   retired(): RetiredBase | undefined
 }
 
+/** Refreshes a restarted node waits at most, for its links' hellos, before it issues its notice. */
+const OWN_NOTICE_DEFER_REFRESHES = 5
+
 interface ParsedPeer {
   geo: string | undefined
   peerId: PeerId
@@ -85,6 +88,8 @@ class Libp2pFabricNode implements Libp2pFabric {
   private node: Libp2p | undefined
   private readonly links = new Map<string, PeerLink>()
   private retiredOrigins: RetiredOrigins | undefined
+  /** While set, this node's next notice waits for its links' hellos (or this time). */
+  private ownNoticeDueAt: number | undefined
   private unfollowEventFeed: (() => void) | undefined
   private cancelRefresh: (() => void) | undefined
   private state: 'new' | 'starting' | 'running' | 'stopped' = 'new'
@@ -266,7 +271,13 @@ class Libp2pFabricNode implements Libp2pFabric {
     // this node's own is issued before any peer is sent a hello.
     await retired.load()
     retired.track(localFeed.known)
-    this.issueNotice(retired, localFeed)
+    // A node that issued a notice before waits until its links handshook (or a few
+    // refreshes) to issue the next: a restart under a new log id changes it, and hellos
+    // compacted against the notices the peers hold stay small; the peers take the new one
+    // during the session, and one new origin is well within maxLiveOriginsPerKey meanwhile.
+    if (retired.holds(identity.peerId))
+      this.ownNoticeDueAt = clock.now() + OWN_NOTICE_DEFER_REFRESHES * options.refreshMs
+    else this.issueNotice(retired, localFeed)
 
     await node.handle(
       REPLICATION_PROTOCOL,
@@ -359,6 +370,11 @@ class Libp2pFabricNode implements Libp2pFabric {
    * live (its own origin and, in a geo of several nodes, its members'), or the live ones changed.
    */
   private issueNotice(retired: RetiredOrigins, localFeed: LocalFeed): void {
+    if (this.ownNoticeDueAt !== undefined) {
+      const handshook = [...this.links.values()].every((link) => link.handshookBoth)
+      if (!handshook && this.components.clock.now() < this.ownNoticeDueAt) return
+      this.ownNoticeDueAt = undefined
+    }
     const live = [this.components.nodeId, ...(this.components.liveOrigins?.() ?? [])]
     if (retired.issue(live, localFeed.known))
       this.logger.debug('retirement notice issued', {

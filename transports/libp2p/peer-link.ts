@@ -152,6 +152,11 @@ export class PeerLink implements SessionPeer {
     })
   }
 
+  /** Both directions of replication with the peer completed their hello exchange. */
+  get handshookBoth(): boolean {
+    return this.senderUp && this.receiverUp
+  }
+
   /** The peer's vector as this node knows it. */
   get vector(): Readonly<VersionVector> {
     return this.acked

@@ -71,6 +71,11 @@ export class RetiredOrigins {
     return this.current
   }
 
+  /** Whether a notice of `key` is held. */
+  holds(key: string): boolean {
+    return this.notices.has(key)
+  }
+
   /** Every notice held, to pass on to a peer. */
   all(): SignedNotice[] {
     return [...this.notices.values()].map((held) => held.signed)

@@ -186,6 +186,51 @@ describe('fabric: retired origins compacted out of hellos', function () {
     }
   })
 
+  it('a node restarted under a new log id: its first hellos stay small, and the peers take its new notice during the session', async () => {
+    const storeA = new MemoryEventStore()
+    const storeB = new MemoryEventStore()
+    await Promise.all([storeA.start(), storeB.start()])
+    const [a, b] = await Promise.all(['a', 'b'].map((g) => createGeo(g)))
+    dirs.push(a!.dataDir, b!.dataDir)
+    await storeA.ingest(await pastLogs(a!, 2_000))
+    const geoB = await startGeo(
+      b!,
+      { peers: [{ peerId: a!.peerId, addrs: [] }] },
+      { store: storeB },
+    )
+    const startA = (logId: string) =>
+      startGeo(
+        a!,
+        { peers: [{ peerId: b!.peerId, addrs: [addressOf(geoB)] }] },
+        { store: storeA, logId },
+      )
+    let geoA = await startA('a-run-1')
+    await geoA.runtime.actor(tally, 'runs').ask('add', { by: 1 })
+    await waitFor('identical vectors', () => sameVectors(geoA, geoB), 60_000, 100)
+    await waitFor('the same base', () => baseOf(geoA) === baseOf(geoB))
+    const before = baseOf(geoA)
+
+    await geoA.stop()
+    geoA = await startA('a-run-2')
+    await waitFor(
+      'small hellos both ways, against the notices both held',
+      () => sharesSmallHellos(geoA, b!.peerId) && sharesSmallHellos(geoB, a!.peerId),
+      30_000,
+    )
+    // Then a's new notice (a-run-1 retired) reaches b during the session.
+    const run1 = `a-run-1.${a!.peerId}`
+    await waitFor(
+      'b holds a`s new notice',
+      () => retiredSeq(geoB, run1) === 1 && baseOf(geoA) === baseOf(geoB),
+      30_000,
+    )
+    assert.notEqual(baseOf(geoB), before)
+    await geoA.runtime.actor(tally, 'runs').ask('add', { by: 2 })
+    await waitFor('identical vectors', () => sameVectors(geoA, geoB), 30_000)
+    assert.deepEqual(await geoB.runtime.actor(tally, 'runs').state(), { value: 3 })
+    assert.equal(geoB.seen('event.refused').length, 0)
+  })
+
   it('a geo that lacks a notice (bases differ): whole vectors, and still converges exactly', async () => {
     const storeA = new MemoryEventStore()
     const storeB = new MemoryEventStore()
