@@ -110,13 +110,14 @@ export const helloFrameSchema = z.object({
   vector: vectorSchema,
   more: z.literal(true).optional(),
   /**
-   * The digest of the base of retired origins the vector was compacted against: a receiver
-   * whose base has the same digest reads the vector as that base overridden by `vector`;
-   * any other reads `vector` alone (less than the sender holds: safe, it sends more).
+   * Per key, the digest of the retirement notice this node holds (`retired-origins.ts`).
+   * The sender's vector leaves out the retired origins of every notice it names; the
+   * receiver's reply, those of the notices both sides hold alike. A side reads the other's
+   * vector as those notices' retired origins overridden by `vector`.
    */
-  base: z
-    .string()
-    .regex(/^[0-9a-f]{64}$/)
+  bases: z
+    .record(name, z.string().regex(/^[0-9a-f]{32}$/))
+    .refine((bases) => Object.keys(bases).length <= MAX_VECTOR_ORIGINS)
     .optional(),
 })
 

@@ -378,8 +378,8 @@ class Libp2pFabricNode implements Libp2pFabric {
     const live = [this.components.nodeId, ...(this.components.liveOrigins?.() ?? [])]
     if (retired.issue(live, localFeed.known))
       this.logger.debug('retirement notice issued', {
-        retired: retired.snapshot.base.size,
-        digest: retired.snapshot.digest,
+        retired: retired.snapshot.retired.get(this.id)?.size ?? 0,
+        digest: retired.snapshot.digests[this.id],
       })
   }
 

@@ -2,6 +2,7 @@ import type { Stream } from '@libp2p/interface'
 import { MAX_HLC_DRIFT_MS, type EventRecord, type VersionVector } from '../../core/index.js'
 import { AckPacer } from './ack-pacer.js'
 import { FrameAdmission } from './frame-admission.js'
+import { sharedKeys } from './retired-origins.js'
 import { MAX_VECTOR_ORIGINS, type Frame, type HelloFrame } from './frames.js'
 import {
   ReplicationSession,
@@ -182,19 +183,20 @@ export class ReplicationReceiver extends ReplicationSession {
 
   private onHello(hello: HelloFrame): void {
     if (!this.acceptHello(hello, true)) return
-    // A hello compacted against this node's base is answered compacted against it too;
-    // any other gets this node's whole vector, so the sender never guesses.
+    // The answer leaves out the retired origins of the notices both sides hold alike, so the
+    // sender reads it exactly; the hello, read against the same notices, may say less than
+    // the sender holds (it left out the origins of notices this node lacks): safe.
     const base = this.components.retired.snapshot
-    const shared = hello.base === base.digest
-    const peerVector = this.peerVector(hello, base)
+    const keys = sharedKeys(base, hello.bases)
+    const peerVector = this.peerVector(hello, base, keys)
     this.peer.holds(peerVector)
     // Reply with the vector once the store answers; frames that arrive meanwhile queue up.
     this.ackWanted = false
     this.components.log.versionVector().then(
       (vector) => {
         if (this.closed) return
-        this.sendHello(vector, shared ? base : undefined)
-        this.reportHello(hello, shared)
+        this.sendHello(vector, base, keys)
+        this.reportHello(hello, base, keys)
         Object.assign(this.told, vector)
         this.replied = true
         this.peer.handshook('receiver', { ...hello, vector: peerVector })

@@ -10,6 +10,7 @@ import {
 } from './frames.js'
 import type { LocalFeedListener } from './local-feed.js'
 import type { SignedNotice } from './retirement-notice.js'
+import { sharedKeys } from './retired-origins.js'
 import {
   ReplicationSession,
   type SessionComponents,
@@ -58,19 +59,24 @@ export class ReplicationSender extends ReplicationSession implements LocalFeedLi
   /** Runs the session until its stream ends. */
   async run(): Promise<SessionResult> {
     const { localFeed, retired } = this.components
-    // The hello leaves out the base of retired origins; a peer with another base answers
-    // with its whole vector.
+    // The hello leaves out the origins every notice held retires; the peer's answer leaves
+    // out those of the notices both hold alike, and names the digest of each it holds.
     const base = retired.snapshot
-    this.sendHello({ ...localFeed.known }, base)
+    this.sendHello({ ...localFeed.known }, base, Object.keys(base.digests))
     const hello = await new Promise<HelloFrame | undefined>((resolve) => {
       if (this.closed) return resolve(undefined)
       this.helloWaiter = resolve
     })
     if (!hello || this.closed || !this.acceptHello(hello, false)) return this.finished()
-    const vector = this.peerVector(hello, base)
-    // A peer with the same digest holds the same notices (unless one came meanwhile).
-    const notices = hello.base === base.digest && retired.snapshot === base ? [] : retired.all()
-    this.reportHello(hello, hello.base === base.digest, notices.length)
+    const keys = sharedKeys(base, hello.bases)
+    const vector = this.peerVector(hello, base, keys)
+    // The notices the peer holds otherwise or not at all (those of keys it does not accept,
+    // each session: it passes them over).
+    const current = retired.snapshot
+    const notices = retired
+      .all()
+      .filter(({ notice: { key } }) => digestIn(hello.bases, key) !== current.digests[key])
+    this.reportHello(hello, base, keys, notices.length)
     this.acked = { ...vector }
     Object.assign(this.sent, vector)
     this.peer.holds(vector)
@@ -423,4 +429,12 @@ export class ReplicationSender extends ReplicationSession implements LocalFeedLi
 /** The frame that passes a notice on. */
 function noticeFrame(signed: SignedNotice): Frame {
   return { t: 'notice', key: signed.notice.key, body: signed.body, sig: signed.sig }
+}
+
+/** The digest `bases` (a hello's) names for `key`, if any. */
+function digestIn(
+  bases: Readonly<Record<string, string>> | undefined,
+  key: string,
+): string | undefined {
+  return bases && Object.hasOwn(bases, key) ? bases[key] : undefined
 }

@@ -9,19 +9,19 @@ import type { PrivateKey } from '@libp2p/interface'
 import { originPeerId, type Clock, type Logger, type VersionVector } from '../../core/index.js'
 import { writeFileDurably } from '../../support/durable-file.js'
 import {
-  baseDigest,
   MAX_NOTICE_LIVE,
+  noticeDigest,
   openNotice,
   signNotice,
   type SignedNotice,
 } from './retirement-notice.js'
 
-/** The base at one moment: hellos compacted against it name its digest. */
+/** The notices held at one moment: hellos are compacted against them. */
 export interface RetiredBase {
-  /** sha256 (hex) over the sorted base and the notices it comes from. */
-  readonly digest: string
-  /** Retired origin → the highest seq its key's notice names. */
-  readonly base: ReadonlyMap<string, number>
+  /** Per key, the digest of its notice held (what a hello's `bases` names). */
+  readonly digests: Readonly<Record<string, string>>
+  /** Per key, its retired origins and the seq its notice names for each. */
+  readonly retired: ReadonlyMap<string, ReadonlyMap<string, number>>
 }
 
 /** What became of a notice received from a peer. */
@@ -33,6 +33,7 @@ export type NoticeReceipt =
 
 interface HeldNotice {
   readonly signed: SignedNotice
+  readonly digest: string
   readonly live: ReadonlySet<string>
   readonly retired: ReadonlyMap<string, number>
 }
@@ -58,7 +59,7 @@ export interface RetiredOriginsComponents {
  */
 export class RetiredOrigins {
   private readonly notices = new Map<string, HeldNotice>()
-  private current: RetiredBase = { digest: baseDigest(new Map()), base: new Map() }
+  private current: RetiredBase = { digests: {}, retired: new Map() }
   /** Per key, origins held or taken here that its newest notice neither lists live nor retired. */
   private readonly unlisted = new Map<string, Set<string>>()
   private readonly listeners = new Set<(notice: SignedNotice) => void>()
@@ -216,6 +217,7 @@ export class RetiredOrigins {
   private hold(signed: SignedNotice): HeldNotice {
     const held: HeldNotice = {
       signed,
+      digest: noticeDigest(signed.body),
       live: new Set(signed.notice.live),
       retired: new Map(signed.notice.retired),
     }
@@ -224,31 +226,58 @@ export class RetiredOrigins {
   }
 
   private rebase(): void {
-    const base = new Map<string, number>()
-    for (const held of this.notices.values())
-      for (const [origin, seq] of held.retired) base.set(origin, seq)
-    // The digest names the notices too: two geos with the same one hold the same notices,
-    // so a session between them need not pass any on.
-    const notices = [...this.notices.values()].map(
-      ({ signed: { notice } }) => `${notice.key}@${notice.issuedAt}`,
-    )
-    this.current = { digest: baseDigest(base, notices), base }
+    const digests: Record<string, string> = {}
+    const retired = new Map<string, ReadonlyMap<string, number>>()
+    for (const [key, held] of this.notices) {
+      digests[key] = held.digest
+      retired.set(key, held.retired)
+    }
+    this.current = { digests, retired }
   }
 }
 
-/** The hello's vector against `base`: only the origins whose seq here differs (0: none here). */
-export function compactVector(vector: Readonly<VersionVector>, base: RetiredBase): VersionVector {
-  const explicit: VersionVector = {}
-  for (const [origin, seq] of Object.entries(vector))
-    if (base.base.get(origin) !== seq) explicit[origin] = seq
-  for (const origin of base.base.keys()) if (vector[origin] === undefined) explicit[origin] = 0
+/**
+ * The keys whose notice `theirs` (a hello's `bases`) names with the same digest as `base`:
+ * the notices both sides hold alike.
+ */
+export function sharedKeys(
+  base: RetiredBase,
+  theirs: Readonly<Record<string, string>> | undefined,
+): string[] {
+  if (!theirs) return []
+  return Object.keys(base.digests).filter(
+    (key) => Object.hasOwn(theirs, key) && theirs[key] === base.digests[key],
+  )
+}
+
+/**
+ * The hello's vector against the notices of `keys`: only the origins whose seq here differs
+ * from the seq they retire it at (0: none here).
+ */
+export function compactVector(
+  vector: Readonly<VersionVector>,
+  base: RetiredBase,
+  keys: readonly string[],
+): VersionVector {
+  const explicit: VersionVector = { ...vector }
+  for (const key of keys)
+    for (const [origin, seq] of base.retired.get(key) ?? []) {
+      const here = vector[origin]
+      if (here === seq) delete explicit[origin]
+      else if (here === undefined) explicit[origin] = 0
+    }
   return explicit
 }
 
-/** A compacted vector read back against the same base. */
-export function expandVector(explicit: Readonly<VersionVector>, base: RetiredBase): VersionVector {
+/** A compacted vector read back against the notices of the same `keys`. */
+export function expandVector(
+  explicit: Readonly<VersionVector>,
+  base: RetiredBase,
+  keys: readonly string[],
+): VersionVector {
   const vector: VersionVector = {}
-  for (const [origin, seq] of base.base) vector[origin] = seq
+  for (const key of keys)
+    for (const [origin, seq] of base.retired.get(key) ?? []) vector[origin] = seq
   for (const [origin, seq] of Object.entries(explicit))
     if (origin === '__proto__') continue
     else if (seq === 0) delete vector[origin]

@@ -164,18 +164,9 @@ function isOriginOf(origin: unknown, key: string): origin is string {
   )
 }
 
-/**
- * The sha256 of a base (origin → seq, sorted by origin) and of the notices it comes from
- * (`<key>@<issuedAt>`, sorted): what two geos compare in hellos.
- */
-export function baseDigest(
-  base: ReadonlyMap<string, number>,
-  notices: readonly string[] = [],
-): string {
-  const hash = createHash('sha256')
-  for (const notice of [...notices].sort()) hash.update(`notice ${notice}\n`)
-  for (const origin of [...base.keys()].sort()) hash.update(`${origin} ${base.get(origin)}\n`)
-  return hash.digest('hex')
+/** A notice's digest, as hellos name it: the first 128 bits of the sha256 of its body, in hex. */
+export function noticeDigest(body: Uint8Array): string {
+  return createHash('sha256').update(body).digest('hex').slice(0, 32)
 }
 
 const publicKeys = new Map<string, KeyObject | string>()

@@ -147,7 +147,7 @@ export interface HelloSizes {
   readonly receivedOrigins: number
   /** Bytes of the peer's hello, over all its frames. */
   readonly receivedBytes: number
-  /** Both hellos were compacted against the same base of retired origins. */
+  /** Both sides held the same retirement notices (the hellos left out every retired origin both hold alike). */
   readonly sharedBase: boolean
   /** Retirement notices the sender passed on after the hello (none when the bases were the same). */
   readonly notices: number
@@ -255,11 +255,12 @@ export abstract class ReplicationSession {
   protected abstract onTick(now: number): void
 
   /**
-   * Sends this node's hello, announcing `vector`, in pages of MAX_VECTOR_ORIGINS origins;
-   * with `base`, only the origins whose seq differs from it, and the base's digest.
+   * Sends this node's hello, announcing `vector` in pages of MAX_VECTOR_ORIGINS origins,
+   * without the origins the notices of `keys` retire at the seq held here; `bases` names
+   * the digest of every notice this node holds.
    */
-  protected sendHello(vector: VersionVector, base?: RetiredBase): void {
-    const entries = Object.entries(base ? compactVector(vector, base) : vector)
+  protected sendHello(vector: VersionVector, base: RetiredBase, keys: readonly string[]): void {
+    const entries = Object.entries(compactVector(vector, base, keys))
     this.helloSentOrigins = entries.length
     const page = (from: number) =>
       Object.fromEntries(entries.slice(from, from + MAX_VECTOR_ORIGINS))
@@ -267,7 +268,7 @@ export abstract class ReplicationSession {
       from + MAX_VECTOR_ORIGINS < entries.length ? { more: true as const } : {}
     this.frames.write({
       ...helloFrame(this.components, page(0)),
-      ...(base ? { base: base.digest } : {}),
+      bases: base.digests,
       ...more(0),
     })
     for (let from = MAX_VECTOR_ORIGINS; from < entries.length; from += MAX_VECTOR_ORIGINS)
@@ -311,23 +312,32 @@ export abstract class ReplicationSession {
   }
 
   /**
-   * The peer's whole vector from its hello: its base overridden by its vector when the base
-   * is `base` (the same digest), else its vector alone, which is all it holds (a whole
-   * hello) or less (one compacted against another base: safe, this node then sends more).
+   * The peer's vector from its hello, read against the notices of `keys` (those both sides
+   * hold alike): exact when the peer compacted against no others (a receiver's answer);
+   * otherwise less than it holds (a sender's hello compacted against a notice this node
+   * holds otherwise or not at all), which is safe: this node then only sends more.
    */
-  protected peerVector(hello: HelloFrame, base: RetiredBase | undefined): VersionVector {
-    return base !== undefined && hello.base === base.digest
-      ? expandVector(hello.vector, base)
-      : hello.vector
+  protected peerVector(
+    hello: HelloFrame,
+    base: RetiredBase,
+    keys: readonly string[],
+  ): VersionVector {
+    return expandVector(hello.vector, base, keys)
   }
 
   /** Tells the link what the hello exchange carried (once both hellos went). */
-  protected reportHello(hello: HelloFrame, sharedBase: boolean, notices = 0): void {
+  protected reportHello(
+    hello: HelloFrame,
+    base: RetiredBase,
+    keys: readonly string[],
+    notices = 0,
+  ): void {
+    const theirs = Object.keys(hello.bases ?? {}).length
     this.peer.helloSizes(this.role, {
       sentOrigins: this.helloSentOrigins,
       receivedOrigins: Object.keys(hello.vector).length,
       receivedBytes: this.helloReceivedBytes,
-      sharedBase,
+      sharedBase: keys.length === theirs && keys.length === Object.keys(base.digests).length,
       notices,
     })
   }

@@ -128,7 +128,7 @@ describe('fabric: retired origins compacted out of hellos', function () {
     )
     // b took a's notice in the first exchange (the catch-up was against whole vectors).
     await waitFor('both hold both notices (the same base)', () => baseOf(geoA) === baseOf(geoB))
-    assert.equal(retiredOf(geoB).base.size, ORIGINS)
+    assert.equal(retiredOf(geoB).retired.get(a.peerId)?.size, ORIGINS)
     assert.deepEqual(await geoB.runtime.actor(tally, 'restarts').state(), { value: ORIGINS })
 
     // A restart of both: their hellos now leave out the 20,000 retired origins.
@@ -229,6 +229,69 @@ describe('fabric: retired origins compacted out of hellos', function () {
     await waitFor('identical vectors', () => sameVectors(geoA, geoB), 30_000)
     assert.deepEqual(await geoB.runtime.actor(tally, 'runs').state(), { value: 3 })
     assert.equal(geoB.seen('event.refused').length, 0)
+  })
+
+  it('notices travel through a relay: in a chain a - b - c, c takes a`s notice and compacts its hellos with b', async () => {
+    const storeA = new MemoryEventStore()
+    await storeA.start()
+    const [a, b, c] = await Promise.all(['a', 'b', 'c'].map((g) => createGeo(g)))
+    dirs.push(a!.dataDir, b!.dataDir, c!.dataDir)
+    await storeA.ingest(await pastLogs(a!, 500))
+    const geoB = await startGeo(b!, {
+      peers: [
+        { peerId: a!.peerId, addrs: [] },
+        { peerId: c!.peerId, addrs: [] },
+      ],
+    })
+    let geoA = await startGeo(
+      a!,
+      { peers: [{ peerId: b!.peerId, addrs: [addressOf(geoB)] }] },
+      { store: storeA },
+    )
+    // c takes a's events (and notices) without a link to a: a's PeerId without an address.
+    const peersOfC = {
+      peers: [
+        { peerId: b!.peerId, addrs: [addressOf(geoB)] },
+        { peerId: a!.peerId, addrs: [] },
+      ],
+    }
+    let geoC = await startGeo(c!, peersOfC)
+    await waitFor(
+      'c holds a`s 500 logs',
+      async () => (await geoC.runtime.actor(tally, 'restarts').state()).value === 500,
+      60_000,
+    )
+    // b and c hold the same notices (a, b, c); a does not take c's (c is not on its allowlist).
+    await waitFor('b and c hold the same notices', () => baseOf(geoC) === baseOf(geoB), 30_000)
+    await waitFor('a holds b`s notice', () => baseOf(geoA).includes(b!.peerId), 30_000)
+    assert.equal(retiredOf(geoC).retired.get(a!.peerId)?.size, 500)
+    await geoC.stop()
+    geoC = await startGeo(c!, peersOfC, { store: geoC.store })
+    await waitFor(
+      'small hellos between b and c',
+      () => sharesSmallHellos(geoC, b!.peerId) && sharesSmallHellos(geoB, c!.peerId),
+      30_000,
+    )
+    // a does not take c's notice: its exchange with b leaves out what both hold alike (a's
+    // and b's notices), still small; b passes c's notice on again each session.
+    await geoA.stop()
+    geoA = await startGeo(
+      a!,
+      { peers: [{ peerId: b!.peerId, addrs: [addressOf(geoB)] }] },
+      { store: storeA },
+    )
+    await waitFor('a connected to b again', () => peerOf(geoA, b!.peerId).connected, 30_000)
+    const aToB = peerOf(geoA, b!.peerId).hellos.sender!
+    assert.equal(aToB.sharedBase, false)
+    assert.ok(
+      aToB.receivedOrigins <= SMALL_HELLO && aToB.sentOrigins <= SMALL_HELLO,
+      JSON.stringify(aToB),
+    )
+    await geoA.runtime.actor(tally, 'relayed').ask('add', { by: 1 })
+    await waitFor('c gets a`s write through b', async () => {
+      return (await geoC.runtime.actor(tally, 'relayed').state()).value === 1
+    })
+    assert.equal(geoC.seen('event.refused').length, 0)
   })
 
   it('a geo that lacks a notice (bases differ): whole vectors, and still converges exactly', async () => {
@@ -532,13 +595,20 @@ function stripSig(event: EventRecord): EventRecord {
   return rest
 }
 
-/** The geo's base digest, read through its fabric's retired origins (test access). */
+/** The digests of the notices the geo holds, per key, sorted (its fabric's base). */
 function baseOf(geo: TestGeo): string {
-  return retiredOf(geo).digest
+  const { digests } = retiredOf(geo)
+  return JSON.stringify(
+    Object.keys(digests)
+      .sort()
+      .map((key) => [key, digests[key]]),
+  )
 }
 
 function retiredSeq(geo: TestGeo, origin: string): number | undefined {
-  return retiredOf(geo).base.get(origin)
+  return retiredOf(geo)
+    .retired.get(origin.slice(origin.lastIndexOf('.') + 1))
+    ?.get(origin)
 }
 
 function retiredOf(geo: TestGeo) {
