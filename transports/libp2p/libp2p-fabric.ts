@@ -28,7 +28,7 @@ import { EventVerifier, OwnEventSigner } from './event-signing.js'
 import { FORWARD_PROTOCOL, forwardRequest, serveForwardStream } from './forward-protocol.js'
 import { loadOrCreateIdentity, type NodeIdentity } from './identity.js'
 import { LocalFeed } from './local-feed.js'
-import { RetiredOrigins, type RetiredBase } from './retired-origins.js'
+import { fileNoticeKeeper, RetiredOrigins, type RetiredBase } from './retired-origins.js'
 import {
   parseLibp2pFabricInit,
   type Libp2pFabricInit,
@@ -194,7 +194,7 @@ class Libp2pFabricNode implements Libp2pFabric {
     const accepts = (peerId: string) => peerId === this.id || this.links.has(peerId)
     const verifier = new EventVerifier(accepts)
     const retired = new RetiredOrigins({
-      dir: join(dataDir, 'retired-origins'),
+      keeper: this.components.notices ?? fileNoticeKeeper(join(dataDir, 'retired-origins')),
       key: identity.peerId,
       privateKey: identity.privateKey,
       accepts,

@@ -6,7 +6,13 @@
 import { mkdir, readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { PrivateKey } from '@libp2p/interface'
-import { originPeerId, type Clock, type Logger, type VersionVector } from '../../core/index.js'
+import {
+  originPeerId,
+  type Clock,
+  type Logger,
+  type NoticeKeeper,
+  type VersionVector,
+} from '../../core/index.js'
 import { writeFileDurably } from '../../support/durable-file.js'
 import {
   MAX_NOTICE_LIVE,
@@ -40,8 +46,8 @@ interface HeldNotice {
 
 /** What the registry needs from the fabric. */
 export interface RetiredOriginsComponents {
-  /** Where notices are kept (`<dataDir>/retired-origins`). */
-  readonly dir: string
+  /** Where notices are kept (`fileNoticeKeeper(<dataDir>/retired-origins)` unless the node says). */
+  readonly keeper: NoticeKeeper
   /** This node's fabric key (a geo's shared one in a geo of several nodes), and its PeerId. */
   readonly key: string
   readonly privateKey: PrivateKey
@@ -88,24 +94,18 @@ export class RetiredOrigins {
     return () => this.listeners.delete(listener)
   }
 
-  /** Reads the notices kept in `dir` (those of keys no longer accepted are left aside). */
+  /** Reads the notices kept (those of keys no longer accepted are left aside), each checked again. */
   async load(): Promise<void> {
-    const { dir, logger } = this.components
-    await mkdir(dir, { recursive: true })
-    for (const name of await readdir(dir)) {
-      if (!name.endsWith('.notice')) continue
-      const key = name.slice(0, -'.notice'.length)
+    const { keeper, logger } = this.components
+    for (const { key, bytes } of await keeper.load()) {
       if (!this.components.accepts(key)) continue
-      const bytes = await readFile(join(dir, name))
       const opened = openNotice(key, bytes.subarray(64), bytes.subarray(0, 64))
       if (typeof opened === 'string') {
-        logger.warn('a kept retirement notice is unreadable; ignored', {
-          file: name,
-          reason: opened,
-        })
+        logger.warn('a kept retirement notice is unreadable; ignored', { key, reason: opened })
         continue
       }
-      this.hold(opened)
+      const held = this.notices.get(key)
+      if (!held || held.signed.notice.issuedAt < opened.notice.issuedAt) this.hold(opened)
     }
     this.rebase()
   }
@@ -198,14 +198,12 @@ export class RetiredOrigins {
       for (const origin of set)
         if (held.live.has(origin) || held.retired.has(origin)) set.delete(origin)
     this.rebase()
-    const { dir, logger } = this.components
-    const file = join(dir, `${signed.notice.key}.notice`)
+    const { keeper, logger } = this.components
     const bytes = new Uint8Array(64 + signed.body.byteLength)
     bytes.set(signed.sig, 0)
     bytes.set(signed.body, 64)
     this.writes = this.writes
-      .then(() => mkdir(dir, { recursive: true }))
-      .then(() => writeFileDurably(file, bytes))
+      .then(() => keeper.keep(signed.notice.key, bytes))
       .catch((error: unknown) =>
         logger.warn('could not keep a retirement notice (it is taken again from a peer)', {
           error,
@@ -283,6 +281,27 @@ export function expandVector(
     else if (seq === 0) delete vector[origin]
     else vector[origin] = seq
   return vector
+}
+
+/** Keeps each notice as `<dir>/<PeerId>.notice` (signature then body), written durably. */
+export function fileNoticeKeeper(dir: string): NoticeKeeper {
+  return {
+    async load() {
+      await mkdir(dir, { recursive: true })
+      const kept: { key: string; bytes: Uint8Array }[] = []
+      for (const name of await readdir(dir))
+        if (name.endsWith('.notice'))
+          kept.push({
+            key: name.slice(0, -'.notice'.length),
+            bytes: await readFile(join(dir, name)),
+          })
+      return kept
+    },
+    async keep(key, bytes) {
+      await mkdir(dir, { recursive: true })
+      await writeFileDurably(join(dir, `${key}.notice`), bytes)
+    },
+  }
 }
 
 function sameSet(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
