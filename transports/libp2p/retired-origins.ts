@@ -70,6 +70,8 @@ export class RetiredOrigins {
   private readonly unlisted = new Map<string, Set<string>>()
   private readonly listeners = new Set<(notice: SignedNotice) => void>()
   private writes: Promise<void> = Promise.resolve()
+  /** Retired origins of this node's key its last notice had no room for. */
+  private leftOut: ReadonlySet<string> = new Set()
 
   constructor(private readonly components: RetiredOriginsComponents) {}
 
@@ -145,12 +147,25 @@ export class RetiredOrigins {
     for (const [origin, seq] of Object.entries(known)) {
       if (liveSet.has(origin) || originPeerId(origin) !== key) continue
       const before = retired.get(origin)
-      if (before === undefined) changed = true
+      // An origin the last notice had no room for is no change (or it would be issued again
+      // and again).
+      if (before === undefined && !this.leftOut.has(origin)) changed = true
       if (before === undefined || seq > before) retired.set(origin, seq)
     }
     if (!changed) return false
     const issuedAt = Math.max(clock.now(), (held?.signed.notice.issuedAt ?? -1) + 1)
-    this.take(signNotice({ key, issuedAt, live: [...liveSet], retired: [...retired] }, privateKey))
+    const signed = signNotice(
+      { key, issuedAt, live: [...liveSet], retired: [...retired] },
+      privateKey,
+    )
+    const kept = new Set(signed.notice.retired.map(([origin]) => origin))
+    this.leftOut = new Set([...retired.keys()].filter((origin) => !kept.has(origin)))
+    if (this.leftOut.size > 0)
+      this.components.logger.warn(
+        'a retirement notice has no room for every retired origin: those left out stay in every hello',
+        { leftOut: this.leftOut.size, retired: kept.size },
+      )
+    this.take(signed)
     return true
   }
 
