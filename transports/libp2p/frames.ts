@@ -128,6 +128,16 @@ export const vectorFrameSchema = z.object({
   more: z.literal(true).optional(),
 })
 
+/** Most origins a retirement notice names as live (a geo's members, plus the node that issued it). */
+export const MAX_NOTICE_LIVE = 1_000
+
+/**
+ * Most origins one retirement notice retires. A notice travels in one frame: an issuer whose
+ * origins are long fits fewer; origins left out stay explicit in hellos, which is correct,
+ * only larger.
+ */
+export const MAX_NOTICE_RETIRED = 50_000
+
 /**
  * A key's retirement notice (`retirement-notice.ts`), passed on to every peer: its body is
  * checked against `sig` and `key` before it is decoded.

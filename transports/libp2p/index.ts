@@ -20,7 +20,7 @@ export type {
 export type { Libp2pPeerStatus } from './peer-link.js'
 export type { HelloSizes } from './session.js'
 export type { RetiredBase } from './retired-origins.js'
-export { MAX_NOTICE_LIVE, MAX_NOTICE_RETIRED } from './retirement-notice.js'
+export { MAX_NOTICE_LIVE, MAX_NOTICE_RETIRED } from './frames.js'
 export {
   decodeFrame,
   encodeFrame,

@@ -1,8 +1,7 @@
 // What a user configures about the libp2p fabric: the schema its init is parsed with, once.
 import { z } from 'zod'
 import { parseInit } from '../../support/options.js'
-import { MAX_EVENTS_PER_FRAME } from './frames.js'
-import { MAX_NOTICE_LIVE } from './retirement-notice.js'
+import { MAX_EVENTS_PER_FRAME, MAX_NOTICE_LIVE } from './frames.js'
 import type { LinkSettings } from './peer-link.js'
 import type { ReplicationSettings } from './session.js'
 

@@ -16,16 +16,9 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { MAX_NAME_LENGTH, originPeerId } from '../../core/index.js'
 import { FrameScanner } from './frame-scan.js'
 import { MAX_FRAME_BYTES } from './frame-decoder.js'
+import { MAX_NOTICE_LIVE, MAX_NOTICE_RETIRED } from './frames.js'
 
-/** Most origins a notice names as live (a geo's members, plus the node that issued it). */
-export const MAX_NOTICE_LIVE = 1_000
-
-/**
- * Most origins one notice retires. A notice travels in one frame: at most MAX_NOTICE_BYTES,
- * which an issuer fills with fewer origins when theirs are long; origins left out stay
- * explicit in hellos, which is correct, only larger.
- */
-export const MAX_NOTICE_RETIRED = 50_000
+export { MAX_NOTICE_LIVE, MAX_NOTICE_RETIRED } from './frames.js'
 
 /** Most bytes of a notice's body (a frame carries it with its key and signature). */
 export const MAX_NOTICE_BYTES = MAX_FRAME_BYTES - 4 * 1024

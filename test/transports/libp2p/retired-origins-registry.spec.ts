@@ -20,14 +20,19 @@ import { MAX_NOTICE_RETIRED } from '../../../transports/libp2p/retirement-notice
 describe('fabric: the registry of retirement notices', function () {
   this.timeout(60_000)
   const dirs: string[] = []
-  after(() => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))))
+  const made: RetiredOrigins[] = []
+  after(async () => {
+    // Notices are written in the background: wait for them before removing their dirs.
+    await Promise.all(made.map((r) => r.flushed()))
+    await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })))
+  })
 
   async function registry() {
     const dir = await mkdtemp(join(tmpdir(), 'anywhere-retired-'))
     dirs.push(dir)
     const { privateKey, peerId } = await loadOrCreateIdentity(join(dir, 'peer-key'))
-    const make = () =>
-      new RetiredOrigins({
+    const make = () => {
+      const retired = new RetiredOrigins({
         keeper: fileNoticeKeeper(join(dir, 'retired-origins')),
         key: peerId,
         privateKey,
@@ -36,6 +41,9 @@ describe('fabric: the registry of retirement notices', function () {
         clock: systemClock(),
         logger: silentLogger(),
       })
+      made.push(retired)
+      return retired
+    }
     return { peerId, make }
   }
 
