@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
@@ -7,10 +6,8 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { ping } from '@libp2p/ping'
 import { preSharedKey } from '@libp2p/pnet'
 import { tcp } from '@libp2p/tcp'
-import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import {
-  ConfigError,
   NotRunningError,
   type EventFeed,
   type EventRecord,
@@ -24,6 +21,7 @@ import {
   originPeerId,
 } from '../../core/index.js'
 import { REPLICATION_PROTOCOL } from './frames.js'
+import { parseMultiaddr, parsePeers, readPsk } from './fabric-init.js'
 import { EventVerifier, OwnEventSigner } from './event-signing.js'
 import { FORWARD_PROTOCOL, forwardRequest, serveForwardStream } from './forward-protocol.js'
 import { loadOrCreateIdentity, type NodeIdentity } from './identity.js'
@@ -52,12 +50,6 @@ export interface Libp2pFabric extends Fabric {
 
 /** Refreshes a restarted node waits at most, for its links' hellos, before it issues its notice. */
 const OWN_NOTICE_DEFER_REFRESHES = 5
-
-interface ParsedPeer {
-  geo: string | undefined
-  peerId: PeerId
-  addrs: Multiaddr[]
-}
 
 /**
  * The inter-geo fabric over libp2p: TCP, Noise, yamux, an allowlist enforced by the
@@ -398,73 +390,4 @@ class Libp2pFabricNode implements Libp2pFabric {
         })
     })
   }
-}
-
-function parsePeers(
-  peers: ReadonlyArray<Libp2pFabricOptions['peers'][number]>,
-  self: string,
-  logger: FabricComponents['logger'],
-): ParsedPeer[] {
-  const parsed: ParsedPeer[] = []
-  for (const peer of peers) {
-    let peerId: PeerId
-    try {
-      peerId = peerIdFromString(peer.peerId)
-    } catch (error) {
-      throw new ConfigError(`fabric peer '${peer.peerId}' is not a valid PeerId`, { cause: error })
-    }
-    const id = peerId.toString()
-    if (id === self) {
-      logger.debug('the peer list names this node itself; ignored', { peerId: id })
-      continue
-    }
-    const addrs = peer.addrs.map((address) => {
-      const addr = parseMultiaddr(address, `peer ${id}`)
-      const named = addr.getComponents().findLast((c) => c.name === 'p2p')?.value
-      if (named === undefined) return addr.encapsulate(`/p2p/${id}`)
-      if (named !== id)
-        throw new ConfigError(
-          `fabric peer address ${address} names PeerId ${named}, not ${id}: fix the peer list`,
-        )
-      return addr
-    })
-    const existing = parsed.find((p) => p.peerId.toString() === id)
-    if (existing) {
-      existing.addrs.push(...addrs)
-      existing.geo ??= peer.geo
-      continue
-    }
-    parsed.push({ geo: peer.geo, peerId, addrs })
-  }
-  return parsed
-}
-
-function parseMultiaddr(address: string, what: string): Multiaddr {
-  try {
-    return multiaddr(address)
-  } catch (error) {
-    throw new ConfigError(`fabric ${what} address '${address}' is not a valid multiaddr`, {
-      cause: error,
-    })
-  }
-}
-
-/** Reads a libp2p private-network key file (`/key/swarm/psk/1.0.0/`, `/base16/`, 64 hex digits). */
-async function readPsk(file: string): Promise<Uint8Array> {
-  let text: string
-  try {
-    text = await readFile(file, 'utf8')
-  } catch (error) {
-    throw new ConfigError(`cannot read the fabric pre-shared key ${file}`, { cause: error })
-  }
-  const lines = text.trim().split(/\r?\n/)
-  if (
-    lines[0] !== '/key/swarm/psk/1.0.0/' ||
-    lines[1] !== '/base16/' ||
-    !/^[0-9a-fA-F]{64}$/.test(lines[2] ?? '')
-  )
-    throw new ConfigError(
-      `the fabric pre-shared key ${file} is not in the /key/swarm/psk/1.0.0/ format (three lines: /key/swarm/psk/1.0.0/, /base16/, 64 hex digits)`,
-    )
-  return new TextEncoder().encode(lines.join('\n'))
 }
