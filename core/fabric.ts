@@ -139,6 +139,28 @@ export interface FabricComponents {
   serveForwarded?: (request: ForwardedRequest) => Promise<ForwardedResponse>
   /** What this geo advertises to the others every heartbeat; without it, nothing is advertised. */
   advert?: () => GeoAdvert
+  /**
+   * Where the fabric keeps the retirement notices it holds; without it, in
+   * `<dataDir>/retired-origins`. A geo of several nodes keeps them in its Redis, so a node
+   * that takes over replication holds what the last one held.
+   */
+  notices?: NoticeKeeper
+  /**
+   * The origins of this node's key in use besides its own: in a geo of several nodes, its
+   * members'. Every other origin of the key is retired (docs/fabric.md, "Retired origins").
+   */
+  liveOrigins?: () => readonly string[]
+}
+
+/**
+ * Keeps retirement notices (each the signed bytes of one key's newest; docs/fabric.md,
+ * "Retired origins"): the bytes are checked again when read back.
+ */
+export interface NoticeKeeper {
+  /** Every notice kept, by the key (PeerId) it is of. */
+  load(): Promise<ReadonlyArray<{ key: string; bytes: Uint8Array }>>
+  /** Keeps `bytes` as the notice of `key`, in place of any before it. */
+  keep(key: string, bytes: Uint8Array): Promise<void>
 }
 
 export type FabricFactory = (components: FabricComponents) => Fabric

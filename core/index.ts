@@ -107,6 +107,7 @@ export type {
   Fabric,
   FabricComponents,
   FabricFactory,
+  NoticeKeeper,
   FabricStatus,
   PeerTraffic,
   ForwardedRequest,

@@ -11,10 +11,11 @@ import type {
   EventStore,
   Fabric,
   Logger,
+  NoticeKeeper,
   RoleLease,
   Taps,
 } from '../core/index.js'
-import { takeGeoFabricKey } from '../stores/redis/index.js'
+import { redisNoticeKeeper, takeGeoFabricKey } from '../stores/redis/index.js'
 import type * as Libp2pTransport from '../transports/libp2p/index.js'
 import type { NodeIdentity } from '../transports/libp2p/index.js'
 import type { NodeConfig } from './config.js'
@@ -37,6 +38,16 @@ export async function fabricIdentity(
   if (!config.members.enabled || config.store.kind !== 'redis') return own
   const { kind: _kind, ...init } = config.store
   return libp2p.sharedIdentity(own, (candidate) => takeGeoFabricKey(init, candidate, logId))
+}
+
+/**
+ * Where the geo's fabric keeps its retirement notices: the geo's Redis, so the node that
+ * replicates next holds what the last one held.
+ */
+export function geoNoticeKeeper(config: NodeConfig, nodeId: string): NoticeKeeper | undefined {
+  if (config.store.kind !== 'redis') return undefined
+  const { kind: _kind, ...init } = config.store
+  return redisNoticeKeeper(init, nodeId)
 }
 
 export interface GeoFabricComponents {

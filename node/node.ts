@@ -193,6 +193,7 @@ export async function createNode(
   })
   // A fabric is built afresh each time it starts: in a geo of several nodes, each time this
   // node takes the replicator lease.
+  const notices = geoFabricModule?.geoNoticeKeeper(config, nodeId)
   const createFabric = (): Fabric | undefined =>
     config.fabric && libp2p
       ? libp2p.libp2pFabric(config.fabric, { identity })({
@@ -211,6 +212,9 @@ export async function createNode(
               throw new NotRunningError('this node runs no gateway to serve forwarded requests')
             return gateway.serveForwarded(request)
           },
+          // A geo's members write under the geo's key: their origins are live.
+          ...(members ? { liveOrigins: () => members.members().map((m) => m.nodeId) } : {}),
+          ...(notices ? { notices } : {}),
           advert: () => {
             const { ready, reason, load } = readiness.state()
             const urls = config.http.publicUrls ?? (gateway?.listening ? [gateway.url] : [])

@@ -25,6 +25,8 @@ export type StoreClient = Pick<
   | 'incr'
   | 'set'
   | 'getBuffer'
+  | 'hgetallBuffer'
+  | 'hset'
   | 'xreadBuffer'
   | 'duplicate'
   | 'defineCommand'

@@ -15,3 +15,4 @@ export {
   type MembershipSettings,
 } from './membership.js'
 export { takeGeoFabricKey } from './geo-key.js'
+export { redisNoticeKeeper } from './geo-notices.js'

@@ -105,6 +105,11 @@ export class RedisKeys {
     return `${this.root}geo:fabric-key`
   }
 
+  /** Hash of the retirement notices the geo's fabric holds: PeerId → signature and body (docs/fabric.md). */
+  retiredNotices(): string {
+    return `${this.root}geo:retired-notices`
+  }
+
   /** String: who holds the lease of a role of the geo (`replicator`), expiring unless renewed. */
   lease(role: string): string {
     return `${this.root}geo:lease:${role}`

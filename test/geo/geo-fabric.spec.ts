@@ -34,10 +34,20 @@ interface Member {
   process?: NodeProcess
 }
 
+interface HelloView {
+  sharedBase: boolean
+  sentOrigins: number
+  receivedOrigins: number
+}
+
 interface FabricView {
   peerId: string
   listen: string[]
-  peers: { connected: boolean; lagEvents: number }[]
+  peers: {
+    connected: boolean
+    lagEvents: number
+    hellos: { sender?: HelloView; receiver?: HelloView }
+  }[]
 }
 
 describe('two geos of two nodes each replicate through one node per geo', function () {
@@ -283,6 +293,18 @@ describe('two geos of two nodes each replicate through one node per geo', functi
       },
       60_000,
       25,
+    )
+    // The node that took over holds the notices the victim held (kept in the geo's Redis):
+    // its first hellos with geo b leave out the same retired origins as before.
+    let hellos: FabricView['peers'][number]['hellos'] = {}
+    await poll('the new replicator`s first hellos, both ways', async () => {
+      const views = await Promise.all(live('a').map(fabricOf))
+      hellos = views.find((v) => v.peers.length > 0)?.peers[0]?.hellos ?? {}
+      return hellos.sender !== undefined && hellos.receiver !== undefined
+    })
+    assert.ok(
+      hellos.sender?.sharedBase === true && hellos.receiver?.sharedBase === true,
+      JSON.stringify(hellos),
     )
     // And a write made in geo a after the kill shows up in geo b.
     const marker = `after-kill-${randomUUID()}`

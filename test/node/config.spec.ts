@@ -58,6 +58,14 @@ describe('node config: composed from each backend schema', () => {
     refused({ store: { kind: 'redis', cluster: ['redis://b'] } }, /store\.cluster: every entry/)
     refused({ fabric: { listen: ['tcp/1'], peers: [] } }, /fabric\.listen\.0/)
     refused({ fabric: { listen: [], peers: [], random: 1 } }, /fabric/)
+    refused(
+      { fabric: { listen: [], peers: [], maxLiveOriginsPerKey: 'many' } },
+      /fabric\.maxLiveOriginsPerKey/,
+    )
+    refused(
+      { fabric: { listen: [], peers: [], maxLiveOriginsPerKey: 100_000 } },
+      /fabric\.maxLiveOriginsPerKey/,
+    )
     refused({ runtime: { snapshotEvery: 0 } }, /runtime\.snapshotEvery/)
     refused({ http: { requestTimeoutMs: 1 } }, /http\.requestTimeoutMs/)
   })

@@ -8,7 +8,7 @@ export interface FrameScanLimits {
   readonly maxContainerEntries: number
   /** Deepest value: the root is level 1, its entries level 2, and so on (as msgpack's encoder counts). */
   readonly maxDepth: number
-  /** Most entries of the root map's `vector` map (hello, ack). */
+  /** Most entries of the root map's `vector` map (hello, ack) and of its `bases` map (hello). */
   readonly maxVectorEntries: number
   /** Most elements of the root map's `events` array (and of its `sigs` array). */
   readonly maxEvents: number
@@ -27,6 +27,8 @@ const SCALAR_BYTES = [4, 8, 1, 2, 4, 8, 1, 2, 4, 8]
 const VECTOR_KEY = [0x76, 0x65, 0x63, 0x74, 0x6f, 0x72]
 const EVENTS_KEY = [0x65, 0x76, 0x65, 0x6e, 0x74, 0x73]
 const SIGS_KEY = [0x73, 0x69, 0x67, 0x73]
+/** `bases` (a hello's notice digests per key): bounded as a vector is. */
+const BASES_KEY = [0x62, 0x61, 0x73, 0x65, 0x73]
 
 /**
  * Walks the msgpack structure of a frame body without building any value, and throws
@@ -179,6 +181,7 @@ export class FrameScanner {
   private namedRootKey(pos: number, length: number): number {
     const { body } = this
     if (length === 4) return SIGS_KEY.every((b, i) => body[pos + i] === b) ? 3 : 0
+    if (length === 5) return BASES_KEY.every((b, i) => body[pos + i] === b) ? 1 : 0
     if (length !== 6) return 0
     if (VECTOR_KEY.every((b, i) => body[pos + i] === b)) return 1
     if (EVENTS_KEY.every((b, i) => body[pos + i] === b)) return 2

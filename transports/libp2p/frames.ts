@@ -34,8 +34,10 @@ export const REPLICATION_PROTOCOL = '/anywhere/replicate/1'
  * 2: events signed by their origin, paged hello vectors, acks that carry what advanced.
  * 3: an event is the array its signature covers (`event-wire.ts`), signatures travel in
  *    the frame's `sigs`; acks are cumulative and rate-limited.
+ * 4: retirement notices (`notice` frames); a hello may leave out the shared base of retired
+ *    origins (`base`, its digest).
  */
-export const PROTOCOL_VERSION = 3
+export const PROTOCOL_VERSION = 4
 
 /**
  * Deepest event payload a frame carries (a scalar is 0 deep, `{ a: [1] }` is 2). It is
@@ -107,6 +109,16 @@ export const helloFrameSchema = z.object({
   node: name,
   vector: vectorSchema,
   more: z.literal(true).optional(),
+  /**
+   * Per key, the digest of the retirement notice this node holds (`retired-origins.ts`).
+   * The sender's vector leaves out the retired origins of every notice it names; the
+   * receiver's reply, those of the notices both sides hold alike. A side reads the other's
+   * vector as those notices' retired origins overridden by `vector`.
+   */
+  bases: z
+    .record(name, z.string().regex(/^[0-9a-f]{32}$/))
+    .refine((bases) => Object.keys(bases).length <= MAX_VECTOR_ORIGINS)
+    .optional(),
 })
 
 /** The rest of a hello's vector, in order; the last page has no `more`. */
@@ -114,6 +126,27 @@ export const vectorFrameSchema = z.object({
   t: z.literal('vector'),
   vector: vectorSchema,
   more: z.literal(true).optional(),
+})
+
+/** Most origins a retirement notice names as live (a geo's members, plus the node that issued it). */
+export const MAX_NOTICE_LIVE = 1_000
+
+/**
+ * Most origins one retirement notice retires. A notice travels in one frame: an issuer whose
+ * origins are long fits fewer; origins left out stay explicit in hellos, which is correct,
+ * only larger.
+ */
+export const MAX_NOTICE_RETIRED = 50_000
+
+/**
+ * A key's retirement notice (`retirement-notice.ts`), passed on to every peer: its body is
+ * checked against `sig` and `key` before it is decoded.
+ */
+export const noticeFrameSchema = z.object({
+  t: z.literal('notice'),
+  key: name,
+  body: z.custom<Uint8Array>((b) => b instanceof Uint8Array, 'bytes'),
+  sig: z.custom<Uint8Array>((b) => b instanceof Uint8Array && b.byteLength === 64, '64 bytes'),
 })
 
 /** The receiving side refuses the handshake (other app, other protocol version). */
@@ -200,6 +233,7 @@ export const statusFrameSchema = z.object({
 export const frameSchema = z.discriminatedUnion('t', [
   helloFrameSchema,
   vectorFrameSchema,
+  noticeFrameSchema,
   refuseFrameSchema,
   eventsFrameSchema,
   pingFrameSchema,
@@ -209,9 +243,11 @@ export const frameSchema = z.discriminatedUnion('t', [
 
 export type HelloFrame = z.infer<typeof helloFrameSchema>
 export type StatusFrame = z.infer<typeof statusFrameSchema>
+export type NoticeFrame = z.infer<typeof noticeFrameSchema>
 export type Frame =
   | HelloFrame
   | z.infer<typeof vectorFrameSchema>
+  | NoticeFrame
   | z.infer<typeof refuseFrameSchema>
   | EventsFrame
   | z.infer<typeof pingFrameSchema>

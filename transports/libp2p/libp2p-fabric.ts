@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
@@ -7,10 +6,8 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { ping } from '@libp2p/ping'
 import { preSharedKey } from '@libp2p/pnet'
 import { tcp } from '@libp2p/tcp'
-import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import {
-  ConfigError,
   NotRunningError,
   type EventFeed,
   type EventRecord,
@@ -24,10 +21,12 @@ import {
   originPeerId,
 } from '../../core/index.js'
 import { REPLICATION_PROTOCOL } from './frames.js'
+import { parseMultiaddr, parsePeers, readPsk } from './fabric-init.js'
 import { EventVerifier, OwnEventSigner } from './event-signing.js'
 import { FORWARD_PROTOCOL, forwardRequest, serveForwardStream } from './forward-protocol.js'
 import { loadOrCreateIdentity, type NodeIdentity } from './identity.js'
 import { LocalFeed } from './local-feed.js'
+import { fileNoticeKeeper, RetiredOrigins, type RetiredBase } from './retired-origins.js'
 import {
   parseLibp2pFabricInit,
   type Libp2pFabricInit,
@@ -45,13 +44,12 @@ export interface Libp2pFabricStatus extends FabricStatus {
 export interface Libp2pFabric extends Fabric {
   /** Connection and replication state per peer, with what cannot replicate to it. */
   status(): Libp2pFabricStatus
+  /** The base of retired origins hellos leave out now; undefined before the fabric started. */
+  retired(): RetiredBase | undefined
 }
 
-interface ParsedPeer {
-  geo: string | undefined
-  peerId: PeerId
-  addrs: Multiaddr[]
-}
+/** Refreshes a restarted node waits at most, for its links' hellos, before it issues its notice. */
+const OWN_NOTICE_DEFER_REFRESHES = 5
 
 /**
  * The inter-geo fabric over libp2p: TCP, Noise, yamux, an allowlist enforced by the
@@ -81,6 +79,9 @@ class Libp2pFabricNode implements Libp2pFabric {
   private id = ''
   private node: Libp2p | undefined
   private readonly links = new Map<string, PeerLink>()
+  private retiredOrigins: RetiredOrigins | undefined
+  /** While set, this node's next notice waits for its links' hellos (or this time). */
+  private ownNoticeDueAt: number | undefined
   private unfollowEventFeed: (() => void) | undefined
   private cancelRefresh: (() => void) | undefined
   private state: 'new' | 'starting' | 'running' | 'stopped' = 'new'
@@ -134,6 +135,8 @@ class Libp2pFabricNode implements Libp2pFabric {
     const node = this.node
     this.node = undefined
     if (node) await node.stop()
+    // The notices taken are on disk before the fabric says it stopped.
+    await this.retiredOrigins?.flushed()
   }
 
   listenAddresses(): string[] {
@@ -149,6 +152,10 @@ class Libp2pFabricNode implements Libp2pFabric {
     if (!node || this.state !== 'running' || !this.links.has(peerId))
       throw new NotRunningError(`cannot forward to ${peerId}: no running fabric link to it`)
     return forwardRequest(node, peerIdFromString(peerId), request, options)
+  }
+
+  retired(): RetiredBase | undefined {
+    return this.retiredOrigins?.snapshot
   }
 
   status(): Libp2pFabricStatus {
@@ -176,7 +183,18 @@ class Libp2pFabricNode implements Libp2pFabric {
       this.logger.warn(
         `this node's origin ${nodeId} does not name its fabric key ${identity.peerId}: its events are not signed, and no peer takes them`,
       )
-    const verifier = new EventVerifier((peerId) => peerId === this.id || this.links.has(peerId))
+    const accepts = (peerId: string) => peerId === this.id || this.links.has(peerId)
+    const verifier = new EventVerifier(accepts)
+    const retired = new RetiredOrigins({
+      keeper: this.components.notices ?? fileNoticeKeeper(join(dataDir, 'retired-origins')),
+      key: identity.peerId,
+      privateKey: identity.privateKey,
+      accepts,
+      maxLiveOriginsPerKey: options.maxLiveOriginsPerKey,
+      clock,
+      logger: this.logger,
+    })
+    this.retiredOrigins = retired
     const peers = parsePeers(options.peers, this.id, this.logger)
     const listen = options.listen.map((address) => parseMultiaddr(address, 'listen'))
     const psk = options.psk ? await readPsk(options.psk) : undefined
@@ -228,6 +246,7 @@ class Libp2pFabricNode implements Libp2pFabric {
       isOwn,
       signer,
       verifier,
+      retired,
       settings: options,
       ...(this.components.advert ? { advert: this.components.advert } : {}),
     }
@@ -239,6 +258,18 @@ class Libp2pFabricNode implements Libp2pFabric {
         new PeerLink(id, peer.peerId, peer.geo, node, sessionComponents, linkSettings),
       )
     }
+
+    // Notices are read once the allowlist is known (those of other keys stay aside), and
+    // this node's own is issued before any peer is sent a hello.
+    await retired.load()
+    retired.track(localFeed.known)
+    // A node that issued a notice before waits until its links handshook (or a few
+    // refreshes) to issue the next: a restart under a new log id changes it, and hellos
+    // compacted against the notices the peers hold stay small; the peers take the new one
+    // during the session, and one new origin is well within maxLiveOriginsPerKey meanwhile.
+    if (retired.holds(identity.peerId))
+      this.ownNoticeDueAt = clock.now() + OWN_NOTICE_DEFER_REFRESHES * options.refreshMs
+    else this.issueNotice(retired, localFeed)
 
     await node.handle(
       REPLICATION_PROTOCOL,
@@ -271,7 +302,7 @@ class Libp2pFabricNode implements Libp2pFabric {
       if (peer.addrs.length > 0) await node.peerStore.merge(peer.peerId, { multiaddrs: peer.addrs })
 
     this.unfollowEventFeed = this.followEventFeed(this.components.feed, localFeed)
-    this.scheduleRefresh(localFeed, options.refreshMs)
+    this.scheduleRefresh(localFeed, retired, options.refreshMs)
     if (this.state !== 'starting') throw new NotRunningError(notRunningMessage('the fabric'))
     this.state = 'running'
     for (const link of this.links.values()) link.start()
@@ -326,87 +357,37 @@ class Libp2pFabricNode implements Libp2pFabric {
     return true
   }
 
-  private scheduleRefresh(localFeed: LocalFeed, every: number): void {
+  /**
+   * Issues this node's retirement notice when it learned of origins of its key that are not
+   * live (its own origin and, in a geo of several nodes, its members'), or the live ones changed.
+   */
+  private issueNotice(retired: RetiredOrigins, localFeed: LocalFeed): void {
+    if (this.ownNoticeDueAt !== undefined) {
+      const handshook = [...this.links.values()].every((link) => link.handshookBoth)
+      if (!handshook && this.components.clock.now() < this.ownNoticeDueAt) return
+      this.ownNoticeDueAt = undefined
+    }
+    const live = [this.components.nodeId, ...(this.components.liveOrigins?.() ?? [])]
+    if (retired.issue(live, localFeed.known))
+      this.logger.debug('retirement notice issued', {
+        retired: retired.snapshot.retired.get(this.id)?.size ?? 0,
+        digest: retired.snapshot.digests[this.id],
+      })
+  }
+
+  private scheduleRefresh(localFeed: LocalFeed, retired: RetiredOrigins, every: number): void {
     this.cancelRefresh = this.components.clock.setTimer(every, () => {
       if (this.state === 'stopped') return
       localFeed
         .refresh()
+        .then(() => this.issueNotice(retired, localFeed))
         .then(() => localFeed.prune([...this.links.values()].map((link) => link.vector)))
         .catch((error: unknown) =>
           this.logger.warn('could not refresh the version vector', { error }),
         )
         .finally(() => {
-          if (this.state !== 'stopped') this.scheduleRefresh(localFeed, every)
+          if (this.state !== 'stopped') this.scheduleRefresh(localFeed, retired, every)
         })
     })
   }
-}
-
-function parsePeers(
-  peers: ReadonlyArray<Libp2pFabricOptions['peers'][number]>,
-  self: string,
-  logger: FabricComponents['logger'],
-): ParsedPeer[] {
-  const parsed: ParsedPeer[] = []
-  for (const peer of peers) {
-    let peerId: PeerId
-    try {
-      peerId = peerIdFromString(peer.peerId)
-    } catch (error) {
-      throw new ConfigError(`fabric peer '${peer.peerId}' is not a valid PeerId`, { cause: error })
-    }
-    const id = peerId.toString()
-    if (id === self) {
-      logger.debug('the peer list names this node itself; ignored', { peerId: id })
-      continue
-    }
-    const addrs = peer.addrs.map((address) => {
-      const addr = parseMultiaddr(address, `peer ${id}`)
-      const named = addr.getComponents().findLast((c) => c.name === 'p2p')?.value
-      if (named === undefined) return addr.encapsulate(`/p2p/${id}`)
-      if (named !== id)
-        throw new ConfigError(
-          `fabric peer address ${address} names PeerId ${named}, not ${id}: fix the peer list`,
-        )
-      return addr
-    })
-    const existing = parsed.find((p) => p.peerId.toString() === id)
-    if (existing) {
-      existing.addrs.push(...addrs)
-      existing.geo ??= peer.geo
-      continue
-    }
-    parsed.push({ geo: peer.geo, peerId, addrs })
-  }
-  return parsed
-}
-
-function parseMultiaddr(address: string, what: string): Multiaddr {
-  try {
-    return multiaddr(address)
-  } catch (error) {
-    throw new ConfigError(`fabric ${what} address '${address}' is not a valid multiaddr`, {
-      cause: error,
-    })
-  }
-}
-
-/** Reads a libp2p private-network key file (`/key/swarm/psk/1.0.0/`, `/base16/`, 64 hex digits). */
-async function readPsk(file: string): Promise<Uint8Array> {
-  let text: string
-  try {
-    text = await readFile(file, 'utf8')
-  } catch (error) {
-    throw new ConfigError(`cannot read the fabric pre-shared key ${file}`, { cause: error })
-  }
-  const lines = text.trim().split(/\r?\n/)
-  if (
-    lines[0] !== '/key/swarm/psk/1.0.0/' ||
-    lines[1] !== '/base16/' ||
-    !/^[0-9a-fA-F]{64}$/.test(lines[2] ?? '')
-  )
-    throw new ConfigError(
-      `the fabric pre-shared key ${file} is not in the /key/swarm/psk/1.0.0/ format (three lines: /key/swarm/psk/1.0.0/, /base16/, 64 hex digits)`,
-    )
-  return new TextEncoder().encode(lines.join('\n'))
 }

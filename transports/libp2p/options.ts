@@ -1,7 +1,7 @@
 // What a user configures about the libp2p fabric: the schema its init is parsed with, once.
 import { z } from 'zod'
 import { parseInit } from '../../support/options.js'
-import { MAX_EVENTS_PER_FRAME } from './frames.js'
+import { MAX_EVENTS_PER_FRAME, MAX_NOTICE_LIVE } from './frames.js'
 import type { LinkSettings } from './peer-link.js'
 import type { ReplicationSettings } from './session.js'
 
@@ -55,6 +55,7 @@ export const LIBP2P_FABRIC_DEFAULTS: Readonly<FabricTuning> = Object.freeze({
   inboundConnectionThreshold: 1_000,
   liveCoalesceMs: 10,
   liveCoalesceFullRate: 2_000,
+  maxLiveOriginsPerKey: 64,
 })
 
 const D = LIBP2P_FABRIC_DEFAULTS
@@ -86,6 +87,8 @@ const tuningShape = {
   inboundConnectionThreshold: positiveInt.default(D.inboundConnectionThreshold),
   liveCoalesceMs: z.number().int().nonnegative().max(1_000).default(D.liveCoalesceMs),
   liveCoalesceFullRate: positiveInt.default(D.liveCoalesceFullRate),
+  // A retirement notice names at most MAX_NOTICE_LIVE live origins.
+  maxLiveOriginsPerKey: positiveInt.max(MAX_NOTICE_LIVE).default(D.maxLiveOriginsPerKey),
 } satisfies Record<keyof FabricTuning, z.ZodType>
 
 /** A multiaddr a node can listen on or dial. */

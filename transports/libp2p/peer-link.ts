@@ -9,7 +9,13 @@ import {
 import { REPLICATION_PROTOCOL, type HelloFrame } from './frames.js'
 import { ReplicationReceiver } from './replication-receiver.js'
 import { ReplicationSender } from './replication-sender.js'
-import type { SessionComponents, SessionPeer, SessionResult, SessionRole } from './session.js'
+import type {
+  HelloSizes,
+  SessionComponents,
+  SessionPeer,
+  SessionResult,
+  SessionRole,
+} from './session.js'
 
 /** How a link dials and redials its peer. */
 export interface LinkSettings {
@@ -41,6 +47,12 @@ export interface Libp2pPeerStatus extends PeerStatus {
    * origin from it on (it stores no gaps), and `lagEvents` shows them as missing.
    */
   readonly blockedOrigins: Readonly<Record<string, number>>
+  /**
+   * What the last hello exchange of each direction carried: origins each way (a hello leaves
+   * out the base of retired origins both sides share), bytes received, whether the base was
+   * shared.
+   */
+  readonly hellos: { readonly sender?: HelloSizes; readonly receiver?: HelloSizes }
 }
 
 interface Healing {
@@ -82,6 +94,7 @@ export class PeerLink implements SessionPeer {
   private readonly blocked = new Map<string, number>()
   private unframableEvents = 0
   /** What crossed the link, for metrics: plain counters a scrape reads through status(). */
+  private readonly hellos: { sender?: HelloSizes; receiver?: HelloSizes } = {}
   private readonly traffic = { eventsIn: 0, eventsOut: 0, bytesIn: 0, bytesOut: 0, reconnects: 0 }
   private loop: Promise<void> | undefined
   private stopping = false
@@ -139,6 +152,11 @@ export class PeerLink implements SessionPeer {
     })
   }
 
+  /** Both directions of replication with the peer completed their hello exchange. */
+  get handshookBoth(): boolean {
+    return this.senderUp && this.receiverUp
+  }
+
   /** The peer's vector as this node knows it. */
   get vector(): Readonly<VersionVector> {
     return this.acked
@@ -161,10 +179,15 @@ export class PeerLink implements SessionPeer {
       ...(this.advert ? { advert: this.advert } : {}),
       unframableEvents: this.unframableEvents,
       blockedOrigins: Object.fromEntries(this.blocked),
+      hellos: { ...this.hellos },
     }
   }
 
   // SessionPeer: what the sessions report.
+
+  helloSizes(role: SessionRole, sizes: HelloSizes): void {
+    this.hellos[role] = sizes
+  }
 
   handshook(role: SessionRole, hello: HelloFrame): void {
     if (this.geo !== hello.geo) {

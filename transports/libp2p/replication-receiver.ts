@@ -1,7 +1,8 @@
 import type { Stream } from '@libp2p/interface'
 import { MAX_HLC_DRIFT_MS, type EventRecord, type VersionVector } from '../../core/index.js'
 import { AckPacer } from './ack-pacer.js'
-import type { EventRefusal } from './event-signing.js'
+import { FrameAdmission } from './frame-admission.js'
+import { sharedKeys } from './retired-origins.js'
 import { MAX_VECTOR_ORIGINS, type Frame, type HelloFrame } from './frames.js'
 import {
   ReplicationSession,
@@ -9,9 +10,6 @@ import {
   type SessionPeer,
   type SessionResult,
 } from './session.js'
-
-/** Most origins a session passes over for not being allowlisted before it closes the stream. */
-const MAX_FOREIGN_ORIGINS = 1_000
 
 /** At most one warning per this many ms about events held back for their clock skew. */
 const SKEW_WARN_EVERY_MS = 10_000
@@ -59,8 +57,8 @@ export class ReplicationReceiver extends ReplicationSession {
   private heldFromN: number | undefined
   /** Per origin, the highest seq this session has told the sender this geo holds (hello, acks). */
   private readonly told: VersionVector = {}
-  /** Per origin this node does not allowlist, the highest seq passed over in this session. */
-  private readonly foreign: VersionVector = {}
+  /** What of the peer's frames this node takes (and what it passes over). */
+  private readonly admission: FrameAdmission
   /** An ingest is under way: frames read meanwhile get a receipt ack of their own. */
   private ingesting = false
   private readonly acks: AckPacer
@@ -69,6 +67,9 @@ export class ReplicationReceiver extends ReplicationSession {
 
   constructor(stream: Stream, peer: SessionPeer, components: SessionComponents) {
     super('receiver', stream, peer, components)
+    this.admission = new FrameAdmission(components, peer, this.logger, (reason) =>
+      this.reject(reason),
+    )
     this.acks = new AckPacer(components.clock, components.settings.ackIntervalMs, (echo) => {
       if (!this.closed) this.sendAck(this.processedN, this.lastVector, echo)
     })
@@ -98,16 +99,10 @@ export class ReplicationReceiver extends ReplicationSession {
           return this.reject(
             `an event stamped more than MAX_HLC_DRIFT_MS (${MAX_HLC_DRIFT_MS} ms) in the future`,
           )
-        const { verifier } = this.components
-        let events = frame.events
-        let wire = frame.wire
-        if (events.some((e) => verifier.isForeign(e.origin))) {
-          if (!this.passOver(events.filter((e) => verifier.isForeign(e.origin)))) return
-          wire = wire?.filter((_, i) => !verifier.isForeign(events[i]!.origin))
-          events = events.filter((e) => !verifier.isForeign(e.origin))
-        }
-        const refusal = verifier.check(events, wire)
-        if (refusal) return this.refuseEvents(refusal)
+        // Only events of accepted origins, each covered by its origin's signature, of an
+        // origin within its key's bound: the rest is passed over or refuses the frame.
+        const events = this.admission.admit(frame.events, frame.wire)
+        if (!events) return
         this.lastN = frame.n
         this.queue.push({ n: frame.n, events, bytes, more: frame.more === true })
         this.queuedBytes += bytes
@@ -118,6 +113,8 @@ export class ReplicationReceiver extends ReplicationSession {
         this.wakeup.notify()
         return
       }
+      case 'notice':
+        return this.admission.notice(frame)
       case 'status':
         this.peer.advertised(frame)
         return
@@ -129,57 +126,6 @@ export class ReplicationReceiver extends ReplicationSession {
       default:
         return this.reject(`a '${frame.t}' frame on the receiving side of the stream`)
     }
-  }
-
-  /**
-   * Events of origins whose PeerId this node does not allowlist (a relay whose allowlist is
-   * wider sent them): not taken, reported once per origin, and acknowledged as if held for
-   * the rest of the session so that the sender does not send them again and again. False
-   * (the stream is closed) past MAX_FOREIGN_ORIGINS of them.
-   */
-  private passOver(events: readonly EventRecord[]): boolean {
-    for (const event of events) {
-      const seen = this.foreign[event.origin]
-      if (seen === undefined) {
-        if (Object.keys(this.foreign).length >= MAX_FOREIGN_ORIGINS) {
-          this.reject(
-            `events of more than ${MAX_FOREIGN_ORIGINS} origins this node does not allowlist`,
-          )
-          return false
-        }
-        this.logger.warn(
-          "replicated events not taken: their origin's PeerId is not on this node's allowlist (add it, without an address, to take events it writes)",
-          { peer: this.peer.peerId, origin: event.origin },
-        )
-      }
-      if (event.seq > (seen ?? 0)) this.foreign[event.origin] = event.seq
-    }
-    return true
-  }
-
-  /**
-   * Events not signed by the key their origin names (forged, altered, or from an origin
-   * this geo does not accept): nothing of the frame is stored, and the stream closes (the
-   * redial backoff bounds what the peer costs).
-   */
-  private refuseEvents(refusal: EventRefusal): void {
-    const { taps, clock } = this.components
-    const { origin, seq, reason } = refusal
-    this.logger.warn('replicated events refused: not signed by their origin', {
-      peer: this.peer.peerId,
-      geo: this.peer.geo,
-      event: `${origin}:${seq}`,
-      reason,
-    })
-    taps.publish({
-      kind: 'event.refused',
-      at: clock.now(),
-      peer: this.peer.peerId,
-      origin,
-      seq,
-      reason,
-    })
-    this.reject(`event ${origin}:${seq} refused: ${reason}`)
   }
 
   /** Releases the held-back events once one of them is within the skew bound. */
@@ -237,16 +183,23 @@ export class ReplicationReceiver extends ReplicationSession {
 
   private onHello(hello: HelloFrame): void {
     if (!this.acceptHello(hello, true)) return
-    this.peer.holds(hello.vector)
+    // The answer leaves out the retired origins of the notices both sides hold alike, so the
+    // sender reads it exactly; the hello, read against the same notices, may say less than
+    // the sender holds (it left out the origins of notices this node lacks): safe.
+    const base = this.components.retired.snapshot
+    const keys = sharedKeys(base, hello.bases)
+    const peerVector = this.peerVector(hello, base, keys)
+    this.peer.holds(peerVector)
     // Reply with the vector once the store answers; frames that arrive meanwhile queue up.
     this.ackWanted = false
     this.components.log.versionVector().then(
       (vector) => {
         if (this.closed) return
-        this.sendHello(vector)
+        this.sendHello(vector, base, keys)
+        this.reportHello(hello, base, keys)
         Object.assign(this.told, vector)
         this.replied = true
-        this.peer.handshook('receiver', hello)
+        this.peer.handshook('receiver', { ...hello, vector: peerVector })
         this.wakeup.notify()
       },
       (error: unknown) => this.close(`cannot read the version vector: ${String(error)}`),
@@ -300,7 +253,7 @@ export class ReplicationReceiver extends ReplicationSession {
   private advancedSinceTold(held: VersionVector): VersionVector {
     const advanced: VersionVector = {}
     let count = 0
-    for (const vector of [held, this.foreign])
+    for (const vector of [held, this.admission.passedOver])
       for (const [origin, seq] of Object.entries(vector)) {
         if (seq <= (this.told[origin] ?? 0)) continue
         if (count >= MAX_VECTOR_ORIGINS) {

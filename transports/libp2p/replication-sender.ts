@@ -9,6 +9,8 @@ import {
   type HelloFrame,
 } from './frames.js'
 import type { LocalFeedListener } from './local-feed.js'
+import type { SignedNotice } from './retirement-notice.js'
+import { sharedKeys } from './retired-origins.js'
 import {
   ReplicationSession,
   type SessionComponents,
@@ -45,6 +47,7 @@ export class ReplicationSender extends ReplicationSession implements LocalFeedLi
   /** Per origin, the seq of an event that cannot be framed: nothing from it on is sent. */
   private readonly blocked = new Map<string, number>()
   private unsubscribe: (() => void) | undefined
+  private unsubscribeNotices: (() => void) | undefined
   private helloWaiter: ((hello: HelloFrame | undefined) => void) | undefined
 
   constructor(stream: Stream, peer: SessionPeer, components: SessionComponents) {
@@ -55,17 +58,35 @@ export class ReplicationSender extends ReplicationSession implements LocalFeedLi
 
   /** Runs the session until its stream ends. */
   async run(): Promise<SessionResult> {
-    const { localFeed } = this.components
-    this.sendHello({ ...localFeed.known })
+    const { localFeed, retired } = this.components
+    // The hello leaves out the origins every notice held retires; the peer's answer leaves
+    // out those of the notices both hold alike, and names the digest of each it holds.
+    const base = retired.snapshot
+    this.sendHello({ ...localFeed.known }, base, Object.keys(base.digests))
     const hello = await new Promise<HelloFrame | undefined>((resolve) => {
       if (this.closed) return resolve(undefined)
       this.helloWaiter = resolve
     })
     if (!hello || this.closed || !this.acceptHello(hello, false)) return this.finished()
-    this.acked = { ...hello.vector }
-    Object.assign(this.sent, hello.vector)
-    this.peer.holds(hello.vector)
-    this.peer.handshook('sender', hello)
+    const keys = sharedKeys(base, hello.bases)
+    const vector = this.peerVector(hello, base, keys)
+    // The notices the peer holds otherwise or not at all (those of keys it does not accept,
+    // each session: it passes them over).
+    const current = retired.snapshot
+    const notices = retired
+      .all()
+      .filter(({ notice: { key } }) => digestIn(hello.bases, key) !== current.digests[key])
+    this.reportHello(hello, base, keys, notices.length)
+    this.acked = { ...vector }
+    Object.assign(this.sent, vector)
+    this.peer.holds(vector)
+    this.peer.handshook('sender', { ...hello, vector })
+    // The notices go before any event (a receiver takes events of an origin its key's
+    // notice lists), and each newer one as it comes.
+    for (const notice of notices) this.frames.write(noticeFrame(notice))
+    this.unsubscribeNotices = retired.subscribe((notice) => {
+      if (!this.closed) this.frames.write(noticeFrame(notice))
+    })
     this.unsubscribe = localFeed.subscribe(this)
     await this.pump().catch((error: unknown) => this.close(`send failed: ${String(error)}`))
     return this.finished()
@@ -135,6 +156,7 @@ export class ReplicationSender extends ReplicationSession implements LocalFeedLi
 
   protected override onClosed(): void {
     this.unsubscribe?.()
+    this.unsubscribeNotices?.()
     this.helloWaiter?.(undefined)
     this.helloWaiter = undefined
     this.live.clear()
@@ -402,4 +424,17 @@ export class ReplicationSender extends ReplicationSession implements LocalFeedLi
     const stuckAt = this.blocked.get(event.origin)
     return stuckAt !== undefined && event.seq >= stuckAt
   }
+}
+
+/** The frame that passes a notice on. */
+function noticeFrame(signed: SignedNotice): Frame {
+  return { t: 'notice', key: signed.notice.key, body: signed.body, sig: signed.sig }
+}
+
+/** The digest `bases` (a hello's) names for `key`, if any. */
+function digestIn(
+  bases: Readonly<Record<string, string>> | undefined,
+  key: string,
+): string | undefined {
+  return bases && Object.hasOwn(bases, key) ? bases[key] : undefined
 }

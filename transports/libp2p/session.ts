@@ -14,6 +14,12 @@ import { MAX_HELLO_ORIGINS, MAX_VECTOR_ORIGINS, type Frame, type HelloFrame } fr
 import { helloFrame, helloMismatch } from './hello.js'
 import type { EventVerifier, OwnEventSigner } from './event-signing.js'
 import type { LocalFeed } from './local-feed.js'
+import {
+  compactVector,
+  expandVector,
+  type RetiredBase,
+  type RetiredOrigins,
+} from './retired-origins.js'
 
 /** Replication tuning; defaults in `LIBP2P_FABRIC_DEFAULTS`. */
 export interface ReplicationSettings {
@@ -67,6 +73,12 @@ export interface ReplicationSettings {
   silenceTimeoutMs: number
   /** Deadline of the hello exchange. */
   handshakeTimeoutMs: number
+  /**
+   * Most origins of one key, neither live nor retired in that key's newest retirement
+   * notice, that events are taken under: past it, events of a new origin of that key are
+   * refused, so an allowlisted peer cannot grow this geo's state by inventing log ids.
+   */
+  maxLiveOriginsPerKey: number
 }
 
 /** What a session needs from the node. */
@@ -90,6 +102,8 @@ export interface SessionComponents {
   signer: OwnEventSigner | undefined
   /** Checks that every received event is signed by the key its origin names. */
   verifier: EventVerifier
+  /** Retirement notices: the base hellos leave out, and the bound on unlisted origins per key. */
+  retired: RetiredOrigins
   settings: ReplicationSettings
   /** What this geo advertises to the peer every heartbeat (the sender sends it). */
   advert?: () => GeoAdvert
@@ -103,8 +117,10 @@ export interface SessionPeer {
   readonly peerId: string
   /** The peer's geo (configured or learned from its hello). */
   readonly geo: string
-  /** The hello exchange succeeded. */
+  /** The hello exchange succeeded; `hello.vector` is the peer's whole vector (expanded). */
   handshook(role: SessionRole, hello: HelloFrame): void
+  /** What the hello exchange of a session carried (origins each way, bytes received). */
+  helloSizes(role: SessionRole, sizes: HelloSizes): void
   /** The peer holds at least `vector`. */
   holds(vector: Readonly<VersionVector>): void
   /** Counts events sent to or taken from the peer, and the frame bytes that carried them. */
@@ -121,6 +137,20 @@ export interface SessionPeer {
    * the peer would not store them past the gap.
    */
   heldBack(origin: string, seq: number, why: string): void
+}
+
+/** What one hello exchange carried. */
+export interface HelloSizes {
+  /** Origins this node's hello announced explicitly. */
+  readonly sentOrigins: number
+  /** Origins the peer's hello announced explicitly. */
+  readonly receivedOrigins: number
+  /** Bytes of the peer's hello, over all its frames. */
+  readonly receivedBytes: number
+  /** Both sides held the same retirement notices (the hellos left out every retired origin both hold alike). */
+  readonly sharedBase: boolean
+  /** Retirement notices the sender passed on after the hello (none when the bases were the same). */
+  readonly notices: number
 }
 
 /** How a session ended. */
@@ -169,6 +199,10 @@ export abstract class ReplicationSession {
   protected refusedReason: string | undefined
   protected lastHeardAt: number
   protected readonly logger: Logger
+  /** Origins this node's hello announced. */
+  protected helloSentOrigins = 0
+  /** Bytes of the peer's hello so far, over its pages. */
+  protected helloReceivedBytes = 0
   /** A hello whose vector is still arriving in `vector` frames. */
   private pendingHello: { hello: HelloFrame; vector: VersionVector; origins: number } | undefined
   private endReason = 'closed'
@@ -188,6 +222,8 @@ export abstract class ReplicationSession {
     this.frames = new FrameStream(stream, {
       onFrame: (frame, bytes) => {
         this.lastHeardAt = this.components.clock.now()
+        if (!this.handshake && (frame.t === 'hello' || frame.t === 'vector'))
+          this.helloReceivedBytes += bytes
         const whole = this.assembleHello(frame)
         if (whole) this.onFrame(whole, bytes)
       },
@@ -218,14 +254,23 @@ export abstract class ReplicationSession {
   protected abstract onFrame(frame: Frame, bytes: number): void
   protected abstract onTick(now: number): void
 
-  /** Sends this node's hello, announcing `vector`: in pages of MAX_VECTOR_ORIGINS origins. */
-  protected sendHello(vector: VersionVector): void {
-    const entries = Object.entries(vector)
+  /**
+   * Sends this node's hello, announcing `vector` in pages of MAX_VECTOR_ORIGINS origins,
+   * without the origins the notices of `keys` retire at the seq held here; `bases` names
+   * the digest of every notice this node holds.
+   */
+  protected sendHello(vector: VersionVector, base: RetiredBase, keys: readonly string[]): void {
+    const entries = Object.entries(compactVector(vector, base, keys))
+    this.helloSentOrigins = entries.length
     const page = (from: number) =>
       Object.fromEntries(entries.slice(from, from + MAX_VECTOR_ORIGINS))
     const more = (from: number) =>
       from + MAX_VECTOR_ORIGINS < entries.length ? { more: true as const } : {}
-    this.frames.write({ ...helloFrame(this.components, page(0)), ...more(0) })
+    this.frames.write({
+      ...helloFrame(this.components, page(0)),
+      bases: base.digests,
+      ...more(0),
+    })
     for (let from = MAX_VECTOR_ORIGINS; from < entries.length; from += MAX_VECTOR_ORIGINS)
       this.frames.write({ t: 'vector', vector: page(from), ...more(from) })
   }
@@ -264,6 +309,37 @@ export abstract class ReplicationSession {
     this.pendingHello = undefined
     const { more: _more, ...hello } = pending.hello
     return { ...hello, vector: pending.vector }
+  }
+
+  /**
+   * The peer's vector from its hello, read against the notices of `keys` (those both sides
+   * hold alike): exact when the peer compacted against no others (a receiver's answer);
+   * otherwise less than it holds (a sender's hello compacted against a notice this node
+   * holds otherwise or not at all), which is safe: this node then only sends more.
+   */
+  protected peerVector(
+    hello: HelloFrame,
+    base: RetiredBase,
+    keys: readonly string[],
+  ): VersionVector {
+    return expandVector(hello.vector, base, keys)
+  }
+
+  /** Tells the link what the hello exchange carried (once both hellos went). */
+  protected reportHello(
+    hello: HelloFrame,
+    base: RetiredBase,
+    keys: readonly string[],
+    notices = 0,
+  ): void {
+    const theirs = Object.keys(hello.bases ?? {}).length
+    this.peer.helloSizes(this.role, {
+      sentOrigins: this.helloSentOrigins,
+      receivedOrigins: Object.keys(hello.vector).length,
+      receivedBytes: this.helloReceivedBytes,
+      sharedBase: keys.length === theirs && keys.length === Object.keys(base.digests).length,
+      notices,
+    })
   }
 
   /**

@@ -123,6 +123,8 @@ export async function startGeo(
     /** Runs the geo's wall clock this far from the real one (a skewed clock). */
     clockOffsetMs?: number
     maxClockSkewMs?: number
+    /** The log id of the geo's origin (default `node-<geo>`; a memory-store node gets a new one each start). */
+    logId?: string
   } = {},
 ): Promise<TestGeo> {
   const clock = offsetClock(options.clockOffsetMs ?? 0)
@@ -137,7 +139,7 @@ export async function startGeo(
   const logger = options.debug
     ? streamLogger({ level: 'debug', fields: { geo: identity.geo } })
     : silentLogger()
-  const nodeId = `node-${identity.geo}.${identity.peerId}`
+  const nodeId = `${options.logId ?? `node-${identity.geo}`}.${identity.peerId}`
   const runtime = new ActorRuntime(
     { actors: [note, tally] },
     { store, clock, hlc, taps, logger, origin: nodeId },

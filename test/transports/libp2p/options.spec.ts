@@ -6,6 +6,7 @@ import {
   libp2pFabricInitSchema,
   parseLibp2pFabricInit,
 } from '../../../transports/libp2p/index.js'
+import { MAX_NOTICE_LIVE } from '../../../transports/libp2p/retirement-notice.js'
 
 const PEER_ID = '12D3KooWRBhwfeP2Y9CDkFRBAZ1pmxUadH36TKuk3KtKm5XXP8mA'
 
@@ -46,6 +47,30 @@ describe('libp2p fabric options', () => {
       () => parseLibp2pFabricInit({ listen: [], peers: [], heartbeatMs: 0 }),
       (error: unknown) => error instanceof ConfigError && /heartbeatMs/.test(error.message),
     )
+  })
+
+  it('bounds maxLiveOriginsPerKey by what a retirement notice names (a typed error past it)', () => {
+    assert.equal(
+      parseLibp2pFabricInit({ listen: [], peers: [] }).maxLiveOriginsPerKey,
+      LIBP2P_FABRIC_DEFAULTS.maxLiveOriginsPerKey,
+    )
+    assert.equal(
+      parseLibp2pFabricInit({ listen: [], peers: [], maxLiveOriginsPerKey: 200 })
+        .maxLiveOriginsPerKey,
+      200,
+    )
+    for (const bad of [0, -1, 1.5, MAX_NOTICE_LIVE + 1, '64'])
+      assert.throws(
+        () =>
+          parseLibp2pFabricInit({
+            listen: [],
+            peers: [],
+            maxLiveOriginsPerKey: bad as number,
+          }),
+        (error: unknown) =>
+          error instanceof ConfigError && /maxLiveOriginsPerKey/.test(error.message),
+        String(bad),
+      )
   })
 
   it('is a zod schema others can compose', () => {
