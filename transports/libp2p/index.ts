@@ -17,7 +17,7 @@ export type {
   Libp2pFabricInit,
   Libp2pFabricOptions,
 } from './options.js'
-export type { Libp2pPeerStatus } from './peer-link.js'
+export type { Libp2pPeerStatus } from './session.js'
 export type { HelloSizes } from './session.js'
 export type { RetiredBase } from './retired-origins.js'
 export { MAX_NOTICE_LIVE, MAX_NOTICE_RETIRED } from './frames.js'

@@ -32,7 +32,9 @@ import {
   type Libp2pFabricInit,
   type Libp2pFabricOptions,
 } from './options.js'
-import { PeerLink, type LinkSettings, type Libp2pPeerStatus } from './peer-link.js'
+import { PeerLink } from './peer-link.js'
+import type { LinkSettings } from './options.js'
+import type { Libp2pPeerStatus } from './session.js'
 import type { SessionComponents } from './session.js'
 
 /** `FabricStatus` with the libp2p fabric's own per-peer fields. */

@@ -1,32 +1,17 @@
 import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
-import {
-  countMissing,
-  dominates,
-  type GeoAdvert,
-  type PeerStatus,
-  type VersionVector,
-} from '../../core/index.js'
+import { countMissing, dominates, type GeoAdvert, type VersionVector } from '../../core/index.js'
 import { REPLICATION_PROTOCOL, type HelloFrame } from './frames.js'
 import { ReplicationReceiver } from './replication-receiver.js'
 import { ReplicationSender } from './replication-sender.js'
+import type { LinkSettings } from './options.js'
 import type {
   HelloSizes,
+  Libp2pPeerStatus,
   SessionComponents,
   SessionPeer,
   SessionResult,
   SessionRole,
 } from './session.js'
-
-/** How a link dials and redials its peer. */
-export interface LinkSettings {
-  /** Deadline of one dial plus opening the stream. */
-  dialTimeoutMs: number
-  /** First redial delay; doubles per failure up to `backoffMaxMs`, with jitter. */
-  backoffBaseMs: number
-  backoffMaxMs: number
-  /** Uniform in [0, 1): the jitter source (injected so tests can pin it). */
-  random: () => number
-}
 
 /** A sender that lasted this long resets the backoff. */
 export const STABLE_SESSION_MS = 10_000
@@ -36,23 +21,6 @@ export function backoffDelay(failures: number, settings: LinkSettings): number {
   const exponent = Math.min(Math.max(failures - 1, 0), 30)
   const ceiling = Math.min(settings.backoffMaxMs, settings.backoffBaseMs * 2 ** exponent)
   return Math.round(ceiling * (0.5 + settings.random() * 0.5))
-}
-
-/** One peer as the libp2p fabric reports it: `PeerStatus` and what cannot replicate to it. */
-export interface Libp2pPeerStatus extends PeerStatus {
-  /** Events this node found it cannot frame for the peer (each `origin:seq` counted once). */
-  readonly unframableEvents: number
-  /**
-   * Per origin, the seq of an event that cannot be framed: the peer gets nothing of that
-   * origin from it on (it stores no gaps), and `lagEvents` shows them as missing.
-   */
-  readonly blockedOrigins: Readonly<Record<string, number>>
-  /**
-   * What the last hello exchange of each direction carried: origins each way (a hello leaves
-   * out the base of retired origins both sides share), bytes received, whether the base was
-   * shared.
-   */
-  readonly hellos: { readonly sender?: HelloSizes; readonly receiver?: HelloSizes }
 }
 
 interface Healing {

@@ -9,7 +9,8 @@ import {
   type HelloFrame,
 } from './frames.js'
 import type { LocalFeedListener } from './local-feed.js'
-import type { SignedNotice } from './retirement-notice.js'
+import { noticeFrame } from './retirement-notice.js'
+import { SendWindow } from './send-window.js'
 import { sharedKeys } from './retired-origins.js'
 import {
   ReplicationSession,
@@ -17,15 +18,6 @@ import {
   type SessionPeer,
   type SessionResult,
 } from './session.js'
-
-interface InFlight {
-  n: number
-  bytes: number
-  sentAt: number
-}
-
-/** The sender's window never shrinks below this. */
-export const MIN_WINDOW_BYTES = 256 * 1024
 
 /**
  * The side of replication that sends this geo's events to one peer, over a stream this
@@ -40,10 +32,7 @@ export class ReplicationSender extends ReplicationSession implements LocalFeedLi
   private acked: VersionVector = {}
   private readonly live = new Map<string, EventRecord[]>()
   private liveCount = 0
-  private readonly inFlight: InFlight[] = []
-  private inFlightBytes = 0
-  private window: number
-  private lastSentN = 0
+  private readonly window: SendWindow
   /** Per origin, the seq of an event that cannot be framed: nothing from it on is sent. */
   private readonly blocked = new Map<string, number>()
   private unsubscribe: (() => void) | undefined
@@ -52,8 +41,7 @@ export class ReplicationSender extends ReplicationSession implements LocalFeedLi
 
   constructor(stream: Stream, peer: SessionPeer, components: SessionComponents) {
     super('sender', stream, peer, components)
-    // Open fully: loopback and LAN-like links never need less; a slow link halves it quickly.
-    this.window = components.settings.maxUnackedBytes
+    this.window = new SendWindow(components.settings)
   }
 
   /** Runs the session until its stream ends. */
@@ -70,12 +58,7 @@ export class ReplicationSender extends ReplicationSession implements LocalFeedLi
     if (!hello || this.closed || !this.acceptHello(hello, false)) return this.finished()
     const keys = sharedKeys(base, hello.bases)
     const vector = this.peerVector(hello, base, keys)
-    // The notices the peer holds otherwise or not at all (those of keys it does not accept,
-    // each session: it passes them over).
-    const current = retired.snapshot
-    const notices = retired
-      .all()
-      .filter(({ notice: { key } }) => digestIn(hello.bases, key) !== current.digests[key])
+    const notices = retired.lackedBy(hello.bases)
     this.reportHello(hello, base, keys, notices.length)
     this.acked = { ...vector }
     Object.assign(this.sent, vector)
@@ -169,18 +152,13 @@ export class ReplicationSender extends ReplicationSession implements LocalFeedLi
     echo?: number
   }): void {
     const received = frame.received ?? frame.n
-    if (received > this.lastSentN) return this.reject(`an ack of frame ${received} never sent`)
-    let newest: InFlight | undefined
-    while (this.inFlight.length > 0 && this.inFlight[0]!.n <= received) {
-      newest = this.inFlight.shift()!
-      this.inFlightBytes -= newest.bytes
-    }
-    if (newest) this.adaptWindow(this.components.clock.now() - newest.sentAt, newest.bytes)
+    if (!this.window.acked(received, this.components.clock.now()))
+      return this.reject(`an ack of frame ${received} never sent`)
     for (const [origin, seq] of Object.entries(frame.vector)) {
       if (seq > (this.acked[origin] ?? 0)) this.acked[origin] = seq
       if (seq > (this.sent[origin] ?? 0)) this.sent[origin] = seq
     }
-    if (frame.n === this.lastSentN) {
+    if (frame.n === this.window.lastSent) {
       // Nothing in flight: whatever the peer still lacks below what was sent, it refused
       // (a gap it could not fill then). Send it again.
       for (const [origin, seq] of Object.entries(this.sent))
@@ -191,15 +169,6 @@ export class ReplicationSender extends ReplicationSession implements LocalFeedLi
     this.wakeup.notify()
   }
 
-  /** Delay-based window: additive growth while acks are quick, halving when they lag. */
-  private adaptWindow(latencyMs: number, ackedBytes: number): void {
-    const { ackLatencyTargetMs, maxUnackedBytes } = this.components.settings
-    const floor = Math.min(MIN_WINDOW_BYTES, maxUnackedBytes)
-    if (latencyMs > 2 * ackLatencyTargetMs) this.window = Math.max(floor, this.window / 2)
-    else if (latencyMs < ackLatencyTargetMs)
-      this.window = Math.min(maxUnackedBytes, this.window + ackedBytes)
-  }
-
   private async pump(): Promise<void> {
     const { settings } = this.components
     while (!this.closed) {
@@ -207,7 +176,7 @@ export class ReplicationSender extends ReplicationSession implements LocalFeedLi
         await this.frames.writable()
         continue
       }
-      if (this.inFlightBytes >= this.window) {
+      if (this.window.full) {
         await this.wakeup.wait()
         continue
       }
@@ -362,7 +331,7 @@ export class ReplicationSender extends ReplicationSession implements LocalFeedLi
   private send(batch: EventRecord[], more: boolean): void {
     const events = this.blocked.size > 0 ? batch.filter((e) => !this.isBlocked(e)) : batch
     if (events.length === 0) return
-    const n = this.lastSentN + 1
+    const n = this.window.lastSent + 1
     let bytes: Uint8Array
     try {
       const uncovered = unsignedSeq(events, this.components.isOwn)
@@ -395,9 +364,7 @@ export class ReplicationSender extends ReplicationSession implements LocalFeedLi
       )
       return
     }
-    this.lastSentN = n
-    this.inFlight.push({ n, bytes: bytes.byteLength, sentAt: this.components.clock.now() })
-    this.inFlightBytes += bytes.byteLength
+    this.window.sent(bytes.byteLength, this.components.clock.now())
     this.frames.writeEncoded(bytes)
     this.peer.counted('out', events.length, bytes.byteLength)
     const { taps, clock } = this.components
@@ -424,17 +391,4 @@ export class ReplicationSender extends ReplicationSession implements LocalFeedLi
     const stuckAt = this.blocked.get(event.origin)
     return stuckAt !== undefined && event.seq >= stuckAt
   }
-}
-
-/** The frame that passes a notice on. */
-function noticeFrame(signed: SignedNotice): Frame {
-  return { t: 'notice', key: signed.notice.key, body: signed.body, sig: signed.sig }
-}
-
-/** The digest `bases` (a hello's) names for `key`, if any. */
-function digestIn(
-  bases: Readonly<Record<string, string>> | undefined,
-  key: string,
-): string | undefined {
-  return bases && Object.hasOwn(bases, key) ? bases[key] : undefined
 }

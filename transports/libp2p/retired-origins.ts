@@ -90,6 +90,18 @@ export class RetiredOrigins {
     return [...this.notices.values()].map((held) => held.signed)
   }
 
+  /**
+   * The notices a peer whose hello named `bases` holds otherwise or not at all (those of keys
+   * it does not accept too, each session: it passes them over).
+   */
+  lackedBy(bases: Readonly<Record<string, string>> | undefined): SignedNotice[] {
+    const { digests } = this.current
+    return this.all().filter(
+      ({ notice: { key } }) =>
+        (bases && Object.hasOwn(bases, key) ? bases[key] : undefined) !== digests[key],
+    )
+  }
+
   /** Calls `listener` with every newer notice taken from now on; returns the unsubscribe. */
   subscribe(listener: (notice: SignedNotice) => void): () => void {
     this.listeners.add(listener)

@@ -16,7 +16,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { MAX_NAME_LENGTH, originPeerId } from '../../core/index.js'
 import { FrameScanner } from './frame-scan.js'
 import { MAX_FRAME_BYTES } from './frame-decoder.js'
-import { MAX_NOTICE_LIVE, MAX_NOTICE_RETIRED } from './frames.js'
+import { MAX_NOTICE_LIVE, MAX_NOTICE_RETIRED, type Frame } from './frames.js'
 
 export { MAX_NOTICE_LIVE, MAX_NOTICE_RETIRED } from './frames.js'
 
@@ -197,4 +197,9 @@ function ed25519PrivateKey(privateKey: PrivateKey): KeyObject {
     },
     format: 'jwk',
   })
+}
+
+/** The frame that passes a notice on. */
+export function noticeFrame(signed: SignedNotice): Frame {
+  return { t: 'notice', key: signed.notice.key, body: signed.body, sig: signed.sig }
 }

@@ -6,6 +6,7 @@ import {
   type EventLog,
   type GeoAdvert,
   type Logger,
+  type PeerStatus,
   type Taps,
   type VersionVector,
 } from '../../core/index.js'
@@ -14,72 +15,13 @@ import { MAX_HELLO_ORIGINS, MAX_VECTOR_ORIGINS, type Frame, type HelloFrame } fr
 import { helloFrame, helloMismatch } from './hello.js'
 import type { EventVerifier, OwnEventSigner } from './event-signing.js'
 import type { LocalFeed } from './local-feed.js'
+import type { ReplicationSettings } from './options.js'
 import {
   compactVector,
   expandVector,
   type RetiredBase,
   type RetiredOrigins,
 } from './retired-origins.js'
-
-/** Replication tuning; defaults in `LIBP2P_FABRIC_DEFAULTS`. */
-export interface ReplicationSettings {
-  /** Events per `events` frame during catch-up. */
-  eventsPerFrame: number
-  /**
-   * Most frame bytes sent and not yet acknowledged: the cap of the sender's window. The
-   * window itself adapts: it grows while acks come back within `ackLatencyTargetMs` and
-   * halves when they take more than twice that, so a slow receiver never has seconds of
-   * data queued ahead of the pings and acks that share the connection.
-   */
-  maxUnackedBytes: number
-  /** Ack latency the sender's window aims for. */
-  ackLatencyTargetMs: number
-  /** Most events held per sender for live push; past it, the sender reads the store. */
-  liveQueueEvents: number
-  /** Most events a receiver passes to one ingest call. */
-  ingestBatchEvents: number
-  /**
-   * While the sender says more is coming, a receiver gathers up to this many bytes (or
-   * `ingestBatchEvents`) for one ingest call: fewer, larger ingests mean fewer re-folds of
-   * the actors they touch. Keep it under the sender's window.
-   */
-  ingestBatchBytes: number
-  /** Longest a receiver waits for more frames before it ingests what it has. */
-  ingestLingerMs: number
-  /**
-   * Bytes a receiver queues (received, not yet ingested) and still acknowledges as
-   * received; past it, receipts wait for the ingest to catch up, and the sender's window
-   * stops it.
-   */
-  receiveBufferBytes: number
-  /** Bytes a receiver queues before it treats the sender as ignoring the window. */
-  maxQueuedBytes: number
-  /**
-   * Fewest ms between two acks of a receiver (a ping's answer excepted): acks are cumulative,
-   * so under load one ack covers many frames.
-   */
-  ackIntervalMs: number
-  /**
-   * Another origin's events go to a peer only once this geo has held them this long: a peer
-   * that also links to their origin has them by then and says so in its acks (one ping is
-   * `heartbeatMs`), so a full mesh does not carry every event twice over each pair of
-   * relays. A peer that lacks them (its link to the origin is down) gets them then. 0
-   * relays at once.
-   */
-  relayDelayMs: number
-  /** How often the sender pings (and learns the receiver's vector: anti-entropy). */
-  heartbeatMs: number
-  /** A session that hears nothing for this long is closed (the peer froze or vanished). */
-  silenceTimeoutMs: number
-  /** Deadline of the hello exchange. */
-  handshakeTimeoutMs: number
-  /**
-   * Most origins of one key, neither live nor retired in that key's newest retirement
-   * notice, that events are taken under: past it, events of a new origin of that key are
-   * refused, so an allowlisted peer cannot grow this geo's state by inventing log ids.
-   */
-  maxLiveOriginsPerKey: number
-}
 
 /** What a session needs from the node. */
 export interface SessionComponents {
@@ -151,6 +93,23 @@ export interface HelloSizes {
   readonly sharedBase: boolean
   /** Retirement notices the sender passed on after the hello (none when the bases were the same). */
   readonly notices: number
+}
+
+/** One peer as the libp2p fabric reports it: `PeerStatus` and what cannot replicate to it. */
+export interface Libp2pPeerStatus extends PeerStatus {
+  /** Events this node found it cannot frame for the peer (each `origin:seq` counted once). */
+  readonly unframableEvents: number
+  /**
+   * Per origin, the seq of an event that cannot be framed: the peer gets nothing of that
+   * origin from it on (it stores no gaps), and `lagEvents` shows them as missing.
+   */
+  readonly blockedOrigins: Readonly<Record<string, number>>
+  /**
+   * What the last hello exchange of each direction carried: origins each way (a hello leaves
+   * out the base of retired origins both sides share), bytes received, whether the base was
+   * shared.
+   */
+  readonly hellos: { readonly sender?: HelloSizes; readonly receiver?: HelloSizes }
 }
 
 /** How a session ended. */

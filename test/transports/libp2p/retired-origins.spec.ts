@@ -10,7 +10,7 @@ import { MemoryEventStore } from '../../../stores/memory/memory-store.js'
 import { OwnEventSigner } from '../../../transports/libp2p/event-signing.js'
 import { encodeFrame, MAX_VECTOR_ORIGINS } from '../../../transports/libp2p/frames.js'
 import { loadOrCreateIdentity } from '../../../transports/libp2p/identity.js'
-import type { Libp2pPeerStatus } from '../../../transports/libp2p/peer-link.js'
+import type { Libp2pPeerStatus } from '../../../transports/libp2p/session.js'
 import {
   MAX_NOTICE_RETIRED,
   signNotice,
