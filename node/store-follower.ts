@@ -129,8 +129,8 @@ export class StoreFollower implements Startable {
               },
             )
             // As at the start: writes after `position` come as changes, the rest is in the vector.
-            this.changesFrom = position
             await this.verify()
+            this.changesFrom = position
             verifiedAt = clock.now()
           }
           checkedAt = clock.now()
@@ -140,7 +140,15 @@ export class StoreFollower implements Startable {
             this.settings.waitMs,
           )
           if (!this.running) return
-          await this.catchUp(written)
+          // A write names its origin's new highest seq: one below what was handed on means
+          // the store went back (it lost events): compare the whole vector now.
+          const wentBack = Object.entries(written).some(
+            ([origin, seq]) => origin !== this.ownOrigin && seq < (this.cursor[origin] ?? 0),
+          )
+          if (wentBack) {
+            await this.verify()
+            verifiedAt = checkedAt = clock.now()
+          } else await this.catchUp(written)
           // Only once handed on: a sink that throws has the same writes read again.
           this.changesFrom = position
         }
@@ -164,12 +172,19 @@ export class StoreFollower implements Startable {
     const behind = Object.entries(vector).filter(
       ([origin, seq]) => origin !== this.ownOrigin && seq < (this.cursor[origin] ?? 0),
     )
-    if (behind.length > 0)
-      // Not lost here (it was handed on), but the store lost it: its seqs will be used again.
+    if (behind.length > 0) {
+      // The store lost events this node read (a Redis without persistence restarted): its
+      // seqs are written again, by other events. Follow the store as it is now; what was
+      // written again up to now under seqs this node had read is not handed on (it cannot be
+      // told from what was read). A store that loses acknowledged writes breaks the
+      // durability every node relies on (docs/redis.md): hence the warning.
+      const [origin, seq] = behind[0]!
       this.components.logger.warn('the geo store holds fewer events than this node read from it', {
         origins: behind.length,
-        example: `${behind[0]![0]}: store ${behind[0]![1]}, read ${this.cursor[behind[0]![0]]}`,
+        example: `${origin}: the store holds ${seq}, this node read ${this.cursor[origin]}`,
       })
+      for (const [lost, held] of behind) this.cursor[lost] = held
+    }
     await this.catchUp(vector)
   }
 

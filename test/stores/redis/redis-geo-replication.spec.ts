@@ -372,4 +372,41 @@ describe('redis store: what a geo of several nodes replicates through', function
     await follower.stop()
     assert.ok(Date.now() - started < 2_000, `stop took ${Date.now() - started} ms`)
   })
+
+  it('follows a store that lost what it read (Redis restarted without its data), and says so', async () => {
+    prefix = uniquePrefix('follow-lost')
+    const a = await node('a')
+    const b = await node('b')
+    const seen: EventRecord[] = []
+    const warnings: string[] = []
+    const logger = { ...silentLogger(), warn: (message: string) => void warnings.push(message) }
+    const follower = new StoreFollower(
+      a,
+      'a',
+      (events) => seen.push(...events),
+      { clock: systemClock(), logger },
+      { ...STORE_FOLLOWER_DEFAULTS, checkMs: 200 },
+    )
+    stoppables.push(follower)
+    await follower.start()
+    for (let n = 1; n <= 3; n++) await b.append([draft('b', n)])
+    await poll('the first three events', () => seen.length === 3)
+    // Every key of the geo gone, as from a Redis restarted without persistence: the next
+    // write reuses seq 1, below what the follower read.
+    await deleteKeys(redis!.url, prefix)
+    await b.append([draft('b', 101)])
+    await poll('the follower to see the store went back', () =>
+      warnings.some((w) => /holds fewer events than this node read/.test(w)),
+    )
+    // From there it follows the store as it is (the seqs written again included).
+    const before = seen.length
+    for (let n = 102; n <= 104; n++) await b.append([draft('b', n)])
+    await poll('the writes after the loss', () =>
+      seen.slice(before).some((e) => (e.payload as { by: number }).by === 104),
+    )
+    assert.deepEqual(
+      seen.slice(before).map((e) => `${e.origin}:${e.seq}:${(e.payload as { by: number }).by}`),
+      ['b:2:102', 'b:3:103', 'b:4:104'],
+    )
+  })
 })
