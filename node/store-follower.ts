@@ -70,11 +70,6 @@ export class StoreFollower implements Startable {
     private readonly settings: StoreFollowerSettings = STORE_FOLLOWER_DEFAULTS,
   ) {}
 
-  /** The vector of what was handed to the sink (for tests and status). */
-  get handedOn(): Readonly<VersionVector> {
-    return this.cursor
-  }
-
   /**
    * Starts from what the store holds now: everything before it is what loads read. The
    * record's position is taken first, so a write between the two is in one or both.

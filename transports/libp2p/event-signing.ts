@@ -2,9 +2,9 @@
 // events it wrote as it sends them, a chunk per frame, and a receiver takes only events
 // covered by a valid signature of the key their origin names. Relayed events keep the
 // signatures they arrived with, so a geo verifies events whose origin it never reached.
-import { createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto'
+import { sign, verify, type KeyObject } from 'node:crypto'
 import type { PrivateKey } from '@libp2p/interface'
-import { peerIdFromString } from '@libp2p/peer-id'
+import { ed25519PrivateKey, peerPublicKey } from './ed25519-keys.js'
 import {
   MAX_SIGNED_CHUNK_EVENTS,
   originPeerId,
@@ -30,7 +30,7 @@ export class OwnEventSigner {
   private readonly signed = new WeakSet<EventSig>()
 
   constructor(privateKey: PrivateKey) {
-    this.key = ed25519PrivateKey(privateKey)
+    this.key = ed25519PrivateKey(privateKey, 'events')
   }
 
   /**
@@ -224,13 +224,10 @@ export class EventVerifier {
 
 /** The Ed25519 public key a PeerId embeds, or why it has none. */
 function publicKeyOf(peerId: string): KeyObject | string {
-  try {
-    const key = peerIdFromString(peerId).publicKey
-    if (key?.type !== 'Ed25519') return 'its origin names no Ed25519 PeerId'
-    return ed25519PublicKey(key.raw)
-  } catch {
-    return 'its origin names no valid PeerId'
-  }
+  const key = peerPublicKey(peerId)
+  if (key === 'invalid') return 'its origin names no valid PeerId'
+  if (key === 'not Ed25519') return 'its origin names no Ed25519 PeerId'
+  return key
 }
 
 /**
@@ -328,27 +325,4 @@ function byOrigin(events: readonly EventRecord[]): Map<string, number[]> {
     else runs.set(event.origin, [i])
   })
   return runs
-}
-
-/** Node's KeyObject for a libp2p Ed25519 private key (its raw form is seed then public key). */
-function ed25519PrivateKey(privateKey: PrivateKey): KeyObject {
-  if (privateKey.type !== 'Ed25519')
-    throw new TypeError(`events are signed with an Ed25519 key, not ${privateKey.type}`)
-  const raw = privateKey.raw
-  return createPrivateKey({
-    key: {
-      kty: 'OKP',
-      crv: 'Ed25519',
-      d: Buffer.from(raw.subarray(0, 32)).toString('base64url'),
-      x: Buffer.from(raw.subarray(32, 64)).toString('base64url'),
-    },
-    format: 'jwk',
-  })
-}
-
-function ed25519PublicKey(raw: Uint8Array): KeyObject {
-  return createPublicKey({
-    key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(raw).toString('base64url') },
-    format: 'jwk',
-  })
 }

@@ -2,18 +2,11 @@
 // (every start of a memory-store node, every re-created log, a geo's departed members). A
 // notice is signed by the key (Ed25519, like event chunks), travels between geos and through
 // relays, and lets every geo leave those origins out of its hellos (retired-origins.ts).
-import {
-  createHash,
-  createPrivateKey,
-  createPublicKey,
-  sign,
-  verify,
-  type KeyObject,
-} from 'node:crypto'
+import { createHash, sign, verify, type KeyObject } from 'node:crypto'
 import { Decoder, Encoder } from '@msgpack/msgpack'
 import type { PrivateKey } from '@libp2p/interface'
-import { peerIdFromString } from '@libp2p/peer-id'
 import { MAX_NAME_LENGTH, originPeerId } from '../../core/index.js'
+import { ed25519PrivateKey, peerPublicKey } from './ed25519-keys.js'
 import { FrameScanner } from './frame-scan.js'
 import { MAX_FRAME_BYTES } from './frame-decoder.js'
 import { MAX_NOTICE_LIVE, MAX_NOTICE_RETIRED, type Frame } from './frames.js'
@@ -88,7 +81,7 @@ export function signNotice(notice: RetirementNotice, privateKey: PrivateKey): Si
 
 /** The Ed25519 signature of a notice's body by `privateKey`. */
 export function signNoticeBody(body: Uint8Array, privateKey: PrivateKey): Uint8Array {
-  return new Uint8Array(sign(null, body, ed25519PrivateKey(privateKey)))
+  return new Uint8Array(sign(null, body, ed25519PrivateKey(privateKey, 'notices')))
 }
 
 function encodeBody(notice: RetirementNotice): Uint8Array {
@@ -162,41 +155,11 @@ export function noticeDigest(body: Uint8Array): string {
   return createHash('sha256').update(body).digest('hex').slice(0, 32)
 }
 
-const publicKeys = new Map<string, KeyObject | string>()
-
 function publicKeyOf(peerId: string): KeyObject | string {
-  let key = publicKeys.get(peerId)
-  if (key !== undefined) return key
-  try {
-    const embedded = peerIdFromString(peerId).publicKey
-    key =
-      embedded?.type === 'Ed25519'
-        ? createPublicKey({
-            key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(embedded.raw).toString('base64url') },
-            format: 'jwk',
-          })
-        : `key ${peerId} is no Ed25519 PeerId`
-  } catch {
-    key = `key ${peerId} is no valid PeerId`
-  }
-  if (publicKeys.size >= 1_024) publicKeys.clear()
-  publicKeys.set(peerId, key)
+  const key = peerPublicKey(peerId)
+  if (key === 'invalid') return `key ${peerId} is no valid PeerId`
+  if (key === 'not Ed25519') return `key ${peerId} is no Ed25519 PeerId`
   return key
-}
-
-function ed25519PrivateKey(privateKey: PrivateKey): KeyObject {
-  if (privateKey.type !== 'Ed25519')
-    throw new TypeError(`notices are signed with an Ed25519 key, not ${privateKey.type}`)
-  const raw = privateKey.raw
-  return createPrivateKey({
-    key: {
-      kty: 'OKP',
-      crv: 'Ed25519',
-      d: Buffer.from(raw.subarray(0, 32)).toString('base64url'),
-      x: Buffer.from(raw.subarray(32, 64)).toString('base64url'),
-    },
-    format: 'jwk',
-  })
 }
 
 /** The frame that passes a notice on. */

@@ -517,17 +517,7 @@ describe('fabric: retired origins compacted out of hellos', function () {
       const stream = await raw.open(addressOf(victim))
       const reader = await raw.handshake(stream)
       const origins = Array.from({ length: MAX + 6 }, (_, i) => raw.origin(`invented-${i}`))
-      const events = raw.sign(
-        origins.map((origin, i) => ({
-          actorType: 'tally',
-          actorId: 'invented',
-          origin,
-          seq: 1,
-          hlc: { wall: Date.now(), logical: i },
-          type: 'added',
-          payload: { by: 1 },
-        })),
-      )
+      const events = raw.sign(firstEventOfEach(origins, 'invented'))
       stream.send(encodeFrame({ t: 'events', n: 1, events }))
       assert.equal((await reader.next())?.t, 'ack')
       await waitFor('the victim stored the first origins', async () => {
@@ -568,17 +558,7 @@ describe('fabric: retired origins compacted out of hellos', function () {
         privateKey,
       )
       stream.send(encodeFrame({ t: 'notice', key: raw.peerId, body: notice.body, sig: notice.sig }))
-      const events = raw.sign(
-        origins.map((origin, i) => ({
-          actorType: 'tally',
-          actorId: 'listed',
-          origin,
-          seq: 1,
-          hlc: { wall: Date.now(), logical: i },
-          type: 'added',
-          payload: { by: 1 },
-        })),
-      )
+      const events = raw.sign(firstEventOfEach(origins, 'listed'))
       stream.send(encodeFrame({ t: 'events', n: 1, events }))
       assert.equal((await reader.next())?.t, 'ack')
       await waitFor('every listed origin taken', async () => {
@@ -615,4 +595,17 @@ function retiredOf(geo: TestGeo) {
   const retired = geo.fabric.retired()
   if (!retired) throw new Error(`${geo.geo}'s fabric is not running`)
   return retired
+}
+
+/** The first event (seq 1) of each origin, on one tally actor, unsigned. */
+function firstEventOfEach(origins: readonly string[], actorId: string): EventRecord[] {
+  return origins.map((origin, i) => ({
+    actorType: 'tally',
+    actorId,
+    origin,
+    seq: 1,
+    hlc: { wall: Date.now(), logical: i },
+    type: 'added',
+    payload: { by: 1 },
+  }))
 }
