@@ -34,22 +34,28 @@ const START_TIMEOUT_MS = 30_000
 
 const SERVER_SCRIPT = join(dirname(fileURLToPath(import.meta.url)), 'support', 'gateway-server.ts')
 
-type Kind = 'plain' | 'fastify' | 'anywhere-tally' | 'anywhere'
+type Kind = 'plain' | 'fastify' | 'runtime' | 'anywhere-tally' | 'anywhere'
 
 /** In report order. */
-const KINDS: readonly Kind[] = ['plain', 'fastify', 'anywhere-tally', 'anywhere']
+const KINDS: readonly Kind[] = ['plain', 'fastify', 'runtime', 'anywhere-tally', 'anywhere']
 
 const LABELS: Record<Kind, string> = {
   plain: 'floor: plain `node:http` (parse body, Map counter, JSON reply)',
   fastify: 'reference: Fastify set up like the gateway, Map counter, no runtime',
+  runtime:
+    'ceiling: plain `node:http` asking the runtime directly, `counter.increment` (one event, memory store, no gateway)',
   'anywhere-tally': 'reference: Anywhere gateway, `tally.increment` (same input, emits no event)',
   anywhere: 'Anywhere gateway, `counter.increment` (one event, memory store)',
 }
 
 /** Which server process answers each kind, and the actor type its requests address. */
-const TARGETS: Record<Kind, { server: 'plain' | 'fastify' | 'anywhere'; actorType: string }> = {
+const TARGETS: Record<
+  Kind,
+  { server: 'plain' | 'fastify' | 'runtime' | 'anywhere'; actorType: string }
+> = {
   plain: { server: 'plain', actorType: 'counter' },
   fastify: { server: 'fastify', actorType: 'counter' },
+  runtime: { server: 'runtime', actorType: 'counter' },
   'anywhere-tally': { server: 'anywhere', actorType: 'tally' },
   anywhere: { server: 'anywhere', actorType: 'counter' },
 }
@@ -141,6 +147,7 @@ async function main(): Promise<void> {
     const samples: Record<Kind, Sample[]> = {
       plain: [],
       fastify: [],
+      runtime: [],
       'anywhere-tally': [],
       anywhere: [],
     }
@@ -192,6 +199,7 @@ function report(samples: Record<Kind, Sample[]>, seconds: number): string {
     ]
   })
   const ratio = spread(samples.anywhere.map((s, i) => s.throughput / floor[i]!.throughput))
+  const ceiling = spread(samples.runtime.map((s, i) => s.throughput / floor[i]!.throughput))
   return [
     '## Gateway: commands over HTTP',
     '',
@@ -209,7 +217,10 @@ function report(samples: Record<Kind, Sample[]>, seconds: number): string {
       `requests/s as issue 2 states it, and the CPU figures say how far that ratio can be trusted. The Anywhere node is a default ` +
       `node with the memory store, running the compiled code (dist/, built first: what \`npx anywhere-node\` runs): each \`counter\` increment is validated, appends one event and folds it ` +
       `before the reply; \`tally\` (served by the same kind of node, in its own process) takes the same input ` +
-      `and replies without emitting, so the gap between the two rows is the cost of persisting one event. Whole section: ${seconds.toFixed(0)} s.`,
+      `and replies without emitting, so the gap between the two rows is the cost of persisting one event. ` +
+      `The ceiling is the floor's own server with its Map counter replaced by \`runtime.ask('counter', id, 'increment', input)\` ` +
+      `on such a node: the runtime's work for one command and nothing of the gateway (no Fastify, routing, hooks, ` +
+      `metrics of requests), so no gateway on this runtime can pass it. Whole section: ${seconds.toFixed(0)} s.`,
     '',
     table(
       [
@@ -234,6 +245,11 @@ function report(samples: Record<Kind, Sample[]>, seconds: number): string {
           'gateway ≥ 70% of plain `node:http` requests/s',
           spreadText(ratio, percent),
           ratio.median >= 0.7 ? 'yes' : '**no**',
+        ],
+        [
+          'for comparison: the ceiling (no gateway) over the floor',
+          spreadText(ceiling, percent),
+          '',
         ],
       ],
     ),

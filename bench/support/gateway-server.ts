@@ -8,6 +8,8 @@
 //   node --import tsx bench/support/gateway-server.ts durable    the same, replying once a line per request
 //                                                                 is fdatasync'ed to a file (group commit)
 //   node --import tsx bench/support/gateway-server.ts fastify    Fastify set up like the gateway, no runtime
+//   node --import tsx bench/support/gateway-server.ts runtime    the plain server, each request asked of an
+//                                                                 Anywhere node's runtime (memory store), no gateway
 //
 // Listens on 127.0.0.1, a free port; prints one JSON line `{"url": ...}` on stdout once it
 // listens; stops and exits when its stdin closes (the parent exited or is done) or on SIGTERM.
@@ -57,7 +59,8 @@ const tallyActor = (define: typeof Core.defineActor) =>
     }),
   })
 
-async function startAnywhere(): Promise<Running> {
+/** A default node on the memory store (compiled code), serving `counter` and `tally`. */
+async function anywhereNode(): Promise<{ node: Node.AnywhereNode; stop: () => Promise<void> }> {
   const { createNode } = (await import(join(DIST, 'node', 'node.js'))) as typeof Node
   const { defineActor } = (await import(join(DIST, 'core', 'index.js'))) as typeof Core
   const tally = tallyActor(defineActor)
@@ -75,21 +78,80 @@ async function startAnywhere(): Promise<Running> {
   )
   await node.start()
   return {
-    url: node.gateway!.url,
-    async stop() {
+    node,
+    stop: async () => {
       await node.stop()
       await rm(dataDir, { recursive: true, force: true })
     },
   }
 }
 
+async function startAnywhere(): Promise<Running> {
+  const { node, stop } = await anywhereNode()
+  return { url: node.gateway!.url, stop }
+}
+
+/**
+ * What the plain server answers to a parsed request: a status and a JSON body, at once when
+ * it can (the floor replies in the request's own turn, as it did before answers were pluggable).
+ */
+type Answer = (
+  id: string,
+  input: Record<string, unknown>,
+) => [number, unknown] | Promise<[number, unknown]>
+
+/**
+ * The floor's answer: checks `by`, keeps a counter per id in a Map and replies `{ value }`
+ * (once a line recording the request is durable, with a journal).
+ */
+function mapCounter(journal?: GroupCommitJournal): Answer {
+  const counters = new Map<string, number>()
+  return (id, input) => {
+    const by = input.by ?? 1
+    if (typeof by !== 'number' || !Number.isInteger(by) || by <= 0)
+      return [400, { error: 'ValidationError' }]
+    const value = (counters.get(id) ?? 0) + by
+    counters.set(id, value)
+    if (!journal) return [200, { value }]
+    return journal.append(`${JSON.stringify({ id, by, value })}\n`).then(
+      () => [200, { value }],
+      () => [503, { error: 'StoreUnavailableError' }],
+    )
+  }
+}
+
+/**
+ * The plain server with no gateway in front of the runtime: each request is asked of the
+ * node's `counter` actor (validated, one event appended to the memory store and folded
+ * before the reply). What any HTTP layer on this runtime could at best reach.
+ */
+async function startRuntime(): Promise<Running> {
+  const { node, stop } = await anywhereNode()
+  const answer: Answer = async (id, input) => {
+    try {
+      return [200, await node.runtime.ask('counter', id, 'increment', input)]
+    } catch (error) {
+      // Only 2xx count in the benchmark: any refusal shows there as a non-2xx.
+      const name = error instanceof Error ? error.name : 'Error'
+      return [name === 'ValidationError' ? 400 : 500, { error: name }]
+    }
+  }
+  const plain = await startPlain(answer)
+  return {
+    url: plain.url,
+    async stop() {
+      await plain.stop()
+      await stop()
+    },
+  }
+}
+
 /**
  * The floor: node:http answering the same request with the same kind of JSON. It reads and
- * parses the body, checks `by`, keeps a counter per id in a Map and replies `{ value }`:
- * what the gateway does minus the framework, validation library, mailbox and store.
+ * parses the body and replies what `answer` computes (the floor's own: a Map counter, what
+ * the gateway does minus the framework, validation library, mailbox and store).
  */
-async function startPlain(journal?: GroupCommitJournal): Promise<Running> {
-  const counters = new Map<string, number>()
+async function startPlain(answer: Answer, close?: () => Promise<void>): Promise<Running> {
   const reply = (res: ServerResponse, status: number, body: unknown) => {
     const text = JSON.stringify(body)
     res.writeHead(status, {
@@ -109,24 +171,18 @@ async function startPlain(journal?: GroupCommitJournal): Promise<Running> {
     })
     req.on('end', () => {
       if (size > BODY_LIMIT_BYTES) return reply(res, 413, { error: 'PayloadTooLargeError' })
-      let input: { by?: unknown }
+      let input: unknown
       try {
         const text = Buffer.concat(chunks).toString('utf8')
-        input = text.trim() === '' ? {} : (JSON.parse(text) as { by?: unknown })
+        input = text.trim() === '' ? {} : JSON.parse(text)
       } catch {
         return reply(res, 400, { error: 'ValidationError' })
       }
-      const by = input.by ?? 1
-      if (typeof by !== 'number' || !Number.isInteger(by) || by <= 0)
+      if (typeof input !== 'object' || input === null)
         return reply(res, 400, { error: 'ValidationError' })
-      const id = match[1]!
-      const value = (counters.get(id) ?? 0) + by
-      counters.set(id, value)
-      if (!journal) return reply(res, 200, { value })
-      journal.append(`${JSON.stringify({ id, by, value })}\n`).then(
-        () => reply(res, 200, { value }),
-        () => reply(res, 503, { error: 'StoreUnavailableError' }),
-      )
+      const answered = answer(match[1]!, input as Record<string, unknown>)
+      if (!(answered instanceof Promise)) return reply(res, answered[0], answered[1])
+      void answered.then(([status, body]) => reply(res, status, body))
     })
   }
   const server = createServer({ keepAliveTimeout: 60_000 }, handle)
@@ -139,7 +195,7 @@ async function startPlain(journal?: GroupCommitJournal): Promise<Running> {
         server.closeAllConnections()
         server.close(() => resolve())
       })
-      await journal?.close()
+      await close?.()
     },
   }
 }
@@ -243,16 +299,20 @@ async function startFastify(): Promise<Running> {
 
 const starters = {
   anywhere: startAnywhere,
-  plain: () => startPlain(),
-  durable: async () => startPlain(await GroupCommitJournal.open()),
+  plain: () => startPlain(mapCounter()),
+  durable: async () => {
+    const journal = await GroupCommitJournal.open()
+    return startPlain(mapCounter(journal), () => journal.close())
+  },
   fastify: startFastify,
+  runtime: startRuntime,
 }
 const kind = process.argv[2]
-if (kind !== 'anywhere' && kind !== 'plain' && kind !== 'durable' && kind !== 'fastify') {
+if (!(kind !== undefined && Object.hasOwn(starters, kind))) {
   process.stderr.write(`usage: gateway-server.ts ${Object.keys(starters).join('|')}\n`)
   process.exit(2)
 }
-const server = await starters[kind]()
+const server = await starters[kind as keyof typeof starters]()
 process.stdout.write(JSON.stringify({ url: server.url }) + '\n')
 
 let stopping = false
