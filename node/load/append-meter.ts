@@ -9,7 +9,8 @@ import type { AbortOptions, Clock, EventDraft, EventRecord, EventStore } from '.
 export class AppendMeter {
   private totalMs = 0
   private count = 0
-  private readonly pending = new Set<number>()
+  /** Start times (ms) of the appends under way, each with how many started then. */
+  private readonly pending = new Map<number, number>()
   /** The store the runtime writes through: every call is the wrapped store's, appends timed. */
   readonly store: EventStore
 
@@ -17,19 +18,31 @@ export class AppendMeter {
     inner: EventStore,
     private readonly clock: Clock,
   ) {
-    const append = async (
+    // A `then`, not an async wrapper: this runs on every append of every command.
+    const append = (
       drafts: readonly EventDraft[],
       options?: AbortOptions,
     ): Promise<EventRecord[]> => {
       const started = this.clock.now()
-      this.pending.add(started)
+      this.pending.set(started, (this.pending.get(started) ?? 0) + 1)
+      let appending: Promise<EventRecord[]>
       try {
-        return await inner.append(drafts, options)
-      } finally {
-        this.pending.delete(started)
-        this.totalMs += this.clock.now() - started
-        this.count++
+        appending = inner.append(drafts, options)
+      } catch (error) {
+        // A store that throws rather than rejects: the runtime still gets a rejection.
+        this.finished(started)
+        return Promise.reject(error as Error)
       }
+      return appending.then(
+        (records) => {
+          this.finished(started)
+          return records
+        },
+        (error: unknown) => {
+          this.finished(started)
+          throw error
+        },
+      )
     }
     this.store = {
       append,
@@ -45,14 +58,21 @@ export class AppendMeter {
     }
   }
 
+  private finished(started: number): void {
+    const same = this.pending.get(started)!
+    if (same > 1) this.pending.set(started, same - 1)
+    else this.pending.delete(started)
+    this.totalMs += this.clock.now() - started
+    this.count++
+  }
+
   /** Mean append latency since the last call (or the oldest pending append's age), in ms; resets. */
   takeMs(): number {
     const mean = this.count > 0 ? this.totalMs / this.count : 0
     this.totalMs = 0
     this.count = 0
     let oldest = Infinity
-    // Several appends may start in the same ms: the set then holds that start once, which is all the age needs.
-    for (const started of this.pending) oldest = Math.min(oldest, started)
+    for (const started of this.pending.keys()) oldest = Math.min(oldest, started)
     const pendingAge = oldest === Infinity ? 0 : this.clock.now() - oldest
     return Math.max(mean, pendingAge)
   }
