@@ -1,6 +1,13 @@
 // `anywhere-node check --config FILE`: type-checks a TypeScript config module (when the
 // TypeScript compiler is installed) and validates the config, without starting a node.
-import { dirname, extname, isAbsolute, relative, resolve } from 'node:path'
+import { execFile } from 'node:child_process'
+import { randomUUID } from 'node:crypto'
+import { existsSync } from 'node:fs'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { createRequire } from 'node:module'
+import { tmpdir } from 'node:os'
+import { dirname, extname, isAbsolute, join, relative, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { ConfigError } from '../core/index.js'
 import { loadConfigFile, parseNodeConfig } from '../node/index.js'
 import { servedActors } from '../node/served-actors.js'
@@ -25,7 +32,9 @@ export async function checkConfig(
       for (const line of errors.slice(0, MAX_DIAGNOSTICS)) printError(line)
       if (errors.length > MAX_DIAGNOSTICS)
         printError(`... and ${errors.length - MAX_DIAGNOSTICS} more`)
-      printError(`anywhere-node: ${path} does not type-check (${errors.length} errors)`)
+      printError(
+        `anywhere-node: ${path} does not type-check (${errors.length} error${errors.length === 1 ? '' : 's'})`,
+      )
       return 2
     }
   }
@@ -48,19 +57,41 @@ export async function checkConfig(
 
 /**
  * The type errors of `file` as `file:line:col: message`, with the compiler options of the
- * nearest tsconfig.json (else strict NodeNext). TypeScript is loaded only here, and only if
- * installed: without it the check says so and goes on.
+ * nearest tsconfig.json (else strict NodeNext), by the TypeScript the config's project has
+ * (else the one next to this package). Loaded only here, and only if installed: without it
+ * the check says so and goes on. A TypeScript with no compiler API for JavaScript (7 and
+ * later, a native program) is run as its `tsc`.
  */
 async function typeCheck(file: string, print: (line: string) => void): Promise<string[]> {
-  let ts: typeof TypeScript
-  try {
-    ts = ((await import('typescript')) as unknown as { default: typeof TypeScript }).default
-  } catch {
+  const compiler = findTypeScript(file)
+  if (!compiler) {
     print(
       `type check skipped: the TypeScript compiler is not installed (npm install --save-dev typescript enables it)`,
     )
     return []
   }
+  const ts = compiler.load()
+  if (typeof (ts as Partial<typeof TypeScript>).createProgram === 'function')
+    return checkWithApi(ts as typeof TypeScript, file)
+  return checkWithTsc(compiler.dir, file, print)
+}
+
+/** Where `typescript` resolves from the config file's directory, else from this package. */
+function findTypeScript(file: string): { dir: string; load: () => unknown } | undefined {
+  for (const from of [file, fileURLToPath(import.meta.url)]) {
+    const require = createRequire(from)
+    let manifest: string
+    try {
+      manifest = require.resolve('typescript/package.json')
+    } catch {
+      continue
+    }
+    return { dir: dirname(manifest), load: () => require('typescript') as unknown }
+  }
+  return undefined
+}
+
+function checkWithApi(ts: typeof TypeScript, file: string): string[] {
   let options: TypeScript.CompilerOptions = {
     strict: true,
     module: ts.ModuleKind.NodeNext,
@@ -83,8 +114,106 @@ async function typeCheck(file: string, print: (line: string) => void): Promise<s
       const text = ts.flattenDiagnosticMessageText(d.messageText, '\n  ')
       if (!d.file || d.start === undefined) return `error TS${d.code}: ${text}`
       const { line, character } = d.file.getLineAndCharacterOfPosition(d.start)
-      const where = relative(process.cwd(), d.file.fileName)
-      const name = where.startsWith('..') || isAbsolute(where) ? d.file.fileName : where
-      return `${name}:${line + 1}:${character + 1}: error TS${d.code}: ${text}`
+      return `${shownPath(d.file.fileName)}:${line + 1}:${character + 1}: error TS${d.code}: ${text}`
     })
+}
+
+/** Longest a `tsc` run may take before the check gives up on it. */
+const TSC_TIMEOUT_MS = 120_000
+
+/**
+ * Runs the `tsc` of the TypeScript in `dir` on `file` alone, through a tsconfig of its own
+ * that extends the nearest one (or holds the defaults). That tsconfig is written next to the
+ * one it extends (or next to `file`), for a moment, so that what tsc resolves from its
+ * directory (`node_modules/@types`, relative paths) is the project's; in the system's temp
+ * dir when that directory is not writable.
+ */
+async function checkWithTsc(
+  dir: string,
+  file: string,
+  print: (line: string) => void,
+): Promise<string[]> {
+  const nearest = nearestTsconfig(dirname(file))
+  const settings = JSON.stringify({
+    ...(nearest
+      ? { extends: nearest }
+      : {
+          compilerOptions: {
+            strict: true,
+            module: 'nodenext',
+            moduleResolution: 'nodenext',
+            target: 'es2022',
+            skipLibCheck: true,
+          },
+        }),
+    files: [file],
+    include: [],
+  })
+  const name = `tsconfig.anywhere-check-${process.pid}-${randomUUID().slice(0, 8)}.json`
+  let project = join(nearest ? dirname(nearest) : dirname(file), name)
+  let scratch: string | undefined
+  try {
+    try {
+      await writeFile(project, settings, { flag: 'wx' })
+    } catch {
+      scratch = await mkdtemp(join(tmpdir(), 'anywhere-check-'))
+      project = join(scratch, name)
+      await writeFile(project, settings, { flag: 'wx' })
+    }
+    const run = await new Promise<{ code: number | null; output: string; error?: Error }>(
+      (done) => {
+        execFile(
+          process.execPath,
+          [join(dir, 'bin', 'tsc'), '-p', project, '--noEmit', '--pretty', 'false'],
+          { timeout: TSC_TIMEOUT_MS, maxBuffer: 16 * 1024 * 1024 },
+          (error, stdout, stderr) => {
+            const code = error ? (typeof error.code === 'number' ? error.code : null) : 0
+            done({ code, output: `${stdout}${stderr}`, error: error ?? undefined })
+          },
+        )
+      },
+    )
+    if (run.code === 0) return []
+    const errors = tscErrors(run.output)
+    if (errors.length > 0) return errors
+    print(
+      `type check skipped: the TypeScript compiler in ${dir} did not run (${run.error?.message ?? `exit ${run.code}`}): ${run.output.trim().slice(0, 500)}`,
+    )
+    return []
+  } finally {
+    await rm(scratch ?? project, { recursive: true, force: true })
+  }
+}
+
+/** `tsc --pretty false` errors (`file(line,col): error TSn: text`, indented lines go on) as ours. */
+function tscErrors(output: string): string[] {
+  const errors: string[] = []
+  for (const line of output.split(/\r?\n/)) {
+    const located = /^(.+)\((\d+),(\d+)\): error (TS\d+): (.*)$/.exec(line)
+    if (located) {
+      const [, name, row, column, code, text] = located
+      errors.push(`${shownPath(resolve(name!))}:${row}:${column}: error ${code}: ${text}`)
+    } else if (/^error TS\d+: /.test(line)) errors.push(line)
+    else if (/^\s+\S/.test(line) && errors.length > 0)
+      errors[errors.length - 1] += `\n  ${line.trim()}`
+  }
+  return errors
+}
+
+/** The nearest tsconfig.json at or above `dir`. */
+function nearestTsconfig(dir: string): string | undefined {
+  for (let at = dir, i = 0; i < 256; i++) {
+    const candidate = join(at, 'tsconfig.json')
+    if (existsSync(candidate)) return candidate
+    const parent = dirname(at)
+    if (parent === at) return undefined
+    at = parent
+  }
+  return undefined
+}
+
+/** A path relative to the working directory when it is under it, else absolute. */
+function shownPath(path: string): string {
+  const where = relative(process.cwd(), path)
+  return where.startsWith('..') || isAbsolute(where) ? path : where
 }

@@ -1,12 +1,12 @@
 // `anywhere-node check --config FILE`: type errors with the user's file:line:col, schema
 // errors by field, exit 0 / 2, and no node started.
 import assert from 'node:assert/strict'
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { createServer, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
 import { runNodeCommand } from '../support/node-process.js'
-import { REPO_ROOT, scratchModule } from '../support/scratch-module.js'
+import { REPO_ROOT, scratchDir, scratchModule } from '../support/scratch-module.js'
 
 describe('anywhere-node check', function () {
   this.timeout(60_000)
@@ -87,7 +87,52 @@ export default config
         stderr.includes(`${shown}:4:11: error TS2322`),
       stderr,
     )
-    assert.match(stderr, /does not type-check \(1 errors\)/)
+    assert.match(stderr, /does not type-check \(1 error\)/)
+  })
+
+  it("a TypeScript with no compiler API for JavaScript (7 and later): its tsc is run, the error at the user's file:line:col", async () => {
+    // The project's own `typescript` is a package shaped like TypeScript 7's (its main gives
+    // only a version; `bin/tsc` is a program): here its tsc is the repository's TypeScript 5
+    // tsc, whose `--pretty false` lines are the same as TypeScript 7's. TypeScript 7 itself
+    // cannot be installed next to 5 (both take node_modules/.bin/tsc).
+    const dir = await scratchDir()
+    cleanups.push(() => rm(dir, { recursive: true, force: true }))
+    const typescript = join(dir, 'node_modules', 'typescript')
+    await mkdir(join(typescript, 'bin'), { recursive: true })
+    await writeFile(
+      join(typescript, 'package.json'),
+      JSON.stringify({ name: 'typescript', version: '7.0.0', main: 'version.cjs' }),
+    )
+    await writeFile(join(typescript, 'version.cjs'), `module.exports = { version: '7.0.0' }\n`)
+    await writeFile(
+      join(typescript, 'bin', 'tsc'),
+      `require(${JSON.stringify(join(REPO_ROOT, 'node_modules', 'typescript', 'lib', 'tsc.js'))})\n`,
+    )
+    const file = join(dir, 'typo.config.mts')
+    await writeFile(
+      file,
+      `import type { NodeConfigModule } from 'anywhere-node/node'
+const config: NodeConfigModule = {
+  geo: 'lab',
+  http: { port: 'eighty' },
+}
+export default config
+`,
+    )
+    const shown = relative(REPO_ROOT, file)
+    const { code, stderr } = await runNodeCommand(['check', '--config', file])
+    assert.equal(code, 2, stderr)
+    assert.ok(
+      stderr.includes(`${file}:4:11: error TS2322`) ||
+        stderr.includes(`${shown}:4:11: error TS2322`),
+      stderr,
+    )
+    assert.match(stderr, /does not type-check \(1 error\)/)
+
+    await writeFile(file, `export default { geo: 'lab', store: { kind: 'memory' } }\n`)
+    const fixed = await runNodeCommand(['check', '--config', file])
+    assert.equal(fixed.code, 0, fixed.stderr)
+    assert.match(fixed.stdout, /^config OK: geo lab, store memory/m)
   })
 
   it('a TypeScript config module that type-checks and adds the built-in counter again: exit 2 naming the fix', async () => {
