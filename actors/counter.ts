@@ -1,7 +1,9 @@
 import { z } from 'zod'
 import { defineActor } from '../core/actor.js'
 
-const amount = z.object({ by: z.number().int().positive().max(Number.MAX_SAFE_INTEGER).default(1) })
+const amount = z.strictObject({
+  by: z.number().int().positive().max(Number.MAX_SAFE_INTEGER).default(1),
+})
 
 /**
  * A PN counter: increments and decrements are separate events, so replicas that

@@ -34,11 +34,11 @@ export const lwwMap = defineActor({
     return { entries }
   },
   commands: (command) => ({
-    put: command(z.object({ key, value: z.json() }), (ctx, input) => {
+    put: command(z.strictObject({ key, value: z.json() }), (ctx, input) => {
       ctx.emit('put', { key: input.key, value: input.value })
       return ctx.state
     }),
-    delete: command(z.object({ key }), (ctx, input) => {
+    delete: command(z.strictObject({ key }), (ctx, input) => {
       if (Object.hasOwn(ctx.state.entries, input.key)) ctx.emit('deleted', { key: input.key })
       return ctx.state
     }),

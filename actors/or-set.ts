@@ -10,7 +10,7 @@ export interface OrSetState {
   readonly tags: Readonly<Record<string, readonly string[]>>
 }
 
-const element = z.object({
+const element = z.strictObject({
   element: z
     .string()
     .min(1)

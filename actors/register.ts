@@ -13,7 +13,7 @@ export const register = defineActor({
   },
   apply: (_state, event) => ({ value: event.payload.value }),
   commands: (command) => ({
-    set: command(z.object({ value: z.json() }), (ctx, input) => {
+    set: command(z.strictObject({ value: z.json() }), (ctx, input) => {
       ctx.emit('assigned', { value: input.value })
       return ctx.state
     }),

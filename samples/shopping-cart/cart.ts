@@ -56,7 +56,10 @@ export const cart = defineActor({
   },
   commands: (command) => ({
     add: command(
-      z.object({ sku, quantity: z.number().int().positive().max(MAX_ITEM_QUANTITY).default(1) }),
+      z.strictObject({
+        sku,
+        quantity: z.number().int().positive().max(MAX_ITEM_QUANTITY).default(1),
+      }),
       (ctx, input) => {
         if (ctx.state.checkedOut)
           return { accepted: false, reason: 'the cart is checked out', cart: ctx.state }
@@ -73,12 +76,12 @@ export const cart = defineActor({
         return { accepted: true, cart: ctx.state }
       },
     ),
-    remove: command(z.object({ sku }), (ctx, input) => {
+    remove: command(z.strictObject({ sku }), (ctx, input) => {
       if (Object.hasOwn(ctx.state.items, input.sku) && !ctx.state.checkedOut)
         ctx.emit('itemRemoved', input)
       return { accepted: true, cart: ctx.state }
     }),
-    checkout: command(z.object({}), (ctx) => {
+    checkout: command(z.strictObject({}), (ctx) => {
       if (ctx.state.checkedOut)
         return { accepted: false, reason: 'already checked out', cart: ctx.state }
       if (Object.keys(ctx.state.items).length === 0)

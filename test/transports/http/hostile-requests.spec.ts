@@ -190,6 +190,20 @@ describe('HTTP gateway: hostile requests', function () {
     assert.equal(typeof ((await tooLong.json()) as { error?: unknown }).error, 'string')
   })
 
+  it('refuses a misspelt or unknown input key of a built-in command with a 400 naming it, and changes nothing', async () => {
+    // Not stripped and run with the default: `{"amount":5}` would otherwise add 1.
+    for (const body of ['{"amount":5}', '{"by":2,"extra":1}']) {
+      const response = await post('/v1/actors/counter/typo/increment', body)
+      const text = await response.text()
+      assert.equal(response.status, 400, text)
+      const refusal = JSON.parse(text) as { error?: unknown; message?: unknown }
+      assert.equal(refusal.error, 'ValidationError', text)
+      assert.match(String(refusal.message), /amount|extra/, text)
+    }
+    const state = await fetch(`${base}/v1/actors/counter/typo`)
+    assert.deepEqual(await state.json(), { value: 0 })
+  })
+
   it('answers an Idempotency-Key reused with a different body with 422, and runs nothing', async () => {
     const headers = { 'idempotency-key': 'pay-1' }
     const first = await post('/v1/actors/counter/idem/increment', '{"by":1}', headers)
