@@ -12,6 +12,18 @@ export interface ValidationIssue {
   readonly code?: string
 }
 
+/**
+ * Issues on one line, `path: message; ...` (`(root)` for the value itself): the first `max`,
+ * then how many more there are.
+ */
+export function issuesText(issues: readonly ValidationIssue[], max = Infinity): string {
+  const shown = issues
+    .slice(0, max)
+    .map((issue) => `${issue.path.map(String).join('.') || '(root)'}: ${issue.message}`)
+  if (issues.length > shown.length) shown.push(`and ${issues.length - shown.length} more`)
+  return shown.join('; ')
+}
+
 /** Base class of every error the runtime raises on purpose. */
 export class AnywhereError extends Error {
   override name = 'AnywhereError'

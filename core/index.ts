@@ -64,7 +64,7 @@ export {
 } from './hlc.js'
 export type { Hlc, HybridLogicalClockOptions } from './hlc.js'
 export type { AbortOptions, Startable } from './lifecycle.js'
-export { LOG_LEVELS, silentLogger, streamLogger } from './logger.js'
+export { LOG_LEVELS, silentLogger, streamLogger, ThrottledWarning } from './logger.js'
 export type { LogFields, Logger, LogLevel } from './logger.js'
 export {
   ActorRuntime,

@@ -46,6 +46,36 @@ export function streamLogger(init: {
   }
 }
 
+/**
+ * A warning that may repeat often (once per failing request): the first is written at once,
+ * then at most one per `everyMs`, each saying how many were left out since the last.
+ */
+export class ThrottledWarning {
+  private lastAt = -Infinity
+  private suppressed = 0
+
+  constructor(
+    private readonly logger: Logger,
+    private readonly message: string,
+    private readonly everyMs = 10_000,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  warn(fields: LogFields): void {
+    const now = this.now()
+    if (now - this.lastAt < this.everyMs) {
+      this.suppressed++
+      return
+    }
+    this.logger.warn(
+      this.message,
+      this.suppressed > 0 ? { ...fields, suppressed: this.suppressed } : fields,
+    )
+    this.lastAt = now
+    this.suppressed = 0
+  }
+}
+
 /** A logger that drops everything (tests, benchmarks). */
 export function silentLogger(): Logger {
   return streamLogger({ level: 'silent' })

@@ -1,6 +1,6 @@
 // Options parsing shared by every component that takes an init: once, at the boundary.
 import type { z } from 'zod'
-import { ConfigError } from '../core/errors.js'
+import { ConfigError, issuesText } from '../core/errors.js'
 
 /**
  * Parses `init` with `schema` (filling its defaults); an invalid init throws ConfigError
@@ -13,10 +13,7 @@ export function parseInit<S extends z.ZodType>(
 ): z.output<S> {
   const parsed = schema.safeParse(init)
   if (parsed.success) return parsed.data
-  const problems = parsed.error.issues.map(
-    (issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`,
-  )
-  throw new ConfigError(`invalid ${what} options: ${problems.join('; ')}`, {
+  throw new ConfigError(`invalid ${what} options: ${issuesText(parsed.error.issues)}`, {
     cause: parsed.error,
   })
 }

@@ -4,6 +4,7 @@ import {
   AskTimeoutError,
   HandlerError,
   IdempotencyKeyReusedError,
+  issuesText,
   NotRunningError,
   OverloadedError,
   StoreUnavailableError,
@@ -89,7 +90,7 @@ export class CommandProcessor {
         reply,
         actor,
         new ValidationError(
-          `invalid input for ${definition.type}.${name}: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`,
+          `invalid input for ${definition.type}.${name}: ${issuesText(parsed.error.issues)}`,
           { issues: parsed.error.issues },
         ),
       )

@@ -1,5 +1,5 @@
 import type { ActorContext, AnyActorDefinition } from '../actor.js'
-import { ValidationError } from '../errors.js'
+import { issuesText, ValidationError } from '../errors.js'
 import { assertStorablePayload, type EventDraft } from '../event.js'
 import type { Hlc, HybridLogicalClock } from '../hlc.js'
 import type { ActorCell } from './actor-cell.js'
@@ -73,7 +73,7 @@ export class HandlerContext implements ActorContext<unknown, never> {
     const parsed = schema.safeParse(payload)
     if (!parsed.success)
       throw new ValidationError(
-        `invalid payload for event '${type}' of ${definition.type}: ${parsed.error.message}`,
+        `invalid payload for event '${type}' of ${definition.type}: ${issuesText(parsed.error.issues)}`,
         { issues: parsed.error.issues },
       )
     assertStorablePayload(parsed.data, `event '${type}' of ${definition.type}`)

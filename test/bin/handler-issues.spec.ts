@@ -5,7 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { z } from 'zod'
-import { defineActor } from '../../core/index.js'
+import { defineActor, streamLogger } from '../../core/index.js'
 import { createNode, type AnywhereNode } from '../../node/index.js'
 
 const sloppy = defineActor({
@@ -25,12 +25,16 @@ describe('a handler emitting an invalid event payload', function () {
   this.timeout(20_000)
   let node: AnywhereNode
   let dir: string
+  const lines: string[] = []
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'anywhere-issues-'))
     node = await createNode(
       { dataDir: dir, store: { kind: 'memory' }, http: { port: 0 }, log: { level: 'silent' } },
-      { actors: [sloppy] },
+      {
+        actors: [sloppy],
+        logger: streamLogger({ level: 'warn', json: true, write: (line) => lines.push(line) }),
+      },
     )
     await node.start()
   })
@@ -53,7 +57,8 @@ describe('a handler emitting an invalid event payload', function () {
       issues?: Array<{ path: string[]; message: string; code: string }>
     }
     assert.equal(body.error, 'HandlerError')
-    assert.match(body.message, /invalid payload for event 'added'/)
+    assert.match(body.message, /invalid payload for event 'added' of sloppy: amount: /)
+    assert.doesNotMatch(body.message, /\n|\[/, 'one line, the issues written out, not zod JSON')
     assert.ok(body.issues, `issues expected in ${JSON.stringify(body)}`)
     assert.deepEqual(
       body.issues.map((i) => i.path),
@@ -62,5 +67,23 @@ describe('a handler emitting an invalid event payload', function () {
     assert.equal(body.issues[0]!.code, 'too_small')
     const state = await fetch(`${node.gateway!.url}/v1/actors/sloppy/s1`)
     assert.deepEqual(await state.json(), { total: 0 })
+  })
+
+  it('logs a failing handler once, not once per request', async () => {
+    for (let i = 0; i < 5; i++) {
+      const reply = await fetch(`${node.gateway!.url}/v1/actors/sloppy/s2/add`, {
+        method: 'POST',
+        body: '{"amount":-1}',
+        headers: { 'content-type': 'application/json' },
+      })
+      assert.equal(reply.status, 500)
+    }
+    const logged = lines
+      .map((line) => JSON.parse(line) as { level: string; message: string; url?: string })
+      .filter((entry) => entry.message.startsWith('a command handler failed'))
+    // The first test's failure was written; these five fall in the same 10 s.
+    assert.equal(logged.length, 1, lines.join(''))
+    assert.equal(logged[0]!.level, 'warn')
+    assert.equal(logged[0]!.url, '/v1/actors/sloppy/s1/add')
   })
 })

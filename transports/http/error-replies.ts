@@ -25,6 +25,7 @@ import {
   UnknownCommandError,
   ValidationError,
   type Logger,
+  type ThrottledWarning,
 } from '../../core/index.js'
 import { WWW_AUTHENTICATE } from './auth.js'
 
@@ -61,14 +62,16 @@ export function statusForError(error: unknown): number {
 
 /**
  * Answers `error` as JSON: `{ error, message }` with its status from the table, the issues of
- * a validation error, the types served for an unknown actor type; a 5xx other than a
- * handler's own failure is logged.
+ * a validation error, the types served for an unknown actor type. A 5xx is logged: a
+ * handler's own failure (a bug in an actor: it may fail every request) through
+ * `handlerFailures`, which writes one line per interval.
  */
 export function sendError(
   reply: FastifyReply,
   error: FastifyError | Error,
   bodyLimitBytes: number,
   logger: Logger,
+  handlerFailures: ThrottledWarning,
 ): FastifyReply {
   const fastifyError = error as FastifyError
   if (fastifyError.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || fastifyError.statusCode === 413) {
@@ -85,7 +88,13 @@ export function sendError(
   }
   const status =
     error instanceof AnywhereError ? statusForError(error) : (fastifyError.statusCode ?? 500)
-  if (status >= 500 && !(error instanceof HandlerError))
+  if (error instanceof HandlerError)
+    handlerFailures.warn({
+      method: reply.request.method,
+      url: reply.request.url,
+      reason: error.message,
+    })
+  else if (status >= 500)
     logger.warn('request failed', { error: error.name, message: error.message })
   const body: Record<string, unknown> = {
     error:

@@ -11,6 +11,7 @@ import type {
 import type { Registry } from 'prom-client'
 import {
   MAX_NAME_LENGTH,
+  ThrottledWarning,
   ValidationError,
   geoOfOrigin,
   tapConcernsActor,
@@ -113,8 +114,12 @@ export class GatewayRoutes {
       }
     })
 
+    const handlerFailures = new ThrottledWarning(
+      this.components.logger,
+      'a command handler failed (HTTP 500)',
+    )
     app.setErrorHandler((error: FastifyError | Error, _request, reply) =>
-      sendError(reply, error, this.options.bodyLimitBytes, this.components.logger),
+      sendError(reply, error, this.options.bodyLimitBytes, this.components.logger, handlerFailures),
     )
     const requestMetrics = this.components.metrics
       ? new RequestMetrics(this.components.metrics, runtime)

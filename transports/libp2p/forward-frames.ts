@@ -2,7 +2,12 @@
 // scanned for counts and depth before they are decoded and validated by zod before use.
 import { Decoder, Encoder } from '@msgpack/msgpack'
 import { z } from 'zod'
-import { FrameError, type ForwardedRequest, type ForwardedResponse } from '../../core/index.js'
+import {
+  FrameError,
+  issuesText,
+  type ForwardedRequest,
+  type ForwardedResponse,
+} from '../../core/index.js'
 import { FRAME_HEADER_BYTES } from './frames.js'
 import { FrameScanner } from './frame-scan.js'
 
@@ -151,10 +156,7 @@ function decode<S extends z.ZodType>(bytes: Uint8Array, schema: S, what: string)
   const parsed = schema.safeParse(value)
   if (!parsed.success)
     throw new FrameError(
-      `a forward ${what} failed validation: ${parsed.error.issues
-        .slice(0, 3)
-        .map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`)
-        .join('; ')}`,
+      `a forward ${what} failed validation: ${issuesText(parsed.error.issues, 3)}`,
       { cause: parsed.error },
     )
   return parsed.data

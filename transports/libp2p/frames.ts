@@ -2,6 +2,7 @@ import { Decoder, Encoder } from '@msgpack/msgpack'
 import { z } from 'zod'
 import {
   FrameError,
+  issuesText,
   MAX_EVENT_PAYLOAD_BYTES,
   MAX_NAME_LENGTH,
   PayloadTooLargeError,
@@ -353,11 +354,10 @@ export function decodeFrame(body: Uint8Array): Frame {
   }
   const parsed = frameSchema.safeParse(value)
   if (!parsed.success) {
-    const issues = parsed.error.issues
-      .slice(0, 3)
-      .map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`)
-      .join('; ')
-    throw new FrameError(`a fabric frame failed validation: ${issues}`, { cause: parsed.error })
+    throw new FrameError(
+      `a fabric frame failed validation: ${issuesText(parsed.error.issues, 3)}`,
+      { cause: parsed.error },
+    )
   }
   if (parsed.data.t !== 'events') return parsed.data
   const { n, events, sigs, more } = parsed.data
