@@ -1,9 +1,10 @@
 // Where a node's id (its log id, the start of its origin) comes from: kept next to its events,
 // or made afresh on every start of a memory-store node.
 import { randomBytes } from 'node:crypto'
-import { mkdir, readFile } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { writeFileDurably } from '../support/durable-file.js'
+import { makeDirectory } from '../support/make-directory.js'
 
 /** The node-id file is not secret: readable by every user (for tools), writable by the owner. */
 const NODE_ID_FILE_MODE = 0o644
@@ -18,7 +19,7 @@ const NODE_ID_FILE_MODE = 0o644
 export async function persistentNodeId(file: string, geo: string): Promise<string> {
   const existing = await readNodeId(file)
   if (existing) return existing
-  await mkdir(dirname(file), { recursive: true })
+  await makeDirectory(dirname(file))
   const id = `${geo}-${randomBytes(4).toString('hex')}`
   try {
     // Linked, not renamed, into place: fails if another start won the race (or a torn empty file is there).

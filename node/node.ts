@@ -1,5 +1,4 @@
 // The composition root: the one place that wires backends (stores, fabric, gateway) into the core.
-import { mkdir } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import {
   ActorRuntime,
@@ -39,6 +38,7 @@ import { nodeMetrics } from './metrics.js'
 import { pinoLogger } from './pino-logger.js'
 import type { Registry } from 'prom-client'
 import { AppendMeter, NodeReadiness, OverloadDetector } from './load/index.js'
+import { makeDirectory } from '../support/make-directory.js'
 
 /** Everything a node is made of, started and stopped as one. */
 export interface AnywhereNode extends Startable {
@@ -114,7 +114,7 @@ export async function createNode(
   try {
     // A memory-store node keeps nothing: it creates no directory (a fabric's key file is
     // created where it is needed, by the fabric).
-    if (config.store.kind !== 'memory') await mkdir(dataDir, { recursive: true })
+    if (config.store.kind !== 'memory') await makeDirectory(dataDir)
     logId =
       config.store.kind === 'memory'
         ? ephemeralNodeId(config.geo)

@@ -1,27 +1,38 @@
 // A node start that failed because of the user's settings (an unwritable data dir, a port in
 // use), turned into a ConfigError that names the fix.
+import { resolve } from 'node:path'
 import { ConfigError } from '../core/index.js'
 import type { NodeConfig } from './config.js'
 
 /** Errno codes that mean "this process cannot write there". */
 const NOT_WRITABLE = new Set(['EACCES', 'EPERM', 'EROFS', 'ENOTDIR', 'EEXIST'])
 
-/** The errno code of an error or of one of its causes. */
-function errnoCode(error: unknown): string | undefined {
+/** The first error with an errno code in an error's chain of causes. */
+function errnoError(error: unknown): NodeJS.ErrnoException | undefined {
   for (let e = error, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
     const code = (e as NodeJS.ErrnoException).code
-    if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return code
+    if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return e as NodeJS.ErrnoException
   }
   return undefined
 }
 
+/** The errno code of an error or of one of its causes. */
+function errnoCode(error: unknown): string | undefined {
+  return errnoError(error)?.code
+}
+
 /** A data dir the node cannot write to, as a ConfigError naming it and the fix; else undefined. */
 export function dataDirError(error: unknown, dataDir: string): ConfigError | undefined {
-  const code = errnoCode(error)
-  if (!code || !NOT_WRITABLE.has(code)) return undefined
+  const errno = errnoError(error)
+  const code = errno?.code
+  if (!errno || !code) return undefined
+  // ENOENT: a directory under the data dir that cannot be made (under /proc, say).
+  const underDataDir =
+    code === 'ENOENT' && typeof errno.path === 'string' && errno.path.startsWith(resolve(dataDir))
+  if (!NOT_WRITABLE.has(code) && !underDataDir) return undefined
   const why = error instanceof Error ? error.message : String(error)
   return new ConfigError(
-    `data dir ${dataDir} is not writable (${code}: ${why}); choose another with --data-dir (or dataDir in the config)`,
+    `data dir ${dataDir} is not writable (${why.startsWith(`${code}:`) ? why : `${code}: ${why}`}); choose another with --data-dir (or dataDir in the config)`,
     { cause: error },
   )
 }

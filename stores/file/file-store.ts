@@ -18,7 +18,6 @@
 // reads and the version vector only ever see records that are durable (indexed once their
 // commit is). Every `checkpointEvery` events (or an eighth of the index, when that is more)
 // and on stop, the whole index is checkpointed with the log position it covers.
-import { mkdir } from 'node:fs/promises'
 import {
   gaplessIngest,
   NotRunningError,
@@ -50,6 +49,7 @@ import { corrupt, type RecordLocation } from './segment-format.js'
 import { SegmentReader } from './segment-reader.js'
 import { SnapshotRecords } from './snapshot-records.js'
 import { throwIfAborted } from '../../support/abort.js'
+import { makeDirectory } from '../../support/make-directory.js'
 
 /** With many events, a checkpoint is written once the events since the last one reach 1/this of all. */
 const CHECKPOINT_GROWTH = 8
@@ -225,7 +225,7 @@ export class FileEventStore implements EventStore {
 
   private async open(): Promise<void> {
     const { dir } = this.options
-    await mkdir(dir, { recursive: true })
+    await makeDirectory(dir)
     this.lock = await acquireDataDirLock(dir, this.logger)
     try {
       this.reader = new SegmentReader(dir)

@@ -109,7 +109,19 @@ describe('anywhere-node: errors a person can act on', function () {
     assert.equal(code, 2, stderr)
     assert.match(stderr, new RegExp(`data dir ${dataDir.replaceAll('/', '\\/')} is not writable`))
     assert.match(stderr, /ENOTDIR/)
+    assert.doesNotMatch(stderr, /ENOTDIR: ENOTDIR/)
     assert.match(stderr, /--data-dir/)
+    assertOneLine(stderr)
+  })
+
+  it('a data dir where mkdir answers ENOENT though its parent exists (under /proc): names it, exit 2, no hang', async function () {
+    // Node's own recursive mkdir never returns there, spinning at 100% CPU.
+    const dataDir = `/proc/anywhere-test-${process.pid}`
+    const { code, stderr } = await runNodeCommand(['--data-dir', dataDir, '--port', '0'])
+    assert.equal(code, 2, stderr)
+    assert.match(stderr, new RegExp(`data dir ${dataDir.replaceAll('/', '\\/')} is not writable`))
+    assert.match(stderr, /ENOENT/)
+    assert.doesNotMatch(stderr, /ENOENT: ENOENT/)
     assertOneLine(stderr)
   })
 

@@ -1,10 +1,11 @@
-import { mkdir, readFile } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { ConfigError } from '../../core/index.js'
 import { writeFileDurably } from '../../support/durable-file.js'
+import { makeDirectory } from '../../support/make-directory.js'
 
 /** A node's fabric identity: its Ed25519 key and the PeerId derived from it. */
 export interface NodeIdentity {
@@ -47,7 +48,7 @@ export async function loadOrCreateIdentity(keyFile: string): Promise<NodeIdentit
     return { peerId: peerIdFromPrivateKey(privateKey).toString(), privateKey }
   }
   const privateKey = await generateKeyPair('Ed25519')
-  await mkdir(dirname(keyFile), { recursive: true })
+  await makeDirectory(dirname(keyFile))
   // Linked into place, never renamed over: the key appears complete or not at all, and a
   // concurrent first start of another process keeps whichever key won.
   try {

@@ -3,7 +3,7 @@
 // unlisted origins a key may write under. Correctness never depends on it: an origin whose
 // seq here differs from the base's is sent explicitly, and two geos whose bases differ send
 // their whole vectors (docs/fabric.md, "Retired origins").
-import { mkdir, readdir, readFile } from 'node:fs/promises'
+import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { PrivateKey } from '@libp2p/interface'
 import {
@@ -21,6 +21,7 @@ import {
   signNotice,
   type SignedNotice,
 } from './retirement-notice.js'
+import { makeDirectory } from '../../support/make-directory.js'
 
 /** The notices held at one moment: hellos are compacted against them. */
 export interface RetiredBase {
@@ -314,7 +315,7 @@ export function expandVector(
 export function fileNoticeKeeper(dir: string): NoticeKeeper {
   return {
     async load() {
-      await mkdir(dir, { recursive: true })
+      await makeDirectory(dir)
       const kept: { key: string; bytes: Uint8Array }[] = []
       for (const name of await readdir(dir))
         if (name.endsWith('.notice'))
@@ -325,7 +326,7 @@ export function fileNoticeKeeper(dir: string): NoticeKeeper {
       return kept
     },
     async keep(key, bytes) {
-      await mkdir(dir, { recursive: true })
+      await makeDirectory(dir)
       await writeFileDurably(join(dir, `${key}.notice`), bytes)
     },
   }
