@@ -197,13 +197,26 @@ async function readConfigFile(
       cause: error,
     })
   }
-  const exported = module.default ?? module.config
+  const exported = commonJsExport(module.default) ?? module.default ?? module.config
   if (!exported || typeof exported !== 'object')
     throw new ConfigError(
       `config module ${file} must export the config as its default export (or as 'config')`,
     )
   const { actors = [], ...config } = exported
   return { config, actors: [...actors] }
+}
+
+/**
+ * The config of a module compiled to CommonJS (a `.ts` file in a project whose package.json
+ * does not say `"type": "module"`): importing it gives `{ default: module.exports }`, so its
+ * own default export (or `config`) is one level down. Undefined for any other module.
+ */
+function commonJsExport(exported: unknown): NodeConfigModule | undefined {
+  if (!isPlainObject(exported)) return undefined
+  const keys = Object.keys(exported).filter((key) => key !== '__esModule')
+  if (keys.length !== 1 || (keys[0] !== 'default' && keys[0] !== 'config')) return undefined
+  const inner = exported[keys[0]]
+  return isPlainObject(inner) ? (inner as NodeConfigModule) : undefined
 }
 
 /** Overlays `b` on `a`, recursing into plain objects; arrays and other values replace. */

@@ -135,6 +135,22 @@ export default config
     assert.match(fixed.stdout, /^config OK: geo lab, store memory/m)
   })
 
+  it('a .ts config in a CommonJS project (no "type": "module"): its default export is the config, exit 0', async () => {
+    const dir = await scratchDir()
+    cleanups.push(() => rm(dir, { recursive: true, force: true }))
+    await writeFile(join(dir, 'package.json'), JSON.stringify({ name: 'app', type: 'commonjs' }))
+    // The project's own settings (the repository's tsconfig would refuse CommonJS files).
+    await writeFile(
+      join(dir, 'tsconfig.json'),
+      JSON.stringify({ compilerOptions: { strict: true, module: 'nodenext', types: [] } }),
+    )
+    const file = join(dir, 'cjs.config.ts')
+    await writeFile(file, `export default { geo: 'lab', store: { kind: 'memory' as const } }\n`)
+    const { code, stdout, stderr } = await runNodeCommand(['check', '--config', file])
+    assert.equal(code, 0, stderr)
+    assert.match(stdout, /^config OK: geo lab, store memory/m)
+  })
+
   it('a TypeScript config module that type-checks and adds the built-in counter again: exit 2 naming the fix', async () => {
     const { file, remove } = await scratchModule(
       'dup.config.mts',
