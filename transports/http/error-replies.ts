@@ -11,6 +11,7 @@ import {
   ForbiddenError,
   HandlerError,
   IdempotencyKeyReusedError,
+  MAX_NAME_LENGTH,
   MemberUnreachableError,
   NotOwnerError,
   NotRunningError,
@@ -82,9 +83,28 @@ export function sendError(
   }
   if (error instanceof UnauthorizedError) reply.header('www-authenticate', WWW_AUTHENTICATE)
   if (fastifyError.validation) {
-    return reply
-      .code(400)
-      .send({ error: 'ValidationError', message: error.message, issues: fastifyError.validation })
+    // A route's JSON schema (the path parameters) refused the request: the issues in the
+    // same shape as the runtime's, `where` its part of the request (params).
+    const where = fastifyError.validationContext
+    return reply.code(400).send({
+      error: 'ValidationError',
+      message: error.message,
+      issues: fastifyError.validation.map((issue) => ({
+        path: [...(where ? [where] : []), ...issue.instancePath.split('/').filter(Boolean)],
+        message: issue.message ?? 'is invalid',
+        code: issue.keyword,
+      })),
+    })
+  }
+  if (fastifyError.code === 'FST_ERR_MAX_PARAM_LENGTH' || fastifyError.code === 'FST_ERR_BAD_URL') {
+    const tooLong = fastifyError.code === 'FST_ERR_MAX_PARAM_LENGTH'
+    return reply.code(400).send({
+      error: 'ValidationError',
+      message: tooLong
+        ? `a path segment of the URL is too long: actor types, ids and commands are at most ${MAX_NAME_LENGTH} characters`
+        : 'the URL is malformed (a bad percent-encoding?)',
+      issues: [{ path: ['url'], message: tooLong ? 'too long' : 'malformed', code: 'invalid_url' }],
+    })
   }
   const status =
     error instanceof AnywhereError ? statusForError(error) : (fastifyError.statusCode ?? 500)

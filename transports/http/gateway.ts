@@ -38,6 +38,10 @@ export class Gateway implements Startable {
       return503OnClosing: true,
       forceCloseConnections: 'idle',
       routerOptions: { maxParamLength: MAX_ENCODED_PARAM_LENGTH },
+      // The router's own refusals (a path segment too long, a malformed URL) as our JSON.
+      frameworkErrors: (error, _request, reply) => {
+        void this.routes.answerError(reply, error)
+      },
       // A client has this long to send its whole request; Node checks it every second here
       // (its default is every 30 s), so a slowly dripped body is cut off close to the limit.
       requestTimeout: init.requestTimeoutMs,

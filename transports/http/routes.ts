@@ -77,6 +77,7 @@ export class GatewayRoutes {
   private readonly dashboard: Dashboard
   private requestsInFlight = 0
   private readonly forwarder: OverloadForwarder
+  private readonly handlerFailures: ThrottledWarning
 
   constructor(
     private readonly options: GatewayOptions,
@@ -86,11 +87,29 @@ export class GatewayRoutes {
   ) {
     this.dashboard = new Dashboard(components)
     this.forwarder = new OverloadForwarder(components)
+    this.handlerFailures = new ThrottledWarning(
+      components.logger,
+      'a command handler failed (HTTP 500)',
+    )
   }
 
   /** HTTP requests being served now (probes and tap streams not counted): a load signal. */
   get inFlight(): number {
     return this.requestsInFlight
+  }
+
+  /**
+   * Answers `error` as the gateway's JSON error: for the error handler, and for the errors
+   * Fastify's router raises before any route runs (a path segment too long, a bad URL).
+   */
+  answerError(reply: FastifyReply, error: FastifyError | Error): FastifyReply {
+    return sendError(
+      reply,
+      error,
+      this.options.bodyLimitBytes,
+      this.components.logger,
+      this.handlerFailures,
+    )
   }
 
   /** Ends every open tap and dashboard stream (the server is stopping). */
@@ -114,12 +133,8 @@ export class GatewayRoutes {
       }
     })
 
-    const handlerFailures = new ThrottledWarning(
-      this.components.logger,
-      'a command handler failed (HTTP 500)',
-    )
     app.setErrorHandler((error: FastifyError | Error, _request, reply) =>
-      sendError(reply, error, this.options.bodyLimitBytes, this.components.logger, handlerFailures),
+      this.answerError(reply, error),
     )
     const requestMetrics = this.components.metrics
       ? new RequestMetrics(this.components.metrics, runtime)

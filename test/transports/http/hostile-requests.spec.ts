@@ -185,9 +185,19 @@ describe('HTTP gateway: hostile requests', function () {
     const id = 'i'.repeat(256)
     const ok = await post(`/v1/actors/counter/${id}/increment`, '{"by":1}')
     assert.equal(ok.status, 200, await ok.text())
+    type Refusal = { error?: unknown; issues?: Array<{ path: string[]; code: string }> }
     const tooLong = await post(`/v1/actors/counter/${id}x/increment`, '{"by":1}')
-    assert.ok(tooLong.status >= 400 && tooLong.status < 500, `status ${tooLong.status}`)
-    assert.equal(typeof ((await tooLong.json()) as { error?: unknown }).error, 'string')
+    const refusal = (await tooLong.json()) as Refusal
+    assert.equal(tooLong.status, 400, JSON.stringify(refusal))
+    assert.equal(refusal.error, 'ValidationError')
+    // The runtime's issue shape (path, message, code), not the schema validator's own.
+    assert.deepEqual(refusal.issues?.[0]?.path, ['params', 'id'], JSON.stringify(refusal))
+    // Far longer: refused by the router itself, in the same JSON.
+    const wayTooLong = await post(`/v1/actors/counter/${'i'.repeat(2_000)}/increment`, '{}')
+    const routerRefusal = (await wayTooLong.json()) as Refusal
+    assert.equal(wayTooLong.status, 400, JSON.stringify(routerRefusal))
+    assert.equal(routerRefusal.error, 'ValidationError')
+    assert.deepEqual(routerRefusal.issues?.[0]?.path, ['url'])
   })
 
   it('refuses a misspelt or unknown input key of a built-in command with a 400 naming it, and changes nothing', async () => {
