@@ -66,7 +66,7 @@ async function takeLock(dir: string, path: string, logger: Logger): Promise<Data
     } finally {
       await unlink(aside).catch(() => {})
     }
-    const raw = await readFile(path, 'utf8').catch(() => undefined)
+    const raw = await readLockFile(dir, path)
     if (raw === undefined) continue // released meanwhile: try again
     const holder = parseHolder(raw)
     if (!holder)
@@ -143,6 +143,23 @@ function ownLock(path: string, content: string): DataDirLock {
         heldByThisProcess.delete(path)
       }
     },
+  }
+}
+
+/**
+ * The lock file's text, or undefined when it is gone (released meanwhile). One that is there
+ * but cannot be read (a directory in its place) is refused, not taken for a race.
+ */
+async function readLockFile(dir: string, path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8')
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw new StoreLockedError(
+      `data dir ${dir} is locked, but its lock file ${path} cannot be read (${(error as Error).message}). ` +
+        `If no anywhere node uses this data dir, remove ${path} and start again.`,
+      { cause: error },
+    )
   }
 }
 

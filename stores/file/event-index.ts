@@ -183,6 +183,15 @@ export class EventIndex {
     return { origin: this.origins[this.originNos[gid]!]!, seq: this.seqs[gid]! }
   }
 
+  /** Whether `gid` is this event: its merge key, and one of its actor's events. */
+  holds(gid: number, event: IndexedEvent): boolean {
+    if (gid >= this.count || this.compareToKey(gid, event) !== 0) return false
+    const actor = this.actors.find(event.actorType, event.actorId)
+    if (actor === undefined) return false
+    const at = this.countUpTo(actor, event)
+    return at > 0 && this.actors.gidAt(actor, at - 1) === gid
+  }
+
   /** For each origin with events, its highest seq. */
   versionVector(): VersionVector {
     const vector: VersionVector = {}
