@@ -1,7 +1,8 @@
 // Where a node's id (its log id, the start of its origin) comes from: kept next to its events,
 // or made afresh on every start of a memory-store node.
 import { randomBytes } from 'node:crypto'
-import { mkdir, readFile } from 'node:fs/promises'
+import { mkdir, readFile, stat } from 'node:fs/promises'
+import { StoreCorruptError } from '../core/index.js'
 import { dirname } from 'node:path'
 import { writeFileDurably } from '../support/durable-file.js'
 
@@ -32,13 +33,40 @@ export async function persistentNodeId(file: string, geo: string): Promise<strin
   return (await readNodeId(file)) ?? id
 }
 
+/**
+ * What a node id may be: what `persistentNodeId` writes (`<geo>-<8 hex digits>`) and other
+ * short plain names. It starts the node's origin, which peers refuse past MAX_NAME_LENGTH
+ * and whose last dot sets apart the PeerId: a node id that breaks either would have this
+ * node write events no other geo takes.
+ */
+const NODE_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/
+/** Most bytes read of a node-id file (an id is a few dozen). */
+const MAX_NODE_ID_FILE_BYTES = 1024
+
 async function readNodeId(file: string): Promise<string | undefined> {
+  let text: string
   try {
-    return (await readFile(file, 'utf8')).trim() || undefined
+    // Told apart before it is opened: opening a named pipe waits for a writer.
+    const info = await stat(file)
+    if (!info.isFile()) throw notANodeId(file, 'it is not a regular file')
+    if (info.size > MAX_NODE_ID_FILE_BYTES)
+      throw notANodeId(file, `it is ${info.size} bytes, over ${MAX_NODE_ID_FILE_BYTES}`)
+    text = (await readFile(file, 'utf8')).trim()
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
     throw error
   }
+  if (text === '') return undefined // a crash on first start left it empty
+  if (!NODE_ID.test(text)) throw notANodeId(file, `it holds ${JSON.stringify(text.slice(0, 40))}`)
+  return text
+}
+
+function notANodeId(file: string, why: string): StoreCorruptError {
+  return new StoreCorruptError(
+    `the node-id file ${file} does not hold a node id (${why}). Restore it from a backup, or ` +
+      `remove it: the node then writes under a new origin (the events already in its log are kept).`,
+    { file, offset: 0 },
+  )
 }
 
 /** A memory store forgets its events: a fresh origin per start keeps seqs from ever being reused. */

@@ -1,4 +1,4 @@
-import { mkdir, readFile } from 'node:fs/promises'
+import { mkdir, readFile, stat } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
@@ -13,6 +13,9 @@ export interface NodeIdentity {
   readonly privateKey: PrivateKey
 }
 
+/** Largest identity key file read (an Ed25519 key is 68 bytes marshalled). */
+const MAX_KEY_FILE_BYTES = 64 * 1024
+
 /** File mode of the identity key: readable and writable by the owner only. */
 const KEY_FILE_MODE = 0o600
 
@@ -24,11 +27,18 @@ const KEY_FILE_MODE = 0o600
 export async function loadOrCreateIdentity(keyFile: string): Promise<NodeIdentity> {
   let bytes: Buffer | undefined
   try {
+    // Told apart before it is read: a named pipe would never end the read, a huge file fill memory.
+    const info = await stat(keyFile)
+    if (!info.isFile() || info.size > MAX_KEY_FILE_BYTES)
+      throw new ConfigError(
+        `the fabric identity key ${keyFile} is ${info.isFile() ? `${info.size} bytes` : 'not a regular file'}, not a key: restore it, or delete it to create a new identity (peers must then allowlist the new PeerId)`,
+      )
     bytes = await readFile(keyFile)
   } catch (error) {
+    if (error instanceof ConfigError) throw error
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT')
       throw new ConfigError(
-        `cannot read the fabric identity key ${keyFile}: check its permissions`,
+        `cannot read the fabric identity key ${keyFile} (${(error as Error).message}): check that it is a file this user can read`,
         {
           cause: error,
         },
@@ -44,6 +54,12 @@ export async function loadOrCreateIdentity(keyFile: string): Promise<NodeIdentit
         { cause: error },
       )
     }
+    // Events and notices are signed with Ed25519, and peers check them against the Ed25519
+    // key a PeerId embeds: a key of another type would start a node no geo takes events from.
+    if (privateKey.type !== 'Ed25519')
+      throw new ConfigError(
+        `the fabric identity key ${keyFile} is a ${privateKey.type} key, not Ed25519: restore the node's Ed25519 key, or delete the file to create a new identity (peers must then allowlist the new PeerId)`,
+      )
     return { peerId: peerIdFromPrivateKey(privateKey).toString(), privateKey }
   }
   const privateKey = await generateKeyPair('Ed25519')
