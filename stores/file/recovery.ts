@@ -15,9 +15,10 @@ import { join } from 'node:path'
 import { StoreCorruptError, type EventStoreComponents, type Logger } from '../../core/index.js'
 import { EventIndex, type LogPosition } from './event-index.js'
 import { CHECKPOINT_FILE, loadIndexCheckpoint, type IndexCheckpoint } from './index-checkpoint.js'
-import type { FileStoreOptions } from './options.js'
+import { MAX_COMMIT_BYTES, MAX_SEGMENT_BYTES, type FileStoreOptions } from './options.js'
 import { decodeRecordBody, recordKindOf } from './record-codec.js'
 import {
+  COMMIT_HEADER_BYTES,
   corrupt,
   scanSegment,
   segmentName,
@@ -46,6 +47,9 @@ export interface RecoveryContext {
   readonly components: Pick<EventStoreComponents, 'taps' | 'clock'>
 }
 
+/** Largest segment file the store writes: a full segment, or one commit of the largest size. */
+const MAX_SEGMENT_FILE_BYTES = MAX_SEGMENT_BYTES + COMMIT_HEADER_BYTES + MAX_COMMIT_BYTES
+
 /**
  * Opens a segment file, after checking it is a regular file: a directory, a device (a
  * symlink to /dev/zero would swallow every write) or a pipe (whose read never ends) where a
@@ -53,8 +57,16 @@ export interface RecoveryContext {
  */
 async function openSegment(file: string, flags: 'r' | 'r+'): Promise<FileHandle> {
   try {
-    if (!(await stat(file)).isFile())
+    const info = await stat(file)
+    if (!info.isFile())
       throw corrupt(file, 0, 'not a regular file (a directory, a device or a pipe)')
+    // Record offsets are 32-bit: a larger file cannot be indexed, nor is it one the store wrote.
+    if (info.size > MAX_SEGMENT_FILE_BYTES)
+      throw corrupt(
+        file,
+        MAX_SEGMENT_FILE_BYTES,
+        `a segment of ${info.size} bytes, larger than the store writes one (${MAX_SEGMENT_FILE_BYTES})`,
+      )
     return await open(file, flags)
   } catch (error) {
     if (error instanceof StoreCorruptError) throw error

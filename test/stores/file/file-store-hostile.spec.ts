@@ -16,6 +16,7 @@ import {
   rm,
   stat,
   symlink,
+  truncate,
   writeFile,
 } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -174,6 +175,38 @@ describe('file store: hostile files in the data dir', function () {
       await expectHolds(store, written)
     })
 
+    it('one whose snapshot points at an event record: the snapshot is skipped with a warning, the actor folds its events (verify: tail)', async () => {
+      const { dir, written } = await filled('s')
+      const { store: writer } = openStore(dir)
+      await writer.start()
+      const mine = written.filter((e) => e.actorId === 's0')
+      await writer.saveSnapshot({
+        actorType: 'thing',
+        actorId: 's0',
+        state: { n: mine.length },
+        at: mine.at(-1)!,
+        eventCount: mine.length,
+      })
+      // One more event, so the stop writes a checkpoint (one holding the snapshot).
+      const more = await writer.append([draft('s1', 100)])
+      await writer.stop()
+      await rewriteCheckpoint(dir, (body) => {
+        const columns = body.columns as Uint8Array[]
+        const [snapshot] = body.snapshots as unknown[][]
+        assert.ok(snapshot, 'the checkpoint holds the snapshot')
+        snapshot[2] = u32(columns[OFFSETS_COLUMN]!)[0]
+        snapshot[3] = u32(columns[LENGTHS_COLUMN]!)[0]
+      })
+      const { store, logs } = openStore(dir, { verify: 'tail', cacheEvents: 0 })
+      await store.start()
+      assert.equal(await store.loadSnapshot('thing', 's0'), undefined)
+      assert.ok(
+        logs.some((l) => l.includes('skipping a snapshot')),
+        logs.join('\n'),
+      )
+      await expectHolds(store, [...written, ...more])
+    })
+
     it('one that covers more than the segments hold is still refused: its events are lost', async () => {
       const { dir } = await filled('f')
       await writeFile(join(dir, segmentName(1)), '')
@@ -216,6 +249,19 @@ describe('file store: hostile files in the data dir', function () {
         assert.match(error.message, /remove it/)
       })
     }
+
+    it('a segment larger than the store ever writes (offsets are 32-bit): refused without reading it', async () => {
+      const { dir } = await filled('k')
+      const segment = join(dir, segmentName(2))
+      await writeFile(segment, '')
+      await truncate(segment, 2 ** 32 + 1024) // sparse: no disk used
+      const began = Date.now()
+      const error = await startError(openStore(dir).store)
+      assert.ok(error instanceof StoreCorruptError, String(error))
+      assert.equal(error.file, segment)
+      assert.match(error.message, /larger than the store writes one/)
+      assert.ok(Date.now() - began < 10_000, 'refused without scanning 4 GB of zeros')
+    })
 
     it('the lock file is a directory: StoreLockedError saying it cannot be read, not a race', async () => {
       const { dir } = await filled('i')
