@@ -178,6 +178,16 @@ export class EventIndex {
     return { segment: this.segments[gid]!, offset: this.offsets[gid]!, length: this.lengths[gid]! }
   }
 
+  /** Whether event `gid` is indexed at this location (false past the last event). */
+  isAt(gid: number, segment: number, offset: number, length: number): boolean {
+    return (
+      gid < this.count &&
+      this.segments[gid] === segment &&
+      this.offsets[gid] === offset &&
+      this.lengths[gid] === length
+    )
+  }
+
   /** The origin and seq of an event (to check a record read back is the one expected). */
   identity(gid: number): { origin: string; seq: number } {
     return { origin: this.origins[this.originNos[gid]!]!, seq: this.seqs[gid]! }

@@ -20,7 +20,7 @@ import { writeFileDurably } from '../../support/durable-file.js'
 import { crc32 } from './crc32.js'
 import { EventIndex, type IndexColumns, type LogPosition, type SnapshotRef } from './event-index.js'
 import { isCount } from './record-codec.js'
-import { MAX_RECORD_BYTES, RECORD_HEADER_BYTES, type RecordLocation } from './segment-format.js'
+import { MAX_RECORD_BYTES, RECORD_HEADER_BYTES } from './segment-format.js'
 
 /** Name of the index checkpoint in the data dir. */
 export const CHECKPOINT_FILE = 'index.ckpt'
@@ -139,7 +139,8 @@ export function decodeIndexCheckpoint(bytes: Buffer): IndexCheckpoint {
       at: { hlc: { wall: wall as number, logical: logical as number }, origin, seq: seq as number },
       eventCount: eventCount as number,
     }
-    if (!isRecordBefore(ref, { segment, offset })) throw new Error('a snapshot lies past the log')
+    if (!isRecordBefore(ref.segment, ref.offset, ref.length, { segment, offset }))
+      throw new Error('a snapshot lies past the log')
     snapshots.set(i, ref)
   }
   checkEventLocations(columns, n, { segment, offset })
@@ -219,20 +220,28 @@ function checkEventLocations(columns: IndexColumns, n: number, position: LogPosi
   const { segments, offsets, lengths, walls } = columns
   let segment = 0
   let end = 0
+  // By column, with no object per event: a checkpoint holds millions of them.
   for (let gid = 0; gid < n; gid++) {
-    const location = { segment: segments[gid]!, offset: offsets[gid]!, length: lengths[gid]! }
-    if (!isRecordBefore(location, position)) throw new Error(`event ${gid} lies past the log`)
-    if (location.segment < segment || (location.segment === segment && location.offset < end))
+    const at = segments[gid]!
+    const offset = offsets[gid]!
+    const length = lengths[gid]!
+    if (!isRecordBefore(at, offset, length, position))
+      throw new Error(`event ${gid} lies past the log`)
+    if (at < segment || (at === segment && offset < end))
       throw new Error(`event ${gid} overlaps the one before it`)
-    segment = location.segment
-    end = location.offset + location.length
+    segment = at
+    end = offset + length
     if (!isCount(walls[gid])) throw new Error(`event ${gid} has a malformed hlc`)
   }
 }
 
 /** A record of a length the store can write, ending at or before `position`. */
-function isRecordBefore(location: RecordLocation, position: LogPosition): boolean {
-  const { segment, offset, length } = location
+function isRecordBefore(
+  segment: number,
+  offset: number,
+  length: number,
+  position: LogPosition,
+): boolean {
   return (
     segment >= 1 &&
     length > RECORD_HEADER_BYTES &&

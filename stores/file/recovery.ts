@@ -16,10 +16,11 @@ import { StoreCorruptError, type EventStoreComponents, type Logger } from '../..
 import { EventIndex, type LogPosition } from './event-index.js'
 import { CHECKPOINT_FILE, loadIndexCheckpoint, type IndexCheckpoint } from './index-checkpoint.js'
 import { MAX_COMMIT_BYTES, MAX_SEGMENT_BYTES, type FileStoreOptions } from './options.js'
-import { decodeRecordBody, recordKindOf } from './record-codec.js'
+import { decodeRecordBody, recordKindAt, recordKindOf } from './record-codec.js'
 import {
   COMMIT_HEADER_BYTES,
   corrupt,
+  RECORD_HEADER_BYTES,
   scanSegment,
   segmentName,
   segmentNumber,
@@ -80,10 +81,6 @@ function endsBeforeCheckpoint(file: string, size: number, position: number): Sto
 
 function locationKey(location: RecordLocation): string {
   return `${location.segment}:${location.offset}:${location.length}`
-}
-
-function sameLocation(a: RecordLocation, b: RecordLocation): boolean {
-  return a.segment === b.segment && a.offset === b.offset && a.length === b.length
 }
 
 /** Recovers the log of `options.dir` (see the top of this file); throws `StoreCorruptError`. */
@@ -219,11 +216,13 @@ class LogRecovery {
           size: end,
           from: 0,
           isLast: false,
-          onRecord: (body, offset, length) => {
-            const kind = recordKindOf(body)
-            if (kind === 'snapshot') snapshots.delete(locationKey({ segment, offset, length }))
-            else if (!matches || gid >= index.count) matches = false
-            else matches = sameLocation(index.location(gid++), { segment, offset, length })
+          onFrame: (bytes, at, offset, length) => {
+            if (
+              length >= RECORD_HEADER_BYTES + 2 &&
+              recordKindAt(bytes, at + RECORD_HEADER_BYTES) === 'snapshot'
+            )
+              snapshots.delete(locationKey({ segment, offset, length }))
+            else if (matches) matches = index.isAt(gid++, segment, offset, length)
           },
         })
       } finally {
