@@ -8,8 +8,13 @@
 // does not decode is skipped with a warning, and its actor folds its events instead. With
 // `verify: 'all'` the commits the checkpoint covers are checked too, each commit's and each
 // record's checksum, without decoding them (about 0.2 s of CPU per million small events
-// here: bench/scale.bench.ts); `verify: 'tail'` skips that for large stores, and every
-// record read later is still checked against its own checksum.
+// here: bench/scale.bench.ts), and each event and snapshot it indexes must be the record at
+// the location it gives; `verify: 'tail'` skips that for large stores, and every record read
+// later is still checked against its own checksum. Either way the checkpoint's last event is
+// read back and compared before the checkpoint is trusted (one read), so a checkpoint of
+// other data is ignored with a warning, and every segment replayed, rather than answering
+// reads with the wrong records. Every segment must be a regular file of a size the store
+// writes: a directory, device or pipe in its place is refused, never read or written.
 import { open, readdir, stat, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { StoreCorruptError, type EventStoreComponents, type Logger } from '../../core/index.js'
