@@ -1,7 +1,7 @@
-import { readFile, stat } from 'node:fs/promises'
 import { extname, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { z } from 'zod'
+import { readSmallFile } from '../support/small-file.js'
 import {
   ConfigError,
   LOG_LEVELS,
@@ -221,16 +221,10 @@ async function readConfigFile(
  * device, such as a link to /dev/zero, would never end the read).
  */
 async function readJsonFile(file: string): Promise<string> {
-  const info = await stat(file)
-  if (!info.isFile())
-    throw new ConfigError(
-      `config file ${file} is not a regular file (a directory, a device or a pipe)`,
-    )
-  if (info.size > MAX_CONFIG_FILE_BYTES)
-    throw new ConfigError(
-      `config file ${file} is ${info.size} bytes: a JSON config is at most ${MAX_CONFIG_FILE_BYTES}`,
-    )
-  return readFile(file, 'utf8')
+  const bytes = await readSmallFile(file, MAX_CONFIG_FILE_BYTES)
+  if (typeof bytes === 'string')
+    throw new ConfigError(`config file ${file} cannot be a JSON config: ${bytes}`)
+  return bytes.toString('utf8')
 }
 
 /** Overlays `b` on `a`, recursing into plain objects; arrays and other values replace. */

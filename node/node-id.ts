@@ -1,10 +1,11 @@
 // Where a node's id (its log id, the start of its origin) comes from: kept next to its events,
 // or made afresh on every start of a memory-store node.
 import { randomBytes } from 'node:crypto'
-import { mkdir, readFile, stat } from 'node:fs/promises'
+import { mkdir } from 'node:fs/promises'
 import { StoreCorruptError } from '../core/index.js'
 import { dirname } from 'node:path'
 import { writeFileDurably } from '../support/durable-file.js'
+import { readSmallFile } from '../support/small-file.js'
 
 /** The node-id file is not secret: readable by every user (for tools), writable by the owner. */
 const NODE_ID_FILE_MODE = 0o644
@@ -46,12 +47,9 @@ const MAX_NODE_ID_FILE_BYTES = 1024
 async function readNodeId(file: string): Promise<string | undefined> {
   let text: string
   try {
-    // Told apart before it is opened: opening a named pipe waits for a writer.
-    const info = await stat(file)
-    if (!info.isFile()) throw notANodeId(file, 'it is not a regular file')
-    if (info.size > MAX_NODE_ID_FILE_BYTES)
-      throw notANodeId(file, `it is ${info.size} bytes, over ${MAX_NODE_ID_FILE_BYTES}`)
-    text = (await readFile(file, 'utf8')).trim()
+    const bytes = await readSmallFile(file, MAX_NODE_ID_FILE_BYTES)
+    if (typeof bytes === 'string') throw notANodeId(file, bytes)
+    text = bytes.toString('utf8').trim()
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
     throw error

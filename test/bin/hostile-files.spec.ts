@@ -78,7 +78,7 @@ describe('anywhere-node: started on hostile files', function () {
     await promisify(execFile)('mkfifo', [config])
     const { code, stderr } = await start('--config', config)
     assert.equal(code, 2, stderr)
-    assert.match(stderr, /config file .*node\.json is not a regular file/)
+    assert.match(stderr, /config file .*node\.json cannot be a JSON config: not a regular file/)
     assertOneLine(stderr)
   })
 

@@ -13,6 +13,7 @@ import { ConfigError, StoreCorruptError } from '../../core/errors.js'
 import { streamLogger } from '../../core/logger.js'
 import { loadConfigFile, MAX_LISTED_ISSUES, parseNodeConfig } from '../../node/config.js'
 import { persistentNodeId } from '../../node/node-id.js'
+import { readPsk } from '../../transports/libp2p/fabric-init.js'
 import { loadOrCreateIdentity } from '../../transports/libp2p/identity.js'
 import { fileNoticeKeeper } from '../../transports/libp2p/retired-origins.js'
 
@@ -89,7 +90,7 @@ describe('node: hostile files beside the event log', function () {
         ['dir.json', /not a regular file/],
         ['pipe.json', /not a regular file/],
         ['zero.json', /not a regular file/],
-        ['big.json', /is 67108864 bytes: a JSON config is at most/],
+        ['big.json', /cannot be a JSON config: 67108864 bytes, over 4194304/],
       ] as const) {
         const error = await loadConfigFile(join(dir, name)).catch((e: unknown) => e)
         assert.ok(error instanceof ConfigError, `${name}: ${String(error)}`)
@@ -158,12 +159,29 @@ describe('node: hostile files beside the event log', function () {
         [() => mkfifo(key), /not a regular file/],
         [
           () => writeFile(key, '').then(() => truncate(key, 1 << 30)),
-          /1073741824 bytes, not a key/,
+          /not a key \(1073741824 bytes, over 65536\)/,
         ],
       ] as const) {
         await rm(key, { recursive: true, force: true })
         await make()
         const error = await loadOrCreateIdentity(key).catch((e: unknown) => e)
+        assert.ok(error instanceof ConfigError, String(error))
+        assert.match(error.message, why)
+      }
+    })
+  })
+
+  describe('the fabric pre-shared key', () => {
+    it('a named pipe, a directory or a huge file in its place: ConfigError saying why, at once', async () => {
+      const psk = join(dir, 'swarm.key')
+      for (const [make, why] of [
+        [() => mkfifo(psk), /not a regular file/],
+        [() => mkdir(psk), /not a regular file/],
+        [() => writeFile(psk, '').then(() => truncate(psk, 1 << 30)), /1073741824 bytes, over/],
+      ] as const) {
+        await rm(psk, { recursive: true, force: true })
+        await make()
+        const error = await readPsk(psk).catch((e: unknown) => e)
         assert.ok(error instanceof ConfigError, String(error))
         assert.match(error.message, why)
       }
@@ -188,7 +206,7 @@ describe('node: hostile files beside the event log', function () {
       for (const [name, why] of [
         ['a.notice', 'not a regular file'],
         ['b.notice', 'not a regular file'],
-        ['c.notice', 'more than a notice'],
+        ['c.notice', 'bytes, over'],
       ] as const)
         assert.ok(
           logs.some((l) => l.includes(name) && l.includes(why)),

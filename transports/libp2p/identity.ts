@@ -1,10 +1,11 @@
-import { mkdir, readFile, stat } from 'node:fs/promises'
+import { mkdir } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { ConfigError } from '../../core/index.js'
 import { writeFileDurably } from '../../support/durable-file.js'
+import { readSmallFile } from '../../support/small-file.js'
 
 /** A node's fabric identity: its Ed25519 key and the PeerId derived from it. */
 export interface NodeIdentity {
@@ -27,13 +28,12 @@ const KEY_FILE_MODE = 0o600
 export async function loadOrCreateIdentity(keyFile: string): Promise<NodeIdentity> {
   let bytes: Buffer | undefined
   try {
-    // Told apart before it is read: a named pipe would never end the read, a huge file fill memory.
-    const info = await stat(keyFile)
-    if (!info.isFile() || info.size > MAX_KEY_FILE_BYTES)
+    const read = await readSmallFile(keyFile, MAX_KEY_FILE_BYTES)
+    if (typeof read === 'string')
       throw new ConfigError(
-        `the fabric identity key ${keyFile} is ${info.isFile() ? `${info.size} bytes` : 'not a regular file'}, not a key: restore it, or delete it to create a new identity (peers must then allowlist the new PeerId)`,
+        `the fabric identity key ${keyFile} is not a key (${read}): restore it, or delete it to create a new identity (peers must then allowlist the new PeerId)`,
       )
-    bytes = await readFile(keyFile)
+    bytes = read
   } catch (error) {
     if (error instanceof ConfigError) throw error
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT')

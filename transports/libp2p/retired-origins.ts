@@ -3,7 +3,7 @@
 // unlisted origins a key may write under. Correctness never depends on it: an origin whose
 // seq here differs from the base's is sent explicitly, and two geos whose bases differ send
 // their whole vectors (docs/fabric.md, "Retired origins").
-import { mkdir, readdir, readFile, stat } from 'node:fs/promises'
+import { mkdir, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { PrivateKey } from '@libp2p/interface'
 import {
@@ -14,6 +14,7 @@ import {
   type VersionVector,
 } from '../../core/index.js'
 import { writeFileDurably } from '../../support/durable-file.js'
+import { readSmallFile } from '../../support/small-file.js'
 import {
   MAX_NOTICE_BYTES,
   MAX_NOTICE_LIVE,
@@ -344,11 +345,7 @@ const MAX_KEPT_NOTICE_BYTES = 64 + MAX_NOTICE_BYTES
 /** A kept notice's bytes, or why the file cannot hold one (read only when it can). */
 async function readKeptNotice(file: string): Promise<Uint8Array | string> {
   try {
-    const info = await stat(file)
-    if (!info.isFile()) return 'not a regular file'
-    if (info.size > MAX_KEPT_NOTICE_BYTES)
-      return `${info.size} bytes, more than a notice (at most ${MAX_KEPT_NOTICE_BYTES})`
-    return await readFile(file)
+    return await readSmallFile(file, MAX_KEPT_NOTICE_BYTES)
   } catch (error) {
     return (error as Error).message
   }
