@@ -263,13 +263,15 @@ describe('file store: hostile files in the data dir', function () {
       assert.ok(Date.now() - began < 10_000, 'refused without scanning 4 GB of zeros')
     })
 
-    it('the lock file is a directory: StoreLockedError saying it cannot be read, not a race', async () => {
-      const { dir } = await filled('i')
-      await mkdir(join(dir, LOCK_FILE))
-      const error = await startError(openStore(dir).store)
-      assert.ok(error instanceof StoreLockedError, String(error))
-      assert.match(error.message, /cannot be read/)
-    })
+    for (const [what, make] of kinds.slice(0, 1).concat(kinds.slice(4))) {
+      it(`the lock file is ${what}: StoreLockedError saying it cannot be read, not a race`, async () => {
+        const { dir } = await filled('i')
+        await make(join(dir, LOCK_FILE))
+        const error = await startError(openStore(dir).store)
+        assert.ok(error instanceof StoreLockedError, String(error))
+        assert.match(error.message, /cannot be read \(not a regular file/)
+      })
+    }
   })
 
   describe('records out of order', () => {
