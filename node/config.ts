@@ -1,7 +1,7 @@
-import { readFile } from 'node:fs/promises'
 import { extname, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { z } from 'zod'
+import { readSmallFile } from '../support/small-file.js'
 import {
   ConfigError,
   LOG_LEVELS,
@@ -145,13 +145,21 @@ export function defineConfig(config: NodeConfigModule): NodeConfigModule {
   return config
 }
 
-/** Parses a config once, at the boundary; the error names every bad field. */
+/** Most problems a config error lists (a list of 100,000 bad items is not 100,000 lines). */
+export const MAX_LISTED_ISSUES = 20
+/** Largest JSON config file read (a JSON config is a few KB; a device or a runaway file is refused). */
+export const MAX_CONFIG_FILE_BYTES = 4 * 1024 * 1024
+
+/** Parses a config once, at the boundary; the error names every bad field (the first MAX_LISTED_ISSUES). */
 export function parseNodeConfig(input: unknown, source = 'config'): NodeConfig {
   const parsed = nodeConfigSchema.safeParse(input)
   if (parsed.success) return parsed.data
-  const problems = parsed.error.issues.map(
-    (issue) => `  ${issue.path.join('.') || '(root)'}: ${issue.message}`,
-  )
+  const { issues } = parsed.error
+  const problems = issues
+    .slice(0, MAX_LISTED_ISSUES)
+    .map((issue) => `  ${issue.path.join('.') || '(root)'}: ${issue.message}`)
+  if (issues.length > MAX_LISTED_ISSUES)
+    problems.push(`  ... and ${issues.length - MAX_LISTED_ISSUES} more`)
   throw new ConfigError(`invalid ${source}:\n${problems.join('\n')}`, { cause: parsed.error })
 }
 
@@ -175,14 +183,16 @@ async function readConfigFile(
   if (extname(file) === '.json') {
     let text: string
     try {
-      text = await readFile(file, 'utf8')
+      text = await readJsonFile(file)
     } catch (error) {
+      if (error instanceof ConfigError) throw error
       throw new ConfigError(`cannot read config file ${file}: ${(error as Error).message}`, {
         cause: error,
       })
     }
     try {
-      return { config: JSON.parse(text), actors: [] }
+      // A byte order mark (as some Windows editors save) is not part of the JSON.
+      return { config: JSON.parse(text.replace(/^\uFEFF/, '')), actors: [] }
     } catch (error) {
       throw new ConfigError(`config file ${file} is not valid JSON: ${(error as Error).message}`, {
         cause: error,
@@ -219,6 +229,17 @@ function commonJsExport(exported: unknown): NodeConfigModule | undefined {
   return isPlainObject(inner) ? (inner as NodeConfigModule) : undefined
 }
 
+/**
+ * A JSON config file's text: a regular file of at most MAX_CONFIG_FILE_BYTES (a pipe or a
+ * device, such as a link to /dev/zero, would never end the read).
+ */
+async function readJsonFile(file: string): Promise<string> {
+  const bytes = await readSmallFile(file, MAX_CONFIG_FILE_BYTES)
+  if (typeof bytes === 'string')
+    throw new ConfigError(`config file ${file} cannot be a JSON config: ${bytes}`)
+  return bytes.toString('utf8')
+}
+
 /** Overlays `b` on `a`, recursing into plain objects; arrays and other values replace. */
 export function mergeConfig(
   a: Record<string, unknown>,
@@ -227,9 +248,15 @@ export function mergeConfig(
   const merged: Record<string, unknown> = { ...a }
   for (const [key, value] of Object.entries(b)) {
     if (value === undefined) continue
-    const current = merged[key]
-    merged[key] =
-      isPlainObject(current) && isPlainObject(value) ? mergeConfig(current, value) : value
+    const current = Object.hasOwn(merged, key) ? merged[key] : undefined
+    // Defined, not assigned: a `__proto__` key (JSON.parse makes it an own key) stays a key
+    // the schema refuses, rather than becoming the merged object's prototype.
+    Object.defineProperty(merged, key, {
+      value: isPlainObject(current) && isPlainObject(value) ? mergeConfig(current, value) : value,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    })
   }
   return merged
 }

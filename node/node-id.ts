@@ -1,10 +1,11 @@
 // Where a node's id (its log id, the start of its origin) comes from: kept next to its events,
 // or made afresh on every start of a memory-store node.
 import { randomBytes } from 'node:crypto'
-import { readFile } from 'node:fs/promises'
+import { StoreCorruptError } from '../core/index.js'
 import { dirname } from 'node:path'
 import { writeFileDurably } from '../support/durable-file.js'
 import { makeDirectory } from '../support/make-directory.js'
+import { readSmallFile } from '../support/small-file.js'
 
 /** The node-id file is not secret: readable by every user (for tools), writable by the owner. */
 const NODE_ID_FILE_MODE = 0o644
@@ -33,13 +34,37 @@ export async function persistentNodeId(file: string, geo: string): Promise<strin
   return (await readNodeId(file)) ?? id
 }
 
+/**
+ * What a node id may be: what `persistentNodeId` writes (`<geo>-<8 hex digits>`) and other
+ * short plain names. It starts the node's origin, which peers refuse past MAX_NAME_LENGTH
+ * and whose last dot sets apart the PeerId: a node id that breaks either would have this
+ * node write events no other geo takes.
+ */
+const NODE_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/
+/** Most bytes read of a node-id file (an id is a few dozen). */
+const MAX_NODE_ID_FILE_BYTES = 1024
+
 async function readNodeId(file: string): Promise<string | undefined> {
+  let text: string
   try {
-    return (await readFile(file, 'utf8')).trim() || undefined
+    const bytes = await readSmallFile(file, MAX_NODE_ID_FILE_BYTES)
+    if (typeof bytes === 'string') throw notANodeId(file, bytes)
+    text = bytes.toString('utf8').trim()
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
     throw error
   }
+  if (text === '') return undefined // a crash on first start left it empty
+  if (!NODE_ID.test(text)) throw notANodeId(file, `it holds ${JSON.stringify(text.slice(0, 40))}`)
+  return text
+}
+
+function notANodeId(file: string, why: string): StoreCorruptError {
+  return new StoreCorruptError(
+    `the node-id file ${file} does not hold a node id (${why}). Restore it from a backup, or ` +
+      `remove it: the node then writes under a new origin (the events already in its log are kept).`,
+    { file, offset: 0 },
+  )
 }
 
 /** A memory store forgets its events: a fresh origin per start keeps seqs from ever being reused. */

@@ -3,9 +3,13 @@ import { link, readFile, realpath, rename, unlink, writeFile } from 'node:fs/pro
 import { hostname } from 'node:os'
 import { join } from 'node:path'
 import { StoreLockedError, type Logger } from '../../core/index.js'
+import { readSmallFile } from '../../support/small-file.js'
 
 /** Name of the lock file in a data dir. */
 export const LOCK_FILE = 'LOCK'
+
+/** Largest lock file read (one holds a pid, a host name and a time). */
+const MAX_LOCK_FILE_BYTES = 4 * 1024
 
 /** What a lock file holds: who holds the data dir. */
 interface LockHolder {
@@ -66,7 +70,7 @@ async function takeLock(dir: string, path: string, logger: Logger): Promise<Data
     } finally {
       await unlink(aside).catch(() => {})
     }
-    const raw = await readFile(path, 'utf8').catch(() => undefined)
+    const raw = await readLockFile(dir, path)
     if (raw === undefined) continue // released meanwhile: try again
     const holder = parseHolder(raw)
     if (!holder)
@@ -144,6 +148,25 @@ function ownLock(path: string, content: string): DataDirLock {
       }
     },
   }
+}
+
+/**
+ * The lock file's text, or undefined when it is gone (released meanwhile). One that is there
+ * but cannot be read (a directory in its place) is refused, not taken for a race.
+ */
+async function readLockFile(dir: string, path: string): Promise<string | undefined> {
+  let read: Buffer | string
+  try {
+    read = await readSmallFile(path, MAX_LOCK_FILE_BYTES)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    read = (error as Error).message
+  }
+  if (typeof read !== 'string') return read.toString('utf8')
+  throw new StoreLockedError(
+    `data dir ${dir} is locked, but its lock file ${path} cannot be read (${read}). ` +
+      `If no anywhere node uses this data dir, remove ${path} and start again.`,
+  )
 }
 
 function parseHolder(raw: string): LockHolder | undefined {

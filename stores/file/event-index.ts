@@ -178,9 +178,28 @@ export class EventIndex {
     return { segment: this.segments[gid]!, offset: this.offsets[gid]!, length: this.lengths[gid]! }
   }
 
+  /** Whether event `gid` is indexed at this location (false past the last event). */
+  isAt(gid: number, segment: number, offset: number, length: number): boolean {
+    return (
+      gid < this.count &&
+      this.segments[gid] === segment &&
+      this.offsets[gid] === offset &&
+      this.lengths[gid] === length
+    )
+  }
+
   /** The origin and seq of an event (to check a record read back is the one expected). */
   identity(gid: number): { origin: string; seq: number } {
     return { origin: this.origins[this.originNos[gid]!]!, seq: this.seqs[gid]! }
+  }
+
+  /** Whether `gid` is this event: its merge key, and one of its actor's events. */
+  holds(gid: number, event: IndexedEvent): boolean {
+    if (gid >= this.count || this.compareToKey(gid, event) !== 0) return false
+    const actor = this.actors.find(event.actorType, event.actorId)
+    if (actor === undefined) return false
+    const at = this.countUpTo(actor, event)
+    return at > 0 && this.actors.gidAt(actor, at - 1) === gid
   }
 
   /** For each origin with events, its highest seq. */

@@ -12,14 +12,15 @@
 // checkpoint only costs a full replay. It is written whole, to a temporary file that is
 // fsynced and renamed into place.
 import { decode, encode } from '@msgpack/msgpack'
-import { readFile } from 'node:fs/promises'
+import { readFile, stat } from 'node:fs/promises'
 import { endianness } from 'node:os'
 import { join } from 'node:path'
-import type { Logger } from '../../core/index.js'
+import { StoreCorruptError, type Logger } from '../../core/index.js'
 import { writeFileDurably } from '../../support/durable-file.js'
 import { crc32 } from './crc32.js'
 import { EventIndex, type IndexColumns, type LogPosition, type SnapshotRef } from './event-index.js'
 import { isCount } from './record-codec.js'
+import { MAX_RECORD_BYTES, RECORD_HEADER_BYTES } from './segment-format.js'
 
 /** Name of the index checkpoint in the data dir. */
 export const CHECKPOINT_FILE = 'index.ckpt'
@@ -131,14 +132,18 @@ export function decodeIndexCheckpoint(bytes: Buffer): IndexCheckpoint {
       throw new Error('bad snapshot')
     if (![seg, off, len, wall, logical, seq, eventCount].every(isCount))
       throw new Error('bad snapshot')
-    snapshots.set(i, {
+    const ref: SnapshotRef = {
       segment: seg as number,
       offset: off as number,
       length: len as number,
       at: { hlc: { wall: wall as number, logical: logical as number }, origin, seq: seq as number },
       eventCount: eventCount as number,
-    })
+    }
+    if (!isRecordBefore(ref.segment, ref.offset, ref.length, { segment, offset }))
+      throw new Error('a snapshot lies past the log')
+    snapshots.set(i, ref)
   }
+  checkEventLocations(columns, n, { segment, offset })
   const index = EventIndex.fromContents(
     {
       count: n,
@@ -176,10 +181,23 @@ export async function loadIndexCheckpoint(
   const file = join(dir, CHECKPOINT_FILE)
   let bytes: Buffer
   try {
+    // A directory or a pipe there would fail the read or never end it: told apart first.
+    if (!(await stat(file)).isFile())
+      throw new StoreCorruptError(
+        `store file ${file} is not a regular file (a directory, a device or a pipe). It is ` +
+          `the index checkpoint, derived from the segments: remove it and start again (the ` +
+          `store replays its segments and writes a new one).`,
+        { file, offset: 0 },
+      )
     bytes = await readFile(file)
   } catch (error) {
+    if (error instanceof StoreCorruptError) throw error
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw error
+    throw new StoreCorruptError(
+      `store file ${file} cannot be read (${(error as Error).message}). It is the index ` +
+        `checkpoint, derived from the segments: fix its permissions, or remove it and start again.`,
+      { file, offset: 0, cause: error },
+    )
   }
   try {
     return decodeIndexCheckpoint(bytes)
@@ -190,6 +208,47 @@ export async function loadIndexCheckpoint(
     })
     return undefined
   }
+}
+
+/**
+ * Checks that every event lies before `position`, each after the one before it (the order
+ * they became durable), as a record of a possible length: the index trusts these locations
+ * when it reads, so a checkpoint that holds others (crafted, or encoded by a broken writer)
+ * must be refused here, not met as a read of gigabytes later.
+ */
+function checkEventLocations(columns: IndexColumns, n: number, position: LogPosition): void {
+  const { segments, offsets, lengths, walls } = columns
+  let segment = 0
+  let end = 0
+  // By column, with no object per event: a checkpoint holds millions of them.
+  for (let gid = 0; gid < n; gid++) {
+    const at = segments[gid]!
+    const offset = offsets[gid]!
+    const length = lengths[gid]!
+    if (!isRecordBefore(at, offset, length, position))
+      throw new Error(`event ${gid} lies past the log`)
+    if (at < segment || (at === segment && offset < end))
+      throw new Error(`event ${gid} overlaps the one before it`)
+    segment = at
+    end = offset + length
+    if (!isCount(walls[gid])) throw new Error(`event ${gid} has a malformed hlc`)
+  }
+}
+
+/** A record of a length the store can write, ending at or before `position`. */
+function isRecordBefore(
+  segment: number,
+  offset: number,
+  length: number,
+  position: LogPosition,
+): boolean {
+  return (
+    segment >= 1 &&
+    length > RECORD_HEADER_BYTES &&
+    length <= RECORD_HEADER_BYTES + MAX_RECORD_BYTES &&
+    (segment < position.segment ||
+      (segment === position.segment && offset + length <= position.offset))
+  )
 }
 
 function bytesOf(column: Uint32Array | Float64Array): Uint8Array {

@@ -118,9 +118,15 @@ export function encodeSnapshotBody(snapshot: Snapshot): Uint8Array {
  * the kind tag): so a record that does not decode can still be told apart.
  */
 export function recordKindOf(body: Uint8Array): StoredRecord['kind'] | undefined {
-  if (body.length < 2 || (body[0]! & 0xf0) !== 0x90) return undefined
-  if (body[1] === EVENT_TAG || body[1] === SIGNED_EVENT_TAG) return 'event'
-  return body[1] === SNAPSHOT_TAG || body[1] === LEDGER_SNAPSHOT_TAG ? 'snapshot' : undefined
+  return body.length < 2 ? undefined : recordKindAt(body, 0)
+}
+
+/** `recordKindOf` for the body starting at `at` of `bytes` (at least 2 bytes), with no view made. */
+export function recordKindAt(bytes: Uint8Array, at: number): StoredRecord['kind'] | undefined {
+  if ((bytes[at]! & 0xf0) !== 0x90) return undefined
+  const tag = bytes[at + 1]
+  if (tag === EVENT_TAG || tag === SIGNED_EVENT_TAG) return 'event'
+  return tag === SNAPSHOT_TAG || tag === LEDGER_SNAPSHOT_TAG ? 'snapshot' : undefined
 }
 
 /** Decodes a record body; throws a plain `Error` saying what is wrong (the caller adds where). */

@@ -144,6 +144,11 @@ export interface ScanOptions {
   readonly isLast: boolean
   /** Called for every record of every intact commit, in file order. */
   readonly onRecord?: (body: Uint8Array, offset: number, frameLength: number) => void
+  /**
+   * Called for every record as `onRecord`, with no view made: the record's frame starts at
+   * `at` of `bytes` (its body `RECORD_HEADER_BYTES` later), valid only during the call.
+   */
+  readonly onFrame?: (bytes: Uint8Array, at: number, offset: number, frameLength: number) => void
 }
 
 /**
@@ -157,7 +162,7 @@ export interface ScanOptions {
  * `StoreCorruptError` naming the file and the commit's byte offset.
  */
 export async function scanSegment(options: ScanOptions): Promise<ScanResult> {
-  const { file, size, isLast, onRecord } = options
+  const { file, size, isLast, onRecord, onFrame } = options
   const reader = new ChunkReader(options.handle, size)
   let pos = options.from
   while (pos < size) {
@@ -182,6 +187,7 @@ export async function scanSegment(options: ScanOptions): Promise<ScanResult> {
       const frameLength = checkRecordFrame(body, at, body.length)
       const offset = pos + COMMIT_HEADER_BYTES + at
       if (typeof frameLength === 'string') throw corrupt(file, offset, frameLength)
+      onFrame?.(body, at, offset, frameLength)
       onRecord?.(body.subarray(at + RECORD_HEADER_BYTES, at + frameLength), offset, frameLength)
       at += frameLength
     }

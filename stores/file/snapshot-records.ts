@@ -13,7 +13,7 @@ import {
 import type { EventIndex, SnapshotRef } from './event-index.js'
 import { RecentCache } from './recent-cache.js'
 import { encodeSnapshotBody } from './record-codec.js'
-import { corrupt, MAX_RECORD_BYTES, type RecordLocation } from './segment-format.js'
+import { MAX_RECORD_BYTES, type RecordLocation } from './segment-format.js'
 import { warnSkippedSnapshot, type SegmentReader } from './segment-reader.js'
 
 /** Snapshots kept decoded in memory (the most recently saved or loaded). */
@@ -112,18 +112,18 @@ export class SnapshotRecords {
     let record
     try {
       record = this.reader.decode(frame, ref)
+      if (
+        record.kind !== 'snapshot' ||
+        record.snapshot.actorType !== actorType ||
+        record.snapshot.actorId !== actorId
+      )
+        throw new Error('not the snapshot the index names')
     } catch (error) {
       // Derived data: the actor folds its events instead, as if it had no snapshot.
       if (this.index.snapshotOf(actor) === ref) this.index.dropSnapshot(actor)
       warnSkippedSnapshot(this.logger, this.reader.path(ref.segment), ref.offset, error)
       return undefined
     }
-    if (
-      record.kind !== 'snapshot' ||
-      record.snapshot.actorType !== actorType ||
-      record.snapshot.actorId !== actorId
-    )
-      throw corrupt(this.reader.path(ref.segment), ref.offset, 'not the snapshot the index names')
     this.cache.set(address, { ref, snapshot: record.snapshot })
     return record.snapshot
   }

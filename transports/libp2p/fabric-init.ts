@@ -1,10 +1,10 @@
 // The fabric's init read at start: the allowlisted peers with their addresses, listen
 // addresses and the private-network key, each refused with a ConfigError that names it.
-import { readFile } from 'node:fs/promises'
 import type { PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { ConfigError, type FabricComponents } from '../../core/index.js'
+import { readSmallFile } from '../../support/small-file.js'
 import type { Libp2pFabricOptions } from './options.js'
 
 /** One allowlisted peer, parsed: its PeerId and the addresses to dial it at. */
@@ -65,14 +65,23 @@ export function parseMultiaddr(address: string, what: string): Multiaddr {
   }
 }
 
+/** Largest pre-shared key file read (the format takes about 90 bytes). */
+const MAX_PSK_FILE_BYTES = 4 * 1024
+
 /** Reads a libp2p private-network key file (`/key/swarm/psk/1.0.0/`, `/base16/`, 64 hex digits). */
 export async function readPsk(file: string): Promise<Uint8Array> {
-  let text: string
+  let read: Buffer | string
   try {
-    text = await readFile(file, 'utf8')
+    read = await readSmallFile(file, MAX_PSK_FILE_BYTES)
   } catch (error) {
-    throw new ConfigError(`cannot read the fabric pre-shared key ${file}`, { cause: error })
+    throw new ConfigError(
+      `cannot read the fabric pre-shared key ${file} (${(error as Error).message})`,
+      { cause: error },
+    )
   }
+  if (typeof read === 'string')
+    throw new ConfigError(`the fabric pre-shared key ${file} is not a key file: ${read}`)
+  const text = read.toString('utf8')
   const lines = text.trim().split(/\r?\n/)
   if (
     lines[0] !== '/key/swarm/psk/1.0.0/' ||

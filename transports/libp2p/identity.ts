@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
@@ -6,6 +5,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { ConfigError } from '../../core/index.js'
 import { writeFileDurably } from '../../support/durable-file.js'
 import { makeDirectory } from '../../support/make-directory.js'
+import { readSmallFile } from '../../support/small-file.js'
 
 /** A node's fabric identity: its Ed25519 key and the PeerId derived from it. */
 export interface NodeIdentity {
@@ -13,6 +13,9 @@ export interface NodeIdentity {
   readonly peerId: string
   readonly privateKey: PrivateKey
 }
+
+/** Largest identity key file read (an Ed25519 key is 68 bytes marshalled). */
+const MAX_KEY_FILE_BYTES = 64 * 1024
 
 /** File mode of the identity key: readable and writable by the owner only. */
 const KEY_FILE_MODE = 0o600
@@ -25,11 +28,17 @@ const KEY_FILE_MODE = 0o600
 export async function loadOrCreateIdentity(keyFile: string): Promise<NodeIdentity> {
   let bytes: Buffer | undefined
   try {
-    bytes = await readFile(keyFile)
+    const read = await readSmallFile(keyFile, MAX_KEY_FILE_BYTES)
+    if (typeof read === 'string')
+      throw new ConfigError(
+        `the fabric identity key ${keyFile} is not a key (${read}): restore it, or delete it to create a new identity (peers must then allowlist the new PeerId)`,
+      )
+    bytes = read
   } catch (error) {
+    if (error instanceof ConfigError) throw error
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT')
       throw new ConfigError(
-        `cannot read the fabric identity key ${keyFile}: check its permissions`,
+        `cannot read the fabric identity key ${keyFile} (${(error as Error).message}): check that it is a file this user can read`,
         {
           cause: error,
         },
@@ -45,6 +54,12 @@ export async function loadOrCreateIdentity(keyFile: string): Promise<NodeIdentit
         { cause: error },
       )
     }
+    // Events and notices are signed with Ed25519, and peers check them against the Ed25519
+    // key a PeerId embeds: a key of another type would start a node no geo takes events from.
+    if (privateKey.type !== 'Ed25519')
+      throw new ConfigError(
+        `the fabric identity key ${keyFile} is a ${privateKey.type} key, not Ed25519: restore the node's Ed25519 key, or delete the file to create a new identity (peers must then allowlist the new PeerId)`,
+      )
     return { peerId: peerIdFromPrivateKey(privateKey).toString(), privateKey }
   }
   const privateKey = await generateKeyPair('Ed25519')

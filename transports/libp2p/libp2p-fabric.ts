@@ -188,7 +188,8 @@ class Libp2pFabricNode implements Libp2pFabric {
     const accepts = (peerId: string) => peerId === this.id || this.links.has(peerId)
     const verifier = new EventVerifier(accepts)
     const retired = new RetiredOrigins({
-      keeper: this.components.notices ?? fileNoticeKeeper(join(dataDir, 'retired-origins')),
+      keeper:
+        this.components.notices ?? fileNoticeKeeper(join(dataDir, 'retired-origins'), this.logger),
       key: identity.peerId,
       privateKey: identity.privateKey,
       accepts,

@@ -3,7 +3,7 @@
 // unlisted origins a key may write under. Correctness never depends on it: an origin whose
 // seq here differs from the base's is sent explicitly, and two geos whose bases differ send
 // their whole vectors (docs/fabric.md, "Retired origins").
-import { readdir, readFile } from 'node:fs/promises'
+import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { PrivateKey } from '@libp2p/interface'
 import {
@@ -14,7 +14,9 @@ import {
   type VersionVector,
 } from '../../core/index.js'
 import { writeFileDurably } from '../../support/durable-file.js'
+import { readSmallFile } from '../../support/small-file.js'
 import {
+  MAX_NOTICE_BYTES,
   MAX_NOTICE_LIVE,
   noticeDigest,
   openNotice,
@@ -311,24 +313,42 @@ export function expandVector(
   return vector
 }
 
-/** Keeps each notice as `<dir>/<PeerId>.notice` (signature then body), written durably. */
-export function fileNoticeKeeper(dir: string): NoticeKeeper {
+/**
+ * Keeps each notice as `<dir>/<PeerId>.notice` (signature then body), written durably. A
+ * kept file that cannot be a notice (not a regular file, larger than a notice, unreadable)
+ * is left aside with a warning: notices are taken again from peers.
+ */
+export function fileNoticeKeeper(dir: string, logger?: Logger): NoticeKeeper {
   return {
     async load() {
       await makeDirectory(dir)
       const kept: { key: string; bytes: Uint8Array }[] = []
-      for (const name of await readdir(dir))
-        if (name.endsWith('.notice'))
-          kept.push({
-            key: name.slice(0, -'.notice'.length),
-            bytes: await readFile(join(dir, name)),
-          })
+      for (const name of await readdir(dir)) {
+        if (!name.endsWith('.notice')) continue
+        const file = join(dir, name)
+        const bytes = await readKeptNotice(file)
+        if (typeof bytes === 'string')
+          logger?.warn('a kept retirement notice is unreadable; ignored', { file, reason: bytes })
+        else kept.push({ key: name.slice(0, -'.notice'.length), bytes })
+      }
       return kept
     },
     async keep(key, bytes) {
       await makeDirectory(dir)
       await writeFileDurably(join(dir, `${key}.notice`), bytes)
     },
+  }
+}
+
+/** Most bytes of a kept notice: its signature and the largest body. */
+const MAX_KEPT_NOTICE_BYTES = 64 + MAX_NOTICE_BYTES
+
+/** A kept notice's bytes, or why the file cannot hold one (read only when it can). */
+async function readKeptNotice(file: string): Promise<Uint8Array | string> {
+  try {
+    return await readSmallFile(file, MAX_KEPT_NOTICE_BYTES)
+  } catch (error) {
+    return (error as Error).message
   }
 }
 
