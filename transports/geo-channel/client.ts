@@ -13,7 +13,9 @@ import {
   NotRunningError,
   OutcomeUnknownError,
   OverloadedError,
+  PayloadTooLargeError,
   StoreUnavailableError,
+  tooLargeMessage,
   UnknownActorTypeError,
   UnknownCommandError,
   ValidationError,
@@ -28,6 +30,7 @@ import {
   FrameBatcher,
   FrameKind,
   FrameReader,
+  FRAME_OVERHEAD_BYTES,
   MAX_GEO_CALL_BYTES,
   encodeFrame,
   type Frame,
@@ -190,6 +193,19 @@ class MemberConnection {
         new MemberUnreachableError(`node ${this.node} of the geo: its connection is closed`),
       )
     const id = this.nextId
+    const frame = encodeFrame(id, kind, body)
+    // The receiver cuts a connection that sends a frame over its limit, and with it every
+    // call under way on it: a call too large fails alone, here, having surely not run.
+    if (frame.length - FRAME_OVERHEAD_BYTES > MAX_GEO_CALL_BYTES)
+      return Promise.reject(
+        new PayloadTooLargeError(
+          tooLargeMessage(
+            `${KIND_NAMES[kind] ?? 'a call'} to node ${this.node} of the geo`,
+            frame.length - FRAME_OVERHEAD_BYTES,
+            MAX_GEO_CALL_BYTES,
+          ),
+        ),
+      )
     this.nextId = id === MAX_CALL_ID ? 1 : id + 1
     return new Promise((resolve, reject) => {
       this.pending.set(id, {
@@ -199,7 +215,7 @@ class MemberConnection {
         safe,
         what: KIND_NAMES[kind] ?? 'call',
       })
-      this.out.push(encodeFrame(id, kind, body))
+      this.out.push(frame)
     })
   }
 

@@ -10,6 +10,7 @@ import {
   MemberUnreachableError,
   NotOwnerError,
   OutcomeUnknownError,
+  PayloadTooLargeError,
   ValidationError,
   silentLogger,
   type ActorRuntime,
@@ -194,6 +195,25 @@ describe('geo channel (client and server)', () => {
     assert.deepEqual(await slow, { value: { n: 1 } })
   })
 
+  it('a call too large for the channel fails alone, surely not run; the calls under way with it go on', async () => {
+    await start()
+    let release: () => void = () => {}
+    behaviours.set('slow', (input) => new Promise((resolve) => (release = () => resolve(input))))
+    const slow = client!.ask('b', { type: 't', id: 'i', command: 'slow', input: { n: 1 } })
+    await waitFor('the slow call to reach the owner', () => served === 1)
+    // An input the gateway takes (a body of exactly its default limit, 1 MiB), larger once
+    // wrapped in a call.
+    const input = { text: 'x'.repeat(1024 * 1024 - '{"text":""}'.length) }
+    assert.equal(Buffer.byteLength(JSON.stringify(input)), 1024 * 1024)
+    await assert.rejects(
+      client!.ask('b', { type: 't', id: 'i', command: 'echo', input }),
+      PayloadTooLargeError,
+    )
+    assert.equal(served, 1, 'the call too large did not run')
+    release()
+    assert.deepEqual(await slow, { value: { n: 1 } })
+  })
+
   it('reads frames split at every byte, and several in one chunk', () => {
     const frames = [
       encodeFrame(1, FrameKind.ASK, { a: 'é'.repeat(300) }),
@@ -295,5 +315,14 @@ async function silentNode(
       }
       for (const socket of sockets) socket.destroy()
     },
+  }
+}
+
+/** Waits (a bounded number of turns, 10 s at most) for `ready`; fails naming `what`. */
+async function waitFor(what: string, ready: () => boolean): Promise<void> {
+  const deadline = Date.now() + 10_000
+  while (!ready()) {
+    if (Date.now() > deadline) throw new Error(`no ${what} within 10 s`)
+    await new Promise((resolve) => setTimeout(resolve, 5))
   }
 }
