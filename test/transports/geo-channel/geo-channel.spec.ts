@@ -152,6 +152,38 @@ describe('geo channel (client and server)', () => {
     assert.equal(served, 0)
   })
 
+  it('a connection refused for its secret is closed, even when its peer keeps its side open', async () => {
+    await start()
+    const { hostname, port } = new URL(server!.url)
+    // A peer that never closes its side on its own (a hostile one, or a stuck one).
+    const socket = connect({ host: hostname, port: Number(port), allowHalfOpen: true })
+    try {
+      const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()))
+      socket.on('error', () => {})
+      const refused = new Promise<Frame>((resolve) => {
+        const reader = new FrameReader(1024)
+        socket.on('data', (chunk: Buffer) => reader.push(chunk, resolve))
+      })
+      socket.write(encodeFrame(0, FrameKind.HELLO, { secret: 'not-the-secret' }))
+      assert.equal((await refused).kind, FrameKind.ERROR)
+      // It goes on sending: the server must not read (and hold) it for ever.
+      const sending = setInterval(() => {
+        if (!socket.destroyed) socket.write(encodeFrame(1, FrameKind.ASK, {}))
+      }, 50)
+      try {
+        const outcome = await Promise.race([
+          closed.then(() => 'closed'),
+          new Promise((resolve) => setTimeout(resolve, 15_000, 'still open after 15 s')),
+        ])
+        assert.equal(outcome, 'closed')
+      } finally {
+        clearInterval(sending)
+      }
+    } finally {
+      socket.destroy()
+    }
+  })
+
   it('a call nesting deeper than a request may, or naming __proto__, is refused unparsed: nothing runs', async () => {
     await start()
     const deep = `{"type":"t","id":"i","command":"c","input":${'['.repeat(100_000)}${']'.repeat(100_000)}}`
