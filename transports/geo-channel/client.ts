@@ -260,7 +260,10 @@ class MemberConnection {
     )
   }
 
-  /** Calls past their deadline: no answer in time, and it may or may not have run. */
+  /**
+   * Calls past their deadline: no answer in time, and it may or may not have run; or, on a
+   * connection that never opened (the call never left this node), surely not run.
+   */
   private expire(): void {
     if (this.pending.size === 0) return
     const now = Date.now()
@@ -268,9 +271,13 @@ class MemberConnection {
       if (call.deadline <= now) {
         this.pending.delete(id)
         call.reject(
-          new AskTimeoutError(
-            `node ${this.node} of the geo gave no answer to ${call.what} in time; it may or may not have run`,
-          ),
+          this.connected
+            ? new AskTimeoutError(
+                `node ${this.node} of the geo gave no answer to ${call.what} in time; it may or may not have run`,
+              )
+            : new MemberUnreachableError(
+                `node ${this.node} of the geo could not be reached for ${call.what}: its connection did not open in time`,
+              ),
         )
       }
   }

@@ -2,6 +2,7 @@
 // specs in test/geo run it between real node processes): answers and errors by class, what a
 // broken or silent connection means for a call, the secret, and frames split anywhere.
 import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
 import { connect, createServer, type Server, type Socket } from 'node:net'
 import {
   AskTimeoutError,
@@ -141,6 +142,43 @@ describe('geo channel (client and server)', () => {
       AskTimeoutError,
     )
     assert.ok(Date.now() - started >= 1_000, 'the caller waits past the receiver’s own timeout')
+  })
+
+  it('a node whose connection never opens (its accept queue full, or gone from the network): MemberUnreachableError once the call is due', async () => {
+    // A real listener that accepts nothing: a child process, stopped once it listens, whose
+    // accept queue is then filled, so that the kernel drops the next connection's SYNs.
+    const child = spawn(
+      process.execPath,
+      [
+        '-e',
+        `require('node:net').createServer().listen({ port: 0, host: '127.0.0.1', backlog: 1 }, function () { console.log(this.address().port) })`,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    )
+    const fillers: Socket[] = []
+    try {
+      const port = await new Promise<number>((resolve, reject) => {
+        child.once('error', reject)
+        child.stdout!.once('data', (chunk: Buffer) => resolve(Number(chunk.toString().trim())))
+      })
+      child.kill('SIGSTOP')
+      for (let i = 0; i < 8; i++) {
+        const filler = connect(port, '127.0.0.1')
+        filler.on('error', () => {})
+        fillers.push(filler)
+      }
+      client = channelClient(`tcp://127.0.0.1:${port}`, SECRET)
+      await assert.rejects(
+        client.ask('b', { type: 't', id: 'i', command: 'c', input: {} }, { timeoutMs: 100 }),
+        (error: Error) => {
+          assert.ok(error instanceof MemberUnreachableError, `${error.name}: ${error.message}`)
+          return true
+        },
+      )
+    } finally {
+      for (const filler of fillers) filler.destroy()
+      child.kill('SIGKILL')
+    }
   })
 
   it('a node that refuses the secret: ConfigError, and nothing ran', async () => {
