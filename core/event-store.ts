@@ -111,9 +111,15 @@ export interface EventFollower {
   /**
    * The origins written after `from`, with the highest seq each holds, and the position after
    * those writes; waits up to `waitMs` while there are none (then `written` is empty). An
-   * entry of the record that cannot be read is passed over (and logged).
+   * entry of the record that cannot be read is passed over (and logged). `intact` is false
+   * when writes after `from` may have been dropped from the record before it was read (a
+   * follower that lagged behind its trimming): `written` then lacks them, and the follower
+   * compares the store's vector with what it has read.
    */
-  changes(from: string, waitMs: number): Promise<{ position: string; written: VersionVector }>
+  changes(
+    from: string,
+    waitMs: number,
+  ): Promise<{ position: string; written: VersionVector; intact?: boolean }>
   /**
    * Whether the record still holds every write after `from` (`intact`), and where it ends
    * now. Not intact: writes after `from` were dropped from it, or it went back (the store lost

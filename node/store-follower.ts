@@ -130,17 +130,24 @@ export class StoreFollower implements Startable {
           }
           checkedAt = clock.now()
         } else {
-          const { position, written } = await follower.changes(
+          const { position, written, intact } = await follower.changes(
             this.changesFrom,
             this.settings.waitMs,
           )
           if (!this.running) return
           // A write names its origin's new highest seq: one below what was handed on means
-          // the store went back (it lost events): compare the whole vector now.
+          // the store went back (it lost events): compare the whole vector now. So too when
+          // the record was trimmed past where this node read (it lagged behind): the writes
+          // trimmed are in no entry read, and a later check starts past them.
           const wentBack = Object.entries(written).some(
             ([origin, seq]) => origin !== this.ownOrigin && seq < (this.cursor[origin] ?? 0),
           )
-          if (wentBack) {
+          if (wentBack || intact === false) {
+            if (intact === false)
+              logger.info(
+                'the geo store no longer records every write since this node read it; comparing its vector',
+                { from: this.changesFrom, to: position },
+              )
             await this.verify()
             verifiedAt = checkedAt = clock.now()
           } else await this.catchUp(written)

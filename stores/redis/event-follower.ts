@@ -74,7 +74,7 @@ export class RedisEventFollower implements EventFollower {
   async changes(
     from: string,
     waitMs: number,
-  ): Promise<{ position: string; written: VersionVector }> {
+  ): Promise<{ position: string; written: VersionVector; intact: boolean }> {
     await this.connect()
     const key = this.keys.changes()
     const reply = (await this.client.xreadBuffer(
@@ -89,8 +89,10 @@ export class RedisEventFollower implements EventFollower {
     )) as XReadReply
     const written: VersionVector = {}
     let position = from
+    let read = 0
     for (const [, entries] of reply ?? [])
       for (const [id, fields] of entries) {
+        read++
         position = id.toString('latin1')
         const moved = this.moved(fields)
         if (typeof moved === 'string') {
@@ -104,7 +106,12 @@ export class RedisEventFollower implements EventFollower {
         }
         for (const [origin, seq] of moved) if (seq > (written[origin] ?? 0)) written[origin] = seq
       }
-    return { position, written }
+    // XREAD starts at the first entry after `from` that is still there: entries trimmed past
+    // it are skipped without a word. A trim past `from` leaves at least CHANGES_KEPT entries
+    // after it, so only a full page can follow one: then whether `from` is still held is
+    // asked (a trim just after this read says not intact too: the vector is compared, no more).
+    const intact = read < CHANGES_PER_READ || (await this.check(from)).intact
+    return { position, written, intact }
   }
 
   async check(from: string): Promise<{ intact: boolean; position: string }> {

@@ -13,7 +13,9 @@ import {
   NotRunningError,
   OutcomeUnknownError,
   OverloadedError,
+  PayloadTooLargeError,
   StoreUnavailableError,
+  tooLargeMessage,
   UnknownActorTypeError,
   UnknownCommandError,
   ValidationError,
@@ -28,6 +30,7 @@ import {
   FrameBatcher,
   FrameKind,
   FrameReader,
+  FRAME_OVERHEAD_BYTES,
   MAX_GEO_CALL_BYTES,
   encodeFrame,
   type Frame,
@@ -190,6 +193,19 @@ class MemberConnection {
         new MemberUnreachableError(`node ${this.node} of the geo: its connection is closed`),
       )
     const id = this.nextId
+    const frame = encodeFrame(id, kind, body)
+    // The receiver cuts a connection that sends a frame over its limit, and with it every
+    // call under way on it: a call too large fails alone, here, having surely not run.
+    if (frame.length - FRAME_OVERHEAD_BYTES > MAX_GEO_CALL_BYTES)
+      return Promise.reject(
+        new PayloadTooLargeError(
+          tooLargeMessage(
+            `${KIND_NAMES[kind] ?? 'a call'} to node ${this.node} of the geo`,
+            frame.length - FRAME_OVERHEAD_BYTES,
+            MAX_GEO_CALL_BYTES,
+          ),
+        ),
+      )
     this.nextId = id === MAX_CALL_ID ? 1 : id + 1
     return new Promise((resolve, reject) => {
       this.pending.set(id, {
@@ -199,7 +215,7 @@ class MemberConnection {
         safe,
         what: KIND_NAMES[kind] ?? 'call',
       })
-      this.out.push(encodeFrame(id, kind, body))
+      this.out.push(frame)
     })
   }
 
@@ -244,7 +260,10 @@ class MemberConnection {
     )
   }
 
-  /** Calls past their deadline: no answer in time, and it may or may not have run. */
+  /**
+   * Calls past their deadline: no answer in time, and it may or may not have run; or, on a
+   * connection that never opened (the call never left this node), surely not run.
+   */
   private expire(): void {
     if (this.pending.size === 0) return
     const now = Date.now()
@@ -252,9 +271,13 @@ class MemberConnection {
       if (call.deadline <= now) {
         this.pending.delete(id)
         call.reject(
-          new AskTimeoutError(
-            `node ${this.node} of the geo gave no answer to ${call.what} in time; it may or may not have run`,
-          ),
+          this.connected
+            ? new AskTimeoutError(
+                `node ${this.node} of the geo gave no answer to ${call.what} in time; it may or may not have run`,
+              )
+            : new MemberUnreachableError(
+                `node ${this.node} of the geo could not be reached for ${call.what}: its connection did not open in time`,
+              ),
         )
       }
   }

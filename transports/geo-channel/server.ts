@@ -35,6 +35,8 @@ const MAX_CALLS_PER_CONNECTION = 10_000
 const STOP_GRACE_MS = 5_000
 /** How long a new connection has to present the geo's secret. */
 const HELLO_TIMEOUT_MS = 10_000
+/** How long a refused connection is kept once its refusal is written, for its peer to read it. */
+const REFUSED_LINGER_MS = 1_000
 
 const name = z.string().min(1).max(MAX_NAME_LENGTH)
 const askSchema = z
@@ -170,7 +172,16 @@ export class GeoChannelServer implements Startable {
         refused = true
         refuse(new UnauthorizedError('calls between the nodes of a geo carry the geo secret'))
         out.flush()
-        return void socket.end()
+        // Closed a moment after the refusal is written (for the peer to read it and close its
+        // side), or once the hello's time is up (a peer that does not read): a peer that keeps
+        // its side open would otherwise hold the connection, and have what it sends read, for ever.
+        const cut = setTimeout(() => socket.destroy(), HELLO_TIMEOUT_MS)
+        cut.unref()
+        socket.once('close', () => clearTimeout(cut))
+        return void socket.end(() => {
+          clearTimeout(cut)
+          setTimeout(() => socket.destroy(), REFUSED_LINGER_MS).unref()
+        })
       }
       if (calls >= MAX_CALLS_PER_CONNECTION)
         return refuse(

@@ -73,6 +73,8 @@ export class RetiredOrigins {
   private readonly unlisted = new Map<string, Set<string>>()
   private readonly listeners = new Set<(notice: SignedNotice) => void>()
   private writes: Promise<void> = Promise.resolve()
+  /** Per key, the newest notice taken and not yet handed to the keeper (what its write writes). */
+  private readonly unwritten = new Map<string, Uint8Array>()
   /** Retired origins of this node's key its last notice had no room for. */
   private leftOut: ReadonlySet<string> = new Set()
 
@@ -232,13 +234,23 @@ export class RetiredOrigins {
     const bytes = new Uint8Array(64 + signed.body.byteLength)
     bytes.set(signed.sig, 0)
     bytes.set(signed.body, 64)
-    this.writes = this.writes
-      .then(() => keeper.keep(signed.notice.key, bytes))
-      .catch((error: unknown) =>
-        logger.warn('could not keep a retirement notice (it is taken again from a peer)', {
-          error,
-        }),
-      )
+    // One write waits per key, and writes the newest notice taken by then: a peer that sends
+    // notices faster than the disk keeps them holds one of them in memory, not all.
+    const { key } = signed.notice
+    const queued = this.unwritten.has(key)
+    this.unwritten.set(key, bytes)
+    if (!queued)
+      this.writes = this.writes
+        .then(() => {
+          const newest = this.unwritten.get(key)!
+          this.unwritten.delete(key)
+          return keeper.keep(key, newest)
+        })
+        .catch((error: unknown) =>
+          logger.warn('could not keep a retirement notice (it is taken again from a peer)', {
+            error,
+          }),
+        )
     for (const listener of this.listeners) listener(signed)
   }
 

@@ -27,6 +27,7 @@ import {
   type RedisServer,
 } from '../../support/redis-server.js'
 import { deleteKeys, openRedisStore, storeComponents } from './helpers.js'
+import { CHANGES_KEPT } from '../../../stores/redis/scripts.js'
 
 type SharedStore = EventStore & EventFollowing & RoleLease
 
@@ -322,6 +323,69 @@ describe('redis store: what a geo of several nodes replicates through', function
     } finally {
       raw.disconnect()
     }
+  })
+
+  it('finds the writes trimmed from the record while it lagged behind, at its next read, not at the next vector comparison', async () => {
+    prefix = uniquePrefix('follow-lag')
+    const a = await node('a')
+    const b = await node('b')
+    // A follower that falls behind (a slow node): its reads of the record wait while `held`.
+    let held = false
+    let parked = false
+    let resume: () => void = () => {}
+    const lagging = wrapped(a, (follower) => ({
+      position: () => follower.position(),
+      changes: async (from, waitMs) => {
+        if (held) {
+          parked = true
+          await new Promise<void>((resolve) => (resume = resolve))
+        }
+        return follower.changes(from, waitMs)
+      },
+      check: (from) => follower.check(from),
+      read: (after, limit) => follower.read(after, limit),
+      close: () => follower.close(),
+    }))
+    const seen: EventRecord[] = []
+    const follower = new StoreFollower(
+      lagging,
+      'a',
+      (events) => seen.push(...events),
+      { clock: systemClock(), logger: silentLogger() },
+      // The vector comparison far off: only the record (and its check) can find c:1 in time.
+      { ...STORE_FOLLOWER_DEFAULTS, checkMs: 200, verifyMs: 600_000 },
+    )
+    stoppables.push(follower)
+    await follower.start()
+    await b.append([draft('b', 0)])
+    await poll('the first event', () => seen.length === 1)
+    held = true
+    await poll('the follower to wait behind', () => parked)
+    // One write of origin c, then more writes than the record keeps: c's entry is trimmed.
+    await b.ingest([{ ...draft('c', 0), seq: 1 }])
+    for (let from = 0; from < CHANGES_KEPT + 500; from += 250)
+      await Promise.all(
+        Array.from({ length: 250 }, (_, i) => b.ingest([{ ...draft(`d${from + i}`, i), seq: 1 }])),
+      )
+    const raw = new Redis(redis!.url)
+    try {
+      const [[firstId]] = (await raw.xrange(`${prefix}changes`, '-', '+', 'COUNT', 1)) as [
+        [string, string[]],
+      ]
+      const cEntries = (await raw.xrange(`${prefix}changes`, '-', '+')).filter(([, fields]) =>
+        fields.includes('c'),
+      )
+      assert.equal(cEntries.length, 0, `c's entry still in the record (it starts at ${firstId})`)
+    } finally {
+      raw.disconnect()
+    }
+    held = false
+    resume()
+    await poll(
+      'the follower to hand on c:1, trimmed from the record while it lagged',
+      () => seen.some((e) => e.origin === 'c'),
+      20_000,
+    )
   })
 
   it('passes over an entry of the record it cannot read, and follows on at once', async () => {

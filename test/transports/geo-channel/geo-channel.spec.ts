@@ -2,6 +2,7 @@
 // specs in test/geo run it between real node processes): answers and errors by class, what a
 // broken or silent connection means for a call, the secret, and frames split anywhere.
 import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
 import { connect, createServer, type Server, type Socket } from 'node:net'
 import {
   AskTimeoutError,
@@ -10,6 +11,7 @@ import {
   MemberUnreachableError,
   NotOwnerError,
   OutcomeUnknownError,
+  PayloadTooLargeError,
   ValidationError,
   silentLogger,
   type ActorRuntime,
@@ -142,6 +144,43 @@ describe('geo channel (client and server)', () => {
     assert.ok(Date.now() - started >= 1_000, 'the caller waits past the receiver’s own timeout')
   })
 
+  it('a node whose connection never opens (its accept queue full, or gone from the network): MemberUnreachableError once the call is due', async () => {
+    // A real listener that accepts nothing: a child process, stopped once it listens, whose
+    // accept queue is then filled, so that the kernel drops the next connection's SYNs.
+    const child = spawn(
+      process.execPath,
+      [
+        '-e',
+        `require('node:net').createServer().listen({ port: 0, host: '127.0.0.1', backlog: 1 }, function () { console.log(this.address().port) })`,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    )
+    const fillers: Socket[] = []
+    try {
+      const port = await new Promise<number>((resolve, reject) => {
+        child.once('error', reject)
+        child.stdout!.once('data', (chunk: Buffer) => resolve(Number(chunk.toString().trim())))
+      })
+      child.kill('SIGSTOP')
+      for (let i = 0; i < 8; i++) {
+        const filler = connect(port, '127.0.0.1')
+        filler.on('error', () => {})
+        fillers.push(filler)
+      }
+      client = channelClient(`tcp://127.0.0.1:${port}`, SECRET)
+      await assert.rejects(
+        client.ask('b', { type: 't', id: 'i', command: 'c', input: {} }, { timeoutMs: 100 }),
+        (error: Error) => {
+          assert.ok(error instanceof MemberUnreachableError, `${error.name}: ${error.message}`)
+          return true
+        },
+      )
+    } finally {
+      for (const filler of fillers) filler.destroy()
+      child.kill('SIGKILL')
+    }
+  })
+
   it('a node that refuses the secret: ConfigError, and nothing ran', async () => {
     await start('not-the-secret')
     await assert.rejects(
@@ -149,6 +188,38 @@ describe('geo channel (client and server)', () => {
       ConfigError,
     )
     assert.equal(served, 0)
+  })
+
+  it('a connection refused for its secret is closed, even when its peer keeps its side open', async () => {
+    await start()
+    const { hostname, port } = new URL(server!.url)
+    // A peer that never closes its side on its own (a hostile one, or a stuck one).
+    const socket = connect({ host: hostname, port: Number(port), allowHalfOpen: true })
+    try {
+      const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()))
+      socket.on('error', () => {})
+      const refused = new Promise<Frame>((resolve) => {
+        const reader = new FrameReader(1024)
+        socket.on('data', (chunk: Buffer) => reader.push(chunk, resolve))
+      })
+      socket.write(encodeFrame(0, FrameKind.HELLO, { secret: 'not-the-secret' }))
+      assert.equal((await refused).kind, FrameKind.ERROR)
+      // It goes on sending: the server must not read (and hold) it for ever.
+      const sending = setInterval(() => {
+        if (!socket.destroyed) socket.write(encodeFrame(1, FrameKind.ASK, {}))
+      }, 50)
+      try {
+        const outcome = await Promise.race([
+          closed.then(() => 'closed'),
+          new Promise((resolve) => setTimeout(resolve, 15_000, 'still open after 15 s')),
+        ])
+        assert.equal(outcome, 'closed')
+      } finally {
+        clearInterval(sending)
+      }
+    } finally {
+      socket.destroy()
+    }
   })
 
   it('a call nesting deeper than a request may, or naming __proto__, is refused unparsed: nothing runs', async () => {
@@ -190,6 +261,25 @@ describe('geo channel (client and server)', () => {
         command,
       )
     // The connection still carries the call that was under way with them.
+    release()
+    assert.deepEqual(await slow, { value: { n: 1 } })
+  })
+
+  it('a call too large for the channel fails alone, surely not run; the calls under way with it go on', async () => {
+    await start()
+    let release: () => void = () => {}
+    behaviours.set('slow', (input) => new Promise((resolve) => (release = () => resolve(input))))
+    const slow = client!.ask('b', { type: 't', id: 'i', command: 'slow', input: { n: 1 } })
+    await waitFor('the slow call to reach the owner', () => served === 1)
+    // An input the gateway takes (a body of exactly its default limit, 1 MiB), larger once
+    // wrapped in a call.
+    const input = { text: 'x'.repeat(1024 * 1024 - '{"text":""}'.length) }
+    assert.equal(Buffer.byteLength(JSON.stringify(input)), 1024 * 1024)
+    await assert.rejects(
+      client!.ask('b', { type: 't', id: 'i', command: 'echo', input }),
+      PayloadTooLargeError,
+    )
+    assert.equal(served, 1, 'the call too large did not run')
     release()
     assert.deepEqual(await slow, { value: { n: 1 } })
   })
@@ -295,5 +385,14 @@ async function silentNode(
       }
       for (const socket of sockets) socket.destroy()
     },
+  }
+}
+
+/** Waits (a bounded number of turns, 10 s at most) for `ready`; fails naming `what`. */
+async function waitFor(what: string, ready: () => boolean): Promise<void> {
+  const deadline = Date.now() + 10_000
+  while (!ready()) {
+    if (Date.now() > deadline) throw new Error(`no ${what} within 10 s`)
+    await new Promise((resolve) => setTimeout(resolve, 5))
   }
 }

@@ -15,7 +15,7 @@ import {
   RetiredOrigins,
   sharedKeys,
 } from '../../../transports/libp2p/retired-origins.js'
-import { MAX_NOTICE_RETIRED } from '../../../transports/libp2p/retirement-notice.js'
+import { MAX_NOTICE_RETIRED, signNotice } from '../../../transports/libp2p/retirement-notice.js'
 
 describe('fabric: the registry of retirement notices', function () {
   this.timeout(60_000)
@@ -116,5 +116,61 @@ describe('fabric: the registry of retirement notices', function () {
     retired.issue([fresh[0]!], { [fresh[1]!]: 1, [fresh[2]!]: 1, [fresh[3]!]: 1 })
     assert.equal(retired.unlistedOf(peerId), 0)
     assert.equal(retired.admits(fresh[4]!, {}), true)
+  })
+
+  it('keeps only the newest notice of a key when a peer sends them faster than the disk writes them', async () => {
+    const { peerId } = await registry()
+    // The peer's key: an allowlisted peer that issues a new notice of itself again and again.
+    const dir = await mkdtemp(join(tmpdir(), 'anywhere-retired-peer-'))
+    dirs.push(dir)
+    const peer = await loadOrCreateIdentity(join(dir, 'peer-key'))
+    // A disk that stalls until `release` (a slow fsync): what is asked of it meanwhile waits.
+    const file = fileNoticeKeeper(join(dir, 'retired-origins'))
+    let release: () => void = () => {}
+    const stalled = new Promise<void>((resolve) => (release = resolve))
+    const keeps: number[] = []
+    const retired = new RetiredOrigins({
+      keeper: {
+        load: () => file.load(),
+        keep: async (key, bytes) => {
+          keeps.push(bytes.byteLength)
+          await stalled
+          await file.keep(key, bytes)
+        },
+      },
+      key: peerId,
+      privateKey: (await loadOrCreateIdentity(join(dir, 'own-key'))).privateKey,
+      accepts: (key) => key === peer.peerId,
+      maxLiveOriginsPerKey: 4,
+      clock: systemClock(),
+      logger: silentLogger(),
+    })
+    made.push(retired)
+    await retired.load()
+    // Notices of about 200 kB (2,000 retired origins), 200 of them, each newer than the last.
+    const retiredOrigins = Array.from(
+      { length: 2_000 },
+      (_, i) => [`${'r'.repeat(60)}-${i}.${peer.peerId}`, i + 1] as [string, number],
+    )
+    const NOTICES = 200
+    let newest: Uint8Array = new Uint8Array()
+    for (let n = 1; n <= NOTICES; n++) {
+      const signed = signNotice(
+        { key: peer.peerId, issuedAt: n, live: [], retired: retiredOrigins },
+        peer.privateKey,
+      )
+      assert.equal(retired.receive(peer.peerId, signed.body, signed.sig).kind, 'newer')
+      newest = signed.body
+    }
+    release()
+    await retired.flushed()
+    // What waits for the disk is the newest notice of the key, not every notice received
+    // (each held in memory until written: a peer sending them fast would grow it without end).
+    assert.ok(
+      keeps.length <= 2,
+      `${keeps.length} notices of one key written for ${NOTICES} received (${keeps.reduce((a, b) => a + b, 0)} bytes held)`,
+    )
+    const [kept] = await file.load()
+    assert.deepEqual(Buffer.from(kept!.bytes.subarray(64)), Buffer.from(newest))
   })
 })
