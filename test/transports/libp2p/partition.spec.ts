@@ -134,6 +134,13 @@ describe('fabric: offline peers, relays and blast radius', function () {
     )
     await raw.node.dial(multiaddr(addressOf(geo)))
     await waitFor('sending session open', () => inbound !== undefined, 10_000)
+    // And its hellos taken: the writes below never yield to I/O (the memory store answers in
+    // microtasks), so a hello still unread now would be read only after them.
+    await waitFor(
+      'the stuck peer connected',
+      () => geo.fabric.status().peers[0]?.connected === true,
+      10_000,
+    )
     const heapBefore = process.memoryUsage().heapUsed
     const latencies: number[] = []
     for (let i = 0; i < 3_000; i++) {
