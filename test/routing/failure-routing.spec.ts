@@ -142,6 +142,10 @@ describe('failure routing: 3 geos, 1 edge, delaying links', function () {
     const samples = await load.stop()
     const settled = samples.filter((s) => s.start > backAt + 500)
     assert.deepEqual(servedBy(settled), { b: settled.length }, describeSamples(settled))
+    // The edge's log says so: a line when b went down, another when it came back.
+    const log = edgeProcess!.output()
+    assert.match(log, /geo down.*\bb\b/, log)
+    assert.match(log, /geo up again.*\bb\b/, log)
 
     // Every keyed increment is applied exactly once: a command b made durable before it died
     // and the edge retried on a ran twice, and the fold keeps one run of its key (the keys

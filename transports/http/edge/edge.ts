@@ -140,7 +140,10 @@ export class Edge implements Startable {
   private addGeo(url: string, name?: string): void {
     const key = new URL(url).origin
     if (this.geos.has(key) || this.geos.size >= MAX_EDGE_GEOS) return
-    this.geos.set(key, new GeoEntry(key, name, name !== undefined, this.options))
+    this.geos.set(
+      key,
+      new GeoEntry(key, name, name !== undefined, this.options, this.components.logger),
+    )
   }
 
   private async probeAll(): Promise<void> {

@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks'
 import { Pool } from 'undici'
+import type { Logger } from '../../../core/index.js'
 import type { GeoView } from './route-choice.js'
 import type { EdgeOptions } from './options.js'
 
@@ -37,6 +38,8 @@ export class GeoEntry implements GeoView {
     /** The name was configured: `/readyz` does not rename it. */
     private readonly named: boolean,
     private readonly options: EdgeOptions,
+    /** Where a geo going down or coming back up is written (a line per change, not per probe). */
+    private readonly logger?: Logger,
   ) {
     this.name = name ?? new URL(url).host
     this.pool = new Pool(url, {
@@ -79,6 +82,11 @@ export class GeoEntry implements GeoView {
       this.markDown(`readyz answered ${status}${body?.reason ? ` (${body.reason})` : ''}`)
       return
     }
+    if (overloaded !== this.overloaded)
+      this.logger?.[overloaded ? 'warn' : 'info'](
+        overloaded ? 'geo overloaded: shedding part of its requests' : 'geo no longer overloaded',
+        { geo: this.name, url: this.url, load: body?.load },
+      )
     this.load = body?.load ?? 0
     this.overloaded = overloaded
     this.shedShare = overloaded
@@ -91,13 +99,24 @@ export class GeoEntry implements GeoView {
     // A geo seen for the first time is up at once; one that went down must prove itself.
     if (!this.up && (!this.everUp || this.readyProbes >= options.upAfterProbes)) {
       this.up = true
-      this.everUp = true
       this.lastError = undefined
+      this.logger?.info(this.everUp ? 'geo up again' : 'geo up', {
+        geo: this.name,
+        url: this.url,
+        rttMs: this.rttMs === undefined ? undefined : Math.round(this.rttMs * 100) / 100,
+      })
+      this.everUp = true
     }
   }
 
   /** The geo failed (a probe, or a request it refused or dropped): no new requests until it is ready again. */
   markDown(reason: string): void {
+    if (this.up)
+      this.logger?.warn('geo down: its requests go to the next nearest ready geo', {
+        geo: this.name,
+        url: this.url,
+        reason,
+      })
     this.up = false
     this.readyProbes = 0
     this.overloaded = false
