@@ -48,7 +48,11 @@ export class RedisStoreHealth {
           'Another program may share the key prefix; give the store its own prefix or restore the keys',
         { cause: error },
       )
-    const reason = `Redis did not serve ${what}: ${message}`
+    // ioredis's words for "not connected now" (its offline queue is off: calls fail at once).
+    const said = /enableOfflineQueue|Connection is closed|isn't writeable/.test(message)
+      ? 'the connection to Redis is down'
+      : message
+    const reason = `Redis did not serve ${what}: ${said}`
     this.unavailable(reason)
     return new StoreUnavailableError(
       `redis store unavailable (${describeTarget(this.settings)}): ${reason}; retry later`,

@@ -121,6 +121,8 @@ describe('redis store faults: Redis down, hung, restarted', function () {
       const error = await rejectsFast(what, call, StoreUnavailableError)
       assert.ok(error.cause, `${what}: the error carries its cause`)
       assert.match(error.message, /retry later/)
+      // In the store's words, not the client library's ("enableOfflineQueue options is false").
+      assert.doesNotMatch(error.message, /enableOfflineQueue|writeable/, error.message)
     }
     assert.ok(taps.includes('store.unavailable'), 'store.unavailable was published')
 
