@@ -101,7 +101,7 @@ async function takeLock(dir: string, path: string, logger: Logger): Promise<Data
       earlierRun
         ? 'taking over the data dir lock of an earlier run with this process id (a restart, e.g. of a container)'
         : 'taking over the data dir lock of a process that no longer runs',
-      { dir, lockFile: path, deadPid: holder.pid, since: holder.since },
+      { lockFile: path, deadPid: holder.pid, since: holder.since },
     )
     await takeOverStale(path, raw)
   }
