@@ -203,9 +203,13 @@ async function readConfigFile(
   try {
     module = (await importConfigModule(file)) as typeof module
   } catch (error) {
-    throw new ConfigError(`cannot load config module ${file}: ${(error as Error).message}`, {
-      cause: error,
-    })
+    // tsx names a .mts or .cts file as .ts in its syntax errors: the user's file is named here.
+    const ext = extname(file)
+    const message = String((error as Error).message).replaceAll(
+      `${file.slice(0, -ext.length)}.ts:`,
+      `${file}:`,
+    )
+    throw new ConfigError(`cannot load config module ${file}: ${message}`, { cause: error })
   }
   const exported = commonJsExport(module.default) ?? module.default ?? module.config
   if (!exported || typeof exported !== 'object')

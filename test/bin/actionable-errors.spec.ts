@@ -150,6 +150,18 @@ export default { store: { kind: 'memory' }, builtInActors: true, actors: [counte
     assertOneLine(stderr)
   })
 
+  it('a syntax error in a .mts config module: names the .mts file, line and column, exit 2', async () => {
+    const { file, remove } = await scratchModule(
+      'syntax.config.mts',
+      `export default {\n  geo: 'lab',,\n}\n`,
+    )
+    cleanups.push(remove)
+    const { code, stderr } = await runNodeCommand(['--config', file, '--port', '0'])
+    assert.equal(code, 2, stderr)
+    assert.ok(stderr.includes(`${file}:2:13`), stderr)
+    assert.ok(!stderr.includes(`${file.slice(0, -'.mts'.length)}.ts`), stderr)
+  })
+
   it('--peer without --fabric-listen: says to add --fabric-listen, exit 2', async () => {
     const { code, stderr } = await runNodeCommand([
       '--peer',
