@@ -5,7 +5,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { createServer, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { runNodeCommand, startNodeProcess } from '../support/node-process.js'
+import { assertOneLine, runNodeCommand, startNodeProcess } from '../support/node-process.js'
 import { scratchModule } from '../support/scratch-module.js'
 
 /** Holds a port on 127.0.0.1 until closed. */
@@ -18,13 +18,6 @@ async function holdPort(): Promise<{ port: number; server: Server }> {
   const address = server.address()
   if (!address || typeof address === 'string') throw new Error('no TCP address')
   return { port: address.port, server }
-}
-
-/** One message line on stderr and no stack frame. */
-function assertOneLine(stderr: string): void {
-  const lines = stderr.trim().split('\n')
-  assert.equal(lines.length, 1, `one line expected, got:\n${stderr}`)
-  assert.doesNotMatch(stderr, /^\s+at /m, `no stack trace expected, got:\n${stderr}`)
 }
 
 describe('anywhere-node: errors a person can act on', function () {

@@ -8,6 +8,27 @@ import { join, relative } from 'node:path'
 import { runNodeCommand } from '../support/node-process.js'
 import { REPO_ROOT, scratchDir, scratchModule } from '../support/scratch-module.js'
 
+/** A config module with one type error, at 4:11 (a port given as a string). */
+const TYPO_CONFIG = `import type { NodeConfigModule } from 'anywhere-node/node'
+const config: NodeConfigModule = {
+  geo: 'lab',
+  http: { port: 'eighty' },
+}
+export default config
+`
+
+/** `check` of TYPO_CONFIG written at `file`: its one error at the user's file:line:col, exit 2. */
+async function assertTypoReported(file: string): Promise<void> {
+  const shown = relative(REPO_ROOT, file)
+  const { code, stderr } = await runNodeCommand(['check', '--config', file])
+  assert.equal(code, 2, stderr)
+  assert.ok(
+    stderr.includes(`${file}:4:11: error TS2322`) || stderr.includes(`${shown}:4:11: error TS2322`),
+    stderr,
+  )
+  assert.match(stderr, /does not type-check \(1 error\)/)
+}
+
 describe('anywhere-node check', function () {
   this.timeout(60_000)
   let dir: string
@@ -68,26 +89,9 @@ describe('anywhere-node check', function () {
   })
 
   it("a TypeScript config with a type error: the error at the user's file:line:col, exit 2", async () => {
-    const { file, remove } = await scratchModule(
-      'typo.config.mts',
-      `import type { NodeConfigModule } from 'anywhere-node/node'
-const config: NodeConfigModule = {
-  geo: 'lab',
-  http: { port: 'eighty' },
-}
-export default config
-`,
-    )
+    const { file, remove } = await scratchModule('typo.config.mts', TYPO_CONFIG)
     cleanups.push(remove)
-    const shown = relative(REPO_ROOT, file)
-    const { code, stderr } = await runNodeCommand(['check', '--config', file])
-    assert.equal(code, 2, stderr)
-    assert.ok(
-      stderr.includes(`${file}:4:11: error TS2322`) ||
-        stderr.includes(`${shown}:4:11: error TS2322`),
-      stderr,
-    )
-    assert.match(stderr, /does not type-check \(1 error\)/)
+    await assertTypoReported(file)
   })
 
   it("a TypeScript with no compiler API for JavaScript (7 and later): its tsc is run, the error at the user's file:line:col", async () => {
@@ -109,25 +113,8 @@ export default config
       `require(${JSON.stringify(join(REPO_ROOT, 'node_modules', 'typescript', 'lib', 'tsc.js'))})\n`,
     )
     const file = join(dir, 'typo.config.mts')
-    await writeFile(
-      file,
-      `import type { NodeConfigModule } from 'anywhere-node/node'
-const config: NodeConfigModule = {
-  geo: 'lab',
-  http: { port: 'eighty' },
-}
-export default config
-`,
-    )
-    const shown = relative(REPO_ROOT, file)
-    const { code, stderr } = await runNodeCommand(['check', '--config', file])
-    assert.equal(code, 2, stderr)
-    assert.ok(
-      stderr.includes(`${file}:4:11: error TS2322`) ||
-        stderr.includes(`${shown}:4:11: error TS2322`),
-      stderr,
-    )
-    assert.match(stderr, /does not type-check \(1 error\)/)
+    await writeFile(file, TYPO_CONFIG)
+    await assertTypoReported(file)
 
     await writeFile(file, `export default { geo: 'lab', store: { kind: 'memory' } }\n`)
     const fixed = await runNodeCommand(['check', '--config', file])

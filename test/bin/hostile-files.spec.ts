@@ -10,17 +10,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { segmentName } from '../../stores/file/index.js'
-import { runNodeCommand } from '../support/node-process.js'
+import { assertOneLine, runNodeCommand } from '../support/node-process.js'
 
 /** A start that would hang or serve is killed after this; a refusal comes well before. */
 const REFUSAL_TIMEOUT_MS = 30_000
-
-/** One message line on stderr and no stack frame. */
-function assertOneLine(stderr: string): void {
-  const lines = stderr.trim().split('\n')
-  assert.equal(lines.length, 1, `one line expected, got:\n${stderr}`)
-  assert.doesNotMatch(stderr, /^\s+at /m, `no stack trace expected, got:\n${stderr}`)
-}
 
 describe('anywhere-node: started on hostile files', function () {
   this.timeout(90_000)

@@ -1,4 +1,5 @@
 // Runs real `anywhere-node` processes for tests, and makes sure none outlives the run.
+import assert from 'node:assert/strict'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 
@@ -156,4 +157,11 @@ export async function runNodeCommand(
   clearTimeout(timer)
   running.delete(child)
   return { code, stdout, stderr }
+}
+
+/** A CLI failure as a person should see it: one message line on stderr and no stack frame. */
+export function assertOneLine(stderr: string): void {
+  const lines = stderr.trim().split('\n')
+  assert.equal(lines.length, 1, `one line expected, got:\n${stderr}`)
+  assert.doesNotMatch(stderr, /^\s+at /m, `no stack trace expected, got:\n${stderr}`)
 }
