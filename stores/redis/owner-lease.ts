@@ -123,7 +123,8 @@ export class OwnerLease {
    * lost for good), or Redis lost its data (no token at all: renewed at once, retry).
    */
   refused(message: string): StoreLeaseLostError | StoreUnavailableError {
-    if (/ is at epoch nil,/.test(message)) {
+    // Lua reads a missing key as false: the prefix holds no token at all.
+    if (/ is at epoch (false|nil),/.test(message)) {
       void this.renew()
       return new StoreUnavailableError(
         `redis store (${describeTarget(this.settings)}): the prefix '${this.settings.prefix}' lost its owner token ` +

@@ -252,6 +252,8 @@ export class RedisEventStore implements EventStore, EventFollowing, RoleLease {
   }
 
   async versionVector(options?: AbortOptions): Promise<VersionVector> {
+    // Also what /readyz probes: a node that lost its prefix reads as not ready.
+    this.owner?.assertHeld()
     const key = this.keys.vector()
     return this.run('versionVector', options, async (client) => {
       const flat = await client.anywhereVectorBuffer(1, key)

@@ -247,6 +247,11 @@ describe('node: one single node per Redis prefix', function () {
       const again = await increment(paused.url, 'd')
       return again.status === 503 ? true : undefined
     })
+    // A load balancer that asks /readyz stops sending it requests.
+    await waitFor('the paused node to read as not ready', async () => {
+      const ready = await fetch(`${paused.url}/readyz`, { signal: AbortSignal.timeout(10_000) })
+      return ready.status === 503 ? true : undefined
+    })
     const vector = await admin!.hgetall(`${prefix}vv`)
     assert.equal(vector[paused.ready.nodeId], '1', JSON.stringify(vector))
     assert.deepEqual(await counterValue(taker.url, 'c'), { value: 2 })
