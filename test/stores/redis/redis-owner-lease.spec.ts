@@ -1,19 +1,26 @@
 // The owner lease of a node alone on its prefix (no --members), at the store, on a real
 // Redis: the Redis-side fence refuses an append once another node took the prefix, whatever
 // the node's timers believe; a Redis that lost its data is taken again; a lease that expired
-// with nobody taking it is renewed; a geo of several nodes on the prefix refuses a single node.
+// with nobody taking it is renewed; a geo of several nodes and a single node never share a prefix.
 import assert from 'node:assert/strict'
 import { Redis } from 'ioredis'
 import {
   HybridLogicalClock,
+  silentLogger,
   StoreLeaseLostError,
   StoreLockedError,
   StoreUnavailableError,
   systemClock,
+  Taps,
   type EventDraft,
   type EventStore,
 } from '../../../core/index.js'
-import { redisStore, type RedisStoreInit } from '../../../stores/redis/index.js'
+import {
+  parseRedisStoreInit,
+  RedisMembership,
+  redisStore,
+  type RedisStoreInit,
+} from '../../../stores/redis/index.js'
 import { RedisKeys } from '../../../stores/redis/keys.js'
 import { requireRedis, testRedis, uniquePrefix } from '../../support/redis-server.js'
 import { deleteKeys, openRedisStore, storeComponents } from './helpers.js'
@@ -158,6 +165,28 @@ describe('redis store: the owner lease of a node alone on its prefix', function 
       return true
     })
     assert.equal(await admin!.exists(keys.owner()), 0)
+  })
+
+  it('refuses a geo member on a prefix a single node holds', async () => {
+    await soleNode('a')
+    const membership = new RedisMembership(
+      parseRedisStoreInit({ url: redis!.url, prefix }),
+      { timeoutMs: 10_000, heartbeatMs: 1_000 },
+      { nodeId: 'm', url: 'tcp://127.0.0.1:1', startedAt: Date.now() },
+      { clock: systemClock(), logger: silentLogger(), taps: new Taps() },
+    )
+    try {
+      await assert.rejects(membership.start(), (error: unknown) => {
+        assert.ok(error instanceof StoreLockedError, String(error))
+        assert.match(error.message, /held by a node started without --members/)
+        return true
+      })
+    } finally {
+      await membership.stop()
+    }
+    const keys = new RedisKeys(prefix)
+    assert.equal(await admin!.exists(keys.members()), 0, 'the member did not register')
+    assert.equal(await admin!.exists(keys.geoSecret()), 0, 'nor made a geo secret')
   })
 
   it('a store not told it is alone takes no lease (a geo of several nodes, the tools)', async () => {
