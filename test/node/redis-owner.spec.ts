@@ -3,7 +3,7 @@
 // (StoreLockedError), the same node takes its lease back at once after kill -9, and a node
 // paused past its lease whose prefix another node took refuses writes (StoreLeaseLostError).
 import assert from 'node:assert/strict'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
@@ -15,6 +15,7 @@ import { RedisKeys } from '../../stores/redis/keys.js'
 import { startNodeProcess, type NodeProcess } from '../support/node-process.js'
 import { requireRedis, testRedis, uniquePrefix } from '../support/redis-server.js'
 import { deleteKeys } from '../stores/redis/helpers.js'
+import { REPO_ROOT } from '../support/scratch-module.js'
 
 /** A deadline for conditions that depend on other processes on a loaded machine. */
 const DEADLINE_MS = 30_000
@@ -257,6 +258,61 @@ describe('node: one single node per Redis prefix', function () {
     assert.deepEqual(await counterValue(taker.url, 'c'), { value: 2 })
     assert.equal((await increment(taker.url, 'c')).status, 200)
     assert.deepEqual(await counterValue(taker.url, 'c'), { value: 3 })
+  })
+
+  it("docs/redis.md: the second node's command prints the error the doc shows, and exits with code 1", async () => {
+    const doc = await readFile(join(REPO_ROOT, 'docs/redis.md'), 'utf8')
+    const blocks = (lang: string) =>
+      [...doc.matchAll(new RegExp('```' + lang + '\\n([\\s\\S]*?)```', 'g'))].map((m) =>
+        m[1]!.trim(),
+      )
+    const command = blocks('sh').find((code) => code.includes('--data-dir ./node-b'))
+    const printed = blocks('text').find((code) =>
+      code.startsWith('anywhere-node: StoreLockedError'),
+    )
+    assert.ok(command && printed, 'docs/redis.md shows the command and what it prints')
+    const words = command.split(/\s+/)
+    assert.deepEqual(words.slice(0, 2), ['npx', 'anywhere-node'])
+
+    const prefix = newPrefix()
+    const first = await inProcessNode(await dataDir(), prefix)
+    await first.start()
+    const dir = await dataDir()
+    // The doc's command, on this test's Redis, prefix and data dir, with a free port.
+    const args = words
+      .slice(2)
+      .map((word) =>
+        word === 'redis://10.0.0.5:6379'
+          ? redis!.url
+          : word === 'eu-west:'
+            ? prefix
+            : word === './node-b'
+              ? dir
+              : word,
+      )
+    const failure = await startNodeProcess({
+      args: [...args, '--port', '0', '--host', '127.0.0.1'],
+    }).then(
+      async (started) => {
+        processes.push(started)
+        return new Error('the second node started')
+      },
+      (error: unknown) => error as Error,
+    )
+    assert.match(failure.message, /exited \(code 1\) before it was ready/, failure.message)
+    const line = failure.message.split('\n').find((l) => l.startsWith('anywhere-node: '))
+    // What differs from run to run: the prefix, the Redis, the holder, the time left.
+    const normal = (text: string, ownPrefix: string, url: string) =>
+      text
+        .replace(`'${ownPrefix}'`, "'PREFIX'")
+        .replace(url, 'URL')
+        .replace(/node local-[0-9a-f]+ \(host [^,]+, pid \d+, since [^)]+\)/, 'node HOLDER')
+        .replace(/expires in \d+ ms/, 'expires in N ms')
+    assert.equal(
+      normal(line ?? failure.message, prefix, redis!.url),
+      normal(printed, 'eu-west:', 'redis://10.0.0.5:6379'),
+    )
+    assert.deepEqual(Object.keys(await admin!.hgetall(`${prefix}vv`)), [])
   })
 
   it('the lease key is under the prefix, as every other key', () => {
