@@ -201,14 +201,14 @@ export class OwnerLease {
       : `another node (its lease reads ${JSON.stringify(raw.slice(0, 120))})`
     const expiry =
       pttl > 0
-        ? `its lease expires in ${pttl} ms unless that node renews it`
-        : 'its lease has no expiry: delete the key if no node runs on this prefix'
+        ? `If that node is gone without a clean stop (kill -9, a lost host), its lease expires in ${pttl} ms unless that node renews it: start this node again after that `
+        : `The lease has no expiry (no node set it so): once sure that no node runs on this prefix, delete the key '${this.keys.owner().toString('utf8')}' and start this node again `
     return (
       `redis prefix '${prefix}' on ${describeTarget(this.settings)} is held by ${who}: ` +
       'two nodes on one prefix without --members would each run their own copy of an actor on stale state, so this node does not start. ' +
       'To run several nodes on this prefix, start every one of them with --members (a geo of several nodes); ' +
       'to run this node on its own, give it another prefix (--redis-prefix). ' +
-      `If that node is gone without a clean stop (kill -9, a lost host), ${expiry}: start this node again after that ` +
+      expiry +
       '(the same node, started again from its data dir, takes its lease back at once)'
     )
   }

@@ -16,13 +16,20 @@ import {
   type EventStore,
 } from '../../../core/index.js'
 import {
+  copyPrefix,
   parseRedisStoreInit,
   RedisMembership,
   redisStore,
   type RedisStoreInit,
 } from '../../../stores/redis/index.js'
 import { RedisKeys } from '../../../stores/redis/keys.js'
-import { requireRedis, testRedis, uniquePrefix } from '../../support/redis-server.js'
+import {
+  hasRedisServer,
+  requireRedis,
+  startRedisServer,
+  testRedis,
+  uniquePrefix,
+} from '../../support/redis-server.js'
 import { deleteKeys, openRedisStore, storeComponents } from './helpers.js'
 
 /** How long a condition that depends on a renewal timer may take on a loaded machine. */
@@ -187,6 +194,36 @@ describe('redis store: the owner lease of a node alone on its prefix', function 
     const keys = new RedisKeys(prefix)
     assert.equal(await admin!.exists(keys.members()), 0, 'the member did not register')
     assert.equal(await admin!.exists(keys.geoSecret()), 0, 'nor made a geo secret')
+  })
+
+  it('redis-copy leaves the lease of a node killed on the source behind: a node starts on the copy at once', async function () {
+    if (!hasRedisServer()) this.skip()
+    const a = await soleNode('a')
+    await a.append([draft('a')])
+    // As after a kill -9 of the holder: its lease is still in the source.
+    stores.splice(stores.indexOf(a), 1)
+    const keys = new RedisKeys(prefix)
+    const lease = await admin!.get(keys.owner())
+    await a.stop()
+    await admin!.set(keys.owner(), lease!, 'PX', 60_000)
+    const target = await startRedisServer()
+    try {
+      await copyPrefix({ from: { url: redis!.url }, to: { url: target.url }, prefix })
+      const b = await openRedisStore({ url: target.url, prefix }, storeComponents('b'))
+      try {
+        assert.deepEqual(await b.versionVector(), { a: 1 })
+      } finally {
+        await b.stop()
+      }
+      const onCopy = redisStore(
+        { url: target.url, prefix },
+        { soleNode: true },
+      )(storeComponents('b'))
+      await onCopy.start()
+      await onCopy.stop()
+    } finally {
+      await target.stop()
+    }
   })
 
   it('a store not told it is alone takes no lease (a geo of several nodes, the tools)', async () => {
