@@ -77,7 +77,8 @@ function fileStoreDir(store: Extract<StoreConfig, { kind: 'file' }>, dataDir: st
 
 /**
  * The store a config names. Its backend is loaded only now, when it is configured: a node
- * on the file store never loads ioredis.
+ * on the file store never loads ioredis. `members`: the node is one of a geo of several nodes
+ * (else a Redis store holds its prefix for this node alone).
  */
 export async function storeFactory(
   store: StoreConfig,
