@@ -143,6 +143,18 @@ export class StoreLockedError extends AnywhereError {
   }
 }
 
+/**
+ * This node no longer holds the store it writes to: another process took it over (a Redis
+ * prefix's owner lease, taken by another node while this one was paused or cut off from
+ * Redis past the lease). Nothing was written; the node refuses writes until it is restarted.
+ */
+export class StoreLeaseLostError extends AnywhereError {
+  override name = 'StoreLeaseLostError'
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options)
+  }
+}
+
 /** The node configuration is invalid; the message names the field. */
 export class ConfigError extends AnywhereError {
   override name = 'ConfigError'

@@ -77,11 +77,13 @@ function fileStoreDir(store: Extract<StoreConfig, { kind: 'file' }>, dataDir: st
 
 /**
  * The store a config names. Its backend is loaded only now, when it is configured: a node
- * on the file store never loads ioredis.
+ * on the file store never loads ioredis. `members`: the node is one of a geo of several nodes
+ * (else a Redis store holds its prefix for this node alone).
  */
 export async function storeFactory(
   store: StoreConfig,
   dataDir: string,
+  members = false,
 ): Promise<EventStoreFactory> {
   switch (store.kind) {
     case 'memory':
@@ -94,7 +96,8 @@ export async function storeFactory(
     case 'redis': {
       const { redisStore } = await import('../stores/redis/index.js')
       const { kind: _kind, ...init } = store
-      return redisStore(init)
+      // A node alone on its prefix holds it; a geo's nodes coordinate through membership.
+      return redisStore(init, { soleNode: !members })
     }
   }
 }
@@ -148,7 +151,7 @@ export async function createNode(
   ).child({ geo: config.geo, nodeId })
   const taps = new Taps()
   const hlc = new HybridLogicalClock(clock, { maxSkewMs: config.runtime.maxClockSkewMs })
-  const backend = (await storeFactory(config.store, dataDir))({
+  const backend = (await storeFactory(config.store, dataDir, config.members.enabled))({
     clock,
     logger: logger.child({ component: 'store' }),
     taps,

@@ -75,6 +75,8 @@ export async function copyPrefix(init: CopyPrefixInit, options?: AbortOptions): 
         )
         cursor = next.toString()
         for (const name of names) {
+          // A node's hold on the source prefix (owner-lease.ts) is not data: it would never expire there.
+          if (name.equals(fromKeys.owner())) continue
           const value = await read.dumpBuffer(name)
           if (value === null) continue // removed since the scan: nothing to copy
           const renamed = toKeys.key(name.subarray(Buffer.byteLength(fromKeys.root)))

@@ -1,5 +1,5 @@
 // The Redis store: the event store of a geo whose nodes share one Redis.
-export { RedisEventStore, redisStore } from './redis-store.js'
+export { RedisEventStore, redisStore, type RedisStoreUse } from './redis-store.js'
 export {
   parseRedisStoreInit,
   REDIS_STORE_DEFAULTS,

@@ -115,6 +115,22 @@ export class RedisKeys {
     return `${this.root}geo:lease:${role}`
   }
 
+  /**
+   * String: the one node that runs on this prefix without `--members` (JSON: node id, host,
+   * pid, since, token), expiring unless renewed; deleted on a clean stop.
+   */
+  owner(): Buffer {
+    return this.key('owner')
+  }
+
+  /**
+   * String: the token of the node that last took the prefix (`owner`); kept when the lease
+   * expires or is given up. Every append of that node is fenced on it.
+   */
+  ownerToken(): Buffer {
+    return this.key('owner:token')
+  }
+
   /** String: the secret the geo's nodes present to each other on their internal channel. */
   geoSecret(): string {
     return `${this.root}geo:secret`

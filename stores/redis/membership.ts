@@ -4,7 +4,13 @@
 // the nodes' clocks need not agree.
 import { randomBytes } from 'node:crypto'
 import type { Cluster, Redis } from 'ioredis'
-import { StoreUnavailableError, type Clock, type Logger, type Taps } from '../../core/index.js'
+import {
+  StoreLockedError,
+  StoreUnavailableError,
+  type Clock,
+  type Logger,
+  type Taps,
+} from '../../core/index.js'
 import {
   connectStoreClient,
   createRedisClient,
@@ -179,15 +185,26 @@ export class RedisMembership {
     client.on('error', (error: Error) =>
       this.components.logger.debug('membership: redis connection error', { error }),
     )
+    // The lease of a node that runs alone on the prefix (owner-lease.ts): no geo beside it.
+    let soleOwner: string | undefined
     try {
       await connectStoreClient(client as unknown as Redis | Cluster, this.store)
-      await client.set(this.keys.geoSecret(), randomBytes(32).toString('base64url'), 'NX')
+      soleOwner = (await client.get(this.keys.owner().toString('utf8'))) ?? undefined
+      if (soleOwner === undefined)
+        await client.set(this.keys.geoSecret(), randomBytes(32).toString('base64url'), 'NX')
       this.geoSecret = (await client.get(this.keys.geoSecret())) ?? ''
     } catch (error) {
       client.disconnect()
       throw new StoreUnavailableError(
         `membership: cannot reach ${describeTarget(this.store)}: ${errorMessage(error)}`,
         { cause: error },
+      )
+    }
+    if (soleOwner !== undefined) {
+      client.disconnect()
+      throw new StoreLockedError(
+        `membership: redis prefix '${this.store.prefix}' on ${describeTarget(this.store)} is held by a node started without --members ` +
+          `(its lease: ${soleOwner.slice(0, 200)}): stop it and start every node of the prefix with --members, or give this geo another prefix (--redis-prefix)`,
       )
     }
     this.client = client

@@ -10,7 +10,11 @@ export const REDIS_STORE_DEFAULTS = {
   connectTimeoutMs: 1_000,
   reconnectMaxDelayMs: 1_000,
   maxBatchEvents: 64,
+  ownerLeaseMs: 10_000,
 } as const
+
+/** Shortest `ownerLeaseMs` accepted: the lease is renewed every third of it, one command each. */
+export const MIN_OWNER_LEASE_MS = 300
 
 /** Longest key prefix accepted. */
 export const MAX_PREFIX_LENGTH = 128
@@ -46,6 +50,16 @@ const redisStoreFieldsSchema = z
      * events: sent as soon as it is full, else at the end of the event-loop turn.
      */
     maxBatchEvents: z.number().int().positive().default(REDIS_STORE_DEFAULTS.maxBatchEvents),
+    /**
+     * A node alone on its prefix (no `--members`) holds the prefix's owner lease for this
+     * many ms, renewed every third of it. Another node may take the prefix only once it
+     * expired: after a kill -9 of the holder (the same node takes it back at once).
+     */
+    ownerLeaseMs: z
+      .number()
+      .int()
+      .min(MIN_OWNER_LEASE_MS)
+      .default(REDIS_STORE_DEFAULTS.ownerLeaseMs),
   })
   .strict()
 

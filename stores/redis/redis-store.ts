@@ -5,6 +5,7 @@ import {
   FencedError,
   NotRunningError,
   StoreCorruptError,
+  StoreLockedError,
   type AbortOptions,
   type AppendOptions,
   type EventDraft,
@@ -27,6 +28,7 @@ import {
   connectStoreClient,
   createStoreClient,
   errorMessage,
+  isReplyError,
   warnIfNotDurable,
   type StoreClient,
 } from './connection.js'
@@ -43,6 +45,7 @@ import {
 } from './encoding.js'
 import { RedisEventFollower } from './event-follower.js'
 import { RedisKeys } from './keys.js'
+import { OwnerLease } from './owner-lease.js'
 import { parseRedisStoreInit, type RedisStoreInit, type RedisStoreSettings } from './options.js'
 import { WriteCall } from './scripts.js'
 import { RedisStoreHealth } from './store-health.js'
@@ -55,9 +58,21 @@ import { raceAbort, throwIfAborted } from '../../support/abort.js'
  * (see docs/redis.md). When Redis is down every call fails fast with `StoreUnavailableError`
  * and the store reconnects by itself.
  */
-export function redisStore(init: RedisStoreInit): (components: EventStoreComponents) => EventStore {
+export function redisStore(
+  init: RedisStoreInit,
+  use: RedisStoreUse = {},
+): (components: EventStoreComponents) => EventStore {
   const settings = parseRedisStoreInit(init)
-  return (components) => new RedisEventStore(settings, components)
+  return (components) => new RedisEventStore(settings, components, use)
+}
+
+/** How the node uses the store (decided by the node, not configured by the user). */
+export interface RedisStoreUse {
+  /**
+   * The node runs alone on the prefix (no `--members`): it takes the prefix's owner lease at
+   * start (StoreLockedError while another node holds it) and fences its appends on it.
+   */
+  soleNode?: boolean
 }
 
 /** The Redis store itself; `redisStore(init)` builds one with the node's components. */
@@ -68,15 +83,21 @@ export class RedisEventStore implements EventStore, EventFollowing, RoleLease {
   private running = false
   private readonly health: RedisStoreHealth
   private readonly appends: AppendQueue
+  /** The prefix's owner lease, held by a node that runs alone on it. */
+  private readonly owner: OwnerLease | undefined
 
   constructor(
     private readonly settings: RedisStoreSettings,
     private readonly components: EventStoreComponents,
+    use: RedisStoreUse = {},
   ) {
     this.keys = new RedisKeys(settings.prefix, settings.cluster ? 'hash-tagged' : 'plain')
     this.logger = components.logger.child({ store: 'redis', prefix: settings.prefix })
     this.health = new RedisStoreHealth(settings, components, this.logger)
     this.appends = new AppendQueue(settings.maxBatchEvents, (batch) => this.sendBatch(batch))
+    this.owner = use.soleNode
+      ? new OwnerLease(this.keys, settings, components, this.logger, () => this.client)
+      : undefined
   }
 
   async start(): Promise<void> {
@@ -95,9 +116,12 @@ export class RedisEventStore implements EventStore, EventFollowing, RoleLease {
     await connectStoreClient(client, settings)
     try {
       await checkTarget(client, settings, this.keys)
+      await this.owner?.take(client)
     } catch (error) {
       await closeStoreClient(client)
-      throw error instanceof ConfigError ? error : this.health.failure(error, 'start')
+      throw error instanceof ConfigError || error instanceof StoreLockedError
+        ? error
+        : this.health.failure(error, 'start')
     }
     this.client = client
     this.running = true
@@ -112,11 +136,14 @@ export class RedisEventStore implements EventStore, EventFollowing, RoleLease {
     // Appends already accepted are sent, not dropped: QUIT below waits for their replies.
     this.appends.flush()
     this.client = undefined
+    // After the flushed appends (one connection, in order): nothing of this node follows.
+    await this.owner?.release(client)
     await closeStoreClient(client)
   }
 
   async append(drafts: readonly EventDraft[], options?: AppendOptions): Promise<EventRecord[]> {
     this.assertRunning()
+    this.owner?.assertHeld()
     throwIfAborted(options?.signal, 'append')
     if (drafts.length === 0) return []
     const encoded = drafts.map((draft) => ({
@@ -165,6 +192,7 @@ export class RedisEventStore implements EventStore, EventFollowing, RoleLease {
   }
 
   async ingest(events: readonly EventRecord[], options?: AbortOptions): Promise<EventRecord[]> {
+    this.owner?.assertHeld()
     if (events.length === 0) return this.run('ingest', options, async () => [])
     const sorted = [...events].sort(compareOriginSeq)
     const call = new WriteCall(this.keys)
@@ -224,6 +252,8 @@ export class RedisEventStore implements EventStore, EventFollowing, RoleLease {
   }
 
   async versionVector(options?: AbortOptions): Promise<VersionVector> {
+    // Also what /readyz probes: a node that lost its prefix reads as not ready.
+    this.owner?.assertHeld()
     const key = this.keys.vector()
     return this.run('versionVector', options, async (client) => {
       const flat = await client.anywhereVectorBuffer(1, key)
@@ -285,6 +315,8 @@ export class RedisEventStore implements EventStore, EventFollowing, RoleLease {
       if (pending.fence !== undefined && first)
         call.fence(this.keys.fence(first.actorType, first.actorId), pending.fence)
     }
+    const owner = this.owner?.fence()
+    if (owner) call.fence(owner.key, owner.token)
     client.anywhereAppend(call.numKeys, call.keys(), call.args()).then(
       (reply) => {
         this.health.answered()
@@ -301,6 +333,11 @@ export class RedisEventStore implements EventStore, EventFollowing, RoleLease {
         }
       },
       (error: unknown) => {
+        if (this.owner && isReplyError(error) && this.owner.isOwnFence(errorMessage(error))) {
+          const refused = this.owner.refused(errorMessage(error))
+          for (const pending of batch) settleAppend(pending, refused)
+          return
+        }
         const failure = this.health.failure(error, 'append')
         // One corrupt or fenced actor must not fail the appends that shared its batch.
         if (

@@ -16,7 +16,8 @@
 //                    per event: its origin number j, then two script-specific fields
 //   KEYS[1 + o + n + k], ARGV[#ARGV - f - 1 + k]
 //                    fence k = 1..f (append only): an actor's fencing key and the epoch the
-//                    append holds it under (a geo of several nodes; see docs/geo.md)
+//                    append holds it under (a geo of several nodes; see docs/geo.md), or
+//                    the prefix's owner token and this node's (one node: owner-lease.ts)
 //   KEYS[#KEYS]      the stream of the store's writes (keys.ts, `changes`): each write that
 //                    stores something adds one entry naming the origins it moved and their
 //                    new highest seq, trimmed to about CHANGES_KEPT entries
@@ -219,6 +220,53 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 1
 `
 
+/**
+ * Takes a prefix for one node (no `--members`). KEYS: the owner lease, the owner token, the
+ * geo's members. ARGV: node id, holder JSON (an object; the script adds `token`), the new
+ * token, ttl ms. Replies `{1, token}` when taken; `{0, holder JSON, pttl}` when another node
+ * holds the lease; `{-1, count}` when a geo of several nodes runs on the prefix. The same node
+ * (a restart after kill -9) takes its own lease back at once, under a new token.
+ */
+export const TAKE_OWNER_SCRIPT = `
+local current = redis.call('GET', KEYS[1])
+if current then
+  local ok, holder = pcall(cjson.decode, current)
+  if not ok or type(holder) ~= 'table' or holder.nodeId ~= ARGV[1] then
+    return {0, current, redis.call('PTTL', KEYS[1])}
+  end
+end
+local now = redis.call('TIME')
+local members = redis.call('ZCOUNT', KEYS[3], tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000), '+inf')
+if members > 0 then return {-1, members} end
+redis.call('SET', KEYS[2], ARGV[3])
+redis.call('SET', KEYS[1], string.sub(ARGV[2], 1, -2) .. ',"token":' .. cjson.encode(ARGV[3]) .. '}', 'PX', ARGV[4])
+return {1, ARGV[3]}
+`
+
+/**
+ * Renews the owner lease (KEYS: the lease, the token; ARGV: token, lease value, ttl ms): 1
+ * while the token is this node's, even after the lease expired (no other node took it since:
+ * taking moves the token). 0 when another node took the prefix. A Redis that lost its data
+ * holds neither key: nobody took the prefix meanwhile, so the node sets both again.
+ */
+export const RENEW_OWNER_SCRIPT = `
+local token = redis.call('GET', KEYS[2])
+if token ~= ARGV[1] and (token or redis.call('EXISTS', KEYS[1]) == 1) then return 0 end
+redis.call('SET', KEYS[2], ARGV[1])
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1
+`
+
+/**
+ * Gives the owner lease up on a clean stop (KEYS: the lease, the token; ARGV: token) if the
+ * token is still this node's. The token stays: a node paused past its lease that wakes after
+ * this one stopped must find that the prefix changed hands.
+ */
+export const RELEASE_OWNER_SCRIPT = `
+if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1
+`
+
 /** A key of a script call. */
 export type ScriptKey = Buffer | string
 /** An argument of a script call. */
@@ -240,6 +288,12 @@ export interface StoreScripts {
   anywhereHoldLease(numKeys: number, ...keysAndArgs: ScriptArg[]): Promise<number>
   /** `RELEASE_LEASE_SCRIPT`. */
   anywhereReleaseLease(numKeys: number, ...keysAndArgs: ScriptArg[]): Promise<number>
+  /** `TAKE_OWNER_SCRIPT`. */
+  anywhereTakeOwner(numKeys: number, ...keysAndArgs: ScriptArg[]): Promise<unknown>
+  /** `RENEW_OWNER_SCRIPT`. */
+  anywhereRenewOwner(numKeys: number, ...keysAndArgs: ScriptArg[]): Promise<number>
+  /** `RELEASE_OWNER_SCRIPT`. */
+  anywhereReleaseOwner(numKeys: number, ...keysAndArgs: ScriptArg[]): Promise<number>
 }
 
 /** Each script under the command name it is defined as (ioredis adds the `...Buffer` variants). */
@@ -251,6 +305,9 @@ const STORE_SCRIPTS: Record<string, string> = {
   anywhereVector: VECTOR_SCRIPT,
   anywhereHoldLease: HOLD_LEASE_SCRIPT,
   anywhereReleaseLease: RELEASE_LEASE_SCRIPT,
+  anywhereTakeOwner: TAKE_OWNER_SCRIPT,
+  anywhereRenewOwner: RENEW_OWNER_SCRIPT,
+  anywhereReleaseOwner: RELEASE_OWNER_SCRIPT,
 }
 
 /** Defines every script of `StoreScripts` on a client, before it connects. */
@@ -284,7 +341,7 @@ export class WriteCall {
   }
 
   /** Adds a fence (append only): the write goes through only while `key` holds `epoch`. */
-  fence(key: Buffer, epoch: number): void {
+  fence(key: Buffer, epoch: number | string): void {
     this.fenceKeys.push(key)
     this.fenceEpochs.push(String(epoch))
   }

@@ -24,6 +24,7 @@ describe('start flags: the Redis store', () => {
       connectTimeoutMs: 1_000,
       reconnectMaxDelayMs: 1_000,
       maxBatchEvents: 64,
+      ownerLeaseMs: 10_000,
     })
   })
 

@@ -24,6 +24,7 @@ describe('redis store: init', () => {
       connectTimeoutMs: 2,
       reconnectMaxDelayMs: 3,
       maxBatchEvents: 4,
+      ownerLeaseMs: 5_000,
     }
     assert.deepEqual(redisStoreInitSchema.parse(knobs), knobs)
   })
@@ -53,6 +54,7 @@ describe('redis store: init', () => {
       [{ url: 'redis://x', prefix: 'p'.repeat(129) }, /prefix/],
       [{ url: 'redis://x', maxBatchEvents: 0 }, /maxBatchEvents/],
       [{ url: 'redis://x', commandTimeoutMs: 1.5 }, /commandTimeoutMs/],
+      [{ url: 'redis://x', ownerLeaseMs: 299 }, /ownerLeaseMs/],
       [{ url: 'redis://x', unknownKnob: 1 }, /unknownKnob/],
       [{}, /url: give exactly one of url \(one Redis\) and cluster .* not neither/],
       [{ url: 'redis://x', cluster: ['redis://y:1'] }, /cluster: give exactly one .* not both/],
