@@ -3,6 +3,7 @@
 // encoding here is built so that byte order is exactly the merge order of `compareEventKeys`.
 import {
   EVENT_SIG_BYTES,
+  StoreCorruptError,
   type EventKey,
   type EventRecord,
   type Hlc,
@@ -325,4 +326,31 @@ function readU64(bytes: Uint8Array, offset: number): number {
   if (!Number.isSafeInteger(value))
     throw new MemberDecodeError(`u64 at ${offset} is not a safe integer`)
   return value
+}
+
+/** A key whose value this store cannot read: `detail` says what is wrong with it. */
+export function corruptKey(key: Buffer, detail: string, cause?: unknown): StoreCorruptError {
+  return new StoreCorruptError(
+    `redis store: key '${key.toString('utf8')}' ${detail}: it was not written by this store version ` +
+      'or has been changed; restore it from a replica or a backup',
+    { cause },
+  )
+}
+
+/** The event a member read from `key` holds; StoreCorruptError naming the key when it holds none. */
+export function decodeMemberAt(key: Buffer, member: Buffer): EventRecord {
+  try {
+    return decodeMember(member)
+  } catch (error) {
+    throw corruptKey(key, error instanceof Error ? error.message : String(error), error)
+  }
+}
+
+/** A name read from `key`; StoreCorruptError naming the key when it is not one. */
+export function decodeNameAt(key: Buffer, bytes: Buffer): string {
+  try {
+    return decodeName(bytes)
+  } catch (error) {
+    throw corruptKey(key, error instanceof Error ? error.message : String(error), error)
+  }
 }

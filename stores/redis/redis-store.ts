@@ -33,8 +33,9 @@ import {
   type StoreClient,
 } from './connection.js'
 import {
-  decodeMember,
-  decodeName,
+  corruptKey,
+  decodeMemberAt,
+  decodeNameAt,
   decodeSnapshot,
   encodeBody,
   encodeMember,
@@ -169,7 +170,7 @@ export class RedisEventStore implements EventStore, EventFollowing, RoleLease {
       createStoreClient(this.settings, `${this.components.nodeId}:follow`),
       this.settings,
       this.keys,
-      (key, member) => this.decode(key, member),
+      (key, member) => decodeMemberAt(key, member),
       this.logger,
     )
   }
@@ -205,8 +206,7 @@ export class RedisEventStore implements EventStore, EventFollowing, RoleLease {
       )
     return this.run('ingest', options, async (client) => {
       const reply = await client.anywhereIngest(call.numKeys, call.keys(), call.args())
-      if (!Array.isArray(reply))
-        throw this.corrupt(this.keys.vector(), 'ingest replied with no list')
+      if (!Array.isArray(reply)) throw corruptKey(this.keys.vector(), 'ingest replied with no list')
       return reply.map((number) => sorted[Number(number) - 1]!)
     })
   }
@@ -221,9 +221,9 @@ export class RedisEventStore implements EventStore, EventFollowing, RoleLease {
     return this.run('readActor', options, async (client) => {
       const members = await client.zrangebylexBuffer(key, min, '+')
       return members.map((member) => {
-        const event = this.decode(key, member)
+        const event = decodeMemberAt(key, member)
         if (event.actorType !== actorType || event.actorId !== actorId)
-          throw this.corrupt(key, `holds an event of ${event.actorType}/${event.actorId}`)
+          throw corruptKey(key, `holds an event of ${event.actorType}/${event.actorId}`)
         return event
       })
     })
@@ -242,10 +242,10 @@ export class RedisEventStore implements EventStore, EventFollowing, RoleLease {
       const entries = await client.xrangeBuffer(key, `${first}-0`, '+', 'COUNT', Math.floor(limit))
       return entries.map(([, fields], i) => {
         const member = fields[1]
-        if (fields.length !== 2 || !member) throw this.corrupt(key, 'entry is not one field')
-        const event = this.decode(key, member)
+        if (fields.length !== 2 || !member) throw corruptKey(key, 'entry is not one field')
+        const event = decodeMemberAt(key, member)
         if (event.origin !== origin || event.seq !== first + i)
-          throw this.corrupt(key, `entry ${first + i} holds ${event.origin}:${event.seq}`)
+          throw corruptKey(key, `entry ${first + i} holds ${event.origin}:${event.seq}`)
         return event
       })
     })
@@ -261,8 +261,8 @@ export class RedisEventStore implements EventStore, EventFollowing, RoleLease {
       for (let i = 0; i + 1 < flat.length; i += 2) {
         const seq = Number(flat[i + 1]!.toString('latin1'))
         if (!Number.isSafeInteger(seq) || seq < 0)
-          throw this.corrupt(key, 'holds a seq that is not a number')
-        entries.push([this.decodeName(key, flat[i]!), seq])
+          throw corruptKey(key, 'holds a seq that is not a number')
+        entries.push([decodeNameAt(key, flat[i]!), seq])
       }
       const vector: VersionVector = Object.fromEntries(entries)
       return vector
@@ -292,7 +292,7 @@ export class RedisEventStore implements EventStore, EventFollowing, RoleLease {
       try {
         return decodeSnapshot(bytes, actorType, actorId)
       } catch (error) {
-        throw this.corrupt(key, errorMessage(error), error)
+        throw corruptKey(key, errorMessage(error), error)
       }
     })
   }
@@ -327,7 +327,7 @@ export class RedisEventStore implements EventStore, EventFollowing, RoleLease {
           if (records.some((record) => !Number.isSafeInteger(record.seq)))
             settleAppend(
               pending,
-              this.corrupt(this.keys.vector(), 'append replied with fewer seqs than drafts'),
+              corruptKey(this.keys.vector(), 'append replied with fewer seqs than drafts'),
             )
           else settleAppend(pending, records)
         }
@@ -371,30 +371,6 @@ export class RedisEventStore implements EventStore, EventFollowing, RoleLease {
     } catch (error) {
       throw this.health.failure(error, what)
     }
-  }
-
-  private decode(key: Buffer, member: Buffer): EventRecord {
-    try {
-      return decodeMember(member)
-    } catch (error) {
-      throw this.corrupt(key, errorMessage(error), error)
-    }
-  }
-
-  private decodeName(key: Buffer, bytes: Buffer): string {
-    try {
-      return decodeName(bytes)
-    } catch (error) {
-      throw this.corrupt(key, errorMessage(error), error)
-    }
-  }
-
-  private corrupt(key: Buffer, detail: string, cause?: unknown): StoreCorruptError {
-    return new StoreCorruptError(
-      `redis store: key '${key.toString('utf8')}' ${detail}: it was not written by this store version ` +
-        'or has been changed; restore it from a replica or a backup',
-      { cause },
-    )
   }
 
   private assertRunning(): void {
