@@ -261,25 +261,29 @@ class MemberConnection {
   }
 
   /**
-   * Calls past their deadline: no answer in time, and it may or may not have run; or, on a
-   * connection that never opened (the call never left this node), surely not run.
+   * Calls past their deadline: no answer in time, and it may or may not have run. On a
+   * connection that never opened, the calls are still in its write buffer, and a connect
+   * that succeeded later would send them: the connection is destroyed first, and then they
+   * surely did not run (failAll, as it closes, says so).
    */
   private expire(): void {
     if (this.pending.size === 0) return
     const now = Date.now()
-    for (const [id, call] of this.pending)
-      if (call.deadline <= now) {
-        this.pending.delete(id)
-        call.reject(
-          this.connected
-            ? new AskTimeoutError(
-                `node ${this.node} of the geo gave no answer to ${call.what} in time; it may or may not have run`,
-              )
-            : new MemberUnreachableError(
-                `node ${this.node} of the geo could not be reached for ${call.what}: its connection did not open in time`,
-              ),
-        )
+    let unopened = false
+    for (const [id, call] of this.pending) {
+      if (call.deadline > now) continue
+      if (!this.connected) {
+        unopened = true
+        continue
       }
+      this.pending.delete(id)
+      call.reject(
+        new AskTimeoutError(
+          `node ${this.node} of the geo gave no answer to ${call.what} in time; it may or may not have run`,
+        ),
+      )
+    }
+    if (unopened) this.close(new Error('its connection did not open in time'))
   }
 
   /** The connection closed: calls never sent (it never connected) or reads are safe to retry. */

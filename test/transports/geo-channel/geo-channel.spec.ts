@@ -151,7 +151,8 @@ describe('geo channel (client and server)', () => {
       process.execPath,
       [
         '-e',
-        `require('node:net').createServer().listen({ port: 0, host: '127.0.0.1', backlog: 1 }, function () { console.log(this.address().port) })`,
+        // Once resumed, it accepts, and prints the bytes any connection sends it.
+        `require('node:net').createServer((s) => s.on('data', (d) => console.log('got ' + d.length))).listen({ port: 0, host: '127.0.0.1', backlog: 1 }, function () { console.log(this.address().port) })`,
       ],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     )
@@ -175,6 +176,14 @@ describe('geo channel (client and server)', () => {
           return true
         },
       )
+      // Said not to have run, it must never run: once the node accepts again (its next
+      // SYN retry comes within 3 s), the call it was never sent stays unsent. A negative
+      // check, so a bounded wait.
+      let printed = ''
+      child.stdout!.on('data', (chunk: Buffer) => (printed += chunk.toString()))
+      child.kill('SIGCONT')
+      await new Promise((resolve) => setTimeout(resolve, 4_000))
+      assert.doesNotMatch(printed, /got/, `the node received: ${printed}`)
     } finally {
       for (const filler of fillers) filler.destroy()
       child.kill('SIGKILL')
