@@ -134,31 +134,41 @@ async function checkWithTsc(
   print: (line: string) => void,
 ): Promise<string[]> {
   const nearest = nearestTsconfig(dirname(file))
-  const settings = JSON.stringify({
-    ...(nearest
-      ? { extends: nearest }
-      : {
-          compilerOptions: {
-            strict: true,
-            module: 'nodenext',
-            moduleResolution: 'nodenext',
-            target: 'es2022',
-            skipLibCheck: true,
-          },
-        }),
-    files: [file],
-    include: [],
-  })
+  const home = nearest ? dirname(nearest) : dirname(file)
+  const settings = (typeRoots?: string[]) =>
+    JSON.stringify({
+      ...(nearest ? { extends: nearest } : {}),
+      compilerOptions: {
+        ...(nearest
+          ? {}
+          : {
+              strict: true,
+              module: 'nodenext',
+              moduleResolution: 'nodenext',
+              target: 'es2022',
+              skipLibCheck: true,
+            }),
+        // A check writes nothing: no .tsbuildinfo of a project that builds incrementally.
+        incremental: false,
+        composite: false,
+        tsBuildInfoFile: null,
+        ...(typeRoots ? { typeRoots } : {}),
+      },
+      files: [file],
+      include: [],
+    })
   const name = `tsconfig.anywhere-check-${process.pid}-${randomUUID().slice(0, 8)}.json`
-  let project = join(nearest ? dirname(nearest) : dirname(file), name)
+  let project = join(home, name)
   let scratch: string | undefined
   try {
     try {
-      await writeFile(project, settings, { flag: 'wx' })
+      await writeFile(project, settings(), { flag: 'wx' })
     } catch {
+      // Not writable there: from the temp dir, tsc would look for @types there, so the
+      // project's are named.
       scratch = await mkdtemp(join(tmpdir(), 'anywhere-check-'))
       project = join(scratch, name)
-      await writeFile(project, settings, { flag: 'wx' })
+      await writeFile(project, settings(typeRootsAbove(home)), { flag: 'wx' })
     }
     const run = await new Promise<{ code: number | null; output: string; error?: Error }>(
       (done) => {
@@ -198,6 +208,19 @@ function tscErrors(output: string): string[] {
       errors[errors.length - 1] += `\n  ${line.trim()}`
   }
   return errors
+}
+
+/** The `node_modules/@types` directories at and above `dir`, nearest first (tsc's own default). */
+function typeRootsAbove(dir: string): string[] {
+  const roots: string[] = []
+  for (let at = dir, i = 0; i < 256; i++) {
+    const candidate = join(at, 'node_modules', '@types')
+    if (existsSync(candidate)) roots.push(candidate)
+    const parent = dirname(at)
+    if (parent === at) break
+    at = parent
+  }
+  return roots
 }
 
 /** The nearest tsconfig.json at or above `dir`. */

@@ -227,6 +227,11 @@ async function readConfigFile(
  */
 function commonJsExport(exported: unknown): NodeConfigModule | undefined {
   if (!isPlainObject(exported)) return undefined
+  // Marked so by the compiler (esbuild, through tsx), whatever else the module exports.
+  if (exported.__esModule === true) {
+    const inner = exported.default ?? exported.config
+    return isPlainObject(inner) ? (inner as NodeConfigModule) : undefined
+  }
   const keys = Object.keys(exported).filter((key) => key !== '__esModule')
   if (keys.length !== 1 || (keys[0] !== 'default' && keys[0] !== 'config')) return undefined
   const inner = exported[keys[0]]

@@ -1,7 +1,7 @@
 // `anywhere-node check --config FILE`: type errors with the user's file:line:col, schema
 // errors by field, exit 0 / 2, and no node started.
 import assert from 'node:assert/strict'
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { createServer, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
@@ -112,6 +112,14 @@ describe('anywhere-node check', function () {
       join(typescript, 'bin', 'tsc'),
       `require(${JSON.stringify(join(REPO_ROOT, 'node_modules', 'typescript', 'lib', 'tsc.js'))})\n`,
     )
+    // A project that builds incrementally: the check must leave no .tsbuildinfo behind.
+    await writeFile(
+      join(dir, 'tsconfig.json'),
+      JSON.stringify({
+        extends: join(REPO_ROOT, 'tsconfig.json'),
+        compilerOptions: { incremental: true, tsBuildInfoFile: './build.tsbuildinfo' },
+      }),
+    )
     const file = join(dir, 'typo.config.mts')
     await writeFile(file, TYPO_CONFIG)
     await assertTypoReported(file)
@@ -120,6 +128,9 @@ describe('anywhere-node check', function () {
     const fixed = await runNodeCommand(['check', '--config', file])
     assert.equal(fixed.code, 0, fixed.stderr)
     assert.match(fixed.stdout, /^config OK: geo lab, store memory/m)
+    // Nothing of the check is left in the project: its tsconfig, a build info.
+    const left = (await readdir(dir)).filter((f) => f !== 'node_modules')
+    assert.deepEqual(left.sort(), ['tsconfig.json', 'typo.config.mts'])
   })
 
   it('a .ts config in a CommonJS project (no "type": "module"): its default export is the config, exit 0', async () => {
@@ -132,7 +143,11 @@ describe('anywhere-node check', function () {
       JSON.stringify({ compilerOptions: { strict: true, module: 'nodenext', types: [] } }),
     )
     const file = join(dir, 'cjs.config.ts')
-    await writeFile(file, `export default { geo: 'lab', store: { kind: 'memory' as const } }\n`)
+    // With another named export beside the default one.
+    await writeFile(
+      file,
+      `export const region = 'eu'\nexport default { geo: 'lab', store: { kind: 'memory' as const } }\n`,
+    )
     const { code, stdout, stderr } = await runNodeCommand(['check', '--config', file])
     assert.equal(code, 0, stderr)
     assert.match(stdout, /^config OK: geo lab, store memory/m)
