@@ -1,5 +1,6 @@
 // The composition root's public surface: build a node from a config, in-process.
-export { createNode, storeFactory } from './node.js'
+export { createNode } from './node.js'
+export { storeFactory } from './store-factory.js'
 export type { AnywhereNode, CreateNodeOptions } from './node.js'
 export {
   CONFIG_FILE_DEFAULTS,
