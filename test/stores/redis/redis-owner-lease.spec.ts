@@ -30,6 +30,7 @@ import {
   testRedis,
   uniquePrefix,
 } from '../../support/redis-server.js'
+import { poll } from '../../support/multi-geo.js'
 import { deleteKeys, openRedisStore, storeComponents } from './helpers.js'
 
 /** How long a condition that depends on a renewal timer may take on a loaded machine. */
@@ -81,21 +82,6 @@ describe('redis store: the owner lease of a node alone on its prefix', function 
     }
   }
 
-  async function waitFor(what: string, check: () => Promise<boolean>): Promise<void> {
-    const until = Date.now() + DEADLINE_MS
-    let last: unknown = 'never checked'
-    while (Date.now() < until) {
-      try {
-        if (await check()) return
-        last = false
-      } catch (error) {
-        last = error
-      }
-      await new Promise((resolve) => setTimeout(resolve, 50))
-    }
-    throw new Error(`${what}: not within ${DEADLINE_MS} ms; last seen: ${String(last)}`)
-  }
-
   it('refuses a second node at start and lets it in once the first stops cleanly', async () => {
     const a = await soleNode('a')
     await assert.rejects(soleNode('b'), (error: unknown) => {
@@ -127,14 +113,18 @@ describe('redis store: the owner lease of a node alone on its prefix', function 
   it('a renewal finds the takeover too, with no append to show it', async () => {
     const a = await soleNode('a', { ownerLeaseMs: 300 })
     await admin!.set(new RedisKeys(prefix).ownerToken(), 'another-node-token')
-    await waitFor('the renewal to find the lease lost', async () => {
-      try {
-        await a.append([draft('a')])
-        return false
-      } catch (error) {
-        return error instanceof StoreLeaseLostError
-      }
-    })
+    await poll(
+      'the renewal to find the lease lost',
+      async () => {
+        try {
+          await a.append([draft('a')])
+          return false
+        } catch (error) {
+          return error instanceof StoreLeaseLostError
+        }
+      },
+      DEADLINE_MS,
+    )
     assert.deepEqual(await admin!.hgetall(new RedisKeys(prefix).vector()), {})
   })
 
@@ -151,9 +141,10 @@ describe('redis store: the owner lease of a node alone on its prefix', function 
     await deleteKeys(redis!.url, prefix)
     await assert.rejects(a.append([draft('a')]), StoreUnavailableError)
     const keys = new RedisKeys(prefix)
-    await waitFor(
+    await poll(
       'the lease to be taken again',
       async () => (await admin!.exists(keys.owner())) === 1,
+      DEADLINE_MS,
     )
     await a.append([draft('a')])
     assert.deepEqual(await admin!.hgetall(keys.vector()), { a: '1' })

@@ -17,6 +17,7 @@ import {
   type ActorRuntime,
   type ActorView,
 } from '../../../core/index.js'
+import { poll } from '../../support/multi-geo.js'
 import { GeoChannelClient } from '../../../transports/geo-channel/client.js'
 import { GeoChannelServer } from '../../../transports/geo-channel/server.js'
 import {
@@ -279,7 +280,7 @@ describe('geo channel (client and server)', () => {
     let release: () => void = () => {}
     behaviours.set('slow', (input) => new Promise((resolve) => (release = () => resolve(input))))
     const slow = client!.ask('b', { type: 't', id: 'i', command: 'slow', input: { n: 1 } })
-    await waitFor('the slow call to reach the owner', () => served === 1)
+    await poll('the slow call to reach the owner', () => served === 1, 10_000, 5)
     // An input the gateway takes (a body of exactly its default limit, 1 MiB), larger once
     // wrapped in a call.
     const input = { text: 'x'.repeat(1024 * 1024 - '{"text":""}'.length) }
@@ -394,14 +395,5 @@ async function silentNode(
       }
       for (const socket of sockets) socket.destroy()
     },
-  }
-}
-
-/** Waits (a bounded number of turns, 10 s at most) for `ready`; fails naming `what`. */
-async function waitFor(what: string, ready: () => boolean): Promise<void> {
-  const deadline = Date.now() + 10_000
-  while (!ready()) {
-    if (Date.now() > deadline) throw new Error(`no ${what} within 10 s`)
-    await new Promise((resolve) => setTimeout(resolve, 5))
   }
 }
