@@ -198,6 +198,11 @@ describe('HTTP gateway: hostile requests', function () {
     assert.equal(wayTooLong.status, 400, JSON.stringify(routerRefusal))
     assert.equal(routerRefusal.error, 'ValidationError')
     assert.deepEqual(routerRefusal.issues?.[0]?.path, ['url'])
+    // A percent-encoding that is not UTF-8: refused by the router too, in the same JSON.
+    const malformed = await post('/v1/actors/counter/%E0%A4%A/increment', '{}')
+    const malformedRefusal = (await malformed.json()) as Refusal
+    assert.equal(malformed.status, 400, JSON.stringify(malformedRefusal))
+    assert.equal(malformedRefusal.error, 'ValidationError')
   })
 
   it('refuses a misspelt or unknown input key of a built-in command with a 400 naming it, and changes nothing', async () => {
