@@ -1,5 +1,10 @@
 import type { Stream } from '@libp2p/interface'
-import { MAX_HLC_DRIFT_MS, type EventRecord, type VersionVector } from '../../core/index.js'
+import {
+  MAX_HLC_DRIFT_MS,
+  ThrottledWarning,
+  type EventRecord,
+  type VersionVector,
+} from '../../core/index.js'
 import { AckPacer } from './ack-pacer.js'
 import { FrameAdmission } from './frame-admission.js'
 import { sharedKeys } from './retired-origins.js'
@@ -62,8 +67,7 @@ export class ReplicationReceiver extends ReplicationSession {
   /** An ingest is under way: frames read meanwhile get a receipt ack of their own. */
   private ingesting = false
   private readonly acks: AckPacer
-  private lastSkewWarnAt = -Infinity
-  private skewWarnsSuppressed = 0
+  private readonly skewWarning: ThrottledWarning
 
   constructor(stream: Stream, peer: SessionPeer, components: SessionComponents) {
     super('receiver', stream, peer, components)
@@ -73,6 +77,12 @@ export class ReplicationReceiver extends ReplicationSession {
     this.acks = new AckPacer(components.clock, components.settings.ackIntervalMs, (echo) => {
       if (!this.closed) this.sendAck(this.processedN, this.lastVector, echo)
     })
+    this.skewWarning = new ThrottledWarning(
+      this.logger,
+      'replicated events stamped beyond the clock skew bound are held back until the clock catches up',
+      SKEW_WARN_EVERY_MS,
+      () => components.clock.now(),
+    )
   }
 
   /** Runs the session until its stream ends. */
@@ -163,21 +173,7 @@ export class ReplicationReceiver extends ReplicationSession {
       seq: event.seq,
       aheadMs,
     })
-    if (clock.now() - this.lastSkewWarnAt < SKEW_WARN_EVERY_MS) this.skewWarnsSuppressed++
-    else {
-      this.logger.warn(
-        'replicated events stamped beyond the clock skew bound are held back until the clock catches up',
-        {
-          peer: this.peer.peerId,
-          origin: event.origin,
-          seq: event.seq,
-          aheadMs,
-          suppressed: this.skewWarnsSuppressed,
-        },
-      )
-      this.lastSkewWarnAt = clock.now()
-      this.skewWarnsSuppressed = 0
-    }
+    this.skewWarning.warn({ peer: this.peer.peerId, origin: event.origin, seq: event.seq, aheadMs })
     return false
   }
 
