@@ -133,7 +133,7 @@ async function checkWithTsc(
   file: string,
   print: (line: string) => void,
 ): Promise<string[]> {
-  const nearest = nearestTsconfig(dirname(file))
+  const nearest = existingAbove(dirname(file), 'tsconfig.json')[0]
   const home = nearest ? dirname(nearest) : dirname(file)
   const settings = (typeRoots?: string[]) =>
     JSON.stringify({
@@ -168,7 +168,9 @@ async function checkWithTsc(
       // project's are named.
       scratch = await mkdtemp(join(tmpdir(), 'anywhere-check-'))
       project = join(scratch, name)
-      await writeFile(project, settings(typeRootsAbove(home)), { flag: 'wx' })
+      await writeFile(project, settings(existingAbove(home, join('node_modules', '@types'))), {
+        flag: 'wx',
+      })
     }
     const run = await new Promise<{ code: number | null; output: string; error?: Error }>(
       (done) => {
@@ -210,29 +212,17 @@ function tscErrors(output: string): string[] {
   return errors
 }
 
-/** The `node_modules/@types` directories at and above `dir`, nearest first (tsc's own default). */
-function typeRootsAbove(dir: string): string[] {
-  const roots: string[] = []
+/** `name` (a relative path) in `dir` and every directory above it, where it exists, nearest first. */
+function existingAbove(dir: string, name: string): string[] {
+  const found: string[] = []
   for (let at = dir, i = 0; i < 256; i++) {
-    const candidate = join(at, 'node_modules', '@types')
-    if (existsSync(candidate)) roots.push(candidate)
+    const candidate = join(at, name)
+    if (existsSync(candidate)) found.push(candidate)
     const parent = dirname(at)
     if (parent === at) break
     at = parent
   }
-  return roots
-}
-
-/** The nearest tsconfig.json at or above `dir`. */
-function nearestTsconfig(dir: string): string | undefined {
-  for (let at = dir, i = 0; i < 256; i++) {
-    const candidate = join(at, 'tsconfig.json')
-    if (existsSync(candidate)) return candidate
-    const parent = dirname(at)
-    if (parent === at) return undefined
-    at = parent
-  }
-  return undefined
+  return found
 }
 
 /** A path relative to the working directory when it is under it, else absolute. */
