@@ -8,6 +8,9 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { Redis } from 'ioredis'
+import { RedisKeys } from '../../stores/redis/keys.js'
+import { openNotice } from '../../transports/libp2p/retirement-notice.js'
 import { poll } from '../support/multi-geo.js'
 import { runNodeCommand, startNodeProcess, type NodeProcess } from '../support/node-process.js'
 import { freePort } from '../support/ports.js'
@@ -58,6 +61,7 @@ describe('two geos of two nodes each replicate through one node per geo', functi
   const members = new Map<string, Member>()
   const proxies: TcpProxy[] = []
   const peerIds = new Map<GeoName, string>()
+  const prefixes = new Map<GeoName, string>()
   /** Idempotency keys acknowledged per counter (each counts once, whatever was retried). */
   const acked = new Map<string, Set<string>>()
 
@@ -208,11 +212,45 @@ describe('two geos of two nodes each replicate through one node per geo', functi
       const id = await runNodeCommand(['id', '--data-dir', members.get(GEOS[geo][0])!.dataDir])
       peerIds.set(geo, id.stdout.trim())
     }
-    const prefixes = { a: uniquePrefix('geo-a'), b: uniquePrefix('geo-b') }
+    for (const geo of ['a', 'b'] as const) prefixes.set(geo, uniquePrefix(`geo-${geo}`))
     // One at a time, first nodes first: each start compiles the sources.
     for (const name of ['a1', 'b1', 'a2', 'b2'])
-      await start(members.get(name)!, prefixes[members.get(name)!.geo])
+      await start(members.get(name)!, prefixes.get(members.get(name)!.geo)!)
+    // Each replicator issued a notice when it started alone, and issues the next (both its
+    // geo's nodes live) at a refresh after the second joined. The cases compare notices
+    // across a takeover: they start once both geos keep both notices with every node live.
+    await poll(
+      'each geo to keep both geos` notices, listing both nodes of each live',
+      async () => {
+        for (const geo of ['a', 'b'] as const) {
+          const kept = await keptNotices(geo)
+          for (const key of peerIds.values()) if ((kept.get(key) ?? 0) < 2) return false
+        }
+        return true
+      },
+      60_000,
+    )
   })
+
+  /** Per key, how many origins the notice kept in `geo`'s Redis lists live. */
+  async function keptNotices(geo: GeoName): Promise<Map<string, number>> {
+    const client = new Redis(redis!.url, { lazyConnect: true, maxRetriesPerRequest: 1 })
+    try {
+      await client.connect()
+      const kept = await client.hgetallBuffer(
+        new RedisKeys(prefixes.get(geo)!, 'plain').retiredNotices(),
+      )
+      const live = new Map<string, number>()
+      for (const [key, bytes] of Object.entries(kept)) {
+        const opened = openNotice(key, bytes.subarray(64), bytes.subarray(0, 64))
+        assert.notEqual(typeof opened, 'string', `the notice of ${key} kept in geo ${geo}`)
+        if (typeof opened !== 'string') live.set(key, opened.notice.live.length)
+      }
+      return live
+    } finally {
+      client.disconnect()
+    }
+  }
   afterEach(function () {
     if (this.currentTest?.state !== 'failed') return
     for (const m of members.values())
@@ -304,10 +342,9 @@ describe('two geos of two nodes each replicate through one node per geo', functi
       hellos = views.find((v) => v.peers.length > 0)?.peers[0]?.hellos ?? {}
       return hellos.sender !== undefined && hellos.receiver !== undefined
     })
-    // It lacked none of geo b's notices: b passed it none after the hellos. Geo b may lack
-    // one of geo a's: a notice another node of geo a kept in Redis while the victim
-    // replicated, or one the victim kept just before the kill. Then the first hellos differ
-    // on that key and the notice goes at once, before any event.
+    // It lacked none of geo b's notices: b passed it none after the hellos (the notices
+    // settled before the cases began, and the new replicator issues its own only once both
+    // hellos went). Should the bases differ anyway, the notice goes at once, before any event.
     let hellosOfB: FabricView['peers'][number]['hellos'] = {}
     await poll('geo b`s hellos with the new replicator', async () => {
       const views = await Promise.all(live('b').map(fabricOf))
