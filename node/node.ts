@@ -233,6 +233,7 @@ export async function createNode(
     clock,
     taps,
     geo: config.geo,
+    logger,
     sources: {
       inFlight: () => gateway?.inFlight ?? 0,
       mailboxBacklog: () => runtime.mailboxBacklog(),

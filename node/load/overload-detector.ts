@@ -3,6 +3,7 @@ import {
   LOAD_SIGNALS,
   type Clock,
   type LoadReport,
+  type Logger,
   type LoadSample,
   type LoadSignal,
   type Startable,
@@ -25,6 +26,8 @@ export interface OverloadDetectorComponents {
   taps: Taps
   geo: string
   sources: LoadSources
+  /** Told once when the node trips (which signal, every signal's value) and once when it recovers. */
+  logger?: Logger
 }
 
 /** How fast the shed share grows per sample, per unit of load past the recovery point. */
@@ -115,6 +118,10 @@ export class OverloadDetector implements Startable {
       this.trippedBy = worst
       this.overloadedAt = now
       this.calmSince = undefined
+      components.logger?.warn('overloaded: sheds part of its requests and answers /readyz 503', {
+        signal: worst,
+        signals: valuesOf(signals),
+      })
       components.taps.publish({
         kind: 'geo.overloaded',
         at: now,
@@ -136,6 +143,7 @@ export class OverloadDetector implements Startable {
     this.trippedBy = undefined
     this.overloadedAt = undefined
     this.overSamples = 0
+    components.logger?.info('no longer overloaded', { signal, overloadedMs })
     components.taps.publish({
       kind: 'geo.recovered',
       at: now,
@@ -184,6 +192,14 @@ function worstSignal(signals: Record<LoadSignal, LoadSample>): LoadSignal {
   for (const signal of LOAD_SIGNALS)
     if (ratio(signals[signal]) > ratio(signals[worst])) worst = signal
   return worst
+}
+
+/** Each signal as `value/limit`, for a log line. */
+function valuesOf(signals: Record<LoadSignal, LoadSample>): Record<LoadSignal, string> {
+  const values = {} as Record<LoadSignal, string>
+  for (const signal of LOAD_SIGNALS)
+    values[signal] = `${signals[signal].value}/${signals[signal].limit}`
+  return values
 }
 
 function round(ms: number): number {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { z } from 'zod'
 import {
   defineActor,
+  silentLogger,
   simulatedClock,
   Taps,
   type TapEvent,
@@ -33,12 +34,21 @@ describe('node: readiness and the overload detector', () => {
     const seen: TapEvent[] = []
     const subscription = taps.events$.subscribe((e) => seen.push(e))
     let inFlight = 0
+    const lines: string[] = []
+    const logger = {
+      ...silentLogger(),
+      info: (message: string, fields?: object) =>
+        void lines.push(`info ${message} ${JSON.stringify(fields)}`),
+      warn: (message: string, fields?: object) =>
+        void lines.push(`warn ${message} ${JSON.stringify(fields)}`),
+    }
     const detector = new OverloadDetector(
       overloadInitSchema.parse({ maxInFlight: 10, tripAfterSamples: 2, recoverAfterMs: 1_000 }),
       {
         clock,
         taps,
         geo: 'b',
+        logger,
         sources: { inFlight: () => inFlight, mailboxBacklog: () => 0, storeAppendMs: () => 0 },
       },
     )
@@ -52,6 +62,9 @@ describe('node: readiness and the overload detector', () => {
       seen.map((e) => e.kind === 'geo.overloaded' && [e.signal, e.value, e.limit]),
       [['inFlight', 12, 10]],
     )
+    // The node's log says so too, once, with every signal against its limit.
+    assert.equal(lines.length, 1, lines.join('\n'))
+    assert.match(lines[0]!, /^warn overloaded: .*"signal":"inFlight".*"inFlight":"12\/10"/)
     inFlight = 8 // under the limit but above recoverBelow (0.7): still overloaded
     clock.advance(5_000)
     assert.equal(detector.sample().overloaded, true, 'hysteresis: 0.8 of the limit is not calm')
@@ -66,6 +79,9 @@ describe('node: readiness and the overload detector', () => {
     assert.ok(last?.kind === 'geo.recovered', `last tap: ${JSON.stringify(last)}`)
     assert.equal(last.signal, 'inFlight')
     assert.equal(last.overloadedMs, 6_000)
+    assert.deepEqual(lines.slice(1), [
+      'info no longer overloaded {"signal":"inFlight","overloadedMs":6000}',
+    ])
     subscription.unsubscribe()
   })
 

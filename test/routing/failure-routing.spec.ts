@@ -269,7 +269,7 @@ describe('failure routing: 3 geos, 1 edge, delaying links', function () {
     assert.deepEqual(
       servedBy(after),
       { b: after.length },
-      `${describeSamples(after)}; edge taps meanwhile: ${routedWhileQuiet.slice(0, 2_000)}; edge: ${JSON.stringify(await edgeStatus())}`,
+      `${describeSamples(after)}; edge taps meanwhile: ${routedWhileQuiet.slice(0, 2_000)}; edge: ${JSON.stringify(await edgeStatus())}; b's log: ${cluster!.geo('b').output().slice(-3_000)}`,
     )
   })
 })
