@@ -16,6 +16,16 @@ import type {
 /** A sender that lasted this long resets the backoff. */
 export const STABLE_SESSION_MS = 10_000
 
+/**
+ * How long after its start a link that never connected reports its dial failures as info,
+ * not warnings: geos started together dial each other before they all listen. A peer that
+ * answers with another PeerId is warned at once (a configuration error, not a start).
+ */
+export const STARTUP_GRACE_MS = 30_000
+
+/** How libp2p's Noise says the peer at a dialled address holds another key. */
+const WRONG_IDENTITY = /does not match expected remote identity/
+
 /** The redial delay after `failures` consecutive failures: exponential, capped, jittered in [50%, 100%]. */
 export function backoffDelay(failures: number, settings: LinkSettings): number {
   const exponent = Math.min(Math.max(failures - 1, 0), 30)
@@ -58,6 +68,10 @@ export class PeerLink implements SessionPeer {
   private rttMs: number | undefined
   private advert: (GeoAdvert & { receivedAt: number }) | undefined
   private lastError: string | undefined
+  /** The last reason a warning named (a reason first seen in the startup grace is warned after it). */
+  private lastWarned: string | undefined
+  private everConnected = false
+  private readonly createdAt: number
   /** Per origin, the seq of an event that cannot be framed, until the peer holds it. */
   private readonly blocked = new Map<string, number>()
   private unframableEvents = 0
@@ -79,6 +93,7 @@ export class PeerLink implements SessionPeer {
   ) {
     this.geo = geo ?? 'unknown'
     this.since = components.clock.now()
+    this.createdAt = this.since
   }
 
   /** Starts the dial loop. */
@@ -170,6 +185,7 @@ export class PeerLink implements SessionPeer {
     if (role === 'sender') this.senderUp = true
     else this.receiverUp = true
     this.lastError = undefined
+    this.lastWarned = undefined
     if (this.healing && role === 'receiver')
       for (const [origin, seq] of Object.entries(hello.vector))
         if (seq > (this.healing.inTarget[origin] ?? 0)) this.healing.inTarget[origin] = seq
@@ -177,6 +193,7 @@ export class PeerLink implements SessionPeer {
     const { clock, taps, logger, localFeed } = this.components
     const now = clock.now()
     this.connected = true
+    this.everConnected = true
     this.since = now
     // `peerGeo`, not `geo`: every line already names this node's own geo.
     logger.info('fabric peer connected', { peer: this.peerId, peerGeo: this.geo })
@@ -263,14 +280,23 @@ export class PeerLink implements SessionPeer {
     })
   }
 
-  /** A dial or handshake that failed: warned once per distinct reason, kept for `status()`. */
+  /**
+   * A dial or handshake that failed: warned once per distinct reason (as info while the link
+   * is starting: see STARTUP_GRACE_MS), kept for `status()`.
+   */
   private failed(reason: string): void {
-    if (reason !== this.lastError)
-      this.components.logger.warn('fabric dial failed', {
-        peer: this.peerId,
-        peerGeo: this.geo,
-        error: reason,
-      })
+    const { logger, clock } = this.components
+    const fields = { peer: this.peerId, peerGeo: this.geo, error: reason }
+    const starting =
+      !this.everConnected &&
+      clock.now() - this.createdAt < STARTUP_GRACE_MS &&
+      !WRONG_IDENTITY.test(reason)
+    if (starting) {
+      if (reason !== this.lastError) logger.info('fabric peer not reachable yet; retrying', fields)
+    } else if (reason !== this.lastWarned) {
+      logger.warn('fabric dial failed', fields)
+      this.lastWarned = reason
+    }
     this.lastError = reason
   }
 

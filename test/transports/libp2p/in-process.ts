@@ -14,7 +14,7 @@ import { z } from 'zod'
 import { defineActor } from '../../../core/actor.js'
 import { systemClock, type Clock } from '../../../core/clock.js'
 import { HybridLogicalClock } from '../../../core/hlc.js'
-import { silentLogger, streamLogger } from '../../../core/logger.js'
+import { silentLogger, streamLogger, type Logger } from '../../../core/logger.js'
 import { MemoryEventStore } from '../../../stores/memory/memory-store.js'
 import { ActorRuntime } from '../../../core/runtime/index.js'
 import { Taps, type TapEvent, type TapKind, type TapOf } from '../../../core/taps.js'
@@ -122,12 +122,16 @@ export async function startGeo(
     store?: MemoryEventStore
     /** Runs the geo's wall clock this far from the real one (a skewed clock). */
     clockOffsetMs?: number
+    /** The geo's clock (instead of `clockOffsetMs`). */
+    clock?: Clock
+    /** Where the geo logs (instead of silence, or `debug`'s stderr). */
+    logger?: Logger
     maxClockSkewMs?: number
     /** The log id of the geo's origin (default `node-<geo>`; a memory-store node gets a new one each start). */
     logId?: string
   } = {},
 ): Promise<TestGeo> {
-  const clock = offsetClock(options.clockOffsetMs ?? 0)
+  const clock = options.clock ?? offsetClock(options.clockOffsetMs ?? 0)
   const hlc = new HybridLogicalClock(
     clock,
     options.maxClockSkewMs ? { maxSkewMs: options.maxClockSkewMs } : {},
@@ -136,9 +140,11 @@ export async function startGeo(
   const tapLog: TapEvent[] = []
   const subscription = taps.events$.subscribe((e) => tapLog.push(e))
   const store = options.store ?? new MemoryEventStore()
-  const logger = options.debug
-    ? streamLogger({ level: 'debug', fields: { geo: identity.geo } })
-    : silentLogger()
+  const logger =
+    options.logger ??
+    (options.debug
+      ? streamLogger({ level: 'debug', fields: { geo: identity.geo } })
+      : silentLogger())
   const nodeId = `${options.logId ?? `node-${identity.geo}`}.${identity.peerId}`
   const runtime = new ActorRuntime(
     { actors: [note, tally] },

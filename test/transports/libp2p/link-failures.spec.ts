@@ -1,4 +1,8 @@
 import assert from 'node:assert/strict'
+import { systemClock, type Clock } from '../../../core/clock.js'
+import { silentLogger } from '../../../core/logger.js'
+import { STARTUP_GRACE_MS } from '../../../transports/libp2p/peer-link.js'
+import { freePort } from '../../support/ports.js'
 import { startTcpProxy, type TcpProxy } from '../../support/tcp-proxy.js'
 import {
   addressOf,
@@ -115,5 +119,43 @@ describe('fabric: cut, frozen and healed links (in-process, through a TCP proxy)
     await waitFor('converged over the slow link', () => sameVectors([a, b]), 20_000)
     assert.deepEqual(await b.runtime.actor(tally, 'slow').state(), { value: 100 })
     await waitFor('rtt measured', () => (b.fabric.status().peers[0]!.rttMs ?? 0) >= 40, 10_000)
+  })
+
+  it('reports a peer not listening yet as info while it starts, and warns once it never came up', async () => {
+    const real = systemClock()
+    let offsetMs = 0
+    const clock: Clock = {
+      now: () => real.now() + offsetMs,
+      setTimer: (ms, fn) => real.setTimer(ms, fn),
+    }
+    const lines: string[] = []
+    const logger = {
+      ...silentLogger(),
+      child: () => logger,
+      debug: (message: string) => void lines.push(`debug ${message}`),
+      info: (message: string) => void lines.push(`info ${message}`),
+      warn: (message: string) => void lines.push(`warn ${message}`),
+    }
+    const ia = await createGeo('a')
+    const ib = await createGeo('b')
+    dirs.push(ia.dataDir, ib.dataDir)
+    // Nothing listens on b's address: every dial is refused.
+    const address = `/ip4/127.0.0.1/tcp/${await freePort()}`
+    await startGeo(
+      ia,
+      { peers: [{ geo: 'b', peerId: ib.peerId, addrs: [address] }] },
+      { clock, logger },
+    )
+    await waitFor('a dial refused', () =>
+      lines.includes('info fabric peer not reachable yet; retrying'),
+    )
+    assert.ok(!lines.some((l) => l.startsWith('warn')), lines.join('\n'))
+    // Past the grace with the peer never reached: a warning, once for that reason.
+    offsetMs = STARTUP_GRACE_MS
+    await waitFor('a warning', () => lines.includes('warn fabric dial failed'))
+    const redials = () => lines.filter((l) => l === 'debug fabric redial scheduled').length
+    const warnedAt = redials()
+    await waitFor('three more refused dials', () => redials() >= warnedAt + 3)
+    assert.equal(lines.filter((l) => l === 'warn fabric dial failed').length, 1, lines.join('\n'))
   })
 })
