@@ -2,7 +2,7 @@
 // TypeScript compiler is installed) and validates the config, without starting a node.
 import { execFile } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
-import { existsSync } from 'node:fs'
+import { existsSync, rmSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
@@ -160,6 +160,14 @@ async function checkWithTsc(
   const name = `tsconfig.anywhere-check-${process.pid}-${randomUUID().slice(0, 8)}.json`
   let project = join(home, name)
   let scratch: string | undefined
+  // Ctrl-C (or a kill) while tsc runs: the scratch config goes too, then the signal does
+  // what it would have done.
+  const onSignal = (signal: NodeJS.Signals) => {
+    rmSync(scratch ?? project, { recursive: true, force: true })
+    process.kill(process.pid, signal)
+  }
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const
+  for (const signal of signals) process.once(signal, onSignal)
   try {
     try {
       await writeFile(project, settings(), { flag: 'wx' })
@@ -193,6 +201,7 @@ async function checkWithTsc(
     )
     return []
   } finally {
+    for (const signal of signals) process.off(signal, onSignal)
     await rm(scratch ?? project, { recursive: true, force: true })
   }
 }

@@ -1,11 +1,13 @@
 // `anywhere-node check --config FILE`: type errors with the user's file:line:col, schema
 // errors by field, exit 0 / 2, and no node started.
 import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { existsSync } from 'node:fs'
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { createServer, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
-import { runNodeCommand } from '../support/node-process.js'
+import { NODE_BIN as BIN, runNodeCommand } from '../support/node-process.js'
 import { REPO_ROOT, scratchDir, scratchModule } from '../support/scratch-module.js'
 
 /** A config module with one type error, at 4:11 (a port given as a string). */
@@ -131,6 +133,48 @@ describe('anywhere-node check', function () {
     // Nothing of the check is left in the project: its tsconfig, a build info.
     const left = (await readdir(dir)).filter((f) => f !== 'node_modules')
     assert.deepEqual(left.sort(), ['tsconfig.json', 'typo.config.mts'])
+  })
+
+  it('Ctrl-C while tsc runs: the scratch tsconfig is removed and check ends by the signal', async () => {
+    // The project's tsc (a TypeScript 7 shape, as above) writes its pid and then hangs.
+    const dir = await scratchDir()
+    const pidFile = join(dir, 'tsc.pid')
+    cleanups.push(async () => {
+      const pid = Number(await readFile(pidFile, 'utf8').catch(() => ''))
+      if (pid > 0) process.kill(pid, 'SIGKILL')
+      await rm(dir, { recursive: true, force: true })
+    })
+    const typescript = join(dir, 'node_modules', 'typescript')
+    await mkdir(join(typescript, 'bin'), { recursive: true })
+    await writeFile(
+      join(typescript, 'package.json'),
+      JSON.stringify({ name: 'typescript', version: '7.0.0', main: 'version.cjs' }),
+    )
+    await writeFile(join(typescript, 'version.cjs'), `module.exports = { version: '7.0.0' }\n`)
+    await writeFile(
+      join(typescript, 'bin', 'tsc'),
+      `require('node:fs').writeFileSync(${JSON.stringify(pidFile)}, String(process.pid))\nsetTimeout(() => {}, 60_000)\n`,
+    )
+    await writeFile(
+      join(dir, 'tsconfig.json'),
+      JSON.stringify({ compilerOptions: { strict: true } }),
+    )
+    const file = join(dir, 'app.config.mts')
+    await writeFile(file, `export default { geo: 'lab', store: { kind: 'memory' } }\n`)
+    const child = spawn(process.execPath, [BIN, 'check', '--config', file], { stdio: 'ignore' })
+    cleanups.push(async () => void child.kill('SIGKILL'))
+    const exited = new Promise<NodeJS.Signals | null>((resolve) =>
+      child.once('exit', (_code, signal) => resolve(signal)),
+    )
+    const scratch = async () =>
+      (await readdir(dir)).filter((f) => f.startsWith('tsconfig.anywhere-check-'))
+    for (let i = 0; i < 600 && !existsSync(pidFile); i++)
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    assert.ok(existsSync(pidFile), 'the project tsc never started')
+    assert.equal((await scratch()).length, 1, 'the scratch tsconfig while tsc runs')
+    child.kill('SIGINT')
+    assert.equal(await exited, 'SIGINT')
+    assert.deepEqual(await scratch(), [])
   })
 
   it('a .ts config in a CommonJS project (no "type": "module"): its default export is the config, exit 0', async () => {

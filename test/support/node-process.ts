@@ -3,7 +3,8 @@ import assert from 'node:assert/strict'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 
-const BIN = fileURLToPath(new URL('../../bin/anywhere-node.mjs', import.meta.url))
+/** The `anywhere-node` bin the tests run. */
+export const NODE_BIN = fileURLToPath(new URL('../../bin/anywhere-node.mjs', import.meta.url))
 
 /** Longest output kept per process (for failure messages). */
 const MAX_OUTPUT_CHARS = 200_000
@@ -53,7 +54,7 @@ process.on('exit', () => {
 
 /** Starts `anywhere-node <args>` and resolves once it prints its ready line. */
 export async function startNodeProcess(options: StartNodeOptions): Promise<NodeProcess> {
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), BIN, ...options.args], {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), NODE_BIN, ...options.args], {
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
@@ -146,7 +147,7 @@ export async function runNodeCommand(
   args: readonly string[],
   timeoutMs = 30_000,
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [NODE_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
   running.add(child)
   let stdout = ''
   let stderr = ''
