@@ -1,3 +1,5 @@
+import { systemClock, type Clock } from './clock.js'
+
 /** Log levels, most verbose first. */
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const
 export type LogLevel = (typeof LOG_LEVELS)[number]
@@ -48,31 +50,50 @@ export function streamLogger(init: {
 
 /**
  * A warning that may repeat often (once per failing request): the first is written at once,
- * then at most one per `everyMs`, each saying how many were left out since the last.
+ * then at most one per `everyMs`, each saying how many were left out since the last. Those
+ * left out of a burst that then stops are told at the end of its window (the last one's
+ * fields, with the count).
  */
 export class ThrottledWarning {
   private lastAt = -Infinity
   private suppressed = 0
+  private lastFields: LogFields = {}
+  private flushScheduled = false
 
   constructor(
     private readonly logger: Logger,
     private readonly message: string,
     private readonly everyMs = 10_000,
-    private readonly now: () => number = Date.now,
+    private readonly clock: Clock = systemClock(),
   ) {}
 
   warn(fields: LogFields): void {
-    const now = this.now()
+    const now = this.clock.now()
     if (now - this.lastAt < this.everyMs) {
       this.suppressed++
+      this.lastFields = fields
+      if (!this.flushScheduled) {
+        this.flushScheduled = true
+        this.clock.setTimer(this.lastAt + this.everyMs - now, () => this.flush())
+      }
       return
     }
+    this.write(fields, now)
+  }
+
+  private flush(): void {
+    this.flushScheduled = false
+    if (this.suppressed > 0) this.write(this.lastFields, this.clock.now())
+  }
+
+  private write(fields: LogFields, now: number): void {
     this.logger.warn(
       this.message,
       this.suppressed > 0 ? { ...fields, suppressed: this.suppressed } : fields,
     )
     this.lastAt = now
     this.suppressed = 0
+    this.lastFields = {}
   }
 }
 

@@ -81,7 +81,7 @@ export class ReplicationReceiver extends ReplicationSession {
       this.logger,
       'replicated events stamped beyond the clock skew bound are held back until the clock catches up',
       SKEW_WARN_EVERY_MS,
-      () => components.clock.now(),
+      components.clock,
     )
   }
 

@@ -1,0 +1,48 @@
+import assert from 'node:assert/strict'
+import { silentLogger, simulatedClock, ThrottledWarning } from '../../core/index.js'
+
+describe('ThrottledWarning', () => {
+  function recorded() {
+    const lines: Array<Record<string, unknown>> = []
+    const logger = {
+      ...silentLogger(),
+      warn: (_message: string, fields?: Record<string, unknown>) => void lines.push(fields ?? {}),
+    }
+    return { lines, logger }
+  }
+
+  it('writes the first at once, then at most one per window, counting those left out', () => {
+    const clock = simulatedClock()
+    const { lines, logger } = recorded()
+    const warning = new ThrottledWarning(logger, 'failed', 10_000, clock)
+    warning.warn({ n: 1 })
+    warning.warn({ n: 2 })
+    warning.warn({ n: 3 })
+    assert.deepEqual(lines, [{ n: 1 }])
+    clock.advance(5_000)
+    warning.warn({ n: 4 })
+    assert.equal(lines.length, 1)
+    clock.advance(5_000)
+    // The window ended: the last one left out is told, with the count.
+    assert.deepEqual(lines, [{ n: 1 }, { n: 4, suppressed: 3 }])
+    clock.advance(5_000)
+    warning.warn({ n: 5 })
+    assert.equal(lines.length, 2, 'still within the window of the last line written')
+    clock.advance(60_000)
+    assert.deepEqual(lines.at(-1), { n: 5, suppressed: 1 })
+    assert.equal(lines.length, 3)
+  })
+
+  it('a burst that stops is counted once its window ends, and nothing more is written', () => {
+    const clock = simulatedClock()
+    const { lines, logger } = recorded()
+    const warning = new ThrottledWarning(logger, 'failed', 1_000, clock)
+    for (let n = 0; n < 100; n++) warning.warn({ n })
+    clock.advance(999)
+    assert.deepEqual(lines, [{ n: 0 }])
+    clock.advance(1)
+    assert.deepEqual(lines, [{ n: 0 }, { n: 99, suppressed: 99 }])
+    clock.advance(10_000)
+    assert.equal(lines.length, 2)
+  })
+})
