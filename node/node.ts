@@ -151,6 +151,7 @@ export async function createNode(
     clock,
     store,
     load: () => overload.report(),
+    logger,
   })
   // A fabric is built afresh each time it starts: in a geo of several nodes, each time this
   // node takes the replicator lease.

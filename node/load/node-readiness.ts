@@ -2,6 +2,7 @@ import type {
   Clock,
   EventLog,
   LoadReport,
+  Logger,
   Readiness,
   ReadinessState,
   Startable,
@@ -17,6 +18,8 @@ export interface NodeReadinessComponents {
   store: Pick<EventLog, 'versionVector'>
   /** The overload detector's last report. */
   load(): LoadReport
+  /** Told when the store stops answering its probe in time, and when it answers again. */
+  logger?: Logger
 }
 
 /**
@@ -75,12 +78,20 @@ export class NodeReadiness implements Readiness, Startable {
       () => true,
       () => false,
     )
+    let answering: boolean
     try {
-      this.storeAnswering = await Promise.race([answered, timedOut])
+      answering = await Promise.race([answered, timedOut])
     } finally {
       cancel?.()
     }
-    return this.storeAnswering
+    if (answering !== this.storeAnswering)
+      if (answering) this.components.logger?.info('the store answers again: ready')
+      else
+        this.components.logger?.warn('the store did not answer a probe in time: not ready', {
+          storeProbeTimeoutMs: this.options.storeProbeTimeoutMs,
+        })
+    this.storeAnswering = answering
+    return answering
   }
 
   private schedule(): void {

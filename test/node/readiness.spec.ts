@@ -88,6 +88,7 @@ describe('node: readiness and the overload detector', () => {
   it('calls a store that does not answer within storeProbeTimeoutMs unavailable, and available once it answers', async () => {
     const clock = simulatedClock()
     let answer = false
+    const lines: string[] = []
     const readiness = new NodeReadiness(
       { storeProbeMs: 1_000, storeProbeTimeoutMs: 500 },
       {
@@ -107,6 +108,11 @@ describe('node: readiness and the overload detector', () => {
             storeAppend: { value: 0, limit: 1 },
           },
         }),
+        logger: {
+          ...silentLogger(),
+          info: (message: string) => void lines.push(`info ${message}`),
+          warn: (message: string) => void lines.push(`warn ${message}`),
+        },
       },
     )
     assert.equal(readiness.state().reason, 'starting')
@@ -119,9 +125,12 @@ describe('node: readiness and the overload detector', () => {
       [readiness.state().ready, readiness.state().reason],
       [false, 'store-unavailable'],
     )
+    assert.deepEqual(lines, ['warn the store did not answer a probe in time: not ready'])
     answer = true
     assert.equal(await readiness.probeStore(), true)
     assert.equal(readiness.state().ready, true)
+    assert.equal(await readiness.probeStore(), true)
+    assert.deepEqual(lines.slice(1), ['info the store answers again: ready'], 'once per change')
     readiness.enter('draining')
     assert.equal(readiness.state().reason, 'draining')
   })
