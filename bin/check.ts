@@ -1,6 +1,6 @@
 // `anywhere-node check --config FILE`: type-checks a TypeScript config module (when the
 // TypeScript compiler is installed) and validates the config, without starting a node.
-import { execFile } from 'node:child_process'
+import { execFile, type ChildProcess } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { existsSync, rmSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
@@ -160,11 +160,17 @@ async function checkWithTsc(
   const name = `tsconfig.anywhere-check-${process.pid}-${randomUUID().slice(0, 8)}.json`
   let project = join(home, name)
   let scratch: string | undefined
-  // Ctrl-C (or a kill) while tsc runs: the scratch config goes too, then the signal does
-  // what it would have done.
+  let tsc: ChildProcess | undefined
+  // Ctrl-C (or a kill) while tsc runs: tsc and the scratch config go too, then the signal
+  // does what it would have done (unless the host process handles it itself).
   const onSignal = (signal: NodeJS.Signals) => {
-    rmSync(scratch ?? project, { recursive: true, force: true })
-    process.kill(process.pid, signal)
+    tsc?.kill('SIGKILL')
+    try {
+      rmSync(scratch ?? project, { recursive: true, force: true })
+    } catch {
+      // Ending by the signal matters more than the scratch file.
+    }
+    if (process.listenerCount(signal) === 0) process.kill(process.pid, signal)
   }
   const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const
   for (const signal of signals) process.once(signal, onSignal)
@@ -182,7 +188,7 @@ async function checkWithTsc(
     }
     const run = await new Promise<{ code: number | null; output: string; error?: Error }>(
       (done) => {
-        execFile(
+        tsc = execFile(
           process.execPath,
           [join(dir, 'bin', 'tsc'), '-p', project, '--noEmit', '--pretty', 'false'],
           { timeout: TSC_TIMEOUT_MS, maxBuffer: 16 * 1024 * 1024 },

@@ -141,7 +141,12 @@ describe('anywhere-node check', function () {
     const pidFile = join(dir, 'tsc.pid')
     cleanups.push(async () => {
       const pid = Number(await readFile(pidFile, 'utf8').catch(() => ''))
-      if (pid > 0) process.kill(pid, 'SIGKILL')
+      if (pid > 0)
+        try {
+          process.kill(pid, 'SIGKILL')
+        } catch {
+          // gone already, as it should be
+        }
       await rm(dir, { recursive: true, force: true })
     })
     const typescript = join(dir, 'node_modules', 'typescript')
@@ -175,6 +180,18 @@ describe('anywhere-node check', function () {
     child.kill('SIGINT')
     assert.equal(await exited, 'SIGINT')
     assert.deepEqual(await scratch(), [])
+    // The project's tsc did not outlive it.
+    const tscPid = Number(await readFile(pidFile, 'utf8'))
+    const alive = () => {
+      try {
+        process.kill(tscPid, 0)
+        return true
+      } catch {
+        return false
+      }
+    }
+    for (let i = 0; i < 100 && alive(); i++) await new Promise((resolve) => setTimeout(resolve, 50))
+    assert.equal(alive(), false, `tsc (pid ${tscPid}) still runs`)
   })
 
   it('a .ts config in a CommonJS project (no "type": "module"): its default export is the config, exit 0', async () => {
