@@ -58,7 +58,7 @@ export class ThrottledWarning {
   private lastAt = -Infinity
   private suppressed = 0
   private lastFields: LogFields = {}
-  private flushScheduled = false
+  private cancelFlush: (() => void) | undefined
 
   constructor(
     private readonly logger: Logger,
@@ -72,21 +72,25 @@ export class ThrottledWarning {
     if (now - this.lastAt < this.everyMs) {
       this.suppressed++
       this.lastFields = fields
-      if (!this.flushScheduled) {
-        this.flushScheduled = true
-        this.clock.setTimer(this.lastAt + this.everyMs - now, () => this.flush())
-      }
+      this.cancelFlush ??= this.clock.setTimer(this.lastAt + this.everyMs - now, () => {
+        this.cancelFlush = undefined
+        this.close()
+      })
       return
     }
     this.write(fields, now)
   }
 
-  private flush(): void {
-    this.flushScheduled = false
+  /** Writes the count of those left out now, if any, and cancels the end-of-window line (the owner stops). */
+  close(): void {
+    this.cancelFlush?.()
+    this.cancelFlush = undefined
     if (this.suppressed > 0) this.write(this.lastFields, this.clock.now())
   }
 
   private write(fields: LogFields, now: number): void {
+    this.cancelFlush?.()
+    this.cancelFlush = undefined
     this.logger.warn(
       this.message,
       this.suppressed > 0 ? { ...fields, suppressed: this.suppressed } : fields,

@@ -45,4 +45,33 @@ describe('ThrottledWarning', () => {
     clock.advance(10_000)
     assert.equal(lines.length, 2)
   })
+
+  it('a line written after its window cancels the end-of-window line of that window', () => {
+    const clock = simulatedClock()
+    const { lines, logger } = recorded()
+    const warning = new ThrottledWarning(logger, 'failed', 1_000, clock)
+    warning.warn({ n: 0 })
+    warning.warn({ n: 1 })
+    clock.set(clock.now() + 1_500) // the timer is late: the next line comes first
+    warning.warn({ n: 2 })
+    assert.deepEqual(lines, [{ n: 0 }, { n: 2, suppressed: 1 }])
+    warning.warn({ n: 3 })
+    clock.advance(200) // the first window's timer falls due now
+    assert.equal(lines.length, 2, 'no second line inside the window')
+    clock.advance(800)
+    assert.deepEqual(lines.at(-1), { n: 3, suppressed: 1 })
+  })
+
+  it('close() writes the count left out and fires nothing after', () => {
+    const clock = simulatedClock()
+    const { lines, logger } = recorded()
+    const warning = new ThrottledWarning(logger, 'failed', 1_000, clock)
+    warning.warn({ n: 0 })
+    warning.warn({ n: 1 })
+    warning.close()
+    assert.deepEqual(lines, [{ n: 0 }, { n: 1, suppressed: 1 }])
+    clock.advance(5_000)
+    warning.close()
+    assert.equal(lines.length, 2)
+  })
 })

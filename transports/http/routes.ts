@@ -116,6 +116,7 @@ export class GatewayRoutes {
   closeStreams(): void {
     for (const close of this.streams) close()
     this.dashboard.close()
+    this.handlerFailures.close()
   }
 
   /** Registers every route, parser, hook and error handler on `app` (a Fastify instance or plugin scope). */

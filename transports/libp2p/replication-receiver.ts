@@ -226,6 +226,7 @@ export class ReplicationReceiver extends ReplicationSession {
 
   protected override onClosed(): void {
     this.acks.stop()
+    this.skewWarning.close()
   }
 
   private sendAck(n: number, held: VersionVector, echo: number | undefined): void {
