@@ -26,6 +26,18 @@ export const STARTUP_GRACE_MS = 30_000
 /** How libp2p's Noise says the peer at a dialled address holds another key. */
 const WRONG_IDENTITY = /does not match expected remote identity/
 
+/**
+ * Whether a dial failed because the peer holds another key than the PeerId dialled: the
+ * error itself, its causes, or (a peer of several addresses) any of the errors of libp2p's
+ * AggregateError.
+ */
+function isWrongIdentity(error: unknown, depth = 0): boolean {
+  if (!(error instanceof Error) || depth > 4) return false
+  if (error.name === 'UnexpectedPeerError' || WRONG_IDENTITY.test(error.message)) return true
+  const inner = error instanceof AggregateError ? (error.errors as unknown[]).slice(0, 16) : []
+  return [error.cause, ...inner].some((e) => isWrongIdentity(e, depth + 1))
+}
+
 /** The redial delay after `failures` consecutive failures: exponential, capped, jittered in [50%, 100%]. */
 export function backoffDelay(failures: number, settings: LinkSettings): number {
   const exponent = Math.min(Math.max(failures - 1, 0), 30)
@@ -70,6 +82,8 @@ export class PeerLink implements SessionPeer {
   private lastError: string | undefined
   /** The last reason a warning named (a reason first seen in the startup grace is warned after it). */
   private lastWarned: string | undefined
+  /** The last dial failed because the peer holds another key (a configuration error). */
+  private wrongIdentity = false
   private everConnected = false
   private readonly createdAt: number
   /** Per origin, the seq of an event that cannot be framed, until the peer holds it. */
@@ -288,9 +302,7 @@ export class PeerLink implements SessionPeer {
     const { logger, clock } = this.components
     const fields = { peer: this.peerId, peerGeo: this.geo, error: reason }
     const starting =
-      !this.everConnected &&
-      clock.now() - this.createdAt < STARTUP_GRACE_MS &&
-      !WRONG_IDENTITY.test(reason)
+      !this.everConnected && clock.now() - this.createdAt < STARTUP_GRACE_MS && !this.wrongIdentity
     if (starting) {
       if (reason !== this.lastError) logger.info('fabric peer not reachable yet; retrying', fields)
     } else if (reason !== this.lastWarned) {
@@ -366,11 +378,13 @@ export class PeerLink implements SessionPeer {
       deadline.abort(new Error(`no connection within ${this.settings.dialTimeoutMs} ms`)),
     )
     const signal = AbortSignal.any([deadline.signal, this.stopController.signal])
+    this.wrongIdentity = false
     let stream: Stream
     try {
       const connection = await this.node.dial(this.remote, { signal })
       stream = await connection.newStream(REPLICATION_PROTOCOL, { signal })
     } catch (error) {
+      this.wrongIdentity = isWrongIdentity(error)
       return { handshook: false, refused: false, reason: (error as Error).message }
     } finally {
       cancelTimer()

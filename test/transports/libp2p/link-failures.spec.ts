@@ -158,4 +158,27 @@ describe('fabric: cut, frozen and healed links (in-process, through a TCP proxy)
     await waitFor('three more refused dials', () => redials() >= warnedAt + 3)
     assert.equal(lines.filter((l) => l === 'warn fabric dial failed').length, 1, lines.join('\n'))
   })
+
+  it('warns at once, even while starting, when a peer of several addresses answers with another key', async () => {
+    const lines: string[] = []
+    const logger = {
+      ...silentLogger(),
+      child: () => logger,
+      info: (message: string, fields?: object) =>
+        void lines.push(`info ${message} ${JSON.stringify(fields)}`),
+      warn: (message: string, fields?: object) =>
+        void lines.push(`warn ${message} ${JSON.stringify(fields)}`),
+    }
+    const ib = await createGeo('b')
+    const ia = await createGeo('a')
+    const wrong = await createGeo('other')
+    dirs.push(ia.dataDir, ib.dataDir, wrong.dataDir)
+    const b = await startGeo(ib, { peers: [] })
+    // b's address under another PeerId, and an address where nothing listens.
+    const addrs = [addressOf(b).replace(/\/p2p\/.*$/, ''), `/ip4/127.0.0.1/tcp/${await freePort()}`]
+    await startGeo(ia, { peers: [{ geo: 'b', peerId: wrong.peerId, addrs }] }, { logger })
+    await waitFor('a warning', () => lines.some((l) => l.startsWith('warn fabric dial failed')))
+    const warning = lines.find((l) => l.startsWith('warn fabric dial failed'))!
+    assert.ok(warning.includes(wrong.peerId), warning)
+  })
 })
