@@ -68,15 +68,20 @@ export class NodeReadiness implements Readiness, Startable {
     const { clock, store } = this.components
     const controller = new AbortController()
     let cancel: (() => void) | undefined
+    let failure: unknown
     const timedOut = new Promise<false>((resolve) => {
       cancel = clock.setTimer(this.options.storeProbeTimeoutMs, () => {
+        failure = `no answer within ${this.options.storeProbeTimeoutMs} ms (storeProbeTimeoutMs)`
         controller.abort()
         resolve(false)
       })
     })
     const answered = store.versionVector({ signal: controller.signal }).then(
       () => true,
-      () => false,
+      (error: unknown) => {
+        failure ??= error instanceof Error ? error.message : String(error)
+        return false
+      },
     )
     let answering: boolean
     try {
@@ -85,10 +90,10 @@ export class NodeReadiness implements Readiness, Startable {
       cancel?.()
     }
     if (answering !== this.storeAnswering)
-      if (answering) this.components.logger?.info('the store answers again: ready')
+      if (answering) this.components.logger?.info('the store answers its probe again')
       else
-        this.components.logger?.warn('the store did not answer a probe in time: not ready', {
-          storeProbeTimeoutMs: this.options.storeProbeTimeoutMs,
+        this.components.logger?.warn('the store failed its probe: not ready', {
+          error: failure,
         })
     this.storeAnswering = answering
     return answering

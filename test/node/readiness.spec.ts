@@ -125,12 +125,12 @@ describe('node: readiness and the overload detector', () => {
       [readiness.state().ready, readiness.state().reason],
       [false, 'store-unavailable'],
     )
-    assert.deepEqual(lines, ['warn the store did not answer a probe in time: not ready'])
+    assert.deepEqual(lines, ['warn the store failed its probe: not ready'])
     answer = true
     assert.equal(await readiness.probeStore(), true)
     assert.equal(readiness.state().ready, true)
     assert.equal(await readiness.probeStore(), true)
-    assert.deepEqual(lines.slice(1), ['info the store answers again: ready'], 'once per change')
+    assert.deepEqual(lines.slice(1), ['info the store answers its probe again'], 'once per change')
     readiness.enter('draining')
     assert.equal(readiness.state().reason, 'draining')
   })
