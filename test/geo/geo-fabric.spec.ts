@@ -219,22 +219,24 @@ describe('two geos of two nodes each replicate through one node per geo', functi
     // Each replicator issued a notice when it started alone, and issues the next (both its
     // geo's nodes live) at a refresh after the second joined. The cases compare notices
     // across a takeover: they start once both geos keep both notices with every node live.
+    let seen = ''
     await poll(
       'each geo to keep both geos` notices, listing both nodes of each live',
       async () => {
-        for (const geo of ['a', 'b'] as const) {
-          const kept = await keptNotices(geo)
-          for (const key of peerIds.values()) if ((kept.get(key) ?? 0) < 2) return false
-        }
-        return true
+        const kept = await Promise.all((['a', 'b'] as const).map(keptNotices))
+        seen = JSON.stringify(kept.map((live) => Object.fromEntries(live)))
+        return kept.every((live) => [...peerIds.values()].every((key) => (live.get(key) ?? 0) >= 2))
       },
       60_000,
-    )
+    ).catch((error: Error) => {
+      throw new Error(`${error.message}; live origins per key kept in a, b: ${seen}`)
+    })
   })
 
   /** Per key, how many origins the notice kept in `geo`'s Redis lists live. */
   async function keptNotices(geo: GeoName): Promise<Map<string, number>> {
     const client = new Redis(redis!.url, { lazyConnect: true, maxRetriesPerRequest: 1 })
+    client.on('error', () => undefined) // the call below fails with what went wrong
     try {
       await client.connect()
       const kept = await client.hgetallBuffer(

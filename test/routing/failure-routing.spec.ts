@@ -209,7 +209,9 @@ describe('failure routing: 3 geos, 1 edge, delaying links', function () {
     )
   })
 
-  it('b overloaded: a share moves to a, accepted requests stay fast, and the share falls back to 0 after', async () => {
+  it('b overloaded: a share moves to a, accepted requests stay fast, and the share falls back to 0 after', async function () {
+    // The overload phase, then up to three quiet windows of (at most) 30 s each.
+    this.timeout(360_000)
     await poll(
       'b up and not overloaded',
       async () => {
