@@ -31,6 +31,21 @@ async function assertTypoReported(file: string): Promise<void> {
   assert.match(stderr, /does not type-check \(1 error\)/)
 }
 
+/**
+ * Installs in `dir` a `typescript` package shaped like TypeScript 7's: its main gives only a
+ * version, and `bin/tsc` is a program (here `tscSource`).
+ */
+async function typeScript7Shaped(dir: string, tscSource: string): Promise<void> {
+  const typescript = join(dir, 'node_modules', 'typescript')
+  await mkdir(join(typescript, 'bin'), { recursive: true })
+  await writeFile(
+    join(typescript, 'package.json'),
+    JSON.stringify({ name: 'typescript', version: '7.0.0', main: 'version.cjs' }),
+  )
+  await writeFile(join(typescript, 'version.cjs'), `module.exports = { version: '7.0.0' }\n`)
+  await writeFile(join(typescript, 'bin', 'tsc'), tscSource)
+}
+
 describe('anywhere-node check', function () {
   this.timeout(60_000)
   let dir: string
@@ -103,15 +118,8 @@ describe('anywhere-node check', function () {
     // cannot be installed next to 5 (both take node_modules/.bin/tsc).
     const dir = await scratchDir()
     cleanups.push(() => rm(dir, { recursive: true, force: true }))
-    const typescript = join(dir, 'node_modules', 'typescript')
-    await mkdir(join(typescript, 'bin'), { recursive: true })
-    await writeFile(
-      join(typescript, 'package.json'),
-      JSON.stringify({ name: 'typescript', version: '7.0.0', main: 'version.cjs' }),
-    )
-    await writeFile(join(typescript, 'version.cjs'), `module.exports = { version: '7.0.0' }\n`)
-    await writeFile(
-      join(typescript, 'bin', 'tsc'),
+    await typeScript7Shaped(
+      dir,
       `require(${JSON.stringify(join(REPO_ROOT, 'node_modules', 'typescript', 'lib', 'tsc.js'))})\n`,
     )
     // A project that builds incrementally: the check must leave no .tsbuildinfo behind.
@@ -149,15 +157,8 @@ describe('anywhere-node check', function () {
         }
       await rm(dir, { recursive: true, force: true })
     })
-    const typescript = join(dir, 'node_modules', 'typescript')
-    await mkdir(join(typescript, 'bin'), { recursive: true })
-    await writeFile(
-      join(typescript, 'package.json'),
-      JSON.stringify({ name: 'typescript', version: '7.0.0', main: 'version.cjs' }),
-    )
-    await writeFile(join(typescript, 'version.cjs'), `module.exports = { version: '7.0.0' }\n`)
-    await writeFile(
-      join(typescript, 'bin', 'tsc'),
+    await typeScript7Shaped(
+      dir,
       `require('node:fs').writeFileSync(${JSON.stringify(pidFile)}, String(process.pid))\nsetTimeout(() => {}, 60_000)\n`,
     )
     await writeFile(

@@ -2,19 +2,19 @@ import assert from 'node:assert/strict'
 import { silentLogger, simulatedClock, ThrottledWarning } from '../../core/index.js'
 
 describe('ThrottledWarning', () => {
-  function recorded() {
+  /** A warning of window `everyMs` on a simulated clock, and the fields of each line it wrote. */
+  function throttled(everyMs: number) {
+    const clock = simulatedClock()
     const lines: Array<Record<string, unknown>> = []
     const logger = {
       ...silentLogger(),
       warn: (_message: string, fields?: Record<string, unknown>) => void lines.push(fields ?? {}),
     }
-    return { lines, logger }
+    return { clock, lines, warning: new ThrottledWarning(logger, 'failed', everyMs, clock) }
   }
 
   it('writes the first at once, then at most one per window, counting those left out', () => {
-    const clock = simulatedClock()
-    const { lines, logger } = recorded()
-    const warning = new ThrottledWarning(logger, 'failed', 10_000, clock)
+    const { clock, lines, warning } = throttled(10_000)
     warning.warn({ n: 1 })
     warning.warn({ n: 2 })
     warning.warn({ n: 3 })
@@ -34,9 +34,7 @@ describe('ThrottledWarning', () => {
   })
 
   it('a burst that stops is counted once its window ends, and nothing more is written', () => {
-    const clock = simulatedClock()
-    const { lines, logger } = recorded()
-    const warning = new ThrottledWarning(logger, 'failed', 1_000, clock)
+    const { clock, lines, warning } = throttled(1_000)
     for (let n = 0; n < 100; n++) warning.warn({ n })
     clock.advance(999)
     assert.deepEqual(lines, [{ n: 0 }])
@@ -47,9 +45,7 @@ describe('ThrottledWarning', () => {
   })
 
   it('a line written after its window cancels the end-of-window line of that window', () => {
-    const clock = simulatedClock()
-    const { lines, logger } = recorded()
-    const warning = new ThrottledWarning(logger, 'failed', 1_000, clock)
+    const { clock, lines, warning } = throttled(1_000)
     warning.warn({ n: 0 })
     warning.warn({ n: 1 })
     clock.set(clock.now() + 1_500) // the timer is late: the next line comes first
@@ -63,9 +59,7 @@ describe('ThrottledWarning', () => {
   })
 
   it('close() writes the count left out and fires nothing after', () => {
-    const clock = simulatedClock()
-    const { lines, logger } = recorded()
-    const warning = new ThrottledWarning(logger, 'failed', 1_000, clock)
+    const { clock, lines, warning } = throttled(1_000)
     warning.warn({ n: 0 })
     warning.warn({ n: 1 })
     warning.close()
