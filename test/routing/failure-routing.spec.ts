@@ -209,9 +209,7 @@ describe('failure routing: 3 geos, 1 edge, delaying links', function () {
     )
   })
 
-  it('b overloaded: a share moves to a, accepted requests stay fast, and the share falls back to 0 after', async function () {
-    // The overload phase, then up to three quiet windows of (at most) 30 s each.
-    this.timeout(360_000)
+  it('b overloaded: a share moves to a, accepted requests stay fast, and the share falls back to 0 after', async () => {
     await poll(
       'b up and not overloaded',
       async () => {
@@ -259,42 +257,41 @@ describe('failure routing: 3 geos, 1 edge, delaying links', function () {
     )
     await tapReader.cancel()
 
-    // Once b recovered, the edge sends it every request again. A window in which b tripped
-    // once more on its own (a busy machine) is one where shedding is right: it is tried again,
-    // and b's own taps say why.
-    const trips: string[] = []
-    for (let window = 0; window < 3; window++) {
-      await poll(
-        'b up, recovered, and its share back to 0',
-        async () => {
-          const b = (await edgeStatus()).geos.find((g) => g.name === 'b')
-          return b?.up === true && b.overloaded === false && b.shedShare === 0
-        },
-        30_000,
-      )
-      const bTaps = await fetch(`${cluster!.geo('b').url}/v1/taps?kind=geo.overloaded`, {
-        signal: AbortSignal.timeout(60_000),
-      })
-      const quietTaps = await fetch(`${edgeUrl}/edge/v1/taps`, {
-        signal: AbortSignal.timeout(60_000),
-      })
-      const quiet = startLoad(edgeUrl, 2, (worker) => ({ path: `/v1/actors/slow/w-${worker}` }))
-      await poll('100 requests', () => quiet.samples.length >= 100, 30_000)
-      const after = await quiet.stop()
-      const routedWhileQuiet = await readAvailable(quietTaps)
-      const tripped = (await readAvailable(bTaps)).match(/^data: .*$/gm) ?? []
-      if (tripped.length > 0) {
-        trips.push(...tripped)
-        continue
-      }
-      assert.deepEqual(
-        servedBy(after),
-        { b: after.length },
-        `${describeSamples(after)}; edge taps meanwhile: ${routedWhileQuiet.slice(0, 2_000)}; edge: ${JSON.stringify(await edgeStatus())}`,
-      )
-      return
-    }
-    assert.fail(`b tripped again in every quiet window: ${trips.join('; ')}`)
+    // The load stopped, but b may have tripped on its last requests: it recovers
+    // recoverAfterMs later. Its own /readyz says so first; the edge's view lags a probe
+    // behind, and read alone it can take the gap between two trips for the recovery (then b
+    // trips again as seen from the edge, and the first quiet reads are shed: a flake in CI).
+    const bUrl = cluster!.geo('b').url
+    await poll(
+      'b itself ready again',
+      async () => {
+        const response = await fetch(`${bUrl}/readyz`, { signal: AbortSignal.timeout(5_000) })
+        await response.arrayBuffer()
+        return response.status === 200
+      },
+      30_000,
+    )
+    await poll(
+      'the edge to see b up, recovered, and its share back to 0',
+      async () => {
+        const b = (await edgeStatus()).geos.find((g) => g.name === 'b')
+        return b?.up === true && b.overloaded === false && b.shedShare === 0
+      },
+      30_000,
+    )
+    // Nothing loads b now: the edge sends it every request again.
+    const quietTaps = await fetch(`${edgeUrl}/edge/v1/taps`, {
+      signal: AbortSignal.timeout(60_000),
+    })
+    const quiet = startLoad(edgeUrl, 2, (worker) => ({ path: `/v1/actors/slow/w-${worker}` }))
+    await poll('100 requests', () => quiet.samples.length >= 100, 30_000)
+    const after = await quiet.stop()
+    const routedWhileQuiet = await readAvailable(quietTaps)
+    assert.deepEqual(
+      servedBy(after),
+      { b: after.length },
+      `${describeSamples(after)}; edge taps meanwhile: ${routedWhileQuiet.slice(0, 2_000)}; edge: ${JSON.stringify(await edgeStatus())}`,
+    )
   })
 })
 
