@@ -42,6 +42,12 @@ const SWEEP_MS = 250
 const ANSWER_GRACE_MS = 1_000
 /** Call ids wrap here (u32 on the wire). */
 const MAX_CALL_ID = 0xffff_ffff
+/**
+ * Most bytes of calls waiting to be written to one member (a member that stopped reading:
+ * frozen, or its connection stalled). Past it a call fails at once, surely not run, rather
+ * than growing the buffer until the member's connection is given up.
+ */
+export const MAX_UNSENT_BYTES = 16 * 1024 * 1024
 
 /** Errors that cross the channel keep their class (so the gateway answers the same status). */
 const ERROR_CLASSES = new Map<string, (message: string) => AnywhereError>([
@@ -204,6 +210,12 @@ class MemberConnection {
             frame.length - FRAME_OVERHEAD_BYTES,
             MAX_GEO_CALL_BYTES,
           ),
+        ),
+      )
+    if (this.socket.writableLength + this.out.bytes > MAX_UNSENT_BYTES)
+      return Promise.reject(
+        new MemberUnreachableError(
+          `node ${this.node} of the geo is not reading its calls (${this.socket.writableLength + this.out.bytes} bytes wait to be written to it)`,
         ),
       )
     this.nextId = id === MAX_CALL_ID ? 1 : id + 1

@@ -102,11 +102,18 @@ export class FrameReader {
 export class FrameBatcher {
   private frames: Buffer[] = []
   private scheduled = false
+  private gathered = 0
 
   constructor(private readonly write: (bytes: Buffer) => void) {}
 
+  /** Bytes gathered and not yet written. */
+  get bytes(): number {
+    return this.gathered
+  }
+
   push(frame: Buffer): void {
     this.frames.push(frame)
+    this.gathered += frame.length
     if (this.scheduled) return
     this.scheduled = true
     setImmediate(this.flush)
@@ -118,6 +125,7 @@ export class FrameBatcher {
     const frames = this.frames
     if (frames.length === 0) return
     this.frames = []
+    this.gathered = 0
     this.write(frames.length === 1 ? frames[0]! : Buffer.concat(frames))
   }
 }

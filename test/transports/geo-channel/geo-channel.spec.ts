@@ -18,7 +18,7 @@ import {
   type ActorView,
 } from '../../../core/index.js'
 import { poll } from '../../support/multi-geo.js'
-import { GeoChannelClient } from '../../../transports/geo-channel/client.js'
+import { GeoChannelClient, MAX_UNSENT_BYTES } from '../../../transports/geo-channel/client.js'
 import { GeoChannelServer } from '../../../transports/geo-channel/server.js'
 import {
   FrameKind,
@@ -292,6 +292,48 @@ describe('geo channel (client and server)', () => {
     assert.equal(served, 1, 'the call too large did not run')
     release()
     assert.deepEqual(await slow, { value: { n: 1 } })
+  })
+
+  it('a node that stops reading: past MAX_UNSENT_BYTES waiting for it, a call fails at once, surely not run', async () => {
+    // Accepts, then reads nothing: the calls pile up in the socket's buffers.
+    const sockets: Socket[] = []
+    const server = createServer((socket) => {
+      socket.pause()
+      socket.on('error', () => {})
+      sockets.push(socket)
+    })
+    raw.push(server)
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const { port } = server.address() as { port: number }
+    client = channelClient(`tcp://127.0.0.1:${port}`, SECRET)
+    try {
+      const input = { text: 'x'.repeat(900 * 1024) }
+      const underWay: Promise<unknown>[] = []
+      let refused: unknown
+      // The kernel's buffers take some MB too: the bound is reached well within 200 calls.
+      for (let n = 0; n < 200 && refused === undefined; n++) {
+        const call = client.ask(
+          'b',
+          { type: 't', id: 'i', command: 'c', input },
+          { timeoutMs: 60_000 },
+        )
+        underWay.push(call.catch((error: unknown) => (refused ??= error)))
+        // A refusal comes at once (no waiting on the member): it is seen by the next turn,
+        // when the batched frames have gone to the socket too.
+        await new Promise((resolve) => setImmediate(resolve))
+      }
+      assert.ok(refused instanceof MemberUnreachableError, String(refused))
+      assert.match((refused as Error).message, /not reading its calls \(\d+ bytes wait/)
+      assert.ok(
+        underWay.length > MAX_UNSENT_BYTES / (900 * 1024),
+        `refused after ${underWay.length} calls`,
+      )
+      await client.stop()
+      client = undefined
+      await Promise.all(underWay)
+    } finally {
+      for (const socket of sockets) socket.destroy()
+    }
   })
 
   it('reads frames split at every byte, and several in one chunk', () => {
