@@ -3,6 +3,7 @@ import { countMissing, dominates, type GeoAdvert, type VersionVector } from '../
 import { REPLICATION_PROTOCOL, type HelloFrame } from './frames.js'
 import { ReplicationReceiver } from './replication-receiver.js'
 import { ReplicationSender } from './replication-sender.js'
+import { DialFailures, isWrongIdentity } from './dial-failures.js'
 import type { LinkSettings } from './options.js'
 import type {
   HelloSizes,
@@ -15,28 +16,6 @@ import type {
 
 /** A sender that lasted this long resets the backoff. */
 export const STABLE_SESSION_MS = 10_000
-
-/**
- * How long after its start a link that never connected reports its dial failures as info,
- * not warnings: geos started together dial each other before they all listen. A peer that
- * answers with another PeerId is warned at once (a configuration error, not a start).
- */
-export const STARTUP_GRACE_MS = 30_000
-
-/** How libp2p's Noise says the peer at a dialled address holds another key. */
-const WRONG_IDENTITY = /does not match expected remote identity/
-
-/**
- * Whether a dial failed because the peer holds another key than the PeerId dialled: the
- * error itself, its causes, or (a peer of several addresses) any of the errors of libp2p's
- * AggregateError.
- */
-function isWrongIdentity(error: unknown, depth = 0): boolean {
-  if (!(error instanceof Error) || depth > 4) return false
-  if (error.name === 'UnexpectedPeerError' || WRONG_IDENTITY.test(error.message)) return true
-  const inner = error instanceof AggregateError ? (error.errors as unknown[]).slice(0, 16) : []
-  return [error.cause, ...inner].some((e) => isWrongIdentity(e, depth + 1))
-}
 
 /** The redial delay after `failures` consecutive failures: exponential, capped, jittered in [50%, 100%]. */
 export function backoffDelay(failures: number, settings: LinkSettings): number {
@@ -79,13 +58,7 @@ export class PeerLink implements SessionPeer {
   private healing: Healing | undefined
   private rttMs: number | undefined
   private advert: (GeoAdvert & { receivedAt: number }) | undefined
-  private lastError: string | undefined
-  /** The last reason a warning named (a reason first seen in the startup grace is warned after it). */
-  private lastWarned: string | undefined
-  /** The last dial failed because the peer holds another key (a configuration error). */
-  private wrongIdentity = false
-  private everConnected = false
-  private readonly createdAt: number
+  private readonly dialFailures: DialFailures
   /** Per origin, the seq of an event that cannot be framed, until the peer holds it. */
   private readonly blocked = new Map<string, number>()
   private unframableEvents = 0
@@ -107,7 +80,10 @@ export class PeerLink implements SessionPeer {
   ) {
     this.geo = geo ?? 'unknown'
     this.since = components.clock.now()
-    this.createdAt = this.since
+    this.dialFailures = new DialFailures(components.clock, components.logger, () => ({
+      peer: this.peerId,
+      peerGeo: this.geo,
+    }))
   }
 
   /** Starts the dial loop. */
@@ -171,7 +147,9 @@ export class PeerLink implements SessionPeer {
       lagMs: localFeed.lagMs(this.acked),
       ...(rttMs !== undefined ? { rttMs } : {}),
       since: this.since,
-      ...(this.lastError !== undefined ? { lastError: this.lastError } : {}),
+      ...(this.dialFailures.lastError !== undefined
+        ? { lastError: this.dialFailures.lastError }
+        : {}),
       traffic: { ...this.traffic },
       ...(this.advert ? { advert: this.advert } : {}),
       unframableEvents: this.unframableEvents,
@@ -198,8 +176,7 @@ export class PeerLink implements SessionPeer {
     }
     if (role === 'sender') this.senderUp = true
     else this.receiverUp = true
-    this.lastError = undefined
-    this.lastWarned = undefined
+    this.dialFailures.handshook()
     if (this.healing && role === 'receiver')
       for (const [origin, seq] of Object.entries(hello.vector))
         if (seq > (this.healing.inTarget[origin] ?? 0)) this.healing.inTarget[origin] = seq
@@ -207,7 +184,6 @@ export class PeerLink implements SessionPeer {
     const { clock, taps, logger, localFeed } = this.components
     const now = clock.now()
     this.connected = true
-    this.everConnected = true
     this.since = now
     // `peerGeo`, not `geo`: every line already names this node's own geo.
     logger.info('fabric peer connected', { peer: this.peerId, peerGeo: this.geo })
@@ -294,24 +270,6 @@ export class PeerLink implements SessionPeer {
     })
   }
 
-  /**
-   * A dial or handshake that failed: warned once per distinct reason (as info while the link
-   * is starting: see STARTUP_GRACE_MS), kept for `status()`.
-   */
-  private failed(reason: string): void {
-    const { logger, clock } = this.components
-    const fields = { peer: this.peerId, peerGeo: this.geo, error: reason }
-    const starting =
-      !this.everConnected && clock.now() - this.createdAt < STARTUP_GRACE_MS && !this.wrongIdentity
-    if (starting) {
-      if (reason !== this.lastError) logger.info('fabric peer not reachable yet; retrying', fields)
-    } else if (reason !== this.lastWarned) {
-      logger.warn('fabric dial failed', fields)
-      this.lastWarned = reason
-    }
-    this.lastError = reason
-  }
-
   private checkHealed(): void {
     const healing = this.healing
     if (!healing) return
@@ -352,7 +310,7 @@ export class PeerLink implements SessionPeer {
       const startedAt = this.components.clock.now()
       const result = await this.attempt()
       if (this.stopping) return
-      if (!result.handshook) this.failed(result.reason)
+      if (!result.handshook) this.dialFailures.failed(result.reason, result.wrongIdentity === true)
       // A session that ends soon after its handshake (e.g. the peer's store keeps failing)
       // counts as a failure too, so it is retried with backoff, not in a tight loop.
       const lasted = this.components.clock.now() - startedAt
@@ -371,21 +329,24 @@ export class PeerLink implements SessionPeer {
   }
 
   /** One dial and, if it works, one sender until it ends. Never throws. */
-  private async attempt(): Promise<SessionResult> {
+  private async attempt(): Promise<SessionResult & { wrongIdentity?: boolean }> {
     const { clock } = this.components
     const deadline = new AbortController()
     const cancelTimer = clock.setTimer(this.settings.dialTimeoutMs, () =>
       deadline.abort(new Error(`no connection within ${this.settings.dialTimeoutMs} ms`)),
     )
     const signal = AbortSignal.any([deadline.signal, this.stopController.signal])
-    this.wrongIdentity = false
     let stream: Stream
     try {
       const connection = await this.node.dial(this.remote, { signal })
       stream = await connection.newStream(REPLICATION_PROTOCOL, { signal })
     } catch (error) {
-      this.wrongIdentity = isWrongIdentity(error)
-      return { handshook: false, refused: false, reason: (error as Error).message }
+      return {
+        handshook: false,
+        refused: false,
+        reason: (error as Error).message,
+        wrongIdentity: isWrongIdentity(error),
+      }
     } finally {
       cancelTimer()
     }

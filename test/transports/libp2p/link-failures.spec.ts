@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { systemClock, type Clock } from '../../../core/clock.js'
 import { silentLogger } from '../../../core/logger.js'
-import { STARTUP_GRACE_MS } from '../../../transports/libp2p/peer-link.js'
+import { STARTUP_GRACE_MS } from '../../../transports/libp2p/dial-failures.js'
 import { freePort } from '../../support/ports.js'
 import { startTcpProxy, type TcpProxy } from '../../support/tcp-proxy.js'
 import {
