@@ -12,6 +12,7 @@ import { Redis } from 'ioredis'
 import { StoreLeaseLostError, StoreLockedError } from '../../core/index.js'
 import { createNode, type AnywhereNode } from '../../node/index.js'
 import { RedisKeys } from '../../stores/redis/keys.js'
+import { poll } from '../support/multi-geo.js'
 import { startNodeProcess, type NodeProcess } from '../support/node-process.js'
 import { requireRedis, testRedis, uniquePrefix } from '../support/redis-server.js'
 import { deleteKeys } from '../stores/redis/helpers.js'
@@ -19,27 +20,6 @@ import { REPO_ROOT } from '../support/scratch-module.js'
 
 /** A deadline for conditions that depend on other processes on a loaded machine. */
 const DEADLINE_MS = 30_000
-
-/** Polls `check` until it returns a value, or fails saying what was last seen. */
-async function waitFor<T>(
-  what: string,
-  check: () => Promise<T | undefined>,
-  deadlineMs = DEADLINE_MS,
-): Promise<T> {
-  const until = Date.now() + deadlineMs
-  let seen: unknown
-  for (let round = 0; Date.now() < until; round++) {
-    try {
-      const value = await check()
-      if (value !== undefined) return value
-      seen = 'not yet'
-    } catch (error) {
-      seen = error
-    }
-    await new Promise((resolve) => setTimeout(resolve, Math.min(25 * 2 ** round, 250)))
-  }
-  throw new Error(`${what}: not within ${deadlineMs} ms; last seen: ${String(seen)}`)
-}
 
 async function increment(url: string, id: string): Promise<Response> {
   return fetch(`${url}/v1/actors/counter/${id}/increment`, {
@@ -225,8 +205,10 @@ describe('node: one single node per Redis prefix', function () {
     assert.equal((await increment(paused.url, 'c')).status, 200)
 
     paused.signal('SIGSTOP')
-    await waitFor('the paused node lease to expire', async () =>
-      (await admin!.exists(`${prefix}owner`)) === 0 ? true : undefined,
+    await poll(
+      'the paused node lease to expire',
+      async () => (await admin!.exists(`${prefix}owner`)) === 0,
+      DEADLINE_MS,
     )
     const taker = await startNodeProcess({
       args: ['--config', await configFile(await dataDir())],
@@ -244,15 +226,19 @@ describe('node: one single node per Redis prefix', function () {
     assert.equal(body.error, StoreLeaseLostError.name)
     assert.match(body.message, new RegExp(`no longer holds the prefix '${prefix}'`))
     // It keeps refusing, and nothing it was sent reached Redis.
-    await waitFor('the paused node to keep refusing writes', async () => {
-      const again = await increment(paused.url, 'd')
-      return again.status === 503 ? true : undefined
-    })
+    await poll(
+      'the paused node to keep refusing writes',
+      async () => (await increment(paused.url, 'd')).status === 503,
+      DEADLINE_MS,
+    )
     // A load balancer that asks /readyz stops sending it requests.
-    await waitFor('the paused node to read as not ready', async () => {
-      const ready = await fetch(`${paused.url}/readyz`, { signal: AbortSignal.timeout(10_000) })
-      return ready.status === 503 ? true : undefined
-    })
+    await poll(
+      'the paused node to read as not ready',
+      async () =>
+        (await fetch(`${paused.url}/readyz`, { signal: AbortSignal.timeout(10_000) })).status ===
+        503,
+      DEADLINE_MS,
+    )
     const vector = await admin!.hgetall(`${prefix}vv`)
     assert.equal(vector[paused.ready.nodeId], '1', JSON.stringify(vector))
     assert.deepEqual(await counterValue(taker.url, 'c'), { value: 2 })
