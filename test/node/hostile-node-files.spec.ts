@@ -153,38 +153,15 @@ describe('node: hostile files beside the event log', function () {
     }
 
     it('a directory, a named pipe or a huge file in its place: ConfigError saying why, at once', async () => {
-      const key = join(dir, 'peer-key')
-      for (const [make, why] of [
-        [() => mkdir(key), /not a regular file/],
-        [() => mkfifo(key), /not a regular file/],
-        [
-          () => writeFile(key, '').then(() => truncate(key, 1 << 30)),
-          /not a key \(1073741824 bytes, over 65536\)/,
-        ],
-      ] as const) {
-        await rm(key, { recursive: true, force: true })
-        await make()
-        const error = await loadOrCreateIdentity(key).catch((e: unknown) => e)
-        assert.ok(error instanceof ConfigError, String(error))
-        assert.match(error.message, why)
-      }
+      await assertEachRefused(join(dir, 'peer-key'), loadOrCreateIdentity, {
+        huge: /not a key \(1073741824 bytes, over 65536\)/,
+      })
     })
   })
 
   describe('the fabric pre-shared key', () => {
     it('a named pipe, a directory or a huge file in its place: ConfigError saying why, at once', async () => {
-      const psk = join(dir, 'swarm.key')
-      for (const [make, why] of [
-        [() => mkfifo(psk), /not a regular file/],
-        [() => mkdir(psk), /not a regular file/],
-        [() => writeFile(psk, '').then(() => truncate(psk, 1 << 30)), /1073741824 bytes, over/],
-      ] as const) {
-        await rm(psk, { recursive: true, force: true })
-        await make()
-        const error = await readPsk(psk).catch((e: unknown) => e)
-        assert.ok(error instanceof ConfigError, String(error))
-        assert.match(error.message, why)
-      }
+      await assertEachRefused(join(dir, 'swarm.key'), readPsk, { huge: /1073741824 bytes, over/ })
     })
   })
 
@@ -215,6 +192,28 @@ describe('node: hostile files beside the event log', function () {
     })
   })
 })
+
+/**
+ * Puts a directory, a named pipe, then a 1 GiB sparse file at `path`, and checks that `load`
+ * refuses each at once with a ConfigError: `not a regular file`, or `huge` for the big one.
+ */
+async function assertEachRefused(
+  path: string,
+  load: (path: string) => Promise<unknown>,
+  { huge }: { huge: RegExp },
+): Promise<void> {
+  for (const [make, why] of [
+    [() => mkdir(path), /not a regular file/],
+    [() => mkfifo(path), /not a regular file/],
+    [() => writeFile(path, '').then(() => truncate(path, 1 << 30)), huge],
+  ] as const) {
+    await rm(path, { recursive: true, force: true })
+    await make()
+    const error = await load(path).catch((e: unknown) => e)
+    assert.ok(error instanceof ConfigError, String(error))
+    assert.match(error.message, why)
+  }
+}
 
 async function mkfifo(path: string): Promise<void> {
   await promisify(execFile)('mkfifo', [path])
