@@ -2,21 +2,37 @@
 // from what must never be read whole, since opening a named pipe waits for a writer, reading
 // a device never ends, and reading a huge file fills memory.
 import { constants } from 'node:fs'
-import { open } from 'node:fs/promises'
+import { open, type FileHandle } from 'node:fs/promises'
+
+/**
+ * Opens `file` when it is a regular file; otherwise closes it again and returns a short
+ * reason ('not a regular file (...)'). It is opened without waiting for a pipe's writer, and
+ * the kind checked is that of the file opened, so no swap after a check on its path can slip
+ * a pipe or a device in. Errors of the file system (ENOENT, EACCES...) are thrown as they are.
+ */
+export async function openRegularFile(
+  file: string,
+  access: 'read' | 'read-write' = 'read',
+): Promise<FileHandle | string> {
+  const flags = access === 'read' ? constants.O_RDONLY : constants.O_RDWR
+  const handle = await open(file, flags | constants.O_NONBLOCK)
+  if ((await handle.stat()).isFile()) return handle
+  await handle.close()
+  return 'not a regular file (a directory, a device or a pipe)'
+}
 
 /**
  * The bytes of `file` when it is a regular file of at most `maxBytes`; otherwise a short
  * reason ('not a regular file (...)', 'N bytes, over M') for the caller's own error. Errors
  * of the file system (ENOENT, EACCES...) are thrown as they are, for the caller to tell apart.
- * The kind and size are those of the file opened (no window for it to be swapped for a pipe
- * between a check and the read), opened without waiting for a pipe's writer, and no more than
+ * The kind and size are those of the file opened (`openRegularFile`), and no more than
  * `maxBytes` is ever read.
  */
 export async function readSmallFile(file: string, maxBytes: number): Promise<Buffer | string> {
-  const handle = await open(file, constants.O_RDONLY | constants.O_NONBLOCK)
+  const handle = await openRegularFile(file)
+  if (typeof handle === 'string') return handle
   try {
     const info = await handle.stat()
-    if (!info.isFile()) return 'not a regular file (a directory, a device or a pipe)'
     if (info.size > maxBytes) return `${info.size} bytes, over ${maxBytes}`
     // Read to the end, never past one byte more than allowed (the file may have grown since).
     const chunks: Buffer[] = []

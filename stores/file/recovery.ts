@@ -15,9 +15,10 @@
 // other data is ignored with a warning, and every segment replayed, rather than answering
 // reads with the wrong records. Every segment must be a regular file of a size the store
 // writes: a directory, device or pipe in its place is refused, never read or written.
-import { open, readdir, stat, type FileHandle } from 'node:fs/promises'
+import { readdir, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { StoreCorruptError, type EventStoreComponents, type Logger } from '../../core/index.js'
+import { openRegularFile } from '../../support/small-file.js'
 import { EventIndex, type LogPosition } from './event-index.js'
 import { CHECKPOINT_FILE, loadIndexCheckpoint, type IndexCheckpoint } from './index-checkpoint.js'
 import { MAX_COMMIT_BYTES, MAX_SEGMENT_BYTES, type FileStoreOptions } from './options.js'
@@ -61,23 +62,28 @@ const MAX_SEGMENT_FILE_BYTES = MAX_SEGMENT_BYTES + COMMIT_HEADER_BYTES + MAX_COM
  * symlink to /dev/zero would swallow every write) or a pipe (whose read never ends) where a
  * segment should be is refused with `StoreCorruptError`, as is a segment that cannot be opened.
  */
-async function openSegment(file: string, flags: 'r' | 'r+'): Promise<FileHandle> {
+async function openSegment(
+  file: string,
+  access: 'read' | 'read-write',
+): Promise<{ handle: FileHandle; size: number }> {
+  let handle: FileHandle | string
   try {
-    const info = await stat(file)
-    if (!info.isFile())
-      throw corrupt(file, 0, 'not a regular file (a directory, a device or a pipe)')
-    // Record offsets are 32-bit: a larger file cannot be indexed, nor is it one the store wrote.
-    if (info.size > MAX_SEGMENT_FILE_BYTES)
-      throw corrupt(
-        file,
-        MAX_SEGMENT_FILE_BYTES,
-        `a segment of ${info.size} bytes, larger than the store writes one (${MAX_SEGMENT_FILE_BYTES})`,
-      )
-    return await open(file, flags)
+    handle = await openRegularFile(file, access)
   } catch (error) {
-    if (error instanceof StoreCorruptError) throw error
     throw corrupt(file, 0, `a segment that cannot be opened (${(error as Error).message})`, error)
   }
+  if (typeof handle === 'string') throw corrupt(file, 0, handle)
+  const { size } = await handle.stat()
+  // Record offsets are 32-bit: a larger file cannot be indexed, nor is it one the store wrote.
+  if (size > MAX_SEGMENT_FILE_BYTES) {
+    await handle.close()
+    throw corrupt(
+      file,
+      MAX_SEGMENT_FILE_BYTES,
+      `a segment of ${size} bytes, larger than the store writes one (${MAX_SEGMENT_FILE_BYTES})`,
+    )
+  }
+  return { handle, size }
 }
 
 function endsBeforeCheckpoint(file: string, size: number, position: number): StoreCorruptError {
@@ -121,9 +127,8 @@ class LogRecovery {
       if (segment < from.segment) continue
       const file = this.segmentPath(segment)
       const isLast = segment === last
-      const handle = await openSegment(file, isLast ? 'r+' : 'r')
+      const { handle, size } = await openSegment(file, isLast ? 'read-write' : 'read')
       try {
-        const { size } = await handle.stat()
         const start = segment === from.segment ? from.offset : 0
         if (size < start) throw endsBeforeCheckpoint(file, size, start)
         const result = await scanSegment({
@@ -211,9 +216,8 @@ class LogRecovery {
     for (const segment of segments) {
       if (segment > position.segment) break
       const file = this.segmentPath(segment)
-      const handle = await openSegment(file, 'r')
+      const { handle, size } = await openSegment(file, 'read')
       try {
-        const { size } = await handle.stat()
         const end = segment === position.segment ? Math.min(size, position.offset) : size
         await scanSegment({
           handle,
@@ -269,9 +273,8 @@ class LogRecovery {
           `covers events in it: they are lost. Restore the data dir from a backup.`,
         { file, offset },
       )
-    const handle = await openSegment(file, 'r')
+    const { handle, size } = await openSegment(file, 'read')
     try {
-      const { size } = await handle.stat()
       if (size < offset) throw endsBeforeCheckpoint(file, size, offset)
     } finally {
       await handle.close()
@@ -289,7 +292,7 @@ class LogRecovery {
     if (index.count === 0) return undefined
     const gid = index.count - 1
     const location = index.location(gid)
-    const handle = await openSegment(this.segmentPath(location.segment), 'r')
+    const { handle } = await openSegment(this.segmentPath(location.segment), 'read')
     let frame: Buffer
     try {
       frame = Buffer.alloc(location.length)
