@@ -1,8 +1,8 @@
 // Where a node's id (its log id, the start of its origin) comes from: kept next to its events,
 // or made afresh on every start of a memory-store node.
 import { randomBytes } from 'node:crypto'
-import { StoreCorruptError } from '../core/index.js'
 import { dirname } from 'node:path'
+import { StoreCorruptError } from '../core/index.js'
 import { writeFileDurably } from '../support/durable-file.js'
 import { makeDirectory } from '../support/make-directory.js'
 import { readSmallFile } from '../support/small-file.js'
